@@ -1,0 +1,473 @@
+package activities
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	_ "modernc.org/sqlite" // registers the pure-Go "sqlite" driver
+)
+
+// Tables that the read tools may name. Table names never come from input: input picks one
+// of these constants.
+var (
+	searchableTables = map[string][]string{
+		"users":    {"email", "name", "role", "team", "status"},
+		"products": {"sku", "name", "category"},
+		"orders":   {"status", "shipping_city", "note"},
+	}
+	recordTables = []string{"users", "products", "orders", "deployments", "audits"}
+)
+
+// SearchableTables lists the tables search_table accepts, in a stable order.
+func SearchableTables() []string { return []string{"users", "products", "orders"} }
+
+// RecordTables lists the tables get_record accepts, in a stable order.
+func RecordTables() []string { return append([]string(nil), recordTables...) }
+
+// Bounds of the database activities' inputs.
+const (
+	MaxQueryLength     = 500
+	DefaultQueryLimit  = 20
+	MaxQueryLimit      = 1000
+	MinSearchTermLen   = 3
+	MaxSearchTermLen   = 200
+	DefaultSearchLimit = 50
+	MaxSearchLimit     = 100
+	queryTimeout       = 5 * time.Second
+)
+
+// Database runs Flowgate's SQL activities against the application database: a SQLite file
+// created, migrated and seeded with demo data on first open. Reads from agents go through
+// a separate read-only connection pool, so read-only is enforced by SQLite itself.
+type Database struct {
+	rw *sql.DB
+	ro *sql.DB
+}
+
+// OpenDatabase opens (creating, migrating and seeding when needed) the SQLite database at path.
+func OpenDatabase(ctx context.Context, path string) (*Database, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, fmt.Errorf("app database %s: create folder: %w", path, err)
+	}
+	rw, err := sql.Open("sqlite", sqliteDSN(path, false))
+	if err != nil {
+		return nil, fmt.Errorf("app database %s: %w", path, err)
+	}
+	rw.SetMaxOpenConns(1) // SQLite has one writer; one connection avoids lock errors.
+	if err := migrate(ctx, rw); err != nil {
+		rw.Close()
+		return nil, fmt.Errorf("app database %s: %w", path, err)
+	}
+	ro, err := sql.Open("sqlite", sqliteDSN(path, true))
+	if err != nil {
+		rw.Close()
+		return nil, fmt.Errorf("app database %s: %w", path, err)
+	}
+	ro.SetMaxOpenConns(4)
+	return &Database{rw: rw, ro: ro}, nil
+}
+
+func sqliteDSN(path string, readOnly bool) string {
+	q := url.Values{}
+	q.Add("_pragma", "busy_timeout(5000)")
+	q.Add("_pragma", "foreign_keys(1)")
+	if readOnly {
+		q.Set("mode", "ro")
+		q.Add("_pragma", "query_only(1)")
+	} else {
+		q.Add("_pragma", "journal_mode(wal)")
+		q.Add("_pragma", "synchronous(normal)")
+	}
+	return "file:" + path + "?" + q.Encode()
+}
+
+// Close releases both connection pools.
+func (d *Database) Close() error {
+	return errors.Join(d.ro.Close(), d.rw.Close())
+}
+
+// QueryInput is the input of ExecuteQuery.
+type QueryInput struct {
+	Query string `json:"query"`
+	Limit int    `json:"limit,omitempty"`
+}
+
+// QueryResult is the output of ExecuteQuery and SearchTable.
+type QueryResult struct {
+	Columns      []string         `json:"columns"`
+	Rows         []map[string]any `json:"rows"`
+	RowsReturned int              `json:"rows_returned"`
+	Truncated    bool             `json:"truncated"`
+	ExecutedAt   time.Time        `json:"executed_at"`
+}
+
+// ValidateQuery checks a read-only query's input without touching the database.
+func (in *QueryInput) Validate() error {
+	q := strings.TrimSpace(in.Query)
+	if q == "" {
+		return invalidInput("query", "is empty; give one SELECT statement of 1 to %d characters", MaxQueryLength)
+	}
+	if n := len([]rune(in.Query)); n > MaxQueryLength {
+		return invalidInput("query", "is %d characters long; at most %d are allowed", n, MaxQueryLength)
+	}
+	if in.Limit == 0 {
+		in.Limit = DefaultQueryLimit
+	}
+	if in.Limit < 1 || in.Limit > MaxQueryLimit {
+		return invalidInput("limit", "is %d; allowed is 1 to %d (default %d)", in.Limit, MaxQueryLimit, DefaultQueryLimit)
+	}
+	return CheckReadOnlySQL(q)
+}
+
+// ExecuteQuery runs one read-only SQL statement and returns up to Limit rows.
+func (d *Database) ExecuteQuery(ctx context.Context, in QueryInput) (QueryResult, error) {
+	if err := in.Validate(); err != nil {
+		return QueryResult{}, err
+	}
+	return d.query(ctx, in.Limit, strings.TrimSpace(in.Query))
+}
+
+// SearchInput is the input of SearchTable.
+type SearchInput struct {
+	Table      string `json:"table"`
+	SearchTerm string `json:"search_term"`
+	Limit      int    `json:"limit,omitempty"`
+}
+
+// Validate checks the table against the allowlist and the term's and limit's bounds.
+func (in *SearchInput) Validate() error {
+	if _, ok := searchableTables[in.Table]; !ok {
+		return invalidInput("table", "%q is not searchable; allowed are %s", in.Table, strings.Join(SearchableTables(), ", "))
+	}
+	term := strings.TrimSpace(in.SearchTerm)
+	if n := len([]rune(term)); n < MinSearchTermLen || n > MaxSearchTermLen {
+		return invalidInput("search_term", "is %d characters long; allowed is %d to %d", n, MinSearchTermLen, MaxSearchTermLen)
+	}
+	if in.Limit == 0 {
+		in.Limit = DefaultSearchLimit
+	}
+	if in.Limit < 1 || in.Limit > MaxSearchLimit {
+		return invalidInput("limit", "is %d; allowed is 1 to %d (default %d)", in.Limit, MaxSearchLimit, DefaultSearchLimit)
+	}
+	return nil
+}
+
+// SearchTable finds rows of an allowlisted table whose text columns contain the term,
+// case-insensitively. The term is a bound parameter; LIKE wildcards in it match literally.
+func (d *Database) SearchTable(ctx context.Context, in SearchInput) (QueryResult, error) {
+	if err := in.Validate(); err != nil {
+		return QueryResult{}, err
+	}
+	cols := searchableTables[in.Table]
+	conds := make([]string, len(cols))
+	for i, c := range cols {
+		conds[i] = "lower(coalesce(" + c + ", '')) LIKE ?1 ESCAPE '\\'"
+	}
+	stmt := "SELECT * FROM " + in.Table + " WHERE " + strings.Join(conds, " OR ") + " ORDER BY id"
+	pattern := "%" + likeEscaper.Replace(strings.ToLower(strings.TrimSpace(in.SearchTerm))) + "%"
+	return d.query(ctx, in.Limit, stmt, pattern)
+}
+
+var likeEscaper = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
+
+// RecordInput is the input of GetRecord.
+type RecordInput struct {
+	Table string `json:"table"`
+	ID    int64  `json:"id"`
+}
+
+// Validate checks the table against the allowlist and the id's range.
+func (in RecordInput) Validate() error {
+	ok := false
+	for _, t := range recordTables {
+		ok = ok || t == in.Table
+	}
+	if !ok {
+		return invalidInput("table", "%q is unknown; allowed are %s", in.Table, strings.Join(recordTables, ", "))
+	}
+	if in.ID < 1 {
+		return invalidInput("id", "is %d; record ids are positive integers", in.ID)
+	}
+	return nil
+}
+
+// Record is the output of GetRecord.
+type Record struct {
+	Table  string         `json:"table"`
+	ID     int64          `json:"id"`
+	Fields map[string]any `json:"fields"`
+}
+
+// GetRecord returns one row by id, or a NotFound error naming table and id.
+func (d *Database) GetRecord(ctx context.Context, in RecordInput) (Record, error) {
+	if err := in.Validate(); err != nil {
+		return Record{}, err
+	}
+	res, err := d.query(ctx, 1, "SELECT * FROM "+in.Table+" WHERE id = ?", in.ID)
+	if err != nil {
+		return Record{}, err
+	}
+	if len(res.Rows) == 0 {
+		return Record{}, notFound("no record with id %d in table %s", in.ID, in.Table)
+	}
+	return Record{Table: in.Table, ID: in.ID, Fields: res.Rows[0]}, nil
+}
+
+// query runs a statement on the read-only pool inside a read-only transaction.
+func (d *Database) query(ctx context.Context, limit int, stmt string, args ...any) (QueryResult, error) {
+	ctx, cancel := context.WithTimeout(ctx, queryTimeout)
+	defer cancel()
+	tx, err := d.ro.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return QueryResult{}, fmt.Errorf("begin read-only transaction: %w", err)
+	}
+	defer tx.Rollback()
+	rows, err := tx.QueryContext(ctx, stmt, args...)
+	if err != nil {
+		return QueryResult{}, sqlError(ctx, err)
+	}
+	defer rows.Close()
+	cols, err := rows.Columns()
+	if err != nil {
+		return QueryResult{}, sqlError(ctx, err)
+	}
+	res := QueryResult{Columns: cols, Rows: []map[string]any{}}
+	for rows.Next() {
+		if len(res.Rows) == limit {
+			res.Truncated = true
+			break
+		}
+		vals := make([]any, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			return QueryResult{}, sqlError(ctx, err)
+		}
+		row := make(map[string]any, len(cols))
+		for i, c := range cols {
+			if b, ok := vals[i].([]byte); ok {
+				vals[i] = string(b)
+			}
+			row[c] = vals[i]
+		}
+		res.Rows = append(res.Rows, row)
+	}
+	if err := rows.Err(); err != nil {
+		return QueryResult{}, sqlError(ctx, err)
+	}
+	res.RowsReturned = len(res.Rows)
+	res.ExecutedAt = time.Now().UTC()
+	return res, nil
+}
+
+// sqlError turns a driver error into one an agent can act on. Errors of the statement
+// itself (syntax, unknown column, a write refused by the read-only connection) are not
+// retryable; a timeout is.
+func sqlError(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return fmt.Errorf("query did not finish within %s: %w", queryTimeout, ctx.Err())
+	}
+	msg := err.Error()
+	if strings.Contains(msg, "readonly") || strings.Contains(msg, "read-only") || strings.Contains(msg, "query_only") {
+		return invalidInput("query", "tries to change data; this tool is read-only: use SELECT")
+	}
+	if strings.Contains(msg, "locked") || strings.Contains(msg, "busy") {
+		return fmt.Errorf("database busy: %w", err)
+	}
+	return invalidInput("query", "was refused by the database: %s", msg)
+}
+
+// CheckEmailInput is the input of CheckEmailAvailable.
+type CheckEmailInput struct {
+	Email     string `json:"email"`
+	RequestID string `json:"request_id"`
+}
+
+// CheckEmailAvailable fails with a Conflict error when an active user other than the one
+// created by RequestID already has the email.
+func (d *Database) CheckEmailAvailable(ctx context.Context, in CheckEmailInput) error {
+	var id int64
+	err := d.rw.QueryRowContext(ctx,
+		`SELECT id FROM users WHERE lower(email) = lower(?) AND status = 'active' AND coalesce(request_id, '') <> ?`,
+		in.Email, in.RequestID).Scan(&id)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return nil
+	case err != nil:
+		return fmt.Errorf("check email %s: %w", in.Email, err)
+	}
+	return conflict("email %s already belongs to active user %d", in.Email, id)
+}
+
+// CreateUserInput is the input of CreateUser. RequestID makes the insert idempotent.
+type CreateUserInput struct {
+	RequestID string `json:"request_id"`
+	Email     string `json:"email"`
+	Name      string `json:"name"`
+	Role      string `json:"role"`
+	Team      string `json:"team,omitempty"`
+}
+
+// UserRecord is the output of CreateUser.
+type UserRecord struct {
+	ID     int64  `json:"id"`
+	Email  string `json:"email"`
+	Status string `json:"status"`
+}
+
+// CreateUser inserts an active user once per RequestID; a retry returns the same row.
+func (d *Database) CreateUser(ctx context.Context, in CreateUserInput) (UserRecord, error) {
+	if in.RequestID == "" {
+		return UserRecord{}, invalidInput("request_id", "is empty; it makes the insert idempotent")
+	}
+	_, err := d.rw.ExecContext(ctx,
+		`INSERT INTO users (email, name, role, team, status, created_at, request_id)
+		 VALUES (?, ?, ?, ?, 'active', ?, ?) ON CONFLICT (request_id) DO NOTHING`,
+		in.Email, in.Name, in.Role, in.Team, now(), in.RequestID)
+	if err != nil {
+		if strings.Contains(err.Error(), "UNIQUE") {
+			return UserRecord{}, conflict("email %s already belongs to an active user", in.Email)
+		}
+		return UserRecord{}, fmt.Errorf("create user %s: %w", in.Email, err)
+	}
+	var u UserRecord
+	err = d.rw.QueryRowContext(ctx, `SELECT id, email, status FROM users WHERE request_id = ?`, in.RequestID).
+		Scan(&u.ID, &u.Email, &u.Status)
+	if err != nil {
+		return UserRecord{}, fmt.Errorf("read created user %s: %w", in.Email, err)
+	}
+	return u, nil
+}
+
+// DeactivateUserInput is the input of DeactivateUser.
+type DeactivateUserInput struct {
+	RequestID string `json:"request_id"`
+	Reason    string `json:"reason"`
+}
+
+// DeactivateUser marks the user created by RequestID inactive. Deactivating twice, or a
+// user that was never created, is not an error: it is a compensation and must be safe to retry.
+func (d *Database) DeactivateUser(ctx context.Context, in DeactivateUserInput) error {
+	_, err := d.rw.ExecContext(ctx,
+		`UPDATE users SET status = 'inactive', deactivated_reason = ? WHERE request_id = ?`, in.Reason, in.RequestID)
+	if err != nil {
+		return fmt.Errorf("deactivate user of %s: %w", in.RequestID, err)
+	}
+	return nil
+}
+
+// DeploymentRecord is the input of RecordDeployment.
+type DeploymentRecord struct {
+	RequestID       string `json:"request_id"`
+	Service         string `json:"service"`
+	Version         string `json:"version"`
+	Environment     string `json:"environment"`
+	PreviousVersion string `json:"previous_version,omitempty"`
+	Status          string `json:"status"`
+	RequestedBy     string `json:"requested_by"`
+	ApprovedBy      string `json:"approved_by,omitempty"`
+}
+
+// RecordedRow is the output of the write activities: the id of the row written.
+type RecordedRow struct {
+	ID int64 `json:"id"`
+}
+
+// RecordDeployment writes one deployments row per RequestID; a retry returns the same row.
+func (d *Database) RecordDeployment(ctx context.Context, in DeploymentRecord) (RecordedRow, error) {
+	_, err := d.rw.ExecContext(ctx,
+		`INSERT INTO deployments (request_id, service, version, environment, previous_version, status, requested_by, approved_by, created_at)
+		 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (request_id) DO NOTHING`,
+		in.RequestID, in.Service, in.Version, in.Environment, in.PreviousVersion, in.Status, in.RequestedBy, in.ApprovedBy, now())
+	if err != nil {
+		return RecordedRow{}, fmt.Errorf("record deployment %s: %w", in.RequestID, err)
+	}
+	return d.rowID(ctx, "deployments", in.RequestID)
+}
+
+// AuditRecord is the input of RecordAudit.
+type AuditRecord struct {
+	RequestID   string `json:"request_id"`
+	Tables      string `json:"tables"`
+	Findings    int    `json:"findings"`
+	ReportPath  string `json:"report_path"`
+	RequestedBy string `json:"requested_by"`
+	SignedOffBy string `json:"signed_off_by"`
+}
+
+// RecordAudit writes one audits row per RequestID; a retry returns the same row.
+func (d *Database) RecordAudit(ctx context.Context, in AuditRecord) (RecordedRow, error) {
+	_, err := d.rw.ExecContext(ctx,
+		`INSERT INTO audits (request_id, tables, findings, report_path, requested_by, signed_off_by, created_at)
+		 VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (request_id) DO NOTHING`,
+		in.RequestID, in.Tables, in.Findings, in.ReportPath, in.RequestedBy, in.SignedOffBy, now())
+	if err != nil {
+		return RecordedRow{}, fmt.Errorf("record audit %s: %w", in.RequestID, err)
+	}
+	return d.rowID(ctx, "audits", in.RequestID)
+}
+
+func (d *Database) rowID(ctx context.Context, table, requestID string) (RecordedRow, error) {
+	var r RecordedRow
+	if err := d.rw.QueryRowContext(ctx, "SELECT id FROM "+table+" WHERE request_id = ?", requestID).Scan(&r.ID); err != nil {
+		return r, fmt.Errorf("read %s row of %s: %w", table, requestID, err)
+	}
+	return r, nil
+}
+
+// CollectInput is the input of CollectRecords.
+type CollectInput struct {
+	Tables []string `json:"tables"`
+	// Since, when set, keeps records created at or after it (RFC 3339 date or time).
+	Since string `json:"since,omitempty"`
+}
+
+// CollectedRecord identifies one record for an audit: its table, id and natural key
+// (email, SKU or order reference), the value evidence files refer to.
+type CollectedRecord struct {
+	Table     string `json:"table"`
+	ID        int64  `json:"id"`
+	Key       string `json:"key"`
+	CreatedAt string `json:"created_at"`
+}
+
+// CollectResult is the output of CollectRecords.
+type CollectResult struct {
+	Records []CollectedRecord `json:"records"`
+}
+
+var auditKeys = map[string]string{"users": "email", "products": "sku", "orders": "reference"}
+
+// CollectRecords reads the natural keys of every record of the given tables, read-only.
+func (d *Database) CollectRecords(ctx context.Context, in CollectInput) (CollectResult, error) {
+	res := CollectResult{Records: []CollectedRecord{}}
+	for _, t := range in.Tables {
+		key, ok := auditKeys[t]
+		if !ok {
+			return res, invalidInput("tables", "%q is not auditable; allowed are %s", t, strings.Join(SearchableTables(), ", "))
+		}
+		rows, err := d.query(ctx, 100000,
+			"SELECT id, "+key+" AS key, created_at FROM "+t+" WHERE created_at >= ? ORDER BY id", in.Since)
+		if err != nil {
+			return res, err
+		}
+		for _, r := range rows.Rows {
+			id, _ := r["id"].(int64)
+			res.Records = append(res.Records, CollectedRecord{
+				Table: t, ID: id, Key: fmt.Sprint(r["key"]), CreatedAt: fmt.Sprint(r["created_at"]),
+			})
+		}
+	}
+	return res, nil
+}
+
+func now() string { return time.Now().UTC().Format(time.RFC3339) }

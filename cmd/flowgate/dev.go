@@ -1,0 +1,185 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/client"
+	sdklog "go.temporal.io/sdk/log"
+
+	"github.com/flowgate/flowgate/internal/demo"
+	"github.com/flowgate/flowgate/internal/devserver"
+	"github.com/flowgate/flowgate/internal/stack"
+	"github.com/flowgate/flowgate/workflows"
+)
+
+func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
+	dataDir := fs.String("data-dir", envOr("FLOWGATE_DATA_DIR", ".flowgate"), "folder for the Temporal database, the app database and the file sandbox (env FLOWGATE_DATA_DIR)")
+	dbFile := fs.String("db", "", "Temporal's SQLite file (default <data-dir>/temporal.db)")
+	memory := fs.Bool("memory", false, "keep Temporal's state in memory: everything is gone on exit")
+	ip := fs.String("ip", "127.0.0.1", "address every listener binds to")
+	port := fs.Int("port", 7233, "Temporal frontend gRPC port")
+	uiPort := fs.Int("ui-port", 8233, "Temporal web UI port")
+	noUI := fs.Bool("no-ui", false, "do not serve the web UI")
+	mcpAddr := fs.String("mcp-addr", "127.0.0.1:8080", "address of the MCP Streamable HTTP endpoint")
+	noMCP := fs.Bool("no-mcp", false, "do not run the MCP server (run `flowgate mcp` separately)")
+	noWorker := fs.Bool("no-worker", false, "do not run the worker (run `flowgate worker` separately)")
+	demoAddr := fs.String("demo-addr", "127.0.0.1:8090", "address of the demo backends the gateway calls")
+	durability := fs.String("durability", string(devserver.DurabilityProcessCrash), "Temporal SQLite crash safety: process (WAL, survives kill -9), power (WAL+fsync, survives power loss), legacy (rollback journal, like temporal server start-dev)")
+	actor := fs.String("actor", stack.LocalActor(), "identity recorded for MCP calls (no auth in dev)")
+	logLevel := fs.String("log-level", "warn", "debug | info | warn | error")
+	if err := parseFlags(fs, args, stderr); err != nil {
+		return err
+	}
+	logger, err := newLogger(stderr, *logLevel)
+	if err != nil {
+		return err
+	}
+	dur, err := devserver.ParseDurability(*durability)
+	if err != nil {
+		return usageError{fmt.Errorf("--durability: %w", err)}
+	}
+	if err := stack.EnsureDir(*dataDir, "--data-dir"); err != nil {
+		return err
+	}
+	temporalDB, appDB, sandbox := stack.DataPaths(*dataDir)
+	if *dbFile != "" {
+		temporalDB = *dbFile
+	}
+	if *memory {
+		temporalDB = ""
+	}
+	// Check every port first, so a taken one fails before anything starts.
+	for _, p := range []struct{ flag, addr string }{
+		{"--port", net.JoinHostPort(*ip, strconv.Itoa(*port))},
+		{"--ui-port", net.JoinHostPort(*ip, strconv.Itoa(*uiPort))},
+		{"--mcp-addr", *mcpAddr},
+		{"--demo-addr", *demoAddr},
+	} {
+		if (p.flag == "--ui-port" && *noUI) || (p.flag == "--mcp-addr" && *noMCP) {
+			continue
+		}
+		if err := checkFree(p.addr); err != nil {
+			return fmt.Errorf("%s %s is in use (another flowgate or temporal running?); pick another with %s", p.flag, p.addr, p.flag)
+		}
+	}
+
+	started := time.Now()
+	var closer stack.Closer
+	defer closer.Close()
+	srv, err := devserver.Start(ctx, devserver.Options{
+		DatabaseFile: temporalDB, IP: *ip, FrontendPort: *port, UIPort: *uiPort, UI: !*noUI,
+		Durability: dur, Logger: logger, SearchAttributes: searchAttributes(),
+	})
+	if err != nil {
+		return fmt.Errorf("embedded Temporal: %w (database file set by --db / --data-dir)", err)
+	}
+	closer.Add(srv.Stop)
+
+	backends := demo.New()
+	demoURL, stopDemo, err := backends.Serve(*demoAddr)
+	if err != nil {
+		return err
+	}
+	closer.Add(stopDemo)
+
+	c, err := client.DialContext(ctx, client.Options{
+		HostPort: srv.FrontendAddress(), Namespace: srv.Namespace(),
+		Logger: sdklog.NewStructuredLogger(logger.With("component", "temporal-sdk")),
+	})
+	if err != nil {
+		return fmt.Errorf("connect to embedded Temporal: %w", err)
+	}
+	closer.Add(c.Close)
+
+	if !*noWorker {
+		w, err := stack.StartWorker(ctx, c, stack.WorkerConfig{AppDatabase: appDB, Sandbox: sandbox, GatewayBaseURL: demoURL}, logger)
+		if err != nil {
+			return err
+		}
+		closer.Add(w.Stop)
+	}
+	mcpURL := ""
+	if !*noMCP {
+		m := stack.NewMCP(c, srv.Namespace(), stack.MCPConfig{UIBaseURL: srv.UIURL(), Actor: *actor}, logger)
+		h, err := m.ListenHTTP(*mcpAddr)
+		if err != nil {
+			return err
+		}
+		closer.Add(func() {
+			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_ = h.Shutdown(sctx)
+		})
+		mcpURL = h.URL()
+	}
+	printBanner(stdout, banner{
+		Ready: time.Since(started), Temporal: srv.FrontendAddress(), UI: srv.UIURL(), MCP: mcpURL, Demo: demoURL,
+		DB: temporalDB, DataDir: *dataDir, Sandbox: sandbox, Worker: !*noWorker, Actor: *actor,
+	})
+	<-ctx.Done()
+	fmt.Fprintln(stdout, "flowgate: stopping…")
+	return nil
+}
+
+// searchAttributes are Flowgate's custom search attributes, all Keyword.
+func searchAttributes() map[string]enumspb.IndexedValueType {
+	out := map[string]enumspb.IndexedValueType{}
+	for _, name := range workflows.SearchAttributeNames {
+		out[name] = enumspb.INDEXED_VALUE_TYPE_KEYWORD
+	}
+	return out
+}
+
+func checkFree(addr string) error {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	return l.Close()
+}
+
+type banner struct {
+	Ready                                time.Duration
+	Temporal, UI, MCP, Demo, DB, DataDir string
+	Sandbox, Actor                       string
+	Worker                               bool
+}
+
+func printBanner(w io.Writer, b banner) {
+	db := b.DB
+	if db == "" {
+		db = "in memory (gone on exit)"
+	}
+	var s strings.Builder
+	fmt.Fprintf(&s, "\nFlowgate is ready (%s)\n\n", b.Ready.Round(time.Millisecond))
+	fmt.Fprintf(&s, "  Temporal    %s   (namespace default, state in %s)\n", b.Temporal, db)
+	if b.UI != "" {
+		fmt.Fprintf(&s, "  Web UI      %s\n", b.UI)
+	}
+	if b.MCP != "" {
+		fmt.Fprintf(&s, "  MCP (HTTP)  %s\n", b.MCP)
+	}
+	fmt.Fprintf(&s, "  Worker      %s\n", map[bool]string{true: "running, task queue " + workflows.TaskQueue, false: "off (--no-worker): run `flowgate worker`"}[b.Worker])
+	fmt.Fprintf(&s, "  Demo APIs   %s   Files: %s\n", b.Demo, b.Sandbox)
+	fmt.Fprintf(&s, "  Auth        none (loopback only); every call acts as %q, so separation of duties is off\n", b.Actor)
+	if b.MCP != "" {
+		fmt.Fprintf(&s, `
+Connect an MCP client:
+  Claude Desktop / VS Code over HTTP:  {"mcpServers": {"flowgate": {"type": "http", "url": "%[1]s"}}}
+  VS Code (.vscode/mcp.json):          {"servers": {"flowgate": {"type": "http", "url": "%[1]s"}}}
+  Over stdio (keep this process running for Temporal):
+    {"mcpServers": {"flowgate": {"command": "go", "args": ["run", "./cmd/flowgate", "mcp", "--transport", "stdio"], "env": {"TEMPORAL_ADDRESS": "%[2]s"}}}}
+`, b.MCP, b.Temporal)
+	}
+	s.WriteString("\nPress Ctrl-C to stop. Running and waiting workflows resume on the next start.\n")
+	fmt.Fprint(w, s.String())
+}

@@ -1,0 +1,114 @@
+// Command flowgate runs Flowgate: durable, human-approved workflows for AI agents,
+// exposed as MCP tools on Temporal.
+//
+//	flowgate dev      the whole stack in one process: Temporal, web UI, worker, MCP server
+//	flowgate worker   a worker for an existing Temporal service
+//	flowgate mcp      an MCP server (stdio or Streamable HTTP) for an existing Temporal service
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+)
+
+const usage = `flowgate: durable, human-approved workflows for AI agents, as MCP tools on Temporal.
+
+Usage:
+  flowgate dev     [flags]   run everything in one process (embedded Temporal, web UI, worker, MCP server)
+  flowgate worker  [flags]   run a worker against an existing Temporal service
+  flowgate mcp     [flags]   run an MCP server (--transport stdio|http) against an existing Temporal service
+  flowgate version
+
+Run "flowgate <command> -h" for the flags of a command.
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	var err error
+	switch args[0] {
+	case "dev":
+		err = runDev(ctx, args[1:], stdout, stderr)
+	case "worker":
+		err = runWorker(ctx, args[1:], stderr)
+	case "mcp":
+		err = runMCP(ctx, args[1:], stderr)
+	case "version":
+		fmt.Fprintln(stdout, "flowgate", version)
+		return 0
+	case "-h", "--help", "help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "flowgate: unknown command %q\n\n%s", args[0], usage)
+		return 2
+	}
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	var ue usageError
+	if errors.As(err, &ue) {
+		fmt.Fprintf(stderr, "flowgate %s: %v\n", args[0], err)
+		return 2
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "flowgate %s: %v\n", args[0], err)
+		return 1
+	}
+	return 0
+}
+
+const version = "0.1.0"
+
+// usageError is a bad flag or argument: exit code 2.
+type usageError struct{ error }
+
+// parseFlags parses a subcommand's flags, turning problems into one clear line.
+func parseFlags(fs *flag.FlagSet, args []string, stderr io.Writer) error {
+	fs.SetOutput(io.Discard)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fs.SetOutput(stderr)
+			fs.Usage()
+			return err
+		}
+		return usageError{fmt.Errorf("%v (run with -h for the flags)", err)}
+	}
+	if fs.NArg() > 0 {
+		return usageError{fmt.Errorf("unexpected argument %q (run with -h for the flags)", fs.Arg(0))}
+	}
+	return nil
+}
+
+// newLogger writes text logs to stderr at the named level.
+func newLogger(stderr io.Writer, level string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, usageError{fmt.Errorf("--log-level %q: allowed are debug, info, warn, error", level)}
+	}
+	return slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: l})), nil
+}
+
+// envOr returns the environment variable's value, or def.
+func envOr(key, def string) string {
+	if v := strings.TrimSpace(os.Getenv(key)); v != "" {
+		return v
+	}
+	return def
+}

@@ -1,0 +1,53 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/flowgate/flowgate/internal/stack"
+)
+
+func runWorker(ctx context.Context, args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("worker", flag.ContinueOnError)
+	address := fs.String("temporal-address", "", "Temporal frontend host:port (default: TEMPORAL_ADDRESS, the profile file, or 127.0.0.1:7233)")
+	namespace := fs.String("namespace", "", "Temporal namespace (default: TEMPORAL_NAMESPACE or default)")
+	dataDir := fs.String("data-dir", envOr("FLOWGATE_DATA_DIR", ".flowgate"), "folder of the app database and file sandbox (env FLOWGATE_DATA_DIR)")
+	services := fs.String("services", envOr("FLOWGATE_SERVICES", ""), "gateway services as name=url,name=url (env FLOWGATE_SERVICES)")
+	gatewayURL := fs.String("gateway-url", envOr("FLOWGATE_GATEWAY_URL", ""), "base URL that serves every default service at /{name}, e.g. flowgate dev's demo backends (env FLOWGATE_GATEWAY_URL)")
+	stopTimeout := fs.Duration("stop-timeout", 10*time.Second, "how long SIGTERM lets in-flight activities finish")
+	logLevel := fs.String("log-level", "info", "debug | info | warn | error")
+	if err := parseFlags(fs, args, stderr); err != nil {
+		return err
+	}
+	logger, err := newLogger(stderr, *logLevel)
+	if err != nil {
+		return err
+	}
+	svc, err := stack.ParseServices(*services)
+	if err != nil {
+		return usageError{fmt.Errorf("--services: %w", err)}
+	}
+	if err := stack.EnsureDir(*dataDir, "--data-dir"); err != nil {
+		return err
+	}
+	c, err := stack.DialTemporal(ctx, *address, *namespace, logger)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	_, appDB, sandbox := stack.DataPaths(*dataDir)
+	w, err := stack.StartWorker(ctx, c, stack.WorkerConfig{
+		AppDatabase: appDB, Sandbox: sandbox, Services: svc, GatewayBaseURL: *gatewayURL, StopTimeout: *stopTimeout,
+	}, logger)
+	if err != nil {
+		return err
+	}
+	logger.Info("worker running", "task_queue", "flowgate")
+	<-ctx.Done()
+	logger.Info("worker stopping: letting in-flight activities finish", "timeout", *stopTimeout)
+	w.Stop()
+	return nil
+}

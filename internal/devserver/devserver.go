@@ -1,0 +1,404 @@
+// Package devserver embeds a complete Temporal service (frontend, history, matching and
+// worker roles) and, optionally, the Temporal web UI in the current process. It persists
+// to a SQLite file or to memory, in the way the Temporal CLI's `server start-dev` does.
+//
+// It is the only package of Flowgate that imports go.temporal.io/server, so packages whose
+// tests do not need a server stay quick to compile.
+package devserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	uiserver "github.com/temporalio/ui-server/v2/server"
+	uiconfig "github.com/temporalio/ui-server/v2/server/config"
+	uiserveroptions "github.com/temporalio/ui-server/v2/server/server_options"
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/operatorservice/v1"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/server/common/cluster"
+	"go.temporal.io/server/common/config"
+	"go.temporal.io/server/common/dynamicconfig"
+	"go.temporal.io/server/common/membership/static"
+	sqliteplugin "go.temporal.io/server/common/persistence/sql/sqlplugin/sqlite"
+	"go.temporal.io/server/common/primitives"
+	sqliteschema "go.temporal.io/server/schema/sqlite"
+	"go.temporal.io/server/temporal"
+)
+
+// Durability selects how the embedded server's SQLite file trades write speed for crash safety.
+type Durability string
+
+const (
+	// DurabilityProcessCrash uses a write-ahead log with synchronous=NORMAL and several
+	// connections: every committed transaction survives a crash or kill -9 of the process;
+	// the last transactions before a power loss or kernel crash may be lost (the file
+	// stays consistent). This is the default.
+	DurabilityProcessCrash Durability = "process"
+	// DurabilityPowerLoss uses a write-ahead log with synchronous=FULL: every committed
+	// transaction survives a power loss too, at the price of an fsync per commit.
+	DurabilityPowerLoss Durability = "power"
+	// DurabilityLegacy is what `temporal server start-dev` uses: SQLite's default rollback
+	// journal and one connection. It exists to benchmark against.
+	DurabilityLegacy Durability = "legacy"
+)
+
+// ParseDurability checks a durability name given on the command line.
+func ParseDurability(s string) (Durability, error) {
+	switch d := Durability(s); d {
+	case DurabilityProcessCrash, DurabilityPowerLoss, DurabilityLegacy:
+		return d, nil
+	}
+	return "", fmt.Errorf("unknown durability %q: allowed are %q, %q and %q",
+		s, DurabilityProcessCrash, DurabilityPowerLoss, DurabilityLegacy)
+}
+
+// Options configures an embedded server. The zero value of each field has a sensible default.
+type Options struct {
+	// DatabaseFile is the SQLite file to persist to; it is created with its schema when it
+	// does not exist. Empty means an in-memory database that is gone when the server stops.
+	DatabaseFile string
+	// IP is the address every listener binds to; default 127.0.0.1.
+	IP string
+	// FrontendPort is the gRPC port clients dial; 0 picks a free port.
+	FrontendPort int
+	// UIPort is the web UI's HTTP port; 0 picks a free port. Ignored unless UI is set.
+	UIPort int
+	// UI serves the Temporal web UI when set.
+	UI bool
+	// Namespace is created when missing; default "default".
+	Namespace string
+	// SearchAttributes are the custom search attributes registered in Namespace.
+	SearchAttributes map[string]enumspb.IndexedValueType
+	// Durability trades speed for crash safety; default DurabilityProcessCrash.
+	Durability Durability
+	// HistoryShards is the number of history shards of a new database file (fixed once the
+	// file exists); default 4.
+	HistoryShards int32
+	// Logger receives the server's warnings and errors; default slog.Default().
+	Logger *slog.Logger
+}
+
+// Server is a running embedded Temporal service.
+type Server struct {
+	server    temporal.Server
+	ui        *uiserver.Server
+	level     *slog.LevelVar
+	frontend  string
+	uiURL     string
+	namespace string
+}
+
+// FrontendAddress is the host:port that Temporal clients dial.
+func (s *Server) FrontendAddress() string { return s.frontend }
+
+// UIURL is the base URL of the web UI, or "" when the UI is off.
+func (s *Server) UIURL() string { return s.uiURL }
+
+// Namespace is the namespace the server created for Flowgate.
+func (s *Server) Namespace() string { return s.namespace }
+
+// Stop shuts the server and the UI down. The server's shutdown warnings are silenced.
+func (s *Server) Stop() {
+	s.level.Set(slog.LevelError + 4)
+	if s.ui != nil {
+		s.ui.Stop()
+	}
+	_ = s.server.Stop()
+}
+
+// Start boots the server and returns once its frontend accepts calls, the namespace exists
+// and every custom search attribute is registered. A port in use or a database file that
+// cannot be written is reported as an error naming it; nothing is left running on error.
+func Start(ctx context.Context, opts Options) (*Server, error) {
+	if err := opts.defaults(); err != nil {
+		return nil, err
+	}
+	ports := []struct {
+		name string
+		port *int
+		on   bool
+	}{{"frontend", &opts.FrontendPort, true}, {"web UI", &opts.UIPort, opts.UI}}
+	for _, p := range ports {
+		if !p.on {
+			continue
+		}
+		if *p.port == 0 {
+			free, err := freePort(opts.IP)
+			if err != nil {
+				return nil, err
+			}
+			*p.port = free
+		} else if err := checkPortFree(opts.IP, *p.port); err != nil {
+			return nil, fmt.Errorf("%s port: %w", p.name, err)
+		}
+	}
+
+	level := &slog.LevelVar{}
+	level.Set(slog.LevelWarn)
+	conf, err := opts.serverConfig()
+	if err != nil {
+		return nil, err
+	}
+	hosts := map[primitives.ServiceName]static.Hosts{}
+	for name, svc := range conf.Services {
+		hosts[primitives.ServiceName(name)] = static.SingleLocalHost(net.JoinHostPort(opts.IP, strconv.Itoa(svc.RPC.GRPCPort)))
+	}
+	srv, err := temporal.NewServer(
+		temporal.WithConfig(conf),
+		temporal.ForServices(temporal.DefaultServices),
+		temporal.WithStaticHosts(hosts),
+		temporal.WithLogger(newServerLogger(opts.Logger, level)),
+		temporal.WithDynamicConfigClient(opts.dynamicConfig()),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("build temporal server: %w", err)
+	}
+	if err := srv.Start(); err != nil {
+		return nil, fmt.Errorf("start temporal server: %w", err)
+	}
+	s := &Server{
+		server:    srv,
+		level:     level,
+		frontend:  net.JoinHostPort(opts.IP, strconv.Itoa(opts.FrontendPort)),
+		namespace: opts.Namespace,
+	}
+	if err := s.registerSearchAttributes(ctx, opts.SearchAttributes); err != nil {
+		s.Stop()
+		return nil, err
+	}
+	if opts.UI {
+		s.ui = uiserver.NewServer(uiserveroptions.WithConfigProvider(&uiconfig.Config{
+			Host:                opts.IP,
+			Port:                opts.UIPort,
+			TemporalGRPCAddress: s.frontend,
+			EnableUI:            true,
+			DefaultNamespace:    opts.Namespace,
+			CORS:                uiconfig.CORS{CookieInsecure: true},
+			HideLogs:            true,
+			DisableNewsFetch:    true,
+			RefreshInterval:     time.Minute,
+		}))
+		// Start blocks until Stop; it only fails when the port is taken, checked above.
+		go func() { _ = s.ui.Start() }()
+		s.uiURL = "http://" + net.JoinHostPort(opts.IP, strconv.Itoa(opts.UIPort))
+	}
+	return s, nil
+}
+
+func (o *Options) defaults() error {
+	if o.IP == "" {
+		o.IP = "127.0.0.1"
+	}
+	if o.Namespace == "" {
+		o.Namespace = "default"
+	}
+	if o.Durability == "" {
+		o.Durability = DurabilityProcessCrash
+	}
+	if _, err := ParseDurability(string(o.Durability)); err != nil {
+		return err
+	}
+	if o.HistoryShards == 0 {
+		o.HistoryShards = 4
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	return nil
+}
+
+func (o *Options) serverConfig() (*config.Config, error) {
+	sqlConf, err := o.sqlConfig()
+	if err != nil {
+		return nil, err
+	}
+	var conf config.Config
+	conf.Global.Membership.MaxJoinDuration = 30 * time.Second
+	conf.Global.Membership.BroadcastAddress = o.IP
+	conf.Persistence.DefaultStore = "sqlite-default"
+	conf.Persistence.VisibilityStore = "sqlite-default"
+	conf.Persistence.NumHistoryShards = o.HistoryShards
+	conf.Persistence.DataStores = map[string]config.DataStore{"sqlite-default": {SQL: sqlConf}}
+
+	httpPort, err := freePort(o.IP)
+	if err != nil {
+		return nil, err
+	}
+	const clusterName = "active"
+	conf.ClusterMetadata = &cluster.Config{
+		FailoverVersionIncrement: 10,
+		MasterClusterName:        clusterName,
+		CurrentClusterName:       clusterName,
+		ClusterInformation: map[string]cluster.ClusterInformation{clusterName: {
+			Enabled:                true,
+			InitialFailoverVersion: 1,
+			RPCAddress:             net.JoinHostPort(o.IP, strconv.Itoa(o.FrontendPort)),
+			HTTPAddress:            net.JoinHostPort(o.IP, strconv.Itoa(httpPort)),
+			ClusterID:              "5ba6b1a6-6c0b-4a8e-9a57-6f2d1f1b0c11",
+		}},
+	}
+	conf.DCRedirectionPolicy.Policy = "noop"
+	conf.Services = map[string]config.Service{}
+	for _, name := range temporal.DefaultServices {
+		var svc config.Service
+		svc.RPC.BindOnIP = o.IP
+		if name == string(primitives.FrontendService) {
+			svc.RPC.GRPCPort = o.FrontendPort
+			svc.RPC.HTTPPort = httpPort
+		} else if svc.RPC.GRPCPort, err = freePort(o.IP); err != nil {
+			return nil, err
+		}
+		conf.Services[name] = svc
+	}
+	conf.Archival.History.State = "disabled"
+	conf.Archival.Visibility.State = "disabled"
+	conf.NamespaceDefaults.Archival.History.State = "disabled"
+	conf.NamespaceDefaults.Archival.Visibility.State = "disabled"
+	conf.PublicClient.HostPort = net.JoinHostPort(o.IP, strconv.Itoa(o.FrontendPort))
+	return &conf, nil
+}
+
+func (o *Options) sqlConfig() (*config.SQL, error) {
+	conf := &config.SQL{PluginName: sqliteplugin.PluginName}
+	if o.DatabaseFile == "" {
+		conf.ConnectAttributes = map[string]string{"mode": "memory", "cache": "shared"}
+		// A name unique to this server, so servers in one process do not share memory.
+		conf.DatabaseName = fmt.Sprintf("flowgate-%d-%d", os.Getpid(), time.Now().UnixNano())
+	} else {
+		conf.ConnectAttributes = map[string]string{"mode": "rwc"}
+		conf.DatabaseName = o.DatabaseFile
+		switch o.Durability {
+		case DurabilityProcessCrash, DurabilityPowerLoss:
+			conf.ConnectAttributes["journal_mode"] = "wal"
+			conf.ConnectAttributes["synchronous"] = map[Durability]string{
+				DurabilityProcessCrash: "normal", DurabilityPowerLoss: "full"}[o.Durability]
+			conf.ConnectAttributes["busy_timeout"] = "10000"
+			conf.MaxConns = 4
+			conf.MaxIdleConns = 4
+		}
+	}
+	if o.DatabaseFile != "" {
+		if err := prepareDatabaseFile(conf); err != nil {
+			return nil, err
+		}
+	}
+	ns, err := sqliteschema.NewNamespaceConfig("active", o.Namespace, false, o.SearchAttributes)
+	if err != nil {
+		return nil, fmt.Errorf("namespace %q: %w", o.Namespace, err)
+	}
+	if err := sqliteschema.CreateNamespaces(conf, ns); err != nil {
+		return nil, fmt.Errorf("create namespace %q in %s: %w", o.Namespace, describeDB(o.DatabaseFile), err)
+	}
+	return conf, nil
+}
+
+// prepareDatabaseFile creates the schema of a new file and checks that an existing one can
+// be written, so that a read-only file or folder is reported before the server starts.
+func prepareDatabaseFile(conf *config.SQL) error {
+	path := conf.DatabaseName
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("database file %s: cannot create its folder: %w", path, err)
+	}
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		probe, err := os.CreateTemp(dir, ".flowgate-write-check-*")
+		if err != nil {
+			return fmt.Errorf("database file %s: folder %s is not writable: %w", path, dir, err)
+		}
+		probe.Close()
+		os.Remove(probe.Name())
+		if err := sqliteschema.SetupSchema(conf); err != nil {
+			os.Remove(path)
+			return fmt.Errorf("database file %s: set up schema: %w", path, err)
+		}
+		return nil
+	} else if err != nil {
+		return fmt.Errorf("database file %s: %w", path, err)
+	}
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return fmt.Errorf("database file %s is not writable: %w", path, err)
+	}
+	return f.Close()
+}
+
+func describeDB(file string) string {
+	if file == "" {
+		return "the in-memory database"
+	}
+	return file
+}
+
+func (o *Options) dynamicConfig() dynamicconfig.StaticClient {
+	dc := dynamicconfig.StaticClient{}
+	dc[dynamicconfig.HistoryCacheHostLevelMaxSize.Key()] = 8096
+	dc[dynamicconfig.FrontendMaxNamespaceVisibilityRPSPerInstance.Key()] = 100
+	dc[dynamicconfig.EnableServerVersionCheck.Key()] = false
+	dc[dynamicconfig.ForceSearchAttributesCacheRefreshOnRead.Key()] = true
+	return dc
+}
+
+// registerSearchAttributes waits for the frontend, then adds the custom search attributes
+// that an existing database file does not have yet.
+func (s *Server) registerSearchAttributes(ctx context.Context, want map[string]enumspb.IndexedValueType) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	c, err := client.DialContext(ctx, client.Options{
+		HostPort:  s.frontend,
+		Namespace: s.namespace,
+		Logger:    quietSDKLogger{},
+	})
+	if err != nil {
+		return fmt.Errorf("connect to embedded server at %s: %w", s.frontend, err)
+	}
+	defer c.Close()
+	if len(want) == 0 {
+		return nil
+	}
+	have, err := c.OperatorService().ListSearchAttributes(ctx, &operatorservice.ListSearchAttributesRequest{Namespace: s.namespace})
+	if err != nil {
+		return fmt.Errorf("list search attributes: %w", err)
+	}
+	missing := map[string]enumspb.IndexedValueType{}
+	for name, typ := range want {
+		if _, ok := have.GetCustomAttributes()[name]; !ok {
+			missing[name] = typ
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	_, err = c.OperatorService().AddSearchAttributes(ctx, &operatorservice.AddSearchAttributesRequest{
+		Namespace:        s.namespace,
+		SearchAttributes: missing,
+	})
+	if err != nil {
+		return fmt.Errorf("add search attributes: %w", err)
+	}
+	return nil
+}
+
+func freePort(ip string) (int, error) {
+	l, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
+	if err != nil {
+		return 0, fmt.Errorf("find a free port on %s: %w", ip, err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+func checkPortFree(ip string, port int) error {
+	l, err := net.Listen("tcp", net.JoinHostPort(ip, strconv.Itoa(port)))
+	if err != nil {
+		return fmt.Errorf("%s:%d is not available (in use by another process?): %w", ip, port, err)
+	}
+	return l.Close()
+}

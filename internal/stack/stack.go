@@ -1,0 +1,218 @@
+// Package stack assembles Flowgate's processes from its parts: the embedded Temporal
+// server, the demo backends, the worker and the MCP server. The flowgate binary's
+// subcommands and the integration tests both start Flowgate through it.
+package stack
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/contrib/envconfig"
+	sdklog "go.temporal.io/sdk/log"
+	sdkworker "go.temporal.io/sdk/worker"
+
+	"github.com/flowgate/flowgate/activities"
+	"github.com/flowgate/flowgate/internal/demo"
+	"github.com/flowgate/flowgate/mcpserver"
+	"github.com/flowgate/flowgate/worker"
+)
+
+// WorkerConfig configures a worker's activities.
+type WorkerConfig struct {
+	// AppDatabase is the SQLite file of the application database.
+	AppDatabase string
+	// Sandbox is the file sandbox folder.
+	Sandbox string
+	// Services configures the gateway. Empty means GatewayBaseURL's layout, or demo
+	// backends served by the worker itself when that is empty too.
+	Services map[string]activities.Service
+	// GatewayBaseURL is a base URL under which every default service answers at /{name}.
+	GatewayBaseURL string
+	// StopTimeout is how long a stopping worker lets in-flight activities finish.
+	StopTimeout time.Duration
+}
+
+// Worker is a running Flowgate worker with its activities' resources.
+type Worker struct {
+	w       sdkworker.Worker
+	db      *activities.Database
+	files   *activities.Files
+	stopAux func()
+	// GatewayURL is where the demo backends answer when the worker serves them itself.
+	GatewayURL string
+}
+
+// StartWorker opens the activities' resources and starts polling Flowgate's task queue.
+func StartWorker(ctx context.Context, c client.Client, cfg WorkerConfig, logger *slog.Logger) (*Worker, error) {
+	db, err := activities.OpenDatabase(ctx, cfg.AppDatabase)
+	if err != nil {
+		return nil, err
+	}
+	files, err := activities.OpenFiles(cfg.Sandbox)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	if err := demo.SeedSandbox(cfg.Sandbox); err != nil {
+		db.Close()
+		files.Close()
+		return nil, err
+	}
+	w := &Worker{db: db, files: files, stopAux: func() {}}
+	services := cfg.Services
+	if len(services) == 0 {
+		base := cfg.GatewayBaseURL
+		if base == "" {
+			url, stop, err := demo.New().Serve("127.0.0.1:0")
+			if err != nil {
+				w.close()
+				return nil, err
+			}
+			base, w.stopAux, w.GatewayURL = url, stop, url
+			logger.Info("no gateway services configured: serving demo backends", "url", url)
+		}
+		services = demo.Services(base)
+	}
+	stopTimeout := cfg.StopTimeout
+	if stopTimeout == 0 {
+		stopTimeout = 10 * time.Second
+	}
+	w.w = worker.New(c, worker.Activities{
+		Database: db,
+		Gateway:  &activities.Gateway{Client: &http.Client{}, Services: services},
+		Files:    files,
+	}, sdkworker.Options{WorkerStopTimeout: stopTimeout})
+	if err := w.w.Start(); err != nil {
+		w.close()
+		return nil, fmt.Errorf("start worker: %w", err)
+	}
+	return w, nil
+}
+
+// Stop stops polling, lets in-flight activities finish, and closes the resources.
+func (w *Worker) Stop() {
+	w.w.Stop()
+	w.close()
+}
+
+func (w *Worker) close() {
+	w.stopAux()
+	w.files.Close()
+	w.db.Close()
+}
+
+// DialTemporal connects to Temporal with the standard client environment
+// (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TLS variables and the Temporal
+// CLI's profile file), overridden by hostPort and namespace when they are set. It fails
+// with a sentence naming the address and the variable that sets it.
+func DialTemporal(ctx context.Context, hostPort, namespace string, logger *slog.Logger) (client.Client, error) {
+	opts, err := envconfig.LoadDefaultClientOptions()
+	if err != nil {
+		return nil, fmt.Errorf("read Temporal client config (TEMPORAL_* variables, profile file): %w", err)
+	}
+	if hostPort != "" {
+		opts.HostPort = hostPort
+	}
+	if namespace != "" {
+		opts.Namespace = namespace
+	}
+	if opts.HostPort == "" {
+		opts.HostPort = client.DefaultHostPort
+	}
+	if opts.Namespace == "" {
+		opts.Namespace = client.DefaultNamespace
+	}
+	opts.Logger = sdklog.NewStructuredLogger(logger.With("component", "temporal-sdk"))
+	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	c, err := client.DialContext(dctx, opts)
+	if err != nil {
+		return nil, fmt.Errorf("cannot reach Temporal at %s (namespace %s): set TEMPORAL_ADDRESS or --temporal-address to a running server: %w",
+			opts.HostPort, opts.Namespace, err)
+	}
+	return c, nil
+}
+
+// MCPConfig configures an MCP server process.
+type MCPConfig struct {
+	UIBaseURL          string
+	Actor              string
+	SeparationOfDuties bool
+}
+
+// NewMCP builds the MCP server for a client.
+func NewMCP(c client.Client, namespace string, cfg MCPConfig, logger *slog.Logger) *mcpserver.Server {
+	return mcpserver.New(mcpserver.Config{
+		Client:             c,
+		Namespace:          namespace,
+		UIBaseURL:          cfg.UIBaseURL,
+		Actor:              cfg.Actor,
+		SeparationOfDuties: cfg.SeparationOfDuties,
+		Logger:             logger.With("component", "mcp"),
+	})
+}
+
+// ParseServices reads a gateway configuration of the form "name=url,name=url".
+func ParseServices(s string) (map[string]activities.Service, error) {
+	out := map[string]activities.Service{}
+	if strings.TrimSpace(s) == "" {
+		return out, nil
+	}
+	for _, part := range strings.Split(s, ",") {
+		name, url, ok := strings.Cut(strings.TrimSpace(part), "=")
+		if !ok || name == "" || !(strings.HasPrefix(url, "http://") || strings.HasPrefix(url, "https://")) {
+			return nil, fmt.Errorf("services: %q is not name=http(s)://url", part)
+		}
+		out[name] = activities.Service{BaseURL: url, Timeout: 10 * time.Second}
+	}
+	return out, nil
+}
+
+// LocalActor is the identity used when calls carry none: the OS user, or "local".
+func LocalActor() string {
+	for _, k := range []string{"USER", "USERNAME", "LOGNAME"} {
+		if v := os.Getenv(k); v != "" {
+			return v
+		}
+	}
+	return "local"
+}
+
+// Closer runs cleanups in reverse order.
+type Closer []func()
+
+// Add registers a cleanup.
+func (c *Closer) Add(f func()) { *c = append(*c, f) }
+
+// Close runs the cleanups, last added first.
+func (c Closer) Close() {
+	for i := len(c) - 1; i >= 0; i-- {
+		c[i]()
+	}
+}
+
+// EnsureDir creates a folder and checks it can be written, naming the flag that sets it.
+func EnsureDir(dir, flag string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("cannot create %s (set by %s): %w", dir, flag, err)
+	}
+	f, err := os.CreateTemp(dir, ".write-check-*")
+	if err != nil {
+		return fmt.Errorf("folder %s (set by %s) is not writable: %w", dir, flag, errors.Unwrap(err))
+	}
+	f.Close()
+	return os.Remove(f.Name())
+}
+
+// DataPaths are the files below a data folder.
+func DataPaths(dataDir string) (temporalDB, appDB, sandbox string) {
+	return filepath.Join(dataDir, "temporal.db"), filepath.Join(dataDir, "app.db"), filepath.Join(dataDir, "sandbox")
+}

@@ -1,0 +1,186 @@
+package mcpserver
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/mark3labs/mcp-go/mcp"
+	enumspb "go.temporal.io/api/enums/v1"
+	taskqueuepb "go.temporal.io/api/taskqueue/v1"
+	"go.temporal.io/api/workflowservice/v1"
+
+	"github.com/flowgate/flowgate/activities"
+	"github.com/flowgate/flowgate/workflows"
+)
+
+func (s *Server) addResources() {
+	s.mcp.AddResourceTemplate(mcp.NewResourceTemplate("workflow://{workflow_id}/details", "Workflow details",
+		mcp.WithTemplateDescription("The full record of a workflow: parameters, every step with actor, comment and error, and the audit history of every transition."),
+		mcp.WithTemplateMIMEType("application/json"),
+	), s.readWorkflowDetails)
+	s.mcp.AddResourceTemplate(mcp.NewResourceTemplate("db://{table}/{record_id}", "Database record",
+		mcp.WithTemplateDescription("One record of the application database by table ("+strings.Join(activities.RecordTables(), ", ")+") and numeric id."),
+		mcp.WithTemplateMIMEType("application/json"),
+	), s.readRecord)
+	s.mcp.AddResourceTemplate(mcp.NewResourceTemplate("file://{+path}/stream{?offset,length}", "File chunk",
+		mcp.WithTemplateDescription(fmt.Sprintf("A chunk of a file in the sandbox, for files too large to parse: offset (bytes, default 0) and length (default %d, at most %d). UTF-8 text comes as is, anything else base64.", activities.DefaultChunkBytes, activities.MaxChunkBytes)),
+		mcp.WithTemplateMIMEType("application/json"),
+	), s.readFileChunk)
+	s.mcp.AddResource(mcp.NewResource("admin://system/stats", "System stats",
+		mcp.WithResourceDescription("Counts of workflows by type and by status, and whether workers poll Flowgate's task queue."),
+		mcp.WithMIMEType("application/json"),
+	), s.readStats)
+}
+
+func argString(args map[string]any, name string) string {
+	switch v := args[name].(type) {
+	case string:
+		return v
+	case []string:
+		if len(v) > 0 {
+			return v[0]
+		}
+	}
+	return ""
+}
+
+// resourceError is a resource read failure with a sentence the agent can act on.
+type resourceError struct{ msg string }
+
+func (e resourceError) Error() string { return e.msg }
+
+func jsonContents(uri string, v any) ([]mcp.ResourceContents, error) {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	return []mcp.ResourceContents{mcp.TextResourceContents{URI: uri, MIMEType: "application/json", Text: string(b)}}, nil
+}
+
+func (s *Server) readWorkflowDetails(ctx context.Context, req mcp.ReadResourceRequest) ([]mcp.ResourceContents, error) {
+	id := argString(req.Params.Arguments, "workflow_id")
+	if bad := checkID("workflow_id", id); bad != nil {
+		return nil, resourceError{"workflow_id is empty or malformed"}
+	}
+	ctx, cancel := s.callContext(ctx)
+	defer cancel()
+	resp, err := s.cfg.Client.QueryWorkflow(ctx, id, "", workflows.QueryDetails)
+	if err != nil {
+		return nil, resourceError{s.explain(ctx, id, err)}
+	}
+	var st workflows.State
+	if err := resp.Get(&st); err != nil {
+		return nil, resourceError{"the workflow's details could not be read"}
+	}
+	return jsonContents(req.Params.URI, st)
+}
+
+func (s *Server) readRecord(ctx context.Context, req mcp.ReadResourceRequest) ([]mcp.ResourceContents, error) {
+	in := activities.RecordInput{Table: argString(req.Params.Arguments, "table")}
+	id, err := strconv.ParseInt(argString(req.Params.Arguments, "record_id"), 10, 64)
+	if err != nil {
+		return nil, resourceError{"record_id must be a positive integer"}
+	}
+	in.ID = id
+	if err := in.Validate(); err != nil {
+		return nil, resourceError{errorText(err)}
+	}
+	raw, err := s.callActivity(ctx, workflows.ToolGetRecord, in)
+	if err != nil {
+		return nil, resourceError{err.Error()}
+	}
+	var rec activities.Record
+	if err := json.Unmarshal(raw, &rec); err != nil {
+		return nil, resourceError{"the record could not be read"}
+	}
+	return jsonContents(req.Params.URI, rec)
+}
+
+func (s *Server) readFileChunk(ctx context.Context, req mcp.ReadResourceRequest) ([]mcp.ResourceContents, error) {
+	in := activities.ChunkInput{Path: argString(req.Params.Arguments, "path")}
+	if _, err := activities.CleanSandboxPath("path", in.Path); err != nil {
+		return nil, resourceError{errorText(err)}
+	}
+	for name, dst := range map[string]*int64{"offset": &in.Offset} {
+		if v := argString(req.Params.Arguments, name); v != "" {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil || n < 0 {
+				return nil, resourceError{name + " must be a whole number of bytes, 0 or more"}
+			}
+			*dst = n
+		}
+	}
+	if v := argString(req.Params.Arguments, "length"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > activities.MaxChunkBytes {
+			return nil, resourceError{fmt.Sprintf("length must be 1 to %d bytes", activities.MaxChunkBytes)}
+		}
+		in.Length = n
+	}
+	raw, err := s.callActivity(ctx, workflows.ToolReadChunk, in)
+	if err != nil {
+		return nil, resourceError{err.Error()}
+	}
+	var c activities.Chunk
+	if err := json.Unmarshal(raw, &c); err != nil {
+		return nil, resourceError{"the chunk could not be read"}
+	}
+	return jsonContents(req.Params.URI, c)
+}
+
+// Stats is the content of admin://system/stats.
+type Stats struct {
+	ByType    map[string]int64 `json:"by_type"`
+	ByStatus  map[string]int64 `json:"by_status"`
+	TaskQueue struct {
+		Name             string `json:"name"`
+		WorkflowPollers  int    `json:"workflow_pollers"`
+		ActivityPollers  int    `json:"activity_pollers"`
+		Healthy          bool   `json:"healthy"`
+		HealthyMeansThat string `json:"healthy_means"`
+	} `json:"task_queue"`
+}
+
+func (s *Server) readStats(ctx context.Context, req mcp.ReadResourceRequest) ([]mcp.ResourceContents, error) {
+	ctx, cancel := s.callContext(ctx)
+	defer cancel()
+	st := Stats{ByType: map[string]int64{}, ByStatus: map[string]int64{}}
+	count := func(q string) (int64, error) {
+		resp, err := s.cfg.Client.CountWorkflow(ctx, &workflowservice.CountWorkflowExecutionsRequest{Namespace: s.cfg.Namespace, Query: q})
+		return resp.GetCount(), err
+	}
+	for _, k := range kindNames() {
+		n, err := count(listQuery(k, ""))
+		if err != nil {
+			return nil, resourceError{s.explain(ctx, "", err)}
+		}
+		st.ByType[k] = n
+	}
+	for _, status := range statusNames() {
+		n, err := count(listQuery("", status))
+		if err != nil {
+			return nil, resourceError{s.explain(ctx, "", err)}
+		}
+		st.ByStatus[status] = n
+	}
+	st.TaskQueue.Name = workflows.TaskQueue
+	for _, tqType := range []enumspb.TaskQueueType{enumspb.TASK_QUEUE_TYPE_WORKFLOW, enumspb.TASK_QUEUE_TYPE_ACTIVITY} {
+		resp, err := s.cfg.Client.WorkflowService().DescribeTaskQueue(ctx, &workflowservice.DescribeTaskQueueRequest{
+			Namespace: s.cfg.Namespace, TaskQueue: &taskqueuepb.TaskQueue{Name: workflows.TaskQueue}, TaskQueueType: tqType,
+		})
+		if err != nil {
+			return nil, resourceError{s.explain(ctx, "", err)}
+		}
+		if tqType == enumspb.TASK_QUEUE_TYPE_WORKFLOW {
+			st.TaskQueue.WorkflowPollers = len(resp.GetPollers())
+		} else {
+			st.TaskQueue.ActivityPollers = len(resp.GetPollers())
+		}
+	}
+	st.TaskQueue.Healthy = st.TaskQueue.WorkflowPollers > 0 && st.TaskQueue.ActivityPollers > 0
+	st.TaskQueue.HealthyMeansThat = "at least one worker polled for workflow and activity tasks in the last minutes"
+	return jsonContents(req.Params.URI, st)
+}

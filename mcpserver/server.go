@@ -1,0 +1,166 @@
+// Package mcpserver exposes Flowgate to AI agents over the Model Context Protocol. It is
+// a thin, stateless layer: every tool, resource and prompt maps to Temporal workflow
+// starts, queries, updates and signals through the Temporal client, so any number of
+// copies can serve behind a load balancer.
+package mcpserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/mark3labs/mcp-go/mcp"
+	"github.com/mark3labs/mcp-go/server"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+)
+
+// Version is reported to clients in the initialize handshake.
+const Version = "0.1.0"
+
+// Config is what the MCP server needs.
+type Config struct {
+	// Client talks to Temporal; it is the server's only dependency.
+	Client client.Client
+	// Namespace is the Temporal namespace the client uses, for links and admin queries.
+	Namespace string
+	// UIBaseURL is the Temporal web UI's base URL; tool results link to runs below it.
+	UIBaseURL string
+	// Actor is the identity recorded for calls that carry none (stdio, or HTTP without
+	// auth). Default "local".
+	Actor string
+	// SeparationOfDuties refuses an approval by the workflow's requester. Off when every
+	// call shares one local identity.
+	SeparationOfDuties bool
+	// CallTimeout bounds each Temporal call a tool makes; default 30s.
+	CallTimeout time.Duration
+	// Logger receives one line per failed call; default slog.Default().
+	Logger *slog.Logger
+}
+
+// Server is Flowgate's MCP server.
+type Server struct {
+	cfg Config
+	mcp *server.MCPServer
+}
+
+// New builds the MCP server with every tool, resource and prompt.
+func New(cfg Config) *Server {
+	if cfg.Actor == "" {
+		cfg.Actor = "local"
+	}
+	if cfg.Namespace == "" {
+		cfg.Namespace = "default"
+	}
+	if cfg.CallTimeout <= 0 {
+		cfg.CallTimeout = 30 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	s := &Server{cfg: cfg}
+	s.mcp = server.NewMCPServer("flowgate", Version,
+		server.WithToolCapabilities(false),
+		server.WithResourceCapabilities(false, false),
+		server.WithPromptCapabilities(false),
+		server.WithElicitation(),
+		server.WithRecovery(),
+		server.WithResourceRecovery(),
+		server.WithInstructions(instructions),
+	)
+	s.addWorkflowTools()
+	s.addDataTools()
+	s.addResources()
+	s.addPrompts()
+	return s
+}
+
+// MCP returns the underlying mcp-go server, for transports and in-process clients.
+func (s *Server) MCP() *server.MCPServer { return s.mcp }
+
+const instructions = `Flowgate runs durable business processes — onboarding, deployment, audit — as Temporal workflows that stop at approval gates and wait for a person.
+Typical flow: start_workflow → get_workflow_status (see which step waits and for what) → advance_workflow to approve, reject or continue → get_workflow_status until a final status (completed, failed, rejected, cancelled, timed_out).
+list_workflows with status=waiting_approval shows what waits for a person. execute_query, search_table, call_service and parse_file read data through Temporal, so every call is retried and audited.`
+
+// actor is the identity of the caller.
+func (s *Server) actor(ctx context.Context) string {
+	if id, ok := IdentityFromContext(ctx); ok {
+		return id.Subject
+	}
+	return s.cfg.Actor
+}
+
+// uiLink is the web UI page of a run, or "" when no UI is configured.
+func (s *Server) uiLink(workflowID string) string {
+	if s.cfg.UIBaseURL == "" || workflowID == "" {
+		return ""
+	}
+	return strings.TrimSuffix(s.cfg.UIBaseURL, "/") + "/namespaces/" + url.PathEscape(s.cfg.Namespace) +
+		"/workflows/" + url.PathEscape(workflowID)
+}
+
+func (s *Server) callContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, s.cfg.CallTimeout)
+}
+
+// toolError turns an error from Temporal into a tool result with a sentence an agent can
+// act on; the detail goes to the log, never a stack trace to the client.
+func (s *Server) toolError(ctx context.Context, tool, workflowID string, err error) *mcp.CallToolResult {
+	msg := s.explain(ctx, workflowID, err)
+	s.cfg.Logger.Info("tool call failed", "tool", tool, "workflow_id", workflowID, "error", err)
+	return mcp.NewToolResultError(msg)
+}
+
+func (s *Server) explain(ctx context.Context, workflowID string, err error) string {
+	var (
+		notFound   *serviceerror.NotFound
+		unavail    *serviceerror.Unavailable
+		started    *serviceerror.WorkflowExecutionAlreadyStarted
+		badRequest *serviceerror.InvalidArgument
+		app        *temporal.ApplicationError
+		canceled   *temporal.CanceledError
+		timeout    *temporal.TimeoutError
+	)
+	switch {
+	case errors.As(err, &app):
+		return app.Message()
+	case errors.As(err, &canceled):
+		return "the call was cancelled"
+	case errors.As(err, &timeout):
+		return "the work timed out inside Temporal: " + timeout.Error()
+	case errors.As(err, &notFound) && strings.Contains(notFound.Message, "already completed"):
+		return fmt.Sprintf("workflow %q has already ended; get_workflow_status shows how", workflowID)
+	case errors.As(err, &notFound):
+		if workflowID != "" {
+			return fmt.Sprintf("no workflow with id %q exists (or it ended and its history was deleted); list_workflows shows the ids that exist", workflowID)
+		}
+		return "not found: " + notFound.Message
+	case errors.As(err, &started):
+		return fmt.Sprintf("workflow %q already exists", workflowID)
+	case errors.As(err, &badRequest):
+		return "Temporal refused the request: " + badRequest.Message
+	case errors.As(err, &unavail), errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil:
+		return "Temporal is unavailable right now or did not answer in time; try again in a few seconds"
+	case errors.Is(err, context.DeadlineExceeded):
+		return fmt.Sprintf("no answer within %s: is a Flowgate worker running (flowgate worker) and is Temporal reachable?", s.cfg.CallTimeout)
+	case errors.Is(err, context.Canceled):
+		return "the call was cancelled by the client"
+	}
+	msg := err.Error()
+	if strings.Contains(msg, "workflow execution already completed") {
+		return fmt.Sprintf("workflow %q has already ended; get_workflow_status shows how", workflowID)
+	}
+	return "the call failed: " + firstLine(msg)
+}
+
+func firstLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i]
+	}
+	return s
+}

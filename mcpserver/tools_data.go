@@ -1,0 +1,171 @@
+package mcpserver
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/google/uuid"
+	"github.com/mark3labs/mcp-go/mcp"
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/flowgate/flowgate/activities"
+	"github.com/flowgate/flowgate/workflows"
+)
+
+// ParseArgs are the arguments of parse_file.
+type ParseArgs struct {
+	FilePath string `json:"file_path"`
+}
+
+func (s *Server) addDataTools() {
+	s.mcp.AddTool(mcp.NewTool("execute_query",
+		mcp.WithDescription(fmt.Sprintf(`Run one read-only SQL SELECT on Flowgate's application database (SQLite) and get rows as objects.
+Tables: users(id, email, name, role, team, status, created_at), products(id, sku, name, category, price_cents, stock, created_at), orders(id, reference, user_id, product_id, quantity, total_cents, status, shipping_city, note, created_at), deployments(...), audits(...).
+Only one SELECT/WITH statement; writes, PRAGMA and ATTACH are refused by the database itself. At most %d rows (default %d); truncated tells when there were more.`, activities.MaxQueryLimit, activities.DefaultQueryLimit)),
+		mcp.WithString("query", mcp.Required(), mcp.MinLength(1), mcp.MaxLength(activities.MaxQueryLength)),
+		mcp.WithInteger("limit", mcp.Min(1), mcp.Max(activities.MaxQueryLimit), mcp.DefaultNumber(activities.DefaultQueryLimit)),
+		mcp.WithOutputSchema[activities.QueryResult](),
+		mcp.WithReadOnlyHintAnnotation(true),
+	), mcp.NewTypedToolHandler(func(ctx context.Context, _ mcp.CallToolRequest, in activities.QueryInput) (*mcp.CallToolResult, error) {
+		if err := in.Validate(); err != nil {
+			return mcp.NewToolResultError(errorText(err)), nil
+		}
+		var out activities.QueryResult
+		return s.runTool(ctx, workflows.ToolExecuteQuery, in, &out, func() string {
+			return fmt.Sprintf("%d rows (truncated: %t): %s", out.RowsReturned, out.Truncated, compactJSON(out.Rows))
+		})
+	}))
+
+	s.mcp.AddTool(mcp.NewTool("search_table",
+		mcp.WithDescription(fmt.Sprintf("Find rows of users, products or orders whose text columns contain search_term (case-insensitive, at least %d characters). users: email, name, role, team, status; products: sku, name, category; orders: status, shipping_city, note.", activities.MinSearchTermLen)),
+		mcp.WithString("table", mcp.Required(), mcp.Enum(activities.SearchableTables()...)),
+		mcp.WithString("search_term", mcp.Required(), mcp.MinLength(activities.MinSearchTermLen), mcp.MaxLength(activities.MaxSearchTermLen)),
+		mcp.WithInteger("limit", mcp.Min(1), mcp.Max(activities.MaxSearchLimit), mcp.DefaultNumber(activities.DefaultSearchLimit)),
+		mcp.WithOutputSchema[activities.QueryResult](),
+		mcp.WithReadOnlyHintAnnotation(true),
+	), mcp.NewTypedToolHandler(func(ctx context.Context, _ mcp.CallToolRequest, in activities.SearchInput) (*mcp.CallToolResult, error) {
+		if err := in.Validate(); err != nil {
+			return mcp.NewToolResultError(errorText(err)), nil
+		}
+		var out activities.QueryResult
+		return s.runTool(ctx, workflows.ToolSearchTable, in, &out, func() string {
+			return fmt.Sprintf("%d rows in %s match %q: %s", out.RowsReturned, in.Table, in.SearchTerm, compactJSON(out.Rows))
+		})
+	}))
+
+	s.mcp.AddTool(mcp.NewTool("call_service",
+		mcp.WithDescription(`Call an endpoint of a service behind Flowgate's API gateway, through Temporal (5xx answers and timeouts are retried; 4xx answers are final).
+Services: users (GET accounts, POST accounts), products (GET items), orders (GET orders, POST orders {"sku", "quantity"}), deploy (GET deployments/{service}/{environment}), notifications (GET messages). Every service answers GET health.
+POSTs carry an idempotency key, so a retry never does the work twice.`),
+		mcp.WithString("service", mcp.Required(), mcp.Description("A configured service name, e.g. orders.")),
+		mcp.WithString("endpoint", mcp.Required(), mcp.MaxLength(activities.MaxEndpointLength), mcp.Description(`A path relative to the service, e.g. "health" or "deployments/orders/production". No scheme, host or "..".`)),
+		mcp.WithString("method", mcp.Enum("GET", "POST"), mcp.DefaultString("GET")),
+		mcp.WithObject("data", mcp.Description("JSON body of a POST.")),
+		mcp.WithOutputSchema[activities.CallResult](),
+	), mcp.NewTypedToolHandler(func(ctx context.Context, _ mcp.CallToolRequest, in activities.CallInput) (*mcp.CallToolResult, error) {
+		in.IdempotencyKey = ""
+		if strings.TrimSpace(in.Service) == "" {
+			return argError("service", "is empty", strings.Join(activities.DefaultServiceNames, ", ")), nil
+		}
+		if err := in.Validate(); err != nil {
+			return mcp.NewToolResultError(errorText(err)), nil
+		}
+		var out activities.CallResult
+		return s.runTool(ctx, workflows.ToolCallService, in, &out, func() string {
+			body := out.Text
+			if len(out.JSON) > 0 {
+				body = string(out.JSON)
+			}
+			return fmt.Sprintf("%s answered %d to %s %s: %s", out.Service, out.StatusCode, out.Method, out.Endpoint, body)
+		})
+	}))
+
+	s.mcp.AddTool(mcp.NewTool("parse_file",
+		mcp.WithDescription("Read a JSON or CSV file from Flowgate's file sandbox. JSON returns data; CSV returns header, rows as objects and row_count. Paths are relative to the sandbox (e.g. \"evidence/users.csv\", \"manifests/orders.json\"); nothing outside it can be read. Files over 10 MiB are refused; read them with the file://{path}/stream resource."),
+		mcp.WithString("file_path", mcp.Required(), mcp.MaxLength(activities.MaxPathLength)),
+		mcp.WithOutputSchema[activities.ParsedFile](),
+		mcp.WithReadOnlyHintAnnotation(true),
+	), mcp.NewTypedToolHandler(func(ctx context.Context, _ mcp.CallToolRequest, in ParseArgs) (*mcp.CallToolResult, error) {
+		if _, err := activities.CleanSandboxPath("file_path", in.FilePath); err != nil {
+			return mcp.NewToolResultError(errorText(err)), nil
+		}
+		var out activities.ParsedFile
+		return s.runTool(ctx, workflows.ToolParseFile, activities.ParseInput{FilePath: in.FilePath}, &out, func() string {
+			if out.Format == "csv" {
+				return fmt.Sprintf("%s: CSV with %d rows, columns %s", out.Path, out.RowCount, strings.Join(out.Header, ", "))
+			}
+			return fmt.Sprintf("%s: %s", out.Path, string(out.Data))
+		})
+	}))
+}
+
+// runTool runs one activity through the tool_call workflow and returns its output as
+// structured content with a text rendering.
+func (s *Server) runTool(ctx context.Context, tool string, in any, out any, text func() string) (*mcp.CallToolResult, error) {
+	raw, err := s.callActivity(ctx, tool, in)
+	if err != nil {
+		return mcp.NewToolResultError(err.Error()), nil
+	}
+	if err := json.Unmarshal(raw, out); err != nil {
+		return mcp.NewToolResultError("the tool returned an unreadable result"), nil
+	}
+	return mcp.NewToolResultStructured(out, text()), nil
+}
+
+// callActivity starts a tool_call workflow for one activity and waits for its result.
+// Its error is a sentence for the agent.
+func (s *Server) callActivity(ctx context.Context, tool string, in any) (json.RawMessage, error) {
+	input, err := json.Marshal(in)
+	if err != nil {
+		return nil, fmt.Errorf("arguments cannot be encoded: %v", err)
+	}
+	ctx, cancel := s.callContext(ctx)
+	defer cancel()
+	actor := s.actor(ctx)
+	id := "tool-" + tool + "-" + uuid.NewString()
+	run, err := s.cfg.Client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+		ID:                    id,
+		TaskQueue:             workflows.TaskQueue,
+		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
+		StaticSummary:         tool + " by " + actor,
+		TypedSearchAttributes: temporal.NewSearchAttributes(
+			workflows.AttrType.ValueSet(workflows.ToolCallWorkflow),
+			workflows.AttrStep.ValueSet(tool),
+			workflows.AttrRequestedBy.ValueSet(actor),
+		),
+	}, workflows.ToolCallWorkflow, workflows.ToolCall{Tool: tool, Actor: actor, Input: input})
+	if err != nil {
+		return nil, fmt.Errorf("%s", s.explain(ctx, id, err))
+	}
+	var raw json.RawMessage
+	if err := run.Get(ctx, &raw); err != nil {
+		s.cfg.Logger.Info("tool call failed", "tool", tool, "workflow_id", id, "error", err)
+		return nil, fmt.Errorf("%s", s.explain(ctx, id, err))
+	}
+	return raw, nil
+}
+
+// errorText is the message of a validation error without Temporal's wrapping.
+func errorText(err error) string {
+	var app *temporal.ApplicationError
+	if ok := asApp(err, &app); ok {
+		return app.Message()
+	}
+	return err.Error()
+}
+
+func compactJSON(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return ""
+	}
+	const max = 4000
+	if len(b) > max {
+		return string(b[:max]) + "…"
+	}
+	return string(b)
+}

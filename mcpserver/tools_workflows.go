@@ -1,0 +1,459 @@
+package mcpserver
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/mark3labs/mcp-go/mcp"
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/flowgate/flowgate/workflows"
+)
+
+// idNamespace scopes idempotency-key-derived workflow ids to Flowgate.
+var idNamespace = uuid.MustParse("6f1f3f5e-6b8a-4c7e-9a59-0d5bd1f0c2a1")
+
+// StartArgs are the arguments of start_workflow.
+type StartArgs struct {
+	WorkflowType    string          `json:"workflow_type"`
+	Parameters      json.RawMessage `json:"parameters"`
+	IdempotencyKey  string          `json:"idempotency_key,omitempty"`
+	ApprovalTimeout string          `json:"approval_timeout,omitempty"`
+}
+
+// StartResult is the result of start_workflow.
+type StartResult struct {
+	WorkflowID  string           `json:"workflow_id"`
+	RunID       string           `json:"run_id"`
+	Type        string           `json:"type"`
+	Status      workflows.Status `json:"status"`
+	CurrentStep string           `json:"current_step,omitempty"`
+	// Existing is true when the idempotency key matched a workflow started before.
+	Existing bool   `json:"existing"`
+	UIURL    string `json:"ui_url,omitempty"`
+}
+
+// StatusResult is the result of get_workflow_status and advance_workflow.
+type StatusResult struct {
+	workflows.StatusView
+	UIURL string `json:"ui_url,omitempty"`
+}
+
+// AdvanceArgs are the arguments of advance_workflow.
+type AdvanceArgs struct {
+	WorkflowID string `json:"workflow_id"`
+	Action     string `json:"action"`
+	Step       string `json:"step,omitempty"`
+	Comment    string `json:"comment,omitempty"`
+}
+
+// WorkflowIDArgs are the arguments of tools that name one workflow.
+type WorkflowIDArgs struct {
+	WorkflowID string `json:"workflow_id"`
+}
+
+// CancelArgs are the arguments of cancel_workflow.
+type CancelArgs struct {
+	WorkflowID string `json:"workflow_id"`
+	Reason     string `json:"reason"`
+}
+
+// CancelResult is the result of cancel_workflow.
+type CancelResult struct {
+	WorkflowID string `json:"workflow_id"`
+	Requested  bool   `json:"cancel_requested"`
+	Message    string `json:"message"`
+}
+
+// ListArgs are the arguments of list_workflows.
+type ListArgs struct {
+	WorkflowType string `json:"workflow_type,omitempty"`
+	Status       string `json:"status,omitempty"`
+	Limit        int    `json:"limit,omitempty"`
+	Cursor       string `json:"cursor,omitempty"`
+}
+
+// ListItem is one workflow in list_workflows.
+type ListItem struct {
+	WorkflowID  string     `json:"workflow_id"`
+	Type        string     `json:"type"`
+	Status      string     `json:"status"`
+	CurrentStep string     `json:"current_step,omitempty"`
+	RequestedBy string     `json:"requested_by,omitempty"`
+	StartedAt   time.Time  `json:"started_at"`
+	ClosedAt    *time.Time `json:"closed_at,omitempty"`
+	UIURL       string     `json:"ui_url,omitempty"`
+}
+
+// Pagination tells how to get the next page.
+type Pagination struct {
+	Limit      int    `json:"limit"`
+	Total      int64  `json:"total"`
+	HasMore    bool   `json:"has_more"`
+	NextCursor string `json:"next_cursor,omitempty"`
+}
+
+// ListResult is the result of list_workflows.
+type ListResult struct {
+	Items      []ListItem `json:"items"`
+	Pagination Pagination `json:"pagination"`
+}
+
+// Bounds of the workflow tools' arguments.
+const (
+	MaxIDLength      = 200
+	MaxCommentLength = 1000
+	DefaultListLimit = 20
+	MaxListLimit     = 100
+)
+
+func kindNames() []string {
+	out := make([]string, len(workflows.Kinds))
+	for i, k := range workflows.Kinds {
+		out[i] = string(k)
+	}
+	return out
+}
+
+func statusNames() []string {
+	out := make([]string, len(workflows.Statuses))
+	for i, s := range workflows.Statuses {
+		out[i] = string(s)
+	}
+	return out
+}
+
+func (s *Server) addWorkflowTools() {
+	s.mcp.AddTool(mcp.NewTool("start_workflow",
+		mcp.WithDescription(`Start a durable Flowgate workflow. It runs its steps in Temporal and stops at approval gates until a person approves or rejects (advance_workflow).
+Parameters by workflow_type:
+- onboarding: {"email": "ada@example.com", "name": "Ada Lovelace" (1-100 chars), "role": "viewer" | "editor" | "admin", "team": optional}
+- deployment: {"service": "orders" (a service the gateway knows: users, products, orders, deploy, notifications), "version": semantic version like "1.4.2", "environment": "dev" | "staging" | "production" (staging and production need approval), "manifest": optional JSON file in the file sandbox, e.g. "manifests/orders.json"}
+- audit: {"tables": subset of ["users", "products", "orders"], "since": optional "YYYY-MM-DD", "evidence": optional CSV/JSON files in the sandbox, e.g. ["evidence/users.csv"]}
+Give an idempotency_key to make retries safe: the same key returns the workflow it started the first time instead of starting another.`),
+		mcp.WithString("workflow_type", mcp.Required(), mcp.Enum(kindNames()...), mcp.Description("Which process to run.")),
+		mcp.WithObject("parameters", mcp.Required(), mcp.Description("The workflow type's parameters, as listed in the tool description.")),
+		mcp.WithString("idempotency_key", mcp.MaxLength(MaxIDLength), mcp.Description("Optional key that makes the start idempotent.")),
+		mcp.WithString("approval_timeout", mcp.Description(`Optional deadline of each approval gate as a Go duration such as "72h" (default) or "30m"; when it passes the workflow ends timed_out and undoes its work.`)),
+		mcp.WithOutputSchema[StartResult](),
+		mcp.WithIdempotentHintAnnotation(true),
+		mcp.WithDestructiveHintAnnotation(false),
+	), mcp.NewTypedToolHandler(s.startWorkflow))
+
+	s.mcp.AddTool(mcp.NewTool("get_workflow_status",
+		mcp.WithDescription("Get where a workflow stands: status, progress, current step and, when it waits, what for (waiting.step, waiting.actions, waiting.deadline, waiting.not_by). Call this before advance_workflow."),
+		mcp.WithString("workflow_id", mcp.Required(), mcp.MaxLength(MaxIDLength), mcp.Description("The id start_workflow returned, e.g. deployment-9b1c…")),
+		mcp.WithOutputSchema[StatusResult](),
+		mcp.WithReadOnlyHintAnnotation(true),
+	), mcp.NewTypedToolHandler(s.getStatus))
+
+	s.mcp.AddTool(mcp.NewTool("advance_workflow",
+		mcp.WithDescription(`Approve or reject the step a workflow waits at, or continue a step that failed. Call get_workflow_status first and pass the waiting step as "step", so a decision about a step that has moved on is refused.
+- approve / reject: for a workflow in waiting_approval. The requester cannot approve their own workflow when separation of duties is on.
+- continue: for a workflow in waiting_input (a step failed after its retries): runs the step again once the cause is fixed. reject there ends the workflow as failed and undoes its work.
+Returns the new status.`),
+		mcp.WithString("workflow_id", mcp.Required(), mcp.MaxLength(MaxIDLength)),
+		mcp.WithString("action", mcp.Required(), mcp.Enum("approve", "reject", "continue")),
+		mcp.WithString("step", mcp.MaxLength(MaxIDLength), mcp.Description("The step you saw waiting (recommended).")),
+		mcp.WithString("comment", mcp.MaxLength(MaxCommentLength), mcp.Description("Why; recorded in the workflow's audit history.")),
+		mcp.WithOutputSchema[StatusResult](),
+		mcp.WithDestructiveHintAnnotation(true),
+	), mcp.NewTypedToolHandler(s.advanceWorkflow))
+
+	s.mcp.AddTool(mcp.NewTool("list_workflows",
+		mcp.WithDescription("List Flowgate workflows, newest first, optionally filtered by type and status (status=waiting_approval lists what waits for a person). Pass pagination.next_cursor as cursor for the next page."),
+		mcp.WithString("workflow_type", mcp.Enum(kindNames()...)),
+		mcp.WithString("status", mcp.Enum(statusNames()...)),
+		mcp.WithInteger("limit", mcp.Min(1), mcp.Max(MaxListLimit), mcp.DefaultNumber(DefaultListLimit)),
+		mcp.WithString("cursor", mcp.Description("next_cursor from the previous page.")),
+		mcp.WithOutputSchema[ListResult](),
+		mcp.WithReadOnlyHintAnnotation(true),
+	), mcp.NewTypedToolHandler(s.listWorkflows))
+
+	s.mcp.AddTool(mcp.NewTool("cancel_workflow",
+		mcp.WithDescription("Cancel a running workflow. It undoes the work its completed steps did (deactivates records, rolls back deployments) and ends cancelled. The reason is recorded in its history."),
+		mcp.WithString("workflow_id", mcp.Required(), mcp.MaxLength(MaxIDLength)),
+		mcp.WithString("reason", mcp.Required(), mcp.MinLength(1), mcp.MaxLength(MaxCommentLength)),
+		mcp.WithOutputSchema[CancelResult](),
+		mcp.WithDestructiveHintAnnotation(true),
+	), mcp.NewTypedToolHandler(s.cancelWorkflow))
+}
+
+// argError is a tool error for an argument: which one, what is wrong, what is allowed.
+func argError(field, problem, allowed string) *mcp.CallToolResult {
+	msg := field + ": " + problem
+	if allowed != "" {
+		msg += "; allowed: " + allowed
+	}
+	return mcp.NewToolResultError(msg)
+}
+
+func checkID(field, id string) *mcp.CallToolResult {
+	switch {
+	case strings.TrimSpace(id) == "":
+		return argError(field, "is empty", "the id start_workflow or list_workflows returned")
+	case len(id) > MaxIDLength:
+		return argError(field, fmt.Sprintf("is %d characters long", len(id)), fmt.Sprintf("at most %d", MaxIDLength))
+	case strings.ContainsFunc(id, func(r rune) bool { return r < 0x20 || r == 0x7f }):
+		return argError(field, "has a control character", "printable characters")
+	}
+	return nil
+}
+
+func (s *Server) startWorkflow(ctx context.Context, _ mcp.CallToolRequest, args StartArgs) (*mcp.CallToolResult, error) {
+	req := workflows.Request{RequestedBy: s.actor(ctx), AllowSelfApproval: !s.cfg.SeparationOfDuties}
+	if args.ApprovalTimeout != "" {
+		d, err := time.ParseDuration(args.ApprovalTimeout)
+		if err != nil || d < time.Second || d > 365*24*time.Hour {
+			return argError("approval_timeout", fmt.Sprintf("%q is not a duration between 1s and 8760h", args.ApprovalTimeout), `a Go duration such as "72h" or "30m"`), nil
+		}
+		req.ApprovalTimeout = d
+	}
+	if len(args.IdempotencyKey) > MaxIDLength {
+		return argError("idempotency_key", fmt.Sprintf("is %d characters long", len(args.IdempotencyKey)), fmt.Sprintf("at most %d characters", MaxIDLength)), nil
+	}
+	start, err := workflows.PrepareStart(workflows.Kind(args.WorkflowType), args.Parameters, req)
+	if err != nil {
+		return mcp.NewToolResultError(err.Error()), nil
+	}
+	id := args.WorkflowType + "-" + uuid.NewString()
+	if args.IdempotencyKey != "" {
+		id = args.WorkflowType + "-" + uuid.NewSHA1(idNamespace, []byte(req.RequestedBy+"\x00"+args.IdempotencyKey)).String()
+	}
+	ctx, cancel := s.callContext(ctx)
+	defer cancel()
+	opts := client.StartWorkflowOptions{
+		ID:                    id,
+		TaskQueue:             workflows.TaskQueue,
+		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
+		StaticSummary:         start.Summary,
+		TypedSearchAttributes: temporal.NewSearchAttributes(
+			workflows.AttrType.ValueSet(args.WorkflowType),
+			workflows.AttrStatus.ValueSet(string(workflows.StatusPending)),
+			workflows.AttrRequestedBy.ValueSet(req.RequestedBy),
+		),
+	}
+	run, err := s.cfg.Client.ExecuteWorkflow(ctx, opts, args.WorkflowType, start.Input)
+	res := StartResult{WorkflowID: id, Type: args.WorkflowType, Status: workflows.StatusPending, UIURL: s.uiLink(id)}
+	var started *serviceerror.WorkflowExecutionAlreadyStarted
+	switch {
+	case errors.As(err, &started):
+		// The key's workflow exists, running or ended: return it, do not start another.
+		res.Existing, res.RunID = true, started.RunId
+	case err != nil:
+		return s.toolError(ctx, "start_workflow", id, err), nil
+	default:
+		res.RunID = run.GetRunID()
+	}
+	if res.Existing {
+		if v, err := s.queryStatus(ctx, id); err == nil {
+			res.Status, res.CurrentStep = v.Status, v.CurrentStep
+		}
+	}
+	text := fmt.Sprintf("Started %s workflow %s (%s).", args.WorkflowType, id, start.Summary)
+	if res.Existing {
+		text = fmt.Sprintf("Workflow %s already exists for this idempotency key; status %s.", id, res.Status)
+	}
+	if res.UIURL != "" {
+		text += " Watch it at " + res.UIURL
+	}
+	return mcp.NewToolResultStructured(res, text), nil
+}
+
+func (s *Server) queryStatus(ctx context.Context, id string) (workflows.StatusView, error) {
+	var v workflows.StatusView
+	resp, err := s.cfg.Client.QueryWorkflow(ctx, id, "", workflows.QueryStatus)
+	if err != nil {
+		return v, err
+	}
+	return v, resp.Get(&v)
+}
+
+func (s *Server) getStatus(ctx context.Context, _ mcp.CallToolRequest, args WorkflowIDArgs) (*mcp.CallToolResult, error) {
+	if bad := checkID("workflow_id", args.WorkflowID); bad != nil {
+		return bad, nil
+	}
+	ctx, cancel := s.callContext(ctx)
+	defer cancel()
+	v, err := s.queryStatus(ctx, args.WorkflowID)
+	if err != nil {
+		return s.toolError(ctx, "get_workflow_status", args.WorkflowID, err), nil
+	}
+	res := StatusResult{StatusView: v, UIURL: s.uiLink(v.WorkflowID)}
+	return mcp.NewToolResultStructured(res, describeStatus(v)), nil
+}
+
+// describeStatus renders a status as a sentence for clients that read text only.
+func describeStatus(v workflows.StatusView) string {
+	text := fmt.Sprintf("%s %s is %s (%d%%, %d of %d steps).", v.Type, v.WorkflowID, v.Status, v.Progress, v.StepsCompleted, v.TotalSteps)
+	if w := v.Waiting; w != nil {
+		acts := make([]string, len(w.Actions))
+		for i, a := range w.Actions {
+			acts[i] = string(a)
+		}
+		text += fmt.Sprintf(" It waits at step %s for %s (%s) until %s.", w.Step, w.For, strings.Join(acts, " or "), w.Deadline.Format(time.RFC3339))
+		if w.NotBy != "" {
+			text += " " + w.NotBy + " requested it and may not approve it."
+		}
+	} else if v.CurrentStep != "" && !v.Status.Terminal() {
+		text += " Current step: " + v.CurrentStep + "."
+	}
+	if v.Error != "" {
+		text += " Error: " + v.Error
+	}
+	return text
+}
+
+func (s *Server) advanceWorkflow(ctx context.Context, _ mcp.CallToolRequest, args AdvanceArgs) (*mcp.CallToolResult, error) {
+	if bad := checkID("workflow_id", args.WorkflowID); bad != nil {
+		return bad, nil
+	}
+	if !slices.Contains(workflows.Actions, workflows.Action(args.Action)) {
+		return argError("action", fmt.Sprintf("%q is not an action", args.Action), "approve | reject | continue"), nil
+	}
+	if len(args.Comment) > MaxCommentLength {
+		return argError("comment", fmt.Sprintf("is %d characters long", len(args.Comment)), fmt.Sprintf("at most %d", MaxCommentLength)), nil
+	}
+	if len(args.Step) > MaxIDLength {
+		return argError("step", "is too long", "the step name get_workflow_status shows"), nil
+	}
+	ctx, cancel := s.callContext(ctx)
+	defer cancel()
+	req := workflows.AdvanceRequest{Action: workflows.Action(args.Action), Step: args.Step, Actor: s.actor(ctx), Comment: args.Comment}
+	handle, err := s.cfg.Client.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
+		WorkflowID:   args.WorkflowID,
+		UpdateName:   workflows.UpdateAdvance,
+		Args:         []any{req},
+		WaitForStage: client.WorkflowUpdateStageCompleted,
+	})
+	var v workflows.StatusView
+	if err == nil {
+		err = handle.Get(ctx, &v)
+	}
+	if err != nil {
+		msg := "cannot " + args.Action + " " + args.WorkflowID + ": " + s.explain(ctx, args.WorkflowID, err)
+		if cur, qerr := s.queryStatus(ctx, args.WorkflowID); qerr == nil {
+			msg += " Now: " + describeStatus(cur)
+		}
+		s.cfg.Logger.Info("advance refused", "workflow_id", args.WorkflowID, "action", args.Action, "error", err)
+		return mcp.NewToolResultError(msg), nil
+	}
+	res := StatusResult{StatusView: v, UIURL: s.uiLink(v.WorkflowID)}
+	return mcp.NewToolResultStructured(res, fmt.Sprintf("%s by %s accepted. ", args.Action, req.Actor)+describeStatus(v)), nil
+}
+
+func (s *Server) listWorkflows(ctx context.Context, _ mcp.CallToolRequest, args ListArgs) (*mcp.CallToolResult, error) {
+	if args.WorkflowType != "" && !slices.Contains(kindNames(), args.WorkflowType) {
+		return argError("workflow_type", fmt.Sprintf("%q is not a workflow type", args.WorkflowType), strings.Join(kindNames(), " | ")), nil
+	}
+	if args.Status != "" && !slices.Contains(statusNames(), args.Status) {
+		return argError("status", fmt.Sprintf("%q is not a status", args.Status), strings.Join(statusNames(), " | ")), nil
+	}
+	if args.Limit == 0 {
+		args.Limit = DefaultListLimit
+	}
+	if args.Limit < 1 || args.Limit > MaxListLimit {
+		return argError("limit", fmt.Sprintf("is %d", args.Limit), fmt.Sprintf("1 to %d (default %d)", MaxListLimit, DefaultListLimit)), nil
+	}
+	token, err := base64.RawURLEncoding.DecodeString(args.Cursor)
+	if err != nil {
+		return argError("cursor", "is not a cursor this tool returned", "pagination.next_cursor of the previous page"), nil
+	}
+	query := listQuery(args.WorkflowType, args.Status)
+	ctx, cancel := s.callContext(ctx)
+	defer cancel()
+	resp, err := s.cfg.Client.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
+		Namespace: s.cfg.Namespace, PageSize: int32(args.Limit), NextPageToken: token, Query: query,
+	})
+	if err != nil {
+		return s.toolError(ctx, "list_workflows", "", err), nil
+	}
+	count, err := s.cfg.Client.CountWorkflow(ctx, &workflowservice.CountWorkflowExecutionsRequest{Namespace: s.cfg.Namespace, Query: query})
+	if err != nil {
+		return s.toolError(ctx, "list_workflows", "", err), nil
+	}
+	res := ListResult{Items: []ListItem{}, Pagination: Pagination{Limit: args.Limit, Total: count.GetCount()}}
+	for _, e := range resp.GetExecutions() {
+		item := ListItem{
+			WorkflowID: e.GetExecution().GetWorkflowId(),
+			Type:       e.GetType().GetName(),
+			StartedAt:  e.GetStartTime().AsTime(),
+		}
+		if e.GetCloseTime() != nil {
+			t := e.GetCloseTime().AsTime()
+			item.ClosedAt = &t
+		}
+		fields := e.GetSearchAttributes().GetIndexedFields()
+		item.Status = decodeKeyword(fields["FlowgateStatus"])
+		item.CurrentStep = decodeKeyword(fields["FlowgateStep"])
+		item.RequestedBy = decodeKeyword(fields["FlowgateRequestedBy"])
+		item.UIURL = s.uiLink(item.WorkflowID)
+		res.Items = append(res.Items, item)
+	}
+	if len(resp.GetNextPageToken()) > 0 {
+		res.Pagination.HasMore = true
+		res.Pagination.NextCursor = base64.RawURLEncoding.EncodeToString(resp.GetNextPageToken())
+	}
+	lines := []string{fmt.Sprintf("%d workflows match (showing %d).", res.Pagination.Total, len(res.Items))}
+	for _, it := range res.Items {
+		lines = append(lines, fmt.Sprintf("- %s: %s %s, step %s, requested by %s", it.WorkflowID, it.Type, it.Status, it.CurrentStep, it.RequestedBy))
+	}
+	return mcp.NewToolResultStructured(res, strings.Join(lines, "\n")), nil
+}
+
+// listQuery builds a visibility query from validated enum values only.
+func listQuery(kind, status string) string {
+	parts := []string{fmt.Sprintf("WorkflowType IN (%s)", quoteAll(kindNames()))}
+	if kind != "" {
+		parts = append(parts, fmt.Sprintf("FlowgateType = '%s'", kind))
+	}
+	if status != "" {
+		parts = append(parts, fmt.Sprintf("FlowgateStatus = '%s'", status))
+	}
+	return strings.Join(parts, " AND ")
+}
+
+func quoteAll(values []string) string {
+	q := make([]string, len(values))
+	for i, v := range values {
+		q[i] = "'" + v + "'"
+	}
+	return strings.Join(q, ", ")
+}
+
+func (s *Server) cancelWorkflow(ctx context.Context, _ mcp.CallToolRequest, args CancelArgs) (*mcp.CallToolResult, error) {
+	if bad := checkID("workflow_id", args.WorkflowID); bad != nil {
+		return bad, nil
+	}
+	reason := strings.TrimSpace(args.Reason)
+	if reason == "" || len(reason) > MaxCommentLength {
+		return argError("reason", "is empty or too long", fmt.Sprintf("1 to %d characters saying why", MaxCommentLength)), nil
+	}
+	ctx, cancel := s.callContext(ctx)
+	defer cancel()
+	actor := s.actor(ctx)
+	_, err := s.cfg.Client.WorkflowService().RequestCancelWorkflowExecution(ctx, &workflowservice.RequestCancelWorkflowExecutionRequest{
+		Namespace:         s.cfg.Namespace,
+		WorkflowExecution: workflowExecution(args.WorkflowID),
+		Identity:          actor,
+		RequestId:         uuid.NewString(),
+		Reason:            reason + " (by " + actor + ")",
+	})
+	if err != nil {
+		return s.toolError(ctx, "cancel_workflow", args.WorkflowID, err), nil
+	}
+	res := CancelResult{WorkflowID: args.WorkflowID, Requested: true,
+		Message: "cancellation requested; the workflow undoes its completed steps and ends cancelled — get_workflow_status shows when"}
+	return mcp.NewToolResultStructured(res, "Cancellation of "+args.WorkflowID+" requested: "+res.Message), nil
+}

@@ -1,0 +1,86 @@
+package mcpserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/mark3labs/mcp-go/server"
+)
+
+// EndpointPath is where the Streamable HTTP transport answers.
+const EndpointPath = "/mcp"
+
+// MaxRequestBytes bounds one HTTP request body.
+const MaxRequestBytes = 4 << 20
+
+// HTTPHandler serves the Streamable HTTP transport at /mcp and a health check at /healthz.
+func (s *Server) HTTPHandler() http.Handler {
+	streamable := server.NewStreamableHTTPServer(s.mcp,
+		server.WithEndpointPath(EndpointPath),
+		server.WithStreamableHTTPLogger(s.cfg.Logger),
+		server.WithHeartbeatInterval(25*time.Second),
+	)
+	mux := http.NewServeMux()
+	mux.Handle(EndpointPath, http.MaxBytesHandler(streamable, MaxRequestBytes))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"status":"ok"}`)
+	})
+	return mux
+}
+
+// HTTPServer is a running Streamable HTTP transport.
+type HTTPServer struct {
+	srv *http.Server
+	url string
+}
+
+// URL is the MCP endpoint's full URL.
+func (h *HTTPServer) URL() string { return h.url }
+
+// Shutdown stops accepting calls and waits for those in flight until ctx ends.
+func (h *HTTPServer) Shutdown(ctx context.Context) error { return h.srv.Shutdown(ctx) }
+
+// ListenHTTP starts the Streamable HTTP transport on addr ("127.0.0.1:8080"; port 0 for a
+// free one). A taken port is an error that names it.
+func (s *Server) ListenHTTP(addr string) (*HTTPServer, error) {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("MCP HTTP address %s is not available: %w", addr, err)
+	}
+	h := &HTTPServer{
+		srv: &http.Server{Handler: s.HTTPHandler(), ReadHeaderTimeout: 10 * time.Second},
+		url: "http://" + l.Addr().String() + EndpointPath,
+	}
+	go func() {
+		if err := h.srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.cfg.Logger.Error("MCP HTTP server stopped", "error", err)
+		}
+	}()
+	return h, nil
+}
+
+// ServeStdio serves the stdio transport on in and out until ctx ends or in closes.
+// Nothing but protocol messages is written to out.
+func (s *Server) ServeStdio(ctx context.Context, in io.Reader, out io.Writer) error {
+	stdio := server.NewStdioServer(s.mcp)
+	stdio.SetErrorLogger(log.New(slogWriter{s}, "", 0))
+	err := stdio.Listen(ctx, in, out)
+	if errors.Is(err, context.Canceled) || errors.Is(err, io.EOF) {
+		return nil
+	}
+	return err
+}
+
+type slogWriter struct{ s *Server }
+
+func (w slogWriter) Write(p []byte) (int, error) {
+	w.s.cfg.Logger.Warn("mcp stdio", "message", string(p))
+	return len(p), nil
+}

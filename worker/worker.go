@@ -1,0 +1,49 @@
+// Package worker is the one place that knows every Flowgate workflow and activity: it
+// registers them on a Temporal worker for the Flowgate task queue.
+package worker
+
+import (
+	"go.temporal.io/sdk/client"
+	sdkworker "go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/flowgate/flowgate/activities"
+	"github.com/flowgate/flowgate/workflows"
+)
+
+// Activities are the dependencies the worker's activities run against.
+type Activities struct {
+	Database *activities.Database
+	Gateway  *activities.Gateway
+	Files    *activities.Files
+}
+
+// RegisterWorkflows registers every Flowgate workflow under its kind's name.
+func RegisterWorkflows(r sdkworker.WorkflowRegistry) {
+	r.RegisterWorkflowWithOptions(workflows.Onboarding, workflow.RegisterOptions{Name: string(workflows.KindOnboarding)})
+	r.RegisterWorkflowWithOptions(workflows.Deployment, workflow.RegisterOptions{Name: string(workflows.KindDeployment)})
+	r.RegisterWorkflowWithOptions(workflows.Audit, workflow.RegisterOptions{Name: string(workflows.KindAudit)})
+	r.RegisterWorkflowWithOptions(workflows.RunTool, workflow.RegisterOptions{Name: workflows.ToolCallWorkflow})
+}
+
+// Register registers every workflow and the given activities.
+func Register(r sdkworker.Registry, a Activities) {
+	RegisterWorkflows(r)
+	for _, fn := range []any{
+		a.Database.ExecuteQuery, a.Database.SearchTable, a.Database.GetRecord, a.Database.CollectRecords,
+		a.Database.CheckEmailAvailable, a.Database.CreateUser, a.Database.DeactivateUser,
+		a.Database.RecordDeployment, a.Database.RecordAudit,
+		a.Gateway.CheckService, a.Gateway.CallService,
+		a.Files.ParseFile, a.Files.ReadChunk, a.Files.ReadEvidence, a.Files.WriteReport,
+	} {
+		r.RegisterActivity(fn)
+	}
+}
+
+// New returns a worker for the Flowgate task queue with everything registered. Start it
+// with Run or Start; it stops in-flight activities gracefully within opts.WorkerStopTimeout.
+func New(c client.Client, a Activities, opts sdkworker.Options) sdkworker.Worker {
+	w := sdkworker.New(c, workflows.TaskQueue, opts)
+	Register(w, a)
+	return w
+}

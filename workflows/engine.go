@@ -1,0 +1,464 @@
+package workflows
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+)
+
+// Search attributes every Flowgate workflow keeps current, so the Temporal UI and
+// list_workflows can filter on them.
+var (
+	AttrType        = temporal.NewSearchAttributeKeyKeyword("FlowgateType")
+	AttrStatus      = temporal.NewSearchAttributeKeyKeyword("FlowgateStatus")
+	AttrStep        = temporal.NewSearchAttributeKeyKeyword("FlowgateStep")
+	AttrRequestedBy = temporal.NewSearchAttributeKeyKeyword("FlowgateRequestedBy")
+)
+
+// SearchAttributeNames lists the custom search attributes (all Keyword) that the Temporal
+// namespace must have registered.
+var SearchAttributeNames = []string{"FlowgateType", "FlowgateStatus", "FlowgateStep", "FlowgateRequestedBy"}
+
+// Error types a workflow ends with when it does not complete, so clients and the UI can
+// tell the outcomes apart.
+const (
+	ErrTypeStepFailed      = "StepFailed"
+	ErrTypeApprovalTimeout = "ApprovalTimedOut"
+)
+
+type gateKind string
+
+const (
+	gateApproval gateKind = "approval"
+	gateInput    gateKind = "input"
+)
+
+// gate is what a workflow waits at.
+type gate struct {
+	step     string
+	kind     gateKind
+	deadline time.Time
+}
+
+// errRejected, errTimedOut and errFailed end a run; runner.finish turns them into a status.
+var (
+	errRejected = errors.New("rejected")
+	errTimedOut = errors.New("timed out")
+)
+
+type stepFailure struct {
+	step string
+	err  error
+}
+
+func (f *stepFailure) Error() string { return fmt.Sprintf("step %s failed: %v", f.step, f.err) }
+
+// compensation undoes a completed step when the run does not complete.
+type compensation struct {
+	step string
+	undo func(ctx workflow.Context) error
+}
+
+// runner is the step engine shared by every kind: it keeps the record, answers queries,
+// validates and applies decisions, runs steps, and compensates.
+type runner struct {
+	state          State
+	req            Request
+	gate           *gate
+	decision       *AdvanceRequest
+	decisionsTaken int
+	compensations  []compensation
+}
+
+// newRunner builds the record with every step pending and registers the handlers.
+func newRunner(ctx workflow.Context, kind Kind, req Request, params any, steps []Step) (*runner, error) {
+	info := workflow.GetInfo(ctx)
+	raw, err := json.Marshal(params)
+	if err != nil {
+		return nil, err
+	}
+	if req.ApprovalTimeout <= 0 {
+		req.ApprovalTimeout = DefaultApprovalTimeout
+	}
+	now := workflow.Now(ctx).UTC()
+	for i := range steps {
+		steps[i].Status = StepPending
+	}
+	r := &runner{req: req, state: State{
+		StatusView: StatusView{
+			WorkflowID:  info.WorkflowExecution.ID,
+			Type:        kind,
+			Status:      StatusPending,
+			TotalSteps:  len(steps),
+			RequestedBy: req.RequestedBy,
+			CreatedAt:   info.WorkflowStartTime.UTC(),
+			UpdatedAt:   now,
+		},
+		Parameters: raw,
+		Steps:      steps,
+		Outputs:    map[string]string{},
+		History:    []Event{},
+	}}
+	r.log(ctx, "started", "", req.RequestedBy, "")
+	if err := r.setup(ctx); err != nil {
+		return nil, err
+	}
+	r.publish(ctx)
+	return r, nil
+}
+
+func (r *runner) setup(ctx workflow.Context) error {
+	if err := workflow.SetQueryHandlerWithOptions(ctx, QueryStatus, func() (StatusView, error) {
+		return r.view(), nil
+	}, workflow.QueryHandlerOptions{Description: "The compact record: status, progress, current step, what it waits for."}); err != nil {
+		return err
+	}
+	if err := workflow.SetQueryHandlerWithOptions(ctx, QueryDetails, func() (State, error) {
+		return r.state, nil
+	}, workflow.QueryHandlerOptions{Description: "The full record: parameters, every step and the audit history."}); err != nil {
+		return err
+	}
+	if err := workflow.SetUpdateHandlerWithOptions(ctx, UpdateAdvance,
+		func(ctx workflow.Context, req AdvanceRequest) (StatusView, error) {
+			r.decision = &req
+			taken := r.decisionsTaken
+			// Wait until the main loop has applied the decision and moved on to its next
+			// step, so the caller sees the new status.
+			if err := workflow.Await(ctx, func() bool { return r.decisionsTaken > taken }); err != nil {
+				return StatusView{}, err
+			}
+			return r.view(), nil
+		},
+		workflow.UpdateHandlerOptions{
+			Validator:   func(ctx workflow.Context, req AdvanceRequest) error { return r.check(req) },
+			Description: "Approve or reject the gate the workflow waits at, or continue a failed step. Returns the new status.",
+		}); err != nil {
+		return err
+	}
+	for _, sig := range []struct {
+		name   string
+		action Action
+	}{{SignalApprove, ActionApprove}, {SignalReject, ActionReject}} {
+		ch := workflow.GetSignalChannelWithOptions(ctx, sig.name, workflow.SignalChannelOptions{
+			Description: "Decision {step, actor, comment} on the approval gate the workflow waits at.",
+		})
+		action := sig.action
+		workflow.Go(ctx, func(ctx workflow.Context) {
+			for {
+				var d Decision
+				ch.Receive(ctx, &d)
+				req := AdvanceRequest{Action: action, Step: d.Step, Actor: strings.TrimSpace(d.Actor), Comment: d.Comment}
+				if err := r.check(req); err != nil {
+					r.log(ctx, "signal_ignored", d.Step, req.Actor, fmt.Sprintf("%s signal ignored: %v", action, err))
+					continue
+				}
+				r.decision = &req
+			}
+		})
+	}
+	return nil
+}
+
+// check decides whether an advance fits the gate the workflow waits at. It runs as the
+// update's validator, so a refused advance never reaches the workflow's history.
+func (r *runner) check(req AdvanceRequest) error {
+	if !slices.Contains(Actions, req.Action) {
+		return fmt.Errorf("action %q is unknown; allowed are approve, reject and continue", req.Action)
+	}
+	if strings.TrimSpace(req.Actor) == "" {
+		return errors.New("actor is empty; every decision is recorded with who made it")
+	}
+	if r.gate == nil {
+		return fmt.Errorf("workflow is not waiting for a decision (status %s, step %s)", r.state.Status, r.state.CurrentStep)
+	}
+	if r.decision != nil {
+		return fmt.Errorf("a decision on step %s is already being applied", r.gate.step)
+	}
+	if req.Step != "" && req.Step != r.gate.step {
+		return fmt.Errorf("workflow waits at step %s, not %s; get the status again and decide on %s", r.gate.step, req.Step, r.gate.step)
+	}
+	switch {
+	case r.gate.kind == gateApproval && req.Action == ActionContinue:
+		return fmt.Errorf("step %s waits for approve or reject, not continue", r.gate.step)
+	case r.gate.kind == gateInput && req.Action == ActionApprove:
+		return fmt.Errorf("step %s failed and waits for continue (retry it) or reject (end the workflow), not approve", r.gate.step)
+	}
+	if r.gate.kind == gateApproval && req.Action == ActionApprove && !r.req.AllowSelfApproval && req.Actor == r.req.RequestedBy {
+		return fmt.Errorf("%s requested this workflow and cannot approve it (separation of duties); another person must approve", req.Actor)
+	}
+	return nil
+}
+
+// view returns the compact record with what the workflow waits for.
+func (r *runner) view() StatusView {
+	v := r.state.StatusView
+	if r.gate != nil {
+		w := &Waiting{Step: r.gate.step, For: string(r.gate.kind), Deadline: r.gate.deadline}
+		if r.gate.kind == gateApproval {
+			w.Actions = []Action{ActionApprove, ActionReject}
+			if !r.req.AllowSelfApproval {
+				w.NotBy = r.req.RequestedBy
+			}
+		} else {
+			w.Actions = []Action{ActionContinue, ActionReject}
+		}
+		v.Waiting = w
+	}
+	return v
+}
+
+func (r *runner) step(name string) *Step {
+	for i := range r.state.Steps {
+		if r.state.Steps[i].Name == name {
+			return &r.state.Steps[i]
+		}
+	}
+	panic("workflows: unknown step " + name) // a programming error in this package
+}
+
+func (r *runner) log(ctx workflow.Context, event, step, actor, detail string) {
+	now := workflow.Now(ctx).UTC()
+	r.state.UpdatedAt = now
+	r.state.History = append(r.state.History, Event{At: now, Event: event, Step: step, Actor: actor, Detail: detail})
+}
+
+// publish recomputes progress and pushes status, step and details to Temporal's
+// visibility, so the UI and list queries show where the run stands.
+func (r *runner) publish(ctx workflow.Context) {
+	done := 0
+	for _, s := range r.state.Steps {
+		if s.Status == StepCompleted || s.Status == StepSkipped {
+			done++
+		}
+	}
+	r.state.StepsCompleted = done
+	if r.state.TotalSteps > 0 {
+		r.state.Progress = done * 100 / r.state.TotalSteps
+	}
+	_ = workflow.UpsertTypedSearchAttributes(ctx,
+		AttrType.ValueSet(string(r.state.Type)),
+		AttrStatus.ValueSet(string(r.state.Status)),
+		AttrStep.ValueSet(r.state.CurrentStep),
+		AttrRequestedBy.ValueSet(r.state.RequestedBy),
+	)
+	workflow.SetCurrentDetails(ctx, r.details())
+}
+
+// details is the markdown the Temporal UI shows as the run's current details.
+func (r *runner) details() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "**Status:** %s · %d%% (%d/%d steps)\n\n", r.state.Status, r.state.Progress, r.state.StepsCompleted, r.state.TotalSteps)
+	if r.gate != nil {
+		if r.gate.kind == gateApproval {
+			fmt.Fprintf(&b, "**Waiting for approval** at `%s` until %s.\n\n", r.gate.step, r.gate.deadline.Format(time.RFC3339))
+			b.WriteString("Approve from the UI: Send a Signal → name `approve` (or `reject`), input `{\"step\": \"" + r.gate.step + "\", \"actor\": \"your-name\", \"comment\": \"why\"}`")
+			if !r.req.AllowSelfApproval {
+				fmt.Fprintf(&b, " — any actor but %s.", r.req.RequestedBy)
+			}
+		} else {
+			fmt.Fprintf(&b, "**Waiting for input**: step `%s` failed: %s\n\nSend the `advance` update with action `continue` to retry it, or `reject` to end the run.", r.gate.step, r.step(r.gate.step).Error)
+		}
+	}
+	return b.String()
+}
+
+func (r *runner) begin(ctx workflow.Context, name string, status Status, stepStatus StepStatus) {
+	s := r.step(name)
+	now := workflow.Now(ctx).UTC()
+	if s.StartedAt == nil {
+		s.StartedAt = &now
+	}
+	s.Status = stepStatus
+	s.Error = ""
+	r.state.Status = status
+	r.state.CurrentStep = name
+	r.log(ctx, "step_started", name, "", string(s.Kind))
+	r.publish(ctx)
+}
+
+func (r *runner) finishStep(ctx workflow.Context, name string, status StepStatus, actor, comment, output, errMsg string) {
+	s := r.step(name)
+	now := workflow.Now(ctx).UTC()
+	s.FinishedAt = &now
+	s.Status = status
+	s.Actor, s.Comment = actor, comment
+	if output != "" {
+		s.Output = output
+	}
+	s.Error = errMsg
+	detail := output
+	if errMsg != "" {
+		detail = errMsg
+	}
+	if comment != "" {
+		detail = strings.TrimSpace(detail + " — " + comment)
+	}
+	r.log(ctx, "step_"+string(status), name, actor, detail)
+}
+
+// skip records a step that does not apply to this run, and why.
+func (r *runner) skip(ctx workflow.Context, name, why string) {
+	r.finishStep(ctx, name, StepSkipped, "", "", why, "")
+	r.publish(ctx)
+}
+
+// await waits for a decision at a gate until its deadline. It returns nil with ok=false
+// when the deadline passes.
+func (r *runner) await(ctx workflow.Context, name string, kind gateKind) (d AdvanceRequest, ok bool, err error) {
+	r.gate = &gate{step: name, kind: kind, deadline: workflow.Now(ctx).UTC().Add(r.req.ApprovalTimeout)}
+	r.publish(ctx)
+	ok, err = workflow.AwaitWithOptions(ctx, workflow.AwaitOptions{
+		Timeout:      r.req.ApprovalTimeout,
+		TimerOptions: workflow.TimerOptions{Summary: fmt.Sprintf("deadline of %s gate %s", kind, name)},
+	}, func() bool { return r.decision != nil })
+	r.gate = nil
+	if err != nil || !ok {
+		return AdvanceRequest{}, false, err
+	}
+	d = *r.decision
+	r.decision = nil
+	r.decisionsTaken++
+	return d, true, nil
+}
+
+// approval waits at an approval gate. It returns errRejected or errTimedOut when the
+// run must end.
+func (r *runner) approval(ctx workflow.Context, name string) (approver string, err error) {
+	r.begin(ctx, name, StatusWaitingApproval, StepWaiting)
+	d, ok, err := r.await(ctx, name, gateApproval)
+	switch {
+	case err != nil:
+		r.finishStep(ctx, name, StepCancelled, "", "", "", "cancelled while waiting")
+		return "", err
+	case !ok:
+		r.finishStep(ctx, name, StepTimedOut, "", "", "", fmt.Sprintf("no decision within %s", r.req.ApprovalTimeout))
+		return "", errTimedOut
+	case d.Action == ActionReject:
+		r.finishStep(ctx, name, StepRejected, d.Actor, d.Comment, "rejected", "")
+		return d.Actor, errRejected
+	}
+	r.finishStep(ctx, name, StepCompleted, d.Actor, d.Comment, "approved", "")
+	r.state.Status = StatusInProgress
+	r.publish(ctx)
+	return d.Actor, nil
+}
+
+// activityStep runs one activity step. When the activity fails past its retries the run
+// waits for input: continue runs the step again, reject ends the run as failed. When
+// final is set, a failure ends the run at once.
+func (r *runner) activityStep(ctx workflow.Context, name string, final bool, run func(ctx workflow.Context) (string, error)) error {
+	for {
+		r.begin(ctx, name, StatusInProgress, StepRunning)
+		r.step(name).Attempts++
+		output, err := run(ctx)
+		if err == nil {
+			r.finishStep(ctx, name, StepCompleted, "", "", output, "")
+			r.publish(ctx)
+			return nil
+		}
+		if temporal.IsCanceledError(err) || ctx.Err() != nil {
+			r.finishStep(ctx, name, StepCancelled, "", "", "", "cancelled")
+			return err
+		}
+		msg := errorMessage(err)
+		r.finishStep(ctx, name, StepFailed, "", "", "", msg)
+		if final {
+			return &stepFailure{step: name, err: errors.New(msg)}
+		}
+		r.state.Status = StatusWaitingInput
+		d, ok, werr := r.await(ctx, name, gateInput)
+		switch {
+		case werr != nil:
+			return werr
+		case !ok:
+			return errTimedOut
+		case d.Action == ActionReject:
+			r.log(ctx, "failure_accepted", name, d.Actor, d.Comment)
+			return &stepFailure{step: name, err: errors.New(msg)}
+		}
+		r.log(ctx, "continued", name, d.Actor, d.Comment)
+	}
+}
+
+// errorMessage is the innermost useful message of an activity error.
+func errorMessage(err error) string {
+	var app *temporal.ApplicationError
+	if errors.As(err, &app) {
+		return app.Error()
+	}
+	var timeout *temporal.TimeoutError
+	if errors.As(err, &timeout) {
+		return "timed out: " + timeout.Error()
+	}
+	return err.Error()
+}
+
+// onUndo registers the compensation of a completed step.
+func (r *runner) onUndo(step string, undo func(ctx workflow.Context) error) {
+	r.compensations = append(r.compensations, compensation{step: step, undo: undo})
+}
+
+// finish turns the run's outcome into its final status, compensating when it did not
+// complete, and returns the workflow's result.
+func (r *runner) finish(ctx workflow.Context, err error) (State, error) {
+	final := StatusCompleted
+	switch {
+	case err == nil:
+	case temporal.IsCanceledError(err) || ctx.Err() != nil:
+		final = StatusCancelled
+	case errors.Is(err, errRejected):
+		final = StatusRejected
+	case errors.Is(err, errTimedOut):
+		final = StatusTimedOut
+	default:
+		final = StatusFailed
+		r.state.Error = err.Error()
+	}
+	// The rest runs even when the workflow was cancelled: compensate, record, publish.
+	ctx, cancel := workflow.NewDisconnectedContext(ctx)
+	defer cancel()
+	if final != StatusCompleted {
+		r.compensate(ctx, string(final))
+	}
+	r.gate = nil
+	r.state.Status = final
+	if final == StatusCompleted {
+		r.state.CurrentStep = ""
+	}
+	r.log(ctx, string(final), r.state.CurrentStep, "", r.state.Error)
+	r.publish(ctx)
+	// Let update handlers return their answer before the run closes.
+	_ = workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) })
+	switch final {
+	case StatusCancelled:
+		return r.state, err
+	case StatusFailed:
+		return r.state, temporal.NewNonRetryableApplicationError(r.state.Error, ErrTypeStepFailed, nil, r.state)
+	case StatusTimedOut:
+		return r.state, temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("no decision at step %s within %s", r.state.CurrentStep, r.req.ApprovalTimeout), ErrTypeApprovalTimeout, nil, r.state)
+	}
+	return r.state, nil
+}
+
+// compensate undoes completed steps in reverse order. A compensation that fails past its
+// retries is recorded; the others still run.
+func (r *runner) compensate(ctx workflow.Context, why string) {
+	for i := len(r.compensations) - 1; i >= 0; i-- {
+		c := r.compensations[i]
+		if err := c.undo(ctx); err != nil {
+			r.log(ctx, "compensation_failed", c.step, "", errorMessage(err))
+			continue
+		}
+		s := r.step(c.step)
+		s.Status = StepCompensated
+		r.log(ctx, "compensated", c.step, "", "undone because the run was "+why)
+	}
+	r.compensations = nil
+}

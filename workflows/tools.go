@@ -1,0 +1,73 @@
+package workflows
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/flowgate/flowgate/activities"
+)
+
+// Tools that run one activity through Temporal, so every call from an agent is durable,
+// retried and visible in the UI as a short workflow run.
+const (
+	ToolExecuteQuery = "execute_query"
+	ToolSearchTable  = "search_table"
+	ToolGetRecord    = "get_record"
+	ToolCallService  = "call_service"
+	ToolParseFile    = "parse_file"
+	ToolReadChunk    = "read_chunk"
+)
+
+// ToolCallWorkflow is the workflow type of a tool call.
+const ToolCallWorkflow = "tool_call"
+
+// ToolCall is the input of the tool_call workflow.
+type ToolCall struct {
+	Tool  string          `json:"tool"`
+	Actor string          `json:"actor"`
+	Input json.RawMessage `json:"input"`
+}
+
+// RunTool executes one activity for a tool call and returns its output as JSON. It
+// retries transient failures for up to a minute; invalid input fails at once.
+func RunTool(ctx workflow.Context, call ToolCall) (json.RawMessage, error) {
+	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout:    20 * time.Second,
+		ScheduleToCloseTimeout: time.Minute,
+		RetryPolicy:            defaultRetry,
+		Summary:                call.Tool + " for " + call.Actor,
+	})
+	_ = workflow.UpsertTypedSearchAttributes(ctx,
+		AttrType.ValueSet(ToolCallWorkflow), AttrStep.ValueSet(call.Tool), AttrRequestedBy.ValueSet(call.Actor))
+	switch call.Tool {
+	case ToolExecuteQuery:
+		return runTool[activities.QueryInput, activities.QueryResult](ctx, call, db.ExecuteQuery)
+	case ToolSearchTable:
+		return runTool[activities.SearchInput, activities.QueryResult](ctx, call, db.SearchTable)
+	case ToolGetRecord:
+		return runTool[activities.RecordInput, activities.Record](ctx, call, db.GetRecord)
+	case ToolCallService:
+		return runTool[activities.CallInput, activities.CallResult](ctx, call, gw.CallService)
+	case ToolParseFile:
+		return runTool[activities.ParseInput, activities.ParsedFile](ctx, call, files.ParseFile)
+	case ToolReadChunk:
+		return runTool[activities.ChunkInput, activities.Chunk](ctx, call, files.ReadChunk)
+	}
+	return nil, temporal.NewNonRetryableApplicationError(fmt.Sprintf("tool %q is unknown", call.Tool), activities.ErrTypeInvalidInput, nil)
+}
+
+func runTool[In, Out any](ctx workflow.Context, call ToolCall, activity any) (json.RawMessage, error) {
+	var in In
+	if err := json.Unmarshal(call.Input, &in); err != nil {
+		return nil, temporal.NewNonRetryableApplicationError("tool input is not valid: "+err.Error(), activities.ErrTypeInvalidInput, nil)
+	}
+	var out Out
+	if err := workflow.ExecuteActivity(ctx, activity, in).Get(ctx, &out); err != nil {
+		return nil, err
+	}
+	return json.Marshal(out)
+}

@@ -1,0 +1,221 @@
+// Package workflows defines Flowgate's durable processes — onboarding, deployment and
+// audit — on one step engine with approval gates, together with the record, queries,
+// signals and update through which clients watch and steer them.
+//
+// Workflow code here is deterministic: time comes from workflow.Now, concurrency from
+// workflow.Go, and all I/O happens in activities.
+package workflows
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// TaskQueue is the task queue Flowgate's workers poll.
+const TaskQueue = "flowgate"
+
+// Names of the handlers every Flowgate workflow registers. Clients use these constants.
+const (
+	// QueryStatus returns the compact record (StatusView).
+	QueryStatus = "status"
+	// QueryDetails returns the full record (State).
+	QueryDetails = "details"
+	// SignalApprove approves the gate the workflow waits at; payload Decision.
+	SignalApprove = "approve"
+	// SignalReject rejects the gate the workflow waits at; payload Decision.
+	SignalReject = "reject"
+	// UpdateAdvance approves, rejects or continues, validated first; payload AdvanceRequest,
+	// result StatusView.
+	UpdateAdvance = "advance"
+)
+
+// Kind names a kind of workflow; it is also the workflow type registered with Temporal.
+type Kind string
+
+// The kinds of workflow Flowgate runs.
+const (
+	KindOnboarding Kind = "onboarding"
+	KindDeployment Kind = "deployment"
+	KindAudit      Kind = "audit"
+)
+
+// Kinds lists every kind in a stable order.
+var Kinds = []Kind{KindOnboarding, KindDeployment, KindAudit}
+
+// Status is where a workflow stands.
+type Status string
+
+// Statuses of a workflow.
+const (
+	StatusPending         Status = "pending"
+	StatusInProgress      Status = "in_progress"
+	StatusWaitingApproval Status = "waiting_approval"
+	StatusWaitingInput    Status = "waiting_input"
+	StatusCompleted       Status = "completed"
+	StatusFailed          Status = "failed"
+	StatusRejected        Status = "rejected"
+	StatusCancelled       Status = "cancelled"
+	StatusTimedOut        Status = "timed_out"
+)
+
+// Statuses lists every status in a stable order.
+var Statuses = []Status{StatusPending, StatusInProgress, StatusWaitingApproval, StatusWaitingInput,
+	StatusCompleted, StatusFailed, StatusRejected, StatusCancelled, StatusTimedOut}
+
+// Terminal reports whether a workflow with this status has ended.
+func (s Status) Terminal() bool {
+	switch s {
+	case StatusCompleted, StatusFailed, StatusRejected, StatusCancelled, StatusTimedOut:
+		return true
+	}
+	return false
+}
+
+// StepKind says what a step does.
+type StepKind string
+
+// Kinds of step.
+const (
+	StepActivity StepKind = "activity"
+	StepApproval StepKind = "approval"
+	StepManual   StepKind = "manual"
+)
+
+// StepStatus is where one step stands.
+type StepStatus string
+
+// Statuses of a step.
+const (
+	StepPending     StepStatus = "pending"
+	StepRunning     StepStatus = "running"
+	StepWaiting     StepStatus = "waiting"
+	StepCompleted   StepStatus = "completed"
+	StepSkipped     StepStatus = "skipped"
+	StepFailed      StepStatus = "failed"
+	StepRejected    StepStatus = "rejected"
+	StepTimedOut    StepStatus = "timed_out"
+	StepCancelled   StepStatus = "cancelled"
+	StepCompensated StepStatus = "compensated"
+)
+
+// Step is one step of a workflow and what happened to it.
+type Step struct {
+	Name       string     `json:"name"`
+	Kind       StepKind   `json:"kind"`
+	Status     StepStatus `json:"status"`
+	StartedAt  *time.Time `json:"started_at,omitempty"`
+	FinishedAt *time.Time `json:"finished_at,omitempty"`
+	Actor      string     `json:"actor,omitempty"`
+	Comment    string     `json:"comment,omitempty"`
+	Error      string     `json:"error,omitempty"`
+	Output     string     `json:"output,omitempty"`
+	Attempts   int        `json:"attempts,omitempty"`
+}
+
+// Event is one entry of a workflow's audit log: what happened, who did it, when and why.
+type Event struct {
+	At     time.Time `json:"at"`
+	Event  string    `json:"event"`
+	Step   string    `json:"step,omitempty"`
+	Actor  string    `json:"actor,omitempty"`
+	Detail string    `json:"detail,omitempty"`
+}
+
+// Waiting describes the gate a workflow waits at.
+type Waiting struct {
+	Step string `json:"step"`
+	// For is "approval" (approve or reject) or "input" (continue or reject after a failure).
+	For      string    `json:"for"`
+	Actions  []Action  `json:"actions"`
+	Deadline time.Time `json:"deadline"`
+	// NotBy names the actor who may not approve (the requester) when separation of duties is on.
+	NotBy string `json:"not_by,omitempty"`
+}
+
+// StatusView is the compact record returned by the status query and the advance update.
+type StatusView struct {
+	WorkflowID     string    `json:"workflow_id"`
+	Type           Kind      `json:"type"`
+	Status         Status    `json:"status"`
+	Progress       int       `json:"progress"`
+	CurrentStep    string    `json:"current_step,omitempty"`
+	StepsCompleted int       `json:"steps_completed"`
+	TotalSteps     int       `json:"total_steps"`
+	RequestedBy    string    `json:"requested_by"`
+	CreatedAt      time.Time `json:"created_at"`
+	UpdatedAt      time.Time `json:"updated_at"`
+	Waiting        *Waiting  `json:"waiting,omitempty"`
+	Error          string    `json:"error,omitempty"`
+}
+
+// State is the full record of a workflow, returned by the details query and as the
+// workflow's result.
+type State struct {
+	StatusView
+	Parameters json.RawMessage   `json:"parameters"`
+	Steps      []Step            `json:"steps"`
+	Outputs    map[string]string `json:"outputs,omitempty"`
+	History    []Event           `json:"history"`
+}
+
+// Action is what an advance asks of a waiting workflow.
+type Action string
+
+// Actions of an advance.
+const (
+	ActionApprove  Action = "approve"
+	ActionReject   Action = "reject"
+	ActionContinue Action = "continue"
+)
+
+// Actions lists every action in a stable order.
+var Actions = []Action{ActionApprove, ActionReject, ActionContinue}
+
+// Decision is the payload of the approve and reject signals.
+type Decision struct {
+	// Step is the step the sender saw waiting; empty means whatever step waits now.
+	Step    string `json:"step,omitempty"`
+	Actor   string `json:"actor"`
+	Comment string `json:"comment,omitempty"`
+}
+
+// AdvanceRequest is the payload of the advance update.
+type AdvanceRequest struct {
+	Action Action `json:"action"`
+	// Step is the step the caller saw waiting; when set, an advance of another step is refused.
+	Step    string `json:"step,omitempty"`
+	Actor   string `json:"actor"`
+	Comment string `json:"comment,omitempty"`
+}
+
+// Request holds what every workflow start carries besides its kind's parameters.
+type Request struct {
+	// RequestedBy is the authenticated identity that started the workflow.
+	RequestedBy string `json:"requested_by"`
+	// ApprovalTimeout is how long each gate waits before the workflow times out; 0 means
+	// DefaultApprovalTimeout.
+	ApprovalTimeout time.Duration `json:"approval_timeout,omitempty"`
+	// AllowSelfApproval turns separation of duties off: the requester may approve.
+	AllowSelfApproval bool `json:"allow_self_approval,omitempty"`
+}
+
+// DefaultApprovalTimeout is how long a gate waits when the request does not say.
+const DefaultApprovalTimeout = 72 * time.Hour
+
+// OnboardingInput starts an onboarding workflow.
+type OnboardingInput struct {
+	Request
+	Params OnboardingParams `json:"params"`
+}
+
+// DeploymentInput starts a deployment workflow.
+type DeploymentInput struct {
+	Request
+	Params DeploymentParams `json:"params"`
+}
+
+// AuditInput starts an audit workflow.
+type AuditInput struct {
+	Request
+	Params AuditParams `json:"params"`
+}
