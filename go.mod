@@ -10,7 +10,6 @@ require (
 	go.temporal.io/sdk v1.50.0
 	go.temporal.io/sdk/contrib/envconfig v1.0.2
 	go.temporal.io/server v1.32.1
-	golang.org/x/mod v0.42.0
 	modernc.org/sqlite v1.51.0
 )
 

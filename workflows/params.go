@@ -12,8 +12,6 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
-
-	"golang.org/x/mod/semver"
 )
 
 // ParamError is a refused parameter: which one, what is wrong, and what is allowed.
@@ -82,6 +80,9 @@ var Environments = []string{"dev", "staging", "production"}
 
 var serviceName = regexp.MustCompile(`^[a-z][a-z0-9-]{0,62}$`)
 
+// semVer is the regular expression of semver.org (2.0.0), with an optional leading v.
+var semVer = regexp.MustCompile(`^v?(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?$`)
+
 // Validate checks and normalizes the parameters. Whether the gateway knows the service
 // is checked by the workflow's first step, on the worker that holds the gateway's config.
 func (p *DeploymentParams) Validate() error {
@@ -90,7 +91,7 @@ func (p *DeploymentParams) Validate() error {
 		return paramErr("parameters.service", "a service name the gateway knows, such as \"orders\" (lowercase letters, digits, '-')", "%q is not a service name", p.Service)
 	}
 	p.Version = strings.TrimSpace(p.Version)
-	if !semver.IsValid("v"+strings.TrimPrefix(p.Version, "v")) || strings.Count(semver.Canonical("v"+strings.TrimPrefix(p.Version, "v")), ".") < 2 {
+	if !semVer.MatchString(p.Version) {
 		return paramErr("parameters.version", "a semantic version such as 1.4.2 or 2.0.0-rc.1", "%q is not a semantic version", p.Version)
 	}
 	if !slices.Contains(Environments, p.Environment) {
@@ -228,6 +229,9 @@ func decodeStrict(raw json.RawMessage, v any) error {
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) && te.Field == "" {
+			return paramErr("parameters", "a JSON object", "is a JSON %s", te.Value)
+		}
 		if errors.As(err, &te) {
 			return paramErr("parameters."+te.Field, "a "+te.Type.String(), "has a %s value", te.Value)
 		}

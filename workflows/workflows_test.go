@@ -1,0 +1,563 @@
+package workflows_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
+
+	"github.com/flowgate/flowgate/activities"
+	"github.com/flowgate/flowgate/internal/demo"
+	"github.com/flowgate/flowgate/worker"
+	"github.com/flowgate/flowgate/workflows"
+)
+
+// harness is a time-skipping test environment whose activities are the real ones: a
+// SQLite file, the demo backends over loopback HTTP and a temp-dir sandbox.
+type harness struct {
+	t        *testing.T
+	env      *testsuite.TestWorkflowEnvironment
+	backends *demo.Backends
+	db       *activities.Database
+	files    *activities.Files
+	baseURL  string
+}
+
+func newHarness(t *testing.T) *harness {
+	t.Helper()
+	dir := t.TempDir()
+	db, err := activities.OpenDatabase(context.Background(), filepath.Join(dir, "app.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	sandbox := filepath.Join(dir, "sandbox")
+	files, err := activities.OpenFiles(sandbox)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { files.Close() })
+	if err := demo.SeedSandbox(sandbox); err != nil {
+		t.Fatal(err)
+	}
+	backends := demo.New()
+	backends.Latency = 0
+	url, stop, err := backends.Serve("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(stop)
+	var suite testsuite.WorkflowTestSuite
+	env := suite.NewTestWorkflowEnvironment()
+	worker.Register(env, worker.Activities{
+		Database: db,
+		Gateway:  &activities.Gateway{Client: &http.Client{}, Services: demo.Services(url)},
+		Files:    files,
+	})
+	return &harness{t: t, env: env, backends: backends, db: db, files: files, baseURL: url}
+}
+
+// at schedules fn after d of workflow time.
+func (h *harness) at(d time.Duration, fn func()) { h.env.RegisterDelayedCallback(fn, d) }
+
+func (h *harness) status() workflows.StatusView {
+	h.t.Helper()
+	v, err := h.env.QueryWorkflow(workflows.QueryStatus)
+	if err != nil {
+		h.t.Fatalf("query status: %v", err)
+	}
+	var s workflows.StatusView
+	if err := v.Get(&s); err != nil {
+		h.t.Fatal(err)
+	}
+	return s
+}
+
+func (h *harness) details() workflows.State {
+	h.t.Helper()
+	v, err := h.env.QueryWorkflow(workflows.QueryDetails)
+	if err != nil {
+		h.t.Fatalf("query details: %v", err)
+	}
+	var s workflows.State
+	if err := v.Get(&s); err != nil {
+		h.t.Fatal(err)
+	}
+	return s
+}
+
+// outcome is what an advance update came to; it is filled in as the workflow runs.
+type outcome struct {
+	view workflows.StatusView
+	err  error
+	done bool
+}
+
+// advance sends the advance update; check its outcome after the workflow has run.
+func (h *harness) advance(req workflows.AdvanceRequest) *outcome {
+	o := &outcome{}
+	h.env.UpdateWorkflow(workflows.UpdateAdvance, "", &testsuite.TestUpdateCallback{
+		OnAccept: func() {},
+		OnReject: func(err error) { o.err, o.done = err, true },
+		OnComplete: func(v any, err error) {
+			o.done, o.err = true, err
+			if err == nil {
+				o.view = v.(workflows.StatusView)
+			}
+		},
+	}, req)
+	return o
+}
+
+// accepted fails the test unless the update completed without error.
+func (o *outcome) accepted(t *testing.T) workflows.StatusView {
+	t.Helper()
+	if !o.done || o.err != nil {
+		t.Fatalf("advance: done=%t err=%v", o.done, o.err)
+	}
+	return o.view
+}
+
+// refused fails the test unless the update was refused with a message containing want.
+func (o *outcome) refused(t *testing.T, want string) {
+	t.Helper()
+	if !o.done || o.err == nil || !strings.Contains(o.err.Error(), want) {
+		t.Errorf("advance: done=%t err=%v, want a refusal containing %q", o.done, o.err, want)
+	}
+}
+
+// result returns the workflow's final record, whichever way it ended.
+func (h *harness) result() (workflows.State, error) {
+	h.t.Helper()
+	if !h.env.IsWorkflowCompleted() {
+		h.t.Fatal("workflow did not complete")
+	}
+	err := h.env.GetWorkflowError()
+	return h.details(), err
+}
+
+func errorType(err error) string {
+	var app *temporal.ApplicationError
+	if errors.As(err, &app) {
+		return app.Type()
+	}
+	return ""
+}
+
+func events(st workflows.State, name string) []workflows.Event {
+	var out []workflows.Event
+	for _, e := range st.History {
+		if e.Event == name {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+func stepOf(st workflows.State, name string) workflows.Step {
+	for _, s := range st.Steps {
+		if s.Name == name {
+			return s
+		}
+	}
+	return workflows.Step{}
+}
+
+var alice = workflows.Request{RequestedBy: "alice"}
+
+func deployment(env, version string) workflows.DeploymentInput {
+	return workflows.DeploymentInput{Request: alice, Params: workflows.DeploymentParams{
+		Service: "orders", Version: version, Environment: env, Manifest: "manifests/orders.json"}}
+}
+
+func TestDeploymentApprovedDeploysOnceAndRecords(t *testing.T) {
+	h := newHarness(t)
+	var approve *outcome
+	h.at(time.Hour, func() {
+		s := h.status()
+		if s.Status != workflows.StatusWaitingApproval || s.Waiting == nil || s.Waiting.Step != workflows.StepDeployApproval {
+			t.Errorf("status while waiting = %+v", s)
+		} else if s.Waiting.NotBy != "alice" || s.Progress != 42 {
+			t.Errorf("waiting = %+v, progress %d", s.Waiting, s.Progress)
+		}
+		approve = h.advance(workflows.AdvanceRequest{Action: workflows.ActionApprove, Step: "approval", Actor: "bob", Comment: "ship it"})
+	})
+	h.env.ExecuteWorkflow(workflows.Deployment, deployment("production", "1.4.2"))
+	st, err := h.result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := approve.accepted(t); v.Status != workflows.StatusInProgress || v.CurrentStep != workflows.StepDeploy {
+		t.Errorf("advance returned %s at %s, want in_progress at deploy", v.Status, v.CurrentStep)
+	}
+	if st.Status != workflows.StatusCompleted || st.Progress != 100 {
+		t.Fatalf("status %s progress %d", st.Status, st.Progress)
+	}
+	if got := h.backends.Deployed("orders", "production"); got != "1.4.2" {
+		t.Errorf("deployed version = %q", got)
+	}
+	approval := stepOf(st, workflows.StepDeployApproval)
+	if approval.Actor != "bob" || approval.Comment != "ship it" || approval.Status != workflows.StepCompleted {
+		t.Errorf("approval step = %+v", approval)
+	}
+	entry := h.backends.Ledger()[st.WorkflowID+"/deploy"]
+	if entry.Applied != 1 {
+		t.Errorf("deploy ledger entry = %+v, want applied once", entry)
+	}
+	if st.Outputs["deployment_id"] == "" {
+		t.Error("no deployment row recorded")
+	}
+}
+
+func TestDeploymentToDevSkipsApproval(t *testing.T) {
+	h := newHarness(t)
+	in := deployment("dev", "0.9.0")
+	in.Params.Manifest = ""
+	h.env.ExecuteWorkflow(workflows.Deployment, in)
+	st, err := h.result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{workflows.StepDeployApproval, workflows.StepLoadManifest} {
+		if s := stepOf(st, name); s.Status != workflows.StepSkipped || s.Output == "" {
+			t.Errorf("step %s = %+v, want skipped with a reason", name, s)
+		}
+	}
+	if st.Status != workflows.StatusCompleted {
+		t.Errorf("status = %s", st.Status)
+	}
+}
+
+func TestDeploymentRejectedDeploysNothing(t *testing.T) {
+	h := newHarness(t)
+	h.at(time.Minute, func() {
+		h.advance(workflows.AdvanceRequest{Action: workflows.ActionReject, Step: "approval", Actor: "bob", Comment: "freeze week"})
+	})
+	h.env.ExecuteWorkflow(workflows.Deployment, deployment("staging", "2.0.0"))
+	st, err := h.result()
+	if err != nil {
+		t.Fatalf("a rejection completes the run with status rejected, got error %v", err)
+	}
+	if st.Status != workflows.StatusRejected {
+		t.Errorf("status = %s", st.Status)
+	}
+	if got := h.backends.Deployed("orders", "staging"); got != "" {
+		t.Errorf("deployed %q after a rejection", got)
+	}
+	if s := stepOf(st, workflows.StepDeployApproval); s.Status != workflows.StepRejected || s.Actor != "bob" {
+		t.Errorf("approval step = %+v", s)
+	}
+}
+
+func TestDeploymentFailedVerificationRollsBack(t *testing.T) {
+	h := newHarness(t)
+	// 1.0.0 runs in dev before the broken version arrives.
+	h.env.ExecuteWorkflow(workflows.Deployment, workflows.DeploymentInput{Request: alice,
+		Params: workflows.DeploymentParams{Service: "orders", Version: "1.0.0", Environment: "dev"}})
+	if _, err := h.result(); err != nil {
+		t.Fatal(err)
+	}
+	h2 := &harness{t: t, backends: h.backends}
+	var suite testsuite.WorkflowTestSuite
+	h2.env = suite.NewTestWorkflowEnvironment()
+	worker.Register(h2.env, worker.Activities{Database: h.db, Files: h.files,
+		Gateway: &activities.Gateway{Client: &http.Client{}, Services: demo.Services(h.baseURL)}})
+	// Another workflow id, so its deploy carries another idempotency key.
+	h2.env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: "deployment-broken"})
+	h2.env.ExecuteWorkflow(workflows.Deployment, workflows.DeploymentInput{Request: alice,
+		Params: workflows.DeploymentParams{Service: "orders", Version: "1.1.0-unhealthy", Environment: "dev"}})
+	st, err := h2.result()
+	if errorType(err) != workflows.ErrTypeStepFailed {
+		t.Fatalf("error = %v, want a StepFailed error; record %+v", err, st)
+	}
+	if st.Status != workflows.StatusFailed || !strings.Contains(st.Error, "verify") {
+		t.Errorf("status %s, error %q", st.Status, st.Error)
+	}
+	if got := h.backends.Deployed("orders", "dev"); got != "1.0.0" {
+		t.Errorf("after rollback %q runs, want 1.0.0", got)
+	}
+	if s := stepOf(st, workflows.StepDeploy); s.Status != workflows.StepCompensated {
+		t.Errorf("deploy step = %s, want compensated", s.Status)
+	}
+	if len(events(st, "compensated")) != 1 {
+		t.Errorf("history = %+v", st.History)
+	}
+}
+
+func onboarding() workflows.OnboardingInput {
+	return workflows.OnboardingInput{Request: workflows.Request{RequestedBy: "alice", ApprovalTimeout: 2 * time.Hour},
+		Params: workflows.OnboardingParams{Email: "new.hire@example.com", Name: "New Hire", Role: "editor", Team: "payments"}}
+}
+
+func (h *harness) userStatus(email string) string {
+	h.t.Helper()
+	res, err := h.db.ExecuteQuery(context.Background(), activities.QueryInput{Query: "SELECT status FROM users WHERE email = '" + email + "'"})
+	if err != nil || len(res.Rows) != 1 {
+		h.t.Fatalf("user %s: %v %+v", email, err, res.Rows)
+	}
+	return res.Rows[0]["status"].(string)
+}
+
+func TestOnboardingApprovedGrantsAccessAndWelcomes(t *testing.T) {
+	h := newHarness(t)
+	h.at(time.Minute, func() {
+		h.advance(workflows.AdvanceRequest{Action: workflows.ActionApprove, Actor: "manager"})
+	})
+	h.env.ExecuteWorkflow(workflows.Onboarding, onboarding())
+	st, err := h.result()
+	if err != nil || st.Status != workflows.StatusCompleted {
+		t.Fatalf("status %s, err %v", st.Status, err)
+	}
+	acc := h.backends.Account("new.hire@example.com")
+	if acc["status"] != "active" || acc["access"] != "editor" {
+		t.Errorf("account = %v", acc)
+	}
+	if h.userStatus("new.hire@example.com") != "active" {
+		t.Error("user record not active")
+	}
+	ledger := h.backends.Ledger()
+	for _, k := range []string{"/provision", "/grant", "/welcome"} {
+		if ledger[st.WorkflowID+k].Applied != 1 {
+			t.Errorf("ledger %s = %+v", k, ledger[st.WorkflowID+k])
+		}
+	}
+}
+
+func TestApprovalTimeoutCompensates(t *testing.T) {
+	h := newHarness(t)
+	h.env.ExecuteWorkflow(workflows.Onboarding, onboarding())
+	st, err := h.result()
+	if errorType(err) != workflows.ErrTypeApprovalTimeout {
+		t.Fatalf("error = %v, want ApprovalTimedOut", err)
+	}
+	if st.Status != workflows.StatusTimedOut {
+		t.Errorf("status = %s", st.Status)
+	}
+	if got := h.userStatus("new.hire@example.com"); got != "inactive" {
+		t.Errorf("user record %s after timeout, want inactive", got)
+	}
+	if got := h.backends.Account("new.hire@example.com")["status"]; got != "deprovisioned" {
+		t.Errorf("account %s after timeout, want deprovisioned", got)
+	}
+	if n := len(events(st, "compensated")); n != 2 {
+		t.Errorf("%d compensations, want 2", n)
+	}
+}
+
+func TestSelfApprovalRefusedUnlessAllowed(t *testing.T) {
+	h := newHarness(t)
+	var self *outcome
+	h.at(time.Minute, func() {
+		self = h.advance(workflows.AdvanceRequest{Action: workflows.ActionApprove, Actor: "alice"})
+	})
+	h.at(2*time.Minute, func() {
+		if h.status().Status != workflows.StatusWaitingApproval {
+			t.Error("a refused approval changed the status")
+		}
+		h.advance(workflows.AdvanceRequest{Action: workflows.ActionApprove, Actor: "bob"})
+	})
+	h.env.ExecuteWorkflow(workflows.Onboarding, onboarding())
+	st, err := h.result()
+	if err != nil || st.Status != workflows.StatusCompleted {
+		t.Fatalf("status %s err %v", st.Status, err)
+	}
+	self.refused(t, "separation of duties")
+	if s := stepOf(st, workflows.StepManagerApproval); s.Actor != "bob" {
+		t.Errorf("approved by %q, want bob", s.Actor)
+	}
+
+	h = newHarness(t)
+	in := onboarding()
+	in.AllowSelfApproval = true
+	var own *outcome
+	h.at(time.Minute, func() { own = h.advance(workflows.AdvanceRequest{Action: workflows.ActionApprove, Actor: "alice"}) })
+	h.env.ExecuteWorkflow(workflows.Onboarding, in)
+	if st, err := h.result(); err != nil || st.Status != workflows.StatusCompleted {
+		t.Fatalf("with self-approval allowed: status %s err %v", st.Status, err)
+	}
+	own.accepted(t)
+}
+
+func TestAdvanceRefusals(t *testing.T) {
+	h := newHarness(t)
+	cases := []struct {
+		req  workflows.AdvanceRequest
+		want string
+		got  *outcome
+	}{
+		{req: workflows.AdvanceRequest{Action: "ship", Actor: "bob"}, want: "unknown"},
+		{req: workflows.AdvanceRequest{Action: workflows.ActionApprove}, want: "actor is empty"},
+		{req: workflows.AdvanceRequest{Action: workflows.ActionApprove, Step: "deploy", Actor: "bob"}, want: "waits at step approval, not deploy"},
+		{req: workflows.AdvanceRequest{Action: workflows.ActionContinue, Actor: "bob"}, want: "not continue"},
+	}
+	var early *outcome
+	h.at(0, func() { early = h.advance(workflows.AdvanceRequest{Action: workflows.ActionApprove, Actor: "bob"}) })
+	h.at(time.Minute, func() {
+		for i := range cases {
+			cases[i].got = h.advance(cases[i].req)
+		}
+	})
+	h.at(2*time.Minute, func() {
+		h.advance(workflows.AdvanceRequest{Action: workflows.ActionReject, Step: "approval", Actor: "bob"})
+	})
+	h.env.ExecuteWorkflow(workflows.Deployment, deployment("production", "3.0.0"))
+	st, _ := h.result()
+	if st.Status != workflows.StatusRejected {
+		t.Errorf("status = %s", st.Status)
+	}
+	early.refused(t, "not waiting")
+	for _, c := range cases {
+		c.got.refused(t, c.want)
+	}
+	if n := len(st.History); n == 0 || len(events(st, "signal_ignored")) != 0 {
+		t.Errorf("refused updates reached the history: %+v", st.History)
+	}
+}
+
+func TestSignalsActOnlyOnTheWaitingGate(t *testing.T) {
+	h := newHarness(t)
+	h.at(time.Minute, func() {
+		h.env.SignalWorkflow(workflows.SignalApprove, workflows.Decision{Step: "deploy", Actor: "bob"})
+	})
+	h.at(2*time.Minute, func() {
+		if s := h.status(); s.Status != workflows.StatusWaitingApproval {
+			t.Errorf("a stale signal moved the workflow to %s", s.Status)
+		}
+		h.env.SignalWorkflow(workflows.SignalApprove, workflows.Decision{Step: "approval", Actor: "alice"})
+	})
+	h.at(3*time.Minute, func() {
+		h.env.SignalWorkflow(workflows.SignalApprove, workflows.Decision{Step: "approval", Actor: "carol", Comment: "ok"})
+		h.env.SignalWorkflow(workflows.SignalApprove, workflows.Decision{Step: "approval", Actor: "dave"}) // duplicate
+	})
+	h.env.ExecuteWorkflow(workflows.Deployment, deployment("production", "1.5.0"))
+	st, err := h.result()
+	if err != nil || st.Status != workflows.StatusCompleted {
+		t.Fatalf("status %s err %v", st.Status, err)
+	}
+	if s := stepOf(st, "approval"); s.Actor != "carol" {
+		t.Errorf("approved by %q, want carol", s.Actor)
+	}
+	ignored := events(st, "signal_ignored")
+	if len(ignored) != 3 {
+		t.Fatalf("ignored signals = %+v, want stale, self-approval and duplicate", ignored)
+	}
+	for i, want := range []string{"not deploy", "separation of duties", "not waiting"} {
+		if !strings.Contains(ignored[i].Detail, want) {
+			t.Errorf("ignored[%d] = %q, want %q", i, ignored[i].Detail, want)
+		}
+	}
+}
+
+func TestFailedStepWaitsForContinue(t *testing.T) {
+	h := newHarness(t)
+	h.backends.FailureRate = 1 // every call to the demo services fails with 503
+	var approve, cont *outcome
+	h.at(30*time.Minute, func() {
+		s := h.status()
+		if s.Status != workflows.StatusWaitingInput || s.Waiting == nil || s.Waiting.Step != workflows.StepProvisionAccounts {
+			t.Errorf("status = %+v", s)
+		}
+		approve = h.advance(workflows.AdvanceRequest{Action: workflows.ActionApprove, Actor: "ops"})
+	})
+	h.at(31*time.Minute, func() {
+		h.backends.FailureRate = 0 // the operator fixed the cause
+		cont = h.advance(workflows.AdvanceRequest{Action: workflows.ActionContinue, Step: workflows.StepProvisionAccounts, Actor: "ops", Comment: "users service is back"})
+	})
+	h.at(32*time.Minute, func() {
+		h.advance(workflows.AdvanceRequest{Action: workflows.ActionApprove, Actor: "manager"})
+	})
+	h.env.ExecuteWorkflow(workflows.Onboarding, onboarding())
+	st, err := h.result()
+	if err != nil || st.Status != workflows.StatusCompleted {
+		t.Fatalf("status %s err %v", st.Status, err)
+	}
+	approve.refused(t, "waits for continue")
+	// The answer comes once the step runs again.
+	if v := cont.accepted(t); v.Status != workflows.StatusInProgress || v.CurrentStep != workflows.StepProvisionAccounts {
+		t.Errorf("after continue: %s at %s", v.Status, v.CurrentStep)
+	}
+	if s := stepOf(st, workflows.StepProvisionAccounts); s.Attempts != 2 {
+		t.Errorf("provision attempts = %d, want 2", s.Attempts)
+	}
+	if ev := events(st, "continued"); len(ev) != 1 || ev[0].Actor != "ops" {
+		t.Errorf("continued events = %+v", ev)
+	}
+}
+
+func TestRejectAfterFailureFailsAndCompensates(t *testing.T) {
+	h := newHarness(t)
+	h.backends.FailureRate = 1
+	h.at(30*time.Minute, func() {
+		h.advance(workflows.AdvanceRequest{Action: workflows.ActionReject, Actor: "ops", Comment: "give up"})
+	})
+	h.env.ExecuteWorkflow(workflows.Onboarding, onboarding())
+	st, err := h.result()
+	if errorType(err) != workflows.ErrTypeStepFailed || st.Status != workflows.StatusFailed {
+		t.Fatalf("status %s err %v", st.Status, err)
+	}
+	if got := h.userStatus("new.hire@example.com"); got != "inactive" {
+		t.Errorf("user %s, want inactive", got)
+	}
+}
+
+func TestCancelWhileWaitingCompensates(t *testing.T) {
+	h := newHarness(t)
+	h.at(time.Minute, func() { h.env.CancelWorkflow() })
+	h.env.ExecuteWorkflow(workflows.Onboarding, onboarding())
+	st, err := h.result()
+	if !temporal.IsCanceledError(err) {
+		t.Fatalf("error = %v, want cancelled", err)
+	}
+	if st.Status != workflows.StatusCancelled {
+		t.Errorf("status = %s", st.Status)
+	}
+	if got := h.userStatus("new.hire@example.com"); got != "inactive" {
+		t.Errorf("user %s after cancel, want inactive", got)
+	}
+}
+
+func TestAuditPublishesReportWithFindings(t *testing.T) {
+	h := newHarness(t)
+	h.at(time.Minute, func() {
+		s := h.details()
+		if s.Outputs["findings"] == "" || s.Status != workflows.StatusWaitingApproval {
+			t.Errorf("before sign-off: %s %v", s.Status, s.Outputs)
+		}
+		h.advance(workflows.AdvanceRequest{Action: workflows.ActionApprove, Step: workflows.StepAuditorSignoff, Actor: "auditor"})
+	})
+	h.env.ExecuteWorkflow(workflows.Audit, workflows.AuditInput{Request: alice, Params: workflows.AuditParams{
+		Tables: []string{"users", "orders"}, Evidence: []string{"evidence/users.csv", "evidence/orders.json"}}})
+	st, err := h.result()
+	if err != nil || st.Status != workflows.StatusCompleted {
+		t.Fatalf("status %s err %v", st.Status, err)
+	}
+	raw, err := os.ReadFile(filepath.Join(h.files.Dir(), st.Outputs["report_path"]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var report workflows.AuditReport
+	if err := json.Unmarshal(raw, &report); err != nil {
+		t.Fatal(err)
+	}
+	kinds := map[string]int{}
+	for _, f := range report.Findings {
+		kinds[f.Kind]++
+	}
+	// The sample evidence names one unknown user and one unknown order, lists Ada twice,
+	// and covers 4 of 20 users and 2 of 40 orders.
+	if kinds[workflows.FindingUnknownRecord] != 2 || kinds[workflows.FindingDuplicateEvident] != 1 || kinds[workflows.FindingMissingEvidence] != 16+38 {
+		t.Errorf("findings by kind = %v", kinds)
+	}
+	if report.SignedOffBy != "auditor" || report.RecordsCount != 60 {
+		t.Errorf("report = %+v", report)
+	}
+}
