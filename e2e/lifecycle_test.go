@@ -1,0 +1,137 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"go.temporal.io/api/enums/v1"
+	historypb "go.temporal.io/api/history/v1"
+	"go.temporal.io/sdk/client"
+	"google.golang.org/protobuf/encoding/protojson"
+
+	"github.com/flowgate/flowgate/internal/testenv"
+	"github.com/flowgate/flowgate/workflows"
+)
+
+var recordHistories = flag.Bool("record-histories", false, "write the histories of the lifecycle tests to workflows/testdata for the replay tests")
+
+// startKind starts a workflow with the raw client, as the MCP server would.
+func startKind(t *testing.T, c client.Client, kind workflows.Kind, params string, req workflows.Request) string {
+	t.Helper()
+	s, err := workflows.PrepareStart(kind, json.RawMessage(params), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := string(kind) + "-" + uuid.NewString()
+	_, err = c.ExecuteWorkflow(context.Background(), client.StartWorkflowOptions{
+		ID: id, TaskQueue: workflows.TaskQueue, StaticSummary: s.Summary,
+	}, string(kind), s.Input)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+func advance(t *testing.T, c client.Client, id string, req workflows.AdvanceRequest) (workflows.StatusView, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	h, err := c.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
+		WorkflowID: id, UpdateName: workflows.UpdateAdvance, Args: []any{req}, WaitForStage: client.WorkflowUpdateStageCompleted,
+	})
+	var v workflows.StatusView
+	if err == nil {
+		err = h.Get(ctx, &v)
+	}
+	return v, err
+}
+
+func result(t *testing.T, c client.Client, id string) (workflows.State, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var st workflows.State
+	err := c.GetWorkflow(ctx, id, "").Get(ctx, &st)
+	return st, err
+}
+
+// saveHistory writes the run's history as JSON for the replay tests.
+func saveHistory(t *testing.T, c client.Client, id, name string) {
+	t.Helper()
+	if !*recordHistories {
+		return
+	}
+	iter := c.GetWorkflowHistory(context.Background(), id, "", false, enums.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	h := &historypb.History{}
+	for iter.HasNext() {
+		e, err := iter.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.Events = append(h.Events, e)
+	}
+	raw, err := protojson.MarshalOptions{Indent: "  "}.Marshal(h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join("..", "workflows", "testdata", name+".json"), raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestLifecycleOfEachKindOnTheEmbeddedServer(t *testing.T) {
+	env := testenv.Shared(t)
+	c := env.Client
+	req := workflows.Request{RequestedBy: "alice"}
+	cases := []struct {
+		kind     workflows.Kind
+		params   string
+		gate     string
+		decision workflows.Action
+		want     workflows.Status
+		history  string
+	}{
+		{workflows.KindOnboarding, `{"email":"e2e.hire@example.com","name":"E2E Hire","role":"viewer"}`, workflows.StepManagerApproval, workflows.ActionApprove, workflows.StatusCompleted, "onboarding_approved"},
+		{workflows.KindOnboarding, `{"email":"e2e.reject@example.com","name":"E2E Reject","role":"admin"}`, workflows.StepManagerApproval, workflows.ActionReject, workflows.StatusRejected, "onboarding_rejected"},
+		{workflows.KindDeployment, `{"service":"orders","version":"2.3.4","environment":"production","manifest":"manifests/orders.json"}`, workflows.StepDeployApproval, workflows.ActionApprove, workflows.StatusCompleted, "deployment_approved"},
+		{workflows.KindAudit, `{"tables":["users","products"],"evidence":["evidence/users.csv"]}`, workflows.StepAuditorSignoff, workflows.ActionApprove, workflows.StatusCompleted, "audit_approved"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.history, func(t *testing.T) {
+			id := startKind(t, c, tc.kind, tc.params, req)
+			v := testenv.WaitForStatus(t, c, id, workflows.StatusWaitingApproval)
+			if v.Waiting == nil || v.Waiting.Step != tc.gate {
+				t.Fatalf("waiting = %+v, want gate %s", v.Waiting, tc.gate)
+			}
+			if _, err := advance(t, c, id, workflows.AdvanceRequest{Action: workflows.ActionApprove, Actor: "alice"}); err == nil {
+				t.Fatal("the requester approved their own workflow")
+			}
+			if _, err := advance(t, c, id, workflows.AdvanceRequest{Action: tc.decision, Step: tc.gate, Actor: "bob", Comment: "e2e"}); err != nil {
+				t.Fatal(err)
+			}
+			st, err := result(t, c, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st.Status != tc.want {
+				t.Fatalf("status %s, want %s", st.Status, tc.want)
+			}
+			desc, err := c.DescribeWorkflowExecution(context.Background(), id, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			sa := desc.GetWorkflowExecutionInfo().GetSearchAttributes().GetIndexedFields()
+			var status string
+			if err := json.Unmarshal(sa["FlowgateStatus"].GetData(), &status); err != nil || status != string(tc.want) {
+				t.Errorf("FlowgateStatus search attribute = %q (%v), want %s", status, err, tc.want)
+			}
+			saveHistory(t, c, id, tc.history)
+		})
+	}
+}

@@ -1,0 +1,238 @@
+// Package testenv boots Flowgate's whole stack inside a test process — the embedded
+// Temporal server (the temporalite-style test server), demo backends, a worker and the MCP
+// server over Streamable HTTP — on free loopback ports. Every integration test uses it.
+package testenv
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/client"
+	sdklog "go.temporal.io/sdk/log"
+
+	"github.com/flowgate/flowgate/internal/demo"
+	"github.com/flowgate/flowgate/internal/devserver"
+	"github.com/flowgate/flowgate/internal/stack"
+	"github.com/flowgate/flowgate/mcpserver"
+	"github.com/flowgate/flowgate/workflows"
+)
+
+// Options configures a stack. The zero value is an in-memory server with everything on.
+type Options struct {
+	// DatabaseFile persists Temporal to a SQLite file; empty means in memory.
+	DatabaseFile string
+	// Durability of the SQLite file.
+	Durability devserver.Durability
+	// DataDir holds the app database and the sandbox; empty means a new temp folder.
+	DataDir string
+	// FrontendPort fixes the Temporal port (to restart on the same one); 0 picks one.
+	FrontendPort int
+	// NoWorker and NoMCP leave those parts out.
+	NoWorker, NoMCP bool
+	// UI serves the web UI.
+	UI bool
+	// SeparationOfDuties configures the MCP server.
+	SeparationOfDuties bool
+}
+
+// Env is a running stack.
+type Env struct {
+	Server   *devserver.Server
+	Client   client.Client
+	Backends *demo.Backends
+	Worker   *stack.Worker
+	MCP      *mcpserver.Server
+	// MCPURL is the Streamable HTTP endpoint, empty when NoMCP.
+	MCPURL  string
+	DataDir string
+	closer  stack.Closer
+}
+
+// Logger discards everything below errors, so test output stays readable.
+func Logger() *slog.Logger {
+	level := slog.LevelError
+	if os.Getenv("FLOWGATE_TEST_LOG") != "" {
+		level = slog.LevelDebug
+	}
+	return slog.New(slog.NewTextHandler(logWriter(), &slog.HandlerOptions{Level: level}))
+}
+
+func logWriter() io.Writer { return os.Stderr }
+
+// SearchAttributes are Flowgate's custom search attributes.
+func SearchAttributes() map[string]enumspb.IndexedValueType {
+	out := map[string]enumspb.IndexedValueType{}
+	for _, n := range workflows.SearchAttributeNames {
+		out[n] = enumspb.INDEXED_VALUE_TYPE_KEYWORD
+	}
+	return out
+}
+
+// Start boots a stack; Stop (or the test's cleanup, when t is given) shuts it down.
+func Start(ctx context.Context, opts Options) (*Env, error) {
+	logger := Logger()
+	e := &Env{DataDir: opts.DataDir}
+	if e.DataDir == "" {
+		dir, err := os.MkdirTemp("", "flowgate-test-")
+		if err != nil {
+			return nil, err
+		}
+		e.DataDir = dir
+		e.closer.Add(func() { os.RemoveAll(dir) })
+	}
+	srv, err := devserver.Start(ctx, devserver.Options{
+		DatabaseFile: opts.DatabaseFile, Durability: opts.Durability, FrontendPort: opts.FrontendPort,
+		UI: opts.UI, Logger: logger, SearchAttributes: SearchAttributes(),
+	})
+	if err != nil {
+		e.Stop()
+		return nil, err
+	}
+	e.Server = srv
+	e.closer.Add(srv.Stop)
+	e.Backends = demo.New()
+	demoURL, stopDemo, err := e.Backends.Serve("127.0.0.1:0")
+	if err != nil {
+		e.Stop()
+		return nil, err
+	}
+	e.closer.Add(stopDemo)
+	e.Client, err = client.DialContext(ctx, client.Options{
+		HostPort: srv.FrontendAddress(), Namespace: srv.Namespace(),
+		Logger: sdklog.NewStructuredLogger(logger),
+	})
+	if err != nil {
+		e.Stop()
+		return nil, err
+	}
+	e.closer.Add(e.Client.Close)
+	if !opts.NoWorker {
+		_, appDB, sandbox := stack.DataPaths(e.DataDir)
+		e.Worker, err = stack.StartWorker(ctx, e.Client, stack.WorkerConfig{
+			AppDatabase: appDB, Sandbox: sandbox, GatewayBaseURL: demoURL, StopTimeout: 2 * time.Second,
+		}, logger)
+		if err != nil {
+			e.Stop()
+			return nil, err
+		}
+		e.closer.Add(e.Worker.Stop)
+	}
+	if !opts.NoMCP {
+		e.MCP = stack.NewMCP(e.Client, srv.Namespace(), stack.MCPConfig{
+			UIBaseURL: srv.UIURL(), Actor: "tester", SeparationOfDuties: opts.SeparationOfDuties,
+		}, logger)
+		h, err := e.MCP.ListenHTTP("127.0.0.1:0")
+		if err != nil {
+			e.Stop()
+			return nil, err
+		}
+		e.MCPURL = h.URL()
+		e.closer.Add(func() {
+			sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			_ = h.Shutdown(sctx)
+		})
+	}
+	return e, nil
+}
+
+// StartT boots a stack for one test and stops it in the test's cleanup.
+func StartT(t testing.TB, opts Options) *Env {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	e, err := Start(ctx, opts)
+	if err != nil {
+		t.Fatalf("start test stack: %v", err)
+	}
+	t.Cleanup(e.Stop)
+	return e
+}
+
+// Stop shuts everything down, last started first.
+func (e *Env) Stop() {
+	e.closer.Close()
+	e.closer = nil
+}
+
+var (
+	sharedOnce sync.Once
+	shared     *Env
+	sharedErr  error
+)
+
+// Shared returns one in-memory stack shared by every test of the test binary; Main stops it.
+func Shared(t testing.TB) *Env {
+	t.Helper()
+	sharedOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		shared, sharedErr = Start(ctx, Options{UI: true})
+	})
+	if sharedErr != nil {
+		t.Fatalf("start shared test stack: %v", sharedErr)
+	}
+	return shared
+}
+
+// Main runs the tests and stops the shared stack: call it from TestMain.
+func Main(m *testing.M) {
+	code := m.Run()
+	if shared != nil {
+		shared.Stop()
+	}
+	os.Exit(code)
+}
+
+// TempFile returns a path for a database file in a new temp folder.
+func TempFile(t testing.TB, name string) string {
+	return filepath.Join(t.TempDir(), name)
+}
+
+// WaitFor polls cond every 20ms until it holds or the timeout passes.
+func WaitFor(t testing.TB, timeout time.Duration, what string, cond func() (bool, error)) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	var lastErr error
+	for time.Now().Before(deadline) {
+		ok, err := cond()
+		if ok {
+			return
+		}
+		lastErr = err
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("%s: not within %s (last error: %v)", what, timeout, lastErr)
+}
+
+// Status queries a workflow's status.
+func Status(ctx context.Context, c client.Client, id string) (workflows.StatusView, error) {
+	var v workflows.StatusView
+	resp, err := c.QueryWorkflow(ctx, id, "", workflows.QueryStatus)
+	if err != nil {
+		return v, err
+	}
+	return v, resp.Get(&v)
+}
+
+// WaitForStatus waits until the workflow reports the status.
+func WaitForStatus(t testing.TB, c client.Client, id string, want workflows.Status) workflows.StatusView {
+	t.Helper()
+	var last workflows.StatusView
+	WaitFor(t, 30*time.Second, fmt.Sprintf("workflow %s reaching %s", id, want), func() (bool, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		v, err := Status(ctx, c, id)
+		last = v
+		return err == nil && v.Status == want, err
+	})
+	return last
+}
