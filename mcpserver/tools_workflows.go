@@ -238,6 +238,8 @@ func (s *Server) startWorkflow(ctx context.Context, _ mcp.CallToolRequest, args 
 		TaskQueue:             workflows.TaskQueue,
 		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
 		StaticSummary:         start.Summary,
+		// An existing id is an error, so a repeated idempotency key is recognised.
+		WorkflowExecutionErrorWhenAlreadyStarted: true,
 		TypedSearchAttributes: temporal.NewSearchAttributes(
 			workflows.AttrType.ValueSet(args.WorkflowType),
 			workflows.AttrStatus.ValueSet(string(workflows.StatusPending)),

@@ -51,9 +51,11 @@ type Env struct {
 	Worker   *stack.Worker
 	MCP      *mcpserver.Server
 	// MCPURL is the Streamable HTTP endpoint, empty when NoMCP.
-	MCPURL  string
-	DataDir string
-	closer  stack.Closer
+	MCPURL string
+	// GatewayURL is where the demo backends answer.
+	GatewayURL string
+	DataDir    string
+	closer     stack.Closer
 }
 
 // Logger discards everything below errors, so test output stays readable.
@@ -105,6 +107,7 @@ func Start(ctx context.Context, opts Options) (*Env, error) {
 		return nil, err
 	}
 	e.closer.Add(stopDemo)
+	e.GatewayURL = demoURL
 	e.Client, err = client.DialContext(ctx, client.Options{
 		HostPort: srv.FrontendAddress(), Namespace: srv.Namespace(),
 		Logger: sdklog.NewStructuredLogger(logger),

@@ -1,0 +1,86 @@
+package e2e
+
+import (
+	"testing"
+
+	"github.com/flowgate/flowgate/internal/devserver"
+	"github.com/flowgate/flowgate/internal/testenv"
+	"github.com/flowgate/flowgate/workflows"
+)
+
+// TestWaitingWorkflowSurvivesServerAndWorkerRestart stops the embedded server and the
+// worker while a workflow waits at a gate, starts them again on the same SQLite file and
+// port, and approves: the workflow goes on from where it was and completes, and its deploy
+// reached the backend once.
+func TestWaitingWorkflowSurvivesServerAndWorkerRestart(t *testing.T) {
+	for _, d := range []devserver.Durability{devserver.DurabilityProcessCrash, devserver.DurabilityLegacy} {
+		t.Run(string(d), func(t *testing.T) {
+			dbFile := testenv.TempFile(t, "temporal.db")
+			dataDir := t.TempDir()
+			first := testenv.StartT(t, testenv.Options{DatabaseFile: dbFile, DataDir: dataDir, Durability: d, NoMCP: true})
+			id := startKind(t, first.Client, workflows.KindDeployment,
+				`{"service":"users","version":"5.0.0","environment":"staging","manifest":"manifests/users.json"}`,
+				workflows.Request{RequestedBy: "alice"})
+			before := testenv.WaitForStatus(t, first.Client, id, workflows.StatusWaitingApproval)
+			port := portOf(t, first.Server.FrontendAddress())
+			first.Stop()
+
+			second := testenv.StartT(t, testenv.Options{DatabaseFile: dbFile, DataDir: dataDir, Durability: d, FrontendPort: port, NoMCP: true})
+			after := testenv.WaitForStatus(t, second.Client, id, workflows.StatusWaitingApproval)
+			if after.Waiting.Step != before.Waiting.Step || !after.Waiting.Deadline.Equal(before.Waiting.Deadline) {
+				t.Fatalf("after restart waiting = %+v, before %+v", after.Waiting, before.Waiting)
+			}
+			if _, err := advance(t, second.Client, id, workflows.AdvanceRequest{Action: workflows.ActionApprove, Step: "approval", Actor: "bob"}); err != nil {
+				t.Fatal(err)
+			}
+			st, err := result(t, second.Client, id)
+			if err != nil || st.Status != workflows.StatusCompleted {
+				t.Fatalf("status %s err %v", st.Status, err)
+			}
+			// The first run's history survived: started once, one approval, one deploy.
+			if n := len(events(st, "started")); n != 1 {
+				t.Errorf("%d start events", n)
+			}
+			if got := second.Backends.Deployed("users", "staging"); got != "5.0.0" {
+				t.Errorf("deployed %q", got)
+			}
+			if e := second.Backends.Ledger()[id+"/deploy"]; e.Applied != 1 {
+				t.Errorf("deploy ledger = %+v", e)
+			}
+		})
+	}
+}
+
+// TestWorkerRestartMidRun stops the only worker while workflows wait, starts a new one,
+// and the workflows complete.
+func TestWorkerRestartMidRun(t *testing.T) {
+	env := testenv.StartT(t, testenv.Options{NoMCP: true})
+	ids := make([]string, 5)
+	for i := range ids {
+		ids[i] = startKind(t, env.Client, workflows.KindAudit, `{"tables":["orders"]}`, workflows.Request{RequestedBy: "alice"})
+	}
+	for _, id := range ids {
+		testenv.WaitForStatus(t, env.Client, id, workflows.StatusWaitingApproval)
+	}
+	env.Worker.Stop()
+	w := restartWorker(t, env)
+	defer w.Stop()
+	for _, id := range ids {
+		if _, err := advance(t, env.Client, id, workflows.AdvanceRequest{Action: workflows.ActionApprove, Actor: "bob"}); err != nil {
+			t.Fatal(err)
+		}
+		if st, err := result(t, env.Client, id); err != nil || st.Status != workflows.StatusCompleted {
+			t.Fatalf("%s: status %s err %v", id, st.Status, err)
+		}
+	}
+}
+
+func events(st workflows.State, name string) []workflows.Event {
+	var out []workflows.Event
+	for _, e := range st.History {
+		if e.Event == name {
+			out = append(out, e)
+		}
+	}
+	return out
+}
