@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -245,9 +246,17 @@ func TestMCPDataToolsRunThroughTemporal(t *testing.T) {
 func TestMCPListPaginates(t *testing.T) {
 	env := testenv.Shared(t)
 	cs := connectHTTP(t, env.MCPURL)
+	var ids []string
 	for i := 0; i < 3; i++ {
-		callTool(t, cs, "start_workflow", map[string]any{"workflow_type": "audit", "parameters": map[string]any{"tables": []string{"products"}}})
+		var s mcpserver.StartResult
+		callTool(t, cs, "start_workflow", map[string]any{"workflow_type": "audit", "parameters": map[string]any{"tables": []string{"products"}}}).decode(t, &s)
+		ids = append(ids, "'"+s.WorkflowID+"'")
 	}
+	// Visibility is written asynchronously: page once the new runs are listed.
+	testenv.WaitFor(t, 10*time.Second, "new audits visible", func() (bool, error) {
+		n, err := env.Client.CountWorkflow(context.Background(), countRequest("WorkflowId IN ("+strings.Join(ids, ", ")+")"))
+		return err == nil && n.GetCount() == 3, err
+	})
 	seen := map[string]bool{}
 	var pages [][]string
 	cursor := ""
