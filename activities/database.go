@@ -41,6 +41,8 @@ const (
 	DefaultSearchLimit = 50
 	MaxSearchLimit     = 100
 	queryTimeout       = 5 * time.Second
+	// MaxResultBytes bounds the data one query may return.
+	MaxResultBytes = 4 << 20
 )
 
 // Database runs Flowgate's SQL activities against the application database: a SQLite file
@@ -147,6 +149,9 @@ func (in *SearchInput) Validate() error {
 		return invalidInput("table", "%q is not searchable; allowed are %s", in.Table, strings.Join(SearchableTables(), ", "))
 	}
 	term := strings.TrimSpace(in.SearchTerm)
+	if i := strings.IndexFunc(term, func(r rune) bool { return r < 0x20 || r == 0x7f }); i >= 0 {
+		return invalidInput("search_term", "has a control character at offset %d; give printable text", i)
+	}
 	if n := len([]rune(term)); n < MinSearchTermLen || n > MaxSearchTermLen {
 		return invalidInput("search_term", "is %d characters long; allowed is %d to %d", n, MinSearchTermLen, MaxSearchTermLen)
 	}
@@ -239,6 +244,7 @@ func (d *Database) query(ctx context.Context, limit int, stmt string, args ...an
 		return QueryResult{}, sqlError(ctx, err)
 	}
 	res := QueryResult{Columns: cols, Rows: []map[string]any{}}
+	size := 0
 	for rows.Next() {
 		if len(res.Rows) == limit {
 			res.Truncated = true
@@ -254,10 +260,17 @@ func (d *Database) query(ctx context.Context, limit int, stmt string, args ...an
 		}
 		row := make(map[string]any, len(cols))
 		for i, c := range cols {
-			if b, ok := vals[i].([]byte); ok {
-				vals[i] = string(b)
+			switch v := vals[i].(type) {
+			case []byte:
+				size += len(v)
+				vals[i] = string(v)
+			case string:
+				size += len(v)
 			}
 			row[c] = vals[i]
+		}
+		if size > MaxResultBytes {
+			return QueryResult{}, invalidInput("query", "returns more than %d bytes; select fewer columns or rows", MaxResultBytes)
 		}
 		res.Rows = append(res.Rows, row)
 	}
@@ -274,11 +287,15 @@ func (d *Database) query(ctx context.Context, limit int, stmt string, args ...an
 // retryable; a timeout is.
 func sqlError(ctx context.Context, err error) error {
 	if ctx.Err() != nil {
-		return fmt.Errorf("query did not finish within %s: %w", queryTimeout, ctx.Err())
+		// Not retried: the same query would run out of time again.
+		return invalidInput("query", "did not finish within %s; narrow it down (a WHERE clause, a LIMIT, no unbounded recursion)", queryTimeout)
 	}
 	msg := err.Error()
 	if strings.Contains(msg, "readonly") || strings.Contains(msg, "read-only") || strings.Contains(msg, "query_only") {
 		return invalidInput("query", "tries to change data; this tool is read-only: use SELECT")
+	}
+	if strings.Contains(msg, "out of memory") || strings.Contains(msg, "too big") {
+		return invalidInput("query", "needs more memory than a query may use; select less data")
 	}
 	if strings.Contains(msg, "locked") || strings.Contains(msg, "busy") {
 		return fmt.Errorf("database busy: %w", err)

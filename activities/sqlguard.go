@@ -6,8 +6,13 @@ import (
 )
 
 // forbiddenKeywords may not appear as words in an agent's query, even inside a SELECT:
-// they reach other database files or change connection settings.
-var forbiddenKeywords = map[string]bool{"ATTACH": true, "DETACH": true, "PRAGMA": true, "VACUUM": true, "LOAD_EXTENSION": true}
+// they reach other database files, change connection settings, or build values of any
+// size in one uninterruptible call (randomblob(1e9) holds a core and a gigabyte for
+// seconds, past the query timeout).
+var forbiddenKeywords = map[string]bool{
+	"ATTACH": true, "DETACH": true, "PRAGMA": true, "VACUUM": true, "LOAD_EXTENSION": true,
+	"RANDOMBLOB": true, "ZEROBLOB": true, "PRINTF": true, "FORMAT": true,
+}
 
 // CheckReadOnlySQL refuses anything but one SELECT (or WITH ... SELECT, or VALUES)
 // statement. It is the first of two guards: the read-only connection and transaction
