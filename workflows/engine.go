@@ -74,7 +74,15 @@ type runner struct {
 	decision       *AdvanceRequest
 	decisionsTaken int
 	compensations  []compensation
+	// upsertOnChange skips search-attribute upserts that would change nothing (version 1
+	// of changeUpsertOnChange); published holds what was last upserted.
+	upsertOnChange bool
+	published      [2]string
 }
+
+// changeUpsertOnChange gates the change that upserts search attributes only when the
+// status or step changes; runs started before it replay with an upsert per transition.
+const changeUpsertOnChange = "upsert-on-change"
 
 // newRunner builds the record with every step pending and registers the handlers.
 func newRunner(ctx workflow.Context, kind Kind, req Request, params any, steps []Step) (*runner, error) {
@@ -105,6 +113,7 @@ func newRunner(ctx workflow.Context, kind Kind, req Request, params any, steps [
 		Outputs:    map[string]string{},
 		History:    []Event{},
 	}}
+	r.upsertOnChange = workflow.GetVersion(ctx, changeUpsertOnChange, workflow.DefaultVersion, 1) == 1
 	r.log(ctx, "started", "", req.RequestedBy, "")
 	if err := r.setup(ctx); err != nil {
 		return nil, err
@@ -241,12 +250,16 @@ func (r *runner) publish(ctx workflow.Context) {
 	if r.state.TotalSteps > 0 {
 		r.state.Progress = done * 100 / r.state.TotalSteps
 	}
-	_ = workflow.UpsertTypedSearchAttributes(ctx,
-		AttrType.ValueSet(string(r.state.Type)),
-		AttrStatus.ValueSet(string(r.state.Status)),
-		AttrStep.ValueSet(r.state.CurrentStep),
-		AttrRequestedBy.ValueSet(r.state.RequestedBy),
-	)
+	now := [2]string{string(r.state.Status), r.state.CurrentStep}
+	if !r.upsertOnChange || now != r.published {
+		_ = workflow.UpsertTypedSearchAttributes(ctx,
+			AttrType.ValueSet(string(r.state.Type)),
+			AttrStatus.ValueSet(string(r.state.Status)),
+			AttrStep.ValueSet(r.state.CurrentStep),
+			AttrRequestedBy.ValueSet(r.state.RequestedBy),
+		)
+		r.published = now
+	}
 	workflow.SetCurrentDetails(ctx, r.details())
 }
 
