@@ -4,7 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
+	"net/http"
 	"os"
+	"os/exec"
 	"slices"
 	"strconv"
 	"strings"
@@ -13,10 +16,12 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"go.temporal.io/sdk/client"
 
 	"github.com/flowgate/flowgate/internal/devserver"
 	"github.com/flowgate/flowgate/internal/testenv"
+	"github.com/flowgate/flowgate/mcpserver"
 	"github.com/flowgate/flowgate/workflows"
 )
 
@@ -76,7 +81,7 @@ func rawLifecycle(ctx context.Context, c client.Client, version string) error {
 	if err != nil {
 		return err
 	}
-	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "deployment-" + uuid.NewString(), TaskQueue: workflows.TaskQueue}, string(workflows.KindDeployment), s.Input)
+	run, err := c.ExecuteWorkflow(ctx, s.Options("deployment-"+uuid.NewString()), string(workflows.KindDeployment), s.Input)
 	if err != nil {
 		return err
 	}
@@ -162,4 +167,257 @@ func BenchmarkDurability(b *testing.B) {
 			})
 		}
 	}
+}
+
+// BenchmarkDevStartup measures `flowgate dev` as a user runs it: the time from exec until
+// both the MCP endpoint and the web UI answer, and the process's resident memory once idle.
+func BenchmarkDevStartup(b *testing.B) {
+	bin := flowgateBinary(b)
+	for _, mode := range []string{"new-file", "existing-file", "memory"} {
+		b.Run(mode, func(b *testing.B) {
+			dir := b.TempDir()
+			var ready, rss latencies
+			var rssSum float64
+			for i := 0; i < b.N; i++ {
+				mcpPort, uiPort := freePortB(b), freePortB(b)
+				args := []string{"dev", "--data-dir", dir, "--port", fmt.Sprint(freePortB(b)), "--ui-port", fmt.Sprint(uiPort),
+					"--mcp-addr", fmt.Sprintf("127.0.0.1:%d", mcpPort), "--demo-addr", "127.0.0.1:0", "--log-level", "error"}
+				switch mode {
+				case "memory":
+					args = append(args, "--memory")
+				case "new-file":
+					os.RemoveAll(dir)
+				}
+				if mode == "existing-file" && i == 0 {
+					runUntilReady(b, bin, args, mcpPort, uiPort) // create the file first
+				}
+				d, mib := runUntilReady(b, bin, args, mcpPort, uiPort)
+				ready.add(d)
+				rss.add(time.Duration(mib * float64(time.Millisecond)))
+				rssSum += mib
+			}
+			b.ReportMetric(ms(ready.pct(0.5)), "p50-ms-to-ready")
+			b.ReportMetric(ms(ready.pct(1)), "max-ms-to-ready")
+			b.ReportMetric(rssSum/float64(b.N), "idle-RSS-MiB")
+		})
+	}
+}
+
+func freePortB(b *testing.B) int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// runUntilReady starts the binary, waits until MCP and UI answer, samples RSS after a
+// second of idling, and stops it with Ctrl-C.
+func runUntilReady(b *testing.B, bin string, args []string, mcpPort, uiPort int) (time.Duration, float64) {
+	b.Helper()
+	cmd := exec.Command(bin, args...)
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	defer func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		_ = cmd.Wait()
+	}()
+	up := func(url string) bool {
+		resp, err := http.Get(url)
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == 200
+	}
+	for !up(fmt.Sprintf("http://127.0.0.1:%d/healthz", mcpPort)) || !up(fmt.Sprintf("http://127.0.0.1:%d/", uiPort)) {
+		if time.Since(start) > time.Minute {
+			b.Fatal("flowgate dev not ready within a minute")
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	ready := time.Since(start)
+	time.Sleep(time.Second)
+	return ready, rssMiB(cmd.Process.Pid)
+}
+
+// mcpLifecycle runs the approval lifecycle as an agent does through MCP tools.
+func mcpLifecycle(b *testing.B, cs *mcp.ClientSession, version string) error {
+	var s mcpserver.StartResult
+	r := callTool(b, cs, "start_workflow", map[string]any{"workflow_type": "deployment",
+		"parameters": map[string]any{"service": "orders", "version": version, "environment": "staging"}})
+	if r.IsError {
+		return fmt.Errorf("start: %s", r.Text)
+	}
+	r.decode(b, &s)
+	if err := mcpPoll(b, cs, s.WorkflowID, workflows.StatusWaitingApproval); err != nil {
+		return err
+	}
+	if r := callTool(b, cs, "advance_workflow", map[string]any{"workflow_id": s.WorkflowID, "action": "approve", "step": "approval"}); r.IsError {
+		return fmt.Errorf("advance: %s", r.Text)
+	}
+	return mcpPoll(b, cs, s.WorkflowID, workflows.StatusCompleted)
+}
+
+func mcpPoll(b *testing.B, cs *mcp.ClientSession, id string, want workflows.Status) error {
+	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		var st mcpserver.StatusResult
+		r := callTool(b, cs, "get_workflow_status", map[string]any{"workflow_id": id})
+		if r.IsError {
+			continue
+		}
+		r.decode(b, &st)
+		if st.Status == want {
+			return nil
+		}
+	}
+	return fmt.Errorf("%s did not reach %s", id, want)
+}
+
+// rawPollLifecycle is rawLifecycle polling for completion as the MCP client must.
+func rawPollLifecycle(ctx context.Context, c client.Client, version string) error {
+	if err := rawLifecycle(ctx, c, version); err != nil {
+		return err
+	}
+	return nil
+}
+
+// BenchmarkMCPOverhead compares, on one embedded server in one run, the latency of each
+// MCP tool over Streamable HTTP with the raw SDK call that does the same work, and the
+// full-lifecycle throughput of MCP clients with raw SDK clients.
+func BenchmarkMCPOverhead(b *testing.B) {
+	env := testenv.StartT(b, testenv.Options{DatabaseFile: testenv.TempFile(b, "temporal.db")})
+	env.Backends.Latency = 0
+	c := env.Client
+	ctx := context.Background()
+	cs := connectHTTP(b, env.MCPURL)
+	const n = 100
+	params := func(i int) map[string]any {
+		return map[string]any{"service": "orders", "version": fmt.Sprintf("1.%d.0", i), "environment": "staging"}
+	}
+	plain := newPlainMCP(b, env.MCPURL)
+	var mcpStart, rawStart, mcpStatus, rawStatus, mcpAdv, rawAdv, plainStart, plainStatus, plainAdv latencies
+	var plainIDs []string
+	var mcpIDs, rawIDs []string
+	for i := range n {
+		// start_workflow vs ExecuteWorkflow, alternating so both see the same load.
+		t0 := time.Now()
+		var s mcpserver.StartResult
+		callTool(b, cs, "start_workflow", map[string]any{"workflow_type": "deployment", "parameters": params(i)}).decode(b, &s)
+		mcpStart.add(time.Since(t0))
+		mcpIDs = append(mcpIDs, s.WorkflowID)
+
+		raw, _ := json.Marshal(params(i))
+		st, err := workflows.PrepareStart(workflows.KindDeployment, raw, workflows.Request{RequestedBy: "tester", AllowSelfApproval: true})
+		if err != nil {
+			b.Fatal(err)
+		}
+		t0 = time.Now()
+		run, err := c.ExecuteWorkflow(ctx, st.Options("deployment-"+uuid.NewString()), "deployment", st.Input)
+		if err != nil {
+			b.Fatal(err)
+		}
+		rawStart.add(time.Since(t0))
+		rawIDs = append(rawIDs, run.GetID())
+
+		t0 = time.Now()
+		out, err := plain.call("start_workflow", map[string]any{"workflow_type": "deployment", "parameters": params(i)})
+		if err != nil {
+			b.Fatal(err)
+		}
+		plainStart.add(time.Since(t0))
+		var ps mcpserver.StartResult
+		json.Unmarshal(out, &ps)
+		plainIDs = append(plainIDs, ps.WorkflowID)
+	}
+	for i := range n {
+		testenv.WaitForStatus(b, c, mcpIDs[i], workflows.StatusWaitingApproval)
+		testenv.WaitForStatus(b, c, rawIDs[i], workflows.StatusWaitingApproval)
+		t0 := time.Now()
+		callTool(b, cs, "get_workflow_status", map[string]any{"workflow_id": mcpIDs[i]})
+		mcpStatus.add(time.Since(t0))
+		t0 = time.Now()
+		if _, err := testenv.Status(ctx, c, rawIDs[i]); err != nil {
+			b.Fatal(err)
+		}
+		rawStatus.add(time.Since(t0))
+		testenv.WaitForStatus(b, c, plainIDs[i], workflows.StatusWaitingApproval)
+		t0 = time.Now()
+		if _, err := plain.call("get_workflow_status", map[string]any{"workflow_id": plainIDs[i]}); err != nil {
+			b.Fatal(err)
+		}
+		plainStatus.add(time.Since(t0))
+	}
+	for i := range n {
+		t0 := time.Now()
+		if r := callTool(b, cs, "advance_workflow", map[string]any{"workflow_id": mcpIDs[i], "action": "approve", "step": "approval"}); r.IsError {
+			b.Fatal(r.Text)
+		}
+		mcpAdv.add(time.Since(t0))
+		t0 = time.Now()
+		h, err := c.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{WorkflowID: rawIDs[i], UpdateName: workflows.UpdateAdvance,
+			Args: []any{workflows.AdvanceRequest{Action: workflows.ActionApprove, Step: "approval", Actor: "bob"}}, WaitForStage: client.WorkflowUpdateStageCompleted})
+		if err == nil {
+			err = h.Get(ctx, nil)
+		}
+		if err != nil {
+			b.Fatal(err)
+		}
+		rawAdv.add(time.Since(t0))
+		t0 = time.Now()
+		if _, err := plain.call("advance_workflow", map[string]any{"workflow_id": plainIDs[i], "action": "approve", "step": "approval"}); err != nil {
+			b.Fatal(err)
+		}
+		plainAdv.add(time.Since(t0))
+	}
+	// "gosdk" is the official Go SDK client (it validates every result against the
+	// tool's output schema); "plain" is one HTTP POST per call, what the server adds.
+	for _, row := range []struct {
+		name              string
+		gosdk, plain, raw *latencies
+	}{{"start", &mcpStart, &plainStart, &rawStart}, {"status", &mcpStatus, &plainStatus, &rawStatus}, {"advance", &mcpAdv, &plainAdv, &rawAdv}} {
+		b.ReportMetric(ms(row.gosdk.pct(0.5)), row.name+"-gosdk-p50-ms")
+		b.ReportMetric(ms(row.gosdk.pct(0.99)), row.name+"-gosdk-p99-ms")
+		b.ReportMetric(ms(row.plain.pct(0.5)), row.name+"-plain-p50-ms")
+		b.ReportMetric(ms(row.plain.pct(0.99)), row.name+"-plain-p99-ms")
+		b.ReportMetric(ms(row.raw.pct(0.5)), row.name+"-raw-p50-ms")
+		b.ReportMetric(ms(row.raw.pct(0.99)), row.name+"-raw-p99-ms")
+		b.ReportMetric(float64(row.gosdk.pct(0.5))/float64(row.raw.pct(0.5)), row.name+"-gosdk/raw")
+		b.ReportMetric(float64(row.plain.pct(0.5))/float64(row.raw.pct(0.5)), row.name+"-plain/raw")
+	}
+	b.ReportMetric(rssMiB(os.Getpid()), "idle-RSS-MiB")
+
+	for _, clients := range []int{1, 8, 32} {
+		total := max(12, clients*3)
+		sessions := make([]*mcp.ClientSession, clients)
+		for i := range sessions {
+			sessions[i] = connectHTTP(b, env.MCPURL)
+		}
+		var mu sync.Mutex
+		next := 0
+		mcpRate, mcpLat := drive(b, clients, total, func(ctx context.Context, i int) error {
+			mu.Lock()
+			cs := sessions[next%clients]
+			next++
+			mu.Unlock()
+			return mcpLifecycle(b, cs, fmt.Sprintf("2.%d.%d", clients, i))
+		})
+		rawRate, rawLat := drive(b, clients, total, func(ctx context.Context, i int) error {
+			return rawPollLifecycle(ctx, c, fmt.Sprintf("3.%d.%d", clients, i))
+		})
+		b.ReportMetric(mcpRate, fmt.Sprintf("c%d-mcp-lifecycles/s", clients))
+		b.ReportMetric(rawRate, fmt.Sprintf("c%d-raw-lifecycles/s", clients))
+		b.ReportMetric(mcpRate/rawRate, fmt.Sprintf("c%d-throughput-ratio", clients))
+		b.ReportMetric(ms(mcpLat.pct(0.5)), fmt.Sprintf("c%d-mcp-p50-ms", clients))
+		b.ReportMetric(ms(rawLat.pct(0.5)), fmt.Sprintf("c%d-raw-p50-ms", clients))
+	}
+	many := make([]*mcp.ClientSession, 64)
+	for i := range many {
+		many[i] = connectHTTP(b, env.MCPURL)
+		callTool(b, many[i], "list_workflows", map[string]any{"limit": 1})
+	}
+	b.ReportMetric(rssMiB(os.Getpid()), "RSS-64-sessions-MiB")
 }

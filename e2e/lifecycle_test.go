@@ -29,9 +29,7 @@ func startKind(t *testing.T, c client.Client, kind workflows.Kind, params string
 		t.Fatal(err)
 	}
 	id := string(kind) + "-" + uuid.NewString()
-	_, err = c.ExecuteWorkflow(context.Background(), client.StartWorkflowOptions{
-		ID: id, TaskQueue: workflows.TaskQueue, StaticSummary: s.Summary,
-	}, string(kind), s.Input)
+	_, err = c.ExecuteWorkflow(context.Background(), s.Options(id), string(kind), s.Input)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,11 +12,9 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/mark3labs/mcp-go/mcp"
-	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/temporal"
 
 	"github.com/flowgate/flowgate/workflows"
 )
@@ -233,19 +231,7 @@ func (s *Server) startWorkflow(ctx context.Context, _ mcp.CallToolRequest, args 
 	}
 	ctx, cancel := s.callContext(ctx)
 	defer cancel()
-	opts := client.StartWorkflowOptions{
-		ID:                    id,
-		TaskQueue:             workflows.TaskQueue,
-		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
-		StaticSummary:         start.Summary,
-		// An existing id is an error, so a repeated idempotency key is recognised.
-		WorkflowExecutionErrorWhenAlreadyStarted: true,
-		TypedSearchAttributes: temporal.NewSearchAttributes(
-			workflows.AttrType.ValueSet(args.WorkflowType),
-			workflows.AttrStatus.ValueSet(string(workflows.StatusPending)),
-			workflows.AttrRequestedBy.ValueSet(req.RequestedBy),
-		),
-	}
+	opts := start.Options(id)
 	run, err := s.cfg.Client.ExecuteWorkflow(ctx, opts, args.WorkflowType, start.Input)
 	res := StartResult{WorkflowID: id, Type: args.WorkflowType, Status: workflows.StatusPending, UIURL: s.uiLink(id)}
 	var started *serviceerror.WorkflowExecutionAlreadyStarted

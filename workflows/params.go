@@ -12,6 +12,10 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
 )
 
 // ParamError is a refused parameter: which one, what is wrong, and what is allowed.
@@ -175,6 +179,37 @@ type Start struct {
 	Input    any
 	// Summary is one line for the Temporal UI: what, for whom, requested by.
 	Summary string
+}
+
+// Options are the start options every Flowgate start uses: the Flowgate task queue, the
+// summary the UI shows, the search attributes known at start, and an id that may not be
+// reused, so a repeated id (an idempotency key) finds the first run.
+func (s Start) Options(id string) client.StartWorkflowOptions {
+	req := s.request()
+	return client.StartWorkflowOptions{
+		ID:                                       id,
+		TaskQueue:                                TaskQueue,
+		WorkflowIDReusePolicy:                    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
+		WorkflowExecutionErrorWhenAlreadyStarted: true,
+		StaticSummary:                            s.Summary,
+		TypedSearchAttributes: temporal.NewSearchAttributes(
+			AttrType.ValueSet(string(s.Kind)),
+			AttrStatus.ValueSet(string(StatusPending)),
+			AttrRequestedBy.ValueSet(req.RequestedBy),
+		),
+	}
+}
+
+func (s Start) request() Request {
+	switch in := s.Input.(type) {
+	case OnboardingInput:
+		return in.Request
+	case DeploymentInput:
+		return in.Request
+	case AuditInput:
+		return in.Request
+	}
+	return Request{}
 }
 
 // PrepareStart decodes and validates a kind's parameters (unknown fields are refused) and

@@ -1,0 +1,88 @@
+package e2e
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+)
+
+// plainMCP is a minimal JSON-RPC client for the Streamable HTTP transport: one POST per
+// call, no schema validation. It measures what the server adds, apart from any client
+// library's own costs.
+type plainMCP struct {
+	url, session string
+	id           atomic.Int64
+}
+
+func newPlainMCP(t testing.TB, url string) *plainMCP {
+	t.Helper()
+	p := &plainMCP{url: url}
+	resp, err := p.post(`{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"plain","version":"1"}}}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.session = resp.Header.Get("Mcp-Session-Id")
+	resp.Body.Close()
+	if _, err := p.post(`{"jsonrpc":"2.0","method":"notifications/initialized"}`); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func (p *plainMCP) post(body string) (*http.Response, error) {
+	req, err := http.NewRequest(http.MethodPost, p.url, strings.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	if p.session != "" {
+		req.Header.Set("Mcp-Session-Id", p.session)
+		req.Header.Set("MCP-Protocol-Version", "2025-11-25")
+	}
+	return http.DefaultClient.Do(req)
+}
+
+// call invokes a tool and returns its structured content, or an error with its text.
+func (p *plainMCP) call(name string, args any) (json.RawMessage, error) {
+	params, _ := json.Marshal(map[string]any{"name": name, "arguments": args})
+	resp, err := p.post(fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"tools/call","params":%s}`, p.id.Add(1), params))
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, err
+	}
+	if i := bytes.Index(raw, []byte("data: ")); i >= 0 { // an SSE-framed answer
+		raw = raw[i+6:]
+	}
+	var msg struct {
+		Result struct {
+			IsError    bool            `json:"isError"`
+			Structured json.RawMessage `json:"structuredContent"`
+			Content    []struct {
+				Text string `json:"text"`
+			} `json:"content"`
+		} `json:"result"`
+		Error *struct {
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	if err := json.Unmarshal(raw, &msg); err != nil {
+		return nil, fmt.Errorf("answer %q: %w", raw, err)
+	}
+	if msg.Error != nil {
+		return nil, fmt.Errorf("protocol error: %s", msg.Error.Message)
+	}
+	if msg.Result.IsError {
+		return nil, fmt.Errorf("tool error: %v", msg.Result.Content)
+	}
+	return msg.Result.Structured, nil
+}
