@@ -289,3 +289,15 @@ func TestMCPListPaginates(t *testing.T) {
 		t.Errorf("paged through %d of %d audits: %v", len(seen), total, pages)
 	}
 }
+
+// TestMCPProtocolVersions initializes with every protocol version that has the
+// initialize handshake and Streamable HTTP, and calls a tool on each.
+func TestMCPProtocolVersions(t *testing.T) {
+	env := testenv.Shared(t)
+	for _, v := range []string{"2025-11-25", "2025-06-18", "2025-03-26"} {
+		p := newPlainMCPVersion(t, env.MCPURL, v)
+		if _, err := p.call("list_workflows", map[string]any{"limit": 1}); err != nil {
+			t.Errorf("%s: %v", v, err)
+		}
+	}
+}

@@ -15,19 +15,28 @@ import (
 // call, no schema validation. It measures what the server adds, apart from any client
 // library's own costs.
 type plainMCP struct {
-	url, session string
-	id           atomic.Int64
+	url, session, version string
+	id                    atomic.Int64
 }
 
-func newPlainMCP(t testing.TB, url string) *plainMCP {
+func newPlainMCP(t testing.TB, url string) *plainMCP { return newPlainMCPVersion(t, url, "2025-11-25") }
+
+// newPlainMCPVersion initializes a session with the given protocol version and fails
+// unless the server agrees to it.
+func newPlainMCPVersion(t testing.TB, url, version string) *plainMCP {
 	t.Helper()
 	p := &plainMCP{url: url}
-	resp, err := p.post(`{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"plain","version":"1"}}}`)
+	resp, err := p.post(`{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"` + version + `","capabilities":{},"clientInfo":{"name":"plain","version":"1"}}}`)
 	if err != nil {
 		t.Fatal(err)
 	}
 	p.session = resp.Header.Get("Mcp-Session-Id")
+	raw, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
+	if !bytes.Contains(raw, []byte(`"protocolVersion":"`+version+`"`)) {
+		t.Fatalf("initialize with %s answered %s", version, raw)
+	}
+	p.version = version
 	if _, err := p.post(`{"jsonrpc":"2.0","method":"notifications/initialized"}`); err != nil {
 		t.Fatal(err)
 	}
@@ -43,7 +52,7 @@ func (p *plainMCP) post(body string) (*http.Response, error) {
 	req.Header.Set("Accept", "application/json, text/event-stream")
 	if p.session != "" {
 		req.Header.Set("Mcp-Session-Id", p.session)
-		req.Header.Set("MCP-Protocol-Version", "2025-11-25")
+		req.Header.Set("MCP-Protocol-Version", p.version)
 	}
 	return http.DefaultClient.Do(req)
 }

@@ -88,7 +88,7 @@ func (s *Server) readRecord(ctx context.Context, req mcp.ReadResourceRequest) ([
 	if err := in.Validate(); err != nil {
 		return nil, resourceError{errorText(err)}
 	}
-	raw, err := s.callActivity(ctx, workflows.ToolGetRecord, in)
+	raw, err := s.callActivity(ctx, mcp.CallToolRequest{}, workflows.ToolGetRecord, in)
 	if err != nil {
 		return nil, resourceError{err.Error()}
 	}
@@ -120,7 +120,7 @@ func (s *Server) readFileChunk(ctx context.Context, req mcp.ReadResourceRequest)
 		}
 		in.Length = n
 	}
-	raw, err := s.callActivity(ctx, workflows.ToolReadChunk, in)
+	raw, err := s.callActivity(ctx, mcp.CallToolRequest{}, workflows.ToolReadChunk, in)
 	if err != nil {
 		return nil, resourceError{err.Error()}
 	}

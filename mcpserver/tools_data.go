@@ -30,12 +30,12 @@ Only one SELECT/WITH statement; writes, PRAGMA and ATTACH are refused by the dat
 		mcp.WithInteger("limit", mcp.Min(1), mcp.Max(activities.MaxQueryLimit), mcp.DefaultNumber(activities.DefaultQueryLimit)),
 		mcp.WithOutputSchema[activities.QueryResult](),
 		mcp.WithReadOnlyHintAnnotation(true),
-	), mcp.NewTypedToolHandler(func(ctx context.Context, _ mcp.CallToolRequest, in activities.QueryInput) (*mcp.CallToolResult, error) {
+	), mcp.NewTypedToolHandler(func(ctx context.Context, req mcp.CallToolRequest, in activities.QueryInput) (*mcp.CallToolResult, error) {
 		if err := in.Validate(); err != nil {
 			return mcp.NewToolResultError(errorText(err)), nil
 		}
 		var out activities.QueryResult
-		return s.runTool(ctx, workflows.ToolExecuteQuery, in, &out, func() string {
+		return s.runTool(ctx, req, workflows.ToolExecuteQuery, in, &out, func() string {
 			return fmt.Sprintf("%d rows (truncated: %t): %s", out.RowsReturned, out.Truncated, compactJSON(out.Rows))
 		})
 	}))
@@ -47,12 +47,12 @@ Only one SELECT/WITH statement; writes, PRAGMA and ATTACH are refused by the dat
 		mcp.WithInteger("limit", mcp.Min(1), mcp.Max(activities.MaxSearchLimit), mcp.DefaultNumber(activities.DefaultSearchLimit)),
 		mcp.WithOutputSchema[activities.QueryResult](),
 		mcp.WithReadOnlyHintAnnotation(true),
-	), mcp.NewTypedToolHandler(func(ctx context.Context, _ mcp.CallToolRequest, in activities.SearchInput) (*mcp.CallToolResult, error) {
+	), mcp.NewTypedToolHandler(func(ctx context.Context, req mcp.CallToolRequest, in activities.SearchInput) (*mcp.CallToolResult, error) {
 		if err := in.Validate(); err != nil {
 			return mcp.NewToolResultError(errorText(err)), nil
 		}
 		var out activities.QueryResult
-		return s.runTool(ctx, workflows.ToolSearchTable, in, &out, func() string {
+		return s.runTool(ctx, req, workflows.ToolSearchTable, in, &out, func() string {
 			return fmt.Sprintf("%d rows in %s match %q: %s", out.RowsReturned, in.Table, in.SearchTerm, compactJSON(out.Rows))
 		})
 	}))
@@ -66,7 +66,7 @@ POSTs carry an idempotency key, so a retry never does the work twice.`),
 		mcp.WithString("method", mcp.Enum("GET", "POST"), mcp.DefaultString("GET")),
 		mcp.WithObject("data", mcp.Description("JSON body of a POST.")),
 		mcp.WithOutputSchema[activities.CallResult](),
-	), mcp.NewTypedToolHandler(func(ctx context.Context, _ mcp.CallToolRequest, in activities.CallInput) (*mcp.CallToolResult, error) {
+	), mcp.NewTypedToolHandler(func(ctx context.Context, req mcp.CallToolRequest, in activities.CallInput) (*mcp.CallToolResult, error) {
 		in.IdempotencyKey = ""
 		if strings.TrimSpace(in.Service) == "" {
 			return argError("service", "is empty", strings.Join(activities.DefaultServiceNames, ", ")), nil
@@ -75,7 +75,7 @@ POSTs carry an idempotency key, so a retry never does the work twice.`),
 			return mcp.NewToolResultError(errorText(err)), nil
 		}
 		var out activities.CallResult
-		return s.runTool(ctx, workflows.ToolCallService, in, &out, func() string {
+		return s.runTool(ctx, req, workflows.ToolCallService, in, &out, func() string {
 			body := out.Text
 			if len(out.JSON) > 0 {
 				body = string(out.JSON)
@@ -89,12 +89,12 @@ POSTs carry an idempotency key, so a retry never does the work twice.`),
 		mcp.WithString("file_path", mcp.Required(), mcp.MaxLength(activities.MaxPathLength)),
 		mcp.WithOutputSchema[activities.ParsedFile](),
 		mcp.WithReadOnlyHintAnnotation(true),
-	), mcp.NewTypedToolHandler(func(ctx context.Context, _ mcp.CallToolRequest, in ParseArgs) (*mcp.CallToolResult, error) {
+	), mcp.NewTypedToolHandler(func(ctx context.Context, req mcp.CallToolRequest, in ParseArgs) (*mcp.CallToolResult, error) {
 		if _, err := activities.CleanSandboxPath("file_path", in.FilePath); err != nil {
 			return mcp.NewToolResultError(errorText(err)), nil
 		}
 		var out activities.ParsedFile
-		return s.runTool(ctx, workflows.ToolParseFile, activities.ParseInput{FilePath: in.FilePath}, &out, func() string {
+		return s.runTool(ctx, req, workflows.ToolParseFile, activities.ParseInput{FilePath: in.FilePath}, &out, func() string {
 			if out.Format == "csv" {
 				return fmt.Sprintf("%s: CSV with %d rows, columns %s", out.Path, out.RowCount, strings.Join(out.Header, ", "))
 			}
@@ -105,8 +105,8 @@ POSTs carry an idempotency key, so a retry never does the work twice.`),
 
 // runTool runs one activity through the tool_call workflow and returns its output as
 // structured content with a text rendering.
-func (s *Server) runTool(ctx context.Context, tool string, in any, out any, text func() string) (*mcp.CallToolResult, error) {
-	raw, err := s.callActivity(ctx, tool, in)
+func (s *Server) runTool(ctx context.Context, request mcp.CallToolRequest, tool string, in any, out any, text func() string) (*mcp.CallToolResult, error) {
+	raw, err := s.callActivity(ctx, request, tool, in)
 	if err != nil {
 		return mcp.NewToolResultError(err.Error()), nil
 	}
@@ -118,7 +118,7 @@ func (s *Server) runTool(ctx context.Context, tool string, in any, out any, text
 
 // callActivity starts a tool_call workflow for one activity and waits for its result.
 // Its error is a sentence for the agent.
-func (s *Server) callActivity(ctx context.Context, tool string, in any) (json.RawMessage, error) {
+func (s *Server) callActivity(ctx context.Context, request mcp.CallToolRequest, tool string, in any) (json.RawMessage, error) {
 	input, err := json.Marshal(in)
 	if err != nil {
 		return nil, fmt.Errorf("arguments cannot be encoded: %v", err)
@@ -142,7 +142,8 @@ func (s *Server) callActivity(ctx context.Context, tool string, in any) (json.Ra
 		return nil, fmt.Errorf("%s", s.explain(ctx, id, err))
 	}
 	var raw json.RawMessage
-	if err := run.Get(ctx, &raw); err != nil {
+	err = s.withProgress(ctx, request, "running "+tool+" through Temporal", func() error { return run.Get(ctx, &raw) })
+	if err != nil {
 		s.cfg.Logger.Info("tool call failed", "tool", tool, "workflow_id", id, "error", err)
 		return nil, fmt.Errorf("%s", s.explain(ctx, id, err))
 	}

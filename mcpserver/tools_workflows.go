@@ -303,7 +303,7 @@ func describeStatus(v workflows.StatusView) string {
 	return text
 }
 
-func (s *Server) advanceWorkflow(ctx context.Context, _ mcp.CallToolRequest, args AdvanceArgs) (*mcp.CallToolResult, error) {
+func (s *Server) advanceWorkflow(ctx context.Context, request mcp.CallToolRequest, args AdvanceArgs) (*mcp.CallToolResult, error) {
 	if bad := checkID("workflow_id", args.WorkflowID); bad != nil {
 		return bad, nil
 	}
@@ -319,16 +319,32 @@ func (s *Server) advanceWorkflow(ctx context.Context, _ mcp.CallToolRequest, arg
 	ctx, cancel := s.callContext(ctx)
 	defer cancel()
 	req := workflows.AdvanceRequest{Action: workflows.Action(args.Action), Step: args.Step, Actor: s.actor(ctx), Comment: args.Comment}
-	handle, err := s.cfg.Client.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
-		WorkflowID:   args.WorkflowID,
-		UpdateName:   workflows.UpdateAdvance,
-		Args:         []any{req},
-		WaitForStage: client.WorkflowUpdateStageCompleted,
-	})
-	var v workflows.StatusView
-	if err == nil {
-		err = handle.Get(ctx, &v)
+	if req.Action != workflows.ActionContinue && canElicit(ctx) {
+		answer := confirmedIn(request)
+		if answer == nil {
+			msg, err := s.describeAdvance(ctx, args)
+			if err != nil {
+				return s.toolError(ctx, "advance_workflow", args.WorkflowID, err), nil
+			}
+			return askToConfirm(msg), nil
+		}
+		if !*answer {
+			return mcp.NewToolResultError(fmt.Sprintf("the person at the client did not confirm: %s of %s was not sent; the workflow still waits", args.Action, args.WorkflowID)), nil
+		}
 	}
+	var v workflows.StatusView
+	err := s.withProgress(ctx, request, "waiting for workflow "+args.WorkflowID+" to apply "+args.Action, func() error {
+		handle, err := s.cfg.Client.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
+			WorkflowID:   args.WorkflowID,
+			UpdateName:   workflows.UpdateAdvance,
+			Args:         []any{req},
+			WaitForStage: client.WorkflowUpdateStageCompleted,
+		})
+		if err != nil {
+			return err
+		}
+		return handle.Get(ctx, &v)
+	})
 	if err != nil {
 		msg := "cannot " + args.Action + " " + args.WorkflowID + ": " + s.explain(ctx, args.WorkflowID, err)
 		if cur, qerr := s.queryStatus(ctx, args.WorkflowID); qerr == nil {
@@ -444,4 +460,27 @@ func (s *Server) cancelWorkflow(ctx context.Context, _ mcp.CallToolRequest, args
 	res := CancelResult{WorkflowID: args.WorkflowID, Requested: true,
 		Message: "cancellation requested; the workflow undoes its completed steps and ends cancelled — get_workflow_status shows when"}
 	return mcp.NewToolResultStructured(res, "Cancellation of "+args.WorkflowID+" requested: "+res.Message), nil
+}
+
+// describeAdvance says what an approve or reject will do to what, for the person asked
+// to confirm it. The workflow's details give the what.
+func (s *Server) describeAdvance(ctx context.Context, args AdvanceArgs) (string, error) {
+	resp, err := s.cfg.Client.QueryWorkflow(ctx, args.WorkflowID, "", workflows.QueryDetails)
+	if err != nil {
+		return "", err
+	}
+	var st workflows.State
+	if err := resp.Get(&st); err != nil {
+		return "", err
+	}
+	step := args.Step
+	if step == "" {
+		step = st.CurrentStep
+	}
+	effect := "the workflow continues with its next steps"
+	if args.Action == string(workflows.ActionReject) {
+		effect = "the workflow ends rejected and undoes what it did"
+	}
+	return fmt.Sprintf("%s step %q of %s %s (requested by %s, parameters %s)? Then %s.",
+		strings.ToUpper(args.Action[:1])+args.Action[1:], step, st.Type, args.WorkflowID, st.RequestedBy, st.Parameters, effect), nil
 }

@@ -1,0 +1,96 @@
+package e2e
+
+import (
+	"context"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/flowgate/flowgate/internal/testenv"
+	"github.com/flowgate/flowgate/mcpserver"
+	"github.com/flowgate/flowgate/workflows"
+)
+
+// TestAdvanceAsksThePersonToConfirm connects clients that support elicitation: one whose
+// person declines, one whose person confirms. A declined approval is not sent.
+func TestAdvanceAsksThePersonToConfirm(t *testing.T) {
+	env := testenv.Shared(t)
+	var asked atomic.Value
+	connect := func(answer bool) *mcp.ClientSession {
+		c := mcp.NewClient(&mcp.Implementation{Name: "elicit", Version: "1"}, &mcp.ClientOptions{
+			ElicitationHandler: func(ctx context.Context, req *mcp.ElicitRequest) (*mcp.ElicitResult, error) {
+				asked.Store(req.Params.Message)
+				if !answer {
+					return &mcp.ElicitResult{Action: "decline"}, nil
+				}
+				return &mcp.ElicitResult{Action: "accept", Content: map[string]any{"confirm": true}}, nil
+			},
+		})
+		cs, err := c.Connect(context.Background(), &mcp.StreamableClientTransport{Endpoint: env.MCPURL}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { cs.Close() })
+		return cs
+	}
+	no, yes := connect(false), connect(true)
+	var s mcpserver.StartResult
+	callTool(t, no, "start_workflow", map[string]any{"workflow_type": "deployment",
+		"parameters": map[string]any{"service": "orders", "version": "4.4.4", "environment": "production"}}).decode(t, &s)
+	testenv.WaitForStatus(t, env.Client, s.WorkflowID, workflows.StatusWaitingApproval)
+
+	r := callTool(t, no, "advance_workflow", map[string]any{"workflow_id": s.WorkflowID, "action": "approve", "step": "approval"})
+	if !r.IsError || !strings.Contains(r.Text, "did not confirm") {
+		t.Fatalf("declined approval: %s", r.Text)
+	}
+	msg, _ := asked.Load().(string)
+	for _, want := range []string{"Approve", "approval", "4.4.4", "production", "continues"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("confirmation %q does not say %q", msg, want)
+		}
+	}
+	if v, _ := testenv.Status(context.Background(), env.Client, s.WorkflowID); v.Status != workflows.StatusWaitingApproval {
+		t.Fatalf("a declined approval reached the workflow: %s", v.Status)
+	}
+	var adv mcpserver.StatusResult
+	callTool(t, yes, "advance_workflow", map[string]any{"workflow_id": s.WorkflowID, "action": "approve", "step": "approval"}).decode(t, &adv)
+	testenv.WaitForStatus(t, env.Client, s.WorkflowID, workflows.StatusCompleted)
+}
+
+// TestLongCallsReportProgress holds a tool call while no worker runs, then starts one:
+// the client gets progress notifications meanwhile, and the call completes.
+func TestLongCallsReportProgress(t *testing.T) {
+	env := testenv.StartT(t, testenv.Options{NoWorker: true})
+	var progress atomic.Int32
+	c := mcp.NewClient(&mcp.Implementation{Name: "progress", Version: "1"}, &mcp.ClientOptions{
+		ProgressNotificationHandler: func(ctx context.Context, req *mcp.ProgressNotificationClientRequest) {
+			if req.Params.ProgressToken == "tok-1" {
+				progress.Add(1)
+			}
+		},
+	})
+	cs, err := c.Connect(context.Background(), &mcp.StreamableClientTransport{Endpoint: env.MCPURL}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cs.Close()
+	go func() {
+		time.Sleep(2 * time.Second)
+		w := restartWorker(t, env)
+		t.Cleanup(w.Stop)
+	}()
+	params := &mcp.CallToolParams{Name: "parse_file", Arguments: map[string]any{"file_path": "evidence/users.csv"}}
+	params.SetProgressToken("tok-1")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	res, err := cs.CallTool(ctx, params)
+	if err != nil || res.IsError {
+		t.Fatalf("call: %v %+v", err, res)
+	}
+	if n := progress.Load(); n < 2 {
+		t.Errorf("%d progress notifications in 2s of waiting, want at least 2", n)
+	}
+}
