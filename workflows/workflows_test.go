@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 
@@ -57,6 +59,7 @@ func newHarness(t *testing.T) *harness {
 	}
 	t.Cleanup(stop)
 	var suite testsuite.WorkflowTestSuite
+	suite.SetLogger(quietLogger)
 	env := suite.NewTestWorkflowEnvironment()
 	worker.Register(env, worker.Activities{
 		Database: db,
@@ -174,6 +177,9 @@ func stepOf(st workflows.State, name string) workflows.Step {
 
 var alice = workflows.Request{RequestedBy: "alice"}
 
+// quietLogger keeps the test environment's debug lines out of the test output.
+var quietLogger = log.NewStructuredLogger(slog.New(slog.DiscardHandler))
+
 func deployment(env, version string) workflows.DeploymentInput {
 	return workflows.DeploymentInput{Request: alice, Params: workflows.DeploymentParams{
 		Service: "orders", Version: version, Environment: env, Manifest: "manifests/orders.json"}}
@@ -268,6 +274,7 @@ func TestDeploymentFailedVerificationRollsBack(t *testing.T) {
 	}
 	h2 := &harness{t: t, backends: h.backends}
 	var suite testsuite.WorkflowTestSuite
+	suite.SetLogger(quietLogger)
 	h2.env = suite.NewTestWorkflowEnvironment()
 	worker.Register(h2.env, worker.Activities{Database: h.db, Files: h.files,
 		Gateway: &activities.Gateway{Client: &http.Client{}, Services: demo.Services(h.baseURL)}})

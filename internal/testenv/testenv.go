@@ -58,9 +58,11 @@ type Env struct {
 	closer     stack.Closer
 }
 
-// Logger discards everything below errors, so test output stays readable.
+// Logger is the tests' logger: silent unless FLOWGATE_TEST_LOG is set.
 func Logger() *slog.Logger {
-	level := slog.LevelError
+	// Expected failures (refused inputs, injected faults) log errors; tests assert on
+	// outcomes instead. FLOWGATE_TEST_LOG=1 shows everything.
+	level := slog.Level(100)
 	if os.Getenv("FLOWGATE_TEST_LOG") != "" {
 		level = slog.LevelDebug
 	}
