@@ -11,7 +11,8 @@ import (
 	"strings"
 	"time"
 
-	_ "modernc.org/sqlite" // registers the pure-Go "sqlite" driver
+	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver for PostgreSQL
+	_ "modernc.org/sqlite"             // registers the pure-Go "sqlite" driver
 )
 
 // Tables that the read tools may name. Table names never come from input: input picks one
@@ -45,16 +46,36 @@ const (
 	MaxResultBytes = 4 << 20
 )
 
-// Database runs Flowgate's SQL activities against the application database: a SQLite file
-// created, migrated and seeded with demo data on first open. Reads from agents go through
-// a separate read-only connection pool, so read-only is enforced by SQLite itself.
+// Database runs Flowgate's SQL activities against the application database: a SQLite
+// file, or PostgreSQL when given a postgres:// DSN, created, migrated and seeded with demo
+// data on first open. Reads from agents go through a separate read-only connection pool
+// in read-only transactions, so read-only is enforced by the database itself.
 type Database struct {
 	rw *sql.DB
 	ro *sql.DB
+	pg bool
 }
 
-// OpenDatabase opens (creating, migrating and seeding when needed) the SQLite database at path.
-func OpenDatabase(ctx context.Context, path string) (*Database, error) {
+// Dialect is "postgres" or "sqlite".
+func (d *Database) Dialect() string {
+	if d.pg {
+		return "postgres"
+	}
+	return "sqlite"
+}
+
+// IsPostgresDSN reports whether target names a PostgreSQL database rather than a file.
+func IsPostgresDSN(target string) bool {
+	return strings.HasPrefix(target, "postgres://") || strings.HasPrefix(target, "postgresql://")
+}
+
+// OpenDatabase opens (creating, migrating and seeding when needed) the application
+// database: a SQLite file path, or a postgres:// DSN.
+func OpenDatabase(ctx context.Context, target string) (*Database, error) {
+	if IsPostgresDSN(target) {
+		return openPostgres(ctx, target)
+	}
+	path := target
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, fmt.Errorf("app database %s: create folder: %w", path, err)
 	}
@@ -63,36 +84,94 @@ func OpenDatabase(ctx context.Context, path string) (*Database, error) {
 		return nil, fmt.Errorf("app database %s: %w", path, err)
 	}
 	rw.SetMaxOpenConns(1) // SQLite has one writer; one connection avoids lock errors.
-	if err := migrate(ctx, rw); err != nil {
+	d := &Database{rw: rw}
+	if err := d.migrate(ctx); err != nil {
 		rw.Close()
 		return nil, fmt.Errorf("app database %s: %w", path, err)
 	}
-	ro, err := sql.Open("sqlite", sqliteDSN(path, true))
+	d.ro, err = sql.Open("sqlite", sqliteDSN(path, true))
 	if err != nil {
 		rw.Close()
 		return nil, fmt.Errorf("app database %s: %w", path, err)
 	}
-	ro.SetMaxOpenConns(4)
-	return &Database{rw: rw, ro: ro}, nil
+	d.ro.SetMaxOpenConns(4)
+	return d, nil
 }
 
-func sqliteDSN(path string, readOnly bool) string {
-	q := url.Values{}
-	q.Add("_pragma", "busy_timeout(5000)")
-	q.Add("_pragma", "foreign_keys(1)")
-	if readOnly {
-		q.Set("mode", "ro")
-		q.Add("_pragma", "query_only(1)")
-	} else {
-		q.Add("_pragma", "journal_mode(wal)")
-		q.Add("_pragma", "synchronous(normal)")
+func openPostgres(ctx context.Context, dsn string) (*Database, error) {
+	u, err := url.Parse(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("app database DSN is not a URL: %w", errors.Unwrap(err))
 	}
-	return "file:" + path + "?" + q.Encode()
+	where := u.Host + u.Path // never the password
+	rw, err := sql.Open("pgx", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("app database %s: %w", where, err)
+	}
+	rw.SetMaxOpenConns(8)
+	d := &Database{rw: rw, pg: true}
+	if err := rw.PingContext(ctx); err != nil {
+		rw.Close()
+		return nil, fmt.Errorf("app database %s: %w", where, err)
+	}
+	if err := d.migrate(ctx); err != nil {
+		rw.Close()
+		return nil, fmt.Errorf("app database %s: %w", where, err)
+	}
+	q := u.Query()
+	q.Set("default_transaction_read_only", "on")
+	u.RawQuery = q.Encode()
+	d.ro, err = sql.Open("pgx", u.String())
+	if err != nil {
+		rw.Close()
+		return nil, fmt.Errorf("app database %s: %w", where, err)
+	}
+	d.ro.SetMaxOpenConns(4)
+	return d, nil
+}
+
+// rebind turns the ? and ?N placeholders Flowgate's statements use into PostgreSQL's $N.
+func (d *Database) rebind(q string) string {
+	if !d.pg {
+		return q
+	}
+	var b strings.Builder
+	n := 0
+	for i := 0; i < len(q); i++ {
+		if q[i] != '?' {
+			b.WriteByte(q[i])
+			continue
+		}
+		j := i + 1
+		for j < len(q) && q[j] >= '0' && q[j] <= '9' {
+			j++
+		}
+		if j > i+1 {
+			b.WriteString("$" + q[i+1:j])
+		} else {
+			n++
+			fmt.Fprintf(&b, "$%d", n)
+		}
+		i = j - 1
+	}
+	return b.String()
+}
+
+func (d *Database) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	return d.rw.ExecContext(ctx, d.rebind(q), args...)
+}
+
+func (d *Database) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
+	return d.rw.QueryRowContext(ctx, d.rebind(q), args...)
 }
 
 // Close releases both connection pools.
 func (d *Database) Close() error {
-	return errors.Join(d.ro.Close(), d.rw.Close())
+	var roErr error
+	if d.ro != nil {
+		roErr = d.ro.Close()
+	}
+	return errors.Join(roErr, d.rw.Close())
 }
 
 // QueryInput is the input of ExecuteQuery.
@@ -234,7 +313,12 @@ func (d *Database) query(ctx context.Context, limit int, stmt string, args ...an
 		return QueryResult{}, fmt.Errorf("begin read-only transaction: %w", err)
 	}
 	defer tx.Rollback()
-	rows, err := tx.QueryContext(ctx, stmt, args...)
+	if d.pg {
+		if _, err := tx.ExecContext(ctx, fmt.Sprintf("SET LOCAL statement_timeout = %d", queryTimeout.Milliseconds())); err != nil {
+			return QueryResult{}, fmt.Errorf("set statement timeout: %w", err)
+		}
+	}
+	rows, err := tx.QueryContext(ctx, d.rebind(stmt), args...)
 	if err != nil {
 		return QueryResult{}, sqlError(ctx, err)
 	}
@@ -286,7 +370,7 @@ func (d *Database) query(ctx context.Context, limit int, stmt string, args ...an
 // itself (syntax, unknown column, a write refused by the read-only connection) are not
 // retryable; a timeout is.
 func sqlError(ctx context.Context, err error) error {
-	if ctx.Err() != nil {
+	if ctx.Err() != nil || strings.Contains(err.Error(), "statement timeout") {
 		// Not retried: the same query would run out of time again.
 		return invalidInput("query", "did not finish within %s; narrow it down (a WHERE clause, a LIMIT, no unbounded recursion)", queryTimeout)
 	}
@@ -313,7 +397,7 @@ type CheckEmailInput struct {
 // created by RequestID already has the email.
 func (d *Database) CheckEmailAvailable(ctx context.Context, in CheckEmailInput) error {
 	var id int64
-	err := d.rw.QueryRowContext(ctx,
+	err := d.queryRow(ctx,
 		`SELECT id FROM users WHERE lower(email) = lower(?) AND status = 'active' AND coalesce(request_id, '') <> ?`,
 		in.Email, in.RequestID).Scan(&id)
 	switch {
@@ -346,18 +430,18 @@ func (d *Database) CreateUser(ctx context.Context, in CreateUserInput) (UserReco
 	if in.RequestID == "" {
 		return UserRecord{}, invalidInput("request_id", "is empty; it makes the insert idempotent")
 	}
-	_, err := d.rw.ExecContext(ctx,
+	_, err := d.exec(ctx,
 		`INSERT INTO users (email, name, role, team, status, created_at, request_id)
 		 VALUES (?, ?, ?, ?, 'active', ?, ?) ON CONFLICT (request_id) DO NOTHING`,
 		in.Email, in.Name, in.Role, in.Team, now(), in.RequestID)
 	if err != nil {
-		if strings.Contains(err.Error(), "UNIQUE") {
+		if strings.Contains(strings.ToLower(err.Error()), "unique") {
 			return UserRecord{}, conflict("email %s already belongs to an active user", in.Email)
 		}
 		return UserRecord{}, fmt.Errorf("create user %s: %w", in.Email, err)
 	}
 	var u UserRecord
-	err = d.rw.QueryRowContext(ctx, `SELECT id, email, status FROM users WHERE request_id = ?`, in.RequestID).
+	err = d.queryRow(ctx, `SELECT id, email, status FROM users WHERE request_id = ?`, in.RequestID).
 		Scan(&u.ID, &u.Email, &u.Status)
 	if err != nil {
 		return UserRecord{}, fmt.Errorf("read created user %s: %w", in.Email, err)
@@ -374,7 +458,7 @@ type DeactivateUserInput struct {
 // DeactivateUser marks the user created by RequestID inactive. Deactivating twice, or a
 // user that was never created, is not an error: it is a compensation and must be safe to retry.
 func (d *Database) DeactivateUser(ctx context.Context, in DeactivateUserInput) error {
-	_, err := d.rw.ExecContext(ctx,
+	_, err := d.exec(ctx,
 		`UPDATE users SET status = 'inactive', deactivated_reason = ? WHERE request_id = ?`, in.Reason, in.RequestID)
 	if err != nil {
 		return fmt.Errorf("deactivate user of %s: %w", in.RequestID, err)
@@ -401,7 +485,7 @@ type RecordedRow struct {
 
 // RecordDeployment writes one deployments row per RequestID; a retry returns the same row.
 func (d *Database) RecordDeployment(ctx context.Context, in DeploymentRecord) (RecordedRow, error) {
-	_, err := d.rw.ExecContext(ctx,
+	_, err := d.exec(ctx,
 		`INSERT INTO deployments (request_id, service, version, environment, previous_version, status, requested_by, approved_by, created_at)
 		 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (request_id) DO NOTHING`,
 		in.RequestID, in.Service, in.Version, in.Environment, in.PreviousVersion, in.Status, in.RequestedBy, in.ApprovedBy, now())
@@ -423,7 +507,7 @@ type AuditRecord struct {
 
 // RecordAudit writes one audits row per RequestID; a retry returns the same row.
 func (d *Database) RecordAudit(ctx context.Context, in AuditRecord) (RecordedRow, error) {
-	_, err := d.rw.ExecContext(ctx,
+	_, err := d.exec(ctx,
 		`INSERT INTO audits (request_id, tables, findings, report_path, requested_by, signed_off_by, created_at)
 		 VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (request_id) DO NOTHING`,
 		in.RequestID, in.Tables, in.Findings, in.ReportPath, in.RequestedBy, in.SignedOffBy, now())
@@ -435,7 +519,7 @@ func (d *Database) RecordAudit(ctx context.Context, in AuditRecord) (RecordedRow
 
 func (d *Database) rowID(ctx context.Context, table, requestID string) (RecordedRow, error) {
 	var r RecordedRow
-	if err := d.rw.QueryRowContext(ctx, "SELECT id FROM "+table+" WHERE request_id = ?", requestID).Scan(&r.ID); err != nil {
+	if err := d.queryRow(ctx, "SELECT id FROM "+table+" WHERE request_id = ?", requestID).Scan(&r.ID); err != nil {
 		return r, fmt.Errorf("read %s row of %s: %w", table, requestID, err)
 	}
 	return r, nil
@@ -488,3 +572,17 @@ func (d *Database) CollectRecords(ctx context.Context, in CollectInput) (Collect
 }
 
 func now() string { return time.Now().UTC().Format(time.RFC3339) }
+
+func sqliteDSN(path string, readOnly bool) string {
+	q := url.Values{}
+	q.Add("_pragma", "busy_timeout(5000)")
+	q.Add("_pragma", "foreign_keys(1)")
+	if readOnly {
+		q.Set("mode", "ro")
+		q.Add("_pragma", "query_only(1)")
+	} else {
+		q.Add("_pragma", "journal_mode(wal)")
+		q.Add("_pragma", "synchronous(normal)")
+	}
+	return "file:" + path + "?" + q.Encode()
+}

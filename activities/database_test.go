@@ -2,11 +2,15 @@ package activities_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
+	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"go.temporal.io/sdk/temporal"
@@ -23,6 +27,51 @@ func openDB(t testing.TB) (*activities.Database, string) {
 	}
 	t.Cleanup(func() { db.Close() })
 	return db, path
+}
+
+// eachDatabase runs a test against a new SQLite file and, when FLOWGATE_TEST_POSTGRES
+// names a PostgreSQL server (.ci/run starts one), against a new PostgreSQL database.
+func eachDatabase(t *testing.T, test func(t *testing.T, db *activities.Database, target string)) {
+	t.Run("sqlite", func(t *testing.T) {
+		db, path := openDB(t)
+		test(t, db, path)
+	})
+	t.Run("postgres", func(t *testing.T) {
+		db, dsn := openPostgres(t)
+		test(t, db, dsn)
+	})
+}
+
+var pgSeq atomic.Int64
+
+// openPostgres creates a database of its own on the server FLOWGATE_TEST_POSTGRES names,
+// and drops it after the test.
+func openPostgres(t testing.TB) (*activities.Database, string) {
+	t.Helper()
+	admin := os.Getenv("FLOWGATE_TEST_POSTGRES")
+	if admin == "" {
+		t.Skip("PostgreSQL tests skipped: set FLOWGATE_TEST_POSTGRES to a postgres:// DSN of a server where databases may be created (.ci/run starts one)")
+	}
+	name := fmt.Sprintf("flowgate_test_%d_%d", os.Getpid(), pgSeq.Add(1))
+	adminDB, err := sql.Open("pgx", admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := adminDB.Exec("CREATE DATABASE " + name); err != nil {
+		t.Fatalf("create test database: %v", err)
+	}
+	u, _ := url.Parse(admin)
+	u.Path = "/" + name
+	db, err := activities.OpenDatabase(context.Background(), u.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		db.Close()
+		adminDB.Exec("DROP DATABASE " + name + " WITH (FORCE)")
+		adminDB.Close()
+	})
+	return db, u.String()
 }
 
 func errType(err error) string {
@@ -44,7 +93,11 @@ func fingerprint(t testing.TB, db *activities.Database) string {
 		}
 		fmt.Fprintf(&b, "%s:%v;", table, res.Rows)
 	}
-	res, err := db.ExecuteQuery(context.Background(), activities.QueryInput{Query: "SELECT name, sql FROM sqlite_master ORDER BY name", Limit: 1000})
+	schema := "SELECT name, sql FROM sqlite_master ORDER BY name"
+	if db.Dialect() == "postgres" {
+		schema = "SELECT table_name, column_name, data_type FROM information_schema.columns WHERE table_schema = 'public' ORDER BY 1, 2"
+	}
+	res, err := db.ExecuteQuery(context.Background(), activities.QueryInput{Query: schema, Limit: 1000})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,8 +105,9 @@ func fingerprint(t testing.TB, db *activities.Database) string {
 	return b.String()
 }
 
-func TestOpenSeedsAndMigratesOnce(t *testing.T) {
-	db, path := openDB(t)
+func TestOpenSeedsAndMigratesOnce(t *testing.T) { eachDatabase(t, testOpenSeedsAndMigratesOnce) }
+
+func testOpenSeedsAndMigratesOnce(t *testing.T, db *activities.Database, path string) {
 	before := fingerprint(t, db)
 	for table, want := range map[string]int{"users": 20, "products": 12, "orders": 40, "deployments": 0} {
 		res, err := db.ExecuteQuery(context.Background(), activities.QueryInput{Query: "SELECT count(*) AS n FROM " + table})
@@ -72,7 +126,10 @@ func TestOpenSeedsAndMigratesOnce(t *testing.T) {
 }
 
 func TestExecuteQueryReturnsRowsAsObjects(t *testing.T) {
-	db, _ := openDB(t)
+	eachDatabase(t, func(t *testing.T, db *activities.Database, _ string) { testExecuteQuery(t, db) })
+}
+
+func testExecuteQuery(t *testing.T, db *activities.Database) {
 	res, err := db.ExecuteQuery(context.Background(), activities.QueryInput{
 		Query: "SELECT u.email, count(o.id) AS orders FROM users u JOIN orders o ON o.user_id = u.id GROUP BY u.id ORDER BY u.id", Limit: 3})
 	if err != nil {
@@ -86,7 +143,10 @@ func TestExecuteQueryReturnsRowsAsObjects(t *testing.T) {
 // TestReadOnlyIsEnforcedByTheDatabase sends writes past the string guard (a WITH prefix)
 // to show that SQLite itself refuses them on the read-only connection.
 func TestReadOnlyIsEnforcedByTheDatabase(t *testing.T) {
-	db, _ := openDB(t)
+	eachDatabase(t, func(t *testing.T, db *activities.Database, _ string) { testReadOnly(t, db) })
+}
+
+func testReadOnly(t *testing.T, db *activities.Database) {
 	before := fingerprint(t, db)
 	for _, q := range []string{
 		"WITH x AS (SELECT 1) DELETE FROM users",
@@ -122,7 +182,10 @@ var sqlInjection = []string{
 }
 
 func TestSQLInjectionPayloadsAreHarmless(t *testing.T) {
-	db, _ := openDB(t)
+	eachDatabase(t, func(t *testing.T, db *activities.Database, _ string) { testSQLInjection(t, db) })
+}
+
+func testSQLInjection(t *testing.T, db *activities.Database) {
 	if len(sqlInjection) < 50 {
 		t.Fatalf("only %d payloads", len(sqlInjection))
 	}
@@ -202,7 +265,10 @@ func TestCheckReadOnlySQL(t *testing.T) {
 }
 
 func TestRunawayQueryTimesOut(t *testing.T) {
-	db, _ := openDB(t)
+	eachDatabase(t, func(t *testing.T, db *activities.Database, _ string) { testRunaway(t, db) })
+}
+
+func testRunaway(t *testing.T, db *activities.Database) {
 	_, err := db.ExecuteQuery(context.Background(), activities.QueryInput{
 		Query: "WITH RECURSIVE r(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM r) SELECT count(*) FROM r"})
 	if errType(err) != activities.ErrTypeInvalidInput || !strings.Contains(err.Error(), "did not finish within") {
@@ -211,7 +277,10 @@ func TestRunawayQueryTimesOut(t *testing.T) {
 }
 
 func TestGetRecordNamesTableAndID(t *testing.T) {
-	db, _ := openDB(t)
+	eachDatabase(t, func(t *testing.T, db *activities.Database, _ string) { testGetRecord(t, db) })
+}
+
+func testGetRecord(t *testing.T, db *activities.Database) {
 	rec, err := db.GetRecord(context.Background(), activities.RecordInput{Table: "products", ID: 1})
 	if err != nil || rec.Fields["sku"] != "KB-100" {
 		t.Fatalf("%+v %v", rec, err)
@@ -223,7 +292,10 @@ func TestGetRecordNamesTableAndID(t *testing.T) {
 }
 
 func TestWritesAreIdempotent(t *testing.T) {
-	db, _ := openDB(t)
+	eachDatabase(t, func(t *testing.T, db *activities.Database, _ string) { testWritesIdempotent(t, db) })
+}
+
+func testWritesIdempotent(t *testing.T, db *activities.Database) {
 	ctx := context.Background()
 	in := activities.CreateUserInput{RequestID: "onboarding-1", Email: "x@example.com", Name: "X", Role: "viewer"}
 	var wg sync.WaitGroup

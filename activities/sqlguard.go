@@ -12,6 +12,10 @@ import (
 var forbiddenKeywords = map[string]bool{
 	"ATTACH": true, "DETACH": true, "PRAGMA": true, "VACUUM": true, "LOAD_EXTENSION": true,
 	"RANDOMBLOB": true, "ZEROBLOB": true, "PRINTF": true, "FORMAT": true,
+	// PostgreSQL: value amplifiers, server files, other databases, session settings.
+	"REPEAT": true, "LPAD": true, "RPAD": true, "PG_READ_FILE": true, "PG_READ_BINARY_FILE": true,
+	"PG_LS_DIR": true, "PG_STAT_FILE": true, "LO_IMPORT": true, "LO_EXPORT": true, "DBLINK": true,
+	"SET_CONFIG": true, "PG_SLEEP": true, "COPY": true,
 }
 
 // CheckReadOnlySQL refuses anything but one SELECT (or WITH ... SELECT, or VALUES)

@@ -23,6 +23,7 @@ import (
 func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
 	dataDir := fs.String("data-dir", envOr("FLOWGATE_DATA_DIR", ".flowgate"), "folder for the Temporal database, the app database and the file sandbox (env FLOWGATE_DATA_DIR)")
+	appDBFlag := fs.String("app-db", envOr("FLOWGATE_APP_DB", ""), "app database: a SQLite file, or a postgres:// DSN (default <data-dir>/app.db; env FLOWGATE_APP_DB)")
 	dbFile := fs.String("db", "", "Temporal's SQLite file (default <data-dir>/temporal.db)")
 	memory := fs.Bool("memory", false, "keep Temporal's state in memory: everything is gone on exit")
 	ip := fs.String("ip", "127.0.0.1", "address every listener binds to")
@@ -53,6 +54,9 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	temporalDB, appDB, sandbox := stack.DataPaths(*dataDir)
 	if *dbFile != "" {
 		temporalDB = *dbFile
+	}
+	if *appDBFlag != "" {
+		appDB = *appDBFlag
 	}
 	if *memory {
 		temporalDB = ""

@@ -15,6 +15,7 @@ func runWorker(ctx context.Context, args []string, stderr io.Writer) error {
 	address := fs.String("temporal-address", "", "Temporal frontend host:port (default: TEMPORAL_ADDRESS, the profile file, or 127.0.0.1:7233)")
 	namespace := fs.String("namespace", "", "Temporal namespace (default: TEMPORAL_NAMESPACE or default)")
 	dataDir := fs.String("data-dir", envOr("FLOWGATE_DATA_DIR", ".flowgate"), "folder of the app database and file sandbox (env FLOWGATE_DATA_DIR)")
+	appDBFlag := fs.String("app-db", envOr("FLOWGATE_APP_DB", ""), "app database: a SQLite file, or a postgres:// DSN (default <data-dir>/app.db; env FLOWGATE_APP_DB)")
 	services := fs.String("services", envOr("FLOWGATE_SERVICES", ""), "gateway services as name=url,name=url (env FLOWGATE_SERVICES)")
 	gatewayURL := fs.String("gateway-url", envOr("FLOWGATE_GATEWAY_URL", ""), "base URL that serves every default service at /{name}, e.g. flowgate dev's demo backends (env FLOWGATE_GATEWAY_URL)")
 	stopTimeout := fs.Duration("stop-timeout", 10*time.Second, "how long SIGTERM lets in-flight activities finish")
@@ -39,6 +40,9 @@ func runWorker(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	defer c.Close()
 	_, appDB, sandbox := stack.DataPaths(*dataDir)
+	if *appDBFlag != "" {
+		appDB = *appDBFlag
+	}
 	w, err := stack.StartWorker(ctx, c, stack.WorkerConfig{
 		AppDatabase: appDB, Sandbox: sandbox, Services: svc, GatewayBaseURL: *gatewayURL, StopTimeout: *stopTimeout,
 	}, logger)
