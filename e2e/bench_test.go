@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -179,8 +178,8 @@ func BenchmarkDevStartup(b *testing.B) {
 			var ready, rss latencies
 			var rssSum float64
 			for i := 0; i < b.N; i++ {
-				mcpPort, uiPort := freePortB(b), freePortB(b)
-				args := []string{"dev", "--data-dir", dir, "--port", fmt.Sprint(freePortB(b)), "--ui-port", fmt.Sprint(uiPort),
+				mcpPort, uiPort := freePort(b), freePort(b)
+				args := []string{"dev", "--data-dir", dir, "--port", fmt.Sprint(freePort(b)), "--ui-port", fmt.Sprint(uiPort),
 					"--mcp-addr", fmt.Sprintf("127.0.0.1:%d", mcpPort), "--demo-addr", "127.0.0.1:0", "--log-level", "error"}
 				switch mode {
 				case "memory":
@@ -201,15 +200,6 @@ func BenchmarkDevStartup(b *testing.B) {
 			b.ReportMetric(rssSum/float64(b.N), "idle-RSS-MiB")
 		})
 	}
-}
-
-func freePortB(b *testing.B) int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 // runUntilReady starts the binary, waits until MCP and UI answer, samples RSS after a

@@ -16,7 +16,7 @@ import (
 	"github.com/flowgate/flowgate/workflows"
 )
 
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

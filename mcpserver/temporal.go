@@ -1,11 +1,8 @@
 package mcpserver
 
 import (
-	"errors"
-
 	commonpb "go.temporal.io/api/common/v1"
 	"go.temporal.io/sdk/converter"
-	"go.temporal.io/sdk/temporal"
 )
 
 func workflowExecution(id string) *commonpb.WorkflowExecution {
@@ -23,5 +20,3 @@ func decodeKeyword(p *commonpb.Payload) string {
 	}
 	return s
 }
-
-func asApp(err error, target **temporal.ApplicationError) bool { return errors.As(err, target) }

@@ -3,6 +3,7 @@ package mcpserver
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -153,7 +154,7 @@ func (s *Server) callActivity(ctx context.Context, request mcp.CallToolRequest, 
 // errorText is the message of a validation error without Temporal's wrapping.
 func errorText(err error) string {
 	var app *temporal.ApplicationError
-	if ok := asApp(err, &app); ok {
+	if errors.As(err, &app) {
 		return app.Message()
 	}
 	return err.Error()

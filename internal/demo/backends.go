@@ -7,6 +7,7 @@ package demo
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -100,17 +101,9 @@ func (b *Backends) Account(email string) map[string]string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if a, ok := b.accounts[email]; ok {
-		return maps(a)
+		return maps.Clone(a)
 	}
 	return nil
-}
-
-func maps(m map[string]string) map[string]string {
-	out := make(map[string]string, len(m))
-	for k, v := range m {
-		out[k] = v
-	}
-	return out
 }
 
 type answer struct {
@@ -215,7 +208,7 @@ func (b *Backends) route(method, service string, p []string, body map[string]any
 		acc := map[string]string{"account_id": fmt.Sprintf("acc-%04d", b.nextAccount), "email": email, "role": role,
 			"name": str(body, "name"), "status": "active", "access": "none"}
 		b.accounts[email] = acc
-		return reply(201, maps(acc))
+		return reply(201, maps.Clone(acc))
 	case "users POST accounts/deprovision":
 		email := str(body, "email")
 		if a, ok := b.accounts[email]; ok {
@@ -229,11 +222,11 @@ func (b *Backends) route(method, service string, p []string, body map[string]any
 			return fail(404, "no active account for %s", email)
 		}
 		a["access"] = str(body, "role")
-		return reply(200, maps(a))
+		return reply(200, maps.Clone(a))
 	case "users GET accounts":
 		list := []map[string]string{}
 		for _, a := range b.accounts {
-			list = append(list, maps(a))
+			list = append(list, maps.Clone(a))
 		}
 		slices.SortFunc(list, func(x, y map[string]string) int { return strings.Compare(x["account_id"], y["account_id"]) })
 		return reply(200, list)

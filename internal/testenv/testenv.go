@@ -6,7 +6,6 @@ package testenv
 import (
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -66,10 +65,8 @@ func Logger() *slog.Logger {
 	if os.Getenv("FLOWGATE_TEST_LOG") != "" {
 		level = slog.LevelDebug
 	}
-	return slog.New(slog.NewTextHandler(logWriter(), &slog.HandlerOptions{Level: level}))
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 }
-
-func logWriter() io.Writer { return os.Stderr }
 
 // SearchAttributes are Flowgate's custom search attributes.
 func SearchAttributes() map[string]enumspb.IndexedValueType {
