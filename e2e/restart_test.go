@@ -38,7 +38,7 @@ func TestWaitingWorkflowSurvivesServerAndWorkerRestart(t *testing.T) {
 				t.Fatalf("status %s err %v", st.Status, err)
 			}
 			// The first run's history survived: started once, one approval, one deploy.
-			if n := len(events(st, "started")); n != 1 {
+			if n := len(st.Events("started")); n != 1 {
 				t.Errorf("%d start events", n)
 			}
 			if got := second.Backends.Deployed("users", "staging"); got != "5.0.0" {
@@ -73,14 +73,4 @@ func TestWorkerRestartMidRun(t *testing.T) {
 			t.Fatalf("%s: status %s err %v", id, st.Status, err)
 		}
 	}
-}
-
-func events(st workflows.State, name string) []workflows.Event {
-	var out []workflows.Event
-	for _, e := range st.History {
-		if e.Event == name {
-			out = append(out, e)
-		}
-	}
-	return out
 }

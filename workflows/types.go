@@ -158,6 +158,17 @@ type State struct {
 	History    []Event           `json:"history"`
 }
 
+// Events returns the entries of the audit log with the given event name, in order.
+func (s State) Events(name string) []Event {
+	var out []Event
+	for _, e := range s.History {
+		if e.Event == name {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
 // Action is what an advance asks of a waiting workflow.
 type Action string
 

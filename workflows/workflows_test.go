@@ -156,16 +156,6 @@ func errorType(err error) string {
 	return ""
 }
 
-func events(st workflows.State, name string) []workflows.Event {
-	var out []workflows.Event
-	for _, e := range st.History {
-		if e.Event == name {
-			out = append(out, e)
-		}
-	}
-	return out
-}
-
 func stepOf(st workflows.State, name string) workflows.Step {
 	for _, s := range st.Steps {
 		if s.Name == name {
@@ -295,7 +285,7 @@ func TestDeploymentFailedVerificationRollsBack(t *testing.T) {
 	if s := stepOf(st, workflows.StepDeploy); s.Status != workflows.StepCompensated {
 		t.Errorf("deploy step = %s, want compensated", s.Status)
 	}
-	if len(events(st, "compensated")) != 1 {
+	if len(st.Events("compensated")) != 1 {
 		t.Errorf("history = %+v", st.History)
 	}
 }
@@ -355,7 +345,7 @@ func TestApprovalTimeoutCompensates(t *testing.T) {
 	if got := h.backends.Account("new.hire@example.com")["status"]; got != "deprovisioned" {
 		t.Errorf("account %s after timeout, want deprovisioned", got)
 	}
-	if n := len(events(st, "compensated")); n != 2 {
+	if n := len(st.Events("compensated")); n != 2 {
 		t.Errorf("%d compensations, want 2", n)
 	}
 }
@@ -425,7 +415,7 @@ func TestAdvanceRefusals(t *testing.T) {
 	for _, c := range cases {
 		c.got.refused(t, c.want)
 	}
-	if n := len(st.History); n == 0 || len(events(st, "signal_ignored")) != 0 {
+	if n := len(st.History); n == 0 || len(st.Events("signal_ignored")) != 0 {
 		t.Errorf("refused updates reached the history: %+v", st.History)
 	}
 }
@@ -453,7 +443,7 @@ func TestSignalsActOnlyOnTheWaitingGate(t *testing.T) {
 	if s := stepOf(st, "approval"); s.Actor != "carol" {
 		t.Errorf("approved by %q, want carol", s.Actor)
 	}
-	ignored := events(st, "signal_ignored")
+	ignored := st.Events("signal_ignored")
 	if len(ignored) != 3 {
 		t.Fatalf("ignored signals = %+v, want stale, self-approval and duplicate", ignored)
 	}
@@ -495,7 +485,7 @@ func TestFailedStepWaitsForContinue(t *testing.T) {
 	if s := stepOf(st, workflows.StepProvisionAccounts); s.Attempts != 2 {
 		t.Errorf("provision attempts = %d, want 2", s.Attempts)
 	}
-	if ev := events(st, "continued"); len(ev) != 1 || ev[0].Actor != "ops" {
+	if ev := st.Events("continued"); len(ev) != 1 || ev[0].Actor != "ops" {
 		t.Errorf("continued events = %+v", ev)
 	}
 }
