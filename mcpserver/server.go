@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -41,16 +42,24 @@ type Config struct {
 	CallTimeout time.Duration
 	// Logger receives one line per failed call; default slog.Default().
 	Logger *slog.Logger
+	// Auth, when set, authenticates every HTTP request (API keys, OAuth bearer tokens)
+	// and checks scopes; the caller's identity becomes the actor. Required to listen on
+	// an address other than loopback.
+	Auth *AuthConfig
+	// AllowedOrigins are browser origins (scheme://host:port) allowed besides loopback ones.
+	AllowedOrigins []string
 }
 
 // Server is Flowgate's MCP server.
 type Server struct {
-	cfg Config
-	mcp *server.MCPServer
+	cfg  Config
+	mcp  *server.MCPServer
+	auth *authenticator
 }
 
-// New builds the MCP server with every tool, resource and prompt.
-func New(cfg Config) *Server {
+// New builds the MCP server with every tool, resource and prompt. It fails only on an
+// invalid auth configuration.
+func New(cfg Config) (*Server, error) {
 	if cfg.Actor == "" {
 		cfg.Actor = "local"
 	}
@@ -64,7 +73,15 @@ func New(cfg Config) *Server {
 		cfg.Logger = slog.Default()
 	}
 	s := &Server{cfg: cfg}
+	if cfg.Auth != nil {
+		a, err := newAuthenticator(*cfg.Auth)
+		if err != nil {
+			return nil, fmt.Errorf("auth: %w", err)
+		}
+		s.auth = a
+	}
 	s.mcp = server.NewMCPServer("flowgate", Version,
+		server.WithToolFilter(visibleTools),
 		server.WithToolCapabilities(false),
 		server.WithResourceCapabilities(false, false),
 		server.WithPromptCapabilities(false),
@@ -77,7 +94,25 @@ func New(cfg Config) *Server {
 	s.addDataTools()
 	s.addResources()
 	s.addPrompts()
-	return s
+	return s, nil
+}
+
+// visibleTools lists only the tools the caller's scopes allow; calls are checked again
+// at the HTTP layer with the exact scope each needs. Without an identity (stdio, or HTTP
+// without auth) every tool is listed.
+func visibleTools(ctx context.Context, tools []mcp.Tool) []mcp.Tool {
+	id, ok := IdentityFromContext(ctx)
+	if !ok {
+		return tools
+	}
+	out := tools[:0:0]
+	for _, t := range tools {
+		if slices.Contains(id.Scopes, toolScope(t.Name, "")) ||
+			(t.Name == "advance_workflow" && slices.Contains(id.Scopes, ScopeWrite)) {
+			out = append(out, t)
+		}
+	}
+	return out
 }
 
 // MCP returns the underlying mcp-go server, for transports and in-process clients.

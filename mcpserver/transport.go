@@ -8,6 +8,8 @@ import (
 	"log"
 	"net"
 	"net/http"
+	"net/url"
+	"slices"
 	"time"
 
 	"github.com/mark3labs/mcp-go/server"
@@ -25,9 +27,21 @@ func (s *Server) HTTPHandler() http.Handler {
 		server.WithEndpointPath(EndpointPath),
 		server.WithStreamableHTTPLogger(s.cfg.Logger),
 		server.WithHeartbeatInterval(25*time.Second),
+		server.WithHTTPContextFunc(func(ctx context.Context, r *http.Request) context.Context {
+			if id, ok := IdentityFromContext(r.Context()); ok {
+				return WithIdentity(ctx, id)
+			}
+			return ctx
+		}),
 	)
+	var endpoint http.Handler = streamable
 	mux := http.NewServeMux()
-	mux.Handle(EndpointPath, http.MaxBytesHandler(streamable, MaxRequestBytes))
+	if s.auth != nil {
+		endpoint = s.requireAuth(endpoint)
+		mux.HandleFunc("GET /.well-known/oauth-protected-resource", s.protectedResourceMetadata)
+		mux.HandleFunc("GET /.well-known/oauth-protected-resource/mcp", s.protectedResourceMetadata)
+	}
+	mux.Handle(EndpointPath, http.MaxBytesHandler(s.checkOrigin(endpoint), MaxRequestBytes))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = io.WriteString(w, `{"status":"ok"}`)
@@ -50,6 +64,13 @@ func (h *HTTPServer) Shutdown(ctx context.Context) error { return h.srv.Shutdown
 // ListenHTTP starts the Streamable HTTP transport on addr ("127.0.0.1:8080"; port 0 for a
 // free one). A taken port is an error that names it.
 func (s *Server) ListenHTTP(addr string) (*HTTPServer, error) {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, fmt.Errorf("MCP HTTP address %q is not host:port", addr)
+	}
+	if ip := net.ParseIP(host); s.auth == nil && host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return nil, fmt.Errorf("MCP HTTP address %s is not loopback and no authentication is configured: configure API keys or OAuth, or listen on 127.0.0.1", addr)
+	}
 	l, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("MCP HTTP address %s is not available: %w", addr, err)
@@ -83,4 +104,21 @@ type slogWriter struct{ s *Server }
 func (w slogWriter) Write(p []byte) (int, error) {
 	w.s.cfg.Logger.Warn("mcp stdio", "message", string(p))
 	return len(p), nil
+}
+
+// checkOrigin refuses browser requests from origins other than loopback and the allowed
+// ones (the Streamable HTTP transport's DNS-rebinding protection; mcp-go checks Host too).
+func (s *Server) checkOrigin(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		origin := r.Header.Get("Origin")
+		if origin != "" && !slices.Contains(s.cfg.AllowedOrigins, origin) {
+			u, err := url.Parse(origin)
+			ip := net.ParseIP(u.Hostname())
+			if err != nil || !(u.Hostname() == "localhost" || (ip != nil && ip.IsLoopback())) {
+				http.Error(w, "origin "+origin+" is not allowed", http.StatusForbidden)
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
 }

@@ -37,12 +37,21 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	durability := fs.String("durability", string(devserver.DurabilityProcessCrash), "Temporal SQLite crash safety: process (WAL, survives kill -9), power (WAL+fsync, survives power loss), legacy (rollback journal, like temporal server start-dev)")
 	actor := fs.String("actor", stack.LocalActor(), "identity recorded for MCP calls (no auth in dev)")
 	logLevel := fs.String("log-level", "warn", "debug | info | warn | error")
+	var af stack.AuthFlags
+	fs.StringVar(&af.APIKeysFile, "api-keys", envOr("FLOWGATE_API_KEYS_FILE", ""), "JSON file of API keys for the MCP endpoint (env FLOWGATE_API_KEYS_FILE); off by default on loopback")
+	fs.StringVar(&af.OAuthIssuer, "oauth-issuer", envOr("FLOWGATE_OAUTH_ISSUER", ""), "OAuth authorization server whose JWT access tokens are accepted")
+	fs.StringVar(&af.OAuthJWKSURL, "oauth-jwks-url", "", "key set URL, when not in the issuer's metadata")
+	fs.StringVar(&af.ResourceURL, "resource-url", envOr("FLOWGATE_RESOURCE_URL", ""), "the MCP endpoint's public URL (the audience of tokens)")
 	if err := parseFlags(fs, args, stderr); err != nil {
 		return err
 	}
 	logger, err := newLogger(stderr, *logLevel)
 	if err != nil {
 		return err
+	}
+	auth, err := af.Config()
+	if err != nil {
+		return usageError{err}
 	}
 	dur, err := devserver.ParseDurability(*durability)
 	if err != nil {
@@ -113,7 +122,10 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	mcpURL := ""
 	if !*noMCP {
-		m := stack.NewMCP(c, srv.Namespace(), stack.MCPConfig{UIBaseURL: srv.UIURL(), Actor: *actor}, logger)
+		m, err := stack.NewMCP(c, srv.Namespace(), stack.MCPConfig{UIBaseURL: srv.UIURL(), Actor: *actor, Auth: auth}, logger)
+		if err != nil {
+			return usageError{err}
+		}
 		h, err := m.ListenHTTP(*mcpAddr)
 		if err != nil {
 			return err
@@ -127,7 +139,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	printBanner(stdout, banner{
 		Ready: time.Since(started), Temporal: srv.FrontendAddress(), UI: srv.UIURL(), MCP: mcpURL, Demo: demoURL,
-		DB: temporalDB, DataDir: *dataDir, Sandbox: sandbox, Worker: !*noWorker, Actor: *actor,
+		DB: temporalDB, DataDir: *dataDir, Sandbox: sandbox, Worker: !*noWorker, Actor: *actor, Auth: auth != nil,
 	})
 	<-ctx.Done()
 	fmt.Fprintln(stdout, "flowgate: stopping…")
@@ -155,7 +167,7 @@ type banner struct {
 	Ready                                time.Duration
 	Temporal, UI, MCP, Demo, DB, DataDir string
 	Sandbox, Actor                       string
-	Worker                               bool
+	Worker, Auth                         bool
 }
 
 func printBanner(w io.Writer, b banner) {
@@ -174,7 +186,11 @@ func printBanner(w io.Writer, b banner) {
 	}
 	fmt.Fprintf(&s, "  Worker      %s\n", map[bool]string{true: "running, task queue " + workflows.TaskQueue, false: "off (--no-worker): run `flowgate worker`"}[b.Worker])
 	fmt.Fprintf(&s, "  Demo APIs   %s   Files: %s\n", b.Demo, b.Sandbox)
-	fmt.Fprintf(&s, "  Auth        none (loopback only); every call acts as %q, so separation of duties is off\n", b.Actor)
+	if b.Auth {
+		s.WriteString("  Auth        on: API keys / OAuth bearer tokens; the caller is the actor; requesters cannot approve their own workflows\n")
+	} else {
+		fmt.Fprintf(&s, "  Auth        none (loopback only); every call acts as %q, so separation of duties is off\n", b.Actor)
+	}
 	if b.MCP != "" {
 		fmt.Fprintf(&s, `
 Connect an MCP client:

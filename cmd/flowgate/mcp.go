@@ -19,7 +19,12 @@ func runMCP(ctx context.Context, args []string, stderr io.Writer) error {
 	namespace := fs.String("namespace", "", "Temporal namespace (default: TEMPORAL_NAMESPACE or default)")
 	uiURL := fs.String("ui-url", envOr("FLOWGATE_UI_URL", "http://127.0.0.1:8233"), "Temporal web UI base URL for links in results (env FLOWGATE_UI_URL)")
 	actor := fs.String("actor", envOr("FLOWGATE_ACTOR", stack.LocalActor()), "identity recorded for calls (env FLOWGATE_ACTOR)")
-	sod := fs.Bool("separation-of-duties", false, "refuse approvals by the workflow's requester (useful once callers have distinct identities)")
+	sod := fs.Bool("separation-of-duties", false, "refuse approvals by the workflow's requester (always on with --api-keys or --oauth-issuer)")
+	var af stack.AuthFlags
+	fs.StringVar(&af.APIKeysFile, "api-keys", envOr("FLOWGATE_API_KEYS_FILE", ""), "JSON file of API keys: [{\"name\", \"sha256\", \"scopes\"}] (env FLOWGATE_API_KEYS_FILE)")
+	fs.StringVar(&af.OAuthIssuer, "oauth-issuer", envOr("FLOWGATE_OAUTH_ISSUER", ""), "OAuth authorization server whose JWT access tokens are accepted (env FLOWGATE_OAUTH_ISSUER)")
+	fs.StringVar(&af.OAuthJWKSURL, "oauth-jwks-url", envOr("FLOWGATE_OAUTH_JWKS_URL", ""), "key set URL, when not in the issuer's metadata")
+	fs.StringVar(&af.ResourceURL, "resource-url", envOr("FLOWGATE_RESOURCE_URL", ""), "this server's public MCP URL: the audience tokens must carry (env FLOWGATE_RESOURCE_URL)")
 	logLevel := fs.String("log-level", "info", "debug | info | warn | error")
 	if err := parseFlags(fs, args, stderr); err != nil {
 		return err
@@ -40,7 +45,17 @@ func runMCP(ctx context.Context, args []string, stderr io.Writer) error {
 	if ns == "" {
 		ns = envOr("TEMPORAL_NAMESPACE", "default")
 	}
-	m := stack.NewMCP(c, ns, stack.MCPConfig{UIBaseURL: *uiURL, Actor: *actor, SeparationOfDuties: *sod}, logger)
+	auth, err := af.Config()
+	if err != nil {
+		return usageError{err}
+	}
+	if *transport == "stdio" {
+		auth = nil // stdio trusts the local user; the actor comes from --actor
+	}
+	m, err := stack.NewMCP(c, ns, stack.MCPConfig{UIBaseURL: *uiURL, Actor: *actor, SeparationOfDuties: *sod, Auth: auth}, logger)
+	if err != nil {
+		return usageError{err}
+	}
 	if *transport == "stdio" {
 		return m.ServeStdio(ctx, os.Stdin, os.Stdout)
 	}

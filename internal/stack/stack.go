@@ -5,6 +5,7 @@ package stack
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -146,18 +147,52 @@ type MCPConfig struct {
 	UIBaseURL          string
 	Actor              string
 	SeparationOfDuties bool
+	// Auth turns authentication on; separation of duties is then on as well.
+	Auth           *mcpserver.AuthConfig
+	AllowedOrigins []string
 }
 
 // NewMCP builds the MCP server for a client.
-func NewMCP(c client.Client, namespace string, cfg MCPConfig, logger *slog.Logger) *mcpserver.Server {
+func NewMCP(c client.Client, namespace string, cfg MCPConfig, logger *slog.Logger) (*mcpserver.Server, error) {
 	return mcpserver.New(mcpserver.Config{
 		Client:             c,
 		Namespace:          namespace,
 		UIBaseURL:          cfg.UIBaseURL,
 		Actor:              cfg.Actor,
-		SeparationOfDuties: cfg.SeparationOfDuties,
+		SeparationOfDuties: cfg.SeparationOfDuties || cfg.Auth != nil,
+		Auth:               cfg.Auth,
+		AllowedOrigins:     cfg.AllowedOrigins,
 		Logger:             logger.With("component", "mcp"),
 	})
+}
+
+// AuthFlags are the command-line settings of authentication.
+type AuthFlags struct {
+	APIKeysFile, OAuthIssuer, OAuthJWKSURL, ResourceURL string
+}
+
+// Config returns the auth configuration the flags describe, or nil when none is set.
+func (f AuthFlags) Config() (*mcpserver.AuthConfig, error) {
+	if f.APIKeysFile == "" && f.OAuthIssuer == "" {
+		return nil, nil
+	}
+	cfg := &mcpserver.AuthConfig{ResourceURL: f.ResourceURL}
+	if f.APIKeysFile != "" {
+		raw, err := os.ReadFile(f.APIKeysFile)
+		if err != nil {
+			return nil, fmt.Errorf("--api-keys: %w", err)
+		}
+		if err := json.Unmarshal(raw, &cfg.APIKeys); err != nil {
+			return nil, fmt.Errorf("--api-keys %s: want a JSON list of {\"name\", \"sha256\", \"scopes\"}: %w", f.APIKeysFile, err)
+		}
+	}
+	if f.OAuthIssuer != "" {
+		if f.ResourceURL == "" {
+			return nil, errors.New("--oauth-issuer needs --resource-url, the URL clients use for this server (the audience of its tokens)")
+		}
+		cfg.OAuth = &mcpserver.OAuthConfig{Issuer: f.OAuthIssuer, JWKSURL: f.OAuthJWKSURL}
+	}
+	return cfg, nil
 }
 
 // ParseServices reads a gateway configuration of the form "name=url,name=url".

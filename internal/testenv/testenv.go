@@ -40,6 +40,8 @@ type Options struct {
 	UI bool
 	// SeparationOfDuties configures the MCP server.
 	SeparationOfDuties bool
+	// Auth turns authentication of the MCP endpoint on.
+	Auth *mcpserver.AuthConfig
 }
 
 // Env is a running stack.
@@ -128,9 +130,13 @@ func Start(ctx context.Context, opts Options) (*Env, error) {
 		e.closer.Add(e.Worker.Stop)
 	}
 	if !opts.NoMCP {
-		e.MCP = stack.NewMCP(e.Client, srv.Namespace(), stack.MCPConfig{
-			UIBaseURL: srv.UIURL(), Actor: "tester", SeparationOfDuties: opts.SeparationOfDuties,
+		e.MCP, err = stack.NewMCP(e.Client, srv.Namespace(), stack.MCPConfig{
+			UIBaseURL: srv.UIURL(), Actor: "tester", SeparationOfDuties: opts.SeparationOfDuties, Auth: opts.Auth,
 		}, logger)
+		if err != nil {
+			e.Stop()
+			return nil, err
+		}
 		h, err := e.MCP.ListenHTTP("127.0.0.1:0")
 		if err != nil {
 			e.Stop()

@@ -1,0 +1,439 @@
+package mcpserver
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
+)
+
+// Scopes a caller may hold. Each tool and resource needs one.
+const (
+	// ScopeRead reads: status, list, details, search, records, files.
+	ScopeRead = "read:data"
+	// ScopeWrite acts: start, continue, cancel, call_service.
+	ScopeWrite = "write:data"
+	// ScopeApprove decides: approve and reject.
+	ScopeApprove = "approve"
+	// ScopeAdmin runs arbitrary read-only SQL and reads system stats.
+	ScopeAdmin = "admin"
+)
+
+// AllScopes lists every scope.
+var AllScopes = []string{ScopeRead, ScopeWrite, ScopeApprove, ScopeAdmin}
+
+// APIKey is one configured key: the caller's name (recorded as actor), the SHA-256 of the
+// key in hex (the key itself is never stored), and its scopes.
+type APIKey struct {
+	Name    string   `json:"name"`
+	SHA256  string   `json:"sha256"`
+	Scopes  []string `json:"scopes"`
+	Revoked bool     `json:"revoked,omitempty"`
+}
+
+// OAuthConfig makes Flowgate an OAuth 2.1 resource server for JWT access tokens.
+type OAuthConfig struct {
+	// Issuer is the authorization server; its metadata gives the JWKS unless JWKSURL is set.
+	Issuer string
+	// JWKSURL overrides the key set location.
+	JWKSURL string
+	// Algorithms allowed for signatures; default RS256 and ES256.
+	Algorithms []string
+	// Leeway for exp and nbf; default 30s.
+	Leeway time.Duration
+	// HTTPClient fetches metadata and keys; default a client with a 10s timeout.
+	HTTPClient *http.Client
+}
+
+// AuthConfig configures authentication of the HTTP transport.
+type AuthConfig struct {
+	// ResourceURL is this server's canonical URL (e.g. https://flowgate.example.com/mcp):
+	// the audience tokens must carry and the resource named in Protected Resource Metadata.
+	ResourceURL string
+	APIKeys     []APIKey
+	OAuth       *OAuthConfig
+}
+
+// authError is a refused request: the HTTP status, the OAuth error code, and a sentence.
+type authError struct {
+	status int
+	code   string
+	scope  string
+	msg    string
+}
+
+func (e *authError) Error() string { return e.msg }
+
+// authenticator checks API keys and bearer tokens.
+type authenticator struct {
+	cfg  AuthConfig
+	keys *keySet
+}
+
+func newAuthenticator(cfg AuthConfig) (*authenticator, error) {
+	a := &authenticator{cfg: cfg}
+	for i, k := range cfg.APIKeys {
+		if k.Name == "" {
+			return nil, fmt.Errorf("api key %d: name is empty", i)
+		}
+		if raw, err := hex.DecodeString(k.SHA256); err != nil || len(raw) != sha256.Size {
+			return nil, fmt.Errorf("api key %s: sha256 must be 64 hex characters (printf %%s KEY | sha256sum)", k.Name)
+		}
+		for _, s := range k.Scopes {
+			if !slices.Contains(AllScopes, s) {
+				return nil, fmt.Errorf("api key %s: unknown scope %q; allowed are %s", k.Name, s, strings.Join(AllScopes, ", "))
+			}
+		}
+	}
+	if o := cfg.OAuth; o != nil {
+		if o.Issuer == "" {
+			return nil, errors.New("oauth: issuer is empty")
+		}
+		if cfg.ResourceURL == "" {
+			return nil, errors.New("oauth: the resource URL (the audience tokens must carry) is empty")
+		}
+		if len(o.Algorithms) == 0 {
+			o.Algorithms = []string{"RS256", "ES256"}
+		}
+		for _, alg := range o.Algorithms {
+			if strings.HasPrefix(alg, "HS") || alg == "none" {
+				return nil, fmt.Errorf("oauth: algorithm %s is not allowed; use asymmetric ones such as RS256 or ES256", alg)
+			}
+		}
+		if o.Leeway == 0 {
+			o.Leeway = 30 * time.Second
+		}
+		if o.HTTPClient == nil {
+			o.HTTPClient = &http.Client{Timeout: 10 * time.Second}
+		}
+		a.keys = &keySet{cfg: o}
+	}
+	return a, nil
+}
+
+// authenticate finds the caller's identity in the request's X-API-Key or Authorization header.
+func (a *authenticator) authenticate(r *http.Request) (Identity, *authError) {
+	key := r.Header.Get("X-API-Key")
+	bearer, hasBearer := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	switch {
+	case key != "":
+		return a.checkKey(key)
+	case hasBearer && strings.Count(bearer, ".") == 2 && a.keys != nil:
+		return a.checkToken(r.Context(), strings.TrimSpace(bearer))
+	case hasBearer && len(a.cfg.APIKeys) > 0:
+		return a.checkKey(strings.TrimSpace(bearer))
+	case hasBearer:
+		return Identity{}, &authError{status: 401, code: "invalid_token", msg: "bearer token is not a JWT access token"}
+	}
+	return Identity{}, &authError{status: 401, msg: "authentication required: send an X-API-Key header or an Authorization: Bearer token"}
+}
+
+// checkKey compares the key's hash with every configured hash in constant time.
+func (a *authenticator) checkKey(key string) (Identity, *authError) {
+	sum := sha256.Sum256([]byte(key))
+	var found *APIKey
+	for i := range a.cfg.APIKeys {
+		want, _ := hex.DecodeString(a.cfg.APIKeys[i].SHA256)
+		if subtle.ConstantTimeCompare(sum[:], want) == 1 {
+			found = &a.cfg.APIKeys[i]
+		}
+	}
+	if found == nil {
+		return Identity{}, &authError{status: 401, code: "invalid_token", msg: "API key is not valid"}
+	}
+	if found.Revoked {
+		return Identity{}, &authError{status: 401, code: "invalid_token", msg: "API key has been revoked"}
+	}
+	return Identity{Subject: found.Name, Scopes: found.Scopes}, nil
+}
+
+// tokenClaims are the access-token claims Flowgate reads.
+type tokenClaims struct {
+	jwt.Claims
+	Scope string `json:"scope"`
+}
+
+// checkToken verifies a JWT access token: an allowed algorithm, a signature by a key of
+// the issuer's key set, iss, aud (this resource), exp (required) and nbf with leeway.
+func (a *authenticator) checkToken(ctx context.Context, raw string) (Identity, *authError) {
+	o := a.cfg.OAuth
+	algs := make([]jose.SignatureAlgorithm, len(o.Algorithms))
+	for i, alg := range o.Algorithms {
+		algs[i] = jose.SignatureAlgorithm(alg)
+	}
+	tok, err := jwt.ParseSigned(raw, algs)
+	if err != nil {
+		return Identity{}, &authError{status: 401, code: "invalid_token", msg: "access token is malformed or uses an algorithm that is not allowed (" + strings.Join(o.Algorithms, ", ") + ")"}
+	}
+	kid := ""
+	if len(tok.Headers) > 0 {
+		kid = tok.Headers[0].KeyID
+	}
+	key, err := a.keys.key(ctx, kid)
+	if err != nil {
+		return Identity{}, &authError{status: 401, code: "invalid_token", msg: err.Error()}
+	}
+	var claims tokenClaims
+	if err := tok.Claims(key.Key, &claims); err != nil {
+		return Identity{}, &authError{status: 401, code: "invalid_token", msg: "access token signature is not valid"}
+	}
+	if claims.Expiry == nil {
+		return Identity{}, &authError{status: 401, code: "invalid_token", msg: "access token has no expiry (exp)"}
+	}
+	err = claims.ValidateWithLeeway(jwt.Expected{Issuer: o.Issuer, AnyAudience: jwt.Audience{a.cfg.ResourceURL}, Time: time.Now()}, o.Leeway)
+	switch {
+	case errors.Is(err, jwt.ErrExpired):
+		return Identity{}, &authError{status: 401, code: "invalid_token", msg: "access token has expired"}
+	case errors.Is(err, jwt.ErrNotValidYet), errors.Is(err, jwt.ErrIssuedInTheFuture):
+		return Identity{}, &authError{status: 401, code: "invalid_token", msg: "access token is not valid yet"}
+	case errors.Is(err, jwt.ErrInvalidIssuer):
+		return Identity{}, &authError{status: 401, code: "invalid_token", msg: "access token was issued by another issuer"}
+	case errors.Is(err, jwt.ErrInvalidAudience):
+		return Identity{}, &authError{status: 401, code: "invalid_token", msg: "access token is not for this resource (aud must be " + a.cfg.ResourceURL + ")"}
+	case err != nil:
+		return Identity{}, &authError{status: 401, code: "invalid_token", msg: "access token is not valid: " + err.Error()}
+	}
+	if claims.Subject == "" {
+		return Identity{}, &authError{status: 401, code: "invalid_token", msg: "access token has no subject (sub)"}
+	}
+	return Identity{Subject: claims.Subject, Scopes: strings.Fields(claims.Scope)}, nil
+}
+
+// keySet fetches the issuer's JSON Web Key Set and caches it; an unknown key id triggers
+// one refetch at most every minute, so key rotation works and a flood of bad tokens does
+// not turn into a flood of fetches.
+type keySet struct {
+	cfg       *OAuthConfig
+	mu        sync.Mutex
+	set       *jose.JSONWebKeySet
+	fetchedAt time.Time
+}
+
+const (
+	keySetTTL         = time.Hour
+	keySetMinInterval = time.Minute
+)
+
+func (k *keySet) key(ctx context.Context, kid string) (jose.JSONWebKey, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	stale := k.set == nil || time.Since(k.fetchedAt) > keySetTTL
+	if !stale && kid != "" && len(k.set.Key(kid)) == 0 && time.Since(k.fetchedAt) > keySetMinInterval {
+		stale = true
+	}
+	if stale {
+		set, err := k.fetch(ctx)
+		if err != nil && k.set == nil {
+			return jose.JSONWebKey{}, fmt.Errorf("the issuer's signing keys cannot be fetched: %v", err)
+		}
+		if err == nil {
+			k.set, k.fetchedAt = set, time.Now()
+		}
+	}
+	var candidates []jose.JSONWebKey
+	if kid != "" {
+		candidates = k.set.Key(kid)
+	} else if len(k.set.Keys) == 1 {
+		candidates = k.set.Keys
+	}
+	for _, c := range candidates {
+		if c.Valid() && c.IsPublic() && (c.Use == "" || c.Use == "sig") {
+			return c, nil
+		}
+	}
+	return jose.JSONWebKey{}, fmt.Errorf("access token is signed with an unknown key (kid %q)", kid)
+}
+
+func (k *keySet) fetch(ctx context.Context) (*jose.JSONWebKeySet, error) {
+	jwksURL := k.cfg.JWKSURL
+	if jwksURL == "" {
+		var meta struct {
+			Issuer  string `json:"issuer"`
+			JWKSURI string `json:"jwks_uri"`
+		}
+		base := strings.TrimSuffix(k.cfg.Issuer, "/")
+		var err error
+		for _, path := range []string{"/.well-known/oauth-authorization-server", "/.well-known/openid-configuration"} {
+			if err = getJSON(ctx, k.cfg.HTTPClient, base+path, &meta); err == nil && meta.JWKSURI != "" {
+				break
+			}
+		}
+		if meta.JWKSURI == "" {
+			return nil, fmt.Errorf("issuer metadata names no jwks_uri: %v", err)
+		}
+		if meta.Issuer != "" && meta.Issuer != k.cfg.Issuer {
+			return nil, fmt.Errorf("issuer metadata names issuer %q, not %q", meta.Issuer, k.cfg.Issuer)
+		}
+		jwksURL = meta.JWKSURI
+	}
+	var set jose.JSONWebKeySet
+	if err := getJSON(ctx, k.cfg.HTTPClient, jwksURL, &set); err != nil {
+		return nil, err
+	}
+	return &set, nil
+}
+
+func getJSON(ctx context.Context, c *http.Client, u string, v any) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		return fmt.Errorf("GET %s: %s", u, resp.Status)
+	}
+	return json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(v)
+}
+
+// requiredScope is the scope a JSON-RPC request needs; "" means any authenticated caller.
+func requiredScope(method string, params json.RawMessage) string {
+	switch method {
+	case "tools/call":
+		var p struct {
+			Name      string `json:"name"`
+			Arguments struct {
+				Action string `json:"action"`
+			} `json:"arguments"`
+		}
+		_ = json.Unmarshal(params, &p)
+		return toolScope(p.Name, p.Arguments.Action)
+	case "resources/read":
+		var p struct {
+			URI string `json:"uri"`
+		}
+		_ = json.Unmarshal(params, &p)
+		if strings.HasPrefix(p.URI, "admin://") {
+			return ScopeAdmin
+		}
+		return ScopeRead
+	case "prompts/get":
+		return ScopeRead
+	}
+	return ""
+}
+
+// toolScope is the scope a tool call needs.
+func toolScope(tool, action string) string {
+	switch tool {
+	case "get_workflow_status", "list_workflows", "search_table", "parse_file":
+		return ScopeRead
+	case "start_workflow", "cancel_workflow", "call_service":
+		return ScopeWrite
+	case "advance_workflow":
+		if action == "continue" {
+			return ScopeWrite
+		}
+		return ScopeApprove
+	case "execute_query":
+		return ScopeAdmin
+	}
+	return ScopeAdmin // a tool this table does not know is refused to all but admins
+}
+
+// requireAuth wraps the MCP endpoint: it authenticates every request and checks the scope
+// a call needs before anything reaches Temporal. Refusals follow RFC 6750 and RFC 9728.
+func (s *Server) requireAuth(next http.Handler) http.Handler {
+	metadataURL := s.protectedResourceMetadataURL()
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id, aerr := s.auth.authenticate(r)
+		if aerr == nil && r.Method == http.MethodPost {
+			body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxRequestBytes))
+			if err != nil {
+				http.Error(w, "request body too large", http.StatusRequestEntityTooLarge)
+				return
+			}
+			r.Body = io.NopCloser(bytes.NewReader(body))
+			var msg struct {
+				Method string          `json:"method"`
+				Params json.RawMessage `json:"params"`
+			}
+			_ = json.Unmarshal(body, &msg) // batches and garbage get no scope; mcp-go answers them
+			if need := requiredScope(msg.Method, msg.Params); need != "" && !slices.Contains(id.Scopes, need) {
+				aerr = &authError{status: http.StatusForbidden, code: "insufficient_scope", scope: need,
+					msg: fmt.Sprintf("%s needs scope %q; %s has %s", describeCall(msg.Method, msg.Params), need, id.Subject, strings.Join(id.Scopes, " "))}
+			}
+		}
+		if aerr != nil {
+			challenge := `Bearer resource_metadata="` + metadataURL + `"`
+			if aerr.code != "" {
+				challenge += `, error="` + aerr.code + `", error_description="` + strings.ReplaceAll(aerr.msg, `"`, "'") + `"`
+			}
+			if aerr.scope != "" {
+				challenge += `, scope="` + aerr.scope + `"`
+			}
+			w.Header().Set("WWW-Authenticate", challenge)
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(aerr.status)
+			_ = json.NewEncoder(w).Encode(map[string]string{"error": firstNonEmpty(aerr.code, "unauthorized"), "error_description": aerr.msg})
+			s.cfg.Logger.Info("request refused", "status", aerr.status, "reason", aerr.msg, "remote", r.RemoteAddr)
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(WithIdentity(r.Context(), id)))
+	})
+}
+
+func describeCall(method string, params json.RawMessage) string {
+	var p struct {
+		Name string `json:"name"`
+		URI  string `json:"uri"`
+	}
+	_ = json.Unmarshal(params, &p)
+	switch {
+	case p.Name != "":
+		return method + " " + p.Name
+	case p.URI != "":
+		return method + " " + p.URI
+	}
+	return method
+}
+
+func firstNonEmpty(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+// protectedResourceMetadataURL is where RFC 9728 metadata is served for this resource.
+func (s *Server) protectedResourceMetadataURL() string {
+	u, err := url.Parse(s.cfg.Auth.ResourceURL)
+	if err != nil || u.Host == "" {
+		return "/.well-known/oauth-protected-resource"
+	}
+	return u.Scheme + "://" + u.Host + "/.well-known/oauth-protected-resource"
+}
+
+// protectedResourceMetadata serves RFC 9728 Protected Resource Metadata.
+func (s *Server) protectedResourceMetadata(w http.ResponseWriter, _ *http.Request) {
+	meta := map[string]any{
+		"resource":                 s.cfg.Auth.ResourceURL,
+		"scopes_supported":         AllScopes,
+		"bearer_methods_supported": []string{"header"},
+		"resource_name":            "Flowgate",
+	}
+	if s.cfg.Auth.OAuth != nil {
+		meta["authorization_servers"] = []string{s.cfg.Auth.OAuth.Issuer}
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(meta)
+}
