@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -15,8 +16,16 @@ import (
 // call, no schema validation. It measures what the server adds, apart from any client
 // library's own costs.
 type plainMCP struct {
-	url, session, version string
-	id                    atomic.Int64
+	url, session, version, apiKey string
+	id                            atomic.Int64
+}
+
+// newPlainMCPWith initializes a session that authenticates with an API key.
+func newPlainMCPWith(t testing.TB, url, apiKey string) *plainMCP {
+	t.Helper()
+	p := &plainMCP{url: url, apiKey: apiKey}
+	p.init(t, "2025-11-25")
+	return p
 }
 
 func newPlainMCP(t testing.TB, url string) *plainMCP { return newPlainMCPVersion(t, url, "2025-11-25") }
@@ -26,6 +35,12 @@ func newPlainMCP(t testing.TB, url string) *plainMCP { return newPlainMCPVersion
 func newPlainMCPVersion(t testing.TB, url, version string) *plainMCP {
 	t.Helper()
 	p := &plainMCP{url: url}
+	p.init(t, version)
+	return p
+}
+
+func (p *plainMCP) init(t testing.TB, version string) {
+	t.Helper()
 	resp, err := p.post(`{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"` + version + `","capabilities":{},"clientInfo":{"name":"plain","version":"1"}}}`)
 	if err != nil {
 		t.Fatal(err)
@@ -40,7 +55,6 @@ func newPlainMCPVersion(t testing.TB, url, version string) *plainMCP {
 	if _, err := p.post(`{"jsonrpc":"2.0","method":"notifications/initialized"}`); err != nil {
 		t.Fatal(err)
 	}
-	return p
 }
 
 func (p *plainMCP) post(body string) (*http.Response, error) {
@@ -50,6 +64,9 @@ func (p *plainMCP) post(body string) (*http.Response, error) {
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json, text/event-stream")
+	if p.apiKey != "" {
+		req.Header.Set("X-API-Key", p.apiKey)
+	}
 	if p.session != "" {
 		req.Header.Set("Mcp-Session-Id", p.session)
 		req.Header.Set("MCP-Protocol-Version", p.version)
@@ -95,3 +112,5 @@ func (p *plainMCP) call(name string, args any) (json.RawMessage, error) {
 	}
 	return msg.Result.Structured, nil
 }
+
+func base64URL(b []byte) string { return base64.URLEncoding.EncodeToString(b) }
