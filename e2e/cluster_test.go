@@ -1,0 +1,136 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/flowgate/flowgate/internal/demo"
+	"github.com/flowgate/flowgate/internal/testenv"
+	"github.com/flowgate/flowgate/mcpserver"
+	"github.com/flowgate/flowgate/workflows"
+)
+
+// proc is a flowgate subcommand running as its own OS process.
+type proc struct {
+	cmd *exec.Cmd
+	out *strings.Builder
+}
+
+func startProc(t *testing.T, args ...string) *proc {
+	t.Helper()
+	p := &proc{cmd: exec.Command(flowgateBinary(t), args...), out: &strings.Builder{}}
+	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = p.cmd.Process.Kill(); _ = p.cmd.Wait() })
+	return p
+}
+
+func waitHTTP(t *testing.T, url string) {
+	t.Helper()
+	testenv.WaitFor(t, 60*time.Second, url, func() (bool, error) {
+		resp, err := http.Get(url)
+		if err != nil {
+			return false, err
+		}
+		resp.Body.Close()
+		return resp.StatusCode == 200, nil
+	})
+}
+
+// TestSeparateProcesses runs the production topology as real processes: Temporal from
+// `flowgate dev` with its own worker and MCP server off, two `flowgate worker` and two
+// `flowgate mcp --transport http`. Deployments start through one MCP server and are
+// approved through the other; one worker is killed with SIGKILL while they run. Every
+// deployment completes and reaches the deploy backend once.
+func TestSeparateProcesses(t *testing.T) {
+	if testing.Short() {
+		t.Skip("multi-process test skipped in -short mode")
+	}
+	dir := t.TempDir()
+	port, demoPort := freePort(t), freePort(t)
+	temporal := fmt.Sprintf("127.0.0.1:%d", port)
+	demoURL := fmt.Sprintf("http://127.0.0.1:%d", demoPort)
+	dev := startProc(t, "dev", "--data-dir", dir, "--port", fmt.Sprint(port), "--no-ui", "--no-worker", "--no-mcp",
+		"--demo-addr", fmt.Sprintf("127.0.0.1:%d", demoPort), "--log-level", "error")
+	waitHTTP(t, demoURL+"/users/health")
+	testenv.WaitFor(t, 30*time.Second, "flowgate dev ready", func() (bool, error) {
+		return strings.Contains(dev.out.String(), "Flowgate is ready"), nil
+	})
+	workers := make([]*proc, 2)
+	for i := range workers {
+		workers[i] = startProc(t, "worker", "--temporal-address", temporal, "--data-dir", dir, "--gateway-url", demoURL,
+			"--stop-timeout", "2s", "--log-level", "error")
+	}
+	mcpURLs := make([]string, 2)
+	for i := range mcpURLs {
+		addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+		startProc(t, "mcp", "--transport", "http", "--addr", addr, "--temporal-address", temporal, "--actor", fmt.Sprintf("mcp-%d", i), "--log-level", "error")
+		mcpURLs[i] = "http://" + addr + "/mcp"
+		waitHTTP(t, "http://"+addr+"/healthz")
+	}
+	a, b := connectHTTP(t, mcpURLs[0]), connectHTTP(t, mcpURLs[1])
+
+	var ids []string
+	for i := 0; i < 6; i++ {
+		var s mcpserver.StartResult
+		callTool(t, a, "start_workflow", map[string]any{"workflow_type": "deployment", "idempotency_key": fmt.Sprintf("cluster-%d", i),
+			"parameters": map[string]any{"service": []string{"orders", "users", "products"}[i%3], "version": fmt.Sprintf("9.%d.0", i), "environment": "production"}}).decode(t, &s)
+		ids = append(ids, s.WorkflowID)
+	}
+	status := func(id string) workflows.Status {
+		var st mcpserver.StatusResult
+		r := callTool(t, b, "get_workflow_status", map[string]any{"workflow_id": id})
+		if r.IsError {
+			return ""
+		}
+		r.decode(t, &st)
+		return st.Status
+	}
+	for _, id := range ids {
+		testenv.WaitFor(t, 60*time.Second, id+" waiting", func() (bool, error) { return status(id) == workflows.StatusWaitingApproval, nil })
+	}
+	for i, id := range ids {
+		if r := callTool(t, b, "advance_workflow", map[string]any{"workflow_id": id, "action": "approve", "step": "approval"}); r.IsError {
+			t.Fatalf("approve %s: %s", id, r.Text)
+		}
+		if i == 2 {
+			if err := workers[0].cmd.Process.Signal(syscall.SIGKILL); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for _, id := range ids {
+		testenv.WaitFor(t, 90*time.Second, id+" completed", func() (bool, error) {
+			s := status(id)
+			return s == workflows.StatusCompleted, fmt.Errorf("status %s", s)
+		})
+	}
+	resp, err := http.Get(demoURL + "/_ledger")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ledger map[string]demo.LedgerEntry
+	json.NewDecoder(resp.Body).Decode(&ledger)
+	resp.Body.Close()
+	for _, id := range ids {
+		if e := ledger[id+"/deploy"]; e.Applied != 1 {
+			t.Errorf("deploy of %s reached the backend with %+v, want applied once", id, e)
+		}
+	}
+	// The surviving worker stops gracefully on SIGTERM.
+	if err := workers[1].cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	if err := workers[1].cmd.Wait(); err != nil {
+		t.Errorf("worker exit after SIGINT: %v\n%s", err, workers[1].out)
+	}
+}
