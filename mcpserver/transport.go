@@ -46,6 +46,18 @@ func (s *Server) HTTPHandler() http.Handler {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = io.WriteString(w, `{"status":"ok"}`)
 	})
+	// Ready means Temporal answers: a load balancer sends calls only where they can work.
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		w.Header().Set("Content-Type", "application/json")
+		if _, err := s.cfg.Client.CheckHealth(ctx, nil); err != nil {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = io.WriteString(w, `{"status":"unavailable","reason":"Temporal does not answer"}`)
+			return
+		}
+		_, _ = io.WriteString(w, `{"status":"ready"}`)
+	})
 	return mux
 }
 

@@ -25,6 +25,8 @@ Usage:
   flowgate dev     [flags]   run everything in one process (embedded Temporal, web UI, worker, MCP server)
   flowgate worker  [flags]   run a worker against an existing Temporal service
   flowgate mcp     [flags]   run an MCP server (--transport stdio|http) against an existing Temporal service
+  flowgate demo-backends     serve the demo users/products/orders/deploy/notifications services on their own
+  flowgate probe URL          exit 0 when URL answers 200 (container health checks)
   flowgate version
 
 Run "flowgate <command> -h" for the flags of a command.
@@ -49,6 +51,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = runWorker(ctx, args[1:], stderr)
 	case "mcp":
 		err = runMCP(ctx, args[1:], stderr)
+	case "demo-backends":
+		err = runDemo(ctx, args[1:], stderr)
+	case "probe":
+		err = runProbe(ctx, args[1:])
 	case "version":
 		fmt.Fprintln(stdout, "flowgate", version)
 		return 0

@@ -1,0 +1,30 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"io"
+	"log/slog"
+
+	"github.com/flowgate/flowgate/internal/demo"
+)
+
+// runDemo serves the demo backends on their own, for separate workers (docker-compose).
+func runDemo(ctx context.Context, args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("demo-backends", flag.ContinueOnError)
+	addr := fs.String("addr", envOr("FLOWGATE_DEMO_ADDR", "127.0.0.1:8090"), "listen address (env FLOWGATE_DEMO_ADDR)")
+	failureRate := fs.Float64("failure-rate", 0, "share of requests (0 to 1) answered 503, to exercise retries")
+	if err := parseFlags(fs, args, stderr); err != nil {
+		return err
+	}
+	b := demo.New()
+	b.FailureRate = *failureRate
+	url, stop, err := b.Serve(*addr)
+	if err != nil {
+		return err
+	}
+	defer stop()
+	slog.New(slog.NewTextHandler(stderr, nil)).Info("demo backends listening", "url", url)
+	<-ctx.Done()
+	return nil
+}

@@ -1,0 +1,81 @@
+package e2e
+
+import (
+	"os"
+	"slices"
+	"strings"
+	"testing"
+
+	"gopkg.in/yaml.v3"
+)
+
+// TestComposeFileNamesEveryServiceAndItsSettings checks docker-compose.yml without a
+// Docker engine: every service is there, with the variables each needs, health checks
+// and the ordering conditions that make `docker compose up` start cleanly. (.ci/run
+// also validates the file with docker-compose config.)
+func TestComposeFileNamesEveryServiceAndItsSettings(t *testing.T) {
+	raw, err := os.ReadFile("../docker-compose.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var f struct {
+		Services map[string]struct {
+			Image       string            `yaml:"image"`
+			Build       any               `yaml:"build"`
+			Command     []string          `yaml:"command"`
+			Environment map[string]string `yaml:"environment"`
+			DependsOn   map[string]struct {
+				Condition string `yaml:"condition"`
+			} `yaml:"depends_on"`
+			Healthcheck map[string]any `yaml:"healthcheck"`
+			Volumes     []string       `yaml:"volumes"`
+		} `yaml:"services"`
+		Volumes map[string]any `yaml:"volumes"`
+	}
+	if err := yaml.Unmarshal(raw, &f); err != nil {
+		t.Fatal(err)
+	}
+	need := map[string][]string{
+		"postgresql":      {"POSTGRES_USER", "POSTGRES_PASSWORD", "POSTGRES_DB"},
+		"temporal":        {"DB", "POSTGRES_SEEDS", "POSTGRES_USER", "POSTGRES_PWD"},
+		"temporal-setup":  {"TEMPORAL_ADDRESS"},
+		"temporal-ui":     {"TEMPORAL_ADDRESS"},
+		"flowgate-demo":   nil,
+		"flowgate-worker": {"TEMPORAL_ADDRESS", "TEMPORAL_NAMESPACE", "FLOWGATE_APP_DB", "FLOWGATE_DATA_DIR", "FLOWGATE_GATEWAY_URL"},
+		"flowgate-mcp":    {"TEMPORAL_ADDRESS", "TEMPORAL_NAMESPACE", "FLOWGATE_API_KEYS_FILE", "FLOWGATE_UI_URL", "FLOWGATE_RESOURCE_URL"},
+	}
+	for name, vars := range need {
+		svc, ok := f.Services[name]
+		if !ok {
+			t.Errorf("service %s is missing", name)
+			continue
+		}
+		for _, v := range vars {
+			if svc.Environment[v] == "" {
+				t.Errorf("service %s does not set %s", name, v)
+			}
+		}
+		if strings.HasPrefix(name, "flowgate-") && (svc.Build == nil || len(svc.Command) == 0) {
+			t.Errorf("service %s is not built from the Dockerfile with a subcommand", name)
+		}
+	}
+	if !strings.HasPrefix(f.Services["flowgate-worker"].Environment["FLOWGATE_APP_DB"], "postgres://") {
+		t.Error("the worker's app database is not PostgreSQL")
+	}
+	for _, name := range []string{"postgresql", "flowgate-mcp"} {
+		if f.Services[name].Healthcheck == nil {
+			t.Errorf("service %s has no health check", name)
+		}
+	}
+	if c := f.Services["flowgate-worker"].DependsOn["temporal-setup"].Condition; c != "service_completed_successfully" {
+		t.Errorf("worker waits for temporal-setup with %q", c)
+	}
+	for _, v := range []string{"postgresql-data", "flowgate-files"} {
+		if _, ok := f.Volumes[v]; !ok {
+			t.Errorf("named volume %s is missing", v)
+		}
+	}
+	if !slices.Contains(f.Services["flowgate-mcp"].Command, "http") {
+		t.Error("the MCP service does not serve HTTP")
+	}
+}
