@@ -2,8 +2,12 @@ package e2e
 
 import (
 	"context"
+	"database/sql"
+	"fmt"
 	"go.temporal.io/api/workflowservice/v1"
 	"net"
+	"net/url"
+	"os"
 	"strconv"
 	"testing"
 	"time"
@@ -37,4 +41,31 @@ func restartWorker(t *testing.T, env *testenv.Env) *stack.Worker {
 
 func countRequest(query string) *workflowservice.CountWorkflowExecutionsRequest {
 	return &workflowservice.CountWorkflowExecutionsRequest{Namespace: "default", Query: query}
+}
+
+// postgresDSN returns a DSN for a new database on the server FLOWGATE_TEST_POSTGRES
+// names (.ci/run starts one), dropped with its visibility twin after the test; the test
+// is skipped without one.
+func postgresDSN(t *testing.T) string {
+	t.Helper()
+	admin := os.Getenv("FLOWGATE_TEST_POSTGRES")
+	if admin == "" {
+		t.Skip("PostgreSQL persistence skipped: set FLOWGATE_TEST_POSTGRES to a postgres:// DSN (.ci/run starts a server)")
+	}
+	u, err := url.Parse(admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := fmt.Sprintf("flowgate_temporal_%d_%d", os.Getpid(), time.Now().UnixNano())
+	u.Path = "/" + name
+	t.Cleanup(func() {
+		db, err := sql.Open("pgx", admin)
+		if err != nil {
+			return
+		}
+		defer db.Close()
+		db.Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)")
+		db.Exec("DROP DATABASE IF EXISTS " + name + "_visibility WITH (FORCE)")
+	})
+	return u.String()
 }

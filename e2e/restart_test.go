@@ -13,11 +13,15 @@ import (
 // port, and approves: the workflow goes on from where it was and completes, and its deploy
 // reached the backend once.
 func TestWaitingWorkflowSurvivesServerAndWorkerRestart(t *testing.T) {
-	for _, d := range []devserver.Durability{devserver.DurabilityProcessCrash, devserver.DurabilityLegacy} {
+	for _, d := range []devserver.Durability{devserver.DurabilityProcessCrash, devserver.DurabilityLegacy, "postgres"} {
 		t.Run(string(d), func(t *testing.T) {
 			dbFile := testenv.TempFile(t, "temporal.db")
 			dataDir := t.TempDir()
-			first := testenv.StartT(t, testenv.Options{DatabaseFile: dbFile, DataDir: dataDir, Durability: d, NoMCP: true})
+			opts := testenv.Options{DatabaseFile: dbFile, DataDir: dataDir, Durability: d, NoMCP: true}
+			if d == "postgres" {
+				opts = testenv.Options{PostgresDSN: postgresDSN(t), DataDir: dataDir, NoMCP: true}
+			}
+			first := testenv.StartT(t, opts)
 			id := startKind(t, first.Client, workflows.KindDeployment,
 				`{"service":"users","version":"5.0.0","environment":"staging","manifest":"manifests/users.json"}`,
 				workflows.Request{RequestedBy: "alice"})
@@ -25,7 +29,8 @@ func TestWaitingWorkflowSurvivesServerAndWorkerRestart(t *testing.T) {
 			port := portOf(t, first.Server.FrontendAddress())
 			first.Stop()
 
-			second := testenv.StartT(t, testenv.Options{DatabaseFile: dbFile, DataDir: dataDir, Durability: d, FrontendPort: port, NoMCP: true})
+			opts.FrontendPort = port
+			second := testenv.StartT(t, opts)
 			after := testenv.WaitForStatus(t, second.Client, id, workflows.StatusWaitingApproval)
 			if after.Waiting.Step != before.Waiting.Step || !after.Waiting.Deadline.Equal(before.Waiting.Deadline) {
 				t.Fatalf("after restart waiting = %+v, before %+v", after.Waiting, before.Waiting)

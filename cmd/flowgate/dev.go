@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -25,6 +26,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	dataDir := fs.String("data-dir", envOr("FLOWGATE_DATA_DIR", ".flowgate"), "folder for the Temporal database, the app database and the file sandbox (env FLOWGATE_DATA_DIR)")
 	appDBFlag := fs.String("app-db", envOr("FLOWGATE_APP_DB", ""), "app database: a SQLite file, or a postgres:// DSN (default <data-dir>/app.db; env FLOWGATE_APP_DB)")
 	dbFile := fs.String("db", "", "Temporal's SQLite file (default <data-dir>/temporal.db)")
+	temporalDSN := fs.String("temporal-dsn", envOr("FLOWGATE_TEMPORAL_DSN", ""), "persist Temporal to PostgreSQL instead of SQLite: postgres://user:pass@host:5432/temporal (env FLOWGATE_TEMPORAL_DSN)")
 	memory := fs.Bool("memory", false, "keep Temporal's state in memory: everything is gone on exit")
 	ip := fs.String("ip", "127.0.0.1", "address every listener binds to")
 	port := fs.Int("port", 7233, "Temporal frontend gRPC port")
@@ -67,7 +69,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if *appDBFlag != "" {
 		appDB = *appDBFlag
 	}
-	if *memory {
+	if *memory || *temporalDSN != "" {
 		temporalDB = ""
 	}
 	// Check every port first, so a taken one fails before anything starts.
@@ -89,7 +91,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	var closer stack.Closer
 	defer closer.Close()
 	srv, err := devserver.Start(ctx, devserver.Options{
-		DatabaseFile: temporalDB, IP: *ip, FrontendPort: *port, UIPort: *uiPort, UI: !*noUI,
+		DatabaseFile: temporalDB, PostgresDSN: *temporalDSN, IP: *ip, FrontendPort: *port, UIPort: *uiPort, UI: !*noUI,
 		Durability: dur, Logger: logger, SearchAttributes: searchAttributes(),
 	})
 	if err != nil {
@@ -137,9 +139,15 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		})
 		mcpURL = h.URL()
 	}
+	dbDesc := temporalDB
+	if *temporalDSN != "" {
+		if u, err := url.Parse(*temporalDSN); err == nil {
+			dbDesc = "PostgreSQL " + u.Host + u.Path // never the password
+		}
+	}
 	printBanner(stdout, banner{
 		Ready: time.Since(started), Temporal: srv.FrontendAddress(), UI: srv.UIURL(), MCP: mcpURL, Demo: demoURL,
-		DB: temporalDB, DataDir: *dataDir, Sandbox: sandbox, Worker: !*noWorker, Actor: *actor, Auth: auth != nil,
+		DB: dbDesc, DataDir: *dataDir, Sandbox: sandbox, Worker: !*noWorker, Actor: *actor, Auth: auth != nil,
 	})
 	<-ctx.Done()
 	fmt.Fprintln(stdout, "flowgate: stopping…")

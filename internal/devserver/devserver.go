@@ -22,6 +22,7 @@ import (
 	uiserveroptions "github.com/temporalio/ui-server/v2/server/server_options"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/operatorservice/v1"
+	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/server/common/cluster"
 	"go.temporal.io/server/common/config"
@@ -65,6 +66,10 @@ type Options struct {
 	// DatabaseFile is the SQLite file to persist to; it is created with its schema when it
 	// does not exist. Empty means an in-memory database that is gone when the server stops.
 	DatabaseFile string
+	// PostgresDSN, when set, persists to PostgreSQL instead of SQLite:
+	// postgres://user:password@host:5432/temporal?sslmode=disable. The database and
+	// <name>_visibility are created with their schema when missing, and upgraded on start.
+	PostgresDSN string
 	// IP is the address every listener binds to; default 127.0.0.1.
 	IP string
 	// FrontendPort is the gRPC port clients dial; 0 picks a free port.
@@ -88,6 +93,7 @@ type Options struct {
 
 // Server is a running embedded Temporal service.
 type Server struct {
+	postgres  bool
 	server    temporal.Server
 	ui        *uiserver.Server
 	level     *slog.LevelVar
@@ -165,6 +171,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		return nil, fmt.Errorf("start temporal server: %w", err)
 	}
 	s := &Server{
+		postgres:  opts.PostgresDSN != "",
 		server:    srv,
 		level:     level,
 		frontend:  net.JoinHostPort(opts.IP, strconv.Itoa(opts.FrontendPort)),
@@ -226,10 +233,19 @@ func (o *Options) serverConfig() (*config.Config, error) {
 	var conf config.Config
 	conf.Global.Membership.MaxJoinDuration = 30 * time.Second
 	conf.Global.Membership.BroadcastAddress = o.IP
-	conf.Persistence.DefaultStore = "sqlite-default"
-	conf.Persistence.VisibilityStore = "sqlite-default"
+	conf.Persistence.DefaultStore = "default"
+	conf.Persistence.VisibilityStore = "visibility"
 	conf.Persistence.NumHistoryShards = o.HistoryShards
-	conf.Persistence.DataStores = map[string]config.DataStore{"sqlite-default": {SQL: sqlConf}}
+	visConf := sqlConf
+	if o.PostgresDSN != "" {
+		if visConf, err = o.postgresConfig("_visibility"); err != nil {
+			return nil, err
+		}
+		if err := preparePostgres(visConf, "postgresql/v12/visibility", o.Logger); err != nil {
+			return nil, err
+		}
+	}
+	conf.Persistence.DataStores = map[string]config.DataStore{"default": {SQL: sqlConf}, "visibility": {SQL: visConf}}
 
 	httpPort, err := freePort(o.IP)
 	if err != nil {
@@ -270,6 +286,13 @@ func (o *Options) serverConfig() (*config.Config, error) {
 }
 
 func (o *Options) sqlConfig() (*config.SQL, error) {
+	if o.PostgresDSN != "" {
+		conf, err := o.postgresConfig("")
+		if err != nil {
+			return nil, err
+		}
+		return conf, preparePostgres(conf, "postgresql/v12/temporal", o.Logger)
+	}
 	conf := &config.SQL{PluginName: sqliteplugin.PluginName}
 	if o.DatabaseFile == "" {
 		conf.ConnectAttributes = map[string]string{"mode": "memory", "cache": "shared"}
@@ -346,6 +369,7 @@ func (o *Options) dynamicConfig() dynamicconfig.StaticClient {
 	dc[dynamicconfig.FrontendMaxNamespaceVisibilityRPSPerInstance.Key()] = 100
 	dc[dynamicconfig.EnableServerVersionCheck.Key()] = false
 	dc[dynamicconfig.ForceSearchAttributesCacheRefreshOnRead.Key()] = true
+	dc[dynamicconfig.NamespaceCacheRefreshInterval.Key()] = time.Second
 	if o.Durability == DurabilityLegacy {
 		return dc
 	}
@@ -371,10 +395,25 @@ func (s *Server) registerSearchAttributes(ctx context.Context, want map[string]e
 		return fmt.Errorf("connect to embedded server at %s: %w", s.frontend, err)
 	}
 	defer c.Close()
+	if s.postgres {
+		// The SQLite path inserts the namespace before start; on PostgreSQL register it.
+		if err := ensureNamespace(ctx, c, s.namespace); err != nil {
+			return err
+		}
+	}
 	if len(want) == 0 {
 		return nil
 	}
-	have, err := c.OperatorService().ListSearchAttributes(ctx, &operatorservice.ListSearchAttributesRequest{Namespace: s.namespace})
+	var have *operatorservice.ListSearchAttributesResponse
+	for {
+		// A namespace registered a moment ago reaches the frontend's cache within a second.
+		have, err = c.OperatorService().ListSearchAttributes(ctx, &operatorservice.ListSearchAttributesRequest{Namespace: s.namespace})
+		var nf *serviceerror.NamespaceNotFound
+		if err == nil || !errors.As(err, &nf) || ctx.Err() != nil {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 	if err != nil {
 		return fmt.Errorf("list search attributes: %w", err)
 	}

@@ -28,6 +28,8 @@ import (
 type Options struct {
 	// DatabaseFile persists Temporal to a SQLite file; empty means in memory.
 	DatabaseFile string
+	// PostgresDSN persists Temporal to PostgreSQL instead.
+	PostgresDSN string
 	// Durability of the SQLite file.
 	Durability devserver.Durability
 	// DataDir holds the app database and the sandbox; empty means a new temp folder.
@@ -92,7 +94,7 @@ func Start(ctx context.Context, opts Options) (*Env, error) {
 		e.closer.Add(func() { os.RemoveAll(dir) })
 	}
 	srv, err := devserver.Start(ctx, devserver.Options{
-		DatabaseFile: opts.DatabaseFile, Durability: opts.Durability, FrontendPort: opts.FrontendPort,
+		DatabaseFile: opts.DatabaseFile, PostgresDSN: opts.PostgresDSN, Durability: opts.Durability, FrontendPort: opts.FrontendPort,
 		UI: opts.UI, Logger: logger, SearchAttributes: SearchAttributes(),
 	})
 	if err != nil {
