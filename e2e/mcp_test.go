@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"context"
+	"io"
+	"net/http"
 	"slices"
 	"strings"
 	"testing"
@@ -298,6 +300,40 @@ func TestMCPProtocolVersions(t *testing.T) {
 		p := newPlainMCPVersion(t, env.MCPURL, v)
 		if _, err := p.call("list_workflows", map[string]any{"limit": 1}); err != nil {
 			t.Errorf("%s: %v", v, err)
+		}
+	}
+}
+
+// TestMetricsAndHealth: /metrics carries the MCP server's tool-call metrics and the
+// Temporal SDK's; /healthz and /readyz answer.
+func TestMetricsAndHealth(t *testing.T) {
+	env := testenv.Shared(t)
+	cs := connectHTTP(t, env.MCPURL)
+	callTool(t, cs, "list_workflows", map[string]any{"limit": 1})
+	callTool(t, cs, "get_workflow_status", map[string]any{"workflow_id": ""})
+	base := strings.TrimSuffix(env.MCPURL, "/mcp")
+	for _, path := range []string{"/healthz", "/readyz"} {
+		resp, err := http.Get(base + path)
+		if err != nil || resp.StatusCode != 200 {
+			t.Errorf("%s: %v %v", path, resp, err)
+		} else {
+			resp.Body.Close()
+		}
+	}
+	resp, err := http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{
+		`flowgate_mcp_tool_calls_total{outcome="ok",tool="list_workflows"}`,
+		`flowgate_mcp_tool_calls_total{outcome="tool_error",tool="get_workflow_status"}`,
+		`flowgate_mcp_tool_call_seconds_bucket{tool="list_workflows"`,
+		`temporal_request`,
+	} {
+		if !strings.Contains(string(raw), want) {
+			t.Errorf("/metrics lacks %s", want)
 		}
 	}
 }

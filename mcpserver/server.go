@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"net/url"
 	"slices"
 	"strings"
@@ -48,6 +49,15 @@ type Config struct {
 	Auth *AuthConfig
 	// AllowedOrigins are browser origins (scheme://host:port) allowed besides loopback ones.
 	AllowedOrigins []string
+	// Observer, when set, records every tool call's latency and outcome.
+	Observer CallObserver
+	// MetricsHandler, when set, is served at /metrics on the HTTP transport.
+	MetricsHandler http.Handler
+}
+
+// CallObserver records tool calls, e.g. as Prometheus metrics.
+type CallObserver interface {
+	ObserveToolCall(tool string, d time.Duration, isError bool)
 }
 
 // Server is Flowgate's MCP server.
@@ -82,6 +92,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.mcp = server.NewMCPServer("flowgate", Version,
 		server.WithToolFilter(visibleTools),
+		server.WithToolHandlerMiddleware(s.observe),
 		server.WithToolCapabilities(false),
 		server.WithResourceCapabilities(false, false),
 		server.WithPromptCapabilities(false),
@@ -95,6 +106,18 @@ func New(cfg Config) (*Server, error) {
 	s.addResources()
 	s.addPrompts()
 	return s, nil
+}
+
+// observe reports each tool call to the configured observer.
+func (s *Server) observe(next server.ToolHandlerFunc) server.ToolHandlerFunc {
+	return func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		start := time.Now()
+		res, err := next(ctx, req)
+		if s.cfg.Observer != nil {
+			s.cfg.Observer.ObserveToolCall(req.Params.Name, time.Since(start), err != nil || (res != nil && res.IsError))
+		}
+		return res, err
+	}
 }
 
 // visibleTools lists only the tools the caller's scopes allow; calls are checked again

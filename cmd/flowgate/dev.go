@@ -17,6 +17,7 @@ import (
 
 	"github.com/flowgate/flowgate/internal/demo"
 	"github.com/flowgate/flowgate/internal/devserver"
+	"github.com/flowgate/flowgate/internal/metrics"
 	"github.com/flowgate/flowgate/internal/stack"
 	"github.com/flowgate/flowgate/workflows"
 )
@@ -106,9 +107,11 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	closer.Add(stopDemo)
 
+	reg := metrics.New()
 	c, err := client.DialContext(ctx, client.Options{
 		HostPort: srv.FrontendAddress(), Namespace: srv.Namespace(),
-		Logger: sdklog.NewStructuredLogger(logger.With("component", "temporal-sdk")),
+		Logger:         sdklog.NewStructuredLogger(logger.With("component", "temporal-sdk")),
+		MetricsHandler: reg.SDKHandler(),
 	})
 	if err != nil {
 		return fmt.Errorf("connect to embedded Temporal: %w", err)
@@ -124,7 +127,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	mcpURL := ""
 	if !*noMCP {
-		m, err := stack.NewMCP(c, srv.Namespace(), stack.MCPConfig{UIBaseURL: srv.UIURL(), Actor: *actor, Auth: auth}, logger)
+		m, err := stack.NewMCP(c, srv.Namespace(), stack.MCPConfig{UIBaseURL: srv.UIURL(), Actor: *actor, Auth: auth, Metrics: reg}, logger)
 		if err != nil {
 			return usageError{err}
 		}

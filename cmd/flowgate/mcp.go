@@ -8,6 +8,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/flowgate/flowgate/internal/metrics"
 	"github.com/flowgate/flowgate/internal/stack"
 )
 
@@ -36,7 +37,8 @@ func runMCP(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	c, err := stack.DialTemporal(ctx, *address, *namespace, logger)
+	reg := metrics.New()
+	c, err := stack.DialTemporal(ctx, *address, *namespace, reg.SDKHandler(), logger)
 	if err != nil {
 		return err
 	}
@@ -52,7 +54,7 @@ func runMCP(ctx context.Context, args []string, stderr io.Writer) error {
 	if *transport == "stdio" {
 		auth = nil // stdio trusts the local user; the actor comes from --actor
 	}
-	m, err := stack.NewMCP(c, ns, stack.MCPConfig{UIBaseURL: *uiURL, Actor: *actor, SeparationOfDuties: *sod, Auth: auth}, logger)
+	m, err := stack.NewMCP(c, ns, stack.MCPConfig{UIBaseURL: *uiURL, Actor: *actor, SeparationOfDuties: *sod, Auth: auth, Metrics: reg}, logger)
 	if err != nil {
 		return usageError{err}
 	}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/flowgate/flowgate/internal/metrics"
 	"github.com/flowgate/flowgate/internal/stack"
 )
 
@@ -20,6 +21,7 @@ func runWorker(ctx context.Context, args []string, stderr io.Writer) error {
 	gatewayURL := fs.String("gateway-url", envOr("FLOWGATE_GATEWAY_URL", ""), "base URL that serves every default service at /{name}, e.g. flowgate dev's demo backends (env FLOWGATE_GATEWAY_URL)")
 	stopTimeout := fs.Duration("stop-timeout", 10*time.Second, "how long SIGTERM lets in-flight activities finish")
 	logLevel := fs.String("log-level", "info", "debug | info | warn | error")
+	metricsAddr := fs.String("metrics-addr", envOr("FLOWGATE_METRICS_ADDR", ""), "serve Prometheus metrics (Temporal SDK) at http://ADDR/metrics (env FLOWGATE_METRICS_ADDR)")
 	if err := parseFlags(fs, args, stderr); err != nil {
 		return err
 	}
@@ -34,7 +36,13 @@ func runWorker(ctx context.Context, args []string, stderr io.Writer) error {
 	if err := stack.EnsureDir(*dataDir, "--data-dir"); err != nil {
 		return err
 	}
-	c, err := stack.DialTemporal(ctx, *address, *namespace, logger)
+	m := metrics.New()
+	if *metricsAddr != "" {
+		if err := stack.ServeMetrics(ctx, *metricsAddr, m); err != nil {
+			return err
+		}
+	}
+	c, err := stack.DialTemporal(ctx, *address, *namespace, m.SDKHandler(), logger)
 	if err != nil {
 		return err
 	}

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -22,6 +23,7 @@ import (
 
 	"github.com/flowgate/flowgate/activities"
 	"github.com/flowgate/flowgate/internal/demo"
+	"github.com/flowgate/flowgate/internal/metrics"
 	"github.com/flowgate/flowgate/mcpserver"
 	"github.com/flowgate/flowgate/worker"
 )
@@ -114,7 +116,7 @@ func (w *Worker) close() {
 // (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TLS variables and the Temporal
 // CLI's profile file), overridden by hostPort and namespace when they are set. It fails
 // with a sentence naming the address and the variable that sets it.
-func DialTemporal(ctx context.Context, hostPort, namespace string, logger *slog.Logger) (client.Client, error) {
+func DialTemporal(ctx context.Context, hostPort, namespace string, metrics client.MetricsHandler, logger *slog.Logger) (client.Client, error) {
 	opts, err := envconfig.LoadDefaultClientOptions()
 	if err != nil {
 		return nil, fmt.Errorf("read Temporal client config (TEMPORAL_* variables, profile file): %w", err)
@@ -132,6 +134,7 @@ func DialTemporal(ctx context.Context, hostPort, namespace string, logger *slog.
 		opts.Namespace = client.DefaultNamespace
 	}
 	opts.Logger = sdklog.NewStructuredLogger(logger.With("component", "temporal-sdk"))
+	opts.MetricsHandler = metrics
 	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	c, err := client.DialContext(dctx, opts)
@@ -150,6 +153,8 @@ type MCPConfig struct {
 	// Auth turns authentication on; separation of duties is then on as well.
 	Auth           *mcpserver.AuthConfig
 	AllowedOrigins []string
+	// Metrics, when set, records tool calls and is served at /metrics.
+	Metrics *metrics.Metrics
 }
 
 // NewMCP builds the MCP server for a client.
@@ -163,7 +168,37 @@ func NewMCP(c client.Client, namespace string, cfg MCPConfig, logger *slog.Logge
 		Auth:               cfg.Auth,
 		AllowedOrigins:     cfg.AllowedOrigins,
 		Logger:             logger.With("component", "mcp"),
+		Observer:           observer(cfg.Metrics),
+		MetricsHandler:     metricsHandler(cfg.Metrics),
 	})
+}
+
+func observer(m *metrics.Metrics) mcpserver.CallObserver {
+	if m == nil {
+		return nil
+	}
+	return m
+}
+
+func metricsHandler(m *metrics.Metrics) http.Handler {
+	if m == nil {
+		return nil
+	}
+	return m.Handler()
+}
+
+// ServeMetrics serves /metrics on addr until ctx ends; a taken address is an error.
+func ServeMetrics(ctx context.Context, addr string, m *metrics.Metrics) error {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("--metrics-addr %s is not available: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", m.Handler())
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.Serve(l) }()
+	go func() { <-ctx.Done(); _ = srv.Close() }()
+	return nil
 }
 
 // AuthFlags are the command-line settings of authentication.

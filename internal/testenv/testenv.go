@@ -19,6 +19,7 @@ import (
 
 	"github.com/flowgate/flowgate/internal/demo"
 	"github.com/flowgate/flowgate/internal/devserver"
+	"github.com/flowgate/flowgate/internal/metrics"
 	"github.com/flowgate/flowgate/internal/stack"
 	"github.com/flowgate/flowgate/mcpserver"
 	"github.com/flowgate/flowgate/workflows"
@@ -111,9 +112,10 @@ func Start(ctx context.Context, opts Options) (*Env, error) {
 	}
 	e.closer.Add(stopDemo)
 	e.GatewayURL = demoURL
+	reg := metrics.New()
 	e.Client, err = client.DialContext(ctx, client.Options{
 		HostPort: srv.FrontendAddress(), Namespace: srv.Namespace(),
-		Logger: sdklog.NewStructuredLogger(logger),
+		Logger: sdklog.NewStructuredLogger(logger), MetricsHandler: reg.SDKHandler(),
 	})
 	if err != nil {
 		e.Stop()
@@ -133,7 +135,7 @@ func Start(ctx context.Context, opts Options) (*Env, error) {
 	}
 	if !opts.NoMCP {
 		e.MCP, err = stack.NewMCP(e.Client, srv.Namespace(), stack.MCPConfig{
-			UIBaseURL: srv.UIURL(), Actor: "tester", SeparationOfDuties: opts.SeparationOfDuties, Auth: opts.Auth,
+			UIBaseURL: srv.UIURL(), Actor: "tester", SeparationOfDuties: opts.SeparationOfDuties, Auth: opts.Auth, Metrics: reg,
 		}, logger)
 		if err != nil {
 			e.Stop()
