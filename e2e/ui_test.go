@@ -1,0 +1,161 @@
+package e2e
+
+import (
+	"context"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	commonpb "go.temporal.io/api/common/v1"
+	"go.temporal.io/api/workflowservice/v1"
+
+	"github.com/flowgate/flowgate/internal/testenv"
+	"github.com/flowgate/flowgate/mcpserver"
+	"github.com/flowgate/flowgate/workflows"
+)
+
+// chromium finds Debian's Chromium (.ci/run installs it) or another Chrome.
+func chromium(t *testing.T) string {
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "google-chrome-stable"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	t.Skip("browser test skipped: no Chromium found (apt-get install chromium; .ci/run installs it)")
+	return ""
+}
+
+// artifacts is where the browser test keeps its screenshots: $FLOWGATE_ARTIFACTS, or
+// artifacts/ui in the repository (ignored by git).
+func artifacts(t *testing.T) string {
+	dir := os.Getenv("FLOWGATE_ARTIFACTS")
+	if dir == "" {
+		dir = filepath.Join("..", "artifacts", "ui")
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// TestTemporalUIShowsAndFollowsARun starts a deployment through MCP, finds it in the
+// Temporal web UI's list by Flowgate's search attributes, opens it and sees it waiting at
+// the approval gate, approves it through MCP, and sees it completed after a reload.
+func TestTemporalUIShowsAndFollowsARun(t *testing.T) {
+	chrome := chromium(t)
+	env := testenv.Shared(t)
+	ui := env.Server.UIURL()
+	cs := connectHTTP(t, env.MCPURL)
+	var s mcpserver.StartResult
+	callTool(t, cs, "start_workflow", map[string]any{"workflow_type": "deployment",
+		"parameters": map[string]any{"service": "orders", "version": "6.2.0", "environment": "production"}}).decode(t, &s)
+	testenv.WaitForStatus(t, env.Client, s.WorkflowID, workflows.StatusWaitingApproval)
+	if s.UIURL != ui+"/namespaces/default/workflows/"+s.WorkflowID {
+		t.Errorf("ui_url = %q", s.UIURL)
+	}
+
+	// The browser profile is removed after the browser has exited, not by t.TempDir,
+	// whose cleanup can race with Chromium's last writes.
+	profile, err := os.MkdirTemp("", "flowgate-chromium-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(profile)
+	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chrome), chromedp.NoSandbox, chromedp.DisableGPU, chromedp.WindowSize(1400, 1000),
+		chromedp.Flag("disable-quic", true), chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-sync", true),
+		chromedp.UserDataDir(profile),
+	)...)
+	defer cancelAlloc()
+	ctx, cancel := chromedp.NewContext(alloc)
+	defer cancel()
+	ctx, cancelTimeout := context.WithTimeout(ctx, 90*time.Second)
+	defer cancelTimeout()
+	dir := artifacts(t)
+	shot := func(name string) chromedp.Action {
+		return chromedp.ActionFunc(func(ctx context.Context) error {
+			var buf []byte
+			if err := chromedp.FullScreenshot(&buf, 100).Do(ctx); err != nil {
+				return err
+			}
+			return os.WriteFile(filepath.Join(dir, name), buf, 0o644)
+		})
+	}
+	contains := func(text string) string { return `//*[contains(text(), "` + text + `")]` }
+	// badge matches a status badge whatever its letter case.
+	badge := func(status string) string {
+		return `//*[contains(translate(text(), "ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz"), "` + status + `")]`
+	}
+
+	list := ui + "/namespaces/default/workflows?query=" + url.QueryEscape(`FlowgateType = "deployment" AND FlowgateStatus = "waiting_approval"`)
+	if err := chromedp.Run(ctx,
+		chromedp.Navigate(list),
+		chromedp.WaitVisible(contains(s.WorkflowID), chromedp.BySearch),
+		shot("1-list-waiting-approval.png"),
+	); err != nil {
+		t.Fatalf("the UI's filtered list does not show %s: %v", s.WorkflowID, err)
+	}
+	page := ui + "/namespaces/default/workflows/" + s.WorkflowID
+	if err := chromedp.Run(ctx,
+		chromedp.Navigate(page),
+		chromedp.WaitVisible(badge("running"), chromedp.BySearch),
+		// The timeline names the gate's deadline timer and each activity by its summary.
+		chromedp.WaitVisible(contains("deadline of approval gate approval"), chromedp.BySearch),
+		chromedp.WaitVisible(contains("check health of orders before deploying"), chromedp.BySearch),
+		shot("2-run-waiting-timeline.png"),
+		// User Metadata holds the summary and the current details: what the run waits for.
+		chromedp.Click(contains("User Metadata"), chromedp.BySearch),
+		chromedp.WaitVisible(contains("Deploy orders 6.2.0 to production"), chromedp.BySearch),
+		chromedp.WaitVisible(contains("Waiting for approval"), chromedp.BySearch),
+		shot("3-run-waiting-details.png"),
+	); err != nil {
+		t.Fatalf("the run's page does not show it waiting at the gate: %v", err)
+	}
+	if r := callTool(t, cs, "advance_workflow", map[string]any{"workflow_id": s.WorkflowID, "action": "approve", "step": "approval"}); r.IsError {
+		t.Fatal(r.Text)
+	}
+	testenv.WaitForStatus(t, env.Client, s.WorkflowID, workflows.StatusCompleted)
+	if err := chromedp.Run(ctx,
+		chromedp.Reload(),
+		chromedp.WaitVisible(badge("completed"), chromedp.BySearch),
+		shot("4-run-completed.png"),
+	); err != nil {
+		t.Fatalf("after approval the run's page does not show it completed: %v", err)
+	}
+}
+
+// TestApproveWithTheUIsSignalDialog sends the approve signal exactly as the web UI's
+// "Send a Signal" dialog does — a json/plain payload typed by a person — and the run
+// completes with that person recorded as approver.
+func TestApproveWithTheUIsSignalDialog(t *testing.T) {
+	env := testenv.Shared(t)
+	id := startKind(t, env.Client, workflows.KindOnboarding, `{"email":"ui.signal@example.com","name":"UI Signal","role":"viewer"}`, workflows.Request{RequestedBy: "alice"})
+	testenv.WaitForStatus(t, env.Client, id, workflows.StatusWaitingApproval)
+	_, err := env.Client.WorkflowService().SignalWorkflowExecution(context.Background(), &workflowservice.SignalWorkflowExecutionRequest{
+		Namespace:         "default",
+		WorkflowExecution: &commonpb.WorkflowExecution{WorkflowId: id},
+		SignalName:        workflows.SignalApprove,
+		Input: &commonpb.Payloads{Payloads: []*commonpb.Payload{{
+			Metadata: map[string][]byte{"encoding": []byte("json/plain")},
+			Data:     []byte(`{"step": "manager_approval", "actor": "ui-user", "comment": "approved in the web UI"}`),
+		}}},
+		Identity: "temporal-ui",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := result(t, env.Client, id)
+	if err != nil || st.Status != workflows.StatusCompleted {
+		t.Fatalf("status %s err %v", st.Status, err)
+	}
+	for _, s := range st.Steps {
+		if s.Name == workflows.StepManagerApproval && (s.Actor != "ui-user" || s.Comment != "approved in the web UI") {
+			t.Errorf("approval step = %+v", s)
+		}
+	}
+}
