@@ -148,7 +148,9 @@ func TestDevRefusesATakenPort(t *testing.T) {
 	}
 	defer l.Close()
 	taken := l.Addr().String()
-	cmd := exec.Command(flowgateBinary(t), "dev", "--memory", "--data-dir", t.TempDir(), "--mcp-addr", taken)
+	// Every other port is a free one, so only --mcp-addr can be the one refused.
+	cmd := exec.Command(flowgateBinary(t), "dev", "--memory", "--data-dir", t.TempDir(), "--mcp-addr", taken,
+		"--port", fmt.Sprint(freePort(t)), "--ui-port", fmt.Sprint(freePort(t)), "--demo-addr", fmt.Sprintf("127.0.0.1:%d", freePort(t)))
 	out, err := cmd.CombinedOutput()
 	if cmd.ProcessState == nil || cmd.ProcessState.ExitCode() != 1 {
 		t.Fatalf("exit: %v", err)
