@@ -1,0 +1,797 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+	"go.temporal.io/sdk/client"
+	sdklog "go.temporal.io/sdk/log"
+
+	"github.com/flowgate/flowgate/internal/demo"
+	"github.com/flowgate/flowgate/internal/testenv"
+	"github.com/flowgate/flowgate/mcpserver"
+	"github.com/flowgate/flowgate/workflows"
+)
+
+// The proof suite (TestProof*) runs Flowgate as real processes and reports what it
+// survives and what it costs. CI runs a short, bounded version of each; the sizes the
+// figures in BENCHMARKS.md come from run with
+//
+//	FLOWGATE_PROOF=full go test ./e2e -run TestProof -v -timeout 2h
+//
+// Every figure is printed on a line that starts with "PROOF".
+
+// proofSize is ci normally and full when FLOWGATE_PROOF=full.
+func proofSize(ci, full int) int {
+	if os.Getenv("FLOWGATE_PROOF") == "full" {
+		return full
+	}
+	return ci
+}
+
+func report(t *testing.T, format string, args ...any) {
+	t.Helper()
+	t.Logf("PROOF "+format, args...)
+}
+
+// errHang marks a call that got no answer before the client's deadline.
+var errHang = errors.New("no answer before the deadline (hang)")
+
+// agent is an MCP client that, like a real agent, opens a new session when the server
+// it talked to went away.
+type agent struct {
+	url string
+	mu  sync.Mutex
+	cs  *mcp.ClientSession
+}
+
+func (a *agent) session(ctx context.Context) (*mcp.ClientSession, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.cs != nil {
+		return a.cs, nil
+	}
+	c := mcp.NewClient(&mcp.Implementation{Name: "flowgate-proof", Version: "1"}, nil)
+	cs, err := c.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: a.url, DisableStandaloneSSE: true}, nil)
+	if err != nil {
+		return nil, err
+	}
+	a.cs = cs
+	return cs, nil
+}
+
+func (a *agent) drop(cs *mcp.ClientSession) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.cs == cs {
+		a.cs = nil
+		go cs.Close()
+	}
+}
+
+func (a *agent) close() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.cs != nil {
+		a.cs.Close()
+		a.cs = nil
+	}
+}
+
+// call makes one tool call with a deadline. A tool error comes back as a result with
+// IsError; err is a transport failure (the session is dropped so that the next call
+// reconnects) or errHang.
+func (a *agent) call(timeout time.Duration, name string, args map[string]any) (toolResult, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	cs, err := a.session(ctx)
+	if err != nil {
+		if ctx.Err() != nil {
+			return toolResult{}, errHang
+		}
+		return toolResult{}, fmt.Errorf("connect: %w", err)
+	}
+	res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: name, Arguments: args})
+	if err != nil {
+		a.drop(cs)
+		if ctx.Err() != nil {
+			return toolResult{}, errHang
+		}
+		return toolResult{}, err
+	}
+	out := toolResult{IsError: res.IsError}
+	for _, c := range res.Content {
+		if tc, ok := c.(*mcp.TextContent); ok {
+			out.Text += tc.Text
+		}
+	}
+	if res.StructuredContent != nil {
+		out.Structured, _ = json.Marshal(res.StructuredContent)
+	}
+	return out, nil
+}
+
+// tally counts call outcomes during a fault: answered, refused with a clear tool error,
+// failed fast at the transport (connection refused or reset), or hung.
+type tally struct {
+	ok, toolErr, transport, hung atomic.Int64
+	mu                           sync.Mutex
+	samples                      []string
+}
+
+func (c *tally) add(r toolResult, err error) {
+	switch {
+	case errors.Is(err, errHang):
+		c.hung.Add(1)
+	case err != nil:
+		c.transport.Add(1)
+		c.sample("transport: " + err.Error())
+	case r.IsError:
+		c.toolErr.Add(1)
+		c.sample("tool error: " + r.Text)
+	default:
+		c.ok.Add(1)
+	}
+}
+
+func (c *tally) sample(s string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.samples) < 3 {
+		c.samples = append(c.samples, s)
+	}
+}
+
+func (c *tally) String() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return fmt.Sprintf("answered %d, clear tool error %d, transport error %d, hung %d; e.g. %q",
+		c.ok.Load(), c.toolErr.Load(), c.transport.Load(), c.hung.Load(), c.samples)
+}
+
+// parallel runs f for 0..n-1 on workers goroutines.
+func parallel(n, workers int, f func(i int)) {
+	next := make(chan int, n)
+	for i := range n {
+		next <- i
+	}
+	close(next)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				f(i)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// mixedStart is the i-th workflow of the fault test: onboarding, deployment and audit in turn.
+func mixedStart(i int) map[string]any {
+	var kind string
+	var params map[string]any
+	switch i % 3 {
+	case 0:
+		kind, params = "onboarding", map[string]any{"email": fmt.Sprintf("fault.%d@example.com", i), "name": fmt.Sprintf("Fault Hire %d", i), "role": "editor"}
+	case 1:
+		kind, params = "deployment", map[string]any{"service": []string{"orders", "users", "products"}[i%3], "version": fmt.Sprintf("7.%d.0", i), "environment": "production"}
+	default:
+		kind, params = "audit", map[string]any{"tables": []string{"users", "orders"}, "evidence": []string{"evidence/users.csv"}}
+	}
+	return map[string]any{"workflow_type": kind, "idempotency_key": fmt.Sprintf("fault-%d", i), "parameters": params}
+}
+
+// restartable is a flowgate process the test kills and starts again with the same arguments.
+type restartable struct {
+	t    *testing.T
+	args []string
+	p    *proc
+}
+
+func (r *restartable) start() { r.p = startProc(r.t, r.args...) }
+
+func (r *restartable) kill() {
+	_ = r.p.cmd.Process.Kill()
+	_, _ = r.p.cmd.Process.Wait()
+}
+
+// TestProofFaults keeps mixed workflows in flight while it SIGKILLs the Temporal server
+// (flowgate dev) and restarts it on the same file, SIGKILLs the worker, and kills and
+// restarts the MCP server in the middle of approvals; the demo backends fail 10% of
+// requests on top. It counts workflows lost, side effects duplicated (from the backends'
+// idempotency ledger) and calls that hung instead of answering or failing clearly.
+func TestProofFaults(t *testing.T) {
+	if testing.Short() {
+		t.Skip("process test skipped in -short mode")
+	}
+	n := proofSize(18, 100)
+	const callTimeout = 45 * time.Second // the MCP server gives up on Temporal after 30s
+	dir := t.TempDir()
+	port, demoPort := freePort(t), freePort(t)
+	temporal := fmt.Sprintf("127.0.0.1:%d", port)
+	demoURL := fmt.Sprintf("http://127.0.0.1:%d", demoPort)
+	startProc(t, "demo-backends", "--addr", fmt.Sprintf("127.0.0.1:%d", demoPort), "--failure-rate", "0.1")
+	waitHTTP(t, demoURL+"/_ledger")
+
+	temporalProc := &restartable{t: t, args: []string{"dev", "--data-dir", dir, "--port", fmt.Sprint(port), "--no-ui", "--no-worker", "--no-mcp",
+		"--demo-addr", fmt.Sprintf("127.0.0.1:%d", freePort(t)), "--log-level", "error"}}
+	temporalUp := func() {
+		temporalProc.start()
+		testenv.WaitFor(t, 60*time.Second, "Temporal (flowgate dev) ready", func() (bool, error) {
+			return strings.Contains(temporalProc.p.out.String(), "Flowgate is ready"), nil
+		})
+	}
+	temporalUp()
+	worker := &restartable{t: t, args: []string{"worker", "--temporal-address", temporal, "--data-dir", dir, "--gateway-url", demoURL, "--log-level", "error"}}
+	worker.start()
+	mcpServer := func(actor string) (*restartable, string) {
+		addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+		r := &restartable{t: t, args: []string{"mcp", "--transport", "http", "--addr", addr, "--temporal-address", temporal, "--actor", actor, "--log-level", "error"}}
+		r.start()
+		waitHTTP(t, "http://"+addr+"/healthz")
+		return r, "http://" + addr + "/mcp"
+	}
+	_, requesterURL := mcpServer("requester")
+	approverMCP, approverURL := mcpServer("approver")
+	requester, approver := &agent{url: requesterURL}, &agent{url: approverURL}
+	defer requester.close()
+	defer approver.close()
+
+	// 1. Start n workflows, 8 agents at a time; a third of the way in, SIGKILL Temporal
+	// and bring it back on the same file. A start that failed is retried with its key.
+	ids := make([]string, n)
+	var starts tally
+	var begun atomic.Int64
+	killed := make(chan struct{})
+	go func() {
+		defer close(killed)
+		for begun.Load() < int64(n/3) {
+			time.Sleep(5 * time.Millisecond)
+		}
+		temporalProc.kill()
+		time.Sleep(3 * time.Second)
+		temporalUp()
+	}()
+	var startRetries atomic.Int64
+	parallel(n, 8, func(i int) {
+		begun.Add(1)
+		for attempt := 0; ; attempt++ {
+			r, err := requester.call(callTimeout, "start_workflow", mixedStart(i))
+			if attempt == 0 {
+				starts.add(r, err)
+			}
+			if err == nil && !r.IsError {
+				var s mcpserver.StartResult
+				if json.Unmarshal(r.Structured, &s) == nil {
+					ids[i] = s.WorkflowID
+				}
+				return
+			}
+			if attempt == 5 {
+				t.Errorf("start %d: gave up: %v %s", i, err, r.Text)
+				return
+			}
+			startRetries.Add(1)
+			time.Sleep(2 * time.Second)
+		}
+	})
+	<-killed
+	report(t, "faults: %d workflows started (onboarding, deployment, audit); Temporal SIGKILLed after %d starts began and restarted on the same file", n, n/3)
+	report(t, "faults: start calls, first attempt: %s; %d retried with the same idempotency key", &starts, startRetries.Load())
+	if t.Failed() {
+		t.FailNow()
+	}
+
+	status := func(id string) (mcpserver.StatusResult, error) {
+		var st mcpserver.StatusResult
+		r, err := approver.call(callTimeout, "get_workflow_status", map[string]any{"workflow_id": id})
+		if err != nil {
+			return st, err
+		}
+		if r.IsError {
+			return st, errors.New(r.Text)
+		}
+		return st, json.Unmarshal(r.Structured, &st)
+	}
+	waitAll := func(want workflows.Status, within time.Duration) (reached int) {
+		deadline := time.Now().Add(within)
+		for _, id := range ids {
+			for {
+				st, err := status(id)
+				if err == nil && st.Status == want {
+					reached++
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Errorf("%s: status %s (%v), want %s", id, st.Status, err, want)
+					break
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+		}
+		return reached
+	}
+	waitAll(workflows.StatusWaitingApproval, 3*time.Minute)
+	if t.Failed() {
+		t.FailNow()
+	}
+
+	approve := func(i int, c *tally) (retried, landedBefore bool) {
+		for attempt := 0; ; attempt++ {
+			st, err := status(ids[i])
+			if err == nil && st.Status != workflows.StatusWaitingApproval {
+				return retried, attempt > 0 // an earlier call was applied before its answer was lost
+			}
+			r, err := approver.call(callTimeout, "advance_workflow", map[string]any{"workflow_id": ids[i], "action": "approve",
+				"step": st.CurrentStep, "comment": "approved under fault injection"})
+			if attempt == 0 {
+				c.add(r, err)
+			}
+			if err == nil && !r.IsError {
+				return retried, false
+			}
+			if attempt == 10 {
+				t.Errorf("approve %s: gave up: %v %s", ids[i], err, r.Text)
+				return retried, false
+			}
+			retried = true
+			time.Sleep(time.Second)
+		}
+	}
+
+	// 2. SIGKILL the worker, approve the first half, bring a new worker after 3s.
+	half := n / 2
+	var workerFault tally
+	worker.kill()
+	go func() { time.Sleep(3 * time.Second); worker.start() }()
+	parallel(half, 8, func(i int) { approve(i, &workerFault) })
+	report(t, "faults: worker SIGKILLed, %d approvals sent while it was down: %s", half, &workerFault)
+
+	// 3. Approve the rest, SIGKILL the approver's MCP server after a few and restart it.
+	var mcpFault tally
+	var done, retriedN, landedN atomic.Int64
+	mcpKilled := make(chan struct{})
+	go func() {
+		defer close(mcpKilled)
+		for done.Load() < int64((n-half)/4) {
+			time.Sleep(time.Millisecond)
+		}
+		approverMCP.kill()
+		time.Sleep(time.Second)
+		approverMCP.start()
+	}()
+	parallel(n-half, 8, func(j int) {
+		retried, landed := approve(half+j, &mcpFault)
+		done.Add(1)
+		if retried {
+			retriedN.Add(1)
+		}
+		if landed {
+			landedN.Add(1)
+		}
+	})
+	<-mcpKilled
+	report(t, "faults: MCP server SIGKILLed and restarted during %d approvals: %s; %d retried on a new session, %d of those had been applied before the crash and were not applied again",
+		n-half, &mcpFault, retriedN.Load(), landedN.Load())
+
+	completed := waitAll(workflows.StatusCompleted, 4*time.Minute)
+
+	// No start was duplicated: list_workflows sees exactly n runs.
+	r, err := approver.call(callTimeout, "list_workflows", map[string]any{"limit": 1})
+	if err != nil || r.IsError {
+		t.Fatalf("list_workflows: %v %s", err, r.Text)
+	}
+	var list mcpserver.ListResult
+	if err := json.Unmarshal(r.Structured, &list); err != nil {
+		t.Fatal(err)
+	}
+	// Side effects: one ledger key per workflow step, each applied once.
+	resp, err := http.Get(demoURL + "/_ledger")
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	var ledger map[string]demo.LedgerEntry
+	if err := json.Unmarshal(raw, &ledger); err != nil {
+		t.Fatalf("ledger: %v", err)
+	}
+	perEffect := map[string]int{}
+	requests, applied := 0, 0
+	for key, e := range ledger {
+		wf := key[:max(strings.LastIndex(key, "/"), 0)]
+		perEffect[wf+" "+e.Service+" "+e.Path] += e.Applied
+		requests += e.Requests
+		applied += e.Applied
+	}
+	duplicated := 0
+	for effect, count := range perEffect {
+		if count > 1 {
+			duplicated += count - 1
+			t.Errorf("side effect %q applied %d times", effect, count)
+		}
+	}
+	lost := n - completed
+	report(t, "faults: %d of %d workflows completed, %d lost; list_workflows total %d", completed, n, lost, list.Pagination.Total)
+	report(t, "faults: %d side effects in the backends' ledger from %d requests (retries and replays); %d duplicated",
+		applied, requests, duplicated)
+	if lost != 0 {
+		t.Errorf("%d workflows lost", lost)
+	}
+	if list.Pagination.Total != int64(n) {
+		t.Errorf("list_workflows total = %d, want %d (a retried start made a second run?)", list.Pagination.Total, n)
+	}
+	for _, c := range []*tally{&starts, &workerFault, &mcpFault} {
+		if c.hung.Load() != 0 {
+			t.Errorf("calls hung: %s", c)
+		}
+	}
+	// Every approved deployment reached the deploy backend once.
+	for i, id := range ids {
+		if i%3 == 1 && ledger[id+"/"+workflows.StepDeploy].Applied != 1 {
+			t.Errorf("deploy of %s: %+v, want applied once", id, ledger[id+"/"+workflows.StepDeploy])
+		}
+	}
+}
+
+// lifecycleLatencies holds per-operation latencies of the load test.
+type lifecycleLatencies struct{ start, status, advance latencies }
+
+func (l *lifecycleLatencies) line() string {
+	return fmt.Sprintf("start p50 %.1f p99 %.1f ms, status p50 %.1f p99 %.1f ms, advance p50 %.1f p99 %.1f ms",
+		ms(l.start.pct(0.5)), ms(l.start.pct(0.99)), ms(l.status.pct(0.5)), ms(l.status.pct(0.99)), ms(l.advance.pct(0.5)), ms(l.advance.pct(0.99)))
+}
+
+// TestProofLoad runs sessions concurrent MCP sessions over Streamable HTTP against one
+// `flowgate dev` process, each running lifecycles full approval lifecycles (start, poll
+// status until waiting, approve, poll until completed), then the same work through the
+// raw Temporal SDK against the same server, and reports errors, latency percentiles per
+// tool, throughput and the server's memory.
+func TestProofLoad(t *testing.T) {
+	if testing.Short() {
+		t.Skip("load test skipped in -short mode")
+	}
+	sessions, per := proofSize(8, 64), proofSize(3, 50)
+	const poll = 20 * time.Millisecond
+	port, mcpPort := freePort(t), freePort(t)
+	dev := startDev(t, "--data-dir", t.TempDir(), "--port", fmt.Sprint(port), "--no-ui", "--ui-port", fmt.Sprint(freePort(t)),
+		"--mcp-addr", fmt.Sprintf("127.0.0.1:%d", mcpPort), "--demo-addr", fmt.Sprintf("127.0.0.1:%d", freePort(t)))
+	dev.waitReady(t, fmt.Sprintf("127.0.0.1:%d", mcpPort))
+	c := dialTemporal(t, fmt.Sprintf("127.0.0.1:%d", port))
+	idleRSS := rssMiB(dev.cmd.Process.Pid)
+	total := sessions * per
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
+	defer cancel()
+
+	// Raw SDK first: the MCP run that follows sees the larger database.
+	var raw lifecycleLatencies
+	var rawErrs atomic.Int64
+	t0 := time.Now()
+	parallel(total, sessions, func(i int) {
+		if err := rawMeasuredLifecycle(ctx, c, fmt.Sprintf("3.%d.0", i), poll, &raw); err != nil {
+			rawErrs.Add(1)
+			t.Logf("raw lifecycle %d: %v", i, err)
+		}
+	})
+	rawElapsed := time.Since(t0)
+
+	var viaMCP lifecycleLatencies
+	var mcpErrs atomic.Int64
+	agents := make([]*agent, sessions)
+	for i := range agents {
+		agents[i] = &agent{url: dev.mcpURL}
+		defer agents[i].close()
+	}
+	var peak atomic.Int64
+	stopSampling := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-stopSampling:
+				return
+			case <-time.After(250 * time.Millisecond):
+				if r := int64(rssMiB(dev.cmd.Process.Pid)); r > peak.Load() {
+					peak.Store(r)
+				}
+			}
+		}
+	}()
+	t0 = time.Now()
+	var wg sync.WaitGroup
+	for s := range sessions {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for k := range per {
+				if err := mcpMeasuredLifecycle(agents[s], fmt.Sprintf("4.%d.%d", s, k), poll, &viaMCP); err != nil {
+					mcpErrs.Add(1)
+					t.Logf("MCP lifecycle %d/%d: %v", s, k, err)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	mcpElapsed := time.Since(t0)
+	close(stopSampling)
+
+	rawRate, mcpRate := float64(total)/rawElapsed.Seconds(), float64(total)/mcpElapsed.Seconds()
+	report(t, "load: %d sessions x %d lifecycles = %d per side; errors: MCP %d, raw SDK %d", sessions, per, total, mcpErrs.Load(), rawErrs.Load())
+	report(t, "load: MCP     %s; %.1f lifecycles/s", viaMCP.line(), mcpRate)
+	report(t, "load: raw SDK %s; %.1f lifecycles/s", raw.line(), rawRate)
+	report(t, "load: ratio MCP/raw p50 start %.2f status %.2f advance %.2f; p99 start %.2f status %.2f advance %.2f; throughput %.2f",
+		ratio(viaMCP.start.pct(.5), raw.start.pct(.5)), ratio(viaMCP.status.pct(.5), raw.status.pct(.5)), ratio(viaMCP.advance.pct(.5), raw.advance.pct(.5)),
+		ratio(viaMCP.start.pct(.99), raw.start.pct(.99)), ratio(viaMCP.status.pct(.99), raw.status.pct(.99)), ratio(viaMCP.advance.pct(.99), raw.advance.pct(.99)),
+		mcpRate/rawRate)
+	report(t, "load: flowgate dev RSS idle %.0f MiB, peak during the MCP run %d MiB, after %.0f MiB", idleRSS, peak.Load(), rssMiB(dev.cmd.Process.Pid))
+	if mcpErrs.Load() != 0 || rawErrs.Load() != 0 {
+		t.Errorf("lifecycles failed: MCP %d, raw %d", mcpErrs.Load(), rawErrs.Load())
+	}
+}
+
+func ratio(a, b time.Duration) float64 {
+	if b == 0 {
+		return 0
+	}
+	return float64(a) / float64(b)
+}
+
+// mcpMeasuredLifecycle is one approval lifecycle as an agent runs it over MCP.
+func mcpMeasuredLifecycle(a *agent, version string, poll time.Duration, lat *lifecycleLatencies) error {
+	const timeout = time.Minute
+	t0 := time.Now()
+	r, err := a.call(timeout, "start_workflow", map[string]any{"workflow_type": "deployment",
+		"parameters": map[string]any{"service": "orders", "version": version, "environment": "staging"}})
+	if err != nil || r.IsError {
+		return fmt.Errorf("start: %v %s", err, r.Text)
+	}
+	lat.start.add(time.Since(t0))
+	var s mcpserver.StartResult
+	if err := json.Unmarshal(r.Structured, &s); err != nil {
+		return err
+	}
+	waitFor := func(want workflows.Status) error {
+		for deadline := time.Now().Add(2 * time.Minute); time.Now().Before(deadline); time.Sleep(poll) {
+			t0 := time.Now()
+			r, err := a.call(timeout, "get_workflow_status", map[string]any{"workflow_id": s.WorkflowID})
+			if err != nil || r.IsError {
+				return fmt.Errorf("status: %v %s", err, r.Text)
+			}
+			lat.status.add(time.Since(t0))
+			var st mcpserver.StatusResult
+			if err := json.Unmarshal(r.Structured, &st); err != nil {
+				return err
+			}
+			if st.Status == want {
+				return nil
+			}
+		}
+		return fmt.Errorf("%s did not reach %s", s.WorkflowID, want)
+	}
+	if err := waitFor(workflows.StatusWaitingApproval); err != nil {
+		return err
+	}
+	t0 = time.Now()
+	r, err = a.call(timeout, "advance_workflow", map[string]any{"workflow_id": s.WorkflowID, "action": "approve", "step": workflows.StepDeployApproval})
+	if err != nil || r.IsError {
+		return fmt.Errorf("advance: %v %s", err, r.Text)
+	}
+	lat.advance.add(time.Since(t0))
+	return waitFor(workflows.StatusCompleted)
+}
+
+// rawMeasuredLifecycle is mcpMeasuredLifecycle through the raw SDK: ExecuteWorkflow,
+// the status query, the advance update.
+func rawMeasuredLifecycle(ctx context.Context, c client.Client, version string, poll time.Duration, lat *lifecycleLatencies) error {
+	s, err := workflows.PrepareStart(workflows.KindDeployment,
+		json.RawMessage(`{"service":"orders","version":"`+version+`","environment":"staging"}`), workflows.Request{RequestedBy: "bench"})
+	if err != nil {
+		return err
+	}
+	t0 := time.Now()
+	run, err := c.ExecuteWorkflow(ctx, s.Options("deployment-"+uuid.NewString()), string(workflows.KindDeployment), s.Input)
+	if err != nil {
+		return err
+	}
+	lat.start.add(time.Since(t0))
+	waitFor := func(want workflows.Status) error {
+		for deadline := time.Now().Add(2 * time.Minute); time.Now().Before(deadline); time.Sleep(poll) {
+			t0 := time.Now()
+			v, err := testenv.Status(ctx, c, run.GetID())
+			if err != nil {
+				return err
+			}
+			lat.status.add(time.Since(t0))
+			if v.Status == want {
+				return nil
+			}
+		}
+		return fmt.Errorf("%s did not reach %s", run.GetID(), want)
+	}
+	if err := waitFor(workflows.StatusWaitingApproval); err != nil {
+		return err
+	}
+	t0 = time.Now()
+	h, err := c.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{WorkflowID: run.GetID(), UpdateName: workflows.UpdateAdvance,
+		Args:         []any{workflows.AdvanceRequest{Action: workflows.ActionApprove, Step: workflows.StepDeployApproval, Actor: "approver"}},
+		WaitForStage: client.WorkflowUpdateStageCompleted})
+	if err != nil {
+		return err
+	}
+	if err := h.Get(ctx, nil); err != nil {
+		return err
+	}
+	lat.advance.add(time.Since(t0))
+	return waitFor(workflows.StatusCompleted)
+}
+
+// dialTemporal connects a raw SDK client to a Temporal frontend.
+func dialTemporal(t *testing.T, address string) client.Client {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, err := client.DialContext(ctx, client.Options{HostPort: address, Logger: sdklog.NewStructuredLogger(testenv.Logger())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return c
+}
+
+// TestProofScale fills one `flowgate dev` process (Temporal on its SQLite file, the
+// worker, the MCP server) with deployments waiting for approval, and at each level
+// reports the server's memory, the database size, the latency of list_workflows (first
+// page, a status filter, following pages) and get_workflow_status, and how long an
+// approval takes to complete.
+func TestProofScale(t *testing.T) {
+	if testing.Short() {
+		t.Skip("scale test skipped in -short mode")
+	}
+	levels := []int{200}
+	if os.Getenv("FLOWGATE_PROOF") == "full" {
+		levels = []int{1000, 10000}
+	}
+	dir := t.TempDir()
+	port, mcpPort := freePort(t), freePort(t)
+	dev := startDev(t, "--data-dir", dir, "--port", fmt.Sprint(port), "--no-ui", "--ui-port", fmt.Sprint(freePort(t)),
+		"--mcp-addr", fmt.Sprintf("127.0.0.1:%d", mcpPort), "--demo-addr", fmt.Sprintf("127.0.0.1:%d", freePort(t)))
+	dev.waitReady(t, fmt.Sprintf("127.0.0.1:%d", mcpPort))
+	c := dialTemporal(t, fmt.Sprintf("127.0.0.1:%d", port))
+	a := &agent{url: dev.mcpURL}
+	defer a.close()
+	report(t, "scale: idle flowgate dev RSS %.0f MiB", rssMiB(dev.cmd.Process.Pid))
+	ctx := context.Background()
+	list := func(args map[string]any) (mcpserver.ListResult, error) {
+		var l mcpserver.ListResult
+		r, err := a.call(2*time.Minute, "list_workflows", args)
+		if err != nil || r.IsError {
+			return l, fmt.Errorf("list_workflows: %v %s", err, r.Text)
+		}
+		return l, json.Unmarshal(r.Structured, &l)
+	}
+	waiting := map[string]any{"status": "waiting_approval", "limit": 20}
+	var ids []string
+	var mu sync.Mutex
+	for _, level := range levels {
+		from := len(ids)
+		t0 := time.Now()
+		var errs atomic.Int64
+		parallel(level-from, 16, func(k int) {
+			s, err := workflows.PrepareStart(workflows.KindDeployment,
+				json.RawMessage(fmt.Sprintf(`{"service":"orders","version":"5.%d.0","environment":"staging"}`, from+k)), workflows.Request{RequestedBy: "scale"})
+			if err == nil {
+				var run client.WorkflowRun
+				run, err = c.ExecuteWorkflow(ctx, s.Options("deployment-"+uuid.NewString()), string(workflows.KindDeployment), s.Input)
+				if err == nil {
+					mu.Lock()
+					ids = append(ids, run.GetID())
+					mu.Unlock()
+				}
+			}
+			if err != nil {
+				errs.Add(1)
+			}
+		})
+		started := time.Since(t0)
+		if errs.Load() != 0 {
+			t.Fatalf("%d starts failed", errs.Load())
+		}
+		var filled time.Duration
+		testenv.WaitFor(t, 30*time.Minute, fmt.Sprintf("%d deployments waiting", level), func() (bool, error) {
+			l, err := list(waiting)
+			filled = time.Since(t0)
+			return err == nil && l.Pagination.Total == int64(level), fmt.Errorf("%d waiting (%v)", l.Pagination.Total, err)
+		})
+		time.Sleep(2 * time.Second) // let the last tasks settle before sampling memory
+		rss := rssMiB(dev.cmd.Process.Pid)
+		var first, filtered, next, status latencies
+		cursor := ""
+		for i := range 20 {
+			t1 := time.Now()
+			l, err := list(map[string]any{"limit": 20})
+			if err != nil {
+				t.Fatal(err)
+			}
+			first.add(time.Since(t1))
+			t1 = time.Now()
+			if _, err := list(waiting); err != nil {
+				t.Fatal(err)
+			}
+			filtered.add(time.Since(t1))
+			if cursor == "" { // walk the pages: each call goes on where the last stopped
+				cursor = l.Pagination.NextCursor
+			}
+			t1 = time.Now()
+			page, err := list(map[string]any{"limit": 20, "cursor": cursor})
+			if err != nil {
+				t.Fatal(err)
+			}
+			next.add(time.Since(t1))
+			cursor = page.Pagination.NextCursor
+			t1 = time.Now()
+			if r, err := a.call(time.Minute, "get_workflow_status", map[string]any{"workflow_id": ids[len(ids)-1-i]}); err != nil || r.IsError {
+				t.Fatalf("status: %v %s", err, r.Text)
+			}
+			status.add(time.Since(t1))
+		}
+		// An approval at this level still completes promptly. The approved one is
+		// replaced so the next level starts from a full count.
+		t1 := time.Now()
+		if err := advanceAndWait(ctx, c, ids[0]); err != nil {
+			t.Fatalf("approve at %d: %v", level, err)
+		}
+		approval := time.Since(t1)
+		ids = ids[1:]
+		db := fileMiB(dir + "/temporal.db")
+		report(t, "scale: %d waiting: started in %.1fs (%.0f/s), all waiting after %.1fs; flowgate dev RSS %.0f MiB; temporal.db %.1f MiB (%.1f KiB per workflow)",
+			level, started.Seconds(), float64(level-from)/started.Seconds(), filled.Seconds(), rss, db, db*1024/float64(level))
+		report(t, "scale: %d waiting: list_workflows first page p50 %.1f p99 %.1f ms, status filter p50 %.1f p99 %.1f ms, next pages p50 %.1f p99 %.1f ms; get_workflow_status p50 %.1f ms; approve to completed %.0f ms",
+			level, ms(first.pct(.5)), ms(first.pct(.99)), ms(filtered.pct(.5)), ms(filtered.pct(.99)), ms(next.pct(.5)), ms(next.pct(.99)), ms(status.pct(.5)), ms(approval))
+	}
+}
+
+// advanceAndWait approves a waiting deployment through the raw SDK and waits for its end.
+func advanceAndWait(ctx context.Context, c client.Client, id string) error {
+	h, err := c.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{WorkflowID: id, UpdateName: workflows.UpdateAdvance,
+		Args:         []any{workflows.AdvanceRequest{Action: workflows.ActionApprove, Step: workflows.StepDeployApproval, Actor: "approver"}},
+		WaitForStage: client.WorkflowUpdateStageCompleted})
+	if err != nil {
+		return err
+	}
+	if err := h.Get(ctx, nil); err != nil {
+		return err
+	}
+	var st workflows.State
+	if err := c.GetWorkflow(ctx, id, "").Get(ctx, &st); err != nil {
+		return err
+	}
+	if st.Status != workflows.StatusCompleted {
+		return fmt.Errorf("%s ended %s", id, st.Status)
+	}
+	return nil
+}
+
+// fileMiB is the size of a SQLite file with its write-ahead log, in MiB.
+func fileMiB(path string) float64 {
+	var total int64
+	for _, p := range []string{path, path + "-wal"} {
+		if fi, err := os.Stat(p); err == nil {
+			total += fi.Size()
+		}
+	}
+	return float64(total) / (1 << 20)
+}
