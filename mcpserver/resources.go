@@ -67,13 +67,9 @@ func (s *Server) readWorkflowDetails(ctx context.Context, req mcp.ReadResourceRe
 	}
 	ctx, cancel := s.callContext(ctx)
 	defer cancel()
-	resp, err := s.cfg.Client.QueryWorkflow(ctx, id, "", workflows.QueryDetails)
-	if err != nil {
-		return nil, resourceError{s.explain(ctx, id, err)}
-	}
 	var st workflows.State
-	if err := resp.Get(&st); err != nil {
-		return nil, resourceError{"the workflow's details could not be read"}
+	if err := s.query(ctx, id, workflows.QueryDetails, &st); err != nil {
+		return nil, resourceError{s.explain(ctx, id, err)}
 	}
 	return jsonContents(req.Params.URI, st)
 }

@@ -202,9 +202,9 @@ func (s *Server) explain(ctx context.Context, workflowID string, err error) stri
 		return fmt.Sprintf("workflow %q already exists", workflowID)
 	case errors.As(err, &badRequest):
 		return "Temporal refused the request: " + badRequest.Message
-	case errors.As(err, &unavail), errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil:
+	case errors.As(err, &unavail), serverGaveUp(err) && ctx.Err() == nil, errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil:
 		return "Temporal is unavailable right now or did not answer in time; try again in a few seconds"
-	case errors.Is(err, context.DeadlineExceeded):
+	case errors.Is(err, context.DeadlineExceeded), serverGaveUp(err):
 		return fmt.Sprintf("no answer within %s: is a Flowgate worker running (flowgate worker) and is Temporal reachable?", s.cfg.CallTimeout)
 	case errors.Is(err, context.Canceled):
 		return "the call was cancelled by the client"

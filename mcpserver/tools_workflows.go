@@ -261,11 +261,7 @@ func (s *Server) startWorkflow(ctx context.Context, _ mcp.CallToolRequest, args 
 
 func (s *Server) queryStatus(ctx context.Context, id string) (workflows.StatusView, error) {
 	var v workflows.StatusView
-	resp, err := s.cfg.Client.QueryWorkflow(ctx, id, "", workflows.QueryStatus)
-	if err != nil {
-		return v, err
-	}
-	return v, resp.Get(&v)
+	return v, s.query(ctx, id, workflows.QueryStatus, &v)
 }
 
 func (s *Server) getStatus(ctx context.Context, _ mcp.CallToolRequest, args WorkflowIDArgs) (*mcp.CallToolResult, error) {
@@ -465,12 +461,8 @@ func (s *Server) cancelWorkflow(ctx context.Context, _ mcp.CallToolRequest, args
 // describeAdvance says what an approve or reject will do to what, for the person asked
 // to confirm it. The workflow's details give the what.
 func (s *Server) describeAdvance(ctx context.Context, args AdvanceArgs) (string, error) {
-	resp, err := s.cfg.Client.QueryWorkflow(ctx, args.WorkflowID, "", workflows.QueryDetails)
-	if err != nil {
-		return "", err
-	}
 	var st workflows.State
-	if err := resp.Get(&st); err != nil {
+	if err := s.query(ctx, args.WorkflowID, workflows.QueryDetails, &st); err != nil {
 		return "", err
 	}
 	step := args.Step
