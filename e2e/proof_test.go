@@ -231,7 +231,8 @@ func TestProofFaults(t *testing.T) {
 	port, demoPort := freePort(t), freePort(t)
 	temporal := fmt.Sprintf("127.0.0.1:%d", port)
 	demoURL := fmt.Sprintf("http://127.0.0.1:%d", demoPort)
-	startProc(t, "demo-backends", "--addr", fmt.Sprintf("127.0.0.1:%d", demoPort), "--failure-rate", "0.1")
+	// Up to 400ms per request keeps POSTs in flight when the worker dies.
+	startProc(t, "demo-backends", "--addr", fmt.Sprintf("127.0.0.1:%d", demoPort), "--failure-rate", "0.1", "--latency", "400ms")
 	waitHTTP(t, demoURL+"/_ledger")
 
 	temporalProc := &restartable{t: t, args: []string{"dev", "--data-dir", dir, "--port", fmt.Sprint(port), "--no-ui", "--no-worker", "--no-mcp",
@@ -343,11 +344,11 @@ func TestProofFaults(t *testing.T) {
 
 	approve := func(i int, c *tally) (retried, landedBefore bool) {
 		for attempt := 0; ; attempt++ {
+			t0 := time.Now()
 			st, err := status(ids[i])
 			if err == nil && st.Status != workflows.StatusWaitingApproval {
 				return retried, attempt > 0 // an earlier call was applied before its answer was lost
 			}
-			t0 := time.Now()
 			r, err := approver.call(callTimeout, "advance_workflow", map[string]any{"workflow_id": ids[i], "action": "approve",
 				"step": st.CurrentStep, "comment": "approved under fault injection"})
 			if attempt == 0 {
@@ -365,13 +366,29 @@ func TestProofFaults(t *testing.T) {
 		}
 	}
 
-	// 2. SIGKILL the worker, approve the first half, bring a new worker after 3s.
+	// 2. Approve the first half; once a third of those answered, SIGKILL the worker while
+	// approved workflows run their deploy, grant and notify activities, and bring a new
+	// worker 3s later. The activities it held are retried after their 30s timeout, with
+	// the same idempotency keys.
 	half := n / 2
 	var workerFault tally
-	worker.kill()
-	go func() { time.Sleep(3 * time.Second); worker.start() }()
-	parallel(half, 8, func(i int) { approve(i, &workerFault) })
-	report(t, "faults: worker SIGKILLed, %d approvals sent while it was down: %s", half, &workerFault)
+	var approved atomic.Int64
+	workerKilled := make(chan struct{})
+	go func() {
+		defer close(workerKilled)
+		for approved.Load() < int64(half/3) {
+			time.Sleep(time.Millisecond)
+		}
+		worker.kill()
+		time.Sleep(3 * time.Second)
+		worker.start()
+	}()
+	parallel(half, 8, func(i int) {
+		approve(i, &workerFault)
+		approved.Add(1)
+	})
+	<-workerKilled
+	report(t, "faults: worker SIGKILLed after %d of %d approvals, with activities in flight: %s", half/3, half, &workerFault)
 
 	// 3. Approve the rest, SIGKILL the approver's MCP server after a few and restart it.
 	var mcpFault tally
