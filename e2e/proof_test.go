@@ -658,13 +658,7 @@ func rawMeasuredLifecycle(ctx context.Context, c client.Client, version string, 
 		return err
 	}
 	t0 = time.Now()
-	h, err := c.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{WorkflowID: run.GetID(), UpdateName: workflows.UpdateAdvance,
-		Args:         []any{workflows.AdvanceRequest{Action: workflows.ActionApprove, Step: workflows.StepDeployApproval, Actor: "approver"}},
-		WaitForStage: client.WorkflowUpdateStageCompleted})
-	if err != nil {
-		return err
-	}
-	if err := h.Get(ctx, nil); err != nil {
+	if err := approveDeployment(ctx, c, run.GetID()); err != nil {
 		return err
 	}
 	lat.advance.add(time.Since(t0))
@@ -798,13 +792,7 @@ func TestProofScale(t *testing.T) {
 
 // advanceAndWait approves a waiting deployment through the raw SDK and waits for its end.
 func advanceAndWait(ctx context.Context, c client.Client, id string) error {
-	h, err := c.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{WorkflowID: id, UpdateName: workflows.UpdateAdvance,
-		Args:         []any{workflows.AdvanceRequest{Action: workflows.ActionApprove, Step: workflows.StepDeployApproval, Actor: "approver"}},
-		WaitForStage: client.WorkflowUpdateStageCompleted})
-	if err != nil {
-		return err
-	}
-	if err := h.Get(ctx, nil); err != nil {
+	if err := approveDeployment(ctx, c, id); err != nil {
 		return err
 	}
 	var st workflows.State
@@ -833,4 +821,16 @@ func isServerTimeout(err error) bool {
 	var deadline *serviceerror.DeadlineExceeded
 	var canceled *serviceerror.Canceled
 	return errors.As(err, &deadline) || errors.As(err, &canceled)
+}
+
+// approveDeployment approves a deployment waiting at its gate with the advance update,
+// as the raw SDK does it, and waits for the update's answer.
+func approveDeployment(ctx context.Context, c client.Client, id string) error {
+	h, err := c.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{WorkflowID: id, UpdateName: workflows.UpdateAdvance,
+		Args:         []any{workflows.AdvanceRequest{Action: workflows.ActionApprove, Step: workflows.StepDeployApproval, Actor: "approver"}},
+		WaitForStage: client.WorkflowUpdateStageCompleted})
+	if err != nil {
+		return err
+	}
+	return h.Get(ctx, nil)
 }
