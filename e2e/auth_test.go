@@ -271,3 +271,43 @@ func unsignedToken(claims map[string]any) string {
 	}
 	return enc(map[string]string{"alg": "none", "typ": "JWT"}) + "." + enc(claims) + "."
 }
+
+// TestRateLimitPerIdentity checks that an identity over its rate gets 429 with
+// Retry-After, before anything reaches Temporal, while another identity is unaffected.
+func TestRateLimitPerIdentity(t *testing.T) {
+	env := testenv.StartT(t, testenv.Options{Auth: &mcpserver.AuthConfig{
+		ResourceURL: resourceURL,
+		APIKeys: []mcpserver.APIKey{
+			{Name: "busy", SHA256: keyHash("busy-key"), Scopes: mcpserver.AllScopes},
+			{Name: "calm", SHA256: keyHash("calm-key"), Scopes: mcpserver.AllScopes},
+		},
+		RateLimit: 0.5, RateBurst: 3,
+	}})
+	busy := map[string]string{"X-API-Key": "busy-key"}
+	for i := range 3 {
+		if status, _, body := rpc(t, env.MCPURL, busy, initialize); status != 200 {
+			t.Fatalf("request %d within the burst: %d %s", i+1, status, body)
+		}
+	}
+	req, _ := http.NewRequest(http.MethodPost, env.MCPURL, strings.NewReader(initialize))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	req.Header.Set("X-API-Key", "busy-key")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") != "2" ||
+		!strings.Contains(string(body), `"rate_limited"`) || !strings.Contains(string(body), "busy sent more than 0.5 requests per second") {
+		t.Errorf("4th request: %d Retry-After %q %s; want 429, Retry-After 2 and a sentence naming the identity", resp.StatusCode, resp.Header.Get("Retry-After"), body)
+	}
+	if status, _, body := rpc(t, env.MCPURL, map[string]string{"X-API-Key": "calm-key"}, initialize); status != 200 {
+		t.Errorf("another identity was limited too: %d %s", status, body)
+	}
+	// Unauthenticated requests are refused as before, not counted against anyone.
+	if status, _, _ := rpc(t, env.MCPURL, nil, initialize); status != 401 {
+		t.Errorf("no credentials: %d, want 401", status)
+	}
+}

@@ -10,9 +10,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -66,6 +68,11 @@ type AuthConfig struct {
 	ResourceURL string
 	APIKeys     []APIKey
 	OAuth       *OAuthConfig
+	// RateLimit is the requests per second each identity may send to the MCP endpoint,
+	// with bursts up to RateBurst (default twice the rate); 0 means no limit. A request
+	// over it is answered 429 with Retry-After before it reaches Temporal.
+	RateLimit float64
+	RateBurst int
 }
 
 // authError is a refused request: the HTTP status, the OAuth error code, and a sentence.
@@ -80,12 +87,16 @@ func (e *authError) Error() string { return e.msg }
 
 // authenticator checks API keys and bearer tokens.
 type authenticator struct {
-	cfg  AuthConfig
-	keys *keySet
+	cfg     AuthConfig
+	keys    *keySet
+	limiter *identityLimiter
 }
 
 func newAuthenticator(cfg AuthConfig) (*authenticator, error) {
-	a := &authenticator{cfg: cfg}
+	if cfg.RateLimit < 0 || cfg.RateBurst < 0 {
+		return nil, fmt.Errorf("rate limit %v/s with burst %d: both must be 0 (off) or positive", cfg.RateLimit, cfg.RateBurst)
+	}
+	a := &authenticator{cfg: cfg, limiter: newIdentityLimiter(cfg.RateLimit, cfg.RateBurst)}
 	for i, k := range cfg.APIKeys {
 		if k.Name == "" {
 			return nil, fmt.Errorf("api key %d: name is empty", i)
@@ -356,6 +367,18 @@ func (s *Server) requireAuth(next http.Handler) http.Handler {
 	metadataURL := s.protectedResourceMetadataURL()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id, aerr := s.auth.authenticate(r)
+		if aerr == nil && s.auth.limiter != nil {
+			if ok, wait := s.auth.limiter.allow(id.Subject, time.Now()); !ok {
+				secs := int(math.Ceil(wait.Seconds()))
+				w.Header().Set("Retry-After", strconv.Itoa(secs))
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(http.StatusTooManyRequests)
+				_ = json.NewEncoder(w).Encode(map[string]string{"error": "rate_limited", "error_description": fmt.Sprintf(
+					"%s sent more than %g requests per second (bursts of %d); retry after %d s", id.Subject, s.auth.cfg.RateLimit, s.auth.limiter.burst, secs)})
+				s.cfg.Logger.Info("request rate-limited", "subject", id.Subject, "remote", r.RemoteAddr)
+				return
+			}
+		}
 		if aerr == nil && r.Method == http.MethodPost {
 			body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxRequestBytes))
 			if err != nil {

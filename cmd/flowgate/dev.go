@@ -45,6 +45,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs.StringVar(&af.OAuthIssuer, "oauth-issuer", envOr("FLOWGATE_OAUTH_ISSUER", ""), "OAuth authorization server whose JWT access tokens are accepted")
 	fs.StringVar(&af.OAuthJWKSURL, "oauth-jwks-url", "", "key set URL, when not in the issuer's metadata")
 	fs.StringVar(&af.ResourceURL, "resource-url", envOr("FLOWGATE_RESOURCE_URL", ""), "the MCP endpoint's public URL (the audience of tokens)")
+	af.RegisterRateFlags(fs)
 	if err := parseFlags(fs, args, stderr); err != nil {
 		return err
 	}

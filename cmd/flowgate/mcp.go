@@ -26,6 +26,7 @@ func runMCP(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.StringVar(&af.OAuthIssuer, "oauth-issuer", envOr("FLOWGATE_OAUTH_ISSUER", ""), "OAuth authorization server whose JWT access tokens are accepted (env FLOWGATE_OAUTH_ISSUER)")
 	fs.StringVar(&af.OAuthJWKSURL, "oauth-jwks-url", envOr("FLOWGATE_OAUTH_JWKS_URL", ""), "key set URL, when not in the issuer's metadata")
 	fs.StringVar(&af.ResourceURL, "resource-url", envOr("FLOWGATE_RESOURCE_URL", ""), "this server's public MCP URL: the audience tokens must carry (env FLOWGATE_RESOURCE_URL)")
+	af.RegisterRateFlags(fs)
 	logLevel := fs.String("log-level", "info", "debug | info | warn | error")
 	if err := parseFlags(fs, args, stderr); err != nil {
 		return err

@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"log/slog"
 	"net"
@@ -204,6 +205,15 @@ func ServeMetrics(ctx context.Context, addr string, m *metrics.Metrics) error {
 // AuthFlags are the command-line settings of authentication.
 type AuthFlags struct {
 	APIKeysFile, OAuthIssuer, OAuthJWKSURL, ResourceURL string
+	// RateLimit and RateBurst limit each identity's requests per second.
+	RateLimit float64
+	RateBurst int
+}
+
+// RegisterRateFlags adds --rate-limit and --rate-burst to fs.
+func (f *AuthFlags) RegisterRateFlags(fs *flag.FlagSet) {
+	fs.Float64Var(&f.RateLimit, "rate-limit", 20, "requests per second each authenticated identity may send; 0 for no limit")
+	fs.IntVar(&f.RateBurst, "rate-burst", 40, "requests an identity may send at once above --rate-limit")
 }
 
 // Config returns the auth configuration the flags describe, or nil when none is set.
@@ -211,7 +221,10 @@ func (f AuthFlags) Config() (*mcpserver.AuthConfig, error) {
 	if f.APIKeysFile == "" && f.OAuthIssuer == "" {
 		return nil, nil
 	}
-	cfg := &mcpserver.AuthConfig{ResourceURL: f.ResourceURL}
+	if f.RateLimit < 0 || f.RateBurst < 0 {
+		return nil, fmt.Errorf("--rate-limit %g and --rate-burst %d must be 0 or positive", f.RateLimit, f.RateBurst)
+	}
+	cfg := &mcpserver.AuthConfig{ResourceURL: f.ResourceURL, RateLimit: f.RateLimit, RateBurst: f.RateBurst}
 	if f.APIKeysFile != "" {
 		raw, err := os.ReadFile(f.APIKeysFile)
 		if err != nil {
