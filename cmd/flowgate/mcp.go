@@ -38,6 +38,14 @@ func runMCP(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// Flags are checked before Temporal is dialed, so a typo is named first.
+	auth, err := af.Config()
+	if err != nil {
+		return usageError{err}
+	}
+	if *transport == "stdio" {
+		auth = nil // stdio trusts the local user; the actor comes from --actor
+	}
 	reg := metrics.New()
 	c, err := stack.DialTemporal(ctx, *address, *namespace, reg.SDKHandler(), logger)
 	if err != nil {
@@ -47,13 +55,6 @@ func runMCP(ctx context.Context, args []string, stderr io.Writer) error {
 	ns := *namespace
 	if ns == "" {
 		ns = envOr("TEMPORAL_NAMESPACE", "default")
-	}
-	auth, err := af.Config()
-	if err != nil {
-		return usageError{err}
-	}
-	if *transport == "stdio" {
-		auth = nil // stdio trusts the local user; the actor comes from --actor
 	}
 	m, err := stack.NewMCP(c, ns, stack.MCPConfig{UIBaseURL: *uiURL, Actor: *actor, SeparationOfDuties: *sod, Auth: auth, Metrics: reg}, logger)
 	if err != nil {
