@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -20,12 +21,12 @@ import (
 // proc is a flowgate subcommand running as its own OS process.
 type proc struct {
 	cmd *exec.Cmd
-	out *strings.Builder
+	out *syncBuffer
 }
 
 func startProc(t *testing.T, args ...string) *proc {
 	t.Helper()
-	p := &proc{cmd: exec.Command(flowgateBinary(t), args...), out: &strings.Builder{}}
+	p := &proc{cmd: exec.Command(flowgateBinary(t), args...), out: &syncBuffer{}}
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -133,4 +134,22 @@ func TestSeparateProcesses(t *testing.T) {
 	if err := workers[1].cmd.Wait(); err != nil {
 		t.Errorf("worker exit after SIGINT: %v\n%s", err, workers[1].out)
 	}
+}
+
+// syncBuffer collects a process's output while the test reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

@@ -30,12 +30,12 @@ func freePort(t testing.TB) int {
 type devProcess struct {
 	cmd    *exec.Cmd
 	mcpURL string
-	out    *strings.Builder
+	out    *syncBuffer
 }
 
 func startDev(t *testing.T, args ...string) *devProcess {
 	t.Helper()
-	out := &strings.Builder{}
+	out := &syncBuffer{}
 	cmd := exec.Command(flowgateBinary(t), append([]string{"dev", "--log-level", "error"}, args...)...)
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
