@@ -101,7 +101,11 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	closer.Add(srv.Stop)
 
-	backends := demo.New()
+	backends, err := demo.Open(stack.DemoStatePath(*dataDir))
+	if err != nil {
+		return err
+	}
+	closer.Add(func() { backends.Close() })
 	demoURL, stopDemo, err := backends.Serve(*demoAddr)
 	if err != nil {
 		return err

@@ -1,7 +1,8 @@
 // Package demo serves the demo backends that `flowgate dev` points the gateway at: users,
-// products, orders, deploy and notifications services that keep state in memory, answer
-// like real services (4xx on bad input, some latency), remember every idempotency key
-// they saw, and fail on purpose at an injectable rate for tests.
+// products, orders, deploy and notifications services that keep their state in a SQLite
+// file in the data folder (or in memory for tests), answer like real services (4xx on bad
+// input, some latency), remember every idempotency key they saw, and fail on purpose at an
+// injectable rate for tests.
 package demo
 
 import (
@@ -38,7 +39,10 @@ type Backends struct {
 	// Latency is the most a request waits before it is handled (uniformly random).
 	Latency time.Duration
 
-	mu          sync.Mutex
+	mu sync.Mutex
+	// store, when set, persists every change; pending holds the rows a request changed.
+	store       *store
+	pending     []row
 	ledger      map[string]*LedgerEntry
 	accounts    map[string]map[string]string
 	deployed    map[string]string
@@ -47,7 +51,8 @@ type Backends struct {
 	nextAccount int
 }
 
-// New returns empty backends with a few milliseconds of latency.
+// New returns empty backends that keep their state in memory, with a few milliseconds of
+// latency.
 func New() *Backends {
 	return &Backends{
 		Latency:  3 * time.Millisecond,
@@ -55,6 +60,32 @@ func New() *Backends {
 		accounts: map[string]map[string]string{},
 		deployed: map[string]string{},
 	}
+}
+
+// Open returns backends whose state lives in the SQLite file at path (created when
+// missing), loaded as it was when the last process stopped, however it stopped.
+func Open(path string) (*Backends, error) {
+	st, err := openStore(path)
+	if err != nil {
+		return nil, err
+	}
+	b := New()
+	b.store = st
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if err := st.load(b); err != nil {
+		st.db.Close()
+		return nil, fmt.Errorf("demo backends state %s: %w", path, err)
+	}
+	return b, nil
+}
+
+// Close closes the state file of backends made by Open.
+func (b *Backends) Close() error {
+	if b.store == nil {
+		return nil
+	}
+	return b.store.db.Close()
 }
 
 // Services returns the gateway configuration for backends served at baseURL.
@@ -147,6 +178,9 @@ func (b *Backends) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method == http.MethodPost && key != "" {
 		if e, ok := b.ledger[key]; ok {
 			e.Requests++
+			b.pending = b.pending[:0]
+			b.changed(kindLedger, key, ledgerRow{LedgerEntry: *e, Status: e.status, Body: e.body})
+			_ = b.persist() // a lost count is harmless: the replayed answer is what matters
 			w.Header().Set("Content-Type", "application/json")
 			w.Header().Set("Idempotent-Replayed", "true")
 			w.WriteHeader(e.status)
@@ -154,6 +188,7 @@ func (b *Backends) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	b.pending = b.pending[:0]
 	a := b.route(r.Method, service, rest, body)
 	raw, _ := json.Marshal(a.body)
 	if r.Method == http.MethodPost && key != "" && a.status < 500 {
@@ -161,11 +196,41 @@ func (b *Backends) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if a.status < 300 {
 			applied = 1
 		}
-		b.ledger[key] = &LedgerEntry{Requests: 1, Applied: applied, Service: service, Path: strings.Join(rest, "/"), status: a.status, body: raw}
+		e := &LedgerEntry{Requests: 1, Applied: applied, Service: service, Path: strings.Join(rest, "/"), status: a.status, body: raw}
+		b.ledger[key] = e
+		b.changed(kindLedger, key, ledgerRow{LedgerEntry: *e, Status: e.status, Body: e.body})
+	}
+	if err := b.persist(); err != nil {
+		write(w, fail(503, "the demo backends could not save this change, nothing was applied: %v", err))
+		return
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(a.status)
 	_, _ = w.Write(raw)
+}
+
+// changed records a row the current request changed. The caller holds b.mu.
+func (b *Backends) changed(kind, key string, value any) {
+	if b.store != nil {
+		b.pending = append(b.pending, row{kind, key, value})
+	}
+}
+
+// persist saves what the current request changed, in one transaction. When that fails the
+// in-memory state goes back to the stored one, so the answer and the state agree. The
+// caller holds b.mu.
+func (b *Backends) persist() error {
+	if b.store == nil || len(b.pending) == 0 {
+		return nil
+	}
+	err := b.store.save(b.pending)
+	b.pending = b.pending[:0]
+	if err != nil {
+		if lerr := b.store.load(b); lerr != nil {
+			return fmt.Errorf("%w (and reloading failed: %v)", err, lerr)
+		}
+	}
+	return err
 }
 
 func write(w http.ResponseWriter, a answer) {
@@ -208,11 +273,14 @@ func (b *Backends) route(method, service string, p []string, body map[string]any
 		acc := map[string]string{"account_id": fmt.Sprintf("acc-%04d", b.nextAccount), "email": email, "role": role,
 			"name": str(body, "name"), "status": "active", "access": "none"}
 		b.accounts[email] = acc
+		b.changed(kindAccount, email, acc)
+		b.changed(kindMeta, "next_account", b.nextAccount)
 		return reply(201, maps.Clone(acc))
 	case "users POST accounts/deprovision":
 		email := str(body, "email")
 		if a, ok := b.accounts[email]; ok {
 			a["status"], a["access"] = "deprovisioned", "none"
+			b.changed(kindAccount, email, a)
 		}
 		return reply(200, map[string]string{"email": email, "status": "deprovisioned"})
 	case "users POST access":
@@ -222,6 +290,7 @@ func (b *Backends) route(method, service string, p []string, body map[string]any
 			return fail(404, "no active account for %s", email)
 		}
 		a["access"] = str(body, "role")
+		b.changed(kindAccount, email, a)
 		return reply(200, maps.Clone(a))
 	case "users GET accounts":
 		list := []map[string]string{}
@@ -241,6 +310,7 @@ func (b *Backends) route(method, service string, p []string, body map[string]any
 		}
 		o := map[string]any{"order_id": fmt.Sprintf("DEMO-%d", len(b.orders)+1), "sku": str(body, "sku"), "quantity": int(qty), "status": "processing"}
 		b.orders = append(b.orders, o)
+		b.changed(kindOrder, seq(len(b.orders)), o)
 		return reply(201, o)
 	case "notifications POST messages":
 		to := str(body, "to")
@@ -249,6 +319,7 @@ func (b *Backends) route(method, service string, p []string, body map[string]any
 		}
 		m := map[string]string{"message_id": fmt.Sprintf("msg-%d", len(b.messages)+1), "to": to, "template": str(body, "template")}
 		b.messages = append(b.messages, m)
+		b.changed(kindMessage, seq(len(b.messages)), m)
 		return reply(202, m)
 	case "notifications GET messages":
 		return reply(200, b.messages)
@@ -259,10 +330,12 @@ func (b *Backends) route(method, service string, p []string, body map[string]any
 		}
 		prev := b.deployed[svc+"/"+env]
 		b.deployed[svc+"/"+env] = ver
+		b.changed(kindDeployed, svc+"/"+env, ver)
 		return reply(201, map[string]string{"service": svc, "environment": env, "version": ver, "previous_version": prev, "status": "deployed"})
 	case "deploy POST rollbacks":
 		svc, env := str(body, "service"), str(body, "environment")
 		b.deployed[svc+"/"+env] = str(body, "version")
+		b.changed(kindDeployed, svc+"/"+env, str(body, "version"))
 		return reply(200, map[string]string{"service": svc, "environment": env, "version": str(body, "version"), "status": "rolled_back"})
 	}
 	// deploy GET deployments/{service}/{environment}[/health]

@@ -75,12 +75,20 @@ func StartWorker(ctx context.Context, c client.Client, cfg WorkerConfig, logger 
 	if len(services) == 0 {
 		base := cfg.GatewayBaseURL
 		if base == "" {
-			url, stop, err := demo.New().Serve("127.0.0.1:0")
+			// Beside the sandbox, so the backends' state survives a restart like the rest.
+			backends, err := demo.Open(DemoStatePath(filepath.Dir(cfg.Sandbox)))
 			if err != nil {
 				w.close()
 				return nil, err
 			}
-			base, w.stopAux, w.GatewayURL = url, stop, url
+			url, stop, err := backends.Serve("127.0.0.1:0")
+			if err != nil {
+				backends.Close()
+				w.close()
+				return nil, err
+			}
+			base, w.GatewayURL = url, url
+			w.stopAux = func() { stop(); backends.Close() }
 			logger.Info("no gateway services configured: serving demo backends", "url", url)
 		}
 		services = demo.Services(base)
@@ -294,6 +302,9 @@ func EnsureDir(dir, flag string) error {
 	f.Close()
 	return os.Remove(f.Name())
 }
+
+// DemoStatePath is the demo backends' state file in a data folder.
+func DemoStatePath(dataDir string) string { return filepath.Join(dataDir, "demo.db") }
 
 // DataPaths are the files below a data folder.
 func DataPaths(dataDir string) (temporalDB, appDB, sandbox string) {

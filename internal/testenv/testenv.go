@@ -104,7 +104,14 @@ func Start(ctx context.Context, opts Options) (*Env, error) {
 	}
 	e.Server = srv
 	e.closer.Add(srv.Stop)
-	e.Backends = demo.New()
+	// The backends keep their state in the data folder, as flowgate dev does, so a test
+	// that restarts the stack on the same folder sees what the first one did.
+	e.Backends, err = demo.Open(stack.DemoStatePath(e.DataDir))
+	if err != nil {
+		e.Stop()
+		return nil, err
+	}
+	e.closer.Add(func() { e.Backends.Close() })
 	demoURL, stopDemo, err := e.Backends.Serve("127.0.0.1:0")
 	if err != nil {
 		e.Stop()
