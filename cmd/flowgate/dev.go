@@ -2,11 +2,15 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
+	"go/build"
 	"io"
 	"net"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -34,8 +38,8 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	uiPort := fs.Int("ui-port", 8233, "Temporal web UI port")
 	noUI := fs.Bool("no-ui", false, "do not serve the web UI")
 	mcpAddr := fs.String("mcp-addr", "127.0.0.1:8080", "address of the MCP Streamable HTTP endpoint")
-	noMCP := fs.Bool("no-mcp", false, "do not run the MCP server (run `flowgate mcp` separately)")
-	noWorker := fs.Bool("no-worker", false, "do not run the worker (run `flowgate worker` separately)")
+	noMCP := fs.Bool("no-mcp", false, "do not run the MCP server (run flowgate mcp separately)")
+	noWorker := fs.Bool("no-worker", false, "do not run the worker (run flowgate worker separately)")
 	demoAddr := fs.String("demo-addr", "127.0.0.1:8090", "address of the demo backends the gateway calls")
 	durability := fs.String("durability", string(devserver.DurabilityProcessCrash), "Temporal SQLite crash safety: process (WAL, survives kill -9), power (WAL+fsync, survives power loss), legacy (rollback journal, like temporal server start-dev)")
 	actor := fs.String("actor", stack.LocalActor(), "identity recorded for MCP calls (no auth in dev)")
@@ -74,6 +78,13 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if *memory || *temporalDSN != "" {
 		temporalDB = ""
 	}
+	// One process owns a data folder (and a Temporal database file kept elsewhere): two
+	// Temporal servers must never write one SQLite file.
+	unlock, err := stack.LockDataDir(*dataDir, temporalDB)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	// Check every port first, so a taken one fails before anything starts.
 	for _, p := range []struct{ flag, addr string }{
 		{"--port", net.JoinHostPort(*ip, strconv.Itoa(*port))},
@@ -156,6 +167,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	printBanner(stdout, banner{
 		Ready: time.Since(started), Temporal: srv.FrontendAddress(), UI: srv.UIURL(), MCP: mcpURL, Demo: demoURL,
 		DB: dbDesc, DataDir: *dataDir, Sandbox: sandbox, Worker: !*noWorker, Actor: *actor, Auth: auth != nil,
+		Binary: stdioBinary(), PID: os.Getpid(),
 	})
 	<-ctx.Done()
 	fmt.Fprintln(stdout, "flowgate: stopping…")
@@ -184,6 +196,42 @@ type banner struct {
 	Temporal, UI, MCP, Demo, DB, DataDir string
 	Sandbox, Actor                       string
 	Worker, Auth                         bool
+	// Binary is the flowgate binary an MCP client runs over stdio.
+	Binary binaryPath
+	// PID is this process's id, for stopping it when Ctrl-C does not reach it.
+	PID int
+}
+
+// binaryPath is where a flowgate binary is, for a client's stdio config: the running one,
+// or where `go install` puts one when this process runs from `go run`'s temporary build.
+type binaryPath struct {
+	Path string
+	// Temporary is true under `go run`: the running binary is deleted on exit.
+	Temporary bool
+}
+
+// stdioBinary finds the binary a stdio MCP client should start. Clients such as Claude
+// Desktop have no working-directory setting, so the config names an absolute path.
+func stdioBinary() binaryPath {
+	exe, err := os.Executable()
+	if err == nil {
+		if resolved, rerr := filepath.EvalSymlinks(exe); rerr == nil {
+			exe = resolved
+		}
+	}
+	if err == nil && !isGoRunBuild(exe) {
+		return binaryPath{Path: exe}
+	}
+	bin := os.Getenv("GOBIN")
+	if bin == "" {
+		bin = filepath.Join(build.Default.GOPATH, "bin")
+	}
+	return binaryPath{Path: filepath.Join(bin, "flowgate"), Temporary: true}
+}
+
+// isGoRunBuild reports whether exe is a binary `go run` built into its temporary folder.
+func isGoRunBuild(exe string) bool {
+	return strings.Contains(filepath.ToSlash(exe), "/go-build")
 }
 
 func printBanner(w io.Writer, b banner) {
@@ -212,10 +260,19 @@ func printBanner(w io.Writer, b banner) {
 Connect an MCP client:
   Claude Desktop / VS Code over HTTP:  {"mcpServers": {"flowgate": {"type": "http", "url": "%[1]s"}}}
   VS Code (.vscode/mcp.json):          {"servers": {"flowgate": {"type": "http", "url": "%[1]s"}}}
-  Over stdio (keep this process running for Temporal):
-    {"mcpServers": {"flowgate": {"command": "go", "args": ["run", "./cmd/flowgate", "mcp", "--transport", "stdio"], "env": {"TEMPORAL_ADDRESS": "%[2]s"}}}}
-`, b.MCP, b.Temporal)
+`, b.MCP)
+		s.WriteString("  Over stdio (keep this process running for Temporal)")
+		if b.Binary.Temporary {
+			s.WriteString(", install the binary first with `go install ./cmd/flowgate` in the repository, then:\n")
+		} else {
+			s.WriteString(":\n")
+		}
+		cfg, _ := json.Marshal(map[string]any{"mcpServers": map[string]any{"flowgate": map[string]any{
+			"command": b.Binary.Path, "args": []string{"mcp", "--transport", "stdio"},
+			"env": map[string]string{"TEMPORAL_ADDRESS": b.Temporal},
+		}}})
+		fmt.Fprintf(&s, "    %s\n", cfg)
 	}
-	s.WriteString("\nPress Ctrl-C to stop. Running and waiting workflows resume on the next start.\n")
+	fmt.Fprintf(&s, "\nPress Ctrl-C to stop (or kill %d). Running and waiting workflows resume on the next start.\n", b.PID)
 	fmt.Fprint(w, s.String())
 }

@@ -1,0 +1,89 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestUsageShowsValueNamesOnlyForFlagsWithValues: `flowgate dev -h` must not show a switch
+// such as -no-mcp as if it took a value (the flag package reads a back-quoted word in a
+// usage string as the value's name).
+func TestUsageShowsValueNamesOnlyForFlagsWithValues(t *testing.T) {
+	valueNames := map[string]bool{"string": true, "int": true, "duration": true, "float": true, "uint": true, "int64": true, "uint64": true, "value": true}
+	for _, cmd := range []string{"dev", "worker", "mcp", "demo-backends"} {
+		var stdout, stderr bytes.Buffer
+		if code := run([]string{cmd, "-h"}, &stdout, &stderr); code != 0 {
+			t.Fatalf("%s -h exit %d: %s", cmd, code, stderr.String())
+		}
+		n := 0
+		for _, line := range strings.Split(stderr.String(), "\n") {
+			if !strings.HasPrefix(line, "  -") {
+				continue
+			}
+			n++
+			fields := strings.Fields(line)
+			if len(fields) > 1 && !valueNames[fields[1]] {
+				t.Errorf("flowgate %s -h: %q shows %q as a value name", cmd, line, strings.Join(fields[1:], " "))
+			}
+		}
+		if n == 0 {
+			t.Errorf("flowgate %s -h printed no flags: %s", cmd, stderr.String())
+		}
+	}
+}
+
+// TestBannerStdioConfigNamesAnAbsoluteBinary: the stdio config a newcomer pastes into
+// Claude Desktop (which has no working-directory setting) names a binary by its absolute
+// path, never `go run ./cmd/flowgate`; under go run it says how to install one.
+func TestBannerStdioConfigNamesAnAbsoluteBinary(t *testing.T) {
+	base := banner{Ready: time.Second, Temporal: "127.0.0.1:7233", MCP: "http://127.0.0.1:8080/mcp", PID: 4242}
+	for _, tc := range []struct {
+		name    string
+		binary  binaryPath
+		install bool
+	}{
+		{"installed", binaryPath{Path: "/home/ada/go/bin/flowgate"}, false},
+		{"go run", binaryPath{Path: "/home/ada/go/bin/flowgate", Temporary: true}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := base
+			b.Binary = tc.binary
+			var out bytes.Buffer
+			printBanner(&out, b)
+			text := out.String()
+			if strings.Contains(text, `"go"`) || strings.Contains(text, "./cmd/flowgate\", \"mcp") {
+				t.Errorf("banner still configures go run:\n%s", text)
+			}
+			var cfg struct {
+				MCPServers map[string]struct {
+					Command string            `json:"command"`
+					Args    []string          `json:"args"`
+					Env     map[string]string `json:"env"`
+				} `json:"mcpServers"`
+			}
+			found := false
+			for _, line := range strings.Split(text, "\n") {
+				line = strings.TrimSpace(line)
+				if strings.HasPrefix(line, `{"mcpServers":{"flowgate":{"args"`) {
+					found = json.Unmarshal([]byte(line), &cfg) == nil
+				}
+			}
+			fg := cfg.MCPServers["flowgate"]
+			if !found || fg.Command != "/home/ada/go/bin/flowgate" || strings.Join(fg.Args, " ") != "mcp --transport stdio" || fg.Env["TEMPORAL_ADDRESS"] != "127.0.0.1:7233" {
+				t.Errorf("stdio config not found or wrong (%+v) in:\n%s", fg, text)
+			}
+			if got := strings.Contains(text, "go install ./cmd/flowgate"); got != tc.install {
+				t.Errorf("install hint shown = %t, want %t:\n%s", got, tc.install, text)
+			}
+			if !strings.Contains(text, "kill 4242") {
+				t.Errorf("banner does not give the pid to stop:\n%s", text)
+			}
+		})
+	}
+	if !isGoRunBuild("/tmp/go-build3141/b001/exe/flowgate") || isGoRunBuild("/usr/local/bin/flowgate") {
+		t.Error("isGoRunBuild misjudges go run's temporary binary")
+	}
+}
