@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
@@ -11,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flowgate/flowgate/internal/demo"
 	"github.com/flowgate/flowgate/internal/testenv"
 	"github.com/flowgate/flowgate/mcpserver"
 	"github.com/flowgate/flowgate/workflows"
@@ -63,8 +65,11 @@ func (p *devProcess) waitReady(t *testing.T, mcpAddr string) {
 }
 
 // TestKill9OfTheWholeStackLosesNothing runs `flowgate dev` as a process, leaves
-// workflows waiting at their gates, kills the process with SIGKILL, starts it again on
-// the same folder and approves them through MCP: every workflow completes.
+// onboardings, deployments and audits waiting at their gates, kills the process with
+// SIGKILL, starts it again on the same folder and approves them through MCP: every
+// workflow completes, and what they did to the demo backends before the crash (accounts,
+// deployed versions, idempotency keys) is still there, each side effect applied once.
+// While the first process runs, a second one on the same folder is refused.
 func TestKill9OfTheWholeStackLosesNothing(t *testing.T) {
 	dir := t.TempDir()
 	port, mcpPort, demoPort := freePort(t), freePort(t), freePort(t)
@@ -74,26 +79,46 @@ func TestKill9OfTheWholeStackLosesNothing(t *testing.T) {
 
 	first := startDev(t, args...)
 	first.waitReady(t, mcpAddr)
+
+	// One owner per data folder: a second flowgate dev on it, with ports of its own,
+	// stops at once with one line naming the folder, the holder's pid and the flag.
+	other := exec.Command(flowgateBinary(t), "dev", "--data-dir", dir, "--port", fmt.Sprint(freePort(t)), "--no-ui",
+		"--mcp-addr", fmt.Sprintf("127.0.0.1:%d", freePort(t)), "--demo-addr", fmt.Sprintf("127.0.0.1:%d", freePort(t)))
+	out, _ := other.CombinedOutput()
+	want := fmt.Sprintf("data folder %s is in use by another flowgate (pid %d)", dir, first.cmd.Process.Pid)
+	if other.ProcessState.ExitCode() != 1 || !strings.Contains(string(out), want) || !strings.Contains(string(out), "--data-dir") ||
+		strings.Count(strings.TrimSpace(string(out)), "\n") != 0 {
+		t.Errorf("second flowgate dev on the same folder: exit %d, %q; want one line with %q", other.ProcessState.ExitCode(), out, want)
+	}
+
 	cs := connectHTTP(t, first.mcpURL)
-	var ids []string
-	for i, params := range []map[string]any{
-		{"service": "orders", "version": "1.0.0", "environment": "production"},
-		{"service": "users", "version": "2.0.0", "environment": "staging"},
-		{"service": "products", "version": "3.0.0", "environment": "production"},
+	type run struct {
+		id, kind, gate string
+	}
+	var runs []run
+	for i, start := range []struct {
+		kind, gate string
+		params     map[string]any
+	}{
+		{"deployment", "approval", map[string]any{"service": "orders", "version": "1.0.0", "environment": "production"}},
+		{"deployment", "approval", map[string]any{"service": "users", "version": "2.0.0", "environment": "staging"}},
+		{"onboarding", "manager_approval", map[string]any{"email": "kill9-ada@example.com", "name": "Ada Kill", "role": "editor"}},
+		{"onboarding", "manager_approval", map[string]any{"email": "kill9-bob@example.com", "name": "Bob Kill", "role": "viewer"}},
+		{"audit", "auditor_signoff", map[string]any{"tables": []string{"orders", "users"}}},
 	} {
 		var s mcpserver.StartResult
-		callTool(t, cs, "start_workflow", map[string]any{"workflow_type": "deployment", "parameters": params,
+		callTool(t, cs, "start_workflow", map[string]any{"workflow_type": start.kind, "parameters": start.params,
 			"idempotency_key": fmt.Sprintf("kill-test-%d", i)}).decode(t, &s)
-		ids = append(ids, s.WorkflowID)
+		runs = append(runs, run{s.WorkflowID, start.kind, start.gate})
 	}
-	for _, id := range ids {
-		testenv.WaitFor(t, 30*time.Second, id+" waiting", func() (bool, error) {
+	for _, r := range runs {
+		testenv.WaitFor(t, 30*time.Second, r.id+" waiting", func() (bool, error) {
 			var st mcpserver.StatusResult
-			r := callTool(t, cs, "get_workflow_status", map[string]any{"workflow_id": id})
-			if r.IsError {
-				return false, fmt.Errorf("%s", r.Text)
+			res := callTool(t, cs, "get_workflow_status", map[string]any{"workflow_id": r.id})
+			if res.IsError {
+				return false, fmt.Errorf("%s", res.Text)
 			}
-			r.decode(t, &st)
+			res.decode(t, &st)
 			return st.Status == workflows.StatusWaitingApproval, nil
 		})
 	}
@@ -105,24 +130,52 @@ func TestKill9OfTheWholeStackLosesNothing(t *testing.T) {
 	second := startDev(t, args...)
 	second.waitReady(t, mcpAddr)
 	cs = connectHTTP(t, second.mcpURL)
-	for _, id := range ids {
-		r := callTool(t, cs, "advance_workflow", map[string]any{"workflow_id": id, "action": "approve", "step": "approval", "comment": "after kill -9"})
-		if r.IsError {
-			t.Fatalf("approve %s after restart: %s", id, r.Text)
+	for _, r := range runs {
+		res := callTool(t, cs, "advance_workflow", map[string]any{"workflow_id": r.id, "action": "approve", "step": r.gate, "comment": "after kill -9"})
+		if res.IsError {
+			t.Fatalf("approve %s after restart: %s", r.id, res.Text)
 		}
 	}
-	for _, id := range ids {
-		testenv.WaitFor(t, 60*time.Second, id+" completed", func() (bool, error) {
+	for _, r := range runs {
+		testenv.WaitFor(t, 60*time.Second, r.id+" completed", func() (bool, error) {
 			var st mcpserver.StatusResult
-			callTool(t, cs, "get_workflow_status", map[string]any{"workflow_id": id}).decode(t, &st)
-			return st.Status == workflows.StatusCompleted, fmt.Errorf("status %s", st.Status)
+			callTool(t, cs, "get_workflow_status", map[string]any{"workflow_id": r.id}).decode(t, &st)
+			return st.Status == workflows.StatusCompleted, fmt.Errorf("status %s, error %q", st.Status, st.Error)
 		})
+	}
+	// The backends remember what the runs did before the crash: each side effect once.
+	var ledger map[string]demo.LedgerEntry
+	getJSON(t, fmt.Sprintf("http://127.0.0.1:%d/_ledger", demoPort), &ledger)
+	for _, r := range runs {
+		var keys []string
+		switch r.kind {
+		case "deployment":
+			keys = []string{r.id + "/deploy"}
+		case "onboarding":
+			keys = []string{r.id + "/provision", r.id + "/grant", r.id + "/welcome"}
+		}
+		for _, k := range keys {
+			if e := ledger[k]; e.Applied != 1 {
+				t.Errorf("ledger %s = %+v, want applied once", k, e)
+			}
+		}
+	}
+	var account []map[string]string
+	getJSON(t, fmt.Sprintf("http://127.0.0.1:%d/users/accounts", demoPort), &account)
+	granted := 0
+	for _, a := range account {
+		if strings.HasPrefix(a["email"], "kill9-") && a["status"] == "active" && a["access"] == a["role"] {
+			granted++
+		}
+	}
+	if granted != 2 {
+		t.Errorf("accounts after restart and approval = %v, want both kill9- accounts active with their role", account)
 	}
 	// A repeated start with the same key after the crash still finds the same run.
 	var again mcpserver.StartResult
 	callTool(t, cs, "start_workflow", map[string]any{"workflow_type": "deployment", "idempotency_key": "kill-test-0",
 		"parameters": map[string]any{"service": "orders", "version": "1.0.0", "environment": "production"}}).decode(t, &again)
-	if !again.Existing || again.WorkflowID != ids[0] || again.Status != workflows.StatusCompleted {
+	if !again.Existing || again.WorkflowID != runs[0].id || again.Status != workflows.StatusCompleted {
 		t.Errorf("repeated start after restart = %+v", again)
 	}
 	if err := second.cmd.Process.Signal(os.Interrupt); err != nil {
@@ -137,6 +190,19 @@ func TestKill9OfTheWholeStackLosesNothing(t *testing.T) {
 		}
 	case <-time.After(15 * time.Second):
 		t.Errorf("flowgate dev did not stop within 15s of Ctrl-C")
+	}
+}
+
+// getJSON decodes the JSON answer of a GET.
+func getJSON(t *testing.T, url string, out any) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		t.Fatalf("GET %s: %v", url, err)
 	}
 }
 
