@@ -105,7 +105,7 @@ func newRunner(ctx workflow.Context, kind Kind, req Request, params any, steps [
 			Status:      StatusPending,
 			TotalSteps:  len(steps),
 			RequestedBy: req.RequestedBy,
-			CreatedAt:   info.WorkflowStartTime.UTC(),
+			StartedAt:   info.WorkflowStartTime.UTC(),
 			UpdatedAt:   now,
 		},
 		Parameters: raw,
@@ -207,6 +207,8 @@ func (r *runner) check(req AdvanceRequest) error {
 // view returns the compact record with what the workflow waits for.
 func (r *runner) view() StatusView {
 	v := r.state.StatusView
+	// The update's answer is encoded later: it must not share what compensation changes.
+	v.Undoing = slices.Clone(v.Undoing)
 	if r.gate != nil {
 		w := &Waiting{Step: r.gate.step, For: string(r.gate.kind), Deadline: r.gate.deadline}
 		if r.gate.kind == gateApproval {
@@ -403,7 +405,12 @@ func (r *runner) activityStep(ctx workflow.Context, name string, final bool, run
 func errorMessage(err error) string {
 	var app *temporal.ApplicationError
 	if errors.As(err, &app) {
-		return app.Error()
+		// The message only: its type and retry flag are Temporal's business, not an agent's.
+		msg := app.Message()
+		if cause := errors.Unwrap(app); cause != nil && msg == "" {
+			msg = errorMessage(cause)
+		}
+		return msg
 	}
 	var timeout *temporal.TimeoutError
 	if errors.As(err, &timeout) {
@@ -436,14 +443,23 @@ func (r *runner) finish(ctx workflow.Context, err error) (State, error) {
 	// The rest runs even when the workflow was cancelled: compensate, record, publish.
 	ctx, cancel := workflow.NewDisconnectedContext(ctx)
 	defer cancel()
-	if final != StatusCompleted {
-		r.compensate(ctx, string(final))
-	}
 	r.gate = nil
+	// Queries and the answer to the decision that ended the run say what it is now
+	// (rejected, undoing these steps), never the gate it left. Only the record changes
+	// here: the commands the run issues, search attributes included, stay where they were.
 	r.state.Status = final
+	if final != StatusCompleted {
+		for i := len(r.compensations) - 1; i >= 0; i-- {
+			r.state.Undoing = append(r.state.Undoing, r.compensations[i].step)
+		}
+		r.compensate(ctx, final)
+	}
+	r.state.Undoing = nil
 	if final == StatusCompleted {
 		r.state.CurrentStep = ""
 	}
+	closed := workflow.Now(ctx).UTC()
+	r.state.ClosedAt = &closed
 	r.log(ctx, string(final), r.state.CurrentStep, "", r.state.Error)
 	r.publish(ctx)
 	// Let update handlers return their answer before the run closes.
@@ -462,16 +478,33 @@ func (r *runner) finish(ctx workflow.Context, err error) (State, error) {
 
 // compensate undoes completed steps in reverse order. A compensation that fails past its
 // retries is recorded; the others still run.
-func (r *runner) compensate(ctx workflow.Context, why string) {
+func (r *runner) compensate(ctx workflow.Context, final Status) {
 	for i := len(r.compensations) - 1; i >= 0; i-- {
 		c := r.compensations[i]
-		if err := c.undo(ctx); err != nil {
+		err := c.undo(ctx)
+		r.state.Undoing = slices.DeleteFunc(r.state.Undoing, func(s string) bool { return s == c.step })
+		if err != nil {
 			r.log(ctx, "compensation_failed", c.step, "", errorMessage(err))
 			continue
 		}
 		s := r.step(c.step)
 		s.Status = StepCompensated
-		r.log(ctx, "compensated", c.step, "", "undone because the run was "+why)
+		r.log(ctx, "compensated", c.step, "", "undone because "+why(final))
 	}
 	r.compensations = nil
+}
+
+// why says in words why a run that did not complete undid its steps.
+func why(final Status) string {
+	switch final {
+	case StatusRejected:
+		return "the run was rejected"
+	case StatusTimedOut:
+		return "no decision came before the deadline"
+	case StatusCancelled:
+		return "the run was cancelled"
+	case StatusFailed:
+		return "a step failed"
+	}
+	return "the run ended " + string(final)
 }

@@ -142,10 +142,16 @@ type StatusView struct {
 	StepsCompleted int       `json:"steps_completed"`
 	TotalSteps     int       `json:"total_steps"`
 	RequestedBy    string    `json:"requested_by"`
-	CreatedAt      time.Time `json:"created_at"`
-	UpdatedAt      time.Time `json:"updated_at"`
-	Waiting        *Waiting  `json:"waiting,omitempty"`
-	Error          string    `json:"error,omitempty"`
+	// StartedAt, UpdatedAt and ClosedAt are when the run started, last changed and ended;
+	// list_workflows uses the same started_at and closed_at.
+	StartedAt time.Time  `json:"started_at"`
+	UpdatedAt time.Time  `json:"updated_at"`
+	ClosedAt  *time.Time `json:"closed_at,omitempty"`
+	Waiting   *Waiting   `json:"waiting,omitempty"`
+	// Undoing lists the completed steps still being undone after the run was rejected,
+	// timed out, cancelled or failed (Status is already that final status), last first.
+	Undoing []string `json:"undoing,omitempty"`
+	Error   string   `json:"error,omitempty"`
 }
 
 // State is the full record of a workflow, returned by the details query and as the

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -557,4 +558,47 @@ func TestAuditPublishesReportWithFindings(t *testing.T) {
 	if report.SignedOffBy != "auditor" || report.RecordsCount != 60 {
 		t.Errorf("report = %+v", report)
 	}
+}
+
+// TestDecisionAnswerSaysWhatItDid: the answer to an accepted reject says the run is
+// rejected and which steps it is undoing, never the gate it just left; the answer to an
+// approve names the step the run went on to.
+func TestDecisionAnswerSaysWhatItDid(t *testing.T) {
+	t.Run("reject", func(t *testing.T) {
+		h := newHarness(t)
+		var o *outcome
+		h.at(time.Minute, func() {
+			o = h.advance(workflows.AdvanceRequest{Action: workflows.ActionReject, Step: workflows.StepManagerApproval, Actor: "manager"})
+		})
+		h.env.ExecuteWorkflow(workflows.Onboarding, onboarding())
+		st, _ := h.result()
+		v := o.accepted(t)
+		if v.Status != workflows.StatusRejected || v.Waiting != nil {
+			t.Fatalf("answer to reject = %s waiting %+v, want rejected and no gate", v.Status, v.Waiting)
+		}
+		if want := []string{workflows.StepProvisionAccounts, workflows.StepCreateUserRecord}; !slices.Equal(v.Undoing, want) {
+			t.Errorf("answer undoing = %v, want %v", v.Undoing, want)
+		}
+		if st.Status != workflows.StatusRejected || len(st.Undoing) != 0 || st.ClosedAt == nil {
+			t.Errorf("final record: status %s undoing %v closed_at %v", st.Status, st.Undoing, st.ClosedAt)
+		}
+		for _, e := range st.Events("compensated") {
+			if e.Detail != "undone because the run was rejected" {
+				t.Errorf("compensation detail %q", e.Detail)
+			}
+		}
+	})
+	t.Run("approve", func(t *testing.T) {
+		h := newHarness(t)
+		var o *outcome
+		h.at(time.Minute, func() {
+			o = h.advance(workflows.AdvanceRequest{Action: workflows.ActionApprove, Step: workflows.StepManagerApproval, Actor: "manager"})
+		})
+		h.env.ExecuteWorkflow(workflows.Onboarding, onboarding())
+		h.result()
+		v := o.accepted(t)
+		if v.Status != workflows.StatusInProgress || v.CurrentStep != workflows.StepGrantAccess || v.Waiting != nil {
+			t.Errorf("answer to approve = %s at %s waiting %+v, want in_progress at grant_access", v.Status, v.CurrentStep, v.Waiting)
+		}
+	})
 }
