@@ -20,6 +20,7 @@ import (
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
+	"google.golang.org/grpc/codes"
 )
 
 // Version is reported to clients in the initialize handshake.
@@ -174,15 +175,17 @@ func (s *Server) toolError(ctx context.Context, tool, workflowID string, err err
 	return mcp.NewToolResultError(msg)
 }
 
+// explain sorts an error from Temporal into its kind and says it in a sentence an agent
+// can act on: an invalid argument is never presented as an outage, and no Temporal
+// internals (types, retry flags, stack traces) reach the client.
 func (s *Server) explain(ctx context.Context, workflowID string, err error) string {
 	var (
-		notFound   *serviceerror.NotFound
-		unavail    *serviceerror.Unavailable
-		started    *serviceerror.WorkflowExecutionAlreadyStarted
-		badRequest *serviceerror.InvalidArgument
-		app        *temporal.ApplicationError
-		canceled   *temporal.CanceledError
-		timeout    *temporal.TimeoutError
+		notFound    *serviceerror.NotFound
+		started     *serviceerror.WorkflowExecutionAlreadyStarted
+		queryFailed *serviceerror.QueryFailed
+		app         *temporal.ApplicationError
+		canceled    *temporal.CanceledError
+		timeout     *temporal.TimeoutError
 	)
 	switch {
 	case errors.As(err, &app):
@@ -190,8 +193,9 @@ func (s *Server) explain(ctx context.Context, workflowID string, err error) stri
 	case errors.As(err, &canceled):
 		return "the call was cancelled"
 	case errors.As(err, &timeout):
-		return "the work timed out inside Temporal: " + timeout.Error()
-	case errors.As(err, &notFound) && strings.Contains(notFound.Message, "already completed"):
+		return "the work timed out inside Temporal (" + strings.ToLower(timeout.TimeoutType().String()) + ")"
+	case errors.As(err, &notFound) && strings.Contains(notFound.Message, "already completed"),
+		strings.Contains(err.Error(), "workflow execution already completed"):
 		return fmt.Sprintf("workflow %q has already ended; get_workflow_status shows how", workflowID)
 	case errors.As(err, &notFound):
 		if workflowID != "" {
@@ -200,20 +204,36 @@ func (s *Server) explain(ctx context.Context, workflowID string, err error) stri
 		return "not found: " + notFound.Message
 	case errors.As(err, &started):
 		return fmt.Sprintf("workflow %q already exists", workflowID)
-	case errors.As(err, &badRequest):
-		return "Temporal refused the request: " + badRequest.Message
-	case errors.As(err, &unavail), serverGaveUp(err) && ctx.Err() == nil, errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil:
-		return "Temporal is unavailable right now or did not answer in time; try again in a few seconds"
+	case errors.As(err, &queryFailed):
+		return fmt.Sprintf("workflow %q could not answer: %s", workflowID, firstLine(queryFailed.Message))
+	}
+	switch serviceerror.ToStatus(err).Code() {
+	case codes.InvalidArgument:
+		return "Temporal refused the request as invalid: " + firstLine(serviceerror.ToStatus(err).Message())
+	case codes.AlreadyExists:
+		return "it already exists: " + firstLine(serviceerror.ToStatus(err).Message())
+	case codes.FailedPrecondition:
+		return "Temporal cannot do this in the current state: " + firstLine(serviceerror.ToStatus(err).Message())
+	case codes.PermissionDenied, codes.Unauthenticated:
+		return "Flowgate's connection to Temporal is not allowed to do this; the operator should check its namespace and credentials"
+	case codes.ResourceExhausted:
+		return "Temporal is at its rate limit right now; try again in a few seconds"
+	case codes.Unimplemented:
+		return "this Temporal server does not support the request; the operator should upgrade it"
+	case codes.Internal, codes.DataLoss:
+		return "Temporal failed internally while handling the request; try again, and tell the operator if it persists"
+	case codes.Unavailable:
+		return "Temporal is unavailable right now; try again in a few seconds"
+	}
+	switch {
+	case serverGaveUp(err) && ctx.Err() == nil, errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil:
+		return "Temporal did not answer in time; try again in a few seconds"
 	case errors.Is(err, context.DeadlineExceeded), serverGaveUp(err):
 		return fmt.Sprintf("no answer within %s: is a Flowgate worker running (flowgate worker) and is Temporal reachable?", s.cfg.CallTimeout)
 	case errors.Is(err, context.Canceled):
 		return "the call was cancelled by the client"
 	}
-	msg := err.Error()
-	if strings.Contains(msg, "workflow execution already completed") {
-		return fmt.Sprintf("workflow %q has already ended; get_workflow_status shows how", workflowID)
-	}
-	return "the call failed: " + firstLine(msg)
+	return "the call failed: " + firstLine(err.Error())
 }
 
 func firstLine(s string) string {

@@ -2,7 +2,9 @@ package mcpserver
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,6 +14,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/mark3labs/mcp-go/mcp"
+	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
@@ -280,7 +283,11 @@ func (s *Server) getStatus(ctx context.Context, _ mcp.CallToolRequest, args Work
 
 // describeStatus renders a status as a sentence for clients that read text only.
 func describeStatus(v workflows.StatusView) string {
-	text := fmt.Sprintf("%s %s is %s (%d%%, %d of %d steps).", v.Type, v.WorkflowID, v.Status, v.Progress, v.StepsCompleted, v.TotalSteps)
+	text := fmt.Sprintf("%s %s is %s (%d%%, %d of %d steps done)", v.Type, v.WorkflowID, v.Status, v.Progress, v.StepsCompleted, v.TotalSteps)
+	if len(v.Undoing) > 0 {
+		text += fmt.Sprintf(", undoing %s (%s)", plural(len(v.Undoing), "step"), strings.Join(v.Undoing, ", "))
+	}
+	text += "."
 	if w := v.Waiting; w != nil {
 		acts := make([]string, len(w.Actions))
 		for i, a := range w.Actions {
@@ -291,12 +298,41 @@ func describeStatus(v workflows.StatusView) string {
 			text += " " + w.NotBy + " requested it and may not approve it."
 		}
 	} else if v.CurrentStep != "" && !v.Status.Terminal() {
-		text += " Current step: " + v.CurrentStep + "."
+		text += " Now at step " + v.CurrentStep + "."
+	}
+	if v.ClosedAt != nil {
+		text += " It ended at " + v.ClosedAt.Format(time.RFC3339) + "."
 	}
 	if v.Error != "" {
-		text += " Error: " + v.Error
+		text += " Error: " + strings.TrimSuffix(v.Error, ".") + "."
 	}
 	return text
+}
+
+// plural renders a count with its noun: "1 step", "2 steps".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}
+
+// decided says what an accepted decision did, from the status the workflow answered with:
+// "rejected, undoing 2 steps (provision_accounts, create_user_record)" or "approved, now
+// at step grant_access".
+func decided(action string, v workflows.StatusView) string {
+	past := map[string]string{"approve": "approved", "reject": "rejected", "continue": "continued"}[action]
+	switch {
+	case len(v.Undoing) > 0:
+		return fmt.Sprintf("%s, undoing %s (%s)", v.Status, plural(len(v.Undoing), "step"), strings.Join(v.Undoing, ", "))
+	case v.Status.Terminal():
+		return string(v.Status)
+	case v.Waiting != nil:
+		return fmt.Sprintf("%s, now waiting at step %s for %s", past, v.Waiting.Step, v.Waiting.For)
+	case v.CurrentStep != "":
+		return past + ", now at step " + v.CurrentStep
+	}
+	return past
 }
 
 func (s *Server) advanceWorkflow(ctx context.Context, request mcp.CallToolRequest, args AdvanceArgs) (*mcp.CallToolResult, error) {
@@ -350,7 +386,7 @@ func (s *Server) advanceWorkflow(ctx context.Context, request mcp.CallToolReques
 		return mcp.NewToolResultError(msg), nil
 	}
 	res := StatusResult{StatusView: v, UIURL: s.uiLink(v.WorkflowID)}
-	return mcp.NewToolResultStructured(res, fmt.Sprintf("%s by %s accepted. ", args.Action, req.Actor)+describeStatus(v)), nil
+	return mcp.NewToolResultStructured(res, fmt.Sprintf("%s of %s by %s accepted: %s.", args.Action, v.WorkflowID, req.Actor, decided(args.Action, v))), nil
 }
 
 func (s *Server) listWorkflows(ctx context.Context, _ mcp.CallToolRequest, args ListArgs) (*mcp.CallToolResult, error) {
@@ -366,15 +402,19 @@ func (s *Server) listWorkflows(ctx context.Context, _ mcp.CallToolRequest, args 
 	if args.Limit < 1 || args.Limit > MaxListLimit {
 		return argError("limit", fmt.Sprintf("is %d", args.Limit), fmt.Sprintf("1 to %d (default %d)", MaxListLimit, DefaultListLimit)), nil
 	}
-	token, err := base64.RawURLEncoding.DecodeString(args.Cursor)
-	if err != nil {
-		return argError("cursor", "is not a cursor this tool returned", "pagination.next_cursor of the previous page"), nil
-	}
 	query := listQuery(args.WorkflowType, args.Status)
+	var cur listCursor
+	if args.Cursor != "" {
+		var ok bool
+		if cur, ok = decodeCursor(args.Cursor, query); !ok {
+			return argError("cursor", "is not a cursor this tool returned for these filters",
+				"pagination.next_cursor of the previous page with the same workflow_type and status, or no cursor for the first page"), nil
+		}
+	}
 	ctx, cancel := s.callContext(ctx)
 	defer cancel()
 	resp, err := s.cfg.Client.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
-		Namespace: s.cfg.Namespace, PageSize: int32(args.Limit), NextPageToken: token, Query: query,
+		Namespace: s.cfg.Namespace, PageSize: int32(args.Limit), NextPageToken: cur.Token, Query: query,
 	})
 	if err != nil {
 		return s.toolError(ctx, "list_workflows", "", err), nil
@@ -401,15 +441,66 @@ func (s *Server) listWorkflows(ctx context.Context, _ mcp.CallToolRequest, args 
 		item.UIURL = s.uiLink(item.WorkflowID)
 		res.Items = append(res.Items, item)
 	}
-	if len(resp.GetNextPageToken()) > 0 {
+	// Temporal hands out a token whenever a page is full, even when nothing follows: the
+	// count decides, so the last page says has_more false and no empty page follows it.
+	seen := cur.Seen + int64(len(res.Items))
+	if len(resp.GetNextPageToken()) > 0 && seen < res.Pagination.Total {
 		res.Pagination.HasMore = true
-		res.Pagination.NextCursor = base64.RawURLEncoding.EncodeToString(resp.GetNextPageToken())
+		res.Pagination.NextCursor = encodeCursor(listCursor{Query: cursorQuery(query), Seen: seen, Token: resp.GetNextPageToken()})
 	}
-	lines := []string{fmt.Sprintf("%d workflows match (showing %d).", res.Pagination.Total, len(res.Items))}
+	lines := []string{fmt.Sprintf("%s match%s (showing %d).", plural(int(res.Pagination.Total), "workflow"),
+		map[bool]string{true: "es", false: ""}[res.Pagination.Total == 1], len(res.Items))}
 	for _, it := range res.Items {
-		lines = append(lines, fmt.Sprintf("- %s: %s %s, step %s, requested by %s", it.WorkflowID, it.Type, it.Status, it.CurrentStep, it.RequestedBy))
+		line := fmt.Sprintf("- %s: %s %s", it.WorkflowID, it.Type, it.Status)
+		if it.CurrentStep != "" {
+			line += ", step " + it.CurrentStep
+		}
+		if it.RequestedBy != "" {
+			line += ", requested by " + it.RequestedBy
+		}
+		lines = append(lines, line)
+	}
+	if res.Pagination.HasMore {
+		lines = append(lines, "More: call list_workflows again with cursor = pagination.next_cursor.")
 	}
 	return mcp.NewToolResultStructured(res, strings.Join(lines, "\n")), nil
+}
+
+// listCursor is what list_workflows hands out as pagination.next_cursor: Temporal's page
+// token, bound to the filters it was made for, and how many runs came before it.
+type listCursor struct {
+	Version int    `json:"v"`
+	Query   string `json:"q"`
+	Seen    int64  `json:"n"`
+	Token   []byte `json:"t"`
+}
+
+const cursorVersion = 1
+
+// cursorQuery is a short digest of a visibility query, to bind a cursor to its filters.
+func cursorQuery(query string) string {
+	sum := sha256.Sum256([]byte(query))
+	return hex.EncodeToString(sum[:8])
+}
+
+func encodeCursor(c listCursor) string {
+	c.Version = cursorVersion
+	raw, _ := json.Marshal(c)
+	return base64.RawURLEncoding.EncodeToString(raw)
+}
+
+// decodeCursor reads a cursor this tool made for query; anything else is refused here,
+// before it reaches Temporal.
+func decodeCursor(s, query string) (listCursor, bool) {
+	var c listCursor
+	raw, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil || json.Unmarshal(raw, &c) != nil {
+		return listCursor{}, false
+	}
+	if c.Version != cursorVersion || c.Query != cursorQuery(query) || len(c.Token) == 0 || c.Seen < 0 {
+		return listCursor{}, false
+	}
+	return c, true
 }
 
 // listQuery builds a visibility query from validated enum values only.
@@ -442,8 +533,21 @@ func (s *Server) cancelWorkflow(ctx context.Context, _ mcp.CallToolRequest, args
 	}
 	ctx, cancel := s.callContext(ctx)
 	defer cancel()
+	// A run that has ended cannot be cancelled: say how and when it ended, change nothing.
+	desc, err := s.cfg.Client.DescribeWorkflowExecution(ctx, args.WorkflowID, "")
+	if err != nil {
+		return s.toolError(ctx, "cancel_workflow", args.WorkflowID, err), nil
+	}
+	if info := desc.GetWorkflowExecutionInfo(); info.GetStatus() != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
+		ended := decodeKeyword(info.GetSearchAttributes().GetIndexedFields()[workflows.AttrStatus.GetName()])
+		if ended == "" {
+			ended = strings.ToLower(strings.TrimPrefix(info.GetStatus().String(), "WORKFLOW_EXECUTION_STATUS_"))
+		}
+		return mcp.NewToolResultError(fmt.Sprintf("cannot cancel %s: it already ended %s at %s, so there is nothing to cancel and nothing was changed; get_workflow_status shows its record",
+			args.WorkflowID, ended, info.GetCloseTime().AsTime().UTC().Format(time.RFC3339))), nil
+	}
 	actor := s.actor(ctx)
-	_, err := s.cfg.Client.WorkflowService().RequestCancelWorkflowExecution(ctx, &workflowservice.RequestCancelWorkflowExecutionRequest{
+	_, err = s.cfg.Client.WorkflowService().RequestCancelWorkflowExecution(ctx, &workflowservice.RequestCancelWorkflowExecutionRequest{
 		Namespace:         s.cfg.Namespace,
 		WorkflowExecution: workflowExecution(args.WorkflowID),
 		Identity:          actor,
@@ -454,7 +558,7 @@ func (s *Server) cancelWorkflow(ctx context.Context, _ mcp.CallToolRequest, args
 		return s.toolError(ctx, "cancel_workflow", args.WorkflowID, err), nil
 	}
 	res := CancelResult{WorkflowID: args.WorkflowID, Requested: true,
-		Message: "cancellation requested; the workflow undoes its completed steps and ends cancelled — get_workflow_status shows when"}
+		Message: "cancellation requested: the run stops at its current step, undoes what its completed steps did, and ends cancelled; get_workflow_status shows when"}
 	return mcp.NewToolResultStructured(res, "Cancellation of "+args.WorkflowID+" requested: "+res.Message), nil
 }
 

@@ -1,0 +1,136 @@
+package e2e
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/flowgate/flowgate/internal/testenv"
+	"github.com/flowgate/flowgate/mcpserver"
+	"github.com/flowgate/flowgate/workflows"
+)
+
+// glitches are signs of text that does not read well or leaks Temporal's internals.
+var glitches = []string{"step ,", ", ,", `""`, " 1 rows", "(type:", "retryable", "  ", "..", "serviceerror", "rpc error"}
+
+func checkText(t *testing.T, what, text string) {
+	t.Helper()
+	for _, g := range glitches {
+		if strings.Contains(text, g) {
+			t.Errorf("%s text has %q: %s", what, g, text)
+		}
+	}
+}
+
+// TestMCPAnswersTellWhatHappened: a reject answers with the run rejected and the steps it
+// undoes (never the gate it left), an approve with the step it went on to; cancel of an
+// ended run is refused with how and when it ended; every text reads cleanly.
+func TestMCPAnswersTellWhatHappened(t *testing.T) {
+	env := testenv.Shared(t)
+	cs := connectHTTP(t, env.MCPURL)
+	start := func(kind string, params map[string]any) string {
+		var s mcpserver.StartResult
+		r := callTool(t, cs, "start_workflow", map[string]any{"workflow_type": kind, "parameters": params})
+		checkText(t, "start_workflow", r.Text)
+		r.decode(t, &s)
+		return s.WorkflowID
+	}
+	email := func() string { return "answers." + uuid.NewString()[:8] + "@example.com" }
+
+	rejected := start("onboarding", map[string]any{"email": email(), "name": "Ann Swers", "role": "viewer"})
+	approved := start("onboarding", map[string]any{"email": email(), "name": "Al Right", "role": "editor"})
+	for _, id := range []string{rejected, approved} {
+		testenv.WaitForStatus(t, env.Client, id, workflows.StatusWaitingApproval)
+		checkText(t, "get_workflow_status", callTool(t, cs, "get_workflow_status", map[string]any{"workflow_id": id}).Text)
+	}
+
+	r := callTool(t, cs, "advance_workflow", map[string]any{"workflow_id": rejected, "action": "reject", "step": "manager_approval", "comment": "not this one"})
+	var v mcpserver.StatusResult
+	r.decode(t, &v)
+	if v.Status != workflows.StatusRejected || !strings.Contains(r.Text, "rejected, undoing 2 steps (provision_accounts, create_user_record)") ||
+		strings.Contains(r.Text, "waiting_approval") || strings.Contains(r.Text, "manager_approval") {
+		t.Errorf("answer to reject: status %s, text %q", v.Status, r.Text)
+	}
+	checkText(t, "advance_workflow reject", r.Text)
+
+	r = callTool(t, cs, "advance_workflow", map[string]any{"workflow_id": approved, "action": "approve", "step": "manager_approval"})
+	r.decode(t, &v)
+	if !strings.Contains(r.Text, "approved, now at step grant_access") || strings.Contains(r.Text, "manager_approval") {
+		t.Errorf("answer to approve: %q", r.Text)
+	}
+	checkText(t, "advance_workflow approve", r.Text)
+
+	testenv.WaitForStatus(t, env.Client, rejected, workflows.StatusRejected)
+	testenv.WaitForStatus(t, env.Client, approved, workflows.StatusCompleted)
+	for id, how := range map[string]string{rejected: "rejected", approved: "completed"} {
+		r := callTool(t, cs, "cancel_workflow", map[string]any{"workflow_id": id, "reason": "changed my mind"})
+		if !r.IsError || !strings.Contains(r.Text, "already ended "+how+" at 20") || !strings.Contains(r.Text, "nothing was changed") {
+			t.Errorf("cancel of a %s run: error %t, %q", how, r.IsError, r.Text)
+		}
+		st := callTool(t, cs, "get_workflow_status", map[string]any{"workflow_id": id})
+		checkText(t, "get_workflow_status of ended run", st.Text)
+		var sv mcpserver.StatusResult
+		st.decode(t, &sv)
+		if string(sv.Status) != how || sv.ClosedAt == nil || sv.StartedAt.IsZero() {
+			t.Errorf("status of %s run after refused cancel = %s, started %v closed %v", how, sv.Status, sv.StartedAt, sv.ClosedAt)
+		}
+	}
+	l := callTool(t, cs, "list_workflows", map[string]any{"workflow_type": "onboarding", "limit": 5})
+	checkText(t, "list_workflows", l.Text)
+}
+
+// TestMCPListCursors: a cursor that this tool did not make, or made for other filters, is
+// refused at once naming the field; paging ends with has_more false on the last page,
+// with no empty page after it, also when the last page is exactly full.
+func TestMCPListCursors(t *testing.T) {
+	env := testenv.StartT(t, testenv.Options{})
+	cs := connectHTTP(t, env.MCPURL)
+	for _, bad := range []string{"garbage", "Z2FyYmFnZQ", "eyJ2IjoxfQ", "%%%"} {
+		began := time.Now()
+		r := callTool(t, cs, "list_workflows", map[string]any{"cursor": bad})
+		if took := time.Since(began); took > 2*time.Second {
+			t.Errorf("cursor %q took %s", bad, took)
+		}
+		if !r.IsError || !strings.HasPrefix(r.Text, "cursor: is not a cursor this tool returned") || strings.Contains(r.Text, "unavailable") {
+			t.Errorf("cursor %q: error %t, %q", bad, r.IsError, r.Text)
+		}
+	}
+	var ids []string
+	for i := 0; i < 4; i++ {
+		var s mcpserver.StartResult
+		callTool(t, cs, "start_workflow", map[string]any{"workflow_type": "audit", "parameters": map[string]any{"tables": []string{"products"}}}).decode(t, &s)
+		ids = append(ids, "'"+s.WorkflowID+"'")
+	}
+	testenv.WaitFor(t, 10*time.Second, "audits visible", func() (bool, error) {
+		n, err := env.Client.CountWorkflow(t.Context(), countRequest("WorkflowId IN ("+strings.Join(ids, ", ")+")"))
+		return err == nil && n.GetCount() == 4, err
+	})
+	var pages []int
+	cursor := ""
+	for range 5 {
+		args := map[string]any{"workflow_type": "audit", "limit": 2}
+		if cursor != "" {
+			args["cursor"] = cursor
+		}
+		var l mcpserver.ListResult
+		callTool(t, cs, "list_workflows", args).decode(t, &l)
+		pages = append(pages, len(l.Items))
+		if !l.Pagination.HasMore {
+			if l.Pagination.NextCursor != "" {
+				t.Errorf("last page has a cursor")
+			}
+			break
+		}
+		cursor = l.Pagination.NextCursor
+		// The cursor belongs to its filters: reused with another, it is refused.
+		if r := callTool(t, cs, "list_workflows", map[string]any{"workflow_type": "deployment", "cursor": cursor}); !r.IsError {
+			t.Errorf("cursor of the audit listing accepted for deployments")
+		}
+	}
+	if fmt.Sprint(pages) != "[2 2]" {
+		t.Errorf("pages of 4 audits by 2 = %v, want [2 2] and has_more false on the second", pages)
+	}
+}
