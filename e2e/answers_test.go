@@ -134,3 +134,32 @@ func TestMCPListCursors(t *testing.T) {
 		t.Errorf("pages of 4 audits by 2 = %v, want [2 2] and has_more false on the second", pages)
 	}
 }
+
+// TestMCPStartRefusesWhatItCannotKeep: a deployment of a service the gateway does not know
+// is refused before anything starts, and an idempotency key reused with other parameters
+// is refused naming the key and its run, instead of answering with the old run.
+func TestMCPStartRefusesWhatItCannotKeep(t *testing.T) {
+	env := testenv.Shared(t)
+	cs := connectHTTP(t, env.MCPURL)
+	r := callTool(t, cs, "start_workflow", map[string]any{"workflow_type": "deployment",
+		"parameters": map[string]any{"service": "billing", "version": "1.0.0", "environment": "staging"}})
+	if !r.IsError || !strings.HasPrefix(r.Text, `parameters.service: "billing" is not a service the gateway is configured for; allowed: `) || !strings.Contains(r.Text, "orders") {
+		t.Errorf("unknown service: error %t, %q", r.IsError, r.Text)
+	}
+	key := "reuse-" + uuid.NewString()
+	args := func(version string) map[string]any {
+		return map[string]any{"workflow_type": "deployment", "idempotency_key": key,
+			"parameters": map[string]any{"service": "orders", "version": version, "environment": "staging"}}
+	}
+	var first mcpserver.StartResult
+	callTool(t, cs, "start_workflow", args("4.0.0")).decode(t, &first)
+	r = callTool(t, cs, "start_workflow", args("4.0.1"))
+	if !r.IsError || !strings.Contains(r.Text, `idempotency_key "`+key+`" was already used for workflow `+first.WorkflowID+" with other parameters") {
+		t.Errorf("key reused with other parameters: error %t, %q", r.IsError, r.Text)
+	}
+	var again mcpserver.StartResult
+	callTool(t, cs, "start_workflow", args("4.0.0")).decode(t, &again)
+	if !again.Existing || again.WorkflowID != first.WorkflowID {
+		t.Errorf("same key, same parameters = %+v", again)
+	}
+}

@@ -54,6 +54,9 @@ type Config struct {
 	Observer CallObserver
 	// MetricsHandler, when set, is served at /metrics on the HTTP transport.
 	MetricsHandler http.Handler
+	// Services are the gateway service names the workers know; a deployment of another
+	// service is refused before anything starts. Empty skips the check.
+	Services []string
 }
 
 // CallObserver records tool calls, e.g. as Prometheus metrics.

@@ -228,6 +228,9 @@ func (s *Server) startWorkflow(ctx context.Context, _ mcp.CallToolRequest, args 
 	if err != nil {
 		return mcp.NewToolResultError(err.Error()), nil
 	}
+	if in, ok := start.Input.(workflows.DeploymentInput); ok && len(s.cfg.Services) > 0 && !slices.Contains(s.cfg.Services, in.Params.Service) {
+		return argError("parameters.service", fmt.Sprintf("%q is not a service the gateway is configured for", in.Params.Service), strings.Join(s.cfg.Services, ", ")), nil
+	}
 	id := args.WorkflowType + "-" + uuid.NewString()
 	if args.IdempotencyKey != "" {
 		id = args.WorkflowType + "-" + uuid.NewSHA1(idNamespace, []byte(req.RequestedBy+"\x00"+args.IdempotencyKey)).String()
@@ -240,8 +243,15 @@ func (s *Server) startWorkflow(ctx context.Context, _ mcp.CallToolRequest, args 
 	var started *serviceerror.WorkflowExecutionAlreadyStarted
 	switch {
 	case errors.As(err, &started):
-		// The key's workflow exists, running or ended: return it, do not start another.
+		// The key's workflow exists, running or ended: return it, do not start another,
+		// unless the key was used for a start that asked for something else.
 		res.Existing, res.RunID = true, started.RunId
+		if same, err := s.sameStart(ctx, id, start); err != nil {
+			return s.toolError(ctx, "start_workflow", id, err), nil
+		} else if !same {
+			return mcp.NewToolResultError(fmt.Sprintf("idempotency_key %q was already used for workflow %s with other parameters; nothing was started. Use a new key to start another run, or the same parameters to get that run back",
+				args.IdempotencyKey, id)), nil
+		}
 	case err != nil:
 		return s.toolError(ctx, "start_workflow", id, err), nil
 	default:
@@ -260,6 +270,20 @@ func (s *Server) startWorkflow(ctx context.Context, _ mcp.CallToolRequest, args 
 		text += " Watch it at " + res.UIURL
 	}
 	return mcp.NewToolResultStructured(res, text), nil
+}
+
+// sameStart reports whether the existing run id was started with what start asks for.
+// Runs started before Flowgate recorded the fingerprint count as the same.
+func (s *Server) sameStart(ctx context.Context, id string, start workflows.Start) (bool, error) {
+	desc, err := s.cfg.Client.DescribeWorkflowExecution(ctx, id, "")
+	if err != nil {
+		return false, err
+	}
+	p := desc.GetWorkflowExecutionInfo().GetMemo().GetFields()[workflows.MemoStartFingerprint]
+	if p == nil {
+		return true, nil
+	}
+	return decodeKeyword(p) == start.Fingerprint(), nil
 }
 
 func (s *Server) queryStatus(ctx context.Context, id string) (workflows.StatusView, error) {

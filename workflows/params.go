@@ -2,6 +2,8 @@ package workflows
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -192,12 +194,29 @@ func (s Start) Options(id string) client.StartWorkflowOptions {
 		WorkflowIDReusePolicy:                    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
 		WorkflowExecutionErrorWhenAlreadyStarted: true,
 		StaticSummary:                            s.Summary,
+		Memo:                                     map[string]any{MemoStartFingerprint: s.Fingerprint()},
 		TypedSearchAttributes: temporal.NewSearchAttributes(
 			AttrType.ValueSet(string(s.Kind)),
 			AttrStatus.ValueSet(string(StatusPending)),
 			AttrRequestedBy.ValueSet(req.RequestedBy),
 		),
 	}
+}
+
+// MemoStartFingerprint is the memo field that holds a run's Start.Fingerprint, so a start
+// that reuses an idempotency key can be checked against the run the key belongs to.
+const MemoStartFingerprint = "flowgate_start_fingerprint"
+
+// Fingerprint is a digest of everything a start asks for once validated and normalized
+// (kind, parameters, requester, approval timeout, separation of duties): two starts with
+// the same fingerprint ask for the same run.
+func (s Start) Fingerprint() string {
+	raw, _ := json.Marshal(struct {
+		Kind  Kind `json:"kind"`
+		Input any  `json:"input"`
+	}{s.Kind, s.Input})
+	sum := sha256.Sum256(raw)
+	return hex.EncodeToString(sum[:])
 }
 
 func (s Start) request() Request {

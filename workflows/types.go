@@ -134,14 +134,14 @@ type Waiting struct {
 
 // StatusView is the compact record returned by the status query and the advance update.
 type StatusView struct {
-	WorkflowID     string    `json:"workflow_id"`
-	Type           Kind      `json:"type"`
-	Status         Status    `json:"status"`
-	Progress       int       `json:"progress"`
-	CurrentStep    string    `json:"current_step,omitempty"`
-	StepsCompleted int       `json:"steps_completed"`
-	TotalSteps     int       `json:"total_steps"`
-	RequestedBy    string    `json:"requested_by"`
+	WorkflowID     string `json:"workflow_id"`
+	Type           Kind   `json:"type"`
+	Status         Status `json:"status"`
+	Progress       int    `json:"progress"`
+	CurrentStep    string `json:"current_step,omitempty"`
+	StepsCompleted int    `json:"steps_completed"`
+	TotalSteps     int    `json:"total_steps"`
+	RequestedBy    string `json:"requested_by"`
 	// StartedAt, UpdatedAt and ClosedAt are when the run started, last changed and ended;
 	// list_workflows uses the same started_at and closed_at.
 	StartedAt time.Time  `json:"started_at"`

@@ -10,10 +10,12 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -164,6 +166,8 @@ type MCPConfig struct {
 	AllowedOrigins []string
 	// Metrics, when set, records tool calls and is served at /metrics.
 	Metrics *metrics.Metrics
+	// Services are the gateway's service names; empty means the demo services.
+	Services []string
 }
 
 // NewMCP builds the MCP server for a client.
@@ -179,6 +183,7 @@ func NewMCP(c client.Client, namespace string, cfg MCPConfig, logger *slog.Logge
 		Logger:             logger.With("component", "mcp"),
 		Observer:           observer(cfg.Metrics),
 		MetricsHandler:     metricsHandler(cfg.Metrics),
+		Services:           serviceNamesOr(cfg.Services),
 	})
 }
 
@@ -249,6 +254,26 @@ func (f AuthFlags) Config() (*mcpserver.AuthConfig, error) {
 		cfg.OAuth = &mcpserver.OAuthConfig{Issuer: f.OAuthIssuer, JWKSURL: f.OAuthJWKSURL}
 	}
 	return cfg, nil
+}
+
+func serviceNamesOr(names []string) []string {
+	if len(names) == 0 {
+		return activities.DefaultServiceNames
+	}
+	return names
+}
+
+// ServiceNames returns the sorted names of a --services value, or the demo services'
+// names when it is empty.
+func ServiceNames(s string) ([]string, error) {
+	if strings.TrimSpace(s) == "" {
+		return activities.DefaultServiceNames, nil
+	}
+	svc, err := ParseServices(s)
+	if err != nil {
+		return nil, err
+	}
+	return slices.Sorted(maps.Keys(svc)), nil
 }
 
 // ParseServices reads a gateway configuration of the form "name=url,name=url".
