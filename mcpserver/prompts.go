@@ -3,9 +3,12 @@ package mcpserver
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/flowgate/flowgate/workflows"
 )
 
 func (s *Server) addPrompts() {
@@ -14,7 +17,10 @@ func (s *Server) addPrompts() {
 		mcp.WithArgument("workflow_type", mcp.ArgumentDescription("Optional: onboarding, deployment or audit.")),
 	), func(ctx context.Context, req mcp.GetPromptRequest) (*mcp.GetPromptResult, error) {
 		filter := ""
-		if t := req.Params.Arguments["workflow_type"]; t != "" {
+		if t := strings.TrimSpace(req.Params.Arguments["workflow_type"]); t != "" {
+			if !slices.Contains(kindNames(), t) {
+				return nil, invalidParamsError(fmt.Sprintf("workflow_type: %q is not a workflow type; allowed: %s, or leave it out for all", t, strings.Join(kindNames(), " | ")))
+			}
 			filter = fmt.Sprintf(` with workflow_type="%s"`, t)
 		}
 		text := fmt.Sprintf(`Review what waits for a human decision in Flowgate.
@@ -41,7 +47,15 @@ func (s *Server) addPrompts() {
 			}
 		}
 		if len(missing) > 0 {
-			return nil, fmt.Errorf("missing prompt arguments: %s", strings.Join(missing, ", "))
+			return nil, invalidParamsError(fmt.Sprintf("%s: missing; allowed: a service, a semantic version and an environment (%s)", strings.Join(missing, ", "), strings.Join(workflows.Environments, " | ")))
+		}
+		// The same checks as start_workflow, so the prompt never proposes a start that fails.
+		p := workflows.DeploymentParams{Service: a["service"], Version: a["version"], Environment: a["environment"]}
+		if err := p.Validate(); err != nil {
+			return nil, invalidParamsError(strings.TrimPrefix(err.Error(), "parameters."))
+		}
+		if len(s.cfg.Services) > 0 && !slices.Contains(s.cfg.Services, p.Service) {
+			return nil, invalidParamsError(fmt.Sprintf("service: %q is not a service the gateway is configured for; allowed: %s", p.Service, strings.Join(s.cfg.Services, ", ")))
 		}
 		text := fmt.Sprintf(`Deploy %[1]s version %[2]s to %[3]s with Flowgate.
 1. Call start_workflow with workflow_type="deployment", parameters={"service": %[1]q, "version": %[2]q, "environment": %[3]q} and an idempotency_key such as "deploy-%[1]s-%[2]s-%[3]s", so a retry does not deploy twice.

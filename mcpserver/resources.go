@@ -3,12 +3,14 @@ package mcpserver
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
 
 	"github.com/mark3labs/mcp-go/mcp"
 	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
 	taskqueuepb "go.temporal.io/api/taskqueue/v1"
 	"go.temporal.io/api/workflowservice/v1"
 
@@ -47,11 +49,6 @@ func argString(args map[string]any, name string) string {
 	return ""
 }
 
-// resourceError is a resource read failure with a sentence the agent can act on.
-type resourceError struct{ msg string }
-
-func (e resourceError) Error() string { return e.msg }
-
 func jsonContents(uri string, v any) ([]mcp.ResourceContents, error) {
 	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
@@ -63,13 +60,17 @@ func jsonContents(uri string, v any) ([]mcp.ResourceContents, error) {
 func (s *Server) readWorkflowDetails(ctx context.Context, req mcp.ReadResourceRequest) ([]mcp.ResourceContents, error) {
 	id := argString(req.Params.Arguments, "workflow_id")
 	if bad := checkID("workflow_id", id); bad != nil {
-		return nil, resourceError{"workflow_id is empty or malformed"}
+		return nil, invalidParamsError("workflow_id in workflow://{workflow_id}/details is empty or malformed: give the id start_workflow or list_workflows returned")
 	}
 	ctx, cancel := s.callContext(ctx)
 	defer cancel()
 	var st workflows.State
 	if err := s.query(ctx, id, workflows.QueryDetails, &st); err != nil {
-		return nil, resourceError{s.explain(ctx, id, err)}
+		var notFound *serviceerror.NotFound
+		if errors.As(err, &notFound) {
+			return nil, notFoundError(s.explain(ctx, id, err))
+		}
+		return nil, internalError(s.explain(ctx, id, err))
 	}
 	return jsonContents(req.Params.URI, st)
 }
@@ -78,19 +79,19 @@ func (s *Server) readRecord(ctx context.Context, req mcp.ReadResourceRequest) ([
 	in := activities.RecordInput{Table: argString(req.Params.Arguments, "table")}
 	id, err := strconv.ParseInt(argString(req.Params.Arguments, "record_id"), 10, 64)
 	if err != nil {
-		return nil, resourceError{"record_id must be a positive integer"}
+		return nil, invalidParamsError("record_id in db://{table}/{record_id} must be a positive integer")
 	}
 	in.ID = id
 	if err := in.Validate(); err != nil {
-		return nil, resourceError{errorText(err)}
+		return nil, invalidParamsError(errorText(err))
 	}
 	raw, err := s.callActivity(ctx, mcp.CallToolRequest{}, workflows.ToolGetRecord, in)
 	if err != nil {
-		return nil, resourceError{err.Error()}
+		return nil, asProtocolError(err)
 	}
 	var rec activities.Record
 	if err := json.Unmarshal(raw, &rec); err != nil {
-		return nil, resourceError{"the record could not be read"}
+		return nil, internalError("the record could not be read")
 	}
 	return jsonContents(req.Params.URI, rec)
 }
@@ -98,13 +99,13 @@ func (s *Server) readRecord(ctx context.Context, req mcp.ReadResourceRequest) ([
 func (s *Server) readFileChunk(ctx context.Context, req mcp.ReadResourceRequest) ([]mcp.ResourceContents, error) {
 	in := activities.ChunkInput{Path: argString(req.Params.Arguments, "path")}
 	if _, err := activities.CleanSandboxPath("path", in.Path); err != nil {
-		return nil, resourceError{errorText(err)}
+		return nil, invalidParamsError(errorText(err))
 	}
 	for name, dst := range map[string]*int64{"offset": &in.Offset} {
 		if v := argString(req.Params.Arguments, name); v != "" {
 			n, err := strconv.ParseInt(v, 10, 64)
 			if err != nil || n < 0 {
-				return nil, resourceError{name + " must be a whole number of bytes, 0 or more"}
+				return nil, invalidParamsError(name + " must be a whole number of bytes, 0 or more")
 			}
 			*dst = n
 		}
@@ -112,17 +113,17 @@ func (s *Server) readFileChunk(ctx context.Context, req mcp.ReadResourceRequest)
 	if v := argString(req.Params.Arguments, "length"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > activities.MaxChunkBytes {
-			return nil, resourceError{fmt.Sprintf("length must be 1 to %d bytes", activities.MaxChunkBytes)}
+			return nil, invalidParamsError(fmt.Sprintf("length must be 1 to %d bytes", activities.MaxChunkBytes))
 		}
 		in.Length = n
 	}
 	raw, err := s.callActivity(ctx, mcp.CallToolRequest{}, workflows.ToolReadChunk, in)
 	if err != nil {
-		return nil, resourceError{err.Error()}
+		return nil, asProtocolError(err)
 	}
 	var c activities.Chunk
 	if err := json.Unmarshal(raw, &c); err != nil {
-		return nil, resourceError{"the chunk could not be read"}
+		return nil, internalError("the chunk could not be read")
 	}
 	return jsonContents(req.Params.URI, c)
 }
@@ -151,14 +152,14 @@ func (s *Server) readStats(ctx context.Context, req mcp.ReadResourceRequest) ([]
 	for _, k := range kindNames() {
 		n, err := count(listQuery(k, ""))
 		if err != nil {
-			return nil, resourceError{s.explain(ctx, "", err)}
+			return nil, internalError(s.explain(ctx, "", err))
 		}
 		st.ByType[k] = n
 	}
 	for _, status := range statusNames() {
 		n, err := count(listQuery("", status))
 		if err != nil {
-			return nil, resourceError{s.explain(ctx, "", err)}
+			return nil, internalError(s.explain(ctx, "", err))
 		}
 		st.ByStatus[status] = n
 	}
@@ -168,7 +169,7 @@ func (s *Server) readStats(ctx context.Context, req mcp.ReadResourceRequest) ([]
 			Namespace: s.cfg.Namespace, TaskQueue: &taskqueuepb.TaskQueue{Name: workflows.TaskQueue}, TaskQueueType: tqType,
 		})
 		if err != nil {
-			return nil, resourceError{s.explain(ctx, "", err)}
+			return nil, internalError(s.explain(ctx, "", err))
 		}
 		if tqType == enumspb.TASK_QUEUE_TYPE_WORKFLOW {
 			st.TaskQueue.WorkflowPollers = len(resp.GetPollers())

@@ -66,9 +66,10 @@ type CallObserver interface {
 
 // Server is Flowgate's MCP server.
 type Server struct {
-	cfg  Config
-	mcp  *server.MCPServer
-	auth *authenticator
+	cfg   Config
+	mcp   *server.MCPServer
+	auth  *authenticator
+	codes errorCodes
 }
 
 // New builds the MCP server with every tool, resource and prompt. It fails only on an
@@ -94,13 +95,15 @@ func New(cfg Config) (*Server, error) {
 		}
 		s.auth = a
 	}
+	hooks := &server.Hooks{}
+	hooks.AddOnError(s.codes.hook)
 	s.mcp = server.NewMCPServer("flowgate", Version,
+		server.WithHooks(hooks),
 		server.WithToolFilter(visibleTools),
 		server.WithToolHandlerMiddleware(s.observe),
 		server.WithToolCapabilities(false),
 		server.WithResourceCapabilities(false, false),
 		server.WithPromptCapabilities(false),
-		server.WithElicitation(),
 		server.WithRecovery(),
 		server.WithResourceRecovery(),
 		server.WithInstructions(instructions),

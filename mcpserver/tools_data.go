@@ -30,7 +30,7 @@ Only one SELECT/WITH statement; writes, PRAGMA and ATTACH are refused by the dat
 		mcp.WithString("query", mcp.Required(), mcp.MinLength(1), mcp.MaxLength(activities.MaxQueryLength)),
 		mcp.WithInteger("limit", mcp.Min(1), mcp.Max(activities.MaxQueryLimit), mcp.DefaultNumber(activities.DefaultQueryLimit)),
 		mcp.WithOutputSchema[activities.QueryResult](),
-		mcp.WithReadOnlyHintAnnotation(true),
+		readOnly("Run a read-only SQL query"),
 	), mcp.NewTypedToolHandler(func(ctx context.Context, req mcp.CallToolRequest, in activities.QueryInput) (*mcp.CallToolResult, error) {
 		if err := in.Validate(); err != nil {
 			return mcp.NewToolResultError(errorText(err)), nil
@@ -47,7 +47,7 @@ Only one SELECT/WITH statement; writes, PRAGMA and ATTACH are refused by the dat
 		mcp.WithString("search_term", mcp.Required(), mcp.MinLength(activities.MinSearchTermLen), mcp.MaxLength(activities.MaxSearchTermLen)),
 		mcp.WithInteger("limit", mcp.Min(1), mcp.Max(activities.MaxSearchLimit), mcp.DefaultNumber(activities.DefaultSearchLimit)),
 		mcp.WithOutputSchema[activities.QueryResult](),
-		mcp.WithReadOnlyHintAnnotation(true),
+		readOnly("Search a table"),
 	), mcp.NewTypedToolHandler(func(ctx context.Context, req mcp.CallToolRequest, in activities.SearchInput) (*mcp.CallToolResult, error) {
 		if err := in.Validate(); err != nil {
 			return mcp.NewToolResultError(errorText(err)), nil
@@ -67,6 +67,8 @@ POSTs carry an idempotency key, so a retry never does the work twice.`),
 		mcp.WithString("method", mcp.Enum("GET", "POST"), mcp.DefaultString("GET")),
 		mcp.WithObject("data", mcp.Description("JSON body of a POST.")),
 		mcp.WithOutputSchema[activities.CallResult](),
+		// A POST changes a service outside Flowgate, and each call gets a key of its own.
+		behaviour("Call a service", writes, destructive, notIdempotent, openWorld),
 	), mcp.NewTypedToolHandler(func(ctx context.Context, req mcp.CallToolRequest, in activities.CallInput) (*mcp.CallToolResult, error) {
 		in.IdempotencyKey = ""
 		if strings.TrimSpace(in.Service) == "" {
@@ -89,7 +91,7 @@ POSTs carry an idempotency key, so a retry never does the work twice.`),
 		mcp.WithDescription("Read a JSON or CSV file from Flowgate's file sandbox. JSON returns data; CSV returns header, rows as objects and row_count. Paths are relative to the sandbox (e.g. \"evidence/users.csv\", \"manifests/orders.json\"); nothing outside it can be read. Files over 10 MiB are refused; read them with the file://{path}/stream resource."),
 		mcp.WithString("file_path", mcp.Required(), mcp.MaxLength(activities.MaxPathLength)),
 		mcp.WithOutputSchema[activities.ParsedFile](),
-		mcp.WithReadOnlyHintAnnotation(true),
+		readOnly("Parse a sandbox file"),
 	), mcp.NewTypedToolHandler(func(ctx context.Context, req mcp.CallToolRequest, in ParseArgs) (*mcp.CallToolResult, error) {
 		if _, err := activities.CleanSandboxPath("file_path", in.FilePath); err != nil {
 			return mcp.NewToolResultError(errorText(err)), nil
@@ -146,9 +148,36 @@ func (s *Server) callActivity(ctx context.Context, request mcp.CallToolRequest, 
 	err = s.withProgress(ctx, request, "running "+tool+" through Temporal", func() error { return run.Get(ctx, &raw) })
 	if err != nil {
 		s.cfg.Logger.Info("tool call failed", "tool", tool, "workflow_id", id, "error", err)
-		return nil, fmt.Errorf("%s", s.explain(ctx, id, err))
+		failure := &activityError{msg: s.explain(ctx, id, err)}
+		var app *temporal.ApplicationError
+		if errors.As(err, &app) {
+			failure.kind = app.Type()
+		}
+		return nil, failure
 	}
 	return raw, nil
+}
+
+// activityError is a failed tool call: a sentence for the agent and, when the activity
+// said, the kind of failure (activities.ErrTypeNotFound, ErrTypeInvalidInput, ...).
+type activityError struct {
+	msg, kind string
+}
+
+func (e *activityError) Error() string { return e.msg }
+
+// asProtocolError gives a resource read's failure the JSON-RPC code the spec gives it.
+func asProtocolError(err error) error {
+	var ae *activityError
+	if errors.As(err, &ae) {
+		switch ae.kind {
+		case activities.ErrTypeNotFound:
+			return notFoundError(ae.msg)
+		case activities.ErrTypeInvalidInput:
+			return invalidParamsError(ae.msg)
+		}
+	}
+	return internalError(err.Error())
 }
 
 // errorText is the message of a validation error without Temporal's wrapping.

@@ -148,15 +148,14 @@ Give an idempotency_key to make retries safe: the same key returns the workflow 
 		mcp.WithString("idempotency_key", mcp.MaxLength(MaxIDLength), mcp.Description("Optional key that makes the start idempotent.")),
 		mcp.WithString("approval_timeout", mcp.Description(`Optional deadline of each approval gate as a Go duration such as "72h" (default) or "30m"; when it passes the workflow ends timed_out and undoes its work.`)),
 		mcp.WithOutputSchema[StartResult](),
-		mcp.WithIdempotentHintAnnotation(true),
-		mcp.WithDestructiveHintAnnotation(false),
+		behaviour("Start a workflow", writes, notDestructive, notIdempotent, closedWorld),
 	), mcp.NewTypedToolHandler(s.startWorkflow))
 
 	s.mcp.AddTool(mcp.NewTool("get_workflow_status",
 		mcp.WithDescription("Get where a workflow stands: status, progress, current step and, when it waits, what for (waiting.step, waiting.actions, waiting.deadline, waiting.not_by). Call this before advance_workflow."),
 		mcp.WithString("workflow_id", mcp.Required(), mcp.MaxLength(MaxIDLength), mcp.Description("The id start_workflow returned, e.g. deployment-9b1c…")),
 		mcp.WithOutputSchema[StatusResult](),
-		mcp.WithReadOnlyHintAnnotation(true),
+		readOnly("Get workflow status"),
 	), mcp.NewTypedToolHandler(s.getStatus))
 
 	s.mcp.AddTool(mcp.NewTool("advance_workflow",
@@ -169,7 +168,8 @@ Returns the new status.`),
 		mcp.WithString("step", mcp.MaxLength(MaxIDLength), mcp.Description("The step you saw waiting (recommended).")),
 		mcp.WithString("comment", mcp.MaxLength(MaxCommentLength), mcp.Description("Why; recorded in the workflow's audit history.")),
 		mcp.WithOutputSchema[StatusResult](),
-		mcp.WithDestructiveHintAnnotation(true),
+		// A reject undoes work; a second call without step may decide the next gate.
+		behaviour("Approve, reject or continue a workflow", writes, destructive, notIdempotent, closedWorld),
 	), mcp.NewTypedToolHandler(s.advanceWorkflow))
 
 	s.mcp.AddTool(mcp.NewTool("list_workflows",
@@ -179,7 +179,7 @@ Returns the new status.`),
 		mcp.WithInteger("limit", mcp.Min(1), mcp.Max(MaxListLimit), mcp.DefaultNumber(DefaultListLimit)),
 		mcp.WithString("cursor", mcp.Description("next_cursor from the previous page.")),
 		mcp.WithOutputSchema[ListResult](),
-		mcp.WithReadOnlyHintAnnotation(true),
+		readOnly("List workflows"),
 	), mcp.NewTypedToolHandler(s.listWorkflows))
 
 	s.mcp.AddTool(mcp.NewTool("cancel_workflow",
@@ -187,7 +187,8 @@ Returns the new status.`),
 		mcp.WithString("workflow_id", mcp.Required(), mcp.MaxLength(MaxIDLength)),
 		mcp.WithString("reason", mcp.Required(), mcp.MinLength(1), mcp.MaxLength(MaxCommentLength)),
 		mcp.WithOutputSchema[CancelResult](),
-		mcp.WithDestructiveHintAnnotation(true),
+		// Cancelling again changes nothing more: the second call is refused.
+		behaviour("Cancel a workflow", writes, destructive, idempotent, closedWorld),
 	), mcp.NewTypedToolHandler(s.cancelWorkflow))
 }
 

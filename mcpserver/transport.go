@@ -1,7 +1,9 @@
 package mcpserver
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -12,6 +14,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
 )
 
@@ -28,13 +31,14 @@ func (s *Server) HTTPHandler() http.Handler {
 		server.WithStreamableHTTPLogger(s.cfg.Logger),
 		server.WithHeartbeatInterval(25*time.Second),
 		server.WithHTTPContextFunc(func(ctx context.Context, r *http.Request) context.Context {
+			ctx = withAnswerSlot(ctx, r)
 			if id, ok := IdentityFromContext(r.Context()); ok {
 				return WithIdentity(ctx, id)
 			}
 			return ctx
 		}),
 	)
-	var endpoint http.Handler = streamable
+	var endpoint = requireSession(s.codes.httpAnswers(streamable))
 	mux := http.NewServeMux()
 	if s.auth != nil {
 		endpoint = s.requireAuth(endpoint)
@@ -107,7 +111,7 @@ func (s *Server) ListenHTTP(addr string) (*HTTPServer, error) {
 func (s *Server) ServeStdio(ctx context.Context, in io.Reader, out io.Writer) error {
 	stdio := server.NewStdioServer(s.mcp)
 	stdio.SetErrorLogger(log.New(slogWriter{s}, "", 0))
-	err := stdio.Listen(ctx, in, out)
+	err := stdio.Listen(ctx, in, &stdioAnswers{codes: &s.codes, out: out})
 	if errors.Is(err, context.Canceled) || errors.Is(err, io.EOF) {
 		return nil
 	}
@@ -136,4 +140,48 @@ func (s *Server) checkOrigin(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// requireSession answers 400 Bad Request to a request that needs a session and carries no
+// Mcp-Session-Id: a GET (the session's stream), a DELETE, or a POST other than initialize
+// in a protocol revision with sessions. A 404 stays for an unknown or expired session id.
+// Requests of revision 2026-07-28, which has no sessions, pass.
+func requireSession(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get(server.HeaderKeySessionID) != "" || mcp.IsModernProtocol(r.Header.Get(server.HeaderKeyProtocolVersion)) {
+			next.ServeHTTP(w, r)
+			return
+		}
+		switch r.Method {
+		case http.MethodGet, http.MethodDelete:
+			sessionRequired(w, r.Method+" needs the Mcp-Session-Id header that initialize returned")
+			return
+		case http.MethodPost:
+			body, err := io.ReadAll(r.Body)
+			if err != nil {
+				http.Error(w, "the request body could not be read: "+err.Error(), http.StatusBadRequest)
+				return
+			}
+			r.Body = io.NopCloser(bytes.NewReader(body))
+			var msg struct {
+				Method string         `json:"method"`
+				Params map[string]any `json:"params"`
+			}
+			// Anything that does not parse is left to the transport's own JSON-RPC errors.
+			if json.Unmarshal(body, &msg) == nil && msg.Method != string(mcp.MethodInitialize) {
+				if meta, ok := msg.Params["_meta"].(map[string]any); !ok || meta[mcp.MetaKeyProtocolVersion] == nil {
+					sessionRequired(w, msg.Method+" needs the Mcp-Session-Id header that initialize returned; start with initialize")
+					return
+				}
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func sessionRequired(w http.ResponseWriter, why string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusBadRequest)
+	_ = json.NewEncoder(w).Encode(map[string]any{"jsonrpc": "2.0", "id": nil,
+		"error": map[string]any{"code": mcp.INVALID_REQUEST, "message": "Bad Request: " + why}})
 }
