@@ -54,6 +54,12 @@ type Config struct {
 	Observer CallObserver
 	// MetricsHandler, when set, is served at /metrics on the HTTP transport.
 	MetricsHandler http.Handler
+	// SessionIdleTimeout expires Streamable HTTP sessions idle this long (default
+	// DefaultSessionIdleTimeout); MaxSessions and MaxSessionsPerIdentity bound the open
+	// ones (defaults DefaultMaxSessions, DefaultMaxSessionsPerIdentity; negative: no bound).
+	SessionIdleTimeout     time.Duration
+	MaxSessions            int
+	MaxSessionsPerIdentity int
 	// Services are the gateway service names the workers know; a deployment of another
 	// service is refused before anything starts. Empty skips the check.
 	Services []string
@@ -66,10 +72,11 @@ type CallObserver interface {
 
 // Server is Flowgate's MCP server.
 type Server struct {
-	cfg   Config
-	mcp   *server.MCPServer
-	auth  *authenticator
-	codes errorCodes
+	cfg      Config
+	mcp      *server.MCPServer
+	auth     *authenticator
+	codes    errorCodes
+	sessions *sessionLimits
 }
 
 // New builds the MCP server with every tool, resource and prompt. It fails only on an
@@ -87,7 +94,16 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	s := &Server{cfg: cfg}
+	if cfg.SessionIdleTimeout <= 0 {
+		cfg.SessionIdleTimeout = DefaultSessionIdleTimeout
+	}
+	if cfg.MaxSessions == 0 {
+		cfg.MaxSessions = DefaultMaxSessions
+	}
+	if cfg.MaxSessionsPerIdentity == 0 {
+		cfg.MaxSessionsPerIdentity = DefaultMaxSessionsPerIdentity
+	}
+	s := &Server{cfg: cfg, sessions: newSessionLimits(cfg)}
 	if cfg.Auth != nil {
 		a, err := newAuthenticator(*cfg.Auth)
 		if err != nil {
@@ -97,6 +113,8 @@ func New(cfg Config) (*Server, error) {
 	}
 	hooks := &server.Hooks{}
 	hooks.AddOnError(s.codes.hook)
+	hooks.AddOnRegisterSession(s.sessions.registered)
+	hooks.AddOnUnregisterSession(s.sessions.unregistered)
 	s.mcp = server.NewMCPServer("flowgate", Version,
 		server.WithHooks(hooks),
 		server.WithToolFilter(visibleTools),

@@ -30,6 +30,7 @@ func (s *Server) HTTPHandler() http.Handler {
 		server.WithEndpointPath(EndpointPath),
 		server.WithStreamableHTTPLogger(s.cfg.Logger),
 		server.WithHeartbeatInterval(25*time.Second),
+		server.WithSessionIdleTTL(s.cfg.SessionIdleTimeout),
 		server.WithHTTPContextFunc(func(ctx context.Context, r *http.Request) context.Context {
 			ctx = withAnswerSlot(ctx, r)
 			if id, ok := IdentityFromContext(r.Context()); ok {
@@ -38,7 +39,7 @@ func (s *Server) HTTPHandler() http.Handler {
 			return ctx
 		}),
 	)
-	var endpoint = requireSession(s.codes.httpAnswers(streamable))
+	var endpoint = s.sessions.guard(requireSession(s.codes.httpAnswers(streamable)))
 	mux := http.NewServeMux()
 	if s.auth != nil {
 		endpoint = s.requireAuth(endpoint)
@@ -157,12 +158,11 @@ func requireSession(next http.Handler) http.Handler {
 			sessionRequired(w, r.Method+" needs the Mcp-Session-Id header that initialize returned")
 			return
 		case http.MethodPost:
-			body, err := io.ReadAll(r.Body)
-			if err != nil {
-				http.Error(w, "the request body could not be read: "+err.Error(), http.StatusBadRequest)
+			body, ok := peekBody(r)
+			if !ok {
+				http.Error(w, "the request body could not be read", http.StatusBadRequest)
 				return
 			}
-			r.Body = io.NopCloser(bytes.NewReader(body))
 			var msg struct {
 				Method string         `json:"method"`
 				Params map[string]any `json:"params"`
@@ -184,4 +184,11 @@ func sessionRequired(w http.ResponseWriter, why string) {
 	w.WriteHeader(http.StatusBadRequest)
 	_ = json.NewEncoder(w).Encode(map[string]any{"jsonrpc": "2.0", "id": nil,
 		"error": map[string]any{"code": mcp.INVALID_REQUEST, "message": "Bad Request: " + why}})
+}
+
+// peekBody reads a request's body and puts it back for the next handler.
+func peekBody(r *http.Request) ([]byte, bool) {
+	body, err := io.ReadAll(r.Body)
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	return body, err == nil
 }

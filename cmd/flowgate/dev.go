@@ -50,12 +50,17 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs.StringVar(&af.OAuthJWKSURL, "oauth-jwks-url", "", "key set URL, when not in the issuer's metadata")
 	fs.StringVar(&af.ResourceURL, "resource-url", envOr("FLOWGATE_RESOURCE_URL", ""), "the MCP endpoint's public URL (the audience of tokens)")
 	af.RegisterRateFlags(fs)
+	var sf stack.SessionFlags
+	sf.Register(fs)
 	if err := parseFlags(fs, args, stderr); err != nil {
 		return err
 	}
 	logger, err := newLogger(stderr, *logLevel)
 	if err != nil {
 		return err
+	}
+	if err := sf.Check(); err != nil {
+		return usageError{err}
 	}
 	auth, err := af.Config()
 	if err != nil {
@@ -143,7 +148,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	mcpURL := ""
 	if !*noMCP {
-		m, err := stack.NewMCP(c, srv.Namespace(), stack.MCPConfig{UIBaseURL: srv.UIURL(), Actor: *actor, Auth: auth, Metrics: reg}, logger)
+		m, err := stack.NewMCP(c, srv.Namespace(), stack.MCPConfig{UIBaseURL: srv.UIURL(), Actor: *actor, Auth: auth, Metrics: reg, Sessions: sf}, logger)
 		if err != nil {
 			return usageError{err}
 		}

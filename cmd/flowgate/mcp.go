@@ -28,6 +28,8 @@ func runMCP(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.StringVar(&af.OAuthJWKSURL, "oauth-jwks-url", envOr("FLOWGATE_OAUTH_JWKS_URL", ""), "key set URL, when not in the issuer's metadata")
 	fs.StringVar(&af.ResourceURL, "resource-url", envOr("FLOWGATE_RESOURCE_URL", ""), "this server's public MCP URL: the audience tokens must carry (env FLOWGATE_RESOURCE_URL)")
 	af.RegisterRateFlags(fs)
+	var sf stack.SessionFlags
+	sf.Register(fs)
 	logLevel := fs.String("log-level", "info", "debug | info | warn | error")
 	if err := parseFlags(fs, args, stderr); err != nil {
 		return err
@@ -43,6 +45,9 @@ func runMCP(ctx context.Context, args []string, stderr io.Writer) error {
 	serviceNames, err := stack.ServiceNames(*services)
 	if err != nil {
 		return usageError{fmt.Errorf("--services: %w", err)}
+	}
+	if err := sf.Check(); err != nil {
+		return usageError{err}
 	}
 	auth, err := af.Config()
 	if err != nil {
@@ -61,7 +66,7 @@ func runMCP(ctx context.Context, args []string, stderr io.Writer) error {
 	if ns == "" {
 		ns = envOr("TEMPORAL_NAMESPACE", "default")
 	}
-	m, err := stack.NewMCP(c, ns, stack.MCPConfig{UIBaseURL: *uiURL, Actor: *actor, SeparationOfDuties: *sod, Auth: auth, Metrics: reg, Services: serviceNames}, logger)
+	m, err := stack.NewMCP(c, ns, stack.MCPConfig{UIBaseURL: *uiURL, Actor: *actor, SeparationOfDuties: *sod, Auth: auth, Metrics: reg, Services: serviceNames, Sessions: sf}, logger)
 	if err != nil {
 		return usageError{err}
 	}

@@ -168,22 +168,54 @@ type MCPConfig struct {
 	Metrics *metrics.Metrics
 	// Services are the gateway's service names; empty means the demo services.
 	Services []string
+	// Sessions bounds the Streamable HTTP sessions.
+	Sessions SessionFlags
+}
+
+// SessionFlags bound the MCP server's Streamable HTTP sessions.
+type SessionFlags struct {
+	IdleTimeout            time.Duration
+	MaxSessions            int
+	MaxSessionsPerIdentity int
+}
+
+// Register adds --session-idle-timeout, --max-sessions and --max-sessions-per-identity.
+func (f *SessionFlags) Register(fs *flag.FlagSet) {
+	fs.DurationVar(&f.IdleTimeout, "session-idle-timeout", mcpserver.DefaultSessionIdleTimeout, "MCP sessions idle this long expire (clients that never close theirs cannot pile them up)")
+	fs.IntVar(&f.MaxSessions, "max-sessions", mcpserver.DefaultMaxSessions, "most open MCP sessions in all; past it initialize gets 503 with Retry-After")
+	fs.IntVar(&f.MaxSessionsPerIdentity, "max-sessions-per-identity", mcpserver.DefaultMaxSessionsPerIdentity, "most open MCP sessions one identity may hold; past it initialize gets 429 with Retry-After")
+}
+
+// Check names a bound that cannot work.
+func (f SessionFlags) Check() error {
+	switch {
+	case f.IdleTimeout < time.Second:
+		return fmt.Errorf("--session-idle-timeout %s: use at least 1s, such as 30m", f.IdleTimeout)
+	case f.MaxSessions < 1:
+		return fmt.Errorf("--max-sessions %d: use 1 or more", f.MaxSessions)
+	case f.MaxSessionsPerIdentity < 1:
+		return fmt.Errorf("--max-sessions-per-identity %d: use 1 or more", f.MaxSessionsPerIdentity)
+	}
+	return nil
 }
 
 // NewMCP builds the MCP server for a client.
 func NewMCP(c client.Client, namespace string, cfg MCPConfig, logger *slog.Logger) (*mcpserver.Server, error) {
 	return mcpserver.New(mcpserver.Config{
-		Client:             c,
-		Namespace:          namespace,
-		UIBaseURL:          cfg.UIBaseURL,
-		Actor:              cfg.Actor,
-		SeparationOfDuties: cfg.SeparationOfDuties || cfg.Auth != nil,
-		Auth:               cfg.Auth,
-		AllowedOrigins:     cfg.AllowedOrigins,
-		Logger:             logger.With("component", "mcp"),
-		Observer:           observer(cfg.Metrics),
-		MetricsHandler:     metricsHandler(cfg.Metrics),
-		Services:           serviceNamesOr(cfg.Services),
+		Client:                 c,
+		Namespace:              namespace,
+		UIBaseURL:              cfg.UIBaseURL,
+		Actor:                  cfg.Actor,
+		SeparationOfDuties:     cfg.SeparationOfDuties || cfg.Auth != nil,
+		Auth:                   cfg.Auth,
+		AllowedOrigins:         cfg.AllowedOrigins,
+		Logger:                 logger.With("component", "mcp"),
+		Observer:               observer(cfg.Metrics),
+		MetricsHandler:         metricsHandler(cfg.Metrics),
+		Services:               serviceNamesOr(cfg.Services),
+		SessionIdleTimeout:     cfg.Sessions.IdleTimeout,
+		MaxSessions:            cfg.Sessions.MaxSessions,
+		MaxSessionsPerIdentity: cfg.Sessions.MaxSessionsPerIdentity,
 	})
 }
 
