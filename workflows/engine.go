@@ -160,8 +160,15 @@ func (r *runner) setup(ctx workflow.Context) error {
 		action := sig.action
 		workflow.Go(ctx, func(ctx workflow.Context) {
 			for {
+				// Received raw and decoded here, so a payload that is not a decision leaves
+				// a trace in the record instead of only a worker log line.
+				var raw json.RawMessage
+				ch.Receive(ctx, &raw)
 				var d Decision
-				ch.Receive(ctx, &d)
+				if err := json.Unmarshal(raw, &d); err != nil {
+					r.log(ctx, "signal_ignored", "", "", fmt.Sprintf("%s signal ignored: its input %s is not a decision; send {\"step\": \"<waiting step>\", \"actor\": \"<your name>\", \"comment\": \"<why>\"}", action, clip(raw)))
+					continue
+				}
 				req := AdvanceRequest{Action: action, Step: d.Step, Actor: strings.TrimSpace(d.Actor), Comment: d.Comment}
 				if err := r.check(req); err != nil {
 					r.log(ctx, "signal_ignored", d.Step, req.Actor, fmt.Sprintf("%s signal ignored: %v", action, err))
@@ -171,7 +178,52 @@ func (r *runner) setup(ctx workflow.Context) error {
 			}
 		})
 	}
+	workflow.Go(ctx, r.traceUnknownSignals)
 	return nil
+}
+
+// traceUnknownSignals records every signal whose name the workflow does not take (such
+// as "Approve"), as ignored with the reason, so the run's record shows it was sent.
+func (r *runner) traceUnknownSignals(ctx workflow.Context) {
+	traced := map[string]bool{SignalApprove: true, SignalReject: true}
+	for {
+		var names []string
+		if err := workflow.Await(ctx, func() bool {
+			names = names[:0]
+			for _, n := range workflow.GetUnhandledSignalNames(ctx) {
+				if !traced[n] {
+					names = append(names, n)
+				}
+			}
+			return len(names) > 0
+		}); err != nil {
+			return
+		}
+		slices.Sort(names) // the SDK lists them in map order
+		for _, name := range names {
+			traced[name] = true
+			ch := workflow.GetSignalChannel(ctx, name)
+			workflow.Go(ctx, func(ctx workflow.Context) {
+				for {
+					var raw json.RawMessage
+					ch.Receive(ctx, &raw)
+					r.log(ctx, "signal_ignored", "", "", fmt.Sprintf("signal %q ignored: Flowgate workflows take the signals %q and %q (lower case) with {\"step\", \"actor\", \"comment\"}, or the advance update", name, SignalApprove, SignalReject))
+				}
+			})
+		}
+	}
+}
+
+// clip shortens a payload for the record.
+func clip(raw []byte) string {
+	const max = 80
+	if len(raw) == 0 {
+		return "(empty)"
+	}
+	if len(raw) > max {
+		return string(raw[:max]) + "…"
+	}
+	return string(raw)
 }
 
 // check decides whether an advance fits the gate the workflow waits at. It runs as the

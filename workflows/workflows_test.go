@@ -602,3 +602,35 @@ func TestDecisionAnswerSaysWhatItDid(t *testing.T) {
 		}
 	})
 }
+
+// TestEverySignalLeavesATrace: a signal whose input is not a decision, or whose name is in
+// another case (Approve), is recorded as ignored with the reason; the run still waits and
+// a proper approval afterwards completes it.
+func TestEverySignalLeavesATrace(t *testing.T) {
+	h := newHarness(t)
+	h.at(time.Minute, func() {
+		h.env.SignalWorkflow(workflows.SignalApprove, "yes")
+		h.env.SignalWorkflow("Approve", workflows.Decision{Step: "approval", Actor: "bob"})
+	})
+	h.at(2*time.Minute, func() {
+		h.env.SignalWorkflow("Approve", workflows.Decision{Step: "approval", Actor: "bob"})
+		if s := h.status(); s.Status != workflows.StatusWaitingApproval {
+			t.Errorf("after ignored signals the run is %s", s.Status)
+		}
+		h.env.SignalWorkflow(workflows.SignalApprove, workflows.Decision{Step: "approval", Actor: "carol"})
+	})
+	h.env.ExecuteWorkflow(workflows.Deployment, deployment("production", "1.6.0"))
+	st, err := h.result()
+	if err != nil || st.Status != workflows.StatusCompleted {
+		t.Fatalf("status %s err %v", st.Status, err)
+	}
+	ignored := st.Events("signal_ignored")
+	if len(ignored) != 3 {
+		t.Fatalf("ignored signals = %+v, want the undecodable one and both Approve", ignored)
+	}
+	for i, want := range []string{`approve signal ignored: its input "yes" is not a decision`, `signal "Approve" ignored`, `signal "Approve" ignored`} {
+		if !strings.Contains(ignored[i].Detail, want) {
+			t.Errorf("ignored[%d] = %q, want %q", i, ignored[i].Detail, want)
+		}
+	}
+}
