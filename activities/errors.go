@@ -26,18 +26,27 @@ const (
 	ErrTypeRemoteRejected = "RemoteRejected"
 )
 
+// expected returns a non-retryable error of errType for a failure that is part of normal
+// operation (a refused input, a missing row, a 4xx answer): it is marked benign, so the
+// worker logs it at debug level instead of ERROR, and the caller gets the message.
+func expected(errType, msg string, details ...any) error {
+	return temporal.NewApplicationErrorWithOptions(msg, errType, temporal.ApplicationErrorOptions{
+		NonRetryable: true,
+		Cause:        errors.New(msg),
+		Details:      details,
+		Category:     temporal.ApplicationErrorCategoryBenign,
+	})
+}
+
 // invalidInput returns a non-retryable error naming the field, the problem and what is allowed.
 func invalidInput(field, format string, args ...any) error {
-	msg := field + ": " + fmt.Sprintf(format, args...)
-	return temporal.NewNonRetryableApplicationError(msg, ErrTypeInvalidInput, errors.New(msg))
+	return expected(ErrTypeInvalidInput, field+": "+fmt.Sprintf(format, args...))
 }
 
 func notFound(format string, args ...any) error {
-	msg := fmt.Sprintf(format, args...)
-	return temporal.NewNonRetryableApplicationError(msg, ErrTypeNotFound, errors.New(msg))
+	return expected(ErrTypeNotFound, fmt.Sprintf(format, args...))
 }
 
 func conflict(format string, args ...any) error {
-	msg := fmt.Sprintf(format, args...)
-	return temporal.NewNonRetryableApplicationError(msg, ErrTypeConflict, errors.New(msg))
+	return expected(ErrTypeConflict, fmt.Sprintf(format, args...))
 }

@@ -227,7 +227,7 @@ func (g *Gateway) CallService(ctx context.Context, in CallInput) (CallResult, er
 		return CallResult{}, fmt.Errorf("service %s answered %d to %s %s: %s", in.Service, resp.StatusCode, in.Method, in.Endpoint, excerpt(raw))
 	case resp.StatusCode >= 400:
 		msg := fmt.Sprintf("service %s refused %s %s with %d: %s", in.Service, in.Method, in.Endpoint, resp.StatusCode, excerpt(raw))
-		return CallResult{}, temporal.NewNonRetryableApplicationError(msg, ErrTypeRemoteRejected, nil, resp.StatusCode)
+		return CallResult{}, expected(ErrTypeRemoteRejected, msg, resp.StatusCode)
 	}
 	if int64(len(raw)) > limit {
 		return CallResult{}, temporal.NewNonRetryableApplicationError(
