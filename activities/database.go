@@ -26,6 +26,32 @@ var (
 	recordTables = []string{"users", "products", "orders", "deployments", "audits"}
 )
 
+// Table is a table of the application database and its columns, in schema order.
+type Table struct {
+	Name    string
+	Columns []string
+}
+
+// Schema lists every table of the application database that agents may read, with its
+// columns, as the migrations create them (a test compares it with the migrated schema),
+// so tool descriptions never drift from the database.
+var Schema = []Table{
+	{"users", []string{"id", "email", "name", "role", "team", "status", "created_at", "request_id", "deactivated_reason"}},
+	{"products", []string{"id", "sku", "name", "category", "price_cents", "stock", "created_at"}},
+	{"orders", []string{"id", "reference", "user_id", "product_id", "quantity", "total_cents", "status", "shipping_city", "note", "created_at"}},
+	{"deployments", []string{"id", "request_id", "service", "version", "environment", "previous_version", "status", "requested_by", "approved_by", "created_at"}},
+	{"audits", []string{"id", "request_id", "tables", "findings", "report_path", "requested_by", "signed_off_by", "created_at"}},
+}
+
+// DescribeSchema renders Schema as "users(id, email, …), products(…)".
+func DescribeSchema() string {
+	parts := make([]string, len(Schema))
+	for i, t := range Schema {
+		parts[i] = t.Name + "(" + strings.Join(t.Columns, ", ") + ")"
+	}
+	return strings.Join(parts, ", ")
+}
+
 // SearchableTables lists the tables search_table accepts, in a stable order.
 func SearchableTables() []string { return []string{"users", "products", "orders"} }
 

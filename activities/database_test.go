@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -336,5 +337,37 @@ func testWritesIdempotent(t *testing.T, db *activities.Database) {
 	r2, err2 := db.RecordDeployment(ctx, d)
 	if err1 != nil || err2 != nil || r1.ID != r2.ID {
 		t.Errorf("record deployment twice: %v %v %v %v", r1, r2, err1, err2)
+	}
+}
+
+// TestSchemaMatchesTheMigratedDatabase: the tables and columns that execute_query's
+// description lists are exactly those the migrations create, so the description cannot
+// drift from the database.
+func TestSchemaMatchesTheMigratedDatabase(t *testing.T) {
+	db, _ := openDB(t)
+	for _, table := range activities.Schema {
+		res, err := db.ExecuteQuery(context.Background(), activities.QueryInput{Query: "SELECT * FROM " + table.Name + " LIMIT 1"})
+		if err != nil {
+			t.Fatalf("%s: %v", table.Name, err)
+		}
+		if !slices.Equal(res.Columns, table.Columns) {
+			t.Errorf("%s columns = %v, Schema says %v", table.Name, res.Columns, table.Columns)
+		}
+	}
+	res, err := db.ExecuteQuery(context.Background(), activities.QueryInput{Query: "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name <> 'schema_migrations' ORDER BY name"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, row := range res.Rows {
+		names = append(names, row["name"].(string))
+	}
+	var declared []string
+	for _, table := range activities.Schema {
+		declared = append(declared, table.Name)
+	}
+	slices.Sort(declared)
+	if !slices.Equal(names, declared) {
+		t.Errorf("database tables %v, Schema declares %v", names, declared)
 	}
 }

@@ -25,8 +25,8 @@ type ParseArgs struct {
 func (s *Server) addDataTools() {
 	s.mcp.AddTool(mcp.NewTool("execute_query",
 		mcp.WithDescription(fmt.Sprintf(`Run one read-only SQL SELECT on Flowgate's application database (SQLite) and get rows as objects.
-Tables: users(id, email, name, role, team, status, created_at), products(id, sku, name, category, price_cents, stock, created_at), orders(id, reference, user_id, product_id, quantity, total_cents, status, shipping_city, note, created_at), deployments(...), audits(...).
-Only one SELECT/WITH statement; writes, PRAGMA and ATTACH are refused by the database itself. At most %d rows (default %d); truncated tells when there were more.`, activities.MaxQueryLimit, activities.DefaultQueryLimit)),
+Tables and their columns: %s.
+Only one SELECT/WITH statement; writes, PRAGMA and ATTACH are refused by the database itself. At most %d rows (default %d); truncated tells when there were more.`, activities.DescribeSchema(), activities.MaxQueryLimit, activities.DefaultQueryLimit)),
 		mcp.WithString("query", mcp.Required(), mcp.MinLength(1), mcp.MaxLength(activities.MaxQueryLength)),
 		mcp.WithInteger("limit", mcp.Min(1), mcp.Max(activities.MaxQueryLimit), mcp.DefaultNumber(activities.DefaultQueryLimit)),
 		mcp.WithOutputSchema[activities.QueryResult](),
