@@ -32,7 +32,8 @@ func restartWorker(t *testing.T, env *testenv.Env) *stack.Worker {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	_, appDB, sandbox := stack.DataPaths(env.DataDir)
-	w, err := stack.StartWorker(ctx, env.Client, stack.WorkerConfig{AppDatabase: appDB, Sandbox: sandbox, GatewayBaseURL: env.GatewayURL}, testenv.Logger())
+	w, err := stack.StartWorker(ctx, env.Client, stack.WorkerConfig{AppDatabase: appDB, Sandbox: sandbox, GatewayBaseURL: env.GatewayURL,
+		Namespace: env.Server.Namespace(), ToolsNamespace: stack.DefaultToolsNamespace}, testenv.Logger())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,7 +41,11 @@ func restartWorker(t *testing.T, env *testenv.Env) *stack.Worker {
 }
 
 func countRequest(query string) *workflowservice.CountWorkflowExecutionsRequest {
-	return &workflowservice.CountWorkflowExecutionsRequest{Namespace: "default", Query: query}
+	return countIn("default", query)
+}
+
+func countIn(namespace, query string) *workflowservice.CountWorkflowExecutionsRequest {
+	return &workflowservice.CountWorkflowExecutionsRequest{Namespace: namespace, Query: query}
 }
 
 // postgresDSN returns a DSN for a new database on the server FLOWGATE_TEST_POSTGRES

@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/flowgate/flowgate/internal/stack"
 	"github.com/flowgate/flowgate/internal/testenv"
 	"github.com/flowgate/flowgate/mcpserver"
 	"github.com/flowgate/flowgate/workflows"
@@ -197,6 +198,7 @@ func TestMCPErrorsNameTheProblem(t *testing.T) {
 func TestMCPDataToolsRunThroughTemporal(t *testing.T) {
 	env := testenv.Shared(t)
 	cs := connectHTTP(t, env.MCPURL)
+	began := time.Now().Add(-time.Second).UTC()
 	var q struct {
 		Rows         []map[string]any `json:"rows"`
 		RowsReturned int              `json:"rows_returned"`
@@ -224,10 +226,14 @@ func TestMCPDataToolsRunThroughTemporal(t *testing.T) {
 	if f.RowCount != 6 {
 		t.Errorf("parse_file = %+v", f)
 	}
-	// Each call was a workflow run, visible with its tool name.
-	resp, err := env.Client.CountWorkflow(context.Background(), countRequest("FlowgateType = 'tool_call' AND FlowgateStep = 'parse_file'"))
+	// Each call was a workflow run, visible with its tool name in the tools namespace,
+	// and none among the processes, which the web UI opens on.
+	resp, err := env.ToolsClient.CountWorkflow(context.Background(), countIn(stack.DefaultToolsNamespace, "FlowgateType = 'tool_call' AND FlowgateStep = 'parse_file'"))
 	if err != nil || resp.GetCount() == 0 {
 		t.Errorf("tool call runs = %v, %v", resp.GetCount(), err)
+	}
+	if resp, err := env.Client.CountWorkflow(context.Background(), countRequest("WorkflowType = 'tool_call' AND StartTime > '"+began.Format(time.RFC3339)+"'")); err != nil || resp.GetCount() != 0 {
+		t.Errorf("tool call runs among the processes = %v, %v", resp.GetCount(), err)
 	}
 	ctx := context.Background()
 	for uri, want := range map[string]string{
@@ -242,6 +248,15 @@ func TestMCPDataToolsRunThroughTemporal(t *testing.T) {
 	}
 	if _, err := cs.ReadResource(ctx, &mcp.ReadResourceParams{URI: "db://users/999999"}); err == nil || !strings.Contains(err.Error(), "no record with id 999999") {
 		t.Errorf("missing record: %v", err)
+	}
+	// A lookup that found nothing is an answer: its run completed, none failed.
+	testenv.WaitFor(t, 10*time.Second, "tool runs visible", func() (bool, error) {
+		resp, err := env.ToolsClient.CountWorkflow(ctx, countIn(stack.DefaultToolsNamespace, "StartTime > '"+began.Format(time.RFC3339)+"' AND ExecutionStatus = 'Running'"))
+		return err == nil && resp.GetCount() == 0, err
+	})
+	failed, err := env.ToolsClient.CountWorkflow(ctx, countIn(stack.DefaultToolsNamespace, "StartTime > '"+began.Format(time.RFC3339)+"' AND ExecutionStatus = 'Failed'"))
+	if err != nil || failed.GetCount() != 0 {
+		t.Errorf("failed tool runs after lookups = %v, %v", failed.GetCount(), err)
 	}
 }
 

@@ -30,6 +30,10 @@ const Version = "0.1.0"
 type Config struct {
 	// Client talks to Temporal; it is the server's only dependency.
 	Client client.Client
+	// ToolsClient, when set, runs the data tools' tool_call workflows in a namespace of
+	// their own (stack.DefaultToolsNamespace), so they stay out of the processes' way in
+	// the Temporal UI; nil runs them with Client.
+	ToolsClient client.Client
 	// Namespace is the Temporal namespace the client uses, for links and admin queries.
 	Namespace string
 	// UIBaseURL is the Temporal web UI's base URL; tool results link to runs below it.

@@ -130,7 +130,11 @@ func (s *Server) callActivity(ctx context.Context, request mcp.CallToolRequest, 
 	defer cancel()
 	actor := s.actor(ctx)
 	id := "tool-" + tool + "-" + uuid.NewString()
-	run, err := s.cfg.Client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+	tools := s.cfg.ToolsClient
+	if tools == nil {
+		tools = s.cfg.Client
+	}
+	run, err := tools.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID:                    id,
 		TaskQueue:             workflows.TaskQueue,
 		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
@@ -154,6 +158,10 @@ func (s *Server) callActivity(ctx context.Context, request mcp.CallToolRequest, 
 			failure.kind = app.Type()
 		}
 		return nil, failure
+	}
+	var nf workflows.ToolNotFound
+	if json.Unmarshal(raw, &nf) == nil && nf.NotFound != "" {
+		return nil, &activityError{msg: nf.NotFound, kind: activities.ErrTypeNotFound}
 	}
 	return raw, nil
 }

@@ -2,6 +2,7 @@ package workflows
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -24,6 +25,17 @@ const (
 
 // ToolCallWorkflow is the workflow type of a tool call.
 const ToolCallWorkflow = "tool_call"
+
+// ToolNotFound is what a tool_call run returns when its lookup found nothing (a record or
+// file that does not exist): an answer, so the run completes instead of showing as a
+// failure among the processes' runs.
+type ToolNotFound struct {
+	NotFound string `json:"flowgate_not_found"`
+}
+
+// changeNotFoundAnswer gates the change that completes a lookup that found nothing; runs
+// started before it replay as the failures they were.
+const changeNotFoundAnswer = "lookup-not-found-is-an-answer"
 
 // ToolCall is the input of the tool_call workflow.
 type ToolCall struct {
@@ -67,6 +79,11 @@ func runTool[In, Out any](ctx workflow.Context, call ToolCall, activity any) (js
 	}
 	var out Out
 	if err := workflow.ExecuteActivity(ctx, activity, in).Get(ctx, &out); err != nil {
+		var app *temporal.ApplicationError
+		if errors.As(err, &app) && app.Type() == activities.ErrTypeNotFound &&
+			workflow.GetVersion(ctx, changeNotFoundAnswer, workflow.DefaultVersion, 1) == 1 {
+			return json.Marshal(ToolNotFound{NotFound: app.Message()})
+		}
 		return nil, err
 	}
 	return json.Marshal(out)

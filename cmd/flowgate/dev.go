@@ -42,6 +42,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	noWorker := fs.Bool("no-worker", false, "do not run the worker (run flowgate worker separately)")
 	demoAddr := fs.String("demo-addr", "127.0.0.1:8090", "address of the demo backends the gateway calls")
 	durability := fs.String("durability", string(devserver.DurabilityProcessCrash), "Temporal SQLite crash safety: process (WAL, survives kill -9), power (WAL+fsync, survives power loss), legacy (rollback journal, like temporal server start-dev)")
+	toolsNS := fs.String("tools-namespace", envOr("FLOWGATE_TOOLS_NAMESPACE", stack.DefaultToolsNamespace), "Temporal namespace of the data tools' short tool_call runs, created beside default so the web UI lists processes alone (env FLOWGATE_TOOLS_NAMESPACE)")
 	actor := fs.String("actor", stack.LocalActor(), "identity recorded for MCP calls (no auth in dev)")
 	logLevel := fs.String("log-level", "warn", "debug | info | warn | error")
 	var af stack.AuthFlags
@@ -110,7 +111,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	defer closer.Close()
 	srv, err := devserver.Start(ctx, devserver.Options{
 		DatabaseFile: temporalDB, PostgresDSN: *temporalDSN, IP: *ip, FrontendPort: *port, UIPort: *uiPort, UI: !*noUI,
-		Durability: dur, Logger: logger, SearchAttributes: searchAttributes(),
+		Durability: dur, Logger: logger, SearchAttributes: searchAttributes(), ExtraNamespaces: extraNamespaces(*toolsNS),
 	})
 	if err != nil {
 		return fmt.Errorf("embedded Temporal: %w (database file set by --db / --data-dir)", err)
@@ -140,7 +141,8 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	closer.Add(c.Close)
 
 	if !*noWorker {
-		w, err := stack.StartWorker(ctx, c, stack.WorkerConfig{AppDatabase: appDB, Sandbox: sandbox, GatewayBaseURL: demoURL}, logger)
+		w, err := stack.StartWorker(ctx, c, stack.WorkerConfig{AppDatabase: appDB, Sandbox: sandbox, GatewayBaseURL: demoURL,
+			Namespace: srv.Namespace(), ToolsNamespace: *toolsNS}, logger)
 		if err != nil {
 			return err
 		}
@@ -148,7 +150,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	mcpURL := ""
 	if !*noMCP {
-		m, err := stack.NewMCP(c, srv.Namespace(), stack.MCPConfig{UIBaseURL: srv.UIURL(), Actor: *actor, Auth: auth, Metrics: reg, Sessions: sf}, logger)
+		m, err := stack.NewMCP(c, srv.Namespace(), stack.MCPConfig{UIBaseURL: srv.UIURL(), Actor: *actor, Auth: auth, Metrics: reg, Sessions: sf, ToolsNamespace: *toolsNS}, logger)
 		if err != nil {
 			return usageError{err}
 		}
@@ -177,6 +179,14 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	<-ctx.Done()
 	fmt.Fprintln(stdout, "flowgate: stopping…")
 	return nil
+}
+
+// extraNamespaces are the namespaces the embedded server creates beside default.
+func extraNamespaces(tools string) []string {
+	if tools == "" || tools == "default" {
+		return nil
+	}
+	return []string{tools}
 }
 
 // searchAttributes are Flowgate's custom search attributes, all Keyword.

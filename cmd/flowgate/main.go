@@ -111,6 +111,15 @@ func newLogger(stderr io.Writer, level string) (*slog.Logger, error) {
 	return slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: l})), nil
 }
 
+// processNamespace is the Temporal namespace of Flowgate's processes: the --namespace flag,
+// else TEMPORAL_NAMESPACE, else default.
+func processNamespace(flagValue string) string {
+	if flagValue != "" {
+		return flagValue
+	}
+	return envOr("TEMPORAL_NAMESPACE", "default")
+}
+
 // envOr returns the environment variable's value, or def.
 func envOr(key, def string) string {
 	if v := strings.TrimSpace(os.Getenv(key)); v != "" {

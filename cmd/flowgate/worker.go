@@ -19,6 +19,7 @@ func runWorker(ctx context.Context, args []string, stderr io.Writer) error {
 	appDBFlag := fs.String("app-db", envOr("FLOWGATE_APP_DB", ""), "app database: a SQLite file, or a postgres:// DSN (default <data-dir>/app.db; env FLOWGATE_APP_DB)")
 	services := fs.String("services", envOr("FLOWGATE_SERVICES", ""), "gateway services as name=url,name=url (env FLOWGATE_SERVICES)")
 	gatewayURL := fs.String("gateway-url", envOr("FLOWGATE_GATEWAY_URL", ""), "base URL that serves every default service at /{name}, e.g. flowgate dev's demo backends (env FLOWGATE_GATEWAY_URL)")
+	toolsNS := fs.String("tools-namespace", envOr("FLOWGATE_TOOLS_NAMESPACE", stack.DefaultToolsNamespace), "Temporal namespace where the data tools' tool_call runs live; a second worker polls it (env FLOWGATE_TOOLS_NAMESPACE; the processes' namespace keeps them together)")
 	stopTimeout := fs.Duration("stop-timeout", 10*time.Second, "how long SIGTERM lets in-flight activities finish")
 	logLevel := fs.String("log-level", "info", "debug | info | warn | error")
 	metricsAddr := fs.String("metrics-addr", envOr("FLOWGATE_METRICS_ADDR", ""), "serve Prometheus metrics (Temporal SDK) at http://ADDR/metrics (env FLOWGATE_METRICS_ADDR)")
@@ -53,6 +54,7 @@ func runWorker(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	w, err := stack.StartWorker(ctx, c, stack.WorkerConfig{
 		AppDatabase: appDB, Sandbox: sandbox, Services: svc, GatewayBaseURL: *gatewayURL, StopTimeout: *stopTimeout,
+		Namespace: processNamespace(*namespace), ToolsNamespace: *toolsNS,
 	}, logger)
 	if err != nil {
 		return err

@@ -80,7 +80,10 @@ type Options struct {
 	UI bool
 	// Namespace is created when missing; default "default".
 	Namespace string
-	// SearchAttributes are the custom search attributes registered in Namespace.
+	// ExtraNamespaces are created beside Namespace, with the same search attributes
+	// (Flowgate keeps its tool calls in one, out of the processes' way).
+	ExtraNamespaces []string
+	// SearchAttributes are the custom search attributes registered in every namespace.
 	SearchAttributes map[string]enumspb.IndexedValueType
 	// Durability trades speed for crash safety; default DurabilityProcessCrash.
 	Durability Durability
@@ -177,9 +180,11 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		frontend:  net.JoinHostPort(opts.IP, strconv.Itoa(opts.FrontendPort)),
 		namespace: opts.Namespace,
 	}
-	if err := s.registerSearchAttributes(ctx, opts.SearchAttributes); err != nil {
-		s.Stop()
-		return nil, err
+	for _, ns := range append([]string{opts.Namespace}, opts.ExtraNamespaces...) {
+		if err := s.registerSearchAttributes(ctx, ns, opts.SearchAttributes); err != nil {
+			s.Stop()
+			return nil, err
+		}
 	}
 	if opts.UI {
 		s.ui = uiserver.NewServer(uiserveroptions.WithConfigProvider(&uiconfig.Config{
@@ -316,12 +321,14 @@ func (o *Options) sqlConfig() (*config.SQL, error) {
 			return nil, err
 		}
 	}
-	ns, err := sqliteschema.NewNamespaceConfig("active", o.Namespace, false, o.SearchAttributes)
-	if err != nil {
-		return nil, fmt.Errorf("namespace %q: %w", o.Namespace, err)
-	}
-	if err := sqliteschema.CreateNamespaces(conf, ns); err != nil {
-		return nil, fmt.Errorf("create namespace %q in %s: %w", o.Namespace, describeDB(o.DatabaseFile), err)
+	for _, name := range append([]string{o.Namespace}, o.ExtraNamespaces...) {
+		ns, err := sqliteschema.NewNamespaceConfig("active", name, false, o.SearchAttributes)
+		if err != nil {
+			return nil, fmt.Errorf("namespace %q: %w", name, err)
+		}
+		if err := sqliteschema.CreateNamespaces(conf, ns); err != nil {
+			return nil, fmt.Errorf("create namespace %q in %s: %w", name, describeDB(o.DatabaseFile), err)
+		}
 	}
 	return conf, nil
 }
@@ -381,14 +388,14 @@ func (o *Options) dynamicConfig() dynamicconfig.StaticClient {
 	return dc
 }
 
-// registerSearchAttributes waits for the frontend, then adds the custom search attributes
-// that an existing database file does not have yet.
-func (s *Server) registerSearchAttributes(ctx context.Context, want map[string]enumspb.IndexedValueType) error {
+// registerSearchAttributes waits for the frontend, then adds to namespace the custom search
+// attributes that an existing database file does not have yet.
+func (s *Server) registerSearchAttributes(ctx context.Context, namespace string, want map[string]enumspb.IndexedValueType) error {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	c, err := client.DialContext(ctx, client.Options{
 		HostPort:  s.frontend,
-		Namespace: s.namespace,
+		Namespace: namespace,
 		Logger:    quietSDKLogger{},
 	})
 	if err != nil {
@@ -397,7 +404,7 @@ func (s *Server) registerSearchAttributes(ctx context.Context, want map[string]e
 	defer c.Close()
 	if s.postgres {
 		// The SQLite path inserts the namespace before start; on PostgreSQL register it.
-		if err := ensureNamespace(ctx, c, s.namespace); err != nil {
+		if err := ensureNamespace(ctx, c, namespace); err != nil {
 			return err
 		}
 	}
@@ -407,7 +414,7 @@ func (s *Server) registerSearchAttributes(ctx context.Context, want map[string]e
 	var have *operatorservice.ListSearchAttributesResponse
 	for {
 		// A namespace registered a moment ago reaches the frontend's cache within a second.
-		have, err = c.OperatorService().ListSearchAttributes(ctx, &operatorservice.ListSearchAttributesRequest{Namespace: s.namespace})
+		have, err = c.OperatorService().ListSearchAttributes(ctx, &operatorservice.ListSearchAttributesRequest{Namespace: namespace})
 		var nf *serviceerror.NamespaceNotFound
 		if err == nil || !errors.As(err, &nf) || ctx.Err() != nil {
 			break
@@ -427,7 +434,7 @@ func (s *Server) registerSearchAttributes(ctx context.Context, want map[string]e
 		return nil
 	}
 	_, err = c.OperatorService().AddSearchAttributes(ctx, &operatorservice.AddSearchAttributesRequest{
-		Namespace:        s.namespace,
+		Namespace:        namespace,
 		SearchAttributes: missing,
 	})
 	if err != nil {

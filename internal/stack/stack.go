@@ -44,11 +44,22 @@ type WorkerConfig struct {
 	GatewayBaseURL string
 	// StopTimeout is how long a stopping worker lets in-flight activities finish.
 	StopTimeout time.Duration
+	// Namespace is the processes' namespace, the one c uses.
+	Namespace string
+	// ToolsNamespace is where the tool_call runs of the data tools live (a second worker
+	// polls it); empty or the client's own namespace keeps them beside the processes.
+	ToolsNamespace string
 }
+
+// DefaultToolsNamespace keeps the data tools' short tool_call runs out of the processes'
+// way: the Temporal UI opens on the processes' namespace and lists them alone.
+const DefaultToolsNamespace = "flowgate-tools"
 
 // Worker is a running Flowgate worker with its activities' resources.
 type Worker struct {
 	w       sdkworker.Worker
+	tools   sdkworker.Worker
+	toolsC  client.Client
 	db      *activities.Database
 	files   *activities.Files
 	stopAux func()
@@ -99,21 +110,53 @@ func StartWorker(ctx context.Context, c client.Client, cfg WorkerConfig, logger 
 	if stopTimeout == 0 {
 		stopTimeout = 10 * time.Second
 	}
-	w.w = worker.New(c, worker.Activities{
+	acts := worker.Activities{
 		Database: db,
 		Gateway:  &activities.Gateway{Client: &http.Client{}, Services: services},
 		Files:    files,
-	}, sdkworker.Options{WorkerStopTimeout: stopTimeout})
+	}
+	opts := sdkworker.Options{WorkerStopTimeout: stopTimeout}
+	w.w = worker.New(c, acts, opts)
 	if err := w.w.Start(); err != nil {
 		w.close()
 		return nil, fmt.Errorf("start worker: %w", err)
 	}
+	if ns := cfg.ToolsNamespace; ns != "" && ns != cfg.Namespace {
+		tc, err := ToolsClient(c, ns)
+		if err != nil {
+			w.Stop()
+			return nil, err
+		}
+		w.toolsC = tc
+		w.tools = worker.New(tc, acts, opts)
+		if err := w.tools.Start(); err != nil {
+			w.Stop()
+			return nil, fmt.Errorf("start worker in namespace %s: %w; create it (temporal operator namespace create %s) or pass --tools-namespace with the processes' namespace", ns, err, ns)
+		}
+	}
 	return w, nil
+}
+
+// ToolsClient is a client for the tools namespace sharing c's connection.
+func ToolsClient(c client.Client, namespace string) (client.Client, error) {
+	tc, err := client.NewClientFromExisting(c, client.Options{Namespace: namespace})
+	if err != nil {
+		return nil, fmt.Errorf("client for namespace %s: %w", namespace, err)
+	}
+	return tc, nil
 }
 
 // Stop stops polling, lets in-flight activities finish, and closes the resources.
 func (w *Worker) Stop() {
-	w.w.Stop()
+	if w.tools != nil {
+		w.tools.Stop()
+	}
+	if w.w != nil {
+		w.w.Stop()
+	}
+	if w.toolsC != nil {
+		w.toolsC.Close()
+	}
 	w.close()
 }
 
@@ -170,6 +213,9 @@ type MCPConfig struct {
 	Services []string
 	// Sessions bounds the Streamable HTTP sessions.
 	Sessions SessionFlags
+	// ToolsNamespace is where data-tool calls run; empty or the processes' namespace keeps
+	// them beside the processes.
+	ToolsNamespace string
 }
 
 // SessionFlags bound the MCP server's Streamable HTTP sessions.
@@ -201,8 +247,16 @@ func (f SessionFlags) Check() error {
 
 // NewMCP builds the MCP server for a client.
 func NewMCP(c client.Client, namespace string, cfg MCPConfig, logger *slog.Logger) (*mcpserver.Server, error) {
+	var tools client.Client
+	if ns := cfg.ToolsNamespace; ns != "" && ns != namespace {
+		var err error
+		if tools, err = ToolsClient(c, ns); err != nil {
+			return nil, err
+		}
+	}
 	return mcpserver.New(mcpserver.Config{
 		Client:                 c,
+		ToolsClient:            tools,
 		Namespace:              namespace,
 		UIBaseURL:              cfg.UIBaseURL,
 		Actor:                  cfg.Actor,

@@ -49,11 +49,13 @@ type Options struct {
 
 // Env is a running stack.
 type Env struct {
-	Server   *devserver.Server
-	Client   client.Client
-	Backends *demo.Backends
-	Worker   *stack.Worker
-	MCP      *mcpserver.Server
+	Server *devserver.Server
+	Client client.Client
+	// ToolsClient reaches the namespace of the data tools' tool_call runs.
+	ToolsClient client.Client
+	Backends    *demo.Backends
+	Worker      *stack.Worker
+	MCP         *mcpserver.Server
 	// MCPURL is the Streamable HTTP endpoint, empty when NoMCP.
 	MCPURL string
 	// GatewayURL is where the demo backends answer.
@@ -96,7 +98,7 @@ func Start(ctx context.Context, opts Options) (*Env, error) {
 	}
 	srv, err := devserver.Start(ctx, devserver.Options{
 		DatabaseFile: opts.DatabaseFile, PostgresDSN: opts.PostgresDSN, Durability: opts.Durability, FrontendPort: opts.FrontendPort,
-		UI: opts.UI, Logger: logger, SearchAttributes: SearchAttributes(),
+		UI: opts.UI, Logger: logger, SearchAttributes: SearchAttributes(), ExtraNamespaces: []string{stack.DefaultToolsNamespace},
 	})
 	if err != nil {
 		e.Stop()
@@ -129,10 +131,16 @@ func Start(ctx context.Context, opts Options) (*Env, error) {
 		return nil, err
 	}
 	e.closer.Add(e.Client.Close)
+	if e.ToolsClient, err = stack.ToolsClient(e.Client, stack.DefaultToolsNamespace); err != nil {
+		e.Stop()
+		return nil, err
+	}
+	e.closer.Add(e.ToolsClient.Close)
 	if !opts.NoWorker {
 		_, appDB, sandbox := stack.DataPaths(e.DataDir)
 		e.Worker, err = stack.StartWorker(ctx, e.Client, stack.WorkerConfig{
 			AppDatabase: appDB, Sandbox: sandbox, GatewayBaseURL: demoURL, StopTimeout: 2 * time.Second,
+			Namespace: srv.Namespace(), ToolsNamespace: stack.DefaultToolsNamespace,
 		}, logger)
 		if err != nil {
 			e.Stop()
@@ -143,6 +151,7 @@ func Start(ctx context.Context, opts Options) (*Env, error) {
 	if !opts.NoMCP {
 		e.MCP, err = stack.NewMCP(e.Client, srv.Namespace(), stack.MCPConfig{
 			UIBaseURL: srv.UIURL(), Actor: "tester", SeparationOfDuties: opts.SeparationOfDuties, Auth: opts.Auth, Metrics: reg,
+			ToolsNamespace: stack.DefaultToolsNamespace,
 		}, logger)
 		if err != nil {
 			e.Stop()
