@@ -442,6 +442,8 @@ type CreateUserInput struct {
 	Name      string `json:"name"`
 	Role      string `json:"role"`
 	Team      string `json:"team,omitempty"`
+	// Pending creates the record 'pending' (until ActivateUser) instead of 'active'.
+	Pending bool `json:"pending,omitempty"`
 }
 
 // UserRecord is the output of CreateUser.
@@ -451,15 +453,20 @@ type UserRecord struct {
 	Status string `json:"status"`
 }
 
-// CreateUser inserts an active user once per RequestID; a retry returns the same row.
+// CreateUser inserts a user, active or pending, once per RequestID; a retry returns the
+// same row.
 func (d *Database) CreateUser(ctx context.Context, in CreateUserInput) (UserRecord, error) {
 	if in.RequestID == "" {
 		return UserRecord{}, invalidInput("request_id", "is empty; it makes the insert idempotent")
 	}
+	status := "active"
+	if in.Pending {
+		status = "pending"
+	}
 	_, err := d.exec(ctx,
 		`INSERT INTO users (email, name, role, team, status, created_at, request_id)
-		 VALUES (?, ?, ?, ?, 'active', ?, ?) ON CONFLICT (request_id) DO NOTHING`,
-		in.Email, in.Name, in.Role, in.Team, now(), in.RequestID)
+		 VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (request_id) DO NOTHING`,
+		in.Email, in.Name, in.Role, in.Team, status, now(), in.RequestID)
 	if err != nil {
 		if strings.Contains(strings.ToLower(err.Error()), "unique") {
 			return UserRecord{}, conflict("email %s already belongs to an active user", in.Email)
@@ -471,6 +478,39 @@ func (d *Database) CreateUser(ctx context.Context, in CreateUserInput) (UserReco
 		Scan(&u.ID, &u.Email, &u.Status)
 	if err != nil {
 		return UserRecord{}, fmt.Errorf("read created user %s: %w", in.Email, err)
+	}
+	return u, nil
+}
+
+// ActivateUserInput is the input of ActivateUser.
+type ActivateUserInput struct {
+	RequestID string `json:"request_id"`
+}
+
+// ActivateUser makes the pending user created by RequestID active, once its onboarding is
+// approved. Activating an active user again is not an error, so a retry is safe; a user
+// that is not pending or active (deactivated, or never created) is.
+func (d *Database) ActivateUser(ctx context.Context, in ActivateUserInput) (UserRecord, error) {
+	if in.RequestID == "" {
+		return UserRecord{}, invalidInput("request_id", "is empty; it names the user to activate")
+	}
+	_, err := d.exec(ctx, `UPDATE users SET status = 'active' WHERE request_id = ? AND status = 'pending'`, in.RequestID)
+	if err != nil {
+		if strings.Contains(strings.ToLower(err.Error()), "unique") {
+			return UserRecord{}, conflict("another active user has the email of the user created by %s", in.RequestID)
+		}
+		return UserRecord{}, fmt.Errorf("activate user of %s: %w", in.RequestID, err)
+	}
+	var u UserRecord
+	err = d.queryRow(ctx, `SELECT id, email, status FROM users WHERE request_id = ?`, in.RequestID).Scan(&u.ID, &u.Email, &u.Status)
+	if errors.Is(err, sql.ErrNoRows) {
+		return UserRecord{}, notFound("no user record was created by %s", in.RequestID)
+	}
+	if err != nil {
+		return UserRecord{}, fmt.Errorf("read user of %s: %w", in.RequestID, err)
+	}
+	if u.Status != "active" {
+		return UserRecord{}, conflict("the user record of %s is %s and cannot be activated", u.Email, u.Status)
 	}
 	return u, nil
 }

@@ -72,6 +72,42 @@ var migrations = []struct {
 		)`,
 	)},
 	{"0002_demo_data", seedDemoData},
+	{"0003_users_pending", allowPendingUsers},
+}
+
+// foreignKeysOff lists the migrations that rebuild a table other tables reference.
+var foreignKeysOff = map[string]bool{"0003_users_pending": true}
+
+// allowPendingUsers lets a user record wait as 'pending' until its onboarding is approved.
+// SQLite cannot change a CHECK constraint, so the table is rebuilt under the same name;
+// PostgreSQL swaps the constraint.
+func allowPendingUsers(ctx context.Context, tx dialectTx) error {
+	if tx.d.pg {
+		return execAll(
+			`ALTER TABLE users DROP CONSTRAINT IF EXISTS users_status_check`,
+			`ALTER TABLE users ADD CONSTRAINT users_status_check CHECK (status IN ('active', 'inactive', 'pending'))`,
+		)(ctx, tx)
+	}
+	// migrate turns foreign keys off around this migration (SQLite's documented way to
+	// rebuild a parent table); the check below proves the rebuilt table still satisfies them.
+	return execAll(
+		`CREATE TABLE users_new (
+			id INTEGER PRIMARY KEY,
+			email TEXT NOT NULL,
+			name TEXT NOT NULL,
+			role TEXT NOT NULL CHECK (role IN ('viewer', 'editor', 'admin')),
+			team TEXT NOT NULL DEFAULT '',
+			status TEXT NOT NULL CHECK (status IN ('active', 'inactive', 'pending')),
+			created_at TEXT NOT NULL,
+			request_id TEXT UNIQUE,
+			deactivated_reason TEXT
+		)`,
+		`INSERT INTO users_new (id, email, name, role, team, status, created_at, request_id, deactivated_reason)
+		 SELECT id, email, name, role, team, status, created_at, request_id, deactivated_reason FROM users`,
+		`DROP TABLE users`,
+		`ALTER TABLE users_new RENAME TO users`,
+		`CREATE UNIQUE INDEX users_active_email ON users (lower(email)) WHERE status = 'active'`,
+	)(ctx, tx)
 }
 
 // dialectTx runs a migration's statements in the database's SQL dialect.
@@ -101,43 +137,65 @@ func execAll(stmts ...string) func(context.Context, dialectTx) error {
 }
 
 func (d *Database) migrate(ctx context.Context) error {
-	db := d.rw
+	// One connection for every migration, so a connection setting made around one (SQLite's
+	// foreign_keys) applies to that migration's transaction.
+	db, err := d.rw.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("migrations: %w", err)
+	}
+	defer db.Close()
 	if _, err := db.ExecContext(ctx,
 		`CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)`); err != nil {
 		return fmt.Errorf("create schema_migrations: %w", err)
 	}
 	for _, m := range migrations {
-		tx, err := db.BeginTx(ctx, nil)
-		if err != nil {
-			return fmt.Errorf("migration %s: %w", m.name, err)
+		if err := d.apply(ctx, db, m.name, m.apply); err != nil {
+			return err
 		}
-		if d.pg {
-			// Workers starting together take turns: one applies, the others see it applied.
-			if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(726110)`); err != nil {
-				tx.Rollback()
-				return fmt.Errorf("migration %s: %w", m.name, err)
-			}
+	}
+	return nil
+}
+
+// apply runs one migration in a transaction of its own, unless it ran before.
+func (d *Database) apply(ctx context.Context, db *sql.Conn, name string, migration func(context.Context, dialectTx) error) error {
+	if foreignKeysOff[name] && !d.pg {
+		if _, err := db.ExecContext(ctx, `PRAGMA foreign_keys = OFF`); err != nil {
+			return fmt.Errorf("migration %s: %w", name, err)
 		}
-		var n int
-		if err := tx.QueryRowContext(ctx, d.rebind(`SELECT count(*) FROM schema_migrations WHERE name = ?`), m.name).Scan(&n); err != nil {
-			tx.Rollback()
-			return fmt.Errorf("migration %s: %w", m.name, err)
+		defer db.ExecContext(ctx, `PRAGMA foreign_keys = ON`)
+	}
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("migration %s: %w", name, err)
+	}
+	defer tx.Rollback() // after Commit, a no-op
+	if d.pg {
+		// Workers starting together take turns: one applies, the others see it applied.
+		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(726110)`); err != nil {
+			return fmt.Errorf("migration %s: %w", name, err)
 		}
-		if n > 0 {
-			tx.Rollback()
-			continue
+	}
+	var n int
+	if err := tx.QueryRowContext(ctx, d.rebind(`SELECT count(*) FROM schema_migrations WHERE name = ?`), name).Scan(&n); err != nil {
+		return fmt.Errorf("migration %s: %w", name, err)
+	}
+	if n > 0 {
+		return nil
+	}
+	if err := migration(ctx, dialectTx{tx, d}); err != nil {
+		return fmt.Errorf("migration %s: %w", name, err)
+	}
+	if foreignKeysOff[name] && !d.pg {
+		var violations int
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM pragma_foreign_key_check`).Scan(&violations); err != nil || violations > 0 {
+			return fmt.Errorf("migration %s: foreign keys broken (%d violations): %v", name, violations, err)
 		}
-		if err := m.apply(ctx, dialectTx{tx, d}); err != nil {
-			tx.Rollback()
-			return fmt.Errorf("migration %s: %w", m.name, err)
-		}
-		if _, err := tx.ExecContext(ctx, d.rebind(`INSERT INTO schema_migrations (name, applied_at) VALUES (?, ?)`), m.name, now()); err != nil {
-			tx.Rollback()
-			return fmt.Errorf("migration %s: %w", m.name, err)
-		}
-		if err := tx.Commit(); err != nil {
-			return fmt.Errorf("migration %s: %w", m.name, err)
-		}
+	}
+	if _, err := tx.ExecContext(ctx, d.rebind(`INSERT INTO schema_migrations (name, applied_at) VALUES (?, ?)`), name, now()); err != nil {
+		return fmt.Errorf("migration %s: %w", name, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("migration %s: %w", name, err)
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"os"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 	"go.temporal.io/api/enums/v1"
 	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/flowgate/flowgate/internal/testenv"
@@ -56,6 +58,11 @@ func result(t *testing.T, c client.Client, id string) (workflows.State, error) {
 	defer cancel()
 	var st workflows.State
 	err := c.GetWorkflow(ctx, id, "").Get(ctx, &st)
+	// A run that did not complete carries its record in the failure's details.
+	var app *temporal.ApplicationError
+	if errors.As(err, &app) && app.HasDetails() {
+		_ = app.Details(&st)
+	}
 	return st, err
 }
 
@@ -114,7 +121,13 @@ func TestLifecycleOfEachKindOnTheEmbeddedServer(t *testing.T) {
 				t.Fatal(err)
 			}
 			st, err := result(t, c, id)
-			if err != nil {
+			if tc.want == workflows.StatusRejected {
+				// A rejected run ends Failed with type Rejected, so it never looks like a success.
+				var app *temporal.ApplicationError
+				if !errors.As(err, &app) || app.Type() != workflows.ErrTypeRejected {
+					t.Fatalf("rejected run ended with %v, want a Rejected failure", err)
+				}
+			} else if err != nil {
 				t.Fatal(err)
 			}
 			if st.Status != tc.want {

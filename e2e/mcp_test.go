@@ -198,7 +198,7 @@ func TestMCPErrorsNameTheProblem(t *testing.T) {
 func TestMCPDataToolsRunThroughTemporal(t *testing.T) {
 	env := testenv.Shared(t)
 	cs := connectHTTP(t, env.MCPURL)
-	began := time.Now().Add(-time.Second).UTC()
+	began := time.Now().UTC()
 	var q struct {
 		Rows         []map[string]any `json:"rows"`
 		RowsReturned int              `json:"rows_returned"`
@@ -232,7 +232,7 @@ func TestMCPDataToolsRunThroughTemporal(t *testing.T) {
 	if err != nil || resp.GetCount() == 0 {
 		t.Errorf("tool call runs = %v, %v", resp.GetCount(), err)
 	}
-	if resp, err := env.Client.CountWorkflow(context.Background(), countRequest("WorkflowType = 'tool_call' AND StartTime > '"+began.Format(time.RFC3339)+"'")); err != nil || resp.GetCount() != 0 {
+	if resp, err := env.Client.CountWorkflow(context.Background(), countRequest("WorkflowType = 'tool_call' AND StartTime > '"+began.Format(time.RFC3339Nano)+"'")); err != nil || resp.GetCount() != 0 {
 		t.Errorf("tool call runs among the processes = %v, %v", resp.GetCount(), err)
 	}
 	ctx := context.Background()
@@ -251,10 +251,10 @@ func TestMCPDataToolsRunThroughTemporal(t *testing.T) {
 	}
 	// A lookup that found nothing is an answer: its run completed, none failed.
 	testenv.WaitFor(t, 10*time.Second, "tool runs visible", func() (bool, error) {
-		resp, err := env.ToolsClient.CountWorkflow(ctx, countIn(stack.DefaultToolsNamespace, "StartTime > '"+began.Format(time.RFC3339)+"' AND ExecutionStatus = 'Running'"))
+		resp, err := env.ToolsClient.CountWorkflow(ctx, countIn(stack.DefaultToolsNamespace, "StartTime > '"+began.Format(time.RFC3339Nano)+"' AND ExecutionStatus = 'Running'"))
 		return err == nil && resp.GetCount() == 0, err
 	})
-	failed, err := env.ToolsClient.CountWorkflow(ctx, countIn(stack.DefaultToolsNamespace, "StartTime > '"+began.Format(time.RFC3339)+"' AND ExecutionStatus = 'Failed'"))
+	failed, err := env.ToolsClient.CountWorkflow(ctx, countIn(stack.DefaultToolsNamespace, "StartTime > '"+began.Format(time.RFC3339Nano)+"' AND ExecutionStatus = 'Failed'"))
 	if err != nil || failed.GetCount() != 0 {
 		t.Errorf("failed tool runs after lookups = %v, %v", failed.GetCount(), err)
 	}

@@ -31,7 +31,7 @@ func Register(r sdkworker.Registry, a Activities) {
 	RegisterWorkflows(r)
 	for _, fn := range []any{
 		a.Database.ExecuteQuery, a.Database.SearchTable, a.Database.GetRecord, a.Database.CollectRecords,
-		a.Database.CheckEmailAvailable, a.Database.CreateUser, a.Database.DeactivateUser,
+		a.Database.CheckEmailAvailable, a.Database.CreateUser, a.Database.ActivateUser, a.Database.DeactivateUser,
 		a.Database.RecordDeployment, a.Database.RecordAudit,
 		a.Gateway.CheckService, a.Gateway.CallService,
 		a.Files.ParseFile, a.Files.ReadChunk, a.Files.ReadEvidence, a.Files.WriteReport,

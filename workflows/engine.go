@@ -30,7 +30,14 @@ var SearchAttributeNames = []string{"FlowgateType", "FlowgateStatus", "FlowgateS
 const (
 	ErrTypeStepFailed      = "StepFailed"
 	ErrTypeApprovalTimeout = "ApprovalTimedOut"
+	// ErrTypeRejected ends a rejected run, so the Temporal UI shows it as Failed (red) with
+	// this type instead of a green Completed that reads as a success at a glance.
+	ErrTypeRejected = "Rejected"
 )
+
+// changeRejectedFails gates ending a rejected run with a Rejected failure; runs started
+// before it complete as they did.
+const changeRejectedFails = "rejected-run-fails"
 
 type gateKind string
 
@@ -524,8 +531,26 @@ func (r *runner) finish(ctx workflow.Context, err error) (State, error) {
 	case StatusTimedOut:
 		return r.state, temporal.NewNonRetryableApplicationError(
 			fmt.Sprintf("no decision at step %s within %s", r.state.CurrentStep, r.req.ApprovalTimeout), ErrTypeApprovalTimeout, nil, r.state)
+	case StatusRejected:
+		if workflow.GetVersion(ctx, changeRejectedFails, workflow.DefaultVersion, 1) == 1 {
+			return r.state, temporal.NewNonRetryableApplicationError(r.rejection(), ErrTypeRejected, nil, r.state)
+		}
 	}
 	return r.state, nil
+}
+
+// rejection says which step was rejected, by whom and why.
+func (r *runner) rejection() string {
+	for _, s := range r.state.Steps {
+		if s.Status == StepRejected {
+			msg := fmt.Sprintf("rejected at step %s by %s", s.Name, s.Actor)
+			if s.Comment != "" {
+				msg += ": " + s.Comment
+			}
+			return msg
+		}
+	}
+	return "rejected"
 }
 
 // compensate undoes completed steps in reverse order. A compensation that fails past its

@@ -39,8 +39,13 @@ func Onboarding(ctx workflow.Context, in OnboardingInput) (State, error) {
 	return r.finish(ctx, r.onboard(ctx, in.Params))
 }
 
+// changeUserPending gates creating the user record pending and activating it at
+// grant_access; runs started before it create the record active, as they did.
+const changeUserPending = "user-pending-until-approved"
+
 func (r *runner) onboard(ctx workflow.Context, p OnboardingParams) error {
 	id := r.state.WorkflowID
+	pending := workflow.GetVersion(ctx, changeUserPending, workflow.DefaultVersion, 1) == 1
 	err := r.activityStep(ctx, StepValidate, true, func(ctx workflow.Context) (string, error) {
 		err := workflow.ExecuteActivity(withActivity(ctx, "check that "+p.Email+" is free"), db.CheckEmailAvailable,
 			activities.CheckEmailInput{Email: p.Email, RequestID: id}).Get(ctx, nil)
@@ -52,8 +57,11 @@ func (r *runner) onboard(ctx workflow.Context, p OnboardingParams) error {
 	err = r.activityStep(ctx, StepCreateUserRecord, false, func(ctx workflow.Context) (string, error) {
 		var u activities.UserRecord
 		err := workflow.ExecuteActivity(withActivity(ctx, "create user record for "+p.Email), db.CreateUser,
-			activities.CreateUserInput{RequestID: id, Email: p.Email, Name: p.Name, Role: p.Role, Team: p.Team}).Get(ctx, &u)
+			activities.CreateUserInput{RequestID: id, Email: p.Email, Name: p.Name, Role: p.Role, Team: p.Team, Pending: pending}).Get(ctx, &u)
 		r.state.Outputs["user_id"] = fmt.Sprint(u.ID)
+		if pending {
+			return fmt.Sprintf("user %d created, pending until approved", u.ID), err
+		}
 		return fmt.Sprintf("user %d created", u.ID), err
 	})
 	if err != nil {
@@ -80,6 +88,13 @@ func (r *runner) onboard(ctx workflow.Context, p OnboardingParams) error {
 		return err
 	}
 	err = r.activityStep(ctx, StepGrantAccess, false, func(ctx workflow.Context) (string, error) {
+		if pending {
+			err := workflow.ExecuteActivity(withActivity(ctx, "activate user record of "+p.Email), db.ActivateUser,
+				activities.ActivateUserInput{RequestID: id}).Get(ctx, nil)
+			if err != nil {
+				return "", err
+			}
+		}
 		_, err := post(ctx, "grant "+p.Role+" access to "+p.Email, "users", "access", id+"/grant",
 			map[string]string{"email": p.Email, "role": p.Role})
 		return p.Role + " access granted", err

@@ -241,8 +241,8 @@ func TestDeploymentRejectedDeploysNothing(t *testing.T) {
 	})
 	h.env.ExecuteWorkflow(workflows.Deployment, deployment("staging", "2.0.0"))
 	st, err := h.result()
-	if err != nil {
-		t.Fatalf("a rejection completes the run with status rejected, got error %v", err)
+	if errorType(err) != workflows.ErrTypeRejected || !strings.Contains(err.Error(), "rejected at step approval by bob: freeze week") {
+		t.Fatalf("a rejection ends the run with a Rejected failure naming step, actor and comment, got %v", err)
 	}
 	if st.Status != workflows.StatusRejected {
 		t.Errorf("status = %s", st.Status)
@@ -307,6 +307,12 @@ func (h *harness) userStatus(email string) string {
 
 func TestOnboardingApprovedGrantsAccessAndWelcomes(t *testing.T) {
 	h := newHarness(t)
+	h.at(30*time.Second, func() {
+		// Until the manager approves, the user record exists but is not active.
+		if got := h.userStatus("new.hire@example.com"); got != "pending" {
+			t.Errorf("user record %s while waiting for approval, want pending", got)
+		}
+	})
 	h.at(time.Minute, func() {
 		h.advance(workflows.AdvanceRequest{Action: workflows.ActionApprove, Actor: "manager"})
 	})

@@ -122,7 +122,7 @@ func StartWorker(ctx context.Context, c client.Client, cfg WorkerConfig, logger 
 		return nil, fmt.Errorf("start worker: %w", err)
 	}
 	if ns := cfg.ToolsNamespace; ns != "" && ns != cfg.Namespace {
-		tc, err := ToolsClient(c, ns)
+		tc, err := ToolsClient(c, ns, logger)
 		if err != nil {
 			w.Stop()
 			return nil, err
@@ -137,9 +137,10 @@ func StartWorker(ctx context.Context, c client.Client, cfg WorkerConfig, logger 
 	return w, nil
 }
 
-// ToolsClient is a client for the tools namespace sharing c's connection.
-func ToolsClient(c client.Client, namespace string) (client.Client, error) {
-	tc, err := client.NewClientFromExisting(c, client.Options{Namespace: namespace})
+// ToolsClient is a client for the tools namespace sharing c's connection, logging to logger.
+func ToolsClient(c client.Client, namespace string, logger *slog.Logger) (client.Client, error) {
+	tc, err := client.NewClientFromExisting(c, client.Options{Namespace: namespace,
+		Logger: sdklog.NewStructuredLogger(logger.With("component", "temporal-sdk", "namespace", namespace))})
 	if err != nil {
 		return nil, fmt.Errorf("client for namespace %s: %w", namespace, err)
 	}
@@ -250,7 +251,7 @@ func NewMCP(c client.Client, namespace string, cfg MCPConfig, logger *slog.Logge
 	var tools client.Client
 	if ns := cfg.ToolsNamespace; ns != "" && ns != namespace {
 		var err error
-		if tools, err = ToolsClient(c, ns); err != nil {
+		if tools, err = ToolsClient(c, ns, logger); err != nil {
 			return nil, err
 		}
 	}

@@ -131,7 +131,7 @@ func Start(ctx context.Context, opts Options) (*Env, error) {
 		return nil, err
 	}
 	e.closer.Add(e.Client.Close)
-	if e.ToolsClient, err = stack.ToolsClient(e.Client, stack.DefaultToolsNamespace); err != nil {
+	if e.ToolsClient, err = stack.ToolsClient(e.Client, stack.DefaultToolsNamespace, logger); err != nil {
 		e.Stop()
 		return nil, err
 	}
