@@ -14,6 +14,7 @@ import (
 	"path"
 	"regexp"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 )
@@ -214,6 +215,84 @@ func (f *Files) maxBytes() int64 {
 		return DefaultMaxFileBytes
 	}
 	return f.MaxBytes
+}
+
+// Bounds of ListFiles.
+const (
+	DefaultListFiles = 200
+	MaxListFiles     = 1000
+)
+
+// ListInput is the input of ListFiles.
+type ListInput struct {
+	// Folder is a folder relative to the sandbox; empty lists the whole sandbox.
+	Folder string `json:"folder,omitempty"`
+	Limit  int    `json:"limit,omitempty"`
+}
+
+// FileEntry is one file of the sandbox.
+type FileEntry struct {
+	Path     string    `json:"path"`
+	Size     int64     `json:"size"`
+	Modified time.Time `json:"modified"`
+}
+
+// FileList is the output of ListFiles.
+type FileList struct {
+	Folder    string      `json:"folder"`
+	Files     []FileEntry `json:"files"`
+	Count     int         `json:"count"`
+	Truncated bool        `json:"truncated"`
+}
+
+// ListFiles lists the regular files under a sandbox folder, in path order, at most Limit.
+// Symbolic links are left out: the listing shows what the other file tools can open.
+func (f *Files) ListFiles(_ context.Context, in ListInput) (FileList, error) {
+	if in.Limit == 0 {
+		in.Limit = DefaultListFiles
+	}
+	if in.Limit < 1 || in.Limit > MaxListFiles {
+		return FileList{}, invalidInput("limit", "is %d; allowed is 1 to %d (default %d)", in.Limit, MaxListFiles, DefaultListFiles)
+	}
+	folder := "."
+	if strings.TrimSpace(in.Folder) != "" {
+		clean, err := CleanSandboxPath("folder", in.Folder)
+		if err != nil {
+			return FileList{}, err
+		}
+		info, err := f.root.Lstat(clean)
+		if err != nil {
+			return FileList{}, fileError("folder", clean, err)
+		}
+		if !info.IsDir() {
+			return FileList{}, invalidInput("folder", "%q is a file, not a folder; read it with parse_file", clean)
+		}
+		folder = clean
+	}
+	out := FileList{Folder: folder, Files: []FileEntry{}}
+	err := fs.WalkDir(f.root.FS(), folder, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if !d.Type().IsRegular() {
+			return nil
+		}
+		if len(out.Files) == in.Limit {
+			out.Truncated = true
+			return fs.SkipAll
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		out.Files = append(out.Files, FileEntry{Path: p, Size: info.Size(), Modified: info.ModTime().UTC()})
+		return nil
+	})
+	if err != nil {
+		return FileList{}, fmt.Errorf("list %s: %w", folder, err)
+	}
+	out.Count = len(out.Files)
+	return out, nil
 }
 
 // ChunkInput is the input of ReadChunk.

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -170,5 +171,47 @@ func TestWriteReportNeverOverwrites(t *testing.T) {
 	}
 	if _, err := f.WriteReport(ctx, activities.ReportInput{Name: "x", Content: json.RawMessage(`{`)}); err == nil {
 		t.Error("invalid JSON written")
+	}
+}
+
+// TestListFilesShowsTheSandboxOnly: list_files lists regular files under a folder in path
+// order, bounded by limit; nothing outside the sandbox is listed or reachable.
+func TestListFilesShowsTheSandboxOnly(t *testing.T) {
+	f, dir, secret := sandbox(t)
+	if err := os.Symlink(secret, filepath.Join(dir, "data", "link.json")); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	all, err := f.ListFiles(ctx, activities.ListInput{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var paths []string
+	for _, e := range all.Files {
+		paths = append(paths, e.Path)
+		if strings.Contains(e.Path, "link") || strings.Contains(e.Path, "secret") {
+			t.Errorf("listed %s", e.Path)
+		}
+	}
+	if !slices.IsSorted(paths) || !slices.Contains(paths, "data/people.csv") || all.Count != len(paths) || all.Truncated {
+		t.Errorf("whole sandbox = %+v", all)
+	}
+	some, err := f.ListFiles(ctx, activities.ListInput{Folder: "data", Limit: 2})
+	if err != nil || some.Count != 2 || !some.Truncated || some.Folder != "data" {
+		t.Errorf("data limited to 2 = %+v, %v", some, err)
+	}
+	for _, tc := range []struct {
+		in   activities.ListInput
+		want string
+	}{
+		{activities.ListInput{Folder: "../"}, "'..'"},
+		{activities.ListInput{Folder: "/etc"}, "absolute"},
+		{activities.ListInput{Folder: "data/people.csv"}, "is a file, not a folder"},
+		{activities.ListInput{Folder: "nowhere"}, "nowhere"},
+		{activities.ListInput{Limit: 5000}, "limit: is 5000"},
+	} {
+		if _, err := f.ListFiles(ctx, tc.in); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("ListFiles(%+v) = %v, want %q", tc.in, err, tc.want)
+		}
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/flowgate/flowgate/activities"
 	"github.com/flowgate/flowgate/internal/stack"
 	"github.com/flowgate/flowgate/internal/testenv"
 	"github.com/flowgate/flowgate/mcpserver"
@@ -43,7 +44,7 @@ func TestMCPListsToolsResourcesAndPrompts(t *testing.T) {
 			}
 			slices.Sort(names)
 			want := []string{"advance_workflow", "call_service", "cancel_workflow", "execute_query", "get_workflow_status",
-				"list_workflows", "parse_file", "search_table", "start_workflow"}
+				"list_files", "list_workflows", "parse_file", "search_table", "start_workflow"}
 			if !slices.Equal(names, want) {
 				t.Errorf("tools = %v, want %v", names, want)
 			}
@@ -225,6 +226,15 @@ func TestMCPDataToolsRunThroughTemporal(t *testing.T) {
 	callTool(t, cs, "parse_file", map[string]any{"file_path": "evidence/users.csv"}).decode(t, &f)
 	if f.RowCount != 6 {
 		t.Errorf("parse_file = %+v", f)
+	}
+	// The sandbox can be listed, so an agent finds the files it may parse.
+	var listed activities.FileList
+	callTool(t, cs, "list_files", map[string]any{"folder": "evidence"}).decode(t, &listed)
+	if !slices.ContainsFunc(listed.Files, func(e activities.FileEntry) bool { return e.Path == "evidence/users.csv" && e.Size > 0 }) {
+		t.Errorf("list_files evidence = %+v", listed)
+	}
+	if r := callTool(t, cs, "list_files", map[string]any{"folder": "../.."}); !r.IsError || !strings.HasPrefix(r.Text, "folder:") {
+		t.Errorf("list_files outside the sandbox: %+v", r)
 	}
 	// Each call was a workflow run, visible with its tool name in the tools namespace,
 	// and none among the processes, which the web UI opens on.

@@ -30,6 +30,7 @@ func TestMCPToolAnnotationsAreTrue(t *testing.T) {
 		"search_table":        {true, false, true, false},
 		"call_service":        {false, true, false, true},
 		"parse_file":          {true, false, true, false},
+		"list_files":          {true, false, true, false},
 	}
 	cs := connectHTTP(t, testenv.Shared(t).MCPURL)
 	tools, err := cs.ListTools(context.Background(), nil)

@@ -132,6 +132,7 @@ func New(cfg Config) (*Server, error) {
 	)
 	s.addWorkflowTools()
 	s.addDataTools()
+	s.addListFiles()
 	s.addResources()
 	s.addPrompts()
 	return s, nil

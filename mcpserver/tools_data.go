@@ -106,6 +106,34 @@ POSTs carry an idempotency key, so a retry never does the work twice.`),
 	}))
 }
 
+// addListFiles adds list_files, so agents can find what the sandbox holds.
+func (s *Server) addListFiles() {
+	s.mcp.AddTool(mcp.NewTool("list_files",
+		mcp.WithDescription(fmt.Sprintf("List the files in Flowgate's file sandbox (path, size, modified), in path order: manifests for deployments, evidence for audits, reports the audits wrote. folder narrows it to a folder such as \"evidence\"; at most %d files (default %d), truncated tells when there were more. Read a file with parse_file or the file://{path}/stream resource.", activities.MaxListFiles, activities.DefaultListFiles)),
+		mcp.WithString("folder", mcp.MaxLength(activities.MaxPathLength), mcp.Description(`A folder relative to the sandbox, e.g. "evidence"; omit it for the whole sandbox.`)),
+		mcp.WithInteger("limit", mcp.Min(1), mcp.Max(activities.MaxListFiles), mcp.DefaultNumber(activities.DefaultListFiles)),
+		mcp.WithOutputSchema[activities.FileList](),
+		readOnly("List sandbox files"),
+	), mcp.NewTypedToolHandler(func(ctx context.Context, req mcp.CallToolRequest, in activities.ListInput) (*mcp.CallToolResult, error) {
+		if in.Folder != "" {
+			if _, err := activities.CleanSandboxPath("folder", in.Folder); err != nil {
+				return mcp.NewToolResultError(errorText(err)), nil
+			}
+		}
+		if in.Limit < 0 || in.Limit > activities.MaxListFiles {
+			return argError("limit", fmt.Sprintf("is %d", in.Limit), fmt.Sprintf("1 to %d (default %d)", activities.MaxListFiles, activities.DefaultListFiles)), nil
+		}
+		var out activities.FileList
+		return s.runTool(ctx, req, workflows.ToolListFiles, in, &out, func() string {
+			lines := []string{fmt.Sprintf("%s in %s%s:", plural(out.Count, "file"), out.Folder, map[bool]string{true: " (more not shown: raise limit or narrow folder)"}[out.Truncated])}
+			for _, f := range out.Files {
+				lines = append(lines, fmt.Sprintf("- %s (%d bytes)", f.Path, f.Size))
+			}
+			return strings.Join(lines, "\n")
+		})
+	}))
+}
+
 // runTool runs one activity through the tool_call workflow and returns its output as
 // structured content with a text rendering.
 func (s *Server) runTool(ctx context.Context, request mcp.CallToolRequest, tool string, in any, out any, text func() string) (*mcp.CallToolResult, error) {

@@ -34,7 +34,7 @@ func Register(r sdkworker.Registry, a Activities) {
 		a.Database.CheckEmailAvailable, a.Database.CreateUser, a.Database.ActivateUser, a.Database.DeactivateUser,
 		a.Database.RecordDeployment, a.Database.RecordAudit,
 		a.Gateway.CheckService, a.Gateway.CallService,
-		a.Files.ParseFile, a.Files.ReadChunk, a.Files.ReadEvidence, a.Files.WriteReport,
+		a.Files.ParseFile, a.Files.ReadChunk, a.Files.ListFiles, a.Files.ReadEvidence, a.Files.WriteReport,
 	} {
 		r.RegisterActivity(fn)
 	}

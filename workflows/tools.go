@@ -21,6 +21,7 @@ const (
 	ToolCallService  = "call_service"
 	ToolParseFile    = "parse_file"
 	ToolReadChunk    = "read_chunk"
+	ToolListFiles    = "list_files"
 )
 
 // ToolCallWorkflow is the workflow type of a tool call.
@@ -68,6 +69,8 @@ func RunTool(ctx workflow.Context, call ToolCall) (json.RawMessage, error) {
 		return runTool[activities.ParseInput, activities.ParsedFile](ctx, call, files.ParseFile)
 	case ToolReadChunk:
 		return runTool[activities.ChunkInput, activities.Chunk](ctx, call, files.ReadChunk)
+	case ToolListFiles:
+		return runTool[activities.ListInput, activities.FileList](ctx, call, files.ListFiles)
 	}
 	return nil, temporal.NewNonRetryableApplicationError(fmt.Sprintf("tool %q is unknown", call.Tool), activities.ErrTypeInvalidInput, nil)
 }
