@@ -1,7 +1,9 @@
 package e2e
 
 import (
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/flowgate/flowgate/internal/devserver"
 	"github.com/flowgate/flowgate/internal/testenv"
@@ -76,6 +78,43 @@ func TestWorkerRestartMidRun(t *testing.T) {
 		}
 		if st, err := result(t, env.Client, id); err != nil || st.Status != workflows.StatusCompleted {
 			t.Fatalf("%s: status %s err %v", id, st.Status, err)
+		}
+	}
+}
+
+// TestSignalsThatAreNotDecisionsLeaveATrace sends, through the raw Temporal client, an
+// approve signal whose input is not a decision and a signal named "Approve": both are in
+// the run's record as ignored, and the run still waits.
+func TestSignalsThatAreNotDecisionsLeaveATrace(t *testing.T) {
+	env := testenv.Shared(t)
+	id := startKind(t, env.Client, workflows.KindDeployment, `{"service":"orders","version":"8.0.0","environment":"staging"}`,
+		workflows.Request{RequestedBy: "alice"})
+	testenv.WaitForStatus(t, env.Client, id, workflows.StatusWaitingApproval)
+	ctx := t.Context()
+	if err := env.Client.SignalWorkflow(ctx, id, "", workflows.SignalApprove, "yes"); err != nil {
+		t.Fatal(err)
+	}
+	if err := env.Client.SignalWorkflow(ctx, id, "", "Approve", workflows.Decision{Step: "approval", Actor: "bob"}); err != nil {
+		t.Fatal(err)
+	}
+	var st workflows.State
+	testenv.WaitFor(t, 10*time.Second, "both signals recorded", func() (bool, error) {
+		resp, err := env.Client.QueryWorkflow(ctx, id, "", workflows.QueryDetails)
+		if err != nil {
+			return false, err
+		}
+		if err := resp.Get(&st); err != nil {
+			return false, err
+		}
+		return len(st.Events("signal_ignored")) == 2, nil
+	})
+	if st.Status != workflows.StatusWaitingApproval {
+		t.Errorf("status after ignored signals = %s", st.Status)
+	}
+	details := st.Events("signal_ignored")[0].Detail + " | " + st.Events("signal_ignored")[1].Detail
+	for _, want := range []string{`its input "yes" is not a decision`, `signal "Approve" ignored`} {
+		if !strings.Contains(details, want) {
+			t.Errorf("ignored signals %q lack %q", details, want)
 		}
 	}
 }
