@@ -125,7 +125,11 @@ func (s *Server) addListFiles() {
 		}
 		var out activities.FileList
 		return s.runTool(ctx, req, workflows.ToolListFiles, in, &out, func() string {
-			lines := []string{fmt.Sprintf("%s in %s%s:", plural(out.Count, "file"), out.Folder, map[bool]string{true: " (more not shown: raise limit or narrow folder)"}[out.Truncated])}
+			where := "folder " + out.Folder
+			if out.Folder == "." {
+				where = "the sandbox"
+			}
+			lines := []string{fmt.Sprintf("%s in %s%s:", plural(out.Count, "file"), where, map[bool]string{true: " (more not shown: raise limit or narrow folder)"}[out.Truncated])}
 			for _, f := range out.Files {
 				lines = append(lines, fmt.Sprintf("- %s (%d bytes)", f.Path, f.Size))
 			}

@@ -282,9 +282,14 @@ Connect an MCP client:
 		} else {
 			s.WriteString(":\n")
 		}
-		cfg, _ := json.Marshal(map[string]any{"mcpServers": map[string]any{"flowgate": map[string]any{
-			"command": b.Binary.Path, "args": []string{"mcp", "--transport", "stdio"},
-			"env": map[string]string{"TEMPORAL_ADDRESS": b.Temporal},
+		type server struct {
+			Command string            `json:"command"`
+			Args    []string          `json:"args"`
+			Env     map[string]string `json:"env"`
+		}
+		cfg, _ := json.Marshal(map[string]any{"mcpServers": map[string]server{"flowgate": {
+			Command: b.Binary.Path, Args: []string{"mcp", "--transport", "stdio"},
+			Env: map[string]string{"TEMPORAL_ADDRESS": b.Temporal},
 		}}})
 		fmt.Fprintf(&s, "    %s\n", cfg)
 	}

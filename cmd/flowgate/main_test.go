@@ -67,7 +67,7 @@ func TestBannerStdioConfigNamesAnAbsoluteBinary(t *testing.T) {
 			found := false
 			for _, line := range strings.Split(text, "\n") {
 				line = strings.TrimSpace(line)
-				if strings.HasPrefix(line, `{"mcpServers":{"flowgate":{"args"`) {
+				if strings.HasPrefix(line, `{"mcpServers":{"flowgate":{"command"`) {
 					found = json.Unmarshal([]byte(line), &cfg) == nil
 				}
 			}
