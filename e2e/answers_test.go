@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/flowgate/flowgate/internal/testenv"
 	"github.com/flowgate/flowgate/mcpserver"
@@ -80,6 +81,24 @@ func TestMCPAnswersTellWhatHappened(t *testing.T) {
 	}
 	l := callTool(t, cs, "list_workflows", map[string]any{"workflow_type": "onboarding", "limit": 5})
 	checkText(t, "list_workflows", l.Text)
+
+	q := callTool(t, cs, "execute_query", map[string]any{"query": "SELECT id FROM users ORDER BY id LIMIT 1"})
+	if !strings.HasPrefix(q.Text, "1 row: ") {
+		t.Errorf("one row reads %q", q.Text)
+	}
+	checkText(t, "execute_query", q.Text)
+
+	// A deployment names the version it replaced, or says nothing was there: never previous version "".
+	first := start("deployment", map[string]any{"service": "products", "version": "0.0.1-" + uuid.NewString()[:8], "environment": "dev"})
+	testenv.WaitForStatus(t, env.Client, first, workflows.StatusCompleted)
+	res, err := cs.ReadResource(t.Context(), &mcp.ReadResourceParams{URI: "workflow://" + first + "/details"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if text := res.Contents[0].Text; strings.Contains(text, `previous version \"`) ||
+		!(strings.Contains(text, "nothing was deployed there before") || strings.Contains(text, "(previous version ")) {
+		t.Errorf("first deployment's record: %s", text)
+	}
 }
 
 // TestMCPListCursors: a cursor that this tool did not make, or made for other filters, is

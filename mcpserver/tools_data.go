@@ -37,7 +37,11 @@ Only one SELECT/WITH statement; writes, PRAGMA and ATTACH are refused by the dat
 		}
 		var out activities.QueryResult
 		return s.runTool(ctx, req, workflows.ToolExecuteQuery, in, &out, func() string {
-			return fmt.Sprintf("%d rows (truncated: %t): %s", out.RowsReturned, out.Truncated, compactJSON(out.Rows))
+			more := ""
+			if out.Truncated {
+				more = " (more rows matched: raise limit or narrow the query)"
+			}
+			return fmt.Sprintf("%s%s: %s", plural(out.RowsReturned, "row"), more, compactJSON(out.Rows))
 		})
 	}))
 
@@ -54,7 +58,11 @@ Only one SELECT/WITH statement; writes, PRAGMA and ATTACH are refused by the dat
 		}
 		var out activities.QueryResult
 		return s.runTool(ctx, req, workflows.ToolSearchTable, in, &out, func() string {
-			return fmt.Sprintf("%d rows in %s match %q: %s", out.RowsReturned, in.Table, in.SearchTerm, compactJSON(out.Rows))
+			verb := " match"
+			if out.RowsReturned == 1 {
+				verb = " matches"
+			}
+			return fmt.Sprintf("%s in %s%s %q: %s", plural(out.RowsReturned, "row"), in.Table, verb, in.SearchTerm, compactJSON(out.Rows))
 		})
 	}))
 
@@ -99,7 +107,7 @@ POSTs carry an idempotency key, so a retry never does the work twice.`),
 		var out activities.ParsedFile
 		return s.runTool(ctx, req, workflows.ToolParseFile, activities.ParseInput{FilePath: in.FilePath}, &out, func() string {
 			if out.Format == "csv" {
-				return fmt.Sprintf("%s: CSV with %d rows, columns %s", out.Path, out.RowCount, strings.Join(out.Header, ", "))
+				return fmt.Sprintf("%s: CSV with %s, columns %s", out.Path, plural(out.RowCount, "row"), strings.Join(out.Header, ", "))
 			}
 			return fmt.Sprintf("%s: %s", out.Path, string(out.Data))
 		})

@@ -99,13 +99,20 @@ func (r *runner) deploy(ctx workflow.Context, p DeploymentParams) error {
 			return "", fmt.Errorf("deploy service answered unreadable JSON: %w", err)
 		}
 		r.state.Outputs["previous_version"] = answer.PreviousVersion
-		return fmt.Sprintf("deployed %s (previous version %q)", what, answer.PreviousVersion), nil
+		if answer.PreviousVersion == "" {
+			return fmt.Sprintf("deployed %s (nothing was deployed there before)", what), nil
+		}
+		return fmt.Sprintf("deployed %s (previous version %s)", what, answer.PreviousVersion), nil
 	})
 	if err != nil {
 		return err
 	}
 	r.onUndo(StepDeploy, func(ctx workflow.Context) error {
-		_, err := post(ctx, fmt.Sprintf("roll %s in %s back to %q", p.Service, p.Environment, answer.PreviousVersion),
+		summary := fmt.Sprintf("roll %s in %s back to %s", p.Service, p.Environment, answer.PreviousVersion)
+		if answer.PreviousVersion == "" {
+			summary = fmt.Sprintf("undeploy %s from %s (nothing was deployed there before)", p.Service, p.Environment)
+		}
+		_, err := post(ctx, summary,
 			"deploy", "rollbacks", id+"/rollback", map[string]string{
 				"service": p.Service, "environment": p.Environment, "version": answer.PreviousVersion,
 			})
