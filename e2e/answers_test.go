@@ -82,6 +82,15 @@ func TestMCPAnswersTellWhatHappened(t *testing.T) {
 	l := callTool(t, cs, "list_workflows", map[string]any{"workflow_type": "onboarding", "limit": 5})
 	checkText(t, "list_workflows", l.Text)
 
+	running := start("deployment", map[string]any{"service": "orders", "version": "9.9.9", "environment": "staging"})
+	testenv.WaitForStatus(t, env.Client, running, workflows.StatusWaitingApproval)
+	c := callTool(t, cs, "cancel_workflow", map[string]any{"workflow_id": running, "reason": "not this week"})
+	if c.IsError || strings.Count(strings.ToLower(c.Text), "requested") != 1 {
+		t.Errorf("cancel of a running run: error %t, %q (say it once)", c.IsError, c.Text)
+	}
+	checkText(t, "cancel_workflow", c.Text)
+	testenv.WaitForStatus(t, env.Client, running, workflows.StatusCancelled)
+
 	q := callTool(t, cs, "execute_query", map[string]any{"query": "SELECT id FROM users ORDER BY id LIMIT 1"})
 	if !strings.HasPrefix(q.Text, "1 row: ") {
 		t.Errorf("one row reads %q", q.Text)

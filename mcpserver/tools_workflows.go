@@ -583,7 +583,7 @@ func (s *Server) cancelWorkflow(ctx context.Context, _ mcp.CallToolRequest, args
 		return s.toolError(ctx, "cancel_workflow", args.WorkflowID, err), nil
 	}
 	res := CancelResult{WorkflowID: args.WorkflowID, Requested: true,
-		Message: "cancellation requested: the run stops at its current step, undoes what its completed steps did, and ends cancelled; get_workflow_status shows when"}
+		Message: "the run stops at its current step, undoes what its completed steps changed, and ends cancelled; get_workflow_status shows when"}
 	return mcp.NewToolResultStructured(res, "Cancellation of "+args.WorkflowID+" requested: "+res.Message), nil
 }
 
