@@ -128,6 +128,12 @@ func (c *errorCodes) httpAnswers(next http.Handler) http.Handler {
 		bw := &bufferedAnswer{ResponseWriter: w}
 		next.ServeHTTP(bw, r.WithContext(context.WithValue(r.Context(), answerSlotKey{}, slot)))
 		bw.finish(func(body []byte) []byte {
+			slot.mu.Lock()
+			none := len(slot.codes) == 0
+			slot.mu.Unlock()
+			if none { // the common case: no handler chose a code, nothing to parse
+				return body
+			}
 			return rewrite(body, func(id string) (int, bool) {
 				slot.mu.Lock()
 				defer slot.mu.Unlock()
