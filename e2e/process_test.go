@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
 	"github.com/flowgate/flowgate/internal/demo"
 	"github.com/flowgate/flowgate/internal/testenv"
 	"github.com/flowgate/flowgate/mcpserver"
@@ -233,5 +235,60 @@ func TestDevRefusesATakenPort(t *testing.T) {
 	out, _ = cmd.CombinedOutput()
 	if cmd.ProcessState.ExitCode() != 1 || !strings.Contains(string(out), "TEMPORAL_ADDRESS") {
 		t.Errorf("unreachable Temporal: exit %d, %q", cmd.ProcessState.ExitCode(), out)
+	}
+}
+
+// TestRollbackAfterRestartRestoresThePreviousVersion: orders 1.0.0 is deployed to staging,
+// flowgate dev is killed with SIGKILL and started again, and a version that never becomes
+// healthy is deployed: it fails its verification and rolls back to 1.0.0, because the
+// backends still know what ran before the restart (they used to forget it and roll back
+// to nothing).
+func TestRollbackAfterRestartRestoresThePreviousVersion(t *testing.T) {
+	dir := t.TempDir()
+	port, mcpPort, demoPort := freePort(t), freePort(t), freePort(t)
+	args := []string{"--data-dir", dir, "--port", fmt.Sprint(port), "--no-ui",
+		"--mcp-addr", fmt.Sprintf("127.0.0.1:%d", mcpPort), "--demo-addr", fmt.Sprintf("127.0.0.1:%d", demoPort)}
+	mcpAddr := fmt.Sprintf("127.0.0.1:%d", mcpPort)
+	deployed := func() string {
+		var d map[string]string
+		getJSON(t, fmt.Sprintf("http://127.0.0.1:%d/deploy/deployments/orders/staging", demoPort), &d)
+		return d["version"]
+	}
+	// deploy starts and approves a staging deployment and waits until it has ended as want.
+	deploy := func(cs *mcp.ClientSession, version string, want workflows.Status) mcpserver.StatusResult {
+		var s mcpserver.StartResult
+		callTool(t, cs, "start_workflow", map[string]any{"workflow_type": "deployment",
+			"parameters": map[string]any{"service": "orders", "version": version, "environment": "staging"}}).decode(t, &s)
+		var st mcpserver.StatusResult
+		for _, phase := range []workflows.Status{workflows.StatusWaitingApproval, want} {
+			testenv.WaitFor(t, 120*time.Second, s.WorkflowID+" "+string(phase), func() (bool, error) {
+				callTool(t, cs, "get_workflow_status", map[string]any{"workflow_id": s.WorkflowID}).decode(t, &st)
+				return st.Status == phase, fmt.Errorf("status %s at %s", st.Status, st.CurrentStep)
+			})
+			if phase == workflows.StatusWaitingApproval {
+				if r := callTool(t, cs, "advance_workflow", map[string]any{"workflow_id": s.WorkflowID, "action": "approve", "step": "approval"}); r.IsError {
+					t.Fatalf("approve %s: %s", version, r.Text)
+				}
+			}
+		}
+		return st
+	}
+
+	first := startDev(t, args...)
+	first.waitReady(t, mcpAddr)
+	deploy(connectHTTP(t, first.mcpURL), "1.0.0", workflows.StatusCompleted)
+	if err := first.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = first.cmd.Wait()
+
+	second := startDev(t, args...)
+	second.waitReady(t, mcpAddr)
+	if got := deployed(); got != "1.0.0" {
+		t.Fatalf("after the restart orders runs %q in staging, want 1.0.0", got)
+	}
+	st := deploy(connectHTTP(t, second.mcpURL), "2.0.0-unhealthy", workflows.StatusFailed)
+	if got := deployed(); got != "1.0.0" {
+		t.Errorf("after the rollback orders runs %q in staging, want 1.0.0 (run error: %s)", got, st.Error)
 	}
 }
