@@ -26,6 +26,7 @@ Usage:
   flowgate worker  [flags]   run a worker against an existing Temporal service
   flowgate mcp     [flags]   run an MCP server (--transport stdio|http) against an existing Temporal service
   flowgate demo-backends     serve the demo users/products/orders/deploy/notifications services on their own
+  flowgate processes validate FILE_OR_FOLDER...   check process definition files without running anything
   flowgate probe URL          exit 0 when URL answers 200 (container health checks)
   flowgate version
 
@@ -55,6 +56,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = runDemo(ctx, args[1:], stderr)
 	case "probe":
 		err = runProbe(ctx, args[1:])
+	case "processes":
+		err = runProcesses(args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "flowgate", version)
 		return 0

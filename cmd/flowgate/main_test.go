@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -85,5 +86,34 @@ func TestBannerStdioConfigNamesAnAbsoluteBinary(t *testing.T) {
 	}
 	if !isGoRunBuild("/tmp/go-build3141/b001/exe/flowgate") || isGoRunBuild("/usr/local/bin/flowgate") {
 		t.Error("isGoRunBuild misjudges go run's temporary binary")
+	}
+}
+
+// TestProcessesValidate: `flowgate processes validate` passes a good folder, and names the
+// file, line and rule of a bad file with exit code 1.
+func TestProcessesValidate(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	if code := run([]string{"processes", "validate", "../../docs/examples"}, &stdout, &stderr); code != 0 || !strings.Contains(stdout.String(), "ok  ../../docs/examples/access_request.yaml: access_request v1") {
+		t.Fatalf("good folder: exit %d, %s %s", code, stdout.String(), stderr.String())
+	}
+	dir := t.TempDir()
+	bad := dir + "/bad.yaml"
+	if err := os.WriteFile(bad, []byte("name: p\ntitle: P\nversion: 1\nsummary: s\nparameters: {type: object}\nsteps:\n  - name: a\n    call: {service: payments, method: GET, endpoint: x}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(dir+"/same.yml", []byte("name: p\ntitle: P\nversion: 1\nsummary: s\nparameters: {type: object}\nsteps:\n  - name: a\n    approval: {scope: approve}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	stdout.Reset()
+	stderr.Reset()
+	code := run([]string{"processes", "validate", "--services", "users=http://x,payments=http://y", dir, bad}, &stdout, &stderr)
+	// With payments configured the file is valid, but it declares p twice (folder and file).
+	if code != 1 || !strings.Contains(stderr.String(), `process "p" is already declared`) {
+		t.Errorf("duplicate process: exit %d, %s", code, stderr.String())
+	}
+	stderr.Reset()
+	code = run([]string{"processes", "validate", bad}, &stdout, &stderr)
+	if code != 1 || !strings.Contains(stderr.String(), bad+`:8: service "payments" is not configured`) {
+		t.Errorf("bad file: exit %d, %s", code, stderr.String())
 	}
 }

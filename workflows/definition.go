@@ -1,0 +1,625 @@
+package workflows
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"cel.dev/cel-go/cel"
+	"github.com/santhosh-tekuri/jsonschema/v6"
+	"gopkg.in/yaml.v3"
+
+	"github.com/flowgate/flowgate/activities"
+)
+
+// Definition is a process declared in a file: its parameters, its ordered steps and the
+// texts the Temporal UI shows for a run. docs/processes.md is its reference and
+// docs/process.schema.json its JSON Schema for editors.
+type Definition struct {
+	// Name is the process's workflow type, as agents give it to start_workflow.
+	Name        string `yaml:"name" json:"name"`
+	Title       string `yaml:"title" json:"title"`
+	Description string `yaml:"description" json:"description"`
+	// Version is a whole number the author raises with each change.
+	Version int `yaml:"version" json:"version"`
+	// Parameters is a JSON Schema (2020-12) of the run's parameters, an object.
+	Parameters map[string]any `yaml:"parameters" json:"parameters"`
+	// Summary and Details are templates of the run's summary and details in the UI.
+	Summary string `yaml:"summary" json:"summary"`
+	Details string `yaml:"details,omitempty" json:"details,omitempty"`
+	// Statements are the SQL statements sql steps may run, by name; agents never give SQL.
+	Statements map[string]Statement `yaml:"statements,omitempty" json:"statements,omitempty"`
+	Steps      []StepDef            `yaml:"steps" json:"steps"`
+}
+
+// Statement is a named, parameterized SQL statement (":name" placeholders).
+type Statement struct {
+	// Mode is "read" (runs read-only, as execute_query does) or "write" (in a transaction).
+	Mode  string `yaml:"mode" json:"mode"`
+	Query string `yaml:"query" json:"query"`
+}
+
+// StepDef is one step of a definition: exactly one of Call, SQL, File and Approval.
+type StepDef struct {
+	Name string `yaml:"name" json:"name"`
+	// When is a CEL condition over params, steps and run; a step whose condition is false
+	// is skipped, and the record says why.
+	When       string        `yaml:"when,omitempty" json:"when,omitempty"`
+	Call       *CallStep     `yaml:"call,omitempty" json:"call,omitempty"`
+	SQL        *SQLStep      `yaml:"sql,omitempty" json:"sql,omitempty"`
+	File       *FileStep     `yaml:"file,omitempty" json:"file,omitempty"`
+	Approval   *ApprovalStep `yaml:"approval,omitempty" json:"approval,omitempty"`
+	Compensate *Compensation `yaml:"compensate,omitempty" json:"compensate,omitempty"`
+}
+
+// CallStep calls a configured gateway service.
+type CallStep struct {
+	Service  string         `yaml:"service" json:"service"`
+	Method   string         `yaml:"method" json:"method"`
+	Endpoint string         `yaml:"endpoint" json:"endpoint"`
+	Body     map[string]any `yaml:"body,omitempty" json:"body,omitempty"`
+}
+
+// SQLStep runs a declared statement with arguments (templates) for its placeholders.
+type SQLStep struct {
+	Statement string            `yaml:"statement" json:"statement"`
+	Args      map[string]string `yaml:"args,omitempty" json:"args,omitempty"`
+}
+
+// FileStep parses a sandbox file or writes a report into the sandbox.
+type FileStep struct {
+	// Action is "parse" (Path) or "write_report" (Name and Content).
+	Action  string `yaml:"action" json:"action"`
+	Path    string `yaml:"path,omitempty" json:"path,omitempty"`
+	Name    string `yaml:"name,omitempty" json:"name,omitempty"`
+	Content string `yaml:"content,omitempty" json:"content,omitempty"`
+}
+
+// ApprovalStep is a gate: who may decide, how many distinct approvals it needs, and what
+// happens at its deadline.
+type ApprovalStep struct {
+	// Approvers are API-key names or token subjects; Scope admits anyone holding it.
+	Approvers []string `yaml:"approvers,omitempty" json:"approvers,omitempty"`
+	Scope     string   `yaml:"scope,omitempty" json:"scope,omitempty"`
+	// Quorum is how many distinct approvals open the gate (default 1).
+	Quorum int `yaml:"quorum,omitempty" json:"quorum,omitempty"`
+	// SeparationOfDuties refuses the requester's own approval (default true).
+	SeparationOfDuties *bool  `yaml:"separation_of_duties,omitempty" json:"separation_of_duties,omitempty"`
+	Deadline           string `yaml:"deadline,omitempty" json:"deadline,omitempty"`
+	// OnTimeout is "reject" (default) or "escalate" (to Escalate, with a new deadline).
+	OnTimeout string      `yaml:"on_timeout,omitempty" json:"on_timeout,omitempty"`
+	Escalate  *Escalation `yaml:"escalate,omitempty" json:"escalate,omitempty"`
+	// Reminder is how long before the deadline approvers are reminded.
+	Reminder string `yaml:"reminder,omitempty" json:"reminder,omitempty"`
+}
+
+// Escalation is the second group a gate opens to when its first deadline passes.
+type Escalation struct {
+	Approvers []string `yaml:"approvers,omitempty" json:"approvers,omitempty"`
+	Scope     string   `yaml:"scope,omitempty" json:"scope,omitempty"`
+	Deadline  string   `yaml:"deadline" json:"deadline"`
+}
+
+// Compensation undoes a completed step: a call or a sql step.
+type Compensation struct {
+	Call *CallStep `yaml:"call,omitempty" json:"call,omitempty"`
+	SQL  *SQLStep  `yaml:"sql,omitempty" json:"sql,omitempty"`
+}
+
+// Kind is the step's kind: call, sql, file or approval ("" when none or several are set).
+func (s StepDef) Kind() string {
+	kinds := s.kinds()
+	if len(kinds) != 1 {
+		return ""
+	}
+	return kinds[0]
+}
+
+func (s StepDef) kinds() []string {
+	var out []string
+	for _, k := range []struct {
+		name string
+		set  bool
+	}{{"call", s.Call != nil}, {"sql", s.SQL != nil}, {"file", s.File != nil}, {"approval", s.Approval != nil}} {
+		if k.set {
+			out = append(out, k.name)
+		}
+	}
+	return out
+}
+
+// StepKinds lists the kinds a step may have.
+var StepKinds = []string{"call", "sql", "file", "approval"}
+
+// DefinitionRules are what a definition is checked against besides its own consistency.
+type DefinitionRules struct {
+	// Services are the gateway services call steps may name; empty allows the demo ones.
+	Services []string
+}
+
+var (
+	definitionName = regexp.MustCompile(`^[a-z][a-z0-9_]{0,62}$`)
+	placeholder    = regexp.MustCompile(`:([a-z_][a-z0-9_]*)`)
+	template       = regexp.MustCompile(`\{\{\s*([^{}]*?)\s*\}\}`)
+	templateRef    = regexp.MustCompile(`^(params\.[A-Za-z_][A-Za-z0-9_]*|steps\.[a-z][a-z0-9_]*\.output(\.[A-Za-z_][A-Za-z0-9_]*)*|run\.(id|requested_by))$`)
+	unknownField   = regexp.MustCompile(`line (\d+): field (\S+) not found in type \S+`)
+	yamlLine       = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+)
+
+// ParseDefinition reads and checks one definition file. Every problem is reported, each as
+// "file:line: what is wrong; allowed: what is", joined in one error; nothing invalid is
+// returned.
+func ParseDefinition(file string, data []byte, rules DefinitionRules) (Definition, error) {
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		return Definition{}, yamlError(file, err)
+	}
+	var d Definition
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&d); err != nil {
+		return Definition{}, yamlError(file, err)
+	}
+	c := &checker{file: file, root: &root, rules: rules}
+	c.check(d)
+	if len(c.problems) > 0 {
+		return Definition{}, errors.Join(c.problems...)
+	}
+	return d, nil
+}
+
+// yamlError names the file and line of a YAML syntax or unknown-field error.
+func yamlError(file string, err error) error {
+	var te *yaml.TypeError
+	if errors.As(err, &te) {
+		var out []error
+		for _, e := range te.Errors {
+			if m := unknownField.FindStringSubmatch(e); m != nil {
+				out = append(out, fmt.Errorf("%s:%s: unknown field %q; allowed: the fields docs/processes.md lists (a step kind is one of %s)", file, m[1], m[2], strings.Join(StepKinds, ", ")))
+				continue
+			}
+			out = append(out, fmt.Errorf("%s:%s", file, strings.TrimPrefix(e, "line ")))
+		}
+		return errors.Join(out...)
+	}
+	if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
+		return fmt.Errorf("%s:%s: %s", file, m[1], m[2])
+	}
+	return fmt.Errorf("%s: %v", file, err)
+}
+
+// checker collects a definition's problems with the line each one is at.
+type checker struct {
+	file     string
+	root     *yaml.Node
+	rules    DefinitionRules
+	problems []error
+}
+
+// at records a problem at the node path (mapping keys and sequence indexes) names.
+func (c *checker) at(path []any, format string, args ...any) {
+	c.problems = append(c.problems, fmt.Errorf("%s:%d: %s", c.file, c.line(path), fmt.Sprintf(format, args...)))
+}
+
+// line finds the line of the deepest node on path that exists.
+func (c *checker) line(path []any) int {
+	n := c.root
+	if n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
+		n = n.Content[0]
+	}
+	line := n.Line
+	for _, p := range path {
+		var next *yaml.Node
+		switch key := p.(type) {
+		case string:
+			if n.Kind == yaml.MappingNode {
+				for i := 0; i+1 < len(n.Content); i += 2 {
+					if n.Content[i].Value == key {
+						line, next = n.Content[i].Line, n.Content[i+1]
+					}
+				}
+			}
+		case int:
+			if n.Kind == yaml.SequenceNode && key < len(n.Content) {
+				next = n.Content[key]
+				line = next.Line
+			}
+		}
+		if next == nil {
+			break
+		}
+		n = next
+	}
+	return line
+}
+
+func (c *checker) check(d Definition) {
+	if !definitionName.MatchString(d.Name) {
+		c.at([]any{"name"}, "name %q is not a process name; allowed: lowercase letters, digits and '_', starting with a letter (it becomes the workflow type)", d.Name)
+	}
+	if strings.TrimSpace(d.Title) == "" {
+		c.at([]any{"title"}, "title is empty; allowed: a short title people read in lists")
+	}
+	if d.Version < 1 {
+		c.at([]any{"version"}, "version %d; allowed: a whole number from 1, raised with each change", d.Version)
+	}
+	params := c.checkParameters(d.Parameters)
+	if len(d.Steps) == 0 {
+		c.at([]any{"steps"}, "no steps; allowed: a list of call, sql, file and approval steps")
+	}
+	c.checkStatements(d.Statements)
+	env := c.celEnv()
+	seen := map[string]int{}
+	for i, s := range d.Steps {
+		path := []any{"steps", i}
+		switch {
+		case !definitionName.MatchString(s.Name):
+			c.at(append(path, "name"), "step name %q; allowed: lowercase letters, digits and '_', starting with a letter", s.Name)
+		case seen[s.Name] > 0:
+			c.at(append(path, "name"), "step %q is declared twice (first as step %d); allowed: one step per name", s.Name, seen[s.Name])
+		}
+		earlier := stepSet(seen)
+		seen[s.Name] = i + 1
+		switch kinds := s.kinds(); len(kinds) {
+		case 0:
+			c.at(path, "step %q has no kind; allowed: exactly one of %s", s.Name, strings.Join(StepKinds, ", "))
+		case 1:
+		default:
+			c.at(path, "step %q has several kinds (%s); allowed: exactly one of %s", s.Name, strings.Join(kinds, ", "), strings.Join(StepKinds, ", "))
+		}
+		refs := refChecker{c: c, params: params, earlier: earlier, step: s.Name}
+		if s.When != "" {
+			c.checkCondition(env, append(path, "when"), s.When)
+			refs.expression(append(path, "when"), s.When)
+		}
+		if s.Call != nil {
+			c.checkCall(append(path, "call"), *s.Call, refs)
+		}
+		if s.SQL != nil {
+			c.checkSQL(append(path, "sql"), *s.SQL, d.Statements, refs)
+		}
+		if s.File != nil {
+			c.checkFile(append(path, "file"), *s.File, refs)
+		}
+		if s.Approval != nil {
+			c.checkApproval(append(path, "approval"), *s.Approval)
+			if s.Compensate != nil {
+				c.at(append(path, "compensate"), "approval step %q cannot be compensated; allowed: compensate on call and sql steps", s.Name)
+			}
+		}
+		if comp := s.Compensate; comp != nil {
+			cpath := append(path, "compensate")
+			// A compensation may use the step's own output: the step has completed by then.
+			refs.earlier = stepSet(seen)
+			switch {
+			case (comp.Call == nil) == (comp.SQL == nil):
+				c.at(cpath, "compensate of step %q needs exactly one of call or sql", s.Name)
+			case comp.Call != nil:
+				c.checkCall(append(cpath, "call"), *comp.Call, refs)
+			default:
+				c.checkSQL(append(cpath, "sql"), *comp.SQL, d.Statements, refs)
+			}
+		}
+	}
+	refs := refChecker{c: c, params: params, earlier: stepSet(seen)}
+	refs.templates([]any{"summary"}, d.Summary)
+	refs.templates([]any{"details"}, d.Details)
+	if strings.TrimSpace(d.Summary) == "" {
+		c.at([]any{"summary"}, "summary is empty; allowed: a template such as \"Refund {{params.amount_cents}} on {{params.order_id}}\"")
+	}
+}
+
+func stepSet(m map[string]int) map[string]bool {
+	out := make(map[string]bool, len(m))
+	for k := range m {
+		out[k] = true
+	}
+	return out
+}
+
+// checkParameters compiles the parameter schema and returns its property names.
+func (c *checker) checkParameters(schema map[string]any) map[string]bool {
+	path := []any{"parameters"}
+	props := map[string]bool{}
+	if schema == nil {
+		c.at(path, "parameters is missing; allowed: a JSON Schema of type object (use {type: object} for none)")
+		return props
+	}
+	if schema["type"] != "object" {
+		c.at(path, "parameters has type %v; allowed: a JSON Schema of type object", schema["type"])
+	}
+	comp := jsonschema.NewCompiler()
+	comp.DefaultDraft(jsonschema.Draft2020)
+	comp.AssertFormat()
+	if err := comp.AddResource("parameters.json", jsonValue(schema)); err != nil {
+		c.at(path, "parameters is not a JSON Schema: %v", err)
+		return props
+	}
+	if _, err := comp.Compile("parameters.json"); err != nil {
+		c.at(path, "parameters is not a valid JSON Schema (2020-12): %s", firstLine(err.Error()))
+	}
+	if p, ok := schema["properties"].(map[string]any); ok {
+		for name := range p {
+			props[name] = true
+		}
+	}
+	return props
+}
+
+// jsonValue turns what YAML decoded into what a JSON decoder would give (float64
+// numbers), as the schema compiler expects.
+func jsonValue(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		out := make(map[string]any, len(x))
+		for k, val := range x {
+			out[k] = jsonValue(val)
+		}
+		return out
+	case []any:
+		out := make([]any, len(x))
+		for i, val := range x {
+			out[i] = jsonValue(val)
+		}
+		return out
+	case int:
+		return float64(x)
+	case int64:
+		return float64(x)
+	case uint64:
+		return float64(x)
+	}
+	return v
+}
+
+func firstLine(s string) string {
+	s, _, _ = strings.Cut(s, "\n")
+	return s
+}
+
+func (c *checker) checkStatements(stmts map[string]Statement) {
+	for name, st := range stmts {
+		path := []any{"statements", name}
+		switch st.Mode {
+		case "read":
+			// Placeholders stand where values go; the guard sees a literal there.
+			if err := activities.CheckReadOnlySQL(placeholder.ReplaceAllString(st.Query, "NULL")); err != nil {
+				c.at(append(path, "query"), "statement %q is marked read but is not read-only: %s; allowed: one SELECT, or mark it write", name, errorText(err))
+			}
+		case "write":
+			if strings.TrimSpace(st.Query) == "" {
+				c.at(append(path, "query"), "statement %q is empty", name)
+			}
+		default:
+			c.at(append(path, "mode"), "statement %q has mode %q; allowed: read, write", name, st.Mode)
+		}
+	}
+}
+
+func errorText(err error) string {
+	var pe interface{ Message() string }
+	if errors.As(err, &pe) {
+		return pe.Message()
+	}
+	return err.Error()
+}
+
+func (c *checker) celEnv() *cel.Env {
+	env, err := cel.NewEnv(
+		cel.Variable("params", cel.MapType(cel.StringType, cel.DynType)),
+		cel.Variable("steps", cel.MapType(cel.StringType, cel.DynType)),
+		cel.Variable("run", cel.MapType(cel.StringType, cel.StringType)),
+	)
+	if err != nil {
+		panic("workflows: CEL environment: " + err.Error()) // fixed declarations; cannot fail
+	}
+	return env
+}
+
+// checkCondition compiles a CEL condition and requires it to be boolean.
+func (c *checker) checkCondition(env *cel.Env, path []any, expr string) {
+	ast, issues := env.Compile(expr)
+	if issues != nil && issues.Err() != nil {
+		c.at(path, "condition %q does not compile: %s; allowed: a CEL expression over params, steps and run", expr, strings.ReplaceAll(issues.Err().Error(), "\n", " "))
+		return
+	}
+	if !ast.OutputType().IsExactType(cel.BoolType) && !ast.OutputType().IsExactType(cel.DynType) {
+		c.at(path, "condition %q is of type %s; allowed: a boolean CEL expression", expr, ast.OutputType())
+	}
+}
+
+func (c *checker) checkCall(path []any, call CallStep, refs refChecker) {
+	services := c.rules.Services
+	if len(services) == 0 {
+		services = activities.DefaultServiceNames
+	}
+	if !slices.Contains(services, call.Service) {
+		c.at(append(path, "service"), "service %q is not configured; allowed: %s", call.Service, strings.Join(services, ", "))
+	}
+	if call.Method != "GET" && call.Method != "POST" {
+		c.at(append(path, "method"), "method %q; allowed: GET, POST", call.Method)
+	}
+	static := template.ReplaceAllString(call.Endpoint, "x")
+	if static == "" || strings.HasPrefix(static, "/") || strings.Contains(static, "://") || slices.Contains(strings.Split(static, "/"), "..") {
+		c.at(append(path, "endpoint"), "endpoint %q; allowed: a path relative to the service, without scheme, host or '..'", call.Endpoint)
+	}
+	refs.templates(append(path, "endpoint"), call.Endpoint)
+	refs.value(append(path, "body"), call.Body)
+}
+
+func (c *checker) checkSQL(path []any, step SQLStep, stmts map[string]Statement, refs refChecker) {
+	st, ok := stmts[step.Statement]
+	if !ok {
+		names := make([]string, 0, len(stmts))
+		for n := range stmts {
+			names = append(names, n)
+		}
+		slices.Sort(names)
+		c.at(append(path, "statement"), "statement %q is not declared; allowed: %s (declare it under statements)", step.Statement, strings.Join(names, ", "))
+		return
+	}
+	want := map[string]bool{}
+	for _, m := range placeholder.FindAllStringSubmatch(st.Query, -1) {
+		want[m[1]] = true
+	}
+	for name := range want {
+		if _, ok := step.Args[name]; !ok {
+			c.at(append(path, "args"), "statement %q needs :%s; allowed: an args entry for every placeholder", step.Statement, name)
+		}
+	}
+	for name, v := range step.Args {
+		if !want[name] {
+			c.at(append(path, "args", name), "statement %q has no :%s placeholder", step.Statement, name)
+		}
+		refs.templates(append(path, "args", name), v)
+	}
+}
+
+func (c *checker) checkFile(path []any, f FileStep, refs refChecker) {
+	switch f.Action {
+	case "parse":
+		static := template.ReplaceAllString(f.Path, "x")
+		if _, err := activities.CleanSandboxPath("path", static); err != nil {
+			c.at(append(path, "path"), "%s", errorText(err))
+		}
+		refs.templates(append(path, "path"), f.Path)
+	case "write_report":
+		if strings.TrimSpace(f.Name) == "" {
+			c.at(append(path, "name"), "write_report needs a name; allowed: a file name template such as \"refund-{{run.id}}.md\"")
+		}
+		refs.templates(append(path, "name"), f.Name)
+		refs.templates(append(path, "content"), f.Content)
+	default:
+		c.at(append(path, "action"), "file action %q; allowed: parse, write_report", f.Action)
+	}
+}
+
+func (c *checker) checkApproval(path []any, a ApprovalStep) {
+	if len(a.Approvers) == 0 && a.Scope == "" {
+		c.at(path, "approval names nobody who may decide; allowed: approvers (API-key names or token subjects) and/or scope")
+	}
+	quorum := max(a.Quorum, 1)
+	if a.Quorum < 0 {
+		c.at(append(path, "quorum"), "quorum %d; allowed: 1 or more", a.Quorum)
+	}
+	if len(a.Approvers) > 0 && a.Scope == "" && quorum > len(a.Approvers) {
+		c.at(append(path, "quorum"), "quorum %d is larger than the %d approvers; allowed: at most %d, or a scope", quorum, len(a.Approvers), len(a.Approvers))
+	}
+	deadline := c.duration(append(path, "deadline"), a.Deadline, DefaultApprovalTimeout)
+	if a.Reminder != "" {
+		if r := c.duration(append(path, "reminder"), a.Reminder, 0); r >= deadline {
+			c.at(append(path, "reminder"), "reminder %s before a deadline of %s would come before the gate opens; allowed: less than the deadline", a.Reminder, deadline)
+		}
+	}
+	switch a.OnTimeout {
+	case "", "reject":
+		if a.Escalate != nil {
+			c.at(append(path, "escalate"), "escalate is set but on_timeout is not escalate; allowed: on_timeout: escalate with it")
+		}
+	case "escalate":
+		if a.Escalate == nil {
+			c.at(append(path, "on_timeout"), "on_timeout escalate needs escalate: {approvers or scope, deadline}")
+			break
+		}
+		if len(a.Escalate.Approvers) == 0 && a.Escalate.Scope == "" {
+			c.at(append(path, "escalate"), "escalate names nobody; allowed: approvers and/or scope")
+		}
+		if a.Escalate.Deadline == "" {
+			c.at(append(path, "escalate"), "escalate needs its own deadline, such as 24h")
+		} else {
+			c.duration(append(path, "escalate", "deadline"), a.Escalate.Deadline, 0)
+		}
+	default:
+		c.at(append(path, "on_timeout"), "on_timeout %q; allowed: reject, escalate", a.OnTimeout)
+	}
+}
+
+// duration parses a Go duration between 1s and a year, or returns def when empty.
+func (c *checker) duration(path []any, s string, def time.Duration) time.Duration {
+	if s == "" {
+		return def
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d < time.Second || d > 365*24*time.Hour {
+		c.at(path, "%q is not a duration from 1s to 8760h; allowed: a Go duration such as 72h or 30m", s)
+		return def
+	}
+	return d
+}
+
+// refChecker checks the references in templates and conditions: a parameter the schema
+// declares, a step that comes earlier, or the run's id and requester.
+type refChecker struct {
+	c       *checker
+	params  map[string]bool
+	earlier map[string]bool
+	step    string
+}
+
+// templates checks every {{ … }} in s.
+func (r refChecker) templates(path []any, s string) {
+	for _, m := range template.FindAllStringSubmatch(s, -1) {
+		ref := m[1]
+		if !templateRef.MatchString(ref) {
+			r.c.at(path, "template {{%s}} is not a reference; allowed: {{params.NAME}}, {{steps.STEP.output}} or {{steps.STEP.output.FIELD}}, {{run.id}}, {{run.requested_by}}", ref)
+			continue
+		}
+		r.ref(path, ref)
+	}
+}
+
+// expression checks the params.X and steps.Y references of a CEL condition.
+func (r refChecker) expression(path []any, expr string) {
+	for _, m := range regexp.MustCompile(`\b(params|steps)\.([A-Za-z_][A-Za-z0-9_]*)`).FindAllStringSubmatch(expr, -1) {
+		r.ref(path, m[1]+"."+m[2])
+	}
+}
+
+func (r refChecker) ref(path []any, ref string) {
+	parts := strings.Split(ref, ".")
+	switch parts[0] {
+	case "params":
+		if !r.params[parts[1]] {
+			r.c.at(path, "%s names a parameter the schema does not declare; allowed: %s", ref, strings.Join(sortedKeys(r.params), ", "))
+		}
+	case "steps":
+		switch {
+		case parts[1] == r.step:
+			r.c.at(path, "%s refers to the step itself; allowed: a step that comes earlier", ref)
+		case !r.earlier[parts[1]]:
+			r.c.at(path, "%s refers to a step that does not exist or comes later; allowed: %s", ref, strings.Join(sortedKeys(r.earlier), ", "))
+		}
+	}
+}
+
+// value checks the templates in every string of a JSON body.
+func (r refChecker) value(path []any, v any) {
+	switch x := v.(type) {
+	case string:
+		r.templates(path, x)
+	case map[string]any:
+		for k, val := range x {
+			r.value(append(slices.Clone(path), k), val)
+		}
+	case []any:
+		for i, val := range x {
+			r.value(append(slices.Clone(path), i), val)
+		}
+	}
+}
+
+func sortedKeys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	if len(out) == 0 {
+		return []string{"(none)"}
+	}
+	return out
+}

@@ -1,0 +1,61 @@
+package workflows_test
+
+import (
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/flowgate/flowgate/workflows"
+)
+
+// TestExampleDefinitionIsValid: the documented example parses and says what it declares.
+func TestExampleDefinitionIsValid(t *testing.T) {
+	data, err := os.ReadFile("../docs/examples/access_request.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := workflows.ParseDefinition("access_request.yaml", data, workflows.DefinitionRules{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kinds := []string{}
+	for _, s := range d.Steps {
+		kinds = append(kinds, s.Name+":"+s.Kind())
+	}
+	if d.Name != "access_request" || d.Version != 1 ||
+		strings.Join(kinds, " ") != "find_user:sql admin_approval:approval approval:approval grant_access:call notify:call" {
+		t.Errorf("definition = %s v%d, steps %v", d.Name, d.Version, kinds)
+	}
+}
+
+// TestBadDefinitionsNameFileLineAndRule: each kind of mistake is refused with the file,
+// the line it is on, what is wrong and what is allowed.
+func TestBadDefinitionsNameFileLineAndRule(t *testing.T) {
+	const head = "name: p\ntitle: P\nversion: 1\nsummary: s\nparameters:\n  type: object\n  properties:\n    amount: {type: integer}\n"
+	for _, tc := range []struct {
+		name, yaml, want string
+	}{
+		{"unknown step kind", head + "steps:\n  - name: a\n    email: {to: x}\n", `p.yaml:11: unknown field "email"`},
+		{"no kind", head + "steps:\n  - name: a\n", `p.yaml:10: step "a" has no kind; allowed: exactly one of call, sql, file, approval`},
+		{"two kinds", head + "steps:\n  - name: a\n    approval: {scope: approve}\n    file: {action: parse, path: x.json}\n", `p.yaml:10: step "a" has several kinds (file, approval)`},
+		{"duplicate step", head + "steps:\n  - name: a\n    approval: {scope: approve}\n  - name: a\n    approval: {scope: approve}\n", `p.yaml:12: step "a" is declared twice (first as step 1)`},
+		{"later step", head + "steps:\n  - name: a\n    call: {service: users, method: GET, endpoint: \"accounts/{{steps.b.output}}\"}\n  - name: b\n    approval: {scope: approve}\n", `p.yaml:11: steps.b.output refers to a step that does not exist or comes later`},
+		{"missing parameter", head + "steps:\n  - name: a\n    call: {service: users, method: GET, endpoint: \"accounts/{{params.user}}\"}\n", `p.yaml:11: params.user names a parameter the schema does not declare; allowed: amount`},
+		{"cel does not compile", head + "steps:\n  - name: a\n    when: params.amount >\n    approval: {scope: approve}\n", `p.yaml:11: condition "params.amount >" does not compile`},
+		{"cel not boolean", head + "steps:\n  - name: a\n    when: \"'yes'\"\n    approval: {scope: approve}\n", `p.yaml:11: condition "'yes'" is of type string; allowed: a boolean CEL expression`},
+		{"service not configured", head + "steps:\n  - name: a\n    call: {service: payments, method: POST, endpoint: refunds}\n", `p.yaml:11: service "payments" is not configured; allowed: users, products, orders, deploy, notifications`},
+		{"read statement that writes", head + "statements:\n  s: {mode: read, query: \"DELETE FROM users WHERE id = :id\"}\nsteps:\n  - name: a\n    sql: {statement: s, args: {id: \"1\"}}\n", `p.yaml:10: statement "s" is marked read but is not read-only`},
+		{"undeclared statement", head + "steps:\n  - name: a\n    sql: {statement: nope}\n", `p.yaml:11: statement "nope" is not declared`},
+		{"parameters not a schema", "name: p\ntitle: P\nversion: 1\nsummary: s\nparameters:\n  type: object\n  properties:\n    amount: {type: integr}\nsteps:\n  - name: a\n    approval: {scope: approve}\n", `p.yaml:5: parameters is not a valid JSON Schema (2020-12)`},
+		{"quorum over group", head + "steps:\n  - name: a\n    approval: {approvers: [ann, bob], quorum: 3}\n", `p.yaml:11: quorum 3 is larger than the 2 approvers; allowed: at most 2, or a scope`},
+		{"path outside sandbox", head + "steps:\n  - name: a\n    file: {action: parse, path: ../secret.json}\n", `p.yaml:11: path: "../secret.json" has a '..' segment`},
+		{"syntax", "name: p\nsteps: [\n", `p.yaml:2: did not find expected node content`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := workflows.ParseDefinition("p.yaml", []byte(tc.yaml), workflows.DefinitionRules{})
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error = %v\nwant it to contain %q", err, tc.want)
+			}
+		})
+	}
+}
