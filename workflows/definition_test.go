@@ -1,9 +1,14 @@
 package workflows_test
 
 import (
+	"bytes"
+	"encoding/json"
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
+	"gopkg.in/yaml.v3"
 
 	"github.com/flowgate/flowgate/workflows"
 )
@@ -57,5 +62,46 @@ func TestBadDefinitionsNameFileLineAndRule(t *testing.T) {
 				t.Errorf("error = %v\nwant it to contain %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestEditorSchemaAgreesWithTheLoader: docs/process.schema.json, which editors use,
+// accepts the example the loader accepts and refuses a step of an unknown kind.
+func TestEditorSchemaAgreesWithTheLoader(t *testing.T) {
+	raw, err := os.ReadFile("../docs/process.schema.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := jsonschema.NewCompiler()
+	if err := c.AddResource("process.schema.json", doc); err != nil {
+		t.Fatal(err)
+	}
+	schema, err := c.Compile("process.schema.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	asJSON := func(y string) any {
+		var v any
+		if err := yaml.Unmarshal([]byte(y), &v); err != nil {
+			t.Fatal(err)
+		}
+		b, _ := json.Marshal(v)
+		out, _ := jsonschema.UnmarshalJSON(bytes.NewReader(b))
+		return out
+	}
+	example, err := os.ReadFile("../docs/examples/access_request.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := schema.Validate(asJSON(string(example))); err != nil {
+		t.Errorf("the editor schema refuses the example: %v", err)
+	}
+	bad := "name: p\ntitle: P\nversion: 1\nsummary: s\nparameters: {type: object}\nsteps:\n  - name: a\n    email: {to: x}\n"
+	if err := schema.Validate(asJSON(bad)); err == nil {
+		t.Error("the editor schema accepts a step of an unknown kind")
 	}
 }
