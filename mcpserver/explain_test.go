@@ -31,6 +31,7 @@ func TestExplainSortsTemporalErrorsByKind(t *testing.T) {
 		{serviceerror.NewPermissionDenied("no", ""), "not allowed"},
 		{serviceerror.NewInternal("sqlite: database is locked"), "Temporal failed internally"},
 		{serviceerror.NewFailedPrecondition("not ready"), "cannot do this in the current state"},
+		{serviceerror.NewNamespaceNotFound("flowgate-tools"), "the Temporal namespace flowgate-tools does not exist"},
 		{serviceerror.NewQueryFailed("unknown queryType foo"), `workflow "wf-1" could not answer: unknown queryType foo`},
 		{temporal.NewNonRetryableApplicationError("no row with id 7", "NotFound", nil), "no row with id 7"},
 		{errors.New("boom\nstack"), "the call failed: boom"},

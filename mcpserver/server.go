@@ -212,6 +212,7 @@ func (s *Server) explain(ctx context.Context, workflowID string, err error) stri
 		notFound    *serviceerror.NotFound
 		started     *serviceerror.WorkflowExecutionAlreadyStarted
 		queryFailed *serviceerror.QueryFailed
+		nsNotFound  *serviceerror.NamespaceNotFound
 		app         *temporal.ApplicationError
 		canceled    *temporal.CanceledError
 		timeout     *temporal.TimeoutError
@@ -233,6 +234,8 @@ func (s *Server) explain(ctx context.Context, workflowID string, err error) stri
 		return "not found: " + notFound.Message
 	case errors.As(err, &started):
 		return fmt.Sprintf("workflow %q already exists", workflowID)
+	case errors.As(err, &nsNotFound):
+		return fmt.Sprintf("the Temporal namespace %s does not exist; the operator should create it (temporal operator namespace create %s, with Flowgate's search attributes) or point --tools-namespace at the processes' namespace", nsNotFound.Namespace, nsNotFound.Namespace)
 	case errors.As(err, &queryFailed):
 		return fmt.Sprintf("workflow %q could not answer: %s", workflowID, firstLine(queryFailed.Message))
 	}
