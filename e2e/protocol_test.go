@@ -21,11 +21,11 @@ import (
 func TestMCPToolAnnotationsAreTrue(t *testing.T) {
 	type hints struct{ readOnly, destructive, idempotent, openWorld bool }
 	want := map[string]hints{
-		"start_workflow":      {false, false, false, false},
+		"start_workflow":      {false, true, false, true},
 		"get_workflow_status": {true, false, true, false},
-		"advance_workflow":    {false, true, false, false},
+		"advance_workflow":    {false, true, false, true},
 		"list_workflows":      {true, false, true, false},
-		"cancel_workflow":     {false, true, true, false},
+		"cancel_workflow":     {false, true, true, true},
 		"execute_query":       {true, false, true, false},
 		"search_table":        {true, false, true, false},
 		"call_service":        {false, true, false, true},

@@ -148,7 +148,9 @@ Give an idempotency_key to make retries safe: the same key returns the workflow 
 		mcp.WithString("idempotency_key", mcp.MaxLength(MaxIDLength), mcp.Description("Optional key that makes the start idempotent.")),
 		mcp.WithString("approval_timeout", mcp.Description(`Optional deadline of each approval gate as a Go duration such as "72h" (default) or "30m"; when it passes the workflow ends timed_out and undoes its work.`)),
 		mcp.WithOutputSchema[StartResult](),
-		behaviour("Start a workflow", writes, notDestructive, notIdempotent, closedWorld),
+		// A dev deployment replaces what runs with no gate, and every process reaches the
+		// gateway's services; without a key, each call starts another run.
+		behaviour("Start a workflow", writes, destructive, notIdempotent, openWorld),
 	), mcp.NewTypedToolHandler(s.startWorkflow))
 
 	s.mcp.AddTool(mcp.NewTool("get_workflow_status",
@@ -168,8 +170,9 @@ Returns the new status.`),
 		mcp.WithString("step", mcp.MaxLength(MaxIDLength), mcp.Description("The step you saw waiting (recommended).")),
 		mcp.WithString("comment", mcp.MaxLength(MaxCommentLength), mcp.Description("Why; recorded in the workflow's audit history.")),
 		mcp.WithOutputSchema[StatusResult](),
-		// A reject undoes work; a second call without step may decide the next gate.
-		behaviour("Approve, reject or continue a workflow", writes, destructive, notIdempotent, closedWorld),
+		// A reject undoes work through the services; a second call without step may decide
+		// the next gate.
+		behaviour("Approve, reject or continue a workflow", writes, destructive, notIdempotent, openWorld),
 	), mcp.NewTypedToolHandler(s.advanceWorkflow))
 
 	s.mcp.AddTool(mcp.NewTool("list_workflows",
@@ -188,7 +191,7 @@ Returns the new status.`),
 		mcp.WithString("reason", mcp.Required(), mcp.MinLength(1), mcp.MaxLength(MaxCommentLength)),
 		mcp.WithOutputSchema[CancelResult](),
 		// Cancelling again changes nothing more: the second call is refused.
-		behaviour("Cancel a workflow", writes, destructive, idempotent, closedWorld),
+		behaviour("Cancel a workflow", writes, destructive, idempotent, openWorld),
 	), mcp.NewTypedToolHandler(s.cancelWorkflow))
 }
 
