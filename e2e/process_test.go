@@ -50,6 +50,16 @@ func startDev(t *testing.T, args ...string) *devProcess {
 	return p
 }
 
+// devOnFreePorts returns the flags of a `flowgate dev` on data folder dir with free ports
+// (no UI), the MCP address and the demo backends' port; a restart with the same flags
+// comes back on the same ports.
+func devOnFreePorts(t testing.TB, dir string) (args []string, mcpAddr string, demoPort int) {
+	port, mcpPort, demoPort := freePort(t), freePort(t), freePort(t)
+	mcpAddr = fmt.Sprintf("127.0.0.1:%d", mcpPort)
+	return []string{"--data-dir", dir, "--port", fmt.Sprint(port), "--no-ui",
+		"--mcp-addr", mcpAddr, "--demo-addr", fmt.Sprintf("127.0.0.1:%d", demoPort)}, mcpAddr, demoPort
+}
+
 func (p *devProcess) waitReady(t *testing.T, mcpAddr string) {
 	t.Helper()
 	p.mcpURL = "http://" + mcpAddr + "/mcp"
@@ -74,10 +84,7 @@ func (p *devProcess) waitReady(t *testing.T, mcpAddr string) {
 // While the first process runs, a second one on the same folder is refused.
 func TestKill9OfTheWholeStackLosesNothing(t *testing.T) {
 	dir := t.TempDir()
-	port, mcpPort, demoPort := freePort(t), freePort(t), freePort(t)
-	args := []string{"--data-dir", dir, "--port", fmt.Sprint(port), "--no-ui",
-		"--mcp-addr", fmt.Sprintf("127.0.0.1:%d", mcpPort), "--demo-addr", fmt.Sprintf("127.0.0.1:%d", demoPort)}
-	mcpAddr := fmt.Sprintf("127.0.0.1:%d", mcpPort)
+	args, mcpAddr, demoPort := devOnFreePorts(t, dir)
 
 	first := startDev(t, args...)
 	first.waitReady(t, mcpAddr)
@@ -245,10 +252,7 @@ func TestDevRefusesATakenPort(t *testing.T) {
 // to nothing).
 func TestRollbackAfterRestartRestoresThePreviousVersion(t *testing.T) {
 	dir := t.TempDir()
-	port, mcpPort, demoPort := freePort(t), freePort(t), freePort(t)
-	args := []string{"--data-dir", dir, "--port", fmt.Sprint(port), "--no-ui",
-		"--mcp-addr", fmt.Sprintf("127.0.0.1:%d", mcpPort), "--demo-addr", fmt.Sprintf("127.0.0.1:%d", demoPort)}
-	mcpAddr := fmt.Sprintf("127.0.0.1:%d", mcpPort)
+	args, mcpAddr, demoPort := devOnFreePorts(t, dir)
 	deployed := func() string {
 		var d map[string]string
 		getJSON(t, fmt.Sprintf("http://127.0.0.1:%d/deploy/deployments/orders/staging", demoPort), &d)
