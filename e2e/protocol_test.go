@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/flowgate/flowgate/internal/testenv"
+	"github.com/flowgate/flowgate/mcpserver"
 )
 
 // TestMCPToolAnnotationsAreTrue: every tool has a title, read-only tools say so (and are
@@ -209,4 +211,42 @@ func (p *plainMCP) rpcError(t *testing.T, id int, method string, params any) (in
 		t.Fatalf("%s %v answered %s, want an error", method, params, body)
 	}
 	return msg.Error.Code, msg.Error.Message
+}
+
+// TestMCPCompletions: the server declares completions and completes prompt arguments and
+// resource variables from what exists: workflow types, services, environments, tables and
+// the ids of runs; an argument it does not know is invalid params.
+func TestMCPCompletions(t *testing.T) {
+	env := testenv.Shared(t)
+	cs := connectHTTP(t, env.MCPURL)
+	ctx := context.Background()
+	var started mcpserver.StartResult
+	callTool(t, cs, "start_workflow", map[string]any{"workflow_type": "audit", "parameters": map[string]any{"tables": []string{"orders"}}}).decode(t, &started)
+	testenv.WaitFor(t, 10*time.Second, "run visible", func() (bool, error) {
+		n, err := env.Client.CountWorkflow(ctx, countRequest("WorkflowId = '"+started.WorkflowID+"'"))
+		return err == nil && n.GetCount() == 1, err
+	})
+	for _, tc := range []struct {
+		ref         *mcp.CompleteReference
+		arg, value  string
+		want, avoid string
+	}{
+		{&mcp.CompleteReference{Type: "ref/prompt", Name: "review_pending_approvals"}, "workflow_type", "dep", "deployment", "audit"},
+		{&mcp.CompleteReference{Type: "ref/prompt", Name: "start_deployment"}, "service", "or", "orders", "users"},
+		{&mcp.CompleteReference{Type: "ref/prompt", Name: "start_deployment"}, "environment", "pro", "production", "staging"},
+		{&mcp.CompleteReference{Type: "ref/resource", URI: "db://{table}/{record_id}"}, "table", "", "deployments", ""},
+		{&mcp.CompleteReference{Type: "ref/resource", URI: "workflow://{workflow_id}/details"}, "workflow_id", started.WorkflowID[:14], started.WorkflowID, "onboarding-"},
+	} {
+		res, err := cs.Complete(ctx, &mcp.CompleteParams{Ref: tc.ref, Argument: mcp.CompleteParamsArgument{Name: tc.arg, Value: tc.value}})
+		if err != nil {
+			t.Errorf("complete %s %q: %v", tc.arg, tc.value, err)
+			continue
+		}
+		got := strings.Join(res.Completion.Values, " ")
+		if !slices.Contains(res.Completion.Values, tc.want) || (tc.avoid != "" && strings.Contains(got, tc.avoid)) {
+			t.Errorf("complete %s %q = %v, want %s and not %q", tc.arg, tc.value, res.Completion.Values, tc.want, tc.avoid)
+		}
+	}
+	_, err := cs.Complete(ctx, &mcp.CompleteParams{Ref: &mcp.CompleteReference{Type: "ref/prompt", Name: "start_deployment"}, Argument: mcp.CompleteParamsArgument{Name: "colour"}})
+	checkCode(t, "complete an unknown argument", err, -32602, `has no argument "colour"`)
 }

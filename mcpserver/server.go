@@ -129,6 +129,9 @@ func New(cfg Config) (*Server, error) {
 		server.WithRecovery(),
 		server.WithResourceRecovery(),
 		server.WithInstructions(instructions),
+		server.WithCompletions(),
+		server.WithPromptCompletionProvider(completions{s}),
+		server.WithResourceCompletionProvider(completions{s}),
 	)
 	s.addWorkflowTools()
 	s.addDataTools()
