@@ -29,6 +29,7 @@ func TestComposeFileNamesEveryServiceAndItsSettings(t *testing.T) {
 			} `yaml:"depends_on"`
 			Healthcheck map[string]any `yaml:"healthcheck"`
 			Volumes     []string       `yaml:"volumes"`
+			Ports       []string       `yaml:"ports"`
 		} `yaml:"services"`
 		Volumes map[string]any `yaml:"volumes"`
 	}
@@ -77,5 +78,22 @@ func TestComposeFileNamesEveryServiceAndItsSettings(t *testing.T) {
 	}
 	if !slices.Contains(f.Services["flowgate-mcp"].Command, "http") {
 		t.Error("the MCP service does not serve HTTP")
+	}
+	// Nothing without authentication is published beyond loopback, and the UI cannot act.
+	for name, svc := range f.Services {
+		if name == "flowgate-mcp" {
+			continue // authenticated by API keys
+		}
+		for _, p := range svc.Ports {
+			if !strings.HasPrefix(p, "127.0.0.1:") {
+				t.Errorf("service %s publishes %q beyond loopback", name, p)
+			}
+		}
+	}
+	if f.Services["temporal-ui"].Environment["TEMPORAL_DISABLE_WRITE_ACTIONS"] != "true" {
+		t.Error("the web UI can send signals and terminate runs")
+	}
+	if !strings.Contains(strings.Join(f.Services["temporal-setup"].Command, " "), "namespace create --namespace flowgate-tools") {
+		t.Error("temporal-setup does not create the tools namespace")
 	}
 }
