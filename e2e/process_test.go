@@ -296,3 +296,41 @@ func TestRollbackAfterRestartRestoresThePreviousVersion(t *testing.T) {
 		t.Errorf("after the rollback orders runs %q in staging, want 1.0.0 (run error: %s)", got, st.Error)
 	}
 }
+
+// TestEvictedRunsStillFollowTheirGates: with the worker's workflow cache bounded to two
+// runs, six deployments wait at their gates (most evicted from memory); each answers its
+// status, is approved and completes, rebuilt by replay.
+func TestEvictedRunsStillFollowTheirGates(t *testing.T) {
+	args, mcpAddr, _ := devOnFreePorts(t, t.TempDir())
+	dev := startDev(t, append(args, "--workflow-cache", "2")...)
+	dev.waitReady(t, mcpAddr)
+	cs := connectHTTP(t, dev.mcpURL)
+	var ids []string
+	for i := range 6 {
+		var s mcpserver.StartResult
+		callTool(t, cs, "start_workflow", map[string]any{"workflow_type": "deployment",
+			"parameters": map[string]any{"service": "orders", "version": fmt.Sprintf("6.%d.0", i), "environment": "staging"}}).decode(t, &s)
+		ids = append(ids, s.WorkflowID)
+	}
+	status := func(id string) mcpserver.StatusResult {
+		var st mcpserver.StatusResult
+		callTool(t, cs, "get_workflow_status", map[string]any{"workflow_id": id}).decode(t, &st)
+		return st
+	}
+	for _, id := range ids {
+		testenv.WaitFor(t, 30*time.Second, id+" waiting", func() (bool, error) {
+			return status(id).Status == workflows.StatusWaitingApproval, nil
+		})
+	}
+	for _, id := range ids {
+		if r := callTool(t, cs, "advance_workflow", map[string]any{"workflow_id": id, "action": "approve", "step": "approval"}); r.IsError {
+			t.Fatalf("approve %s: %s", id, r.Text)
+		}
+	}
+	for _, id := range ids {
+		testenv.WaitFor(t, 60*time.Second, id+" completed", func() (bool, error) {
+			st := status(id)
+			return st.Status == workflows.StatusCompleted, fmt.Errorf("status %s", st.Status)
+		})
+	}
+}

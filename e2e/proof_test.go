@@ -693,8 +693,15 @@ func TestProofScale(t *testing.T) {
 	}
 	dir := t.TempDir()
 	port, mcpPort := freePort(t), freePort(t)
-	dev := startDev(t, "--data-dir", dir, "--port", fmt.Sprint(port), "--no-ui", "--ui-port", fmt.Sprint(freePort(t)),
-		"--mcp-addr", fmt.Sprintf("127.0.0.1:%d", mcpPort), "--demo-addr", fmt.Sprintf("127.0.0.1:%d", freePort(t)))
+	args := []string{"--data-dir", dir, "--port", fmt.Sprint(port), "--no-ui", "--ui-port", fmt.Sprint(freePort(t)),
+		"--mcp-addr", fmt.Sprintf("127.0.0.1:%d", mcpPort), "--demo-addr", fmt.Sprintf("127.0.0.1:%d", freePort(t))}
+	// FLOWGATE_PROOF_WORKFLOW_CACHE bounds the worker's workflow cache, to measure what a
+	// waiting run costs with and without it, and an approval of an evicted run.
+	if n := os.Getenv("FLOWGATE_PROOF_WORKFLOW_CACHE"); n != "" {
+		args = append(args, "--workflow-cache", n)
+		report(t, "scale: worker workflow cache %s runs", n)
+	}
+	dev := startDev(t, args...)
 	dev.waitReady(t, fmt.Sprintf("127.0.0.1:%d", mcpPort))
 	c := dialTemporal(t, fmt.Sprintf("127.0.0.1:%d", port))
 	a := &agent{url: dev.mcpURL}

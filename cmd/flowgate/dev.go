@@ -42,6 +42,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	noWorker := fs.Bool("no-worker", false, "do not run the worker (run flowgate worker separately)")
 	demoAddr := fs.String("demo-addr", "127.0.0.1:8090", "address of the demo backends the gateway calls")
 	durability := fs.String("durability", string(devserver.DurabilityProcessCrash), "Temporal SQLite crash safety: process (WAL, survives kill -9), power (WAL+fsync, survives power loss), legacy (rollback journal, like temporal server start-dev)")
+	workflowCache := fs.Int("workflow-cache", stack.DefaultWorkflowCacheSize, "runs the worker keeps in memory between their workflow tasks; a run evicted from it is rebuilt by replay when its gate is decided")
 	toolsNS := fs.String("tools-namespace", envOr("FLOWGATE_TOOLS_NAMESPACE", stack.DefaultToolsNamespace), "Temporal namespace of the data tools' short tool_call runs, created beside default so the web UI lists processes alone (env FLOWGATE_TOOLS_NAMESPACE)")
 	actor := fs.String("actor", stack.LocalActor(), "identity recorded for MCP calls (no auth in dev)")
 	logLevel := fs.String("log-level", "warn", "debug | info | warn | error")
@@ -61,6 +62,9 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	if err := sf.Check(); err != nil {
+		return usageError{err}
+	}
+	if err := stack.CheckWorkflowCacheSize(*workflowCache); err != nil {
 		return usageError{err}
 	}
 	auth, err := af.Config()
@@ -142,7 +146,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 
 	if !*noWorker {
 		w, err := stack.StartWorker(ctx, c, stack.WorkerConfig{AppDatabase: appDB, Sandbox: sandbox, GatewayBaseURL: demoURL,
-			Namespace: srv.Namespace(), ToolsNamespace: *toolsNS}, logger)
+			Namespace: srv.Namespace(), ToolsNamespace: *toolsNS, WorkflowCacheSize: *workflowCache}, logger)
 		if err != nil {
 			return err
 		}

@@ -19,6 +19,7 @@ func runWorker(ctx context.Context, args []string, stderr io.Writer) error {
 	appDBFlag := fs.String("app-db", envOr("FLOWGATE_APP_DB", ""), "app database: a SQLite file, or a postgres:// DSN (default <data-dir>/app.db; env FLOWGATE_APP_DB)")
 	services := fs.String("services", envOr("FLOWGATE_SERVICES", ""), "gateway services as name=url,name=url (env FLOWGATE_SERVICES)")
 	gatewayURL := fs.String("gateway-url", envOr("FLOWGATE_GATEWAY_URL", ""), "base URL that serves every default service at /{name}, e.g. flowgate dev's demo backends (env FLOWGATE_GATEWAY_URL)")
+	workflowCache := fs.Int("workflow-cache", stack.DefaultWorkflowCacheSize, "runs the worker keeps in memory between their workflow tasks; a run evicted from it is rebuilt by replay when its gate is decided")
 	toolsNS := fs.String("tools-namespace", envOr("FLOWGATE_TOOLS_NAMESPACE", stack.DefaultToolsNamespace), "Temporal namespace where the data tools' tool_call runs live; a second worker polls it (env FLOWGATE_TOOLS_NAMESPACE; the processes' namespace keeps them together)")
 	stopTimeout := fs.Duration("stop-timeout", 10*time.Second, "how long SIGTERM lets in-flight activities finish")
 	logLevel := fs.String("log-level", "info", "debug | info | warn | error")
@@ -29,6 +30,9 @@ func runWorker(ctx context.Context, args []string, stderr io.Writer) error {
 	logger, err := newLogger(stderr, *logLevel)
 	if err != nil {
 		return err
+	}
+	if err := stack.CheckWorkflowCacheSize(*workflowCache); err != nil {
+		return usageError{err}
 	}
 	svc, err := stack.ParseServices(*services)
 	if err != nil {
@@ -54,7 +58,7 @@ func runWorker(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	w, err := stack.StartWorker(ctx, c, stack.WorkerConfig{
 		AppDatabase: appDB, Sandbox: sandbox, Services: svc, GatewayBaseURL: *gatewayURL, StopTimeout: *stopTimeout,
-		Namespace: processNamespace(*namespace), ToolsNamespace: *toolsNS,
+		Namespace: processNamespace(*namespace), ToolsNamespace: *toolsNS, WorkflowCacheSize: *workflowCache,
 	}, logger)
 	if err != nil {
 		return err

@@ -44,11 +44,30 @@ type WorkerConfig struct {
 	GatewayBaseURL string
 	// StopTimeout is how long a stopping worker lets in-flight activities finish.
 	StopTimeout time.Duration
+	// WorkflowCacheSize bounds the runs a worker process keeps in memory between their
+	// workflow tasks (0 keeps the SDK's default, DefaultWorkflowCacheSize). A run evicted
+	// from it is rebuilt by replay when it next has work. It is set once per process,
+	// before its first worker starts.
+	WorkflowCacheSize int
 	// Namespace is the processes' namespace, the one c uses.
 	Namespace string
 	// ToolsNamespace is where the tool_call runs of the data tools live (a second worker
 	// polls it); empty or the client's own namespace keeps them beside the processes.
 	ToolsNamespace string
+}
+
+// Bounds of the worker's workflow cache.
+const (
+	DefaultWorkflowCacheSize = 10_000
+	MaxWorkflowCacheSize     = 1_000_000
+)
+
+// CheckWorkflowCacheSize refuses a --workflow-cache value a worker cannot use.
+func CheckWorkflowCacheSize(n int) error {
+	if n < 1 || n > MaxWorkflowCacheSize {
+		return fmt.Errorf("--workflow-cache %d: allowed is 1 to %d runs kept in memory between their workflow tasks (default %d)", n, MaxWorkflowCacheSize, DefaultWorkflowCacheSize)
+	}
+	return nil
 }
 
 // DefaultToolsNamespace keeps the data tools' short tool_call runs out of the processes'
@@ -109,6 +128,9 @@ func StartWorker(ctx context.Context, c client.Client, cfg WorkerConfig, logger 
 	stopTimeout := cfg.StopTimeout
 	if stopTimeout == 0 {
 		stopTimeout = 10 * time.Second
+	}
+	if cfg.WorkflowCacheSize > 0 {
+		sdkworker.SetStickyWorkflowCacheSize(cfg.WorkflowCacheSize)
 	}
 	acts := worker.Activities{
 		Database: db,
