@@ -73,6 +73,15 @@ var migrations = []struct {
 	)},
 	{"0002_demo_data", seedDemoData},
 	{"0003_users_pending", allowPendingUsers},
+	// statement_runs remembers the key of every write statement a process ran, so a
+	// retried write is applied once.
+	{"0004_statement_runs", execAll(
+		`CREATE TABLE statement_runs (
+			key TEXT PRIMARY KEY,
+			rows_affected INTEGER NOT NULL,
+			applied_at TEXT NOT NULL
+		)`,
+	)},
 }
 
 // foreignKeysOff lists the migrations that rebuild a table other tables reference.

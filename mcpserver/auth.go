@@ -13,6 +13,7 @@ import (
 	"math"
 	"net/http"
 	"net/url"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -34,6 +35,10 @@ const (
 	// ScopeAdmin runs arbitrary read-only SQL and reads system stats.
 	ScopeAdmin = "admin"
 )
+
+// groupScope is a group scope, such as group:finance: it grants no tool, and admits its
+// holder at the approval gates of process definitions that name it.
+var groupScope = regexp.MustCompile(`^group:[a-z][a-z0-9_-]{0,62}$`)
 
 // AllScopes lists every scope.
 var AllScopes = []string{ScopeRead, ScopeWrite, ScopeApprove, ScopeAdmin}
@@ -105,8 +110,8 @@ func newAuthenticator(cfg AuthConfig) (*authenticator, error) {
 			return nil, fmt.Errorf("api key %s: sha256 must be 64 hex characters (printf %%s KEY | sha256sum)", k.Name)
 		}
 		for _, s := range k.Scopes {
-			if !slices.Contains(AllScopes, s) {
-				return nil, fmt.Errorf("api key %s: unknown scope %q; allowed are %s", k.Name, s, strings.Join(AllScopes, ", "))
+			if !slices.Contains(AllScopes, s) && !groupScope.MatchString(s) {
+				return nil, fmt.Errorf("api key %s: unknown scope %q; allowed are %s, and group:NAME (a group that process definitions' approval gates may name)", k.Name, s, strings.Join(AllScopes, ", "))
 			}
 		}
 	}

@@ -18,12 +18,15 @@ type Activities struct {
 	Files    *activities.Files
 }
 
-// RegisterWorkflows registers every Flowgate workflow under its kind's name.
+// RegisterWorkflows registers every Flowgate workflow under its kind's name, and the
+// process interpreter as the dynamic workflow.
 func RegisterWorkflows(r sdkworker.WorkflowRegistry) {
 	r.RegisterWorkflowWithOptions(workflows.Onboarding, workflow.RegisterOptions{Name: string(workflows.KindOnboarding)})
 	r.RegisterWorkflowWithOptions(workflows.Deployment, workflow.RegisterOptions{Name: string(workflows.KindDeployment)})
 	r.RegisterWorkflowWithOptions(workflows.Audit, workflow.RegisterOptions{Name: string(workflows.KindAudit)})
 	r.RegisterWorkflowWithOptions(workflows.RunTool, workflow.RegisterOptions{Name: workflows.ToolCallWorkflow})
+	// Every other workflow type is a process definition, carried in the run's input.
+	r.RegisterDynamicWorkflow(workflows.ProcessDynamic, workflow.DynamicRegisterOptions{})
 }
 
 // Register registers every workflow and the given activities.
@@ -32,7 +35,7 @@ func Register(r sdkworker.Registry, a Activities) {
 	for _, fn := range []any{
 		a.Database.ExecuteQuery, a.Database.SearchTable, a.Database.GetRecord, a.Database.CollectRecords,
 		a.Database.CheckEmailAvailable, a.Database.CreateUser, a.Database.ActivateUser, a.Database.DeactivateUser,
-		a.Database.RecordDeployment, a.Database.RecordAudit,
+		a.Database.RecordDeployment, a.Database.RecordAudit, a.Database.RunStatement,
 		a.Gateway.CheckService, a.Gateway.CallService,
 		a.Files.ParseFile, a.Files.ReadChunk, a.Files.ListFiles, a.Files.ReadEvidence, a.Files.WriteReport,
 	} {

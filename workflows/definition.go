@@ -143,7 +143,7 @@ type DefinitionRules struct {
 
 var (
 	definitionName = regexp.MustCompile(`^[a-z][a-z0-9_]{0,62}$`)
-	placeholder    = regexp.MustCompile(`:([a-z_][a-z0-9_]*)`)
+	placeholder    = regexp.MustCompile(`(^|[^:]):([a-z_][a-z0-9_]*)`)
 	template       = regexp.MustCompile(`\{\{\s*([^{}]*?)\s*\}\}`)
 	templateRef    = regexp.MustCompile(`^(params\.[A-Za-z_][A-Za-z0-9_]*|steps\.[a-z][a-z0-9_]*\.output(\.[A-Za-z_][A-Za-z0-9_]*)*|run\.(id|requested_by))$`)
 	unknownField   = regexp.MustCompile(`line (\d+): field (\S+) not found in type \S+`)
@@ -294,7 +294,7 @@ func (c *checker) check(d Definition) {
 		if comp := s.Compensate; comp != nil {
 			cpath := append(path, "compensate")
 			// A compensation may use the step's own output: the step has completed by then.
-			refs.earlier = stepSet(seen)
+			refs.earlier, refs.step = stepSet(seen), ""
 			switch {
 			case (comp.Call == nil) == (comp.SQL == nil):
 				c.at(cpath, "compensate of step %q needs exactly one of call or sql", s.Name)
@@ -387,7 +387,7 @@ func (c *checker) checkStatements(stmts map[string]Statement) {
 		switch st.Mode {
 		case "read":
 			// Placeholders stand where values go; the guard sees a literal there.
-			if err := activities.CheckReadOnlySQL(placeholder.ReplaceAllString(st.Query, "NULL")); err != nil {
+			if err := activities.CheckReadOnlySQL(placeholder.ReplaceAllString(st.Query, "${1}NULL")); err != nil {
 				c.at(append(path, "query"), "statement %q is marked read but is not read-only: %s; allowed: one SELECT, or mark it write", name, errorText(err))
 			}
 		case "write":
@@ -463,8 +463,8 @@ func (c *checker) checkSQL(path []any, step SQLStep, stmts map[string]Statement,
 		return
 	}
 	want := map[string]bool{}
-	for _, m := range placeholder.FindAllStringSubmatch(st.Query, -1) {
-		want[m[1]] = true
+	for _, name := range activities.Placeholders(st.Query) {
+		want[name] = true
 	}
 	for name := range want {
 		if _, ok := step.Args[name]; !ok {

@@ -15,7 +15,7 @@ import (
 
 // TestExampleDefinitionIsValid: the documented example parses and says what it declares.
 func TestExampleDefinitionIsValid(t *testing.T) {
-	data, err := os.ReadFile("../docs/examples/access_request.yaml")
+	data, err := os.ReadFile("../examples/processes/access_request.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,7 +93,7 @@ func TestEditorSchemaAgreesWithTheLoader(t *testing.T) {
 		out, _ := jsonschema.UnmarshalJSON(bytes.NewReader(b))
 		return out
 	}
-	example, err := os.ReadFile("../docs/examples/access_request.yaml")
+	example, err := os.ReadFile("../examples/processes/access_request.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}

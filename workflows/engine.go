@@ -51,6 +51,8 @@ type gate struct {
 	step     string
 	kind     gateKind
 	deadline time.Time
+	// policy, on gates of process definitions, says who may decide and how many must.
+	policy *approvalPolicy
 }
 
 // errRejected, errTimedOut and errFailed end a run; runner.finish turns them into a status.
@@ -85,6 +87,10 @@ type runner struct {
 	// of changeUpsertOnChange); published holds what was last upserted.
 	upsertOnChange bool
 	published      [2]string
+	// extraDetails is the definition's details text, shown in the UI below the status.
+	extraDetails string
+	// timedOutAfter is the wait of the gate that timed out, when it is not the request's.
+	timedOutAfter time.Duration
 }
 
 // changeUpsertOnChange gates the change that upserts search attributes only when the
@@ -257,10 +263,18 @@ func (r *runner) check(req AdvanceRequest) error {
 	case r.gate.kind == gateInput && req.Action == ActionApprove:
 		return fmt.Errorf("step %s failed and waits for continue (retry it) or reject (end the workflow), not approve", r.gate.step)
 	}
-	if r.gate.kind == gateApproval && req.Action == ActionApprove && !r.req.AllowSelfApproval && req.Actor == r.req.RequestedBy {
+	if r.gate.kind == gateApproval && req.Action == ActionApprove && !r.selfApproval() && req.Actor == r.req.RequestedBy {
 		return fmt.Errorf("%s requested this workflow and cannot approve it (separation of duties); another person must approve", req.Actor)
 	}
-	return nil
+	return r.checkPolicy(req)
+}
+
+// selfApproval reports whether the requester may approve the gate the run waits at.
+func (r *runner) selfApproval() bool {
+	if r.gate != nil && r.gate.policy != nil {
+		return r.gate.policy.SelfApproval
+	}
+	return r.req.AllowSelfApproval
 }
 
 // view returns the compact record with what the workflow waits for.
@@ -272,8 +286,12 @@ func (r *runner) view() StatusView {
 		w := &Waiting{Step: r.gate.step, For: string(r.gate.kind), Deadline: r.gate.deadline}
 		if r.gate.kind == gateApproval {
 			w.Actions = []Action{ActionApprove, ActionReject}
-			if !r.req.AllowSelfApproval {
+			if !r.selfApproval() {
 				w.NotBy = r.req.RequestedBy
+			}
+			if p := r.gate.policy; p != nil {
+				w.Approvers, w.Scope, w.Quorum = slices.Clone(p.Approvers), p.Scope, p.Quorum
+				w.Approvals = slices.Clone(p.Approvals)
 			}
 		} else {
 			w.Actions = []Action{ActionContinue, ActionReject}
@@ -331,13 +349,19 @@ func (r *runner) details() string {
 	if r.gate != nil {
 		if r.gate.kind == gateApproval {
 			fmt.Fprintf(&b, "**Waiting for approval** at `%s` until %s.\n\n", r.gate.step, r.gate.deadline.Format(time.RFC3339))
+			if p := r.gate.policy; p != nil {
+				fmt.Fprintf(&b, "**Who decides:** %s; %d of %d approvals so far.\n\n", p.who(), len(p.Approvals), p.Quorum)
+			}
 			b.WriteString("Approve from the UI: Send a Signal → name `approve` (or `reject`), input `{\"step\": \"" + r.gate.step + "\", \"actor\": \"your-name\", \"comment\": \"why\"}`")
-			if !r.req.AllowSelfApproval {
+			if !r.selfApproval() {
 				fmt.Fprintf(&b, " — any actor but %s.", r.req.RequestedBy)
 			}
 		} else {
 			fmt.Fprintf(&b, "**Waiting for input**: step `%s` failed: %s\n\nSend the `advance` update with action `continue` to retry it, or `reject` to end the run.", r.gate.step, r.step(r.gate.step).Error)
 		}
+	}
+	if r.extraDetails != "" {
+		b.WriteString("\n\n" + r.extraDetails)
 	}
 	return b.String()
 }
@@ -529,8 +553,12 @@ func (r *runner) finish(ctx workflow.Context, err error) (State, error) {
 	case StatusFailed:
 		return r.state, temporal.NewNonRetryableApplicationError(r.state.Error, ErrTypeStepFailed, nil, r.state)
 	case StatusTimedOut:
+		wait := r.req.ApprovalTimeout
+		if r.timedOutAfter > 0 {
+			wait = r.timedOutAfter
+		}
 		return r.state, temporal.NewNonRetryableApplicationError(
-			fmt.Sprintf("no decision at step %s within %s", r.state.CurrentStep, r.req.ApprovalTimeout), ErrTypeApprovalTimeout, nil, r.state)
+			fmt.Sprintf("no decision at step %s within %s", r.state.CurrentStep, wait), ErrTypeApprovalTimeout, nil, r.state)
 	case StatusRejected:
 		if workflow.GetVersion(ctx, changeRejectedFails, workflow.DefaultVersion, 1) == 1 {
 			return r.state, temporal.NewNonRetryableApplicationError(r.rejection(), ErrTypeRejected, nil, r.state)

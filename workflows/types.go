@@ -130,6 +130,13 @@ type Waiting struct {
 	Deadline time.Time `json:"deadline"`
 	// NotBy names the actor who may not approve (the requester) when separation of duties is on.
 	NotBy string `json:"not_by,omitempty"`
+	// Approvers and Scope say who may decide at a gate of a process definition (names,
+	// or anyone holding the scope); Quorum is how many distinct approvals it needs and
+	// Approvals who approved so far.
+	Approvers []string `json:"approvers,omitempty"`
+	Scope     string   `json:"scope,omitempty"`
+	Quorum    int      `json:"quorum,omitempty"`
+	Approvals []string `json:"approvals,omitempty"`
 }
 
 // StatusView is the compact record returned by the status query and the advance update.
@@ -152,6 +159,9 @@ type StatusView struct {
 	// timed out, cancelled or failed (Status is already that final status), last first.
 	Undoing []string `json:"undoing,omitempty"`
 	Error   string   `json:"error,omitempty"`
+	// Process names the definition a run of a process definition follows: name, version
+	// and the hash of the content it started with.
+	Process *ProcessRef `json:"process,omitempty"`
 }
 
 // State is the full record of a workflow, returned by the details query and as the
@@ -203,6 +213,8 @@ type AdvanceRequest struct {
 	Step    string `json:"step,omitempty"`
 	Actor   string `json:"actor"`
 	Comment string `json:"comment,omitempty"`
+	// Scopes are the actor's verified scopes; a gate that admits a scope checks them.
+	Scopes []string `json:"scopes,omitempty"`
 }
 
 // Request holds what every workflow start carries besides its kind's parameters.

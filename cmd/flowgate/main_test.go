@@ -93,7 +93,7 @@ func TestBannerStdioConfigNamesAnAbsoluteBinary(t *testing.T) {
 // file, line and rule of a bad file with exit code 1.
 func TestProcessesValidate(t *testing.T) {
 	var stdout, stderr bytes.Buffer
-	if code := run([]string{"processes", "validate", "../../docs/examples"}, &stdout, &stderr); code != 0 || !strings.Contains(stdout.String(), "ok  ../../docs/examples/access_request.yaml: access_request v1") {
+	if code := run([]string{"processes", "validate", "../../examples/processes"}, &stdout, &stderr); code != 0 || !strings.Contains(stdout.String(), "ok  ../../examples/processes/access_request.yaml: access_request v1") {
 		t.Fatalf("good folder: exit %d, %s %s", code, stdout.String(), stderr.String())
 	}
 	dir := t.TempDir()

@@ -48,6 +48,7 @@ type Backends struct {
 	deployed    map[string]string
 	messages    []map[string]string
 	orders      []map[string]any
+	refunds     []map[string]any
 	nextAccount int
 }
 
@@ -125,6 +126,17 @@ func (b *Backends) Deployed(service, env string) string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.deployed[service+"/"+env]
+}
+
+// Refunds returns the refunds the orders service issued, in order.
+func (b *Backends) Refunds() []map[string]any {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	out := make([]map[string]any, len(b.refunds))
+	for i, rf := range b.refunds {
+		out[i] = maps.Clone(rf)
+	}
+	return out
 }
 
 // Account returns the account of an email, or nil.
@@ -312,6 +324,33 @@ func (b *Backends) route(method, service string, p []string, body map[string]any
 		b.orders = append(b.orders, o)
 		b.changed(kindOrder, seq(len(b.orders)), o)
 		return reply(201, o)
+	case "orders POST refunds":
+		amount, _ := body["amount_cents"].(float64)
+		order := str(body, "order_id")
+		if order == "" || amount < 1 || amount != float64(int64(amount)) {
+			return fail(422, "order_id and a whole amount_cents of at least 1 are required")
+		}
+		rf := map[string]any{"refund_id": fmt.Sprintf("RF-%04d", len(b.refunds)+1), "order_id": order,
+			"amount_cents": int64(amount), "reason": str(body, "reason"), "status": "refunded"}
+		b.refunds = append(b.refunds, rf)
+		b.changed(kindRefund, seq(len(b.refunds)), rf)
+		return reply(201, maps.Clone(rf))
+	case "orders POST refunds/reverse":
+		id := str(body, "refund_id")
+		for i, rf := range b.refunds {
+			if rf["refund_id"] == id {
+				rf["status"] = "reversed"
+				b.changed(kindRefund, seq(i+1), rf)
+				return reply(200, maps.Clone(rf))
+			}
+		}
+		return fail(404, "no refund %q", id)
+	case "orders GET refunds":
+		list := []map[string]any{}
+		for _, rf := range b.refunds {
+			list = append(list, maps.Clone(rf))
+		}
+		return reply(200, list)
 	case "notifications POST messages":
 		to := str(body, "to")
 		if !strings.Contains(to, "@") {

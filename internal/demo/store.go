@@ -20,6 +20,7 @@ const (
 	kindMessage  = "message"  // key: zero-padded sequence
 	kindOrder    = "order"    // key: zero-padded sequence
 	kindMeta     = "meta"     // key: next_account
+	kindRefund   = "refund"   // key: zero-padded sequence
 )
 
 // store keeps the backends' state in a SQLite file, one row per entity, written in the
@@ -89,7 +90,7 @@ func (s *store) load(b *Backends) error {
 	b.ledger = map[string]*LedgerEntry{}
 	b.accounts = map[string]map[string]string{}
 	b.deployed = map[string]string{}
-	b.messages, b.orders, b.nextAccount = nil, nil, 0
+	b.messages, b.orders, b.refunds, b.nextAccount = nil, nil, nil, 0
 	rows, err := s.db.Query(`SELECT kind, key, value FROM entities ORDER BY kind, key`)
 	if err != nil {
 		return err
@@ -142,6 +143,12 @@ func (b *Backends) restore(kind, key string, value []byte) error {
 			return err
 		}
 		b.orders = append(b.orders, o)
+	case kindRefund:
+		var r map[string]any
+		if err := json.Unmarshal(value, &r); err != nil {
+			return err
+		}
+		b.refunds = append(b.refunds, r)
 	case kindMeta:
 		if key == "next_account" {
 			return json.Unmarshal(value, &b.nextAccount)

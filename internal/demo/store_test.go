@@ -42,6 +42,7 @@ func TestStateSurvivesReopen(t *testing.T) {
 		{"/deploy/deployments", "run-3/deploy", map[string]string{"service": "orders", "version": "1.1.0", "environment": "staging"}, 201},
 		{"/notifications/messages", "run-1/welcome", map[string]string{"to": "ada@example.com", "template": "welcome"}, 202},
 		{"/orders/orders", "", map[string]any{"sku": "KB-100", "quantity": 2}, 201},
+		{"/orders/refunds", "run-5/issue_refund", map[string]any{"order_id": "ORD-01001", "amount_cents": 2500}, 201},
 	}
 	for _, s := range steps {
 		if w := post(t, b, s.path, s.key, s.body); w.Code != s.want {
@@ -80,7 +81,11 @@ func TestStateSurvivesReopen(t *testing.T) {
 	if w := post(t, b, "/users/accounts", "run-4/provision", map[string]string{"email": "bob@example.com", "role": "viewer"}); w.Code != 201 || !bytes.Contains(w.Body.Bytes(), []byte("acc-0002")) {
 		t.Fatalf("second account = %d %s", w.Code, w.Body)
 	}
-	for _, get := range []struct{ path, want string }{{"/notifications/messages", "msg-1"}, {"/orders/orders", "DEMO-1"}} {
+	// A refund issued before the restart can be reversed after it.
+	if w := post(t, b, "/orders/refunds/reverse", "run-5/issue_refund/undo", map[string]string{"refund_id": "RF-0001"}); w.Code != 200 || !bytes.Contains(w.Body.Bytes(), []byte(`"reversed"`)) {
+		t.Fatalf("reverse after reopen = %d %s", w.Code, w.Body)
+	}
+	for _, get := range []struct{ path, want string }{{"/notifications/messages", "msg-1"}, {"/orders/orders", "DEMO-1"}, {"/orders/refunds", "RF-0001"}} {
 		rec := httptest.NewRecorder()
 		b.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, get.path, nil))
 		if !bytes.Contains(rec.Body.Bytes(), []byte(get.want)) {

@@ -1,0 +1,683 @@
+package workflows
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"cel.dev/cel-go/cel"
+	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+	"gopkg.in/yaml.v3"
+
+	"github.com/flowgate/flowgate/activities"
+)
+
+// ProcessSource is the definition a run carries in its input: the file's content and its
+// hash. A run interprets this copy to its end, so editing or deleting the file never
+// changes a run in flight.
+type ProcessSource struct {
+	Name    string `json:"name"`
+	Version int    `json:"version"`
+	// Hash is the SHA-256 of Source, hex; a run refuses a source that does not match.
+	Hash   string `json:"hash"`
+	Source string `json:"source"`
+}
+
+// ProcessRef names the definition a run follows: name, version and content hash.
+type ProcessRef struct {
+	Name    string `json:"name"`
+	Version int    `json:"version"`
+	Hash    string `json:"hash"`
+}
+
+// ProcessInput starts a run of a process definition.
+type ProcessInput struct {
+	Request
+	Process ProcessSource `json:"process"`
+	// Params are the run's parameters, validated against the definition's schema.
+	Params json.RawMessage `json:"params"`
+}
+
+// NewProcessSource returns the source a run of the definition in data carries.
+func NewProcessSource(d Definition, data []byte) ProcessSource {
+	sum := sha256.Sum256(data)
+	return ProcessSource{Name: d.Name, Version: d.Version, Hash: hex.EncodeToString(sum[:]), Source: string(data)}
+}
+
+// Ref is the source's name, version and hash.
+func (s ProcessSource) Ref() ProcessRef {
+	return ProcessRef{Name: s.Name, Version: s.Version, Hash: s.Hash}
+}
+
+// decoded caches decoded definitions by hash: decoding is pure, so every run and every
+// replay of the same source gets the same definition.
+var decoded sync.Map // hash → Definition
+
+// Definition decodes the carried definition, after checking its hash.
+func (s ProcessSource) Definition() (Definition, error) {
+	sum := sha256.Sum256([]byte(s.Source))
+	if hex.EncodeToString(sum[:]) != s.Hash {
+		return Definition{}, fmt.Errorf("process %s: its source does not match its hash %s", s.Name, s.Hash)
+	}
+	if d, ok := decoded.Load(s.Hash); ok {
+		return d.(Definition), nil
+	}
+	var d Definition
+	dec := yaml.NewDecoder(strings.NewReader(s.Source))
+	dec.KnownFields(true)
+	if err := dec.Decode(&d); err != nil {
+		return Definition{}, fmt.Errorf("process %s: %w", s.Name, err)
+	}
+	decoded.Store(s.Hash, d)
+	return d, nil
+}
+
+// ProcessDynamic is the interpreter registered as Temporal's dynamic workflow: it runs
+// every workflow type the worker has no code for, each a process definition carried in
+// the run's input.
+func ProcessDynamic(ctx workflow.Context, args converter.EncodedValues) (State, error) {
+	var in ProcessInput
+	if err := args.Get(&in); err != nil {
+		return State{}, invalidStart(fmt.Errorf("workflow type %s is not a Flowgate process run: its input is not a process input: %w", workflow.GetInfo(ctx).WorkflowType.Name, err))
+	}
+	return Process(ctx, in)
+}
+
+// Process interprets a process definition: it runs the steps in order on the step engine
+// (gates, deadlines, retries, compensation, queries and the advance update).
+func Process(ctx workflow.Context, in ProcessInput) (State, error) {
+	def, err := in.Process.Definition()
+	if err != nil {
+		return State{}, invalidStart(err)
+	}
+	if t := workflow.GetInfo(ctx).WorkflowType.Name; t != def.Name {
+		return State{}, invalidStart(fmt.Errorf("workflow type %s carries process %s; they must be the same", t, def.Name))
+	}
+	params, err := decodeJSON(in.Params)
+	if err != nil {
+		return State{}, invalidStart(fmt.Errorf("parameters: %w", err))
+	}
+	pmap, _ := params.(map[string]any)
+	if pmap == nil {
+		pmap = map[string]any{}
+	}
+	steps := make([]Step, len(def.Steps))
+	for i, s := range def.Steps {
+		steps[i] = Step{Name: s.Name, Kind: StepActivity}
+		if s.Approval != nil {
+			steps[i].Kind = StepApproval
+		}
+	}
+	r, err := newRunner(ctx, Kind(def.Name), in.Request, in.Params, steps)
+	if err != nil {
+		return State{}, err
+	}
+	ref := in.Process.Ref()
+	r.state.Process = &ref
+	ip := &interpreter{r: r, def: def, params: pmap, outputs: map[string]any{}}
+	if def.Details != "" {
+		r.extraDetails, _ = ip.render(def.Details)
+	}
+	return r.finish(ctx, ip.run(ctx))
+}
+
+// interpreter runs one definition on a runner.
+type interpreter struct {
+	r       *runner
+	def     Definition
+	params  map[string]any
+	outputs map[string]any
+}
+
+func (ip *interpreter) run(ctx workflow.Context) error {
+	for _, s := range ip.def.Steps {
+		if s.When != "" {
+			ok, err := ip.condition(s.When)
+			if err != nil {
+				return &stepFailure{step: s.Name, err: fmt.Errorf("condition %q: %w", s.When, err)}
+			}
+			if !ok {
+				ip.r.skip(ctx, s.Name, fmt.Sprintf("skipped: condition %s is false", s.When))
+				continue
+			}
+		}
+		var err error
+		switch {
+		case s.Approval != nil:
+			err = ip.approval(ctx, s)
+		default:
+			err = ip.r.activityStep(ctx, s.Name, false, func(ctx workflow.Context) (string, error) {
+				return ip.action(ctx, s)
+			})
+		}
+		if err != nil {
+			return err
+		}
+		if s.Compensate != nil {
+			comp := *s.Compensate
+			name := s.Name
+			ip.r.onUndo(name, func(ctx workflow.Context) error {
+				_, err := ip.effect(ctx, name, name+"/undo", "undo "+name, comp.Call, comp.SQL)
+				return err
+			})
+		}
+	}
+	return nil
+}
+
+// action runs a call, sql or file step and keeps its output for later steps.
+func (ip *interpreter) action(ctx workflow.Context, s StepDef) (string, error) {
+	if s.File != nil {
+		return ip.file(ctx, s)
+	}
+	return ip.effect(ctx, s.Name, s.Name, s.Name, s.Call, s.SQL)
+}
+
+// effect runs a call or a statement; key names it for idempotency (run id / key).
+func (ip *interpreter) effect(ctx workflow.Context, step, key, summary string, call *CallStep, stmt *SQLStep) (string, error) {
+	idem := ip.r.state.WorkflowID + "/" + key
+	switch {
+	case call != nil:
+		endpoint, err := ip.renderPath(call.Endpoint)
+		if err != nil {
+			return "", templateError(err)
+		}
+		in := activities.CallInput{Service: call.Service, Endpoint: endpoint, Method: call.Method}
+		if call.Method == "POST" {
+			body, err := ip.renderValue(call.Body)
+			if err != nil {
+				return "", templateError(err)
+			}
+			if body == nil {
+				body = map[string]any{}
+			}
+			if in.Data, err = json.Marshal(body); err != nil {
+				return "", templateError(err)
+			}
+			in.IdempotencyKey = idem
+		}
+		var res activities.CallResult
+		err = workflow.ExecuteActivity(withActivity(ctx, fmt.Sprintf("%s: %s %s %s", summary, call.Method, call.Service, endpoint)), gw.CallService, in).Get(ctx, &res)
+		if err != nil {
+			return "", err
+		}
+		out := any(res.Text)
+		if len(res.JSON) > 0 {
+			if out, err = decodeJSON(res.JSON); err != nil {
+				return "", err
+			}
+		}
+		ip.keep(key, out)
+		return fmt.Sprintf("%s %s %s answered %d", call.Method, call.Service, endpoint, res.StatusCode), nil
+	case stmt != nil:
+		st := ip.def.Statements[stmt.Statement]
+		args := make(map[string]any, len(stmt.Args))
+		for name, tmpl := range stmt.Args {
+			v, err := ip.renderValue(tmpl)
+			if err != nil {
+				return "", templateError(err)
+			}
+			args[name] = v
+		}
+		in := activities.StatementInput{Name: stmt.Statement, Mode: st.Mode, Query: st.Query, Args: args}
+		if st.Mode == "write" {
+			in.Key = idem
+		}
+		var res activities.StatementResult
+		if err := workflow.ExecuteActivity(withActivity(ctx, fmt.Sprintf("%s: statement %s", summary, stmt.Statement)), db.RunStatement, in).Get(ctx, &res); err != nil {
+			return "", err
+		}
+		if err := ip.keepJSON(key, res); err != nil {
+			return "", err
+		}
+		if st.Mode == "read" {
+			return fmt.Sprintf("statement %s returned %s", stmt.Statement, plural(res.RowsReturned, "row")), nil
+		}
+		return fmt.Sprintf("statement %s changed %s", stmt.Statement, plural(int(res.RowsAffected), "row")), nil
+	}
+	return "", errors.New("step has nothing to run")
+}
+
+func (ip *interpreter) file(ctx workflow.Context, s StepDef) (string, error) {
+	f := s.File
+	if f.Action == "parse" {
+		p, err := ip.render(f.Path)
+		if err != nil {
+			return "", templateError(err)
+		}
+		var res activities.ParsedFile
+		if err := workflow.ExecuteActivity(withActivity(ctx, s.Name+": parse "+p), files.ParseFile, activities.ParseInput{FilePath: p}).Get(ctx, &res); err != nil {
+			return "", err
+		}
+		if err := ip.keepJSON(s.Name, res); err != nil {
+			return "", err
+		}
+		return fmt.Sprintf("parsed %s (%s)", res.Path, res.Format), nil
+	}
+	name, err := ip.render(f.Name)
+	if err != nil {
+		return "", templateError(err)
+	}
+	text, err := ip.render(f.Content)
+	if err != nil {
+		return "", templateError(err)
+	}
+	content, err := json.Marshal(map[string]any{
+		"process": ip.def.Name, "version": ip.def.Version, "run": ip.r.state.WorkflowID,
+		"requested_by": ip.r.state.RequestedBy, "content": text,
+	})
+	if err != nil {
+		return "", err
+	}
+	var res activities.ReportFile
+	if err := workflow.ExecuteActivity(withActivity(ctx, s.Name+": write report "+name), files.WriteReport, activities.ReportInput{Name: name, Content: content}).Get(ctx, &res); err != nil {
+		return "", err
+	}
+	if err := ip.keepJSON(s.Name, res); err != nil {
+		return "", err
+	}
+	return "wrote " + res.Path, nil
+}
+
+// keep records a step's output for later templates and conditions, and in the record.
+func (ip *interpreter) keep(step string, v any) {
+	ip.outputs[step] = v
+	raw, _ := json.Marshal(v)
+	ip.r.state.Outputs[step] = string(raw)
+}
+
+func (ip *interpreter) keepJSON(step string, v any) error {
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	out, err := decodeJSON(raw)
+	if err != nil {
+		return err
+	}
+	ip.keep(step, out)
+	return nil
+}
+
+// templateError fails a step whose template cannot be filled; no retry fills it.
+func templateError(err error) error {
+	return temporal.NewNonRetryableApplicationError(err.Error(), activities.ErrTypeInvalidInput, nil)
+}
+
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return strconv.Itoa(n) + " " + noun + "s"
+}
+
+// decodeJSON decodes JSON keeping whole numbers as int64, so CEL and templates see 5000
+// as an integer, not 5000.0.
+func decodeJSON(raw []byte) (any, error) {
+	if len(bytes.TrimSpace(raw)) == 0 {
+		return map[string]any{}, nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return nil, err
+	}
+	return numbers(v), nil
+}
+
+func numbers(v any) any {
+	switch x := v.(type) {
+	case json.Number:
+		if i, err := x.Int64(); err == nil {
+			return i
+		}
+		f, _ := x.Float64()
+		return f
+	case map[string]any:
+		for k, val := range x {
+			x[k] = numbers(val)
+		}
+	case []any:
+		for i, val := range x {
+			x[i] = numbers(val)
+		}
+	}
+	return v
+}
+
+// --- conditions -------------------------------------------------------------------
+
+var (
+	celOnce sync.Once
+	celEnv  *cel.Env
+	// programs caches compiled conditions by expression: compiling is pure.
+	programs sync.Map // string → cel.Program
+)
+
+// conditionEnv is the CEL environment of conditions: params, steps and run.
+func conditionEnv() *cel.Env {
+	celOnce.Do(func() {
+		env, err := cel.NewEnv(
+			cel.Variable("params", cel.MapType(cel.StringType, cel.DynType)),
+			cel.Variable("steps", cel.MapType(cel.StringType, cel.DynType)),
+			cel.Variable("run", cel.MapType(cel.StringType, cel.StringType)),
+			cel.CrossTypeNumericComparisons(true),
+		)
+		if err != nil {
+			panic("workflows: CEL environment: " + err.Error()) // fixed declarations; cannot fail
+		}
+		celEnv = env
+	})
+	return celEnv
+}
+
+func (ip *interpreter) condition(expr string) (bool, error) {
+	prg, ok := programs.Load(expr)
+	if !ok {
+		ast, issues := conditionEnv().Compile(expr)
+		if issues != nil && issues.Err() != nil {
+			return false, issues.Err()
+		}
+		p, err := conditionEnv().Program(ast)
+		if err != nil {
+			return false, err
+		}
+		programs.Store(expr, p)
+		prg = p
+	}
+	steps := map[string]any{}
+	for _, s := range ip.r.state.Steps {
+		entry := map[string]any{"status": string(s.Status)}
+		if out, ok := ip.outputs[s.Name]; ok {
+			entry["output"] = out
+		}
+		steps[s.Name] = entry
+	}
+	out, _, err := prg.(cel.Program).Eval(map[string]any{
+		"params": ip.params,
+		"steps":  steps,
+		"run":    map[string]string{"id": ip.r.state.WorkflowID, "requested_by": ip.r.state.RequestedBy},
+	})
+	if err != nil {
+		return false, err
+	}
+	b, ok := out.Value().(bool)
+	if !ok {
+		return false, fmt.Errorf("is %v, not true or false", out.Value())
+	}
+	return b, nil
+}
+
+// --- templates --------------------------------------------------------------------
+
+// lookup resolves a template reference: params.X, steps.S.output[.F…], run.id or
+// run.requested_by.
+func (ip *interpreter) lookup(ref string) (any, error) {
+	return lookupRef(ref, ip.params, ip.outputs, ip.r.state.WorkflowID, ip.r.state.RequestedBy)
+}
+
+func lookupRef(ref string, params map[string]any, outputs map[string]any, id, requester string) (any, error) {
+	parts := strings.Split(ref, ".")
+	switch {
+	case ref == "run.id":
+		return id, nil
+	case ref == "run.requested_by":
+		return requester, nil
+	case parts[0] == "params" && len(parts) == 2:
+		v, ok := params[parts[1]]
+		if !ok {
+			return nil, nil // an optional parameter not given reads as empty
+		}
+		return v, nil
+	case parts[0] == "steps" && len(parts) >= 3 && parts[2] == "output":
+		v, ok := outputs[parts[1]]
+		if !ok {
+			return nil, fmt.Errorf("{{%s}}: step %s has no output (it was skipped or has not run)", ref, parts[1])
+		}
+		for _, field := range parts[3:] {
+			m, ok := v.(map[string]any)
+			if !ok {
+				return nil, fmt.Errorf("{{%s}}: the output of step %s has no field %s", ref, parts[1], field)
+			}
+			if v, ok = m[field]; !ok {
+				return nil, fmt.Errorf("{{%s}}: the output of step %s has no field %s", ref, parts[1], field)
+			}
+		}
+		return v, nil
+	}
+	return nil, fmt.Errorf("{{%s}} is not a reference", ref)
+}
+
+// render fills every {{…}} of s with its value as text.
+func (ip *interpreter) render(s string) (string, error) {
+	return renderTemplate(s, ip.lookup, func(s string) string { return s })
+}
+
+// renderPath fills an endpoint; each value is escaped as one path segment, so a value
+// can never add a segment, a query or a '..'.
+func (ip *interpreter) renderPath(s string) (string, error) {
+	return renderTemplate(s, ip.lookup, url.PathEscape)
+}
+
+func renderTemplate(s string, lookup func(string) (any, error), escape func(string) string) (string, error) {
+	var firstErr error
+	out := template.ReplaceAllStringFunc(s, func(m string) string {
+		ref := template.FindStringSubmatch(m)[1]
+		v, err := lookup(ref)
+		if err != nil && firstErr == nil {
+			firstErr = err
+		}
+		return escape(text(v))
+	})
+	return out, firstErr
+}
+
+// renderValue fills the templates of a YAML value. A string that is one template only
+// takes the referenced value with its type (a number stays a number).
+func (ip *interpreter) renderValue(v any) (any, error) {
+	switch x := v.(type) {
+	case string:
+		if m := template.FindStringSubmatch(x); m != nil && m[0] == strings.TrimSpace(x) {
+			return ip.lookup(m[1])
+		}
+		return ip.render(x)
+	case map[string]any:
+		out := make(map[string]any, len(x))
+		for k, val := range x {
+			r, err := ip.renderValue(val)
+			if err != nil {
+				return nil, err
+			}
+			out[k] = r
+		}
+		return out, nil
+	case []any:
+		out := make([]any, len(x))
+		for i, val := range x {
+			r, err := ip.renderValue(val)
+			if err != nil {
+				return nil, err
+			}
+			out[i] = r
+		}
+		return out, nil
+	}
+	return v, nil
+}
+
+// text is a value as it reads in a template.
+func text(v any) string {
+	switch x := v.(type) {
+	case nil:
+		return ""
+	case string:
+		return x
+	case int64:
+		return strconv.FormatInt(x, 10)
+	case float64:
+		return strconv.FormatFloat(x, 'f', -1, 64)
+	case bool:
+		return strconv.FormatBool(x)
+	}
+	raw, _ := json.Marshal(v)
+	return string(raw)
+}
+
+// RenderSummary fills a definition's summary for a run: the line the Temporal UI shows.
+func RenderSummary(d Definition, params json.RawMessage, id, requestedBy string) string {
+	p, err := decodeJSON(params)
+	pm, _ := p.(map[string]any)
+	if err != nil || pm == nil {
+		pm = map[string]any{}
+	}
+	s, _ := renderTemplate(d.Summary, func(ref string) (any, error) {
+		return lookupRef(ref, pm, nil, id, requestedBy)
+	}, func(s string) string { return s })
+	return s
+}
+
+// --- approvals --------------------------------------------------------------------
+
+// approvalPolicy is who may decide at a gate of a definition, and how many must approve.
+type approvalPolicy struct {
+	Approvers []string `json:"approvers,omitempty"`
+	Scope     string   `json:"scope,omitempty"`
+	Quorum    int      `json:"quorum"`
+	// SelfApproval allows the requester to approve (separation of duties off).
+	SelfApproval bool `json:"-"`
+	Escalated    bool `json:"escalated,omitempty"`
+	// Approvals are the distinct approvers so far.
+	Approvals []string `json:"approvals,omitempty"`
+}
+
+// may reports whether the actor may decide at the gate.
+func (p *approvalPolicy) may(actor string, scopes []string) bool {
+	return slices.Contains(p.Approvers, actor) || (p.Scope != "" && slices.Contains(scopes, p.Scope))
+}
+
+// who says who may decide, in words.
+func (p *approvalPolicy) who() string {
+	var parts []string
+	if len(p.Approvers) > 0 {
+		parts = append(parts, strings.Join(p.Approvers, ", "))
+	}
+	if p.Scope != "" {
+		parts = append(parts, "anyone holding the scope "+p.Scope)
+	}
+	return strings.Join(parts, " or ")
+}
+
+// checkPolicy refuses a decision the gate's policy does not allow.
+func (r *runner) checkPolicy(req AdvanceRequest) error {
+	p := r.gate.policy
+	if p == nil || req.Action == ActionContinue {
+		return nil
+	}
+	if !p.may(req.Actor, req.Scopes) {
+		return fmt.Errorf("%s may not decide at step %s; allowed: %s", req.Actor, r.gate.step, p.who())
+	}
+	if req.Action == ActionApprove && slices.Contains(p.Approvals, req.Actor) {
+		return fmt.Errorf("%s already approved step %s; it needs %d distinct approvers, %d more", req.Actor, r.gate.step, p.Quorum, p.Quorum-len(p.Approvals))
+	}
+	return nil
+}
+
+// approval waits at a gate of a definition until its quorum approves, someone allowed
+// rejects, or its deadline passes (then rejects, or escalates once to a second group).
+func (ip *interpreter) approval(ctx workflow.Context, s StepDef) error {
+	r, a := ip.r, s.Approval
+	sod := a.SeparationOfDuties == nil || *a.SeparationOfDuties
+	pol := &approvalPolicy{Approvers: a.Approvers, Scope: a.Scope, Quorum: max(a.Quorum, 1), SelfApproval: !sod || r.req.AllowSelfApproval}
+	wait := r.req.ApprovalTimeout
+	if a.Deadline != "" {
+		wait, _ = time.ParseDuration(a.Deadline)
+	}
+	var remind time.Duration
+	if a.Reminder != "" {
+		remind, _ = time.ParseDuration(a.Reminder)
+	}
+	r.begin(ctx, s.Name, StatusWaitingApproval, StepWaiting)
+	g := &gate{step: s.Name, kind: gateApproval, deadline: workflow.Now(ctx).UTC().Add(wait), policy: pol}
+	for {
+		d, ok, err := ip.await(ctx, g, remind)
+		switch {
+		case err != nil:
+			r.finishStep(ctx, s.Name, StepCancelled, "", "", "", "cancelled while waiting")
+			return err
+		case !ok && a.OnTimeout == "escalate" && !pol.Escalated:
+			esc, _ := time.ParseDuration(a.Escalate.Deadline)
+			pol = &approvalPolicy{Approvers: a.Escalate.Approvers, Scope: a.Escalate.Scope, Quorum: 1, SelfApproval: pol.SelfApproval, Escalated: true}
+			g = &gate{step: s.Name, kind: gateApproval, deadline: workflow.Now(ctx).UTC().Add(esc), policy: pol}
+			r.log(ctx, "escalated", s.Name, "", fmt.Sprintf("no decision within %s; now %s may decide until %s", wait, pol.who(), g.deadline.Format(time.RFC3339)))
+			wait, remind = esc, 0
+			continue
+		case !ok:
+			r.timedOutAfter = wait
+			r.finishStep(ctx, s.Name, StepTimedOut, "", "", "", fmt.Sprintf("no decision within %s", wait))
+			return errTimedOut
+		case d.Action == ActionReject:
+			r.finishStep(ctx, s.Name, StepRejected, d.Actor, d.Comment, "rejected", "")
+			return errRejected
+		}
+		pol.Approvals = append(pol.Approvals, d.Actor)
+		if len(pol.Approvals) < pol.Quorum {
+			r.log(ctx, "approved", s.Name, d.Actor, fmt.Sprintf("%d of %d approvals — %s", len(pol.Approvals), pol.Quorum, d.Comment))
+			r.publish(ctx)
+			continue
+		}
+		r.finishStep(ctx, s.Name, StepCompleted, strings.Join(pol.Approvals, ", "), d.Comment, "approved by "+strings.Join(pol.Approvals, ", "), "")
+		r.state.Status = StatusInProgress
+		r.publish(ctx)
+		return nil
+	}
+}
+
+// await waits at g for one decision until its deadline, recording a reminder remind
+// before it. ok is false when the deadline passes.
+func (ip *interpreter) await(ctx workflow.Context, g *gate, remind time.Duration) (AdvanceRequest, bool, error) {
+	r := ip.r
+	r.gate = g
+	r.publish(ctx)
+	defer func() { r.gate = nil }()
+	decided := func() bool { return r.decision != nil }
+	left := g.deadline.Sub(workflow.Now(ctx))
+	if remind > 0 && left > remind {
+		ok, err := workflow.AwaitWithOptions(ctx, workflow.AwaitOptions{
+			Timeout:      left - remind,
+			TimerOptions: workflow.TimerOptions{Summary: fmt.Sprintf("reminder of approval gate %s", g.step)},
+		}, decided)
+		if err != nil {
+			return AdvanceRequest{}, false, err
+		}
+		if !ok {
+			r.log(ctx, "reminder", g.step, "", fmt.Sprintf("still waiting for %s; the deadline is %s", g.policy.who(), g.deadline.Format(time.RFC3339)))
+			r.publish(ctx)
+		}
+		left = g.deadline.Sub(workflow.Now(ctx))
+	}
+	if r.decision == nil {
+		ok, err := workflow.AwaitWithOptions(ctx, workflow.AwaitOptions{
+			Timeout:      max(left, time.Millisecond),
+			TimerOptions: workflow.TimerOptions{Summary: fmt.Sprintf("deadline of approval gate %s", g.step)},
+		}, decided)
+		if err != nil || !ok {
+			return AdvanceRequest{}, false, err
+		}
+	}
+	d := *r.decision
+	r.decision = nil
+	r.decisionsTaken++
+	return d, true, nil
+}
