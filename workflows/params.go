@@ -227,6 +227,8 @@ func (s Start) request() Request {
 		return in.Request
 	case AuditInput:
 		return in.Request
+	case ProcessInput:
+		return in.Request
 	}
 	return Request{}
 }
@@ -234,11 +236,8 @@ func (s Start) request() Request {
 // PrepareStart decodes and validates a kind's parameters (unknown fields are refused) and
 // returns the workflow function and input to start.
 func PrepareStart(kind Kind, params json.RawMessage, req Request) (Start, error) {
-	if strings.TrimSpace(req.RequestedBy) == "" {
-		return Start{}, paramErr("requested_by", "the caller's identity", "is empty")
-	}
-	if req.ApprovalTimeout < 0 || (req.ApprovalTimeout > 0 && req.ApprovalTimeout < time.Second) || req.ApprovalTimeout > 365*24*time.Hour {
-		return Start{}, paramErr("approval_timeout", "1s to 8760h", "%s is out of range", req.ApprovalTimeout)
+	if err := checkRequest(req); err != nil {
+		return Start{}, err
 	}
 	if len(bytes.TrimSpace(params)) == 0 {
 		params = json.RawMessage("{}")
@@ -276,6 +275,34 @@ func PrepareStart(kind Kind, params json.RawMessage, req Request) (Start, error)
 			fmt.Sprintf("Audit %s, requested by %s", strings.Join(p.Tables, ", "), req.RequestedBy)}, nil
 	}
 	return Start{}, paramErr("workflow_type", "onboarding | deployment | audit", "%q is not a workflow type", kind)
+}
+
+func checkRequest(req Request) error {
+	if strings.TrimSpace(req.RequestedBy) == "" {
+		return paramErr("requested_by", "the caller's identity", "is empty")
+	}
+	if req.ApprovalTimeout < 0 || (req.ApprovalTimeout > 0 && req.ApprovalTimeout < time.Second) || req.ApprovalTimeout > 365*24*time.Hour {
+		return paramErr("approval_timeout", "1s to 8760h", "%s is out of range", req.ApprovalTimeout)
+	}
+	return nil
+}
+
+// PrepareProcess validates a start of a process definition: the parameters against its
+// schema (defaults filled in), and returns the input that carries the definition.
+func PrepareProcess(src ProcessSource, schema *ParamSchema, params json.RawMessage, req Request) (Start, error) {
+	if err := checkRequest(req); err != nil {
+		return Start{}, err
+	}
+	d, err := src.Definition()
+	if err != nil {
+		return Start{}, err
+	}
+	checked, err := schema.Check(params)
+	if err != nil {
+		return Start{}, err
+	}
+	return Start{Kind: Kind(d.Name), Input: ProcessInput{Request: req, Process: src, Params: checked},
+		Summary: RenderSummary(d, checked, "", req.RequestedBy)}, nil
 }
 
 func decodeStrict(raw json.RawMessage, v any) error {

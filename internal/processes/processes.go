@@ -23,6 +23,39 @@ type File struct {
 // read (not recursively). Every problem of every file is reported, joined in one error;
 // two files declaring one process name is a problem too.
 func Read(paths []string, rules workflows.DefinitionRules) ([]File, error) {
+	files, problems := list(paths)
+	var out []File
+	byName := map[string]string{}
+	for _, f := range files {
+		p, err := load(f, rules)
+		if err != nil {
+			problems = append(problems, err)
+			continue
+		}
+		d := p.Definition
+		if reserved(d.Name) {
+			problems = append(problems, fmt.Errorf("%s:1: process name %q is a built-in process written in Go; allowed: another name", f, d.Name))
+			continue
+		}
+		if other, ok := byName[d.Name]; ok {
+			problems = append(problems, fmt.Errorf("%s: process %q is already declared in %s; allowed: one file per process name", f, d.Name, other))
+			continue
+		}
+		byName[d.Name] = f
+		out = append(out, File{Path: f, Definition: d})
+	}
+	if len(problems) > 0 {
+		return out, errors.Join(problems...)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("%s: no process definitions (*.yaml, *.yml) found", strings.Join(paths, ", "))
+	}
+	return out, nil
+}
+
+// list returns the definition files paths name, sorted: files as given, and the *.yaml and
+// *.yml files of folders (not recursively).
+func list(paths []string) ([]string, []error) {
 	var files []string
 	var problems []error
 	for _, p := range paths {
@@ -47,31 +80,5 @@ func Read(paths []string, rules workflows.DefinitionRules) ([]File, error) {
 		}
 	}
 	slices.Sort(files)
-	var out []File
-	byName := map[string]string{}
-	for _, f := range files {
-		data, err := os.ReadFile(f)
-		if err != nil {
-			problems = append(problems, fmt.Errorf("%s: %v", f, err))
-			continue
-		}
-		d, err := workflows.ParseDefinition(f, data, rules)
-		if err != nil {
-			problems = append(problems, err)
-			continue
-		}
-		if other, ok := byName[d.Name]; ok {
-			problems = append(problems, fmt.Errorf("%s: process %q is already declared in %s; allowed: one file per process name", f, d.Name, other))
-			continue
-		}
-		byName[d.Name] = f
-		out = append(out, File{Path: f, Definition: d})
-	}
-	if len(problems) > 0 {
-		return out, errors.Join(problems...)
-	}
-	if len(out) == 0 {
-		return nil, fmt.Errorf("%s: no process definitions (*.yaml, *.yml) found", strings.Join(paths, ", "))
-	}
-	return out, nil
+	return files, problems
 }

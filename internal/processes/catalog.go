@@ -1,0 +1,203 @@
+package processes
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/flowgate/flowgate/workflows"
+)
+
+// Process is one loaded definition, ready to start: the file it came from, the definition,
+// the source a run carries and the compiled parameter schema.
+type Process struct {
+	Path       string
+	Definition workflows.Definition
+	Source     workflows.ProcessSource
+	Params     *workflows.ParamSchema
+}
+
+// Catalog holds the definitions of a set of folders and files and reloads them when they
+// change. A file that becomes invalid keeps its last good version active; a file that is
+// deleted takes its process away from new starts (runs in flight carry their definition).
+// It is safe for concurrent use.
+type Catalog struct {
+	paths  []string
+	rules  workflows.DefinitionRules
+	logger *slog.Logger
+
+	mu       sync.RWMutex
+	byPath   map[string]*Process
+	byName   map[string]*Process
+	stamp    string
+	onChange []func()
+}
+
+// reserved are the workflow types Flowgate's Go code owns; a definition cannot take them.
+func reserved(name string) bool {
+	return slices.Contains(workflows.Kinds, workflows.Kind(name)) || name == workflows.ToolCallWorkflow
+}
+
+// NewCatalog loads the definitions in paths (files, or folders of *.yaml and *.yml). The
+// catalog is usable even when some files are invalid: their problems are returned, each
+// as file:line: what is wrong; allowed: what is.
+func NewCatalog(paths []string, rules workflows.DefinitionRules, logger *slog.Logger) (*Catalog, error) {
+	if logger == nil {
+		logger = slog.Default()
+	}
+	c := &Catalog{paths: paths, rules: rules, logger: logger, byPath: map[string]*Process{}, byName: map[string]*Process{}}
+	_, err := c.Reload()
+	return c, err
+}
+
+// OnChange registers fn to be called after a reload changed the set of processes.
+func (c *Catalog) OnChange(fn func()) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.onChange = append(c.onChange, fn)
+}
+
+// Get returns the loaded process of that name.
+func (c *Catalog) Get(name string) (*Process, bool) {
+	if c == nil {
+		return nil, false
+	}
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	p, ok := c.byName[name]
+	return p, ok
+}
+
+// List returns the loaded processes sorted by name.
+func (c *Catalog) List() []*Process {
+	if c == nil {
+		return nil
+	}
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	out := make([]*Process, 0, len(c.byName))
+	for _, p := range c.byName {
+		out = append(out, p)
+	}
+	slices.SortFunc(out, func(a, b *Process) int { return strings.Compare(a.Definition.Name, b.Definition.Name) })
+	return out
+}
+
+// Names returns the loaded process names, sorted.
+func (c *Catalog) Names() []string {
+	var out []string
+	for _, p := range c.List() {
+		out = append(out, p.Definition.Name)
+	}
+	return out
+}
+
+// Reload reads every file again. It reports whether the set of processes (names and
+// contents) changed, and the problems of files it refused.
+func (c *Catalog) Reload() (bool, error) {
+	files, problems := list(c.paths)
+	c.mu.Lock()
+	byPath := map[string]*Process{}
+	byName := map[string]*Process{}
+	for _, f := range files {
+		p, err := load(f, c.rules)
+		if err == nil && reserved(p.Definition.Name) {
+			err = fmt.Errorf("%s:1: process name %q is a built-in process written in Go; allowed: another name", f, p.Definition.Name)
+		}
+		if err != nil {
+			problems = append(problems, err)
+			if old, ok := c.byPath[f]; ok {
+				c.logger.Warn("process definition refused; its last good version stays active", "file", f, "process", old.Definition.Name, "hash", old.Source.Hash[:12], "error", err)
+				p = old
+			} else {
+				c.logger.Warn("process definition refused", "file", f, "error", err)
+				continue
+			}
+		}
+		if other, ok := byName[p.Definition.Name]; ok {
+			err := fmt.Errorf("%s: process %q is already declared in %s; allowed: one file per process name", f, p.Definition.Name, other.Path)
+			problems = append(problems, err)
+			c.logger.Warn("process definition refused", "file", f, "error", err)
+			continue
+		}
+		byPath[f], byName[p.Definition.Name] = p, p
+	}
+	changed := !sameSet(c.byName, byName)
+	c.byPath, c.byName = byPath, byName
+	c.stamp = stamp(c.paths)
+	callbacks := slices.Clone(c.onChange)
+	c.mu.Unlock()
+	if changed {
+		c.logger.Info("process definitions loaded", "processes", strings.Join(c.Names(), ", "))
+		for _, fn := range callbacks {
+			fn()
+		}
+	}
+	return changed, errors.Join(problems...)
+}
+
+func sameSet(a, b map[string]*Process) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for name, p := range a {
+		if q, ok := b[name]; !ok || q.Source.Hash != p.Source.Hash || q.Path != p.Path {
+			return false
+		}
+	}
+	return true
+}
+
+// Watch reloads the catalog whenever its files change (checked every interval) until ctx
+// ends.
+func (c *Catalog) Watch(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		c.mu.RLock()
+		old := c.stamp
+		c.mu.RUnlock()
+		if stamp(c.paths) != old {
+			_, _ = c.Reload() // problems are logged by Reload
+		}
+	}
+}
+
+// stamp summarizes the files' names, sizes and modification times.
+func stamp(paths []string) string {
+	files, _ := list(paths)
+	var b strings.Builder
+	for _, f := range files {
+		if info, err := os.Stat(f); err == nil {
+			fmt.Fprintf(&b, "%s %d %d\n", f, info.Size(), info.ModTime().UnixNano())
+		}
+	}
+	return b.String()
+}
+
+func load(file string, rules workflows.DefinitionRules) (*Process, error) {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %v", file, err)
+	}
+	d, err := workflows.ParseDefinition(file, data, rules)
+	if err != nil {
+		return nil, err
+	}
+	schema, err := workflows.CompileParams(d)
+	if err != nil {
+		return nil, fmt.Errorf("%s: parameters: %v", file, err)
+	}
+	return &Process{Path: file, Definition: d, Source: workflows.NewProcessSource(d, data), Params: schema}, nil
+}
