@@ -43,13 +43,13 @@ func TestMCPListsToolsResourcesAndPrompts(t *testing.T) {
 				}
 			}
 			slices.Sort(names)
-			want := []string{"advance_workflow", "call_service", "cancel_workflow", "execute_query", "get_workflow_status",
+			want := []string{"advance_workflow", "call_service", "cancel_workflow", "describe_process", "execute_query", "get_workflow_status",
 				"list_files", "list_workflows", "parse_file", "search_table", "start_workflow"}
 			if !slices.Equal(names, want) {
 				t.Errorf("tools = %v, want %v", names, want)
 			}
 			templates, err := cs.ListResourceTemplates(ctx, nil)
-			if err != nil || len(templates.ResourceTemplates) != 3 {
+			if err != nil || len(templates.ResourceTemplates) != 4 { // workflow://, db://, file://, process://
 				t.Errorf("resource templates = %+v, %v", templates, err)
 			}
 			resources, err := cs.ListResources(ctx, nil)

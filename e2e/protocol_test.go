@@ -33,6 +33,7 @@ func TestMCPToolAnnotationsAreTrue(t *testing.T) {
 		"call_service":        {false, true, false, true},
 		"parse_file":          {true, false, true, false},
 		"list_files":          {true, false, true, false},
+		"describe_process":    {true, false, true, false},
 	}
 	cs := connectHTTP(t, testenv.Shared(t).MCPURL)
 	tools, err := cs.ListTools(context.Background(), nil)

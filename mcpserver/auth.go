@@ -351,7 +351,7 @@ func requiredScope(method string, params json.RawMessage) string {
 // toolScope is the scope a tool call needs.
 func toolScope(tool, action string) string {
 	switch tool {
-	case "get_workflow_status", "list_workflows", "search_table", "parse_file", "list_files":
+	case "get_workflow_status", "list_workflows", "search_table", "parse_file", "list_files", "describe_process":
 		return ScopeRead
 	case "start_workflow", "cancel_workflow", "call_service":
 		return ScopeWrite

@@ -25,7 +25,7 @@ func (c completions) CompletePromptArgument(_ context.Context, prompt string, ar
 	var values []string
 	switch prompt + "." + arg.Name {
 	case "review_pending_approvals.workflow_type":
-		values = kindNames()
+		values = c.s.workflowTypes()
 	case "start_deployment.service":
 		values = c.s.cfg.Services
 		if len(values) == 0 {

@@ -14,12 +14,12 @@ import (
 func (s *Server) addPrompts() {
 	s.mcp.AddPrompt(mcp.NewPrompt("review_pending_approvals",
 		mcp.WithPromptDescription("Find every workflow waiting for a person and summarize each for a decision."),
-		mcp.WithArgument("workflow_type", mcp.ArgumentDescription("Optional: onboarding, deployment or audit.")),
+		mcp.WithArgument("workflow_type", mcp.ArgumentDescription("Optional: onboarding, deployment, audit or a loaded process definition.")),
 	), func(ctx context.Context, req mcp.GetPromptRequest) (*mcp.GetPromptResult, error) {
 		filter := ""
 		if t := strings.TrimSpace(req.Params.Arguments["workflow_type"]); t != "" {
-			if !slices.Contains(kindNames(), t) {
-				return nil, invalidParamsError(fmt.Sprintf("workflow_type: %q is not a workflow type; allowed: %s, or leave it out for all", t, strings.Join(kindNames(), " | ")))
+			if !slices.Contains(s.workflowTypes(), t) {
+				return nil, invalidParamsError(fmt.Sprintf("workflow_type: %q is not a workflow type; allowed: %s, or leave it out for all", t, strings.Join(s.workflowTypes(), " | ")))
 			}
 			filter = fmt.Sprintf(` with workflow_type="%s"`, t)
 		}

@@ -149,7 +149,7 @@ func (s *Server) readStats(ctx context.Context, req mcp.ReadResourceRequest) ([]
 		resp, err := s.cfg.Client.CountWorkflow(ctx, &workflowservice.CountWorkflowExecutionsRequest{Namespace: s.cfg.Namespace, Query: q})
 		return resp.GetCount(), err
 	}
-	for _, k := range kindNames() {
+	for _, k := range s.workflowTypes() {
 		n, err := count(listQuery(k, ""))
 		if err != nil {
 			return nil, internalError(s.explain(ctx, "", err))

@@ -13,8 +13,10 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
+	"github.com/flowgate/flowgate/internal/processes"
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
 	"go.temporal.io/api/serviceerror"
@@ -67,6 +69,10 @@ type Config struct {
 	// Services are the gateway service names the workers know; a deployment of another
 	// service is refused before anything starts. Empty skips the check.
 	Services []string
+	// Processes are the process definitions start_workflow can run besides the Go ones;
+	// when the catalog reloads, the tools and resources that list them are updated and
+	// clients get list_changed notifications. Nil means none.
+	Processes *processes.Catalog
 }
 
 // CallObserver records tool calls, e.g. as Prometheus metrics.
@@ -81,6 +87,10 @@ type Server struct {
 	auth     *authenticator
 	codes    errorCodes
 	sessions *sessionLimits
+	// procMu serializes republishing the process-dependent tools and resources;
+	// published holds the process resource URIs registered now.
+	procMu    sync.Mutex
+	published []string
 }
 
 // New builds the MCP server with every tool, resource and prompt. It fails only on an
@@ -123,8 +133,9 @@ func New(cfg Config) (*Server, error) {
 		server.WithHooks(hooks),
 		server.WithToolFilter(visibleTools),
 		server.WithToolHandlerMiddleware(s.observe),
-		server.WithToolCapabilities(false),
-		server.WithResourceCapabilities(false, false),
+		// Lists change when process definitions are added, edited or removed.
+		server.WithToolCapabilities(true),
+		server.WithResourceCapabilities(false, true),
 		server.WithPromptCapabilities(false),
 		server.WithRecovery(),
 		server.WithResourceRecovery(),
@@ -133,7 +144,7 @@ func New(cfg Config) (*Server, error) {
 		server.WithPromptCompletionProvider(completions{s}),
 		server.WithResourceCompletionProvider(completions{s}),
 	)
-	s.addWorkflowTools()
+	s.addProcesses() // the workflow tools, describe_process and process:// resources
 	s.addDataTools()
 	s.addListFiles()
 	s.addResources()

@@ -142,8 +142,8 @@ Parameters by workflow_type:
 - onboarding: {"email": "ada@example.com", "name": "Ada Lovelace" (1-100 chars), "role": "viewer" | "editor" | "admin", "team": optional}
 - deployment: {"service": "orders" (a service the gateway knows: users, products, orders, deploy, notifications), "version": semantic version like "1.4.2", "environment": "dev" | "staging" | "production" (staging and production need approval), "manifest": optional JSON file in the file sandbox, e.g. "manifests/orders.json"}
 - audit: {"tables": subset of ["users", "products", "orders"], "since": optional "YYYY-MM-DD", "evidence": optional CSV/JSON files in the sandbox, e.g. ["evidence/users.csv"]}
-Give an idempotency_key to make retries safe: the same key returns the workflow it started the first time instead of starting another.`),
-		mcp.WithString("workflow_type", mcp.Required(), mcp.Enum(kindNames()...), mcp.Description("Which process to run.")),
+`+s.processLines()+`Give an idempotency_key to make retries safe: the same key returns the workflow it started the first time instead of starting another.`),
+		mcp.WithString("workflow_type", mcp.Required(), mcp.Enum(s.workflowTypes()...), mcp.Description("Which process to run.")),
 		mcp.WithObject("parameters", mcp.Required(), mcp.Description("The workflow type's parameters, as listed in the tool description.")),
 		mcp.WithString("idempotency_key", mcp.MaxLength(MaxIDLength), mcp.Description("Optional key that makes the start idempotent.")),
 		mcp.WithString("approval_timeout", mcp.Description(`Optional deadline of each approval gate as a Go duration such as "72h" (default) or "30m"; when it passes the workflow ends timed_out and undoes its work.`)),
@@ -177,7 +177,7 @@ Returns the new status.`),
 
 	s.mcp.AddTool(mcp.NewTool("list_workflows",
 		mcp.WithDescription("List Flowgate workflows, newest first, optionally filtered by type and status (status=waiting_approval lists what waits for a person). Pass pagination.next_cursor as cursor for the next page."),
-		mcp.WithString("workflow_type", mcp.Enum(kindNames()...)),
+		mcp.WithString("workflow_type", mcp.Enum(s.workflowTypes()...)),
 		mcp.WithString("status", mcp.Enum(statusNames()...)),
 		mcp.WithInteger("limit", mcp.Min(1), mcp.Max(MaxListLimit), mcp.DefaultNumber(DefaultListLimit)),
 		mcp.WithString("cursor", mcp.Description("next_cursor from the previous page.")),
@@ -228,7 +228,15 @@ func (s *Server) startWorkflow(ctx context.Context, _ mcp.CallToolRequest, args 
 	if len(args.IdempotencyKey) > MaxIDLength {
 		return argError("idempotency_key", fmt.Sprintf("is %d characters long", len(args.IdempotencyKey)), fmt.Sprintf("at most %d characters", MaxIDLength)), nil
 	}
-	start, err := workflows.PrepareStart(workflows.Kind(args.WorkflowType), args.Parameters, req)
+	var start workflows.Start
+	var err error
+	if p, ok := s.cfg.Processes.Get(args.WorkflowType); ok {
+		start, err = workflows.PrepareProcess(p.Source, p.Params, args.Parameters, req)
+	} else if slices.Contains(kindNames(), args.WorkflowType) {
+		start, err = workflows.PrepareStart(workflows.Kind(args.WorkflowType), args.Parameters, req)
+	} else {
+		return argError("workflow_type", fmt.Sprintf("%q is not a workflow type", args.WorkflowType), strings.Join(s.workflowTypes(), " | ")), nil
+	}
 	if err != nil {
 		return mcp.NewToolResultError(err.Error()), nil
 	}
@@ -379,6 +387,13 @@ func (s *Server) advanceWorkflow(ctx context.Context, request mcp.CallToolReques
 	ctx, cancel := s.callContext(ctx)
 	defer cancel()
 	req := workflows.AdvanceRequest{Action: workflows.Action(args.Action), Step: args.Step, Actor: s.actor(ctx), Comment: args.Comment}
+	if id, ok := IdentityFromContext(ctx); ok {
+		req.Scopes = id.Scopes
+	} else {
+		// No authentication: every caller holds every scope (gates that name people still
+		// need those people).
+		req.AllScopes = true
+	}
 	if req.Action != workflows.ActionContinue && canElicit(ctx) {
 		answer := confirmedIn(request)
 		if answer == nil {
@@ -418,8 +433,8 @@ func (s *Server) advanceWorkflow(ctx context.Context, request mcp.CallToolReques
 }
 
 func (s *Server) listWorkflows(ctx context.Context, _ mcp.CallToolRequest, args ListArgs) (*mcp.CallToolResult, error) {
-	if args.WorkflowType != "" && !slices.Contains(kindNames(), args.WorkflowType) {
-		return argError("workflow_type", fmt.Sprintf("%q is not a workflow type", args.WorkflowType), strings.Join(kindNames(), " | ")), nil
+	if args.WorkflowType != "" && !slices.Contains(s.workflowTypes(), args.WorkflowType) {
+		return argError("workflow_type", fmt.Sprintf("%q is not a workflow type", args.WorkflowType), strings.Join(s.workflowTypes(), " | ")), nil
 	}
 	if args.Status != "" && !slices.Contains(statusNames(), args.Status) {
 		return argError("status", fmt.Sprintf("%q is not a status", args.Status), strings.Join(statusNames(), " | ")), nil
@@ -533,7 +548,9 @@ func decodeCursor(s, query string) (listCursor, bool) {
 
 // listQuery builds a visibility query from validated enum values only.
 func listQuery(kind, status string) string {
-	parts := []string{fmt.Sprintf("WorkflowType IN (%s)", quoteAll(kindNames()))}
+	// Every Flowgate process, built in or defined, runs on Flowgate's task queue; the data
+	// tools' tool_call runs are not processes.
+	parts := []string{fmt.Sprintf("TaskQueue = '%s' AND WorkflowType != '%s'", workflows.TaskQueue, workflows.ToolCallWorkflow)}
 	if kind != "" {
 		parts = append(parts, fmt.Sprintf("FlowgateType = '%s'", kind))
 	}
@@ -543,13 +560,6 @@ func listQuery(kind, status string) string {
 	return strings.Join(parts, " AND ")
 }
 
-func quoteAll(values []string) string {
-	q := make([]string, len(values))
-	for i, v := range values {
-		q[i] = "'" + v + "'"
-	}
-	return strings.Join(q, ", ")
-}
 
 func (s *Server) cancelWorkflow(ctx context.Context, _ mcp.CallToolRequest, args CancelArgs) (*mcp.CallToolResult, error) {
 	if bad := checkID("workflow_id", args.WorkflowID); bad != nil {

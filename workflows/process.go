@@ -563,8 +563,8 @@ type approvalPolicy struct {
 }
 
 // may reports whether the actor may decide at the gate.
-func (p *approvalPolicy) may(actor string, scopes []string) bool {
-	return slices.Contains(p.Approvers, actor) || (p.Scope != "" && slices.Contains(scopes, p.Scope))
+func (p *approvalPolicy) may(req AdvanceRequest) bool {
+	return slices.Contains(p.Approvers, req.Actor) || (p.Scope != "" && (req.AllScopes || slices.Contains(req.Scopes, p.Scope)))
 }
 
 // who says who may decide, in words.
@@ -585,7 +585,7 @@ func (r *runner) checkPolicy(req AdvanceRequest) error {
 	if p == nil || req.Action == ActionContinue {
 		return nil
 	}
-	if !p.may(req.Actor, req.Scopes) {
+	if !p.may(req) {
 		return fmt.Errorf("%s may not decide at step %s; allowed: %s", req.Actor, r.gate.step, p.who())
 	}
 	if req.Action == ActionApprove && slices.Contains(p.Approvals, req.Actor) {

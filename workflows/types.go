@@ -215,6 +215,9 @@ type AdvanceRequest struct {
 	Comment string `json:"comment,omitempty"`
 	// Scopes are the actor's verified scopes; a gate that admits a scope checks them.
 	Scopes []string `json:"scopes,omitempty"`
+	// AllScopes says the caller holds every scope: the MCP server runs without
+	// authentication (loopback, one local identity).
+	AllScopes bool `json:"all_scopes,omitempty"`
 }
 
 // Request holds what every workflow start carries besides its kind's parameters.

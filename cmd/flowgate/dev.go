@@ -46,6 +46,8 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	toolsNS := fs.String("tools-namespace", envOr("FLOWGATE_TOOLS_NAMESPACE", stack.DefaultToolsNamespace), "Temporal namespace of the data tools' short tool_call runs, created beside default so the web UI lists processes alone (env FLOWGATE_TOOLS_NAMESPACE)")
 	actor := fs.String("actor", stack.LocalActor(), "identity recorded for MCP calls (no auth in dev)")
 	logLevel := fs.String("log-level", "warn", "debug | info | warn | error")
+	var pf stack.ProcessFlags
+	pf.Register(fs, "agents can start them; edits are picked up within seconds and on SIGHUP")
 	var af stack.AuthFlags
 	fs.StringVar(&af.APIKeysFile, "api-keys", envOr("FLOWGATE_API_KEYS_FILE", ""), "JSON file of API keys for the MCP endpoint (env FLOWGATE_API_KEYS_FILE); off by default on loopback")
 	fs.StringVar(&af.OAuthIssuer, "oauth-issuer", envOr("FLOWGATE_OAUTH_ISSUER", ""), "OAuth authorization server whose JWT access tokens are accepted")
@@ -74,6 +76,10 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	dur, err := devserver.ParseDurability(*durability)
 	if err != nil {
 		return usageError{fmt.Errorf("--durability: %w", err)}
+	}
+	catalog, err := stack.LoadProcesses(ctx, pf, nil, logger)
+	if err != nil {
+		return usageError{err}
 	}
 	if err := stack.EnsureDir(*dataDir, "--data-dir"); err != nil {
 		return err
@@ -154,7 +160,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	mcpURL := ""
 	if !*noMCP {
-		m, err := stack.NewMCP(c, srv.Namespace(), stack.MCPConfig{UIBaseURL: srv.UIURL(), Actor: *actor, Auth: auth, Metrics: reg, Sessions: sf, ToolsNamespace: *toolsNS}, logger)
+		m, err := stack.NewMCP(c, srv.Namespace(), stack.MCPConfig{UIBaseURL: srv.UIURL(), Actor: *actor, Auth: auth, Metrics: reg, Sessions: sf, ToolsNamespace: *toolsNS, Processes: catalog}, logger)
 		if err != nil {
 			return usageError{err}
 		}
@@ -178,7 +184,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	printBanner(stdout, banner{
 		Ready: time.Since(started), Temporal: srv.FrontendAddress(), UI: srv.UIURL(), MCP: mcpURL, Demo: demoURL,
 		DB: dbDesc, DataDir: *dataDir, Sandbox: sandbox, Worker: !*noWorker, Actor: *actor, Auth: auth != nil,
-		Binary: stdioBinary(), PID: os.Getpid(),
+		Binary: stdioBinary(), PID: os.Getpid(), Processes: catalog.Names(), ProcessPaths: absPaths(pf.List()),
 	})
 	<-ctx.Done()
 	fmt.Fprintln(stdout, "flowgate: stopping…")
@@ -219,6 +225,30 @@ type banner struct {
 	Binary binaryPath
 	// PID is this process's id, for stopping it when Ctrl-C does not reach it.
 	PID int
+	// Processes are the loaded process definitions, from ProcessPaths (absolute).
+	Processes    []string
+	ProcessPaths []string
+}
+
+// stdioArgs are the arguments of `flowgate mcp` in a stdio client config.
+func stdioArgs(processPaths []string) []string {
+	args := []string{"mcp", "--transport", "stdio"}
+	if len(processPaths) > 0 {
+		args = append(args, "--processes", strings.Join(processPaths, ","))
+	}
+	return args
+}
+
+// absPaths makes paths absolute, for a client config started from another folder.
+func absPaths(paths []string) []string {
+	out := make([]string, len(paths))
+	for i, p := range paths {
+		if abs, err := filepath.Abs(p); err == nil {
+			p = abs
+		}
+		out[i] = p
+	}
+	return out
 }
 
 // binaryPath is where a flowgate binary is, for a client's stdio config: the running one,
@@ -269,6 +299,13 @@ func printBanner(w io.Writer, b banner) {
 	}
 	fmt.Fprintf(&s, "  Worker      %s\n", map[bool]string{true: "running, task queue " + workflows.TaskQueue, false: "off (--no-worker): run `flowgate worker`"}[b.Worker])
 	fmt.Fprintf(&s, "  Demo APIs   %s   Files: %s\n", b.Demo, b.Sandbox)
+	if len(b.ProcessPaths) > 0 {
+		names := strings.Join(b.Processes, ", ")
+		if names == "" {
+			names = "none valid (run flowgate processes validate)"
+		}
+		fmt.Fprintf(&s, "  Processes   onboarding, deployment, audit (built in); %s (from %s, reloaded on change)\n", names, strings.Join(b.ProcessPaths, ", "))
+	}
 	if b.Auth {
 		s.WriteString("  Auth        on: API keys / OAuth bearer tokens; the caller is the actor; requesters cannot approve their own workflows\n")
 	} else {
@@ -292,7 +329,7 @@ Connect an MCP client:
 			Env     map[string]string `json:"env"`
 		}
 		cfg, _ := json.Marshal(map[string]any{"mcpServers": map[string]server{"flowgate": {
-			Command: b.Binary.Path, Args: []string{"mcp", "--transport", "stdio"},
+			Command: b.Binary.Path, Args: stdioArgs(b.ProcessPaths),
 			Env: map[string]string{"TEMPORAL_ADDRESS": b.Temporal},
 		}}})
 		fmt.Fprintf(&s, "    %s\n", cfg)

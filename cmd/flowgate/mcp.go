@@ -32,6 +32,8 @@ func runMCP(ctx context.Context, args []string, stderr io.Writer) error {
 	var sf stack.SessionFlags
 	sf.Register(fs)
 	logLevel := fs.String("log-level", "info", "debug | info | warn | error")
+	var pf stack.ProcessFlags
+	pf.Register(fs, "agents can start them; edits are picked up within seconds and on SIGHUP")
 	if err := parseFlags(fs, args, stderr); err != nil {
 		return err
 	}
@@ -57,6 +59,10 @@ func runMCP(ctx context.Context, args []string, stderr io.Writer) error {
 	if *transport == "stdio" {
 		auth = nil // stdio trusts the local user; the actor comes from --actor
 	}
+	catalog, err := stack.LoadProcesses(ctx, pf, serviceNames, logger)
+	if err != nil {
+		return usageError{err}
+	}
 	reg := metrics.New()
 	c, err := stack.DialTemporal(ctx, *address, *namespace, reg.SDKHandler(), logger)
 	if err != nil {
@@ -64,7 +70,7 @@ func runMCP(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	defer c.Close()
 	ns := processNamespace(*namespace)
-	m, err := stack.NewMCP(c, ns, stack.MCPConfig{UIBaseURL: *uiURL, Actor: *actor, SeparationOfDuties: *sod, Auth: auth, Metrics: reg, Services: serviceNames, Sessions: sf, ToolsNamespace: *toolsNS}, logger)
+	m, err := stack.NewMCP(c, ns, stack.MCPConfig{UIBaseURL: *uiURL, Actor: *actor, SeparationOfDuties: *sod, Auth: auth, Metrics: reg, Services: serviceNames, Sessions: sf, ToolsNamespace: *toolsNS, Processes: catalog}, logger)
 	if err != nil {
 		return usageError{err}
 	}

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 
 	"github.com/flowgate/flowgate/internal/processes"
@@ -12,11 +13,18 @@ import (
 	"github.com/flowgate/flowgate/workflows"
 )
 
-// runProcesses is `flowgate processes validate PATH...`: it checks definition files without
-// running anything, for editors and CI.
+const processesUsage = `usage: flowgate processes validate [--services name=url,...] FILE_OR_FOLDER...
+       flowgate processes list [--processes FOLDER,...] [--services name=url,...]`
+
+// runProcesses is `flowgate processes validate PATH...` (checks definition files without
+// running anything, for editors and CI) and `flowgate processes list` (what a worker or MCP
+// server given the same flags would offer).
 func runProcesses(args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] != "validate" {
-		return usageError{errors.New(`usage: flowgate processes validate [--services name=url,...] FILE_OR_FOLDER...`)}
+	if len(args) == 0 || (args[0] != "validate" && args[0] != "list") {
+		return usageError{errors.New(processesUsage)}
+	}
+	if args[0] == "list" {
+		return listProcesses(args[1:], stdout, stderr)
 	}
 	fs := flag.NewFlagSet("processes validate", flag.ContinueOnError)
 	services := fs.String("services", envOr("FLOWGATE_SERVICES", ""), "the gateway services call steps may name, as given to flowgate worker (env FLOWGATE_SERVICES; default: the demo services)")
@@ -44,6 +52,43 @@ func runProcesses(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("invalid:\n%s", indent(err.Error()))
 	}
 	return nil
+}
+
+func listProcesses(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("processes list", flag.ContinueOnError)
+	var pf stack.ProcessFlags
+	pf.Register(fs, "the definitions to list besides the built-in processes")
+	services := fs.String("services", envOr("FLOWGATE_SERVICES", ""), "the gateway services call steps may name (env FLOWGATE_SERVICES; default: the demo services)")
+	if err := parseFlags(fs, args, stderr); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usageError{fmt.Errorf("unexpected argument %q; give folders with --processes", fs.Arg(0))}
+	}
+	names, err := stack.ServiceNames(*services)
+	if err != nil {
+		return usageError{fmt.Errorf("--services: %w", err)}
+	}
+	for _, k := range workflows.Kinds {
+		fmt.Fprintf(stdout, "%-24s built in (Go)\n", k)
+	}
+	if len(pf.List()) == 0 {
+		return nil
+	}
+	files, err := processes.Read(pf.List(), workflows.DefinitionRules{Services: names})
+	for _, f := range files {
+		src := workflows.NewProcessSource(f.Definition, mustRead(f.Path))
+		fmt.Fprintf(stdout, "%-24s v%d  %s  %s  (%s)\n", f.Definition.Name, f.Definition.Version, src.Hash[:12], f.Path, f.Definition.Title)
+	}
+	if err != nil {
+		return fmt.Errorf("refused:\n%s", indent(err.Error()))
+	}
+	return nil
+}
+
+func mustRead(path string) []byte {
+	data, _ := os.ReadFile(path) // just read by processes.Read
+	return data
 }
 
 func indent(s string) string {

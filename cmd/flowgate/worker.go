@@ -4,7 +4,11 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"github.com/flowgate/flowgate/internal/processes"
+	"github.com/flowgate/flowgate/workflows"
 	"io"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/flowgate/flowgate/internal/metrics"
@@ -23,6 +27,8 @@ func runWorker(ctx context.Context, args []string, stderr io.Writer) error {
 	toolsNS := fs.String("tools-namespace", envOr("FLOWGATE_TOOLS_NAMESPACE", stack.DefaultToolsNamespace), "Temporal namespace where the data tools' tool_call runs live; a second worker polls it (env FLOWGATE_TOOLS_NAMESPACE; the processes' namespace keeps them together)")
 	stopTimeout := fs.Duration("stop-timeout", 10*time.Second, "how long SIGTERM lets in-flight activities finish")
 	logLevel := fs.String("log-level", "info", "debug | info | warn | error")
+	var pf stack.ProcessFlags
+	pf.Register(fs, "checked at start; the worker needs none to run them, since every run carries its definition")
 	metricsAddr := fs.String("metrics-addr", envOr("FLOWGATE_METRICS_ADDR", ""), "serve Prometheus metrics (Temporal SDK) at http://ADDR/metrics (env FLOWGATE_METRICS_ADDR)")
 	if err := parseFlags(fs, args, stderr); err != nil {
 		return err
@@ -37,6 +43,15 @@ func runWorker(ctx context.Context, args []string, stderr io.Writer) error {
 	svc, err := stack.ParseServices(*services)
 	if err != nil {
 		return usageError{fmt.Errorf("--services: %w", err)}
+	}
+	if paths := pf.List(); len(paths) > 0 {
+		files, err := processes.Read(paths, workflows.DefinitionRules{Services: slices.Sorted(maps.Keys(svc))})
+		for _, f := range files {
+			logger.Info("process definition checked", "process", f.Definition.Name, "version", f.Definition.Version, "file", f.Path)
+		}
+		if err != nil {
+			logger.Warn("process definitions refused (runs carry their definition, so this worker still runs every process started)", "error", err)
+		}
 	}
 	if err := stack.EnsureDir(*dataDir, "--data-dir"); err != nil {
 		return err

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/flowgate/flowgate/internal/processes"
 	"log/slog"
 	"maps"
 	"net"
@@ -239,6 +240,8 @@ type MCPConfig struct {
 	// ToolsNamespace is where data-tool calls run; empty or the processes' namespace keeps
 	// them beside the processes.
 	ToolsNamespace string
+	// Processes are the loaded process definitions; nil means none.
+	Processes *processes.Catalog
 }
 
 // SessionFlags bound the MCP server's Streamable HTTP sessions.
@@ -293,6 +296,7 @@ func NewMCP(c client.Client, namespace string, cfg MCPConfig, logger *slog.Logge
 		SessionIdleTimeout:     cfg.Sessions.IdleTimeout,
 		MaxSessions:            cfg.Sessions.MaxSessions,
 		MaxSessionsPerIdentity: cfg.Sessions.MaxSessionsPerIdentity,
+		Processes:              cfg.Processes,
 	})
 }
 

@@ -1,0 +1,317 @@
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+	"go.temporal.io/sdk/client"
+
+	"github.com/flowgate/flowgate/internal/processes"
+	"github.com/flowgate/flowgate/internal/testenv"
+	"github.com/flowgate/flowgate/mcpserver"
+	"github.com/flowgate/flowgate/workflows"
+)
+
+// keyTransport authenticates every request with an API key.
+type keyTransport struct{ key string }
+
+func (k keyTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Set("X-API-Key", k.key)
+	return http.DefaultTransport.RoundTrip(r)
+}
+
+// connectAs connects the official Go SDK client with an API key.
+func connectAs(t testing.TB, url, key string) *mcp.ClientSession {
+	t.Helper()
+	c := mcp.NewClient(&mcp.Implementation{Name: "flowgate-e2e", Version: "1"}, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	cs, err := c.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: url, DisableStandaloneSSE: true,
+		HTTPClient: &http.Client{Transport: keyTransport{key}}}, nil)
+	if err != nil {
+		t.Fatalf("connect %s: %v", url, err)
+	}
+	t.Cleanup(func() { cs.Close() })
+	return cs
+}
+
+// writeKeys writes an API keys file: name → scopes; each key is "<name>-key".
+func writeKeys(t *testing.T, dir string, keys map[string][]string) string {
+	t.Helper()
+	var list []mcpserver.APIKey
+	for name, scopes := range keys {
+		list = append(list, mcpserver.APIKey{Name: name, SHA256: keyHash(name + "-key"), Scopes: scopes})
+	}
+	raw, _ := json.Marshal(list)
+	path := filepath.Join(dir, "keys.json")
+	if err := os.WriteFile(path, raw, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func copyFile(t *testing.T, from, to string) {
+	t.Helper()
+	data, err := os.ReadFile(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(to, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func statusOf(t *testing.T, cs *mcp.ClientSession, id string) workflows.StatusView {
+	t.Helper()
+	var v workflows.StatusView
+	callTool(t, cs, "get_workflow_status", map[string]any{"workflow_id": id}).decode(t, &v)
+	return v
+}
+
+func waitStatus(t *testing.T, cs *mcp.ClientSession, id string, want workflows.Status) workflows.StatusView {
+	t.Helper()
+	var v workflows.StatusView
+	testenv.WaitFor(t, 60*time.Second, id+" "+string(want), func() (bool, error) {
+		v = statusOf(t, cs, id)
+		return v.Status == want, nil
+	})
+	return v
+}
+
+// TestAProcessDefinedInAFileRunsThroughMCP is the worked example of the README: a refund
+// approval that exists only as a YAML file is loaded by `flowgate dev --processes DIR`,
+// discovered, started, followed and approved through MCP by the official Go SDK client,
+// with two distinct approvers from the finance group and the requester's own approval
+// refused. An edit of the file is picked up while the server runs (tools/list_changed),
+// and the run started before the edit finishes on the definition it started with.
+func TestAProcessDefinedInAFileRunsThroughMCP(t *testing.T) {
+	dir := t.TempDir()
+	procs := filepath.Join(dir, "processes")
+	os.Mkdir(procs, 0o755)
+	copyFile(t, "../examples/processes/refund_approval.yaml", filepath.Join(procs, "refund_approval.yaml"))
+	finance := []string{mcpserver.ScopeRead, mcpserver.ScopeApprove, "group:finance"}
+	keys := writeKeys(t, dir, map[string][]string{
+		"rita":    append([]string{mcpserver.ScopeWrite}, finance...), // a requester who is also in finance
+		"fin-ann": finance,
+		"fin-bob": finance,
+		"mallory": {mcpserver.ScopeRead, mcpserver.ScopeApprove},
+	})
+	args, mcpAddr, demoPort := devOnFreePorts(t, filepath.Join(dir, "data"))
+	dev := startDev(t, append(args, "--processes", procs, "--api-keys", keys)...)
+	dev.waitReady(t, mcpAddr)
+	if !strings.Contains(dev.out.String(), "refund_approval (from "+procs) {
+		t.Errorf("the banner does not name the loaded process:\n%s", dev.out)
+	}
+	rita, ann, bob, mallory := connectAs(t, dev.mcpURL, "rita-key"), connectAs(t, dev.mcpURL, "fin-ann-key"),
+		connectAs(t, dev.mcpURL, "fin-bob-key"), connectAs(t, dev.mcpURL, "mallory-key")
+
+	// Discover: start_workflow lists it, describe_process and process:// describe it.
+	ctx := context.Background()
+	tools, err := rita.ListTools(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var startTool *mcp.Tool
+	for _, tool := range tools.Tools {
+		if tool.Name == "start_workflow" {
+			startTool = tool
+		}
+	}
+	if startTool == nil || !strings.Contains(fmt.Sprint(startTool.InputSchema), "refund_approval") || !strings.Contains(startTool.Description, "refund_approval (Refund approval, v1)") {
+		t.Fatalf("start_workflow does not offer refund_approval: %+v", startTool)
+	}
+	var desc mcpserver.ProcessView
+	callTool(t, rita, "describe_process", map[string]any{"name": "refund_approval"}).decode(t, &desc)
+	if desc.Version != 1 || len(desc.Hash) != 64 || len(desc.Steps) != 6 || desc.Steps[1].Gate == nil || desc.Steps[1].Gate.Quorum != 2 || desc.Steps[1].Gate.Scope != "group:finance" {
+		t.Errorf("describe_process = %+v", desc)
+	}
+	res, err := rita.ReadResource(ctx, &mcp.ReadResourceParams{URI: "process://refund_approval"})
+	if err != nil || len(res.Contents) != 1 || !strings.Contains(res.Contents[0].Text, `"quorum": 2`) {
+		t.Errorf("process://refund_approval = %+v %v", res, err)
+	}
+
+	// Parameters that fail the schema are refused before anything starts, by field.
+	bad := callTool(t, rita, "start_workflow", map[string]any{"workflow_type": "refund_approval",
+		"parameters": map[string]any{"order_id": "ORD-01007", "amount_cents": 0, "reason": "x"}})
+	if !bad.IsError || !strings.Contains(bad.Text, "parameters.amount_cents: minimum: got 0, want 1") || !strings.Contains(bad.Text, "parameters.reason") {
+		t.Errorf("bad parameters: %+v", bad)
+	}
+
+	var started mcpserver.StartResult
+	callTool(t, rita, "start_workflow", map[string]any{"workflow_type": "refund_approval", "idempotency_key": "refund-7",
+		"parameters": map[string]any{"order_id": "ORD-01007", "amount_cents": 90000, "reason": "monitor arrived broken"}}).decode(t, &started)
+	v := waitStatus(t, rita, started.WorkflowID, workflows.StatusWaitingApproval)
+	if v.Waiting == nil || v.Waiting.Step != "finance_approval" || v.Waiting.Quorum != 2 || v.Process == nil || v.Process.Hash != desc.Hash {
+		t.Fatalf("waiting = %+v, process %+v", v.Waiting, v.Process)
+	}
+
+	// Edit the file while the run waits: the server reloads it and tells clients.
+	notified := listChangedNotifications(t, dev.mcpURL, "rita-key")
+	src, _ := os.ReadFile(filepath.Join(procs, "refund_approval.yaml"))
+	os.WriteFile(filepath.Join(procs, "refund_approval.yaml"), []byte(strings.Replace(string(src), "version: 1", "version: 2", 1)), 0o644)
+	select {
+	case <-notified:
+	case <-time.After(20 * time.Second):
+		t.Error("no notifications/tools/list_changed within 20s of editing a definition")
+	}
+	testenv.WaitFor(t, 20*time.Second, "describe_process shows version 2", func() (bool, error) {
+		var d mcpserver.ProcessView
+		callTool(t, rita, "describe_process", map[string]any{"name": "refund_approval"}).decode(t, &d)
+		return d.Version == 2, nil
+	})
+
+	decide := func(cs *mcp.ClientSession) toolResult {
+		return callTool(t, cs, "advance_workflow", map[string]any{"workflow_id": started.WorkflowID, "action": "approve", "step": "finance_approval", "comment": "receipt checked"})
+	}
+	if r := decide(rita); !r.IsError || !strings.Contains(r.Text, "separation of duties") {
+		t.Errorf("the requester's own approval: %+v", r)
+	}
+	if r := decide(mallory); !r.IsError || !strings.Contains(r.Text, "mallory may not decide at step finance_approval") {
+		t.Errorf("an approver outside the group: %+v", r)
+	}
+	var after workflows.StatusView
+	decide(ann).decode(t, &after)
+	if after.Status != workflows.StatusWaitingApproval || after.Waiting == nil || !slices.Equal(after.Waiting.Approvals, []string{"fin-ann"}) {
+		t.Errorf("after one approval: %+v", after)
+	}
+	if r := decide(ann); !r.IsError || !strings.Contains(r.Text, "fin-ann already approved") {
+		t.Errorf("a second approval by the same person: %+v", r)
+	}
+	decide(bob)
+	done := waitStatus(t, rita, started.WorkflowID, workflows.StatusCompleted)
+	if done.Process == nil || done.Process.Version != 1 || done.Process.Hash != desc.Hash {
+		t.Errorf("the run finished on %+v, want the version it started with", done.Process)
+	}
+
+	// The demo backends issued the refund once.
+	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/orders/refunds", demoPort))
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if strings.Count(string(raw), `"order_id":"ORD-01007"`) != 1 || !strings.Contains(string(raw), `"amount_cents":90000`) {
+		t.Errorf("refunds = %s", raw)
+	}
+	// A new start runs version 2.
+	var second mcpserver.StartResult
+	callTool(t, rita, "start_workflow", map[string]any{"workflow_type": "refund_approval",
+		"parameters": map[string]any{"order_id": "ORD-01008", "amount_cents": 500, "reason": "late"}}).decode(t, &second)
+	if v := waitStatus(t, rita, second.WorkflowID, workflows.StatusWaitingApproval); v.Process == nil || v.Process.Version != 2 || v.Waiting.Step != "approval" {
+		t.Errorf("second run: %+v waiting %+v", v.Process, v.Waiting)
+	}
+}
+
+// listChangedNotifications opens a session with the standalone SSE stream and signals the
+// first notifications/tools/list_changed it receives.
+func listChangedNotifications(t *testing.T, url, key string) <-chan struct{} {
+	t.Helper()
+	p := newPlainMCPWith(t, url, key)
+	req, _ := http.NewRequest(http.MethodGet, url, nil)
+	req.Header.Set("Accept", "text/event-stream")
+	req.Header.Set("X-API-Key", key)
+	req.Header.Set("Mcp-Session-Id", p.session)
+	req.Header.Set("MCP-Protocol-Version", p.version)
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	resp, err := http.DefaultClient.Do(req.WithContext(ctx))
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("GET stream: %v %v", resp, err)
+	}
+	got := make(chan struct{})
+	go func() {
+		defer resp.Body.Close()
+		sc := bufio.NewScanner(resp.Body)
+		for sc.Scan() {
+			if strings.Contains(sc.Text(), "notifications/tools/list_changed") {
+				close(got)
+				return
+			}
+		}
+	}()
+	return got
+}
+
+// startProcess starts a run of a definition file with the raw client, as the MCP server
+// would.
+func startProcess(t *testing.T, c client.Client, file, params string, req workflows.Request) string {
+	t.Helper()
+	cat, err := processes.NewCatalog([]string{file}, workflows.DefinitionRules{}, testenv.Logger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := cat.List()[0]
+	s, err := workflows.PrepareProcess(p.Source, p.Params, json.RawMessage(params), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := p.Definition.Name + "-" + uuid.NewString()
+	if _, err := c.ExecuteWorkflow(context.Background(), s.Options(id), p.Definition.Name, s.Input); err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+// TestProcessLifecyclesOnTheEmbeddedServer runs the refund definition to its two ends on
+// a real server (and records the histories the replay tests keep): approved by a quorum,
+// and undone in reverse order after a later step failed.
+func TestProcessLifecyclesOnTheEmbeddedServer(t *testing.T) {
+	env := testenv.Shared(t)
+	c := env.Client
+	file := "../examples/processes/refund_approval.yaml"
+	rita := workflows.Request{RequestedBy: "rita"}
+	finance := func(actor string, action workflows.Action, step string) workflows.AdvanceRequest {
+		return workflows.AdvanceRequest{Action: action, Step: step, Actor: actor, Scopes: []string{"group:finance"}, Comment: "checked"}
+	}
+
+	approved := startProcess(t, c, file, `{"order_id": "ORD-01011", "amount_cents": 70000, "reason": "wrong size"}`, rita)
+	testenv.WaitForStatus(t, c, approved, workflows.StatusWaitingApproval)
+	for _, who := range []string{"fin-ann", "fin-bob"} {
+		if _, err := advance(t, c, approved, finance(who, workflows.ActionApprove, "finance_approval")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st, err := result(t, c, approved)
+	if err != nil || st.Status != workflows.StatusCompleted {
+		t.Fatalf("approved run: %s %v", st.Status, err)
+	}
+	saveHistory(t, c, approved, "refund_approval_approved")
+
+	// A notification to an address the service refuses fails the last step; rejecting it
+	// undoes the order's status and then the refund.
+	dir := t.TempDir()
+	src, _ := os.ReadFile(file)
+	broken := filepath.Join(dir, "refund_approval.yaml")
+	os.WriteFile(broken, []byte(strings.Replace(string(src), `to: "{{steps.find_order.output.row.email}}"`, `to: "nobody"`, 1)), 0o644)
+	undone := startProcess(t, c, broken, `{"order_id": "ORD-01012", "amount_cents": 1200, "reason": "duplicate"}`, rita)
+	testenv.WaitForStatus(t, c, undone, workflows.StatusWaitingApproval)
+	if _, err := advance(t, c, undone, finance("fin-ann", workflows.ActionApprove, "approval")); err != nil {
+		t.Fatal(err)
+	}
+	testenv.WaitForStatus(t, c, undone, workflows.StatusWaitingInput)
+	if _, err := advance(t, c, undone, finance("fin-ann", workflows.ActionReject, "notify_customer")); err != nil {
+		t.Fatal(err)
+	}
+	st, err = result(t, c, undone)
+	var order []string
+	for _, e := range st.Events("compensated") {
+		order = append(order, e.Step)
+	}
+	if st.Status != workflows.StatusFailed || !slices.Equal(order, []string{"mark_order", "issue_refund"}) {
+		t.Fatalf("undone run: %s %v, compensated %v", st.Status, err, order)
+	}
+	saveHistory(t, c, undone, "refund_approval_undone")
+}

@@ -1,0 +1,78 @@
+package stack
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/flowgate/flowgate/internal/processes"
+	"github.com/flowgate/flowgate/workflows"
+)
+
+// ProcessFlags is --processes: the folders or files of process definitions to load.
+type ProcessFlags struct {
+	Paths string
+}
+
+// Register adds --processes (env FLOWGATE_PROCESSES_DIR).
+func (f *ProcessFlags) Register(fs *flag.FlagSet, role string) {
+	def := os.Getenv("FLOWGATE_PROCESSES_DIR")
+	fs.StringVar(&f.Paths, "processes", def, "folders (or files) of process definitions, comma-separated: "+role+" (env FLOWGATE_PROCESSES_DIR)")
+}
+
+// List returns the paths given, or nil.
+func (f ProcessFlags) List() []string {
+	var out []string
+	for _, p := range strings.Split(f.Paths, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// ReloadInterval is how often a catalog checks its files for changes.
+const ReloadInterval = 2 * time.Second
+
+// LoadProcesses loads the definitions --processes names and keeps them current until ctx
+// ends: files are checked every ReloadInterval and reloaded on SIGHUP. A folder that does
+// not exist is an error; an invalid file is logged and left out (or keeps its last good
+// version), so one bad file never takes the others down. Nil when no path is given.
+func LoadProcesses(ctx context.Context, f ProcessFlags, services []string, logger *slog.Logger) (*processes.Catalog, error) {
+	paths := f.List()
+	if len(paths) == 0 {
+		return nil, nil
+	}
+	for _, p := range paths {
+		if _, err := os.Stat(p); err != nil {
+			return nil, fmt.Errorf("--processes %s: %w", p, err)
+		}
+	}
+	c, err := processes.NewCatalog(paths, workflows.DefinitionRules{Services: services}, logger.With("component", "processes"))
+	if err != nil {
+		logger.Error("some process definitions were refused; run flowgate processes validate for the details", "error", err)
+	}
+	go c.Watch(ctx, ReloadInterval)
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	go func() {
+		defer signal.Stop(hup)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				if _, err := c.Reload(); err != nil {
+					logger.Error("reload on SIGHUP: some process definitions were refused", "error", err)
+				}
+			}
+		}
+	}()
+	return c, nil
+}

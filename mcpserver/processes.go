@@ -1,0 +1,224 @@
+package mcpserver
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/mark3labs/mcp-go/mcp"
+	"github.com/mark3labs/mcp-go/server"
+
+	"github.com/flowgate/flowgate/internal/processes"
+	"github.com/flowgate/flowgate/workflows"
+)
+
+// ProcessView describes a process definition to agents: what it does, its parameter
+// schema, and its steps with the gates and who may decide at each.
+type ProcessView struct {
+	Name        string         `json:"name"`
+	Title       string         `json:"title"`
+	Description string         `json:"description,omitempty"`
+	Version     int            `json:"version"`
+	Hash        string         `json:"hash"`
+	File        string         `json:"file"`
+	Parameters  map[string]any `json:"parameters"`
+	Steps       []StepView     `json:"steps"`
+	// Source is the definition file as loaded: what a run started now carries.
+	Source string `json:"source"`
+}
+
+// StepView is one step of a process as describe_process shows it.
+type StepView struct {
+	Name string `json:"name"`
+	// Kind is call, sql, file or approval.
+	Kind string `json:"kind"`
+	// When is the CEL condition under which the step runs; empty means always.
+	When string `json:"when,omitempty"`
+	// Does says in words what the step does.
+	Does string `json:"does"`
+	// Gate is set on approval steps: who decides, how many, and until when.
+	Gate *workflows.ApprovalStep `json:"gate,omitempty"`
+	// Undo says how the step is undone when the run does not complete.
+	Undo string `json:"undo,omitempty"`
+}
+
+func describeProcess(p *processes.Process) ProcessView {
+	d := p.Definition
+	v := ProcessView{Name: d.Name, Title: d.Title, Description: d.Description, Version: d.Version, Hash: p.Source.Hash,
+		File: filepath.Base(p.Path), Parameters: d.Parameters, Source: p.Source.Source, Steps: []StepView{}}
+	for _, s := range d.Steps {
+		sv := StepView{Name: s.Name, Kind: s.Kind(), When: s.When, Does: does(d, s.Call, s.SQL)}
+		switch {
+		case s.File != nil && s.File.Action == "parse":
+			sv.Does = "parse the sandbox file " + s.File.Path
+		case s.File != nil:
+			sv.Does = "write the report " + s.File.Name + " into the sandbox"
+		case s.Approval != nil:
+			g := *s.Approval
+			if g.Quorum == 0 {
+				g.Quorum = 1
+			}
+			sv.Gate = &g
+			sv.Does = fmt.Sprintf("wait for %s", plural(g.Quorum, "approval"))
+		}
+		if c := s.Compensate; c != nil {
+			sv.Undo = does(d, c.Call, c.SQL)
+		}
+		v.Steps = append(v.Steps, sv)
+	}
+	return v
+}
+
+func does(d workflows.Definition, call *workflows.CallStep, stmt *workflows.SQLStep) string {
+	switch {
+	case call != nil:
+		return fmt.Sprintf("%s %s on service %s", call.Method, call.Endpoint, call.Service)
+	case stmt != nil:
+		return fmt.Sprintf("run the %s statement %s", d.Statements[stmt.Statement].Mode, stmt.Statement)
+	}
+	return ""
+}
+
+// workflowTypes lists what start_workflow can start: the Go processes, then the loaded
+// definitions.
+func (s *Server) workflowTypes() []string {
+	out := kindNames()
+	for _, name := range s.cfg.Processes.Names() {
+		if !slices.Contains(out, name) {
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
+// processLines is the part of start_workflow's description that lists the definitions.
+func (s *Server) processLines() string {
+	var b strings.Builder
+	for _, p := range s.cfg.Processes.List() {
+		d := p.Definition
+		var req []string
+		if r, ok := d.Parameters["required"].([]any); ok {
+			for _, x := range r {
+				req = append(req, fmt.Sprint(x))
+			}
+		}
+		fmt.Fprintf(&b, "- %s (%s, v%d): needs %s; describe_process gives its parameter schema and gates.\n", d.Name, d.Title, d.Version, strings.Join(req, ", "))
+	}
+	return b.String()
+}
+
+func (s *Server) addProcessTools() {
+	names := s.cfg.Processes.Names()
+	opts := []mcp.ToolOption{
+		mcp.WithDescription("Describe a process definition that start_workflow can run: what it does, its parameters as JSON Schema, each step (and its condition), the approval gates with who may decide, how many approvals they need and their deadlines, and how each step is undone."),
+		mcp.WithOutputSchema[ProcessView](),
+		readOnly("Describe a process"),
+	}
+	if len(names) > 0 {
+		opts = append(opts, mcp.WithString("name", mcp.Required(), mcp.Enum(names...), mcp.Description("The process name, as start_workflow's workflow_type.")))
+	} else {
+		opts = append(opts, mcp.WithString("name", mcp.Required(), mcp.Description("The process name; none is loaded now (start flowgate with --processes DIR).")))
+	}
+	s.mcp.AddTool(mcp.NewTool("describe_process", opts...), mcp.NewTypedToolHandler(s.describeProcessTool))
+}
+
+// ProcessArgs are the arguments of describe_process.
+type ProcessArgs struct {
+	Name string `json:"name"`
+}
+
+func (s *Server) describeProcessTool(_ context.Context, _ mcp.CallToolRequest, args ProcessArgs) (*mcp.CallToolResult, error) {
+	p, ok := s.cfg.Processes.Get(args.Name)
+	if !ok {
+		if slices.Contains(kindNames(), args.Name) {
+			return argError("name", fmt.Sprintf("%s is a built-in process written in Go, not a definition", args.Name), "start_workflow's description lists its parameters; definitions: "+orNone(s.cfg.Processes.Names())), nil
+		}
+		return argError("name", fmt.Sprintf("%q is not a loaded process", args.Name), orNone(s.cfg.Processes.Names())), nil
+	}
+	v := describeProcess(p)
+	var gates []string
+	for _, st := range v.Steps {
+		if st.Gate != nil {
+			gates = append(gates, st.Name)
+		}
+	}
+	text := fmt.Sprintf("%s (%s) v%d, hash %s: %d steps, approval gates %s. Start it with start_workflow workflow_type=%s.",
+		v.Name, v.Title, v.Version, v.Hash[:12], len(v.Steps), orNone(gates), v.Name)
+	return mcp.NewToolResultStructured(v, text), nil
+}
+
+func orNone(names []string) string {
+	if len(names) == 0 {
+		return "(none)"
+	}
+	return strings.Join(names, ", ")
+}
+
+// processResources are the process://{name} resources of the loaded definitions.
+func (s *Server) processResources() []server.ServerResource {
+	var out []server.ServerResource
+	for _, p := range s.cfg.Processes.List() {
+		d := p.Definition
+		uri := "process://" + d.Name
+		out = append(out, server.ServerResource{
+			Resource: mcp.NewResource(uri, d.Title,
+				mcp.WithResourceDescription(fmt.Sprintf("Process definition %s v%d: parameters, steps, gates and who may decide.", d.Name, d.Version)),
+				mcp.WithMIMEType("application/json")),
+			Handler: func(ctx context.Context, req mcp.ReadResourceRequest) ([]mcp.ResourceContents, error) {
+				return s.readProcess(req.Params.URI, d.Name)
+			},
+		})
+	}
+	return out
+}
+
+func (s *Server) readProcess(uri, name string) ([]mcp.ResourceContents, error) {
+	p, ok := s.cfg.Processes.Get(name)
+	if !ok {
+		return nil, notFoundError(fmt.Sprintf("process %q is not loaded; loaded: %s", name, orNone(s.cfg.Processes.Names())))
+	}
+	return jsonContents(uri, describeProcess(p))
+}
+
+// addProcesses registers what depends on the loaded definitions, and registers it again
+// (clients get list_changed notifications) whenever the catalog changes.
+func (s *Server) addProcesses() {
+	s.mcp.AddResourceTemplate(mcp.NewResourceTemplate("process://{name}", "Process definition",
+		mcp.WithTemplateDescription("A process definition start_workflow can run: parameters (JSON Schema), steps, gates and who may decide."),
+		mcp.WithTemplateMIMEType("application/json"),
+	), func(ctx context.Context, req mcp.ReadResourceRequest) ([]mcp.ResourceContents, error) {
+		return s.readProcess(req.Params.URI, argString(req.Params.Arguments, "name"))
+	})
+	s.publishProcesses()
+	if s.cfg.Processes != nil {
+		s.cfg.Processes.OnChange(s.publishProcesses)
+	}
+}
+
+// publishProcesses (re)registers the tools whose schemas list the processes and the
+// process resources.
+func (s *Server) publishProcesses() {
+	s.procMu.Lock()
+	defer s.procMu.Unlock()
+	s.addWorkflowTools()
+	s.addProcessTools()
+	res := s.processResources()
+	var stale []string
+	for _, uri := range s.published {
+		if !slices.ContainsFunc(res, func(r server.ServerResource) bool { return r.Resource.URI == uri }) {
+			stale = append(stale, uri)
+		}
+	}
+	if len(stale) > 0 {
+		s.mcp.DeleteResources(stale...)
+	}
+	s.published = s.published[:0]
+	for _, r := range res {
+		s.published = append(s.published, r.Resource.URI)
+	}
+	if len(res) > 0 {
+		s.mcp.AddResources(res...)
+	}
+}
