@@ -560,7 +560,6 @@ func listQuery(kind, status string) string {
 	return strings.Join(parts, " AND ")
 }
 
-
 func (s *Server) cancelWorkflow(ctx context.Context, _ mcp.CallToolRequest, args CancelArgs) (*mcp.CallToolResult, error) {
 	if bad := checkID("workflow_id", args.WorkflowID); bad != nil {
 		return bad, nil
