@@ -2,6 +2,8 @@ package activities
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 	"regexp"
 	"strings"
@@ -100,35 +102,48 @@ func (d *Database) RunStatement(ctx context.Context, in StatementInput) (Stateme
 func (d *Database) writeOnce(ctx context.Context, key, stmt string, args []any) (StatementResult, error) {
 	ctx, cancel := context.WithTimeout(ctx, queryTimeout)
 	defer cancel()
+	if res, done, err := d.applied(ctx, key); done || err != nil {
+		return res, err
+	}
 	tx, err := d.rw.BeginTx(ctx, nil)
 	if err != nil {
 		return StatementResult{}, fmt.Errorf("begin transaction: %w", err)
 	}
 	defer tx.Rollback() // after Commit, a no-op
-	claim, err := tx.ExecContext(ctx, d.rebind(`INSERT INTO statement_runs (key, rows_affected, applied_at) VALUES (?, 0, ?) ON CONFLICT (key) DO NOTHING`),
-		key, time.Now().UTC().Format(time.RFC3339))
-	if err != nil {
-		return StatementResult{}, sqlError(ctx, err)
-	}
-	if n, _ := claim.RowsAffected(); n == 0 {
-		var affected int64
-		if err := tx.QueryRowContext(ctx, d.rebind(`SELECT rows_affected FROM statement_runs WHERE key = ?`), key).Scan(&affected); err != nil {
-			return StatementResult{}, sqlError(ctx, err)
-		}
-		return StatementResult{RowsAffected: affected, Replayed: true}, nil
-	}
 	res, err := tx.ExecContext(ctx, d.rebind(stmt), args...)
 	if err != nil {
 		return StatementResult{}, writeError(ctx, err)
 	}
 	affected, _ := res.RowsAffected()
-	if _, err := tx.ExecContext(ctx, d.rebind(`UPDATE statement_runs SET rows_affected = ? WHERE key = ?`), affected, key); err != nil {
-		return StatementResult{}, sqlError(ctx, err)
+	// The key is recorded in the same transaction: the write and its key commit together.
+	// When a concurrent retry recorded it first, this transaction is rolled back and the
+	// first one's answer returned.
+	_, err = tx.ExecContext(ctx, d.rebind(`INSERT INTO statement_runs (key, rows_affected, applied_at) VALUES (?, ?, ?)`),
+		key, affected, time.Now().UTC().Format(time.RFC3339))
+	if err == nil {
+		err = tx.Commit()
 	}
-	if err := tx.Commit(); err != nil {
+	if err != nil {
+		tx.Rollback()
+		if res, done, aerr := d.applied(ctx, key); done {
+			return res, aerr
+		}
 		return StatementResult{}, sqlError(ctx, err)
 	}
 	return StatementResult{RowsAffected: affected}, nil
+}
+
+// applied returns the answer of a write whose key was recorded before.
+func (d *Database) applied(ctx context.Context, key string) (StatementResult, bool, error) {
+	var affected int64
+	err := d.queryRow(ctx, `SELECT rows_affected FROM statement_runs WHERE key = ?`, key).Scan(&affected)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return StatementResult{}, false, nil
+	case err != nil:
+		return StatementResult{}, false, sqlError(ctx, err)
+	}
+	return StatementResult{RowsAffected: affected, Replayed: true}, true, nil
 }
 
 // writeError explains a write the database refused: a constraint it breaks is a conflict

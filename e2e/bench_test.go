@@ -19,6 +19,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/flowgate/flowgate/internal/devserver"
+	"github.com/flowgate/flowgate/internal/processes"
 	"github.com/flowgate/flowgate/internal/testenv"
 	"github.com/flowgate/flowgate/mcpserver"
 	"github.com/flowgate/flowgate/workflows"
@@ -52,6 +53,19 @@ func (l *latencies) pct(p float64) time.Duration {
 	slices.Sort(s)
 	i := int(float64(len(s)-1) * p)
 	return s[i]
+}
+
+func (l *latencies) mean() time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.d) == 0 {
+		return 0
+	}
+	var sum time.Duration
+	for _, d := range l.d {
+		sum += d
+	}
+	return sum / time.Duration(len(l.d))
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
@@ -410,4 +424,85 @@ func BenchmarkMCPOverhead(b *testing.B) {
 		callTool(b, many[i], "list_workflows", map[string]any{"limit": 1})
 	}
 	b.ReportMetric(rssMiB(os.Getpid()), "RSS-64-sessions-MiB")
+}
+
+// definedLifecycle is rawLifecycle for the deployment written as a definition.
+func definedLifecycle(ctx context.Context, c client.Client, p *processes.Process, version string) error {
+	s, err := workflows.PrepareProcess(p.Source, p.Params,
+		json.RawMessage(`{"service":"orders","version":"`+version+`","environment":"staging"}`), workflows.Request{RequestedBy: "bench"})
+	if err != nil {
+		return err
+	}
+	run, err := c.ExecuteWorkflow(ctx, s.Options(p.Definition.Name+"-"+uuid.NewString()), p.Definition.Name, s.Input)
+	if err != nil {
+		return err
+	}
+	for {
+		v, err := testenv.Status(ctx, c, run.GetID())
+		if err == nil && v.Status == workflows.StatusWaitingApproval {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	h, err := c.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{WorkflowID: run.GetID(), RunID: run.GetRunID(), UpdateName: workflows.UpdateAdvance,
+		Args: []any{workflows.AdvanceRequest{Action: workflows.ActionApprove, Actor: "approver", Scopes: []string{"approve"}}}, WaitForStage: client.WorkflowUpdateStageCompleted})
+	if err != nil {
+		return err
+	}
+	if err := h.Get(ctx, nil); err != nil {
+		return err
+	}
+	var st workflows.State
+	if err := run.Get(ctx, &st); err != nil {
+		return err
+	}
+	if st.Status != workflows.StatusCompleted {
+		return fmt.Errorf("status %s", st.Status)
+	}
+	return nil
+}
+
+// BenchmarkInterpreter compares the deployment written as a definition (interpreted)
+// with the built-in one in Go code, on one server in the same run: each client alternates
+// the two, lifecycle by lifecycle (start, gate, approve, complete), so both see the same
+// machine at the same moment. At a fixed number of clients throughput is inversely
+// proportional to the mean lifecycle time, so defined/go = mean(go) / mean(defined) is the
+// share of throughput the interpreter keeps.
+func BenchmarkInterpreter(b *testing.B) {
+	env := testenv.StartT(b, testenv.Options{DatabaseFile: testenv.TempFile(b, "temporal.db"), NoMCP: true})
+	env.Backends.Latency = 0
+	cat, err := processes.NewCatalog([]string{"testdata/processes/deployment_defined.yaml"}, workflows.DefinitionRules{}, testenv.Logger())
+	if err != nil {
+		b.Fatal(err)
+	}
+	p, _ := cat.Get("deployment_defined")
+	for _, clients := range []int{1, 8} {
+		b.Run(fmt.Sprintf("clients=%d", clients), func(b *testing.B) {
+			total := max(200, clients*40)
+			for range b.N {
+				var goLat, defLat latencies
+				rate, _ := drive(b, clients, total, func(ctx context.Context, i int) error {
+					t0 := time.Now()
+					if i%2 == 0 {
+						err := rawLifecycle(ctx, env.Client, fmt.Sprintf("4.%d.%d", clients, i))
+						goLat.add(time.Since(t0))
+						return err
+					}
+					err := definedLifecycle(ctx, env.Client, p, fmt.Sprintf("5.%d.%d", clients, i))
+					defLat.add(time.Since(t0))
+					return err
+				})
+				goMean, defMean := goLat.mean(), defLat.mean()
+				b.ReportMetric(rate, "mixed-lifecycles/s")
+				b.ReportMetric(rate*float64(defMean)/float64(goMean+defMean)*2, "go-lifecycles/s")
+				b.ReportMetric(rate*float64(goMean)/float64(goMean+defMean)*2, "defined-lifecycles/s")
+				b.ReportMetric(float64(goMean)/float64(defMean), "defined/go")
+				b.ReportMetric(ms(goLat.pct(0.5)), "go-p50-ms")
+				b.ReportMetric(ms(defLat.pct(0.5)), "defined-p50-ms")
+				b.ReportMetric(ms(goLat.pct(0.99)), "go-p99-ms")
+				b.ReportMetric(ms(defLat.pct(0.99)), "defined-p99-ms")
+			}
+		})
+	}
+	b.ReportMetric(rssMiB(os.Getpid()), "RSS-MiB")
 }
