@@ -225,6 +225,18 @@ func TestIdentityIsTheActor(t *testing.T) {
 	if _, err := dave.call("advance_workflow", map[string]any{"workflow_id": s.WorkflowID, "action": "approve"}); err == nil || !strings.Contains(err.Error(), "separation of duties") {
 		t.Fatalf("self-approval: %v", err)
 	}
+	// Anyone who reaches Temporal could claim to be bob: a raw signal and an unsigned
+	// update are refused, and the signal is recorded as ignored.
+	if err := env.Client.SignalWorkflow(context.Background(), s.WorkflowID, "", workflows.SignalApprove, workflows.Decision{Step: "approval", Actor: "bob"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := advance(t, env.Client, s.WorkflowID, workflows.AdvanceRequest{Action: workflows.ActionApprove, Actor: "bob"}); err == nil || !strings.Contains(err.Error(), "an unsigned decision is refused") {
+		t.Fatalf("an unsigned update through the raw SDK: %v", err)
+	}
+	forged := testenv.WaitForStatus(t, env.Client, s.WorkflowID, workflows.StatusWaitingApproval)
+	if forged.Status != workflows.StatusWaitingApproval {
+		t.Fatalf("after the forged decisions: %s", forged.Status)
+	}
 	if _, err := bob.call("advance_workflow", map[string]any{"workflow_id": s.WorkflowID, "action": "approve", "comment": "ok"}); err != nil {
 		t.Fatal(err)
 	}
@@ -240,6 +252,9 @@ func TestIdentityIsTheActor(t *testing.T) {
 	}
 	if st.RequestedBy != "dave" || approval.Actor != "bob" {
 		t.Errorf("requested by %q, approved by %q", st.RequestedBy, approval.Actor)
+	}
+	if ign := st.Events("signal_ignored"); len(ign) != 1 || !strings.Contains(ign[0].Detail, "a signal cannot carry one") {
+		t.Errorf("the forged signal is not recorded as ignored: %+v", ign)
 	}
 	// bob's tools/list hides the tools his scopes do not allow.
 	resp, err := bob.post(`{"jsonrpc":"2.0","id":9,"method":"tools/list"}`)

@@ -42,8 +42,8 @@ func TestComposeFileNamesEveryServiceAndItsSettings(t *testing.T) {
 		"temporal-setup":  {"TEMPORAL_ADDRESS"},
 		"temporal-ui":     {"TEMPORAL_ADDRESS"},
 		"flowgate-demo":   nil,
-		"flowgate-worker": {"TEMPORAL_ADDRESS", "TEMPORAL_NAMESPACE", "FLOWGATE_APP_DB", "FLOWGATE_DATA_DIR", "FLOWGATE_GATEWAY_URL"},
-		"flowgate-mcp":    {"TEMPORAL_ADDRESS", "TEMPORAL_NAMESPACE", "FLOWGATE_API_KEYS_FILE", "FLOWGATE_UI_URL", "FLOWGATE_RESOURCE_URL"},
+		"flowgate-worker": {"TEMPORAL_ADDRESS", "TEMPORAL_NAMESPACE", "FLOWGATE_APP_DB", "FLOWGATE_DATA_DIR", "FLOWGATE_GATEWAY_URL", "FLOWGATE_DECISION_KEYS_FILE"},
+		"flowgate-mcp":    {"TEMPORAL_ADDRESS", "TEMPORAL_NAMESPACE", "FLOWGATE_API_KEYS_FILE", "FLOWGATE_UI_URL", "FLOWGATE_RESOURCE_URL", "FLOWGATE_DECISION_KEYS_FILE"},
 	}
 	for name, vars := range need {
 		svc, ok := f.Services[name]
@@ -75,6 +75,12 @@ func TestComposeFileNamesEveryServiceAndItsSettings(t *testing.T) {
 		if _, ok := f.Volumes[v]; !ok {
 			t.Errorf("named volume %s is missing", v)
 		}
+	}
+	// The MCP server signs decisions with the file the worker verifies them with.
+	worker, server := f.Services["flowgate-worker"], f.Services["flowgate-mcp"]
+	if worker.Environment["FLOWGATE_DECISION_KEYS_FILE"] != server.Environment["FLOWGATE_DECISION_KEYS_FILE"] ||
+		!slices.Contains(worker.Volumes, "flowgate-keys:/home/nonroot") || !slices.Contains(server.Volumes, "flowgate-keys:/home/nonroot") {
+		t.Error("the worker and the MCP server do not share one decision keys file")
 	}
 	if !slices.Contains(f.Services["flowgate-mcp"].Command, "http") {
 		t.Error("the MCP service does not serve HTTP")

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/flowgate/flowgate/internal/processes"
+	"github.com/flowgate/flowgate/workflows"
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
 	"go.temporal.io/api/serviceerror"
@@ -73,6 +74,9 @@ type Config struct {
 	// when the catalog reloads, the tools and resources that list them are updated and
 	// clients get list_changed notifications. Nil means none.
 	Processes *processes.Catalog
+	// DecisionKeys, when set, sign every decision the server passes on, and every run it
+	// starts accepts signed decisions only (workers verify them with the same keys).
+	DecisionKeys *workflows.DecisionKeys
 }
 
 // CallObserver records tool calls, e.g. as Prometheus metrics.

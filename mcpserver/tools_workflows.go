@@ -217,7 +217,7 @@ func checkID(field, id string) *mcp.CallToolResult {
 }
 
 func (s *Server) startWorkflow(ctx context.Context, _ mcp.CallToolRequest, args StartArgs) (*mcp.CallToolResult, error) {
-	req := workflows.Request{RequestedBy: s.actor(ctx), AllowSelfApproval: !s.cfg.SeparationOfDuties}
+	req := workflows.Request{RequestedBy: s.actor(ctx), AllowSelfApproval: !s.cfg.SeparationOfDuties, RequireSignedDecisions: s.cfg.DecisionKeys != nil}
 	if args.ApprovalTimeout != "" {
 		d, err := time.ParseDuration(args.ApprovalTimeout)
 		if err != nil || d < time.Second || d > 365*24*time.Hour {
@@ -393,6 +393,15 @@ func (s *Server) advanceWorkflow(ctx context.Context, request mcp.CallToolReques
 		// No authentication: every caller holds every scope (gates that name people still
 		// need those people).
 		req.AllScopes = true
+	}
+	if keys := s.cfg.DecisionKeys; keys != nil {
+		// The identity was verified above (API key or token): sign what it decides, so the
+		// workflow can tell this decision from one typed into Temporal directly.
+		signed, err := keys.Sign(args.WorkflowID, req, time.Now())
+		if err != nil {
+			return s.toolError(ctx, "advance_workflow", args.WorkflowID, err), nil
+		}
+		req = signed
 	}
 	if req.Action != workflows.ActionContinue && canElicit(ctx) {
 		answer := confirmedIn(request)

@@ -91,6 +91,8 @@ type runner struct {
 	extraDetails string
 	// timedOutAfter is the wait of the gate that timed out, when it is not the request's.
 	timedOutAfter time.Duration
+	// usedNonces are the nonces of the signed decisions applied: each is single-use.
+	usedNonces map[string]bool
 }
 
 // changeUpsertOnChange gates the change that upserts search attributes only when the
@@ -148,6 +150,12 @@ func (r *runner) setup(ctx workflow.Context) error {
 	}
 	if err := workflow.SetUpdateHandlerWithOptions(ctx, UpdateAdvance,
 		func(ctx workflow.Context, req AdvanceRequest) (StatusView, error) {
+			if req.Nonce != "" {
+				if r.usedNonces == nil {
+					r.usedNonces = map[string]bool{}
+				}
+				r.usedNonces[req.Nonce] = true
+			}
 			r.decision = &req
 			taken := r.decisionsTaken
 			// Wait until the main loop has applied the decision and moved on to its next
@@ -158,7 +166,12 @@ func (r *runner) setup(ctx workflow.Context) error {
 			return r.view(), nil
 		},
 		workflow.UpdateHandlerOptions{
-			Validator:   func(ctx workflow.Context, req AdvanceRequest) error { return r.check(req) },
+			Validator: func(ctx workflow.Context, req AdvanceRequest) error {
+				if err := r.checkSigned(ctx, req); err != nil {
+					return err
+				}
+				return r.check(req)
+			},
 			Description: "Approve or reject the gate the workflow waits at, or continue a failed step. Returns the new status.",
 		}); err != nil {
 		return err
@@ -177,6 +190,10 @@ func (r *runner) setup(ctx workflow.Context) error {
 				// a trace in the record instead of only a worker log line.
 				var raw json.RawMessage
 				ch.Receive(ctx, &raw)
+				if r.req.RequireSignedDecisions {
+					r.log(ctx, "signal_ignored", "", "", fmt.Sprintf("%s signal ignored: this run accepts only decisions whose identity Flowgate verified (advance_workflow through the MCP server); a signal cannot carry one", action))
+					continue
+				}
 				var d Decision
 				if err := json.Unmarshal(raw, &d); err != nil {
 					r.log(ctx, "signal_ignored", "", "", fmt.Sprintf("%s signal ignored: its input %s is not a decision; send {\"step\": \"<waiting step>\", \"actor\": \"<your name>\", \"comment\": \"<why>\"}", action, clip(raw)))
@@ -237,6 +254,26 @@ func clip(raw []byte) string {
 		return string(raw[:max]) + "…"
 	}
 	return string(raw)
+}
+
+// checkSigned refuses, on a run that requires signed decisions, a decision that is not
+// signed by a key this worker holds, is altered, has expired or was used before. It runs
+// in the update's validator only, which Temporal does not run again on replay.
+func (r *runner) checkSigned(ctx workflow.Context, req AdvanceRequest) error {
+	if !r.req.RequireSignedDecisions {
+		return nil
+	}
+	keys := verifier.Load()
+	if keys == nil {
+		return errors.New("this run accepts only signed decisions, and the worker has no decision keys to verify them (give it --decision-keys, the same file as the MCP server's)")
+	}
+	if err := keys.verify(r.state.WorkflowID, req, workflow.Now(ctx)); err != nil {
+		return err
+	}
+	if r.usedNonces[req.Nonce] {
+		return errors.New("this signed decision was already applied once; a replayed decision is refused")
+	}
+	return nil
 }
 
 // check decides whether an advance fits the gate the workflow waits at. It runs as the
@@ -352,9 +389,13 @@ func (r *runner) details() string {
 			if p := r.gate.policy; p != nil {
 				fmt.Fprintf(&b, "**Who decides:** %s; %d of %d approvals so far.\n\n", p.who(), len(p.Approvals), p.Quorum)
 			}
-			b.WriteString("Approve from the UI: Send a Signal → name `approve` (or `reject`), input `{\"step\": \"" + r.gate.step + "\", \"actor\": \"your-name\", \"comment\": \"why\"}`")
-			if !r.selfApproval() {
-				fmt.Fprintf(&b, " — any actor but %s.", r.req.RequestedBy)
+			if r.req.RequireSignedDecisions {
+				b.WriteString("Decide through Flowgate (advance_workflow on its MCP server): this run accepts only decisions whose identity Flowgate verified, so the UI is for inspection.")
+			} else {
+				b.WriteString("Approve from the UI: Send a Signal → name `approve` (or `reject`), input `{\"step\": \"" + r.gate.step + "\", \"actor\": \"your-name\", \"comment\": \"why\"}`")
+				if !r.selfApproval() {
+					fmt.Fprintf(&b, " — any actor but %s.", r.req.RequestedBy)
+				}
 			}
 		} else {
 			fmt.Fprintf(&b, "**Waiting for input**: step `%s` failed: %s\n\nSend the `advance` update with action `continue` to retry it, or `reject` to end the run.", r.gate.step, r.step(r.gate.step).Error)

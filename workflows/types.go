@@ -218,6 +218,13 @@ type AdvanceRequest struct {
 	// AllScopes says the caller holds every scope: the MCP server runs without
 	// authentication (loopback, one local identity).
 	AllScopes bool `json:"all_scopes,omitempty"`
+	// Nonce, Expires, KeyID and Signature sign the decision (DecisionKeys.Sign): a run
+	// whose Request.RequireSignedDecisions is set refuses a decision without a valid,
+	// unexpired, unused signature.
+	Nonce     string    `json:"nonce,omitempty"`
+	Expires   time.Time `json:"expires,omitempty"`
+	KeyID     string    `json:"key_id,omitempty"`
+	Signature string    `json:"signature,omitempty"`
 }
 
 // Request holds what every workflow start carries besides its kind's parameters.
@@ -229,6 +236,10 @@ type Request struct {
 	ApprovalTimeout time.Duration `json:"approval_timeout,omitempty"`
 	// AllowSelfApproval turns separation of duties off: the requester may approve.
 	AllowSelfApproval bool `json:"allow_self_approval,omitempty"`
+	// RequireSignedDecisions accepts only decisions Flowgate signed after verifying who
+	// made them (the MCP server with authentication on sets it): unsigned updates and every
+	// signal are refused, so nobody with access to Temporal can decide under another name.
+	RequireSignedDecisions bool `json:"require_signed_decisions,omitempty"`
 }
 
 // DefaultApprovalTimeout is how long a gate waits when the request does not say.

@@ -46,6 +46,8 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	toolsNS := fs.String("tools-namespace", envOr("FLOWGATE_TOOLS_NAMESPACE", stack.DefaultToolsNamespace), "Temporal namespace of the data tools' short tool_call runs, created beside default so the web UI lists processes alone (env FLOWGATE_TOOLS_NAMESPACE)")
 	actor := fs.String("actor", stack.LocalActor(), "identity recorded for MCP calls (no auth in dev)")
 	logLevel := fs.String("log-level", "warn", "debug | info | warn | error")
+	var dk stack.DecisionKeyFlag
+	dk.Register(fs, "default <data-dir>/decision.keys when auth is on")
 	var pf stack.ProcessFlags
 	pf.Register(fs, "agents can start them; edits are picked up within seconds and on SIGHUP")
 	var af stack.AuthFlags
@@ -78,6 +80,14 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return usageError{fmt.Errorf("--durability: %w", err)}
 	}
 	catalog, err := stack.LoadProcesses(ctx, pf, nil, logger)
+	if err != nil {
+		return usageError{err}
+	}
+	if auth != nil && dk.Path == "" {
+		// With authentication on, every decision is signed and runs take no other.
+		dk.Path = filepath.Join(*dataDir, "decision.keys")
+	}
+	keys, err := dk.Load()
 	if err != nil {
 		return usageError{err}
 	}
@@ -152,7 +162,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 
 	if !*noWorker {
 		w, err := stack.StartWorker(ctx, c, stack.WorkerConfig{AppDatabase: appDB, Sandbox: sandbox, GatewayBaseURL: demoURL,
-			Namespace: srv.Namespace(), ToolsNamespace: *toolsNS, WorkflowCacheSize: *workflowCache}, logger)
+			Namespace: srv.Namespace(), ToolsNamespace: *toolsNS, WorkflowCacheSize: *workflowCache, DecisionKeys: keys}, logger)
 		if err != nil {
 			return err
 		}
@@ -160,7 +170,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	mcpURL := ""
 	if !*noMCP {
-		m, err := stack.NewMCP(c, srv.Namespace(), stack.MCPConfig{UIBaseURL: srv.UIURL(), Actor: *actor, Auth: auth, Metrics: reg, Sessions: sf, ToolsNamespace: *toolsNS, Processes: catalog}, logger)
+		m, err := stack.NewMCP(c, srv.Namespace(), stack.MCPConfig{UIBaseURL: srv.UIURL(), Actor: *actor, Auth: auth, Metrics: reg, Sessions: sf, ToolsNamespace: *toolsNS, Processes: catalog, DecisionKeys: keys}, logger)
 		if err != nil {
 			return usageError{err}
 		}
@@ -307,7 +317,8 @@ func printBanner(w io.Writer, b banner) {
 		fmt.Fprintf(&s, "  Processes   onboarding, deployment, audit (built in); %s (from %s, reloaded on change)\n", names, strings.Join(b.ProcessPaths, ", "))
 	}
 	if b.Auth {
-		s.WriteString("  Auth        on: API keys / OAuth bearer tokens; the caller is the actor; requesters cannot approve their own workflows\n")
+		s.WriteString("  Auth        on: API keys / OAuth bearer tokens; the caller is the actor; requesters cannot approve their own workflows;\n")
+		s.WriteString("              every decision is signed, so runs take none from the Temporal UI or raw signals (the UI is for inspection)\n")
 	} else {
 		fmt.Fprintf(&s, "  Auth        none (loopback only); every call acts as %q, so separation of duties is off\n", b.Actor)
 	}

@@ -32,6 +32,8 @@ func runMCP(ctx context.Context, args []string, stderr io.Writer) error {
 	var sf stack.SessionFlags
 	sf.Register(fs)
 	logLevel := fs.String("log-level", "info", "debug | info | warn | error")
+	var dk stack.DecisionKeyFlag
+	dk.Register(fs, "required with --api-keys or --oauth-issuer; the server signs every decision and runs it starts take only signed ones")
 	var pf stack.ProcessFlags
 	pf.Register(fs, "agents can start them; edits are picked up within seconds and on SIGHUP")
 	if err := parseFlags(fs, args, stderr); err != nil {
@@ -59,6 +61,10 @@ func runMCP(ctx context.Context, args []string, stderr io.Writer) error {
 	if *transport == "stdio" {
 		auth = nil // stdio trusts the local user; the actor comes from --actor
 	}
+	keys, err := dk.Load()
+	if err != nil {
+		return usageError{err}
+	}
 	catalog, err := stack.LoadProcesses(ctx, pf, serviceNames, logger)
 	if err != nil {
 		return usageError{err}
@@ -70,7 +76,7 @@ func runMCP(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	defer c.Close()
 	ns := processNamespace(*namespace)
-	m, err := stack.NewMCP(c, ns, stack.MCPConfig{UIBaseURL: *uiURL, Actor: *actor, SeparationOfDuties: *sod, Auth: auth, Metrics: reg, Services: serviceNames, Sessions: sf, ToolsNamespace: *toolsNS, Processes: catalog}, logger)
+	m, err := stack.NewMCP(c, ns, stack.MCPConfig{UIBaseURL: *uiURL, Actor: *actor, SeparationOfDuties: *sod, Auth: auth, Metrics: reg, Services: serviceNames, Sessions: sf, ToolsNamespace: *toolsNS, Processes: catalog, DecisionKeys: keys}, logger)
 	if err != nil {
 		return usageError{err}
 	}

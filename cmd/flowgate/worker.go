@@ -27,6 +27,8 @@ func runWorker(ctx context.Context, args []string, stderr io.Writer) error {
 	toolsNS := fs.String("tools-namespace", envOr("FLOWGATE_TOOLS_NAMESPACE", stack.DefaultToolsNamespace), "Temporal namespace where the data tools' tool_call runs live; a second worker polls it (env FLOWGATE_TOOLS_NAMESPACE; the processes' namespace keeps them together)")
 	stopTimeout := fs.Duration("stop-timeout", 10*time.Second, "how long SIGTERM lets in-flight activities finish")
 	logLevel := fs.String("log-level", "info", "debug | info | warn | error")
+	var dk stack.DecisionKeyFlag
+	dk.Register(fs, "the worker verifies with it the decisions on runs that take only signed ones")
 	var pf stack.ProcessFlags
 	pf.Register(fs, "checked at start; the worker needs none to run them, since every run carries its definition")
 	metricsAddr := fs.String("metrics-addr", envOr("FLOWGATE_METRICS_ADDR", ""), "serve Prometheus metrics (Temporal SDK) at http://ADDR/metrics (env FLOWGATE_METRICS_ADDR)")
@@ -53,6 +55,10 @@ func runWorker(ctx context.Context, args []string, stderr io.Writer) error {
 			logger.Warn("process definitions refused (runs carry their definition, so this worker still runs every process started)", "error", err)
 		}
 	}
+	keys, err := dk.Load()
+	if err != nil {
+		return usageError{err}
+	}
 	if err := stack.EnsureDir(*dataDir, "--data-dir"); err != nil {
 		return err
 	}
@@ -74,6 +80,7 @@ func runWorker(ctx context.Context, args []string, stderr io.Writer) error {
 	w, err := stack.StartWorker(ctx, c, stack.WorkerConfig{
 		AppDatabase: appDB, Sandbox: sandbox, Services: svc, GatewayBaseURL: *gatewayURL, StopTimeout: *stopTimeout,
 		Namespace: processNamespace(*namespace), ToolsNamespace: *toolsNS, WorkflowCacheSize: *workflowCache,
+		DecisionKeys: keys,
 	}, logger)
 	if err != nil {
 		return err

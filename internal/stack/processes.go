@@ -76,3 +76,25 @@ func LoadProcesses(ctx context.Context, f ProcessFlags, services []string, logge
 	}()
 	return c, nil
 }
+
+// DecisionKeyFlag is --decision-keys: the file of keys that sign and verify decisions.
+type DecisionKeyFlag struct {
+	Path string
+}
+
+// Register adds --decision-keys (env FLOWGATE_DECISION_KEYS_FILE).
+func (f *DecisionKeyFlag) Register(fs *flag.FlagSet, role string) {
+	fs.StringVar(&f.Path, "decision-keys", os.Getenv("FLOWGATE_DECISION_KEYS_FILE"), "file of the keys that sign decisions, created when missing; give every worker and MCP server the same file: "+role+" (env FLOWGATE_DECISION_KEYS_FILE)")
+}
+
+// Load reads (or creates) the file, or returns nil when no path is given.
+func (f DecisionKeyFlag) Load() (*workflows.DecisionKeys, error) {
+	if f.Path == "" {
+		return nil, nil
+	}
+	k, err := workflows.LoadOrCreateDecisionKeys(f.Path)
+	if err != nil {
+		return nil, fmt.Errorf("--decision-keys: %w", err)
+	}
+	return k, nil
+}

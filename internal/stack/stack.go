@@ -10,6 +10,7 @@ import (
 	"flag"
 	"fmt"
 	"github.com/flowgate/flowgate/internal/processes"
+	"github.com/flowgate/flowgate/workflows"
 	"log/slog"
 	"maps"
 	"net"
@@ -55,6 +56,9 @@ type WorkerConfig struct {
 	// ToolsNamespace is where the tool_call runs of the data tools live (a second worker
 	// polls it); empty or the client's own namespace keeps them beside the processes.
 	ToolsNamespace string
+	// DecisionKeys verify signed decisions (the MCP server's file); nil leaves runs that
+	// require them unable to take any decision on this worker.
+	DecisionKeys *workflows.DecisionKeys
 }
 
 // Bounds of the worker's workflow cache.
@@ -89,6 +93,9 @@ type Worker struct {
 
 // StartWorker opens the activities' resources and starts polling Flowgate's task queue.
 func StartWorker(ctx context.Context, c client.Client, cfg WorkerConfig, logger *slog.Logger) (*Worker, error) {
+	if cfg.DecisionKeys != nil {
+		workflows.UseDecisionKeys(cfg.DecisionKeys)
+	}
 	db, err := activities.OpenDatabase(ctx, cfg.AppDatabase)
 	if err != nil {
 		return nil, err
@@ -242,6 +249,9 @@ type MCPConfig struct {
 	ToolsNamespace string
 	// Processes are the loaded process definitions; nil means none.
 	Processes *processes.Catalog
+	// DecisionKeys sign every decision; runs started with them accept signed decisions
+	// only. Required with Auth.
+	DecisionKeys *workflows.DecisionKeys
 }
 
 // SessionFlags bound the MCP server's Streamable HTTP sessions.
@@ -273,6 +283,9 @@ func (f SessionFlags) Check() error {
 
 // NewMCP builds the MCP server for a client.
 func NewMCP(c client.Client, namespace string, cfg MCPConfig, logger *slog.Logger) (*mcpserver.Server, error) {
+	if cfg.Auth != nil && cfg.DecisionKeys == nil {
+		return nil, errors.New("--decision-keys FILE is required with --api-keys or --oauth-issuer: the server signs every decision with it, so nobody who reaches Temporal can decide under another name (the file is created when missing; give every worker the same file)")
+	}
 	var tools client.Client
 	if ns := cfg.ToolsNamespace; ns != "" && ns != namespace {
 		var err error
@@ -297,6 +310,7 @@ func NewMCP(c client.Client, namespace string, cfg MCPConfig, logger *slog.Logge
 		MaxSessions:            cfg.Sessions.MaxSessions,
 		MaxSessionsPerIdentity: cfg.Sessions.MaxSessionsPerIdentity,
 		Processes:              cfg.Processes,
+		DecisionKeys:           cfg.DecisionKeys,
 	})
 }
 

@@ -5,6 +5,8 @@ package testenv
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"fmt"
 	"log/slog"
 	"os"
@@ -62,6 +64,26 @@ type Env struct {
 	GatewayURL string
 	DataDir    string
 	closer     stack.Closer
+}
+
+var (
+	keysOnce sync.Once
+	keys     *workflows.DecisionKeys
+)
+
+// DecisionKeys are the decision keys of every stack in this test process: workers verify
+// with the process's keys, so all stacks share one set.
+func DecisionKeys() *workflows.DecisionKeys {
+	keysOnce.Do(func() {
+		secret := make([]byte, 32)
+		_, _ = rand.Read(secret)
+		k, err := workflows.ParseDecisionKeys([]byte("test " + base64.StdEncoding.EncodeToString(secret)))
+		if err != nil {
+			panic(err)
+		}
+		keys = k
+	})
+	return keys
 }
 
 // Logger is the tests' logger: silent unless FLOWGATE_TEST_LOG is set.
@@ -136,11 +158,16 @@ func Start(ctx context.Context, opts Options) (*Env, error) {
 		return nil, err
 	}
 	e.closer.Add(e.ToolsClient.Close)
+	var keys *workflows.DecisionKeys
+	if opts.Auth != nil {
+		// With authentication on, decisions are signed, as flowgate dev does.
+		keys = DecisionKeys()
+	}
 	if !opts.NoWorker {
 		_, appDB, sandbox := stack.DataPaths(e.DataDir)
 		e.Worker, err = stack.StartWorker(ctx, e.Client, stack.WorkerConfig{
 			AppDatabase: appDB, Sandbox: sandbox, GatewayBaseURL: demoURL, StopTimeout: 2 * time.Second,
-			Namespace: srv.Namespace(), ToolsNamespace: stack.DefaultToolsNamespace,
+			Namespace: srv.Namespace(), ToolsNamespace: stack.DefaultToolsNamespace, DecisionKeys: DecisionKeys(),
 		}, logger)
 		if err != nil {
 			e.Stop()
@@ -151,7 +178,7 @@ func Start(ctx context.Context, opts Options) (*Env, error) {
 	if !opts.NoMCP {
 		e.MCP, err = stack.NewMCP(e.Client, srv.Namespace(), stack.MCPConfig{
 			UIBaseURL: srv.UIURL(), Actor: "tester", SeparationOfDuties: opts.SeparationOfDuties, Auth: opts.Auth, Metrics: reg,
-			ToolsNamespace: stack.DefaultToolsNamespace,
+			ToolsNamespace: stack.DefaultToolsNamespace, DecisionKeys: keys,
 		}, logger)
 		if err != nil {
 			e.Stop()

@@ -1,0 +1,159 @@
+package workflows
+
+import (
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"time"
+)
+
+// DecisionKeys are the secrets that sign decisions: Flowgate's MCP server (and approval
+// pages) sign every decision with the first key; workers verify with any of them, so a
+// new key can be put first while the old ones still verify decisions in flight.
+type DecisionKeys struct {
+	keys []decisionKey
+}
+
+type decisionKey struct {
+	id     string
+	secret []byte
+}
+
+// DecisionTTL is how long a signed decision stays valid: long enough to reach the
+// workflow, short enough that a captured one is soon useless (each is single-use anyway).
+const DecisionTTL = 5 * time.Minute
+
+// ParseDecisionKeys reads a key file: one key per line as "ID SECRET" (SECRET base64, at
+// least 32 bytes); the first line signs. Blank lines and lines starting with # are skipped.
+func ParseDecisionKeys(data []byte) (*DecisionKeys, error) {
+	k := &DecisionKeys{}
+	for i, line := range strings.Split(string(data), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		id, secret, ok := strings.Cut(line, " ")
+		raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(secret))
+		if !ok || id == "" || err != nil || len(raw) < 32 {
+			return nil, fmt.Errorf("line %d: want \"ID SECRET\" with SECRET base64 of at least 32 bytes (flowgate writes one with --decision-keys on a missing file)", i+1)
+		}
+		if slices.ContainsFunc(k.keys, func(x decisionKey) bool { return x.id == id }) {
+			return nil, fmt.Errorf("line %d: key id %q appears twice", i+1, id)
+		}
+		k.keys = append(k.keys, decisionKey{id: id, secret: raw})
+	}
+	if len(k.keys) == 0 {
+		return nil, errors.New("no keys")
+	}
+	return k, nil
+}
+
+// LoadOrCreateDecisionKeys reads the key file at path, creating it (mode 0600, one new
+// random key) when it does not exist. Processes that start together may both try: the
+// file appears whole or not at all, and the one that loses reads the winner's.
+func LoadOrCreateDecisionKeys(path string) (*DecisionKeys, error) {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		if err := createDecisionKeys(path); err != nil {
+			return nil, fmt.Errorf("create decision keys %s: %w", path, err)
+		}
+		data, err = os.ReadFile(path)
+	}
+	if err != nil {
+		return nil, err
+	}
+	k, err := ParseDecisionKeys(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return k, nil
+}
+
+func createDecisionKeys(path string) error {
+	secret := make([]byte, 32)
+	if _, err := rand.Read(secret); err != nil {
+		return err
+	}
+	id := time.Now().UTC().Format("20060102")
+	data := fmt.Sprintf("# Flowgate decision keys: the first line signs, every line verifies. Keep this file secret;\n# give the same file to every worker and MCP server.\n%s %s\n", id, base64.StdEncoding.EncodeToString(secret))
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(dir, ".decision-keys-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	_, werr := tmp.WriteString(data)
+	if err := errors.Join(werr, tmp.Chmod(0o600), tmp.Sync(), tmp.Close()); err != nil {
+		return err
+	}
+	// A hard link appears atomically and fails when the file exists: another process won.
+	if err := os.Link(tmp.Name(), path); err != nil && !errors.Is(err, os.ErrExist) {
+		return err
+	}
+	return nil
+}
+
+// verifier holds the keys this process's workflows verify decisions with.
+var verifier atomic.Pointer[DecisionKeys]
+
+// UseDecisionKeys makes the workflows run by this process verify decisions with keys. A
+// worker without keys refuses every decision on a run that requires signed decisions.
+func UseDecisionKeys(keys *DecisionKeys) { verifier.Store(keys) }
+
+// mac is the signature of a decision on a run.
+func (d AdvanceRequest) mac(secret []byte, workflowID string) string {
+	scopes := slices.Clone(d.Scopes)
+	slices.Sort(scopes)
+	comment := sha256.Sum256([]byte(d.Comment))
+	msg := strings.Join([]string{"flowgate-decision-v1", workflowID, d.Step, string(d.Action), d.Actor,
+		strings.Join(scopes, " "), fmt.Sprint(d.AllScopes), hex.EncodeToString(comment[:]),
+		d.Nonce, d.Expires.UTC().Format(time.RFC3339Nano)}, "\n")
+	h := hmac.New(sha256.New, secret)
+	h.Write([]byte(msg))
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// Sign signs a decision on a run with the first key: a fresh nonce, an expiry DecisionTTL
+// from now, the key id and the signature over everything the decision says.
+func (k *DecisionKeys) Sign(workflowID string, d AdvanceRequest, now time.Time) (AdvanceRequest, error) {
+	nonce := make([]byte, 16)
+	if _, err := rand.Read(nonce); err != nil {
+		return d, err
+	}
+	d.Nonce = hex.EncodeToString(nonce)
+	d.Expires = now.UTC().Add(DecisionTTL)
+	d.KeyID = k.keys[0].id
+	d.Signature = d.mac(k.keys[0].secret, workflowID)
+	return d, nil
+}
+
+// verify checks a decision's signature, expiry and key.
+func (k *DecisionKeys) verify(workflowID string, d AdvanceRequest, now time.Time) error {
+	if d.Signature == "" {
+		return errors.New("this run accepts only decisions whose identity Flowgate verified (advance_workflow through the MCP server); an unsigned decision is refused")
+	}
+	i := slices.IndexFunc(k.keys, func(x decisionKey) bool { return x.id == d.KeyID })
+	if i < 0 {
+		return fmt.Errorf("the decision is signed with key %q, which this worker does not have; the decision is refused", d.KeyID)
+	}
+	want := d.mac(k.keys[i].secret, workflowID)
+	if !hmac.Equal([]byte(want), []byte(d.Signature)) {
+		return errors.New("the decision's signature does not match what it says (altered or forged); it is refused")
+	}
+	if !now.Before(d.Expires) {
+		return fmt.Errorf("the signed decision expired at %s; decide again", d.Expires.Format(time.RFC3339))
+	}
+	return nil
+}

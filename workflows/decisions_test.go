@@ -1,0 +1,135 @@
+package workflows_test
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/flowgate/flowgate/workflows"
+)
+
+var testKeys, _ = workflows.ParseDecisionKeys([]byte("k2 " + strings.Repeat("QUJD", 11) + "\nk1 " + strings.Repeat("WFla", 11) + "\n"))
+
+func TestSignedDecisionsOnlyWhenTheRunRequiresThem(t *testing.T) {
+	workflows.UseDecisionKeys(testKeys)
+	t.Cleanup(func() { workflows.UseDecisionKeys(nil) })
+	h := newHarness(t)
+	in := deployment("production", "3.0.0")
+	in.RequireSignedDecisions = true
+	const id = "default-test-workflow-id"
+	approve := workflows.AdvanceRequest{Action: workflows.ActionApprove, Step: "approval", Actor: "bob", Comment: "ok"}
+	var unsigned, altered, expired, good *outcome
+	h.at(time.Hour, func() {
+		unsigned = h.advance(approve)
+		now := h.env.Now()
+		signed, err := testKeys.Sign(id, approve, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tampered := signed
+		tampered.Actor = "mallory"
+		altered = h.advance(tampered)
+		old, _ := testKeys.Sign(id, approve, now.Add(-workflows.DecisionTTL-time.Second))
+		expired = h.advance(old)
+		// A forged signal, as anyone with access to Temporal could send.
+		raw, _ := json.Marshal(workflows.Decision{Step: "approval", Actor: "bob"})
+		h.env.SignalWorkflow(workflows.SignalApprove, json.RawMessage(raw))
+		good = h.advance(signed)
+	})
+	h.env.ExecuteWorkflow(workflows.Deployment, in)
+	st, err := h.result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	unsigned.refused(t, "an unsigned decision is refused")
+	altered.refused(t, "signature does not match")
+	expired.refused(t, "expired")
+	good.accepted(t)
+	if ign := st.Events("signal_ignored"); len(ign) != 1 || !strings.Contains(ign[0].Detail, "a signal cannot carry one") {
+		t.Errorf("forged signal: %+v", ign)
+	}
+	if s := stepOf(st, "approval"); s.Actor != "bob" || st.Status != workflows.StatusCompleted {
+		t.Errorf("approval %+v, status %s", s, st.Status)
+	}
+}
+
+func TestASignedDecisionIsUsedOnce(t *testing.T) {
+	workflows.UseDecisionKeys(testKeys)
+	t.Cleanup(func() { workflows.UseDecisionKeys(nil) })
+	h := newHarness(t)
+	d, src := refundSource(t)
+	var first, replayed *outcome
+	var signed workflows.AdvanceRequest
+	h.at(time.Hour, func() {
+		signed, _ = testKeys.Sign("default-test-workflow-id", decide(workflows.ActionApprove, "finance_approval", "bob", finance), h.env.Now())
+		first = h.advance(signed)
+	})
+	h.at(time.Hour+time.Minute, func() { // within the signature's five minutes
+		replayed = h.advance(signed)
+		h.env.CancelWorkflow()
+	})
+	req := alice
+	req.RequireSignedDecisions = true
+	h.env.ExecuteWorkflow(d.Name, workflows.ProcessInput{Request: req, Process: workflows.NewProcessSource(d, src),
+		Params: json.RawMessage(`{"order_id": "ORD-01004", "amount_cents": 90000, "reason": "x"}`)})
+	first.accepted(t)
+	replayed.refused(t, "this signed decision was already applied once")
+}
+
+func TestOlderKeysStillVerifyAndUnknownOnesDoNot(t *testing.T) {
+	old, _ := workflows.ParseDecisionKeys([]byte("k1 " + strings.Repeat("WFla", 11) + "\n"))
+	other, _ := workflows.ParseDecisionKeys([]byte("k9 " + strings.Repeat("WFla", 11) + "\n"))
+	workflows.UseDecisionKeys(testKeys) // k2 signs now, k1 still verifies
+	t.Cleanup(func() { workflows.UseDecisionKeys(nil) })
+	for _, c := range []struct {
+		keys *workflows.DecisionKeys
+		want string
+	}{{old, ""}, {other, `signed with key "k9", which this worker does not have`}} {
+		h := newHarness(t)
+		in := deployment("staging", "3.1.0")
+		in.RequireSignedDecisions = true
+		var o *outcome
+		h.at(time.Hour, func() {
+			d, _ := c.keys.Sign("default-test-workflow-id", workflows.AdvanceRequest{Action: workflows.ActionApprove, Actor: "bob"}, h.env.Now())
+			o = h.advance(d)
+			if c.want != "" {
+				h.env.CancelWorkflow()
+			}
+		})
+		h.env.ExecuteWorkflow(workflows.Deployment, in)
+		if c.want == "" {
+			o.accepted(t)
+		} else {
+			o.refused(t, c.want)
+		}
+	}
+}
+
+func TestDecisionKeyFilesAreChecked(t *testing.T) {
+	for data, want := range map[string]string{
+		"":            "no keys",
+		"k1 c2hvcnQ=": "line 1: want \"ID SECRET\"",
+		"k1\n":        "line 1",
+		"a " + strings.Repeat("QUJD", 11) + "\na " + strings.Repeat("QUJD", 11): `key id "a" appears twice`,
+	} {
+		if _, err := workflows.ParseDecisionKeys([]byte(data)); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: %v, want %q", data, err, want)
+		}
+	}
+	path := t.TempDir() + "/decision.keys"
+	a, err := workflows.LoadOrCreateDecisionKeys(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := workflows.LoadOrCreateDecisionKeys(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d1, _ := a.Sign("w", workflows.AdvanceRequest{Action: workflows.ActionApprove, Actor: "x"}, time.Now())
+	d2 := d1
+	d2.Signature = ""
+	if s, _ := b.Sign("w", d2, d1.Expires.Add(-workflows.DecisionTTL)); s.KeyID != d1.KeyID {
+		t.Errorf("a second load of the file signs with key %q, the first with %q", s.KeyID, d1.KeyID)
+	}
+}
