@@ -315,3 +315,50 @@ func TestProcessLifecyclesOnTheEmbeddedServer(t *testing.T) {
 	}
 	saveHistory(t, c, undone, "refund_approval_undone")
 }
+
+// TestADefinedRunOutlivesKill9AndItsFile: a run of a definition waits at its gate; the
+// whole stack is killed with SIGKILL and its definition file deleted; after the restart
+// the process can no longer be started, but the waiting run is approved and finishes on
+// the definition it carries, its refund issued once.
+func TestADefinedRunOutlivesKill9AndItsFile(t *testing.T) {
+	dir := t.TempDir()
+	procs := filepath.Join(dir, "processes")
+	os.Mkdir(procs, 0o755)
+	copyFile(t, "../examples/processes/refund_approval.yaml", filepath.Join(procs, "refund_approval.yaml"))
+	args, mcpAddr, demoPort := devOnFreePorts(t, filepath.Join(dir, "data"))
+	args = append(args, "--processes", procs)
+	first := startDev(t, args...)
+	first.waitReady(t, mcpAddr)
+	cs := connectHTTP(t, first.mcpURL)
+	var started mcpserver.StartResult
+	callTool(t, cs, "start_workflow", map[string]any{"workflow_type": "refund_approval",
+		"parameters": map[string]any{"order_id": "ORD-01020", "amount_cents": 4200, "reason": "scratched"}}).decode(t, &started)
+	waitStatus(t, cs, started.WorkflowID, workflows.StatusWaitingApproval)
+	cs.Close()
+	first.cmd.Process.Kill()
+	first.cmd.Wait()
+	os.Remove(filepath.Join(procs, "refund_approval.yaml"))
+
+	second := startDev(t, args...)
+	second.waitReady(t, mcpAddr)
+	cs = connectHTTP(t, second.mcpURL)
+	if r := callTool(t, cs, "start_workflow", map[string]any{"workflow_type": "refund_approval", "parameters": map[string]any{}}); !r.IsError || !strings.Contains(r.Text, `workflow_type: "refund_approval" is not a workflow type`) {
+		t.Errorf("start of a deleted definition: %+v", r)
+	}
+	if r := callTool(t, cs, "advance_workflow", map[string]any{"workflow_id": started.WorkflowID, "action": "approve", "step": "approval"}); r.IsError {
+		t.Fatalf("approve after the restart: %s", r.Text)
+	}
+	done := waitStatus(t, cs, started.WorkflowID, workflows.StatusCompleted)
+	if done.Process == nil || done.Process.Name != "refund_approval" {
+		t.Errorf("process %+v", done.Process)
+	}
+	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/orders/refunds", demoPort))
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if strings.Count(string(raw), `"order_id":"ORD-01020"`) != 1 {
+		t.Errorf("refunds after the restart: %s", raw)
+	}
+}

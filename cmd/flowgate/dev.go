@@ -194,7 +194,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	printBanner(stdout, banner{
 		Ready: time.Since(started), Temporal: srv.FrontendAddress(), UI: srv.UIURL(), MCP: mcpURL, Demo: demoURL,
 		DB: dbDesc, DataDir: *dataDir, Sandbox: sandbox, Worker: !*noWorker, Actor: *actor, Auth: auth != nil,
-		Binary: stdioBinary(), PID: os.Getpid(), Processes: catalog.Names(), ProcessPaths: absPaths(pf.List()),
+		Binary: stdioBinary(), PID: os.Getpid(), Processes: catalog.Names(), ProcessPaths: absPaths(pf.List()), DecisionKeys: absPath(dk.Path),
 	})
 	<-ctx.Done()
 	fmt.Fprintln(stdout, "flowgate: stopping…")
@@ -238,13 +238,27 @@ type banner struct {
 	// Processes are the loaded process definitions, from ProcessPaths (absolute).
 	Processes    []string
 	ProcessPaths []string
+	// DecisionKeys is the decision keys file (absolute), when decisions are signed.
+	DecisionKeys string
+}
+
+func absPath(p string) string {
+	if p == "" {
+		return ""
+	}
+	return absPaths([]string{p})[0]
 }
 
 // stdioArgs are the arguments of `flowgate mcp` in a stdio client config.
-func stdioArgs(processPaths []string) []string {
+func stdioArgs(processPaths []string, decisionKeys string) []string {
 	args := []string{"mcp", "--transport", "stdio"}
 	if len(processPaths) > 0 {
 		args = append(args, "--processes", strings.Join(processPaths, ","))
+	}
+	if decisionKeys != "" {
+		// The local user's decisions are signed like the HTTP endpoint's, so runs that
+		// take signed decisions only accept them.
+		args = append(args, "--decision-keys", decisionKeys)
 	}
 	return args
 }
@@ -340,7 +354,7 @@ Connect an MCP client:
 			Env     map[string]string `json:"env"`
 		}
 		cfg, _ := json.Marshal(map[string]any{"mcpServers": map[string]server{"flowgate": {
-			Command: b.Binary.Path, Args: stdioArgs(b.ProcessPaths),
+			Command: b.Binary.Path, Args: stdioArgs(b.ProcessPaths, b.DecisionKeys),
 			Env: map[string]string{"TEMPORAL_ADDRESS": b.Temporal},
 		}}})
 		fmt.Fprintf(&s, "    %s\n", cfg)
