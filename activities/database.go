@@ -349,6 +349,18 @@ func (d *Database) query(ctx context.Context, limit int, stmt string, args ...an
 		return QueryResult{}, sqlError(ctx, err)
 	}
 	defer rows.Close()
+	res, err := scanRows(ctx, rows, limit)
+	if err != nil {
+		return QueryResult{}, err
+	}
+	res.RowsReturned = len(res.Rows)
+	res.ExecutedAt = time.Now().UTC()
+	return res, nil
+}
+
+// scanRows reads up to limit rows as maps from column to value (text as strings), within
+// MaxResultBytes.
+func scanRows(ctx context.Context, rows *sql.Rows, limit int) (QueryResult, error) {
 	cols, err := rows.Columns()
 	if err != nil {
 		return QueryResult{}, sqlError(ctx, err)
@@ -387,8 +399,6 @@ func (d *Database) query(ctx context.Context, limit int, stmt string, args ...an
 	if err := rows.Err(); err != nil {
 		return QueryResult{}, sqlError(ctx, err)
 	}
-	res.RowsReturned = len(res.Rows)
-	res.ExecutedAt = time.Now().UTC()
 	return res, nil
 }
 

@@ -82,6 +82,11 @@ var migrations = []struct {
 			applied_at TEXT NOT NULL
 		)`,
 	)},
+	// A write statement with RETURNING answers with its rows; they are kept with its key,
+	// so a retry answers with the same rows.
+	{"0005_statement_results", execAll(
+		`ALTER TABLE statement_runs ADD COLUMN result_rows TEXT NOT NULL DEFAULT ''`,
+	)},
 }
 
 // foreignKeysOff lists the migrations that rebuild a table other tables reference.

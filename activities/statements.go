@@ -3,6 +3,7 @@ package activities
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"regexp"
@@ -37,6 +38,10 @@ type StatementResult struct {
 	Replayed bool `json:"replayed,omitempty"`
 }
 
+// NowPlaceholder is the placeholder a statement may use, with no argument, for the time
+// it runs.
+const NowPlaceholder = "now"
+
 // namedPlaceholder is a ":name" placeholder; "::" (a PostgreSQL cast) is not one.
 var namedPlaceholder = regexp.MustCompile(`(^|[^:]):([a-z_][a-z0-9_]*)`)
 
@@ -50,12 +55,17 @@ func Placeholders(query string) []string {
 }
 
 // bindNamed turns ":name" placeholders into "?" and returns the arguments in order.
+// A ":now" placeholder without an argument is the current time (UTC, RFC 3339).
 func bindNamed(query string, args map[string]any) (string, []any, error) {
 	var values []any
 	var missing []string
+	now := time.Now().UTC().Format(time.RFC3339)
 	bound := namedPlaceholder.ReplaceAllStringFunc(query, func(m string) string {
 		sub := namedPlaceholder.FindStringSubmatch(m)
 		v, ok := args[sub[2]]
+		if !ok && sub[2] == NowPlaceholder {
+			v, ok = now, true
+		}
 		if !ok {
 			missing = append(missing, sub[2])
 		}
@@ -99,6 +109,9 @@ func (d *Database) RunStatement(ctx context.Context, in StatementInput) (Stateme
 	return StatementResult{}, invalidInput("mode", "is %q; allowed are read and write", in.Mode)
 }
 
+// returning finds a RETURNING clause: the statement's rows are its answer.
+var returning = regexp.MustCompile(`(?i)\breturning\b`)
+
 func (d *Database) writeOnce(ctx context.Context, key, stmt string, args []any) (StatementResult, error) {
 	ctx, cancel := context.WithTimeout(ctx, queryTimeout)
 	defer cancel()
@@ -110,16 +123,40 @@ func (d *Database) writeOnce(ctx context.Context, key, stmt string, args []any) 
 		return StatementResult{}, fmt.Errorf("begin transaction: %w", err)
 	}
 	defer tx.Rollback() // after Commit, a no-op
-	res, err := tx.ExecContext(ctx, d.rebind(stmt), args...)
-	if err != nil {
-		return StatementResult{}, writeError(ctx, err)
+	var out StatementResult
+	if returning.MatchString(stmt) {
+		rows, err := tx.QueryContext(ctx, d.rebind(stmt), args...)
+		if err != nil {
+			return StatementResult{}, writeError(ctx, err)
+		}
+		res, err := scanRows(ctx, rows, MaxQueryLimit)
+		rows.Close()
+		if err != nil {
+			return StatementResult{}, writeError(ctx, err)
+		}
+		out = StatementResult{Rows: res.Rows, RowsReturned: len(res.Rows), RowsAffected: int64(len(res.Rows))}
+		if len(res.Rows) > 0 {
+			out.Row = res.Rows[0]
+		}
+	} else {
+		res, err := tx.ExecContext(ctx, d.rebind(stmt), args...)
+		if err != nil {
+			return StatementResult{}, writeError(ctx, err)
+		}
+		out.RowsAffected, _ = res.RowsAffected()
 	}
-	affected, _ := res.RowsAffected()
-	// The key is recorded in the same transaction: the write and its key commit together.
-	// When a concurrent retry recorded it first, this transaction is rolled back and the
-	// first one's answer returned.
-	_, err = tx.ExecContext(ctx, d.rebind(`INSERT INTO statement_runs (key, rows_affected, applied_at) VALUES (?, ?, ?)`),
-		key, affected, time.Now().UTC().Format(time.RFC3339))
+	// The key and the answer are recorded in the same transaction: the write and its key
+	// commit together, and a retry answers as the first run did. When a concurrent retry
+	// recorded the key first, this transaction is rolled back and the first one's answer
+	// returned.
+	var rows []byte
+	if out.Rows != nil {
+		if rows, err = json.Marshal(out.Rows); err != nil {
+			return StatementResult{}, err
+		}
+	}
+	_, err = tx.ExecContext(ctx, d.rebind(`INSERT INTO statement_runs (key, rows_affected, applied_at, result_rows) VALUES (?, ?, ?, ?)`),
+		key, out.RowsAffected, time.Now().UTC().Format(time.RFC3339), string(rows))
 	if err == nil {
 		err = tx.Commit()
 	}
@@ -130,20 +167,31 @@ func (d *Database) writeOnce(ctx context.Context, key, stmt string, args []any) 
 		}
 		return StatementResult{}, sqlError(ctx, err)
 	}
-	return StatementResult{RowsAffected: affected}, nil
+	return out, nil
 }
 
 // applied returns the answer of a write whose key was recorded before.
 func (d *Database) applied(ctx context.Context, key string) (StatementResult, bool, error) {
 	var affected int64
-	err := d.queryRow(ctx, `SELECT rows_affected FROM statement_runs WHERE key = ?`, key).Scan(&affected)
+	var rows string
+	err := d.queryRow(ctx, `SELECT rows_affected, result_rows FROM statement_runs WHERE key = ?`, key).Scan(&affected, &rows)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return StatementResult{}, false, nil
 	case err != nil:
 		return StatementResult{}, false, sqlError(ctx, err)
 	}
-	return StatementResult{RowsAffected: affected, Replayed: true}, true, nil
+	res := StatementResult{RowsAffected: affected, Replayed: true}
+	if rows != "" {
+		if err := json.Unmarshal([]byte(rows), &res.Rows); err != nil {
+			return StatementResult{}, false, fmt.Errorf("statement %s: its recorded answer cannot be read: %w", key, err)
+		}
+		res.RowsReturned = len(res.Rows)
+		if len(res.Rows) > 0 {
+			res.Row = res.Rows[0]
+		}
+	}
+	return res, true, nil
 }
 
 // writeError explains a write the database refused: a constraint it breaks is a conflict

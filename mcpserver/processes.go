@@ -98,6 +98,9 @@ func (s *Server) processLines() string {
 	var b strings.Builder
 	for _, p := range s.cfg.Processes.List() {
 		d := p.Definition
+		if p.Builtin() && slices.Contains(kindNames(), d.Name) {
+			continue // described above, with the Go processes
+		}
 		var req []string
 		if r, ok := d.Parameters["required"].([]any); ok {
 			for _, x := range r {

@@ -195,6 +195,24 @@ Returns the new status.`),
 	), mcp.NewTypedToolHandler(s.cancelWorkflow))
 }
 
+// checkServiceParams refuses a start whose parameters name, as the service of a call step,
+// a service the gateway is not configured for: nothing would reach it.
+func (s *Server) checkServiceParams(d workflows.Definition, params json.RawMessage) *mcp.CallToolResult {
+	if len(s.cfg.Services) == 0 {
+		return nil
+	}
+	var values map[string]any
+	if err := json.Unmarshal(params, &values); err != nil {
+		return nil // the schema has checked the shape; the worker refuses what is left
+	}
+	for _, name := range d.ServiceParams() {
+		if v, ok := values[name].(string); ok && !slices.Contains(s.cfg.Services, v) {
+			return argError("parameters."+name, fmt.Sprintf("%q is not a service the gateway is configured for", v), strings.Join(s.cfg.Services, ", "))
+		}
+	}
+	return nil
+}
+
 // argError is a tool error for an argument: which one, what is wrong, what is allowed.
 func argError(field, problem, allowed string) *mcp.CallToolResult {
 	msg := field + ": " + problem
@@ -232,6 +250,11 @@ func (s *Server) startWorkflow(ctx context.Context, _ mcp.CallToolRequest, args 
 	var err error
 	if p, ok := s.cfg.Processes.Get(args.WorkflowType); ok {
 		start, err = workflows.PrepareProcess(p.Source, p.Params, args.Parameters, req)
+		if err == nil {
+			if res := s.checkServiceParams(p.Definition, start.Input.(workflows.ProcessInput).Params); res != nil {
+				return res, nil
+			}
+		}
 	} else if slices.Contains(kindNames(), args.WorkflowType) {
 		start, err = workflows.PrepareStart(workflows.Kind(args.WorkflowType), args.Parameters, req)
 	} else {

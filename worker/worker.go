@@ -22,7 +22,8 @@ type Activities struct {
 // process interpreter as the dynamic workflow.
 func RegisterWorkflows(r sdkworker.WorkflowRegistry) {
 	r.RegisterWorkflowWithOptions(workflows.Onboarding, workflow.RegisterOptions{Name: string(workflows.KindOnboarding)})
-	r.RegisterWorkflowWithOptions(workflows.Deployment, workflow.RegisterOptions{Name: string(workflows.KindDeployment)})
+	// Deployment runs follow the shipped definition; those started before it, the Go code.
+	r.RegisterWorkflowWithOptions(workflows.DeploymentRun, workflow.RegisterOptions{Name: string(workflows.KindDeployment)})
 	r.RegisterWorkflowWithOptions(workflows.Audit, workflow.RegisterOptions{Name: string(workflows.KindAudit)})
 	r.RegisterWorkflowWithOptions(workflows.RunTool, workflow.RegisterOptions{Name: workflows.ToolCallWorkflow})
 	// Every other workflow type is a process definition, carried in the run's input.

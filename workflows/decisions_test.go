@@ -12,13 +12,18 @@ import (
 var testKeys, _ = workflows.ParseDecisionKeys([]byte("k2 " + strings.Repeat("QUJD", 11) + "\nk1 " + strings.Repeat("WFla", 11) + "\n"))
 
 func TestSignedDecisionsOnlyWhenTheRunRequiresThem(t *testing.T) {
+	bothDeployments(t, testSignedDecisionsOnlyWhenTheRunRequiresThem)
+}
+
+func testSignedDecisionsOnlyWhenTheRunRequiresThem(t *testing.T, defined bool) {
 	workflows.UseDecisionKeys(testKeys)
 	t.Cleanup(func() { workflows.UseDecisionKeys(nil) })
 	h := newHarness(t)
+	h.defined = defined
 	in := deployment("production", "3.0.0")
 	in.RequireSignedDecisions = true
 	const id = "default-test-workflow-id"
-	approve := workflows.AdvanceRequest{Action: workflows.ActionApprove, Step: "approval", Actor: "bob", Comment: "ok"}
+	approve := workflows.AdvanceRequest{Scopes: approveScope, Action: workflows.ActionApprove, Step: "approval", Actor: "bob", Comment: "ok"}
 	var unsigned, altered, expired, good *outcome
 	h.at(time.Hour, func() {
 		unsigned = h.advance(approve)
@@ -37,7 +42,7 @@ func TestSignedDecisionsOnlyWhenTheRunRequiresThem(t *testing.T) {
 		h.env.SignalWorkflow(workflows.SignalApprove, json.RawMessage(raw))
 		good = h.advance(signed)
 	})
-	h.env.ExecuteWorkflow(workflows.Deployment, in)
+	h.startDeployment(in)
 	st, err := h.result()
 	if err != nil {
 		t.Fatal(err)
@@ -78,6 +83,10 @@ func TestASignedDecisionIsUsedOnce(t *testing.T) {
 }
 
 func TestOlderKeysStillVerifyAndUnknownOnesDoNot(t *testing.T) {
+	bothDeployments(t, testOlderKeysStillVerifyAndUnknownOnesDoNot)
+}
+
+func testOlderKeysStillVerifyAndUnknownOnesDoNot(t *testing.T, defined bool) {
 	old, _ := workflows.ParseDecisionKeys([]byte("k1 " + strings.Repeat("WFla", 11) + "\n"))
 	other, _ := workflows.ParseDecisionKeys([]byte("k9 " + strings.Repeat("WFla", 11) + "\n"))
 	workflows.UseDecisionKeys(testKeys) // k2 signs now, k1 still verifies
@@ -87,17 +96,18 @@ func TestOlderKeysStillVerifyAndUnknownOnesDoNot(t *testing.T) {
 		want string
 	}{{old, ""}, {other, `signed with key "k9", which this worker does not have`}} {
 		h := newHarness(t)
+		h.defined = defined
 		in := deployment("staging", "3.1.0")
 		in.RequireSignedDecisions = true
 		var o *outcome
 		h.at(time.Hour, func() {
-			d, _ := c.keys.Sign("default-test-workflow-id", workflows.AdvanceRequest{Action: workflows.ActionApprove, Actor: "bob"}, h.env.Now())
+			d, _ := c.keys.Sign("default-test-workflow-id", workflows.AdvanceRequest{Scopes: approveScope, Action: workflows.ActionApprove, Actor: "bob"}, h.env.Now())
 			o = h.advance(d)
 			if c.want != "" {
 				h.env.CancelWorkflow()
 			}
 		})
-		h.env.ExecuteWorkflow(workflows.Deployment, in)
+		h.startDeployment(in)
 		if c.want == "" {
 			o.accepted(t)
 		} else {
@@ -126,7 +136,7 @@ func TestDecisionKeyFilesAreChecked(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d1, _ := a.Sign("w", workflows.AdvanceRequest{Action: workflows.ActionApprove, Actor: "x"}, time.Now())
+	d1, _ := a.Sign("w", workflows.AdvanceRequest{Scopes: approveScope, Action: workflows.ActionApprove, Actor: "x"}, time.Now())
 	d2 := d1
 	d2.Signature = ""
 	if s, _ := b.Sign("w", d2, d1.Expires.Add(-workflows.DecisionTTL)); s.KeyID != d1.KeyID {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"maps"
 	"regexp"
 	"slices"
 	"strings"
@@ -34,6 +35,9 @@ type Definition struct {
 	// Statements are the SQL statements sql steps may run, by name; agents never give SQL.
 	Statements map[string]Statement `yaml:"statements,omitempty" json:"statements,omitempty"`
 	Steps      []StepDef            `yaml:"steps" json:"steps"`
+	// Outputs are the run's named outputs (templates), shown in its status: each is set
+	// once every step it names has run.
+	Outputs map[string]string `yaml:"outputs,omitempty" json:"outputs,omitempty"`
 }
 
 // Statement is a named, parameterized SQL statement (":name" placeholders).
@@ -54,9 +58,34 @@ type StepDef struct {
 	File       *FileStep     `yaml:"file,omitempty" json:"file,omitempty"`
 	Approval   *ApprovalStep `yaml:"approval,omitempty" json:"approval,omitempty"`
 	Compensate *Compensation `yaml:"compensate,omitempty" json:"compensate,omitempty"`
+	// SkipReason is what the record says when When is false (default: the condition).
+	SkipReason string `yaml:"skip_reason,omitempty" json:"skip_reason,omitempty"`
+	// Summary is a template naming the step's activity in the UI's timeline.
+	Summary string `yaml:"summary,omitempty" json:"summary,omitempty"`
+	// Result is a template of what the record says the step did; it may use the step's
+	// own output. Default: what ran and how it answered.
+	Result string `yaml:"result,omitempty" json:"result,omitempty"`
+	// OnFailure is what a failure past the retries does: "wait" (default) for continue
+	// or reject, or "fail" to end the run failed at once, undoing what was done.
+	OnFailure string `yaml:"on_failure,omitempty" json:"on_failure,omitempty"`
+	// Retry overrides the default retry policy of the step's activity.
+	Retry *RetryPolicy `yaml:"retry,omitempty" json:"retry,omitempty"`
 }
 
-// CallStep calls a configured gateway service.
+// RetryPolicy is how a step's activity is retried. Unset fields keep the defaults (5
+// attempts, 1s doubling up to 30s, 30s per attempt); errors no retry can fix (a 4xx, an
+// invalid input, a conflict) are never retried.
+type RetryPolicy struct {
+	MaximumAttempts    int     `yaml:"maximum_attempts,omitempty" json:"maximum_attempts,omitempty"`
+	InitialInterval    string  `yaml:"initial_interval,omitempty" json:"initial_interval,omitempty"`
+	MaximumInterval    string  `yaml:"maximum_interval,omitempty" json:"maximum_interval,omitempty"`
+	BackoffCoefficient float64 `yaml:"backoff_coefficient,omitempty" json:"backoff_coefficient,omitempty"`
+	// Timeout bounds one attempt.
+	Timeout string `yaml:"timeout,omitempty" json:"timeout,omitempty"`
+}
+
+// CallStep calls a configured gateway service. Service is a name, or a template of one
+// parameter ({{params.service}}) whose value must be a configured service.
 type CallStep struct {
 	Service  string         `yaml:"service" json:"service"`
 	Method   string         `yaml:"method" json:"method"`
@@ -108,6 +137,31 @@ type Escalation struct {
 type Compensation struct {
 	Call *CallStep `yaml:"call,omitempty" json:"call,omitempty"`
 	SQL  *SQLStep  `yaml:"sql,omitempty" json:"sql,omitempty"`
+	// Summary is a template naming the undo in the UI's timeline and the record.
+	Summary string `yaml:"summary,omitempty" json:"summary,omitempty"`
+}
+
+// ServiceParams are the parameters whose values name the gateway service of a call step
+// or compensation ({{params.NAME}} as its service): a start must give configured services.
+func (d Definition) ServiceParams() []string {
+	var out []string
+	add := func(c *CallStep) {
+		if c == nil {
+			return
+		}
+		if m := template.FindStringSubmatch(c.Service); m != nil {
+			if name, ok := strings.CutPrefix(m[1], "params."); ok && !slices.Contains(out, name) {
+				out = append(out, name)
+			}
+		}
+	}
+	for _, s := range d.Steps {
+		add(s.Call)
+		if s.Compensate != nil {
+			add(s.Compensate.Call)
+		}
+	}
+	return out
 }
 
 // Kind is the step's kind: call, sql, file or approval ("" when none or several are set).
@@ -197,6 +251,7 @@ type checker struct {
 	file     string
 	root     *yaml.Node
 	rules    DefinitionRules
+	env      *cel.Env
 	problems []error
 }
 
@@ -253,6 +308,7 @@ func (c *checker) check(d Definition) {
 	}
 	c.checkStatements(d.Statements)
 	env := c.celEnv()
+	c.env = env
 	seen := map[string]int{}
 	for i, s := range d.Steps {
 		path := []any{"steps", i}
@@ -291,10 +347,12 @@ func (c *checker) check(d Definition) {
 				c.at(append(path, "compensate"), "approval step %q cannot be compensated; allowed: compensate on call and sql steps", s.Name)
 			}
 		}
+		c.checkStepExtras(path, s, refs)
 		if comp := s.Compensate; comp != nil {
 			cpath := append(path, "compensate")
 			// A compensation may use the step's own output: the step has completed by then.
 			refs.earlier, refs.step = stepSet(seen), ""
+			refs.templates(append(cpath, "summary"), comp.Summary)
 			switch {
 			case (comp.Call == nil) == (comp.SQL == nil):
 				c.at(cpath, "compensate of step %q needs exactly one of call or sql", s.Name)
@@ -306,10 +364,58 @@ func (c *checker) check(d Definition) {
 		}
 	}
 	refs := refChecker{c: c, params: params, earlier: stepSet(seen)}
+	for name, tmpl := range d.Outputs {
+		if !definitionName.MatchString(name) {
+			c.at([]any{"outputs", name}, "output name %q; allowed: lowercase letters, digits and '_', starting with a letter", name)
+		}
+		refs.templates([]any{"outputs", name}, tmpl)
+	}
 	refs.templates([]any{"summary"}, d.Summary)
 	refs.templates([]any{"details"}, d.Details)
 	if strings.TrimSpace(d.Summary) == "" {
 		c.at([]any{"summary"}, "summary is empty; allowed: a template such as \"Refund {{params.amount_cents}} on {{params.order_id}}\"")
+	}
+}
+
+// checkStepExtras checks what any step may add: skip_reason, summary, result, on_failure
+// and retry.
+func (c *checker) checkStepExtras(path []any, s StepDef, refs refChecker) {
+	if s.SkipReason != "" && s.When == "" {
+		c.at(append(path, "skip_reason"), "skip_reason without when; allowed: skip_reason with a when condition")
+	}
+	refs.templates(append(path, "skip_reason"), s.SkipReason)
+	refs.templates(append(path, "summary"), s.Summary)
+	if s.Approval != nil {
+		for _, f := range []struct {
+			name string
+			set  bool
+		}{{"result", s.Result != ""}, {"on_failure", s.OnFailure != ""}, {"retry", s.Retry != nil}, {"summary", s.Summary != ""}} {
+			if f.set {
+				c.at(append(path, f.name), "approval step %q cannot have %s; allowed: %s on call, sql and file steps", s.Name, f.name, f.name)
+			}
+		}
+	}
+	// A step's result may use its own output.
+	self := refs
+	self.earlier, self.step = maps.Clone(refs.earlier), ""
+	self.earlier[s.Name] = true
+	self.templates(append(path, "result"), s.Result)
+	switch s.OnFailure {
+	case "", "wait", "fail":
+	default:
+		c.at(append(path, "on_failure"), "on_failure %q; allowed: wait (for continue or reject), fail (end the run failed)", s.OnFailure)
+	}
+	if r := s.Retry; r != nil {
+		rpath := append(path, "retry")
+		if r.MaximumAttempts < 0 || r.MaximumAttempts > 100 {
+			c.at(append(rpath, "maximum_attempts"), "maximum_attempts %d; allowed: 1 to 100 (0 keeps the default of 5)", r.MaximumAttempts)
+		}
+		if r.BackoffCoefficient != 0 && (r.BackoffCoefficient < 1 || r.BackoffCoefficient > 10) {
+			c.at(append(rpath, "backoff_coefficient"), "backoff_coefficient %v; allowed: 1 to 10", r.BackoffCoefficient)
+		}
+		c.duration(append(rpath, "initial_interval"), r.InitialInterval, 0)
+		c.duration(append(rpath, "maximum_interval"), r.MaximumInterval, 0)
+		c.duration(append(rpath, "timeout"), r.Timeout, 0)
 	}
 }
 
@@ -408,17 +514,9 @@ func errorText(err error) string {
 	return err.Error()
 }
 
-func (c *checker) celEnv() *cel.Env {
-	env, err := cel.NewEnv(
-		cel.Variable("params", cel.MapType(cel.StringType, cel.DynType)),
-		cel.Variable("steps", cel.MapType(cel.StringType, cel.DynType)),
-		cel.Variable("run", cel.MapType(cel.StringType, cel.StringType)),
-	)
-	if err != nil {
-		panic("workflows: CEL environment: " + err.Error()) // fixed declarations; cannot fail
-	}
-	return env
-}
+// celEnv is the environment conditions and expression templates are checked in: the one
+// the interpreter evaluates them in.
+func (c *checker) celEnv() *cel.Env { return conditionEnv() }
 
 // checkCondition compiles a CEL condition and requires it to be boolean.
 func (c *checker) checkCondition(env *cel.Env, path []any, expr string) {
@@ -437,7 +535,13 @@ func (c *checker) checkCall(path []any, call CallStep, refs refChecker) {
 	if len(services) == 0 {
 		services = activities.DefaultServiceNames
 	}
-	if !slices.Contains(services, call.Service) {
+	switch m := template.FindStringSubmatch(call.Service); {
+	case m != nil && m[0] == call.Service && strings.HasPrefix(m[1], "params.") && templateRef.MatchString(m[1]):
+		// A parameter names the service: every start is checked against the configured ones.
+		refs.templates(append(path, "service"), call.Service)
+	case m != nil:
+		c.at(append(path, "service"), "service %q; allowed: a configured service (%s) or one parameter, such as {{params.service}}", call.Service, strings.Join(services, ", "))
+	case !slices.Contains(services, call.Service):
 		c.at(append(path, "service"), "service %q is not configured; allowed: %s", call.Service, strings.Join(services, ", "))
 	}
 	if call.Method != "GET" && call.Method != "POST" {
@@ -467,7 +571,7 @@ func (c *checker) checkSQL(path []any, step SQLStep, stmts map[string]Statement,
 		want[name] = true
 	}
 	for name := range want {
-		if _, ok := step.Args[name]; !ok {
+		if _, ok := step.Args[name]; !ok && name != activities.NowPlaceholder {
 			c.at(append(path, "args"), "statement %q needs :%s; allowed: an args entry for every placeholder", step.Statement, name)
 		}
 	}
@@ -564,11 +668,16 @@ type refChecker struct {
 func (r refChecker) templates(path []any, s string) {
 	for _, m := range template.FindAllStringSubmatch(s, -1) {
 		ref := m[1]
-		if !templateRef.MatchString(ref) {
-			r.c.at(path, "template {{%s}} is not a reference; allowed: {{params.NAME}}, {{steps.STEP.output}} or {{steps.STEP.output.FIELD}}, {{run.id}}, {{run.requested_by}}", ref)
+		if templateRef.MatchString(ref) {
+			r.ref(path, ref)
 			continue
 		}
-		r.ref(path, ref)
+		// Anything else is a CEL expression over params, steps and run.
+		if _, issues := r.c.env.Compile(ref); issues != nil && issues.Err() != nil {
+			r.c.at(path, "template {{%s}} is neither a reference nor a CEL expression (%s); allowed: {{params.NAME}}, {{steps.STEP.output}} or {{steps.STEP.output.FIELD}}, {{run.id}}, {{run.requested_by}}, or a CEL expression over params, steps and run", ref, strings.ReplaceAll(issues.Err().Error(), "\n", " "))
+			continue
+		}
+		r.expression(path, ref)
 	}
 }
 

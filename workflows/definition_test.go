@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -55,6 +56,14 @@ func TestBadDefinitionsNameFileLineAndRule(t *testing.T) {
 		{"quorum over group", head + "steps:\n  - name: a\n    approval: {approvers: [ann, bob], quorum: 3}\n", `p.yaml:11: quorum 3 is larger than the 2 approvers; allowed: at most 2, or a scope`},
 		{"path outside sandbox", head + "steps:\n  - name: a\n    file: {action: parse, path: ../secret.json}\n", `p.yaml:11: path: "../secret.json" has a '..' segment`},
 		{"syntax", "name: p\nsteps: [\n", `p.yaml:2: did not find expected node content`},
+		{"service template not a parameter", head + "steps:\n  - name: a\n    call: {service: \"{{run.id}}\", method: GET, endpoint: health}\n", `p.yaml:11: service "{{run.id}}"; allowed: a configured service (users, products, orders, deploy, notifications) or one parameter, such as {{params.service}}`},
+		{"template neither reference nor CEL", head + "steps:\n  - name: a\n    call: {service: users, method: GET, endpoint: \"x/{{params.amount +}}\"}\n", `p.yaml:11: template {{params.amount +}} is neither a reference nor a CEL expression`},
+		{"CEL template names a missing parameter", head + "steps:\n  - name: a\n    call: {service: users, method: GET, endpoint: health}\n    result: \"{{params.user + 'x'}}\"\n", `p.yaml:12: params.user names a parameter the schema does not declare`},
+		{"unknown on_failure", head + "steps:\n  - name: a\n    call: {service: users, method: GET, endpoint: health}\n    on_failure: retry\n", `p.yaml:12: on_failure "retry"; allowed: wait (for continue or reject), fail (end the run failed)`},
+		{"skip_reason without when", head + "steps:\n  - name: a\n    call: {service: users, method: GET, endpoint: health}\n    skip_reason: never\n", `p.yaml:12: skip_reason without when`},
+		{"retry out of range", head + "steps:\n  - name: a\n    call: {service: users, method: GET, endpoint: health}\n    retry: {maximum_attempts: 1000, initial_interval: soon}\n", `maximum_attempts 1000; allowed: 1 to 100`},
+		{"result on a gate", head + "steps:\n  - name: a\n    approval: {scope: approve}\n    result: done\n", `p.yaml:12: approval step "a" cannot have result`},
+		{"output of a later step", head + "outputs:\n  id: \"{{steps.b.output}}\"\nsteps:\n  - name: a\n    approval: {scope: approve}\n", `p.yaml:10: steps.b.output refers to a step that does not exist or comes later`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := workflows.ParseDefinition("p.yaml", []byte(tc.yaml), workflows.DefinitionRules{})
@@ -93,12 +102,19 @@ func TestEditorSchemaAgreesWithTheLoader(t *testing.T) {
 		out, _ := jsonschema.UnmarshalJSON(bytes.NewReader(b))
 		return out
 	}
-	example, err := os.ReadFile("../examples/processes/access_request.yaml")
-	if err != nil {
-		t.Fatal(err)
+	files, _ := filepath.Glob("../examples/processes/*.yaml")
+	shipped, _ := filepath.Glob("processes/*.yaml")
+	for _, f := range append(files, shipped...) {
+		example, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := schema.Validate(asJSON(string(example))); err != nil {
+			t.Errorf("the editor schema refuses %s: %v", f, err)
+		}
 	}
-	if err := schema.Validate(asJSON(string(example))); err != nil {
-		t.Errorf("the editor schema refuses the example: %v", err)
+	if len(files) < 2 || len(shipped) < 1 {
+		t.Errorf("found %d examples and %d shipped definitions", len(files), len(shipped))
 	}
 	bad := "name: p\ntitle: P\nversion: 1\nsummary: s\nparameters: {type: object}\nsteps:\n  - name: a\n    email: {to: x}\n"
 	if err := schema.Validate(asJSON(bad)); err == nil {

@@ -93,6 +93,9 @@ type runner struct {
 	timedOutAfter time.Duration
 	// usedNonces are the nonces of the signed decisions applied: each is single-use.
 	usedNonces map[string]bool
+	// unsignedHoldsScopes lets a signal on a run without authentication pass a gate's
+	// scope, as every caller of an MCP server without authentication holds every scope.
+	unsignedHoldsScopes bool
 }
 
 // changeUpsertOnChange gates the change that upserts search attributes only when the
@@ -199,7 +202,7 @@ func (r *runner) setup(ctx workflow.Context) error {
 					r.log(ctx, "signal_ignored", "", "", fmt.Sprintf("%s signal ignored: its input %s is not a decision; send {\"step\": \"<waiting step>\", \"actor\": \"<your name>\", \"comment\": \"<why>\"}", action, clip(raw)))
 					continue
 				}
-				req := AdvanceRequest{Action: action, Step: d.Step, Actor: strings.TrimSpace(d.Actor), Comment: d.Comment}
+				req := AdvanceRequest{Action: action, Step: d.Step, Actor: strings.TrimSpace(d.Actor), Comment: d.Comment, AllScopes: r.unsignedHoldsScopes}
 				if err := r.check(req); err != nil {
 					r.log(ctx, "signal_ignored", d.Step, req.Actor, fmt.Sprintf("%s signal ignored: %v", action, err))
 					continue

@@ -7,7 +7,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/url"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -18,6 +20,7 @@ import (
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
+	"google.golang.org/protobuf/types/known/structpb"
 	"gopkg.in/yaml.v3"
 
 	"github.com/flowgate/flowgate/activities"
@@ -125,12 +128,17 @@ func Process(ctx workflow.Context, in ProcessInput) (State, error) {
 	}
 	ref := in.Process.Ref()
 	r.state.Process = &ref
+	r.unsignedHoldsScopes = workflow.GetVersion(ctx, changeUnsignedHoldsScopes, workflow.DefaultVersion, 1) == 1
 	ip := &interpreter{r: r, def: def, params: pmap, outputs: map[string]any{}}
 	if def.Details != "" {
 		r.extraDetails, _ = ip.render(def.Details)
 	}
 	return r.finish(ctx, ip.run(ctx))
 }
+
+// changeUnsignedHoldsScopes gates letting an unsigned signal (accepted only on runs
+// without authentication) pass a gate's scope; runs started before refuse it, as they did.
+const changeUnsignedHoldsScopes = "unsigned-signal-holds-every-scope"
 
 // interpreter runs one definition on a runner.
 type interpreter struct {
@@ -148,7 +156,14 @@ func (ip *interpreter) run(ctx workflow.Context) error {
 				return &stepFailure{step: s.Name, err: fmt.Errorf("condition %q: %w", s.When, err)}
 			}
 			if !ok {
-				ip.r.skip(ctx, s.Name, fmt.Sprintf("skipped: condition %s is false", s.When))
+				why := fmt.Sprintf("skipped: condition %s is false", s.When)
+				if s.SkipReason != "" {
+					if text, err := ip.render(s.SkipReason); err == nil {
+						why = text
+					}
+				}
+				ip.r.skip(ctx, s.Name, why)
+				ip.setOutputs()
 				continue
 			}
 		}
@@ -157,18 +172,32 @@ func (ip *interpreter) run(ctx workflow.Context) error {
 		case s.Approval != nil:
 			err = ip.approval(ctx, s)
 		default:
-			err = ip.r.activityStep(ctx, s.Name, false, func(ctx workflow.Context) (string, error) {
-				return ip.action(ctx, s)
+			err = ip.r.activityStep(ctx, s.Name, s.OnFailure == "fail", func(ctx workflow.Context) (string, error) {
+				text, err := ip.action(ctx, s)
+				if err != nil || s.Result == "" {
+					return text, err
+				}
+				if result, rerr := ip.render(s.Result); rerr == nil {
+					return result, nil
+				}
+				return text, nil
 			})
 		}
 		if err != nil {
 			return err
 		}
+		ip.setOutputs()
 		if s.Compensate != nil {
 			comp := *s.Compensate
 			name := s.Name
 			ip.r.onUndo(name, func(ctx workflow.Context) error {
-				_, err := ip.effect(ctx, name, name+"/undo", "undo "+name, comp.Call, comp.SQL)
+				summary := "undo " + name
+				if comp.Summary != "" {
+					if text, err := ip.render(comp.Summary); err == nil {
+						summary = text
+					}
+				}
+				_, err := ip.effect(ctx, name+"/undo", activitySpec{summary: summary, named: comp.Summary != ""}, comp.Call, comp.SQL)
 				return err
 			})
 		}
@@ -176,24 +205,92 @@ func (ip *interpreter) run(ctx workflow.Context) error {
 	return nil
 }
 
+// setOutputs sets each of the definition's outputs that every step it names has reached.
+func (ip *interpreter) setOutputs() {
+	for _, name := range slices.Sorted(maps.Keys(ip.def.Outputs)) {
+		if _, done := ip.r.state.Outputs[name]; done {
+			continue
+		}
+		if v, err := ip.render(ip.def.Outputs[name]); err == nil {
+			ip.r.state.Outputs[name] = v
+		}
+	}
+}
+
+// activitySpec is how a step's activity shows in the UI's timeline and is retried.
+type activitySpec struct {
+	summary string
+	// named is true when summary is the definition's own text, shown alone.
+	named bool
+	retry *RetryPolicy
+}
+
+// spec is the activity spec of a step.
+func (ip *interpreter) spec(s StepDef) activitySpec {
+	a := activitySpec{summary: s.Name, retry: s.Retry}
+	if s.Summary != "" {
+		if text, err := ip.render(s.Summary); err == nil {
+			a.summary, a.named = text, true
+		}
+	}
+	return a
+}
+
+// options are the activity options of a spec; detail describes what runs when the
+// definition does not name it.
+func (a activitySpec) options(ctx workflow.Context, detail string) workflow.Context {
+	summary := a.summary
+	if !a.named {
+		summary += ": " + detail
+	}
+	ctx = withActivity(ctx, summary)
+	if a.retry == nil {
+		return ctx
+	}
+	opts := workflow.GetActivityOptions(ctx)
+	policy := *defaultRetry
+	if a.retry.MaximumAttempts > 0 {
+		policy.MaximumAttempts = int32(a.retry.MaximumAttempts)
+	}
+	if d, err := time.ParseDuration(a.retry.InitialInterval); err == nil {
+		policy.InitialInterval = d
+	}
+	if d, err := time.ParseDuration(a.retry.MaximumInterval); err == nil {
+		policy.MaximumInterval = d
+	}
+	if a.retry.BackoffCoefficient > 0 {
+		policy.BackoffCoefficient = a.retry.BackoffCoefficient
+	}
+	if d, err := time.ParseDuration(a.retry.Timeout); err == nil {
+		opts.StartToCloseTimeout = d
+	}
+	opts.RetryPolicy = &policy
+	return workflow.WithActivityOptions(ctx, opts)
+}
+
 // action runs a call, sql or file step and keeps its output for later steps.
 func (ip *interpreter) action(ctx workflow.Context, s StepDef) (string, error) {
 	if s.File != nil {
 		return ip.file(ctx, s)
 	}
-	return ip.effect(ctx, s.Name, s.Name, s.Name, s.Call, s.SQL)
+	return ip.effect(ctx, s.Name, ip.spec(s), s.Call, s.SQL)
 }
 
-// effect runs a call or a statement; key names it for idempotency (run id / key).
-func (ip *interpreter) effect(ctx workflow.Context, step, key, summary string, call *CallStep, stmt *SQLStep) (string, error) {
+// effect runs a call or a statement; key names it for idempotency (run id / key) and its
+// output.
+func (ip *interpreter) effect(ctx workflow.Context, key string, spec activitySpec, call *CallStep, stmt *SQLStep) (string, error) {
 	idem := ip.r.state.WorkflowID + "/" + key
 	switch {
 	case call != nil:
+		service, err := ip.render(call.Service)
+		if err != nil {
+			return "", templateError(err)
+		}
 		endpoint, err := ip.renderPath(call.Endpoint)
 		if err != nil {
 			return "", templateError(err)
 		}
-		in := activities.CallInput{Service: call.Service, Endpoint: endpoint, Method: call.Method}
+		in := activities.CallInput{Service: service, Endpoint: endpoint, Method: call.Method}
 		if call.Method == "POST" {
 			body, err := ip.renderValue(call.Body)
 			if err != nil {
@@ -208,7 +305,7 @@ func (ip *interpreter) effect(ctx workflow.Context, step, key, summary string, c
 			in.IdempotencyKey = idem
 		}
 		var res activities.CallResult
-		err = workflow.ExecuteActivity(withActivity(ctx, fmt.Sprintf("%s: %s %s %s", summary, call.Method, call.Service, endpoint)), gw.CallService, in).Get(ctx, &res)
+		err = workflow.ExecuteActivity(spec.options(ctx, fmt.Sprintf("%s %s %s", call.Method, service, endpoint)), gw.CallService, in).Get(ctx, &res)
 		if err != nil {
 			return "", err
 		}
@@ -219,7 +316,7 @@ func (ip *interpreter) effect(ctx workflow.Context, step, key, summary string, c
 			}
 		}
 		ip.keep(key, out)
-		return fmt.Sprintf("%s %s %s answered %d", call.Method, call.Service, endpoint, res.StatusCode), nil
+		return fmt.Sprintf("%s %s %s answered %d", call.Method, service, endpoint, res.StatusCode), nil
 	case stmt != nil:
 		st := ip.def.Statements[stmt.Statement]
 		args := make(map[string]any, len(stmt.Args))
@@ -235,7 +332,7 @@ func (ip *interpreter) effect(ctx workflow.Context, step, key, summary string, c
 			in.Key = idem
 		}
 		var res activities.StatementResult
-		if err := workflow.ExecuteActivity(withActivity(ctx, fmt.Sprintf("%s: statement %s", summary, stmt.Statement)), db.RunStatement, in).Get(ctx, &res); err != nil {
+		if err := workflow.ExecuteActivity(spec.options(ctx, "statement "+stmt.Statement), db.RunStatement, in).Get(ctx, &res); err != nil {
 			return "", err
 		}
 		if err := ip.keepJSON(key, res); err != nil {
@@ -257,7 +354,7 @@ func (ip *interpreter) file(ctx workflow.Context, s StepDef) (string, error) {
 			return "", templateError(err)
 		}
 		var res activities.ParsedFile
-		if err := workflow.ExecuteActivity(withActivity(ctx, s.Name+": parse "+p), files.ParseFile, activities.ParseInput{FilePath: p}).Get(ctx, &res); err != nil {
+		if err := workflow.ExecuteActivity(ip.spec(s).options(ctx, "parse "+p), files.ParseFile, activities.ParseInput{FilePath: p}).Get(ctx, &res); err != nil {
 			return "", err
 		}
 		if err := ip.keepJSON(s.Name, res); err != nil {
@@ -281,7 +378,7 @@ func (ip *interpreter) file(ctx workflow.Context, s StepDef) (string, error) {
 		return "", err
 	}
 	var res activities.ReportFile
-	if err := workflow.ExecuteActivity(withActivity(ctx, s.Name+": write report "+name), files.WriteReport, activities.ReportInput{Name: name, Content: content}).Get(ctx, &res); err != nil {
+	if err := workflow.ExecuteActivity(ip.spec(s).options(ctx, "write report "+name), files.WriteReport, activities.ReportInput{Name: name, Content: content}).Get(ctx, &res); err != nil {
 		return "", err
 	}
 	if err := ip.keepJSON(s.Name, res); err != nil {
@@ -384,15 +481,29 @@ func conditionEnv() *cel.Env {
 }
 
 func (ip *interpreter) condition(expr string) (bool, error) {
+	out, err := ip.eval(expr)
+	if err != nil {
+		return false, err
+	}
+	b, ok := out.(bool)
+	if !ok {
+		return false, fmt.Errorf("is %v, not true or false", out)
+	}
+	return b, nil
+}
+
+// eval evaluates a CEL expression over params, steps (each {status, output}) and run, and
+// returns its value as JSON would hold it.
+func (ip *interpreter) eval(expr string) (any, error) {
 	prg, ok := programs.Load(expr)
 	if !ok {
 		ast, issues := conditionEnv().Compile(expr)
 		if issues != nil && issues.Err() != nil {
-			return false, issues.Err()
+			return nil, issues.Err()
 		}
 		p, err := conditionEnv().Program(ast)
 		if err != nil {
-			return false, err
+			return nil, err
 		}
 		programs.Store(expr, p)
 		prg = p
@@ -411,20 +522,40 @@ func (ip *interpreter) condition(expr string) (bool, error) {
 		"run":    map[string]string{"id": ip.r.state.WorkflowID, "requested_by": ip.r.state.RequestedBy},
 	})
 	if err != nil {
-		return false, err
+		return nil, err
 	}
-	b, ok := out.Value().(bool)
-	if !ok {
-		return false, fmt.Errorf("is %v, not true or false", out.Value())
+	switch v := out.Value().(type) {
+	case string, bool, int64, float64, nil:
+		return v, nil
+	case uint64:
+		return int64(v), nil
 	}
-	return b, nil
+	native, err := out.ConvertToNative(reflect.TypeFor[*structpb.Value]())
+	if err != nil {
+		return nil, fmt.Errorf("its value %v cannot be written as JSON", out.Value())
+	}
+	return numbers(native.(*structpb.Value).AsInterface()), nil
 }
 
 // --- templates --------------------------------------------------------------------
 
 // lookup resolves a template reference: params.X, steps.S.output[.F…], run.id or
 // run.requested_by.
+// Anything else is a CEL expression.
 func (ip *interpreter) lookup(ref string) (any, error) {
+	if !templateRef.MatchString(ref) {
+		v, err := ip.eval(ref)
+		if err != nil {
+			return nil, fmt.Errorf("{{%s}}: %w", ref, err)
+		}
+		return v, nil
+	}
+	if name, ok := strings.CutPrefix(ref, "steps."); ok {
+		name, _, _ = strings.Cut(name, ".")
+		if s := ip.r.step(name); s != nil && s.Status == StepSkipped {
+			return nil, nil // a skipped step's output reads as empty
+		}
+	}
 	return lookupRef(ref, ip.params, ip.outputs, ip.r.state.WorkflowID, ip.r.state.RequestedBy)
 }
 
@@ -637,7 +768,14 @@ func (ip *interpreter) approval(ctx workflow.Context, s StepDef) error {
 			r.publish(ctx)
 			continue
 		}
-		r.finishStep(ctx, s.Name, StepCompleted, strings.Join(pol.Approvals, ", "), d.Comment, "approved by "+strings.Join(pol.Approvals, ", "), "")
+		by := strings.Join(pol.Approvals, ", ")
+		// Later steps may name who approved: {{steps.GATE.output.approved_by}}.
+		ip.outputs[s.Name] = map[string]any{"approved_by": by, "approvers": slices.Clone(pol.Approvals), "comment": d.Comment}
+		result := "approved" // the step's actor says by whom
+		if pol.Quorum > 1 {
+			result = "approved by " + by
+		}
+		r.finishStep(ctx, s.Name, StepCompleted, by, d.Comment, result, "")
 		r.state.Status = StatusInProgress
 		r.publish(ctx)
 		return nil

@@ -33,6 +33,47 @@ type harness struct {
 	db       *activities.Database
 	files    *activities.Files
 	baseURL  string
+	// defined runs deployments on the shipped definition instead of the Go code.
+	defined bool
+}
+
+// bothDeployments runs a deployment test on the Go code (runs started before deployment
+// became a definition) and on the shipped definition: they must behave alike.
+func bothDeployments(t *testing.T, test func(t *testing.T, defined bool)) {
+	t.Run("go", func(t *testing.T) { test(t, false) })
+	t.Run("definition", func(t *testing.T) { test(t, true) })
+}
+
+// shippedDeployment is the deployment definition the binary ships.
+func shippedDeployment(t *testing.T) workflows.ProcessSource {
+	t.Helper()
+	for _, f := range workflows.BuiltinDefinitions() {
+		if f.Path == "builtin:deployment.yaml" {
+			d, err := workflows.ParseDefinition(f.Path, f.Data, workflows.DefinitionRules{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return workflows.NewProcessSource(d, f.Data)
+		}
+	}
+	t.Fatal("no shipped deployment definition")
+	return workflows.ProcessSource{}
+}
+
+// startDeployment runs a deployment as the deployment workflow type does: on the Go code,
+// or (h.defined) on the shipped definition with the same parameters.
+func (h *harness) startDeployment(in workflows.DeploymentInput) {
+	h.t.Helper()
+	params, err := json.Marshal(in.Params)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	bi := workflows.BuiltinInput{Request: in.Request, Params: params}
+	if h.defined {
+		src := shippedDeployment(h.t)
+		bi.Process = &src
+	}
+	h.env.ExecuteWorkflow(string(workflows.KindDeployment), bi)
 }
 
 func newHarness(t *testing.T) *harness {
@@ -168,6 +209,10 @@ func stepOf(st workflows.State, name string) workflows.Step {
 
 var alice = workflows.Request{RequestedBy: "alice"}
 
+// approveScope is what an approver's decision carries through the MCP server, which lets
+// only holders of the approve scope decide.
+var approveScope = []string{"approve"}
+
 // quietLogger keeps the test environment's debug lines out of the test output.
 var quietLogger = log.NewStructuredLogger(slog.New(slog.DiscardHandler))
 
@@ -177,7 +222,12 @@ func deployment(env, version string) workflows.DeploymentInput {
 }
 
 func TestDeploymentApprovedDeploysOnceAndRecords(t *testing.T) {
+	bothDeployments(t, testDeploymentApprovedDeploysOnceAndRecords)
+}
+
+func testDeploymentApprovedDeploysOnceAndRecords(t *testing.T, defined bool) {
 	h := newHarness(t)
+	h.defined = defined
 	var approve *outcome
 	h.at(time.Hour, func() {
 		s := h.status()
@@ -186,9 +236,9 @@ func TestDeploymentApprovedDeploysOnceAndRecords(t *testing.T) {
 		} else if s.Waiting.NotBy != "alice" || s.Progress != 42 {
 			t.Errorf("waiting = %+v, progress %d", s.Waiting, s.Progress)
 		}
-		approve = h.advance(workflows.AdvanceRequest{Action: workflows.ActionApprove, Step: "approval", Actor: "bob", Comment: "ship it"})
+		approve = h.advance(workflows.AdvanceRequest{Scopes: approveScope, Action: workflows.ActionApprove, Step: "approval", Actor: "bob", Comment: "ship it"})
 	})
-	h.env.ExecuteWorkflow(workflows.Deployment, deployment("production", "1.4.2"))
+	h.startDeployment(deployment("production", "1.4.2"))
 	st, err := h.result()
 	if err != nil {
 		t.Fatal(err)
@@ -215,11 +265,66 @@ func TestDeploymentApprovedDeploysOnceAndRecords(t *testing.T) {
 	}
 }
 
+// TestShippedDeploymentKeepsTheRecordOfTheGoCode: a deployment run on the shipped
+// definition leaves the record the Go code left: the same steps, statuses, actors, texts
+// and outputs, with the manifest loaded and a previous version rolled back to.
+func TestShippedDeploymentKeepsTheRecordOfTheGoCode(t *testing.T) {
+	record := func(defined bool, env, version string) (workflows.State, error) {
+		h := newHarness(t)
+		h.defined = defined
+		// Something runs before, so the record names a previous version.
+		h.startDeployment(workflows.DeploymentInput{Request: alice,
+			Params: workflows.DeploymentParams{Service: "orders", Version: "1.0.0", Environment: env}})
+		if _, err := h.result(); err != nil && env == "dev" {
+			t.Fatal(err)
+		}
+		h2 := &harness{t: t, backends: h.backends, defined: defined}
+		var suite testsuite.WorkflowTestSuite
+		suite.SetLogger(quietLogger)
+		h2.env = suite.NewTestWorkflowEnvironment()
+		worker.Register(h2.env, worker.Activities{Database: h.db, Files: h.files,
+			Gateway: &activities.Gateway{Client: &http.Client{}, Services: demo.Services(h.baseURL)}})
+		h2.env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: "deployment-second"})
+		h2.at(time.Hour, func() {
+			h2.advance(workflows.AdvanceRequest{Scopes: approveScope, Action: workflows.ActionApprove, Step: "approval", Actor: "bob", Comment: "ship it"})
+		})
+		in := deployment(env, version)
+		h2.startDeployment(in)
+		return h2.result()
+	}
+	for _, c := range []struct{ env, version string }{{"dev", "1.1.0"}, {"dev", "1.1.0-unhealthy"}, {"production", "1.2.0"}} {
+		goRun, goErr := record(false, c.env, c.version)
+		defRun, defErr := record(true, c.env, c.version)
+		if errorType(goErr) != errorType(defErr) || goRun.Status != defRun.Status || goRun.Error != defRun.Error {
+			t.Errorf("%s %s: Go ended %s (%v), the definition %s (%v)", c.env, c.version, goRun.Status, goErr, defRun.Status, defErr)
+		}
+		if len(goRun.Steps) != len(defRun.Steps) {
+			t.Fatalf("%d steps against %d", len(goRun.Steps), len(defRun.Steps))
+		}
+		for i, g := range goRun.Steps {
+			d := defRun.Steps[i]
+			if g.Name != d.Name || g.Status != d.Status || g.Actor != d.Actor || g.Output != d.Output || g.Error != d.Error || g.Attempts != d.Attempts {
+				t.Errorf("%s %s: step %d\n Go         %+v\n definition %+v", c.env, c.version, i, g, d)
+			}
+		}
+		for _, k := range []string{"previous_version", "deployment_id"} {
+			if goRun.Outputs[k] != defRun.Outputs[k] {
+				t.Errorf("%s %s: output %s: Go %q, definition %q", c.env, c.version, k, goRun.Outputs[k], defRun.Outputs[k])
+			}
+		}
+	}
+}
+
 func TestDeploymentToDevSkipsApproval(t *testing.T) {
+	bothDeployments(t, testDeploymentToDevSkipsApproval)
+}
+
+func testDeploymentToDevSkipsApproval(t *testing.T, defined bool) {
 	h := newHarness(t)
+	h.defined = defined
 	in := deployment("dev", "0.9.0")
 	in.Params.Manifest = ""
-	h.env.ExecuteWorkflow(workflows.Deployment, in)
+	h.startDeployment(in)
 	st, err := h.result()
 	if err != nil {
 		t.Fatal(err)
@@ -235,11 +340,16 @@ func TestDeploymentToDevSkipsApproval(t *testing.T) {
 }
 
 func TestDeploymentRejectedDeploysNothing(t *testing.T) {
+	bothDeployments(t, testDeploymentRejectedDeploysNothing)
+}
+
+func testDeploymentRejectedDeploysNothing(t *testing.T, defined bool) {
 	h := newHarness(t)
+	h.defined = defined
 	h.at(time.Minute, func() {
-		h.advance(workflows.AdvanceRequest{Action: workflows.ActionReject, Step: "approval", Actor: "bob", Comment: "freeze week"})
+		h.advance(workflows.AdvanceRequest{Scopes: approveScope, Action: workflows.ActionReject, Step: "approval", Actor: "bob", Comment: "freeze week"})
 	})
-	h.env.ExecuteWorkflow(workflows.Deployment, deployment("staging", "2.0.0"))
+	h.startDeployment(deployment("staging", "2.0.0"))
 	st, err := h.result()
 	if errorType(err) != workflows.ErrTypeRejected || !strings.Contains(err.Error(), "rejected at step approval by bob: freeze week") {
 		t.Fatalf("a rejection ends the run with a Rejected failure naming step, actor and comment, got %v", err)
@@ -256,14 +366,19 @@ func TestDeploymentRejectedDeploysNothing(t *testing.T) {
 }
 
 func TestDeploymentFailedVerificationRollsBack(t *testing.T) {
+	bothDeployments(t, testDeploymentFailedVerificationRollsBack)
+}
+
+func testDeploymentFailedVerificationRollsBack(t *testing.T, defined bool) {
 	h := newHarness(t)
+	h.defined = defined
 	// 1.0.0 runs in dev before the broken version arrives.
-	h.env.ExecuteWorkflow(workflows.Deployment, workflows.DeploymentInput{Request: alice,
+	h.startDeployment(workflows.DeploymentInput{Request: alice,
 		Params: workflows.DeploymentParams{Service: "orders", Version: "1.0.0", Environment: "dev"}})
 	if _, err := h.result(); err != nil {
 		t.Fatal(err)
 	}
-	h2 := &harness{t: t, backends: h.backends}
+	h2 := &harness{t: t, backends: h.backends, defined: defined}
 	var suite testsuite.WorkflowTestSuite
 	suite.SetLogger(quietLogger)
 	h2.env = suite.NewTestWorkflowEnvironment()
@@ -271,7 +386,7 @@ func TestDeploymentFailedVerificationRollsBack(t *testing.T) {
 		Gateway: &activities.Gateway{Client: &http.Client{}, Services: demo.Services(h.baseURL)}})
 	// Another workflow id, so its deploy carries another idempotency key.
 	h2.env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: "deployment-broken"})
-	h2.env.ExecuteWorkflow(workflows.Deployment, workflows.DeploymentInput{Request: alice,
+	h2.startDeployment(workflows.DeploymentInput{Request: alice,
 		Params: workflows.DeploymentParams{Service: "orders", Version: "1.1.0-unhealthy", Environment: "dev"}})
 	st, err := h2.result()
 	if errorType(err) != workflows.ErrTypeStepFailed {
@@ -314,7 +429,7 @@ func TestOnboardingApprovedGrantsAccessAndWelcomes(t *testing.T) {
 		}
 	})
 	h.at(time.Minute, func() {
-		h.advance(workflows.AdvanceRequest{Action: workflows.ActionApprove, Actor: "manager"})
+		h.advance(workflows.AdvanceRequest{Scopes: approveScope, Action: workflows.ActionApprove, Actor: "manager"})
 	})
 	h.env.ExecuteWorkflow(workflows.Onboarding, onboarding())
 	st, err := h.result()
@@ -361,13 +476,13 @@ func TestSelfApprovalRefusedUnlessAllowed(t *testing.T) {
 	h := newHarness(t)
 	var self *outcome
 	h.at(time.Minute, func() {
-		self = h.advance(workflows.AdvanceRequest{Action: workflows.ActionApprove, Actor: "alice"})
+		self = h.advance(workflows.AdvanceRequest{Scopes: approveScope, Action: workflows.ActionApprove, Actor: "alice"})
 	})
 	h.at(2*time.Minute, func() {
 		if h.status().Status != workflows.StatusWaitingApproval {
 			t.Error("a refused approval changed the status")
 		}
-		h.advance(workflows.AdvanceRequest{Action: workflows.ActionApprove, Actor: "bob"})
+		h.advance(workflows.AdvanceRequest{Scopes: approveScope, Action: workflows.ActionApprove, Actor: "bob"})
 	})
 	h.env.ExecuteWorkflow(workflows.Onboarding, onboarding())
 	st, err := h.result()
@@ -383,7 +498,9 @@ func TestSelfApprovalRefusedUnlessAllowed(t *testing.T) {
 	in := onboarding()
 	in.AllowSelfApproval = true
 	var own *outcome
-	h.at(time.Minute, func() { own = h.advance(workflows.AdvanceRequest{Action: workflows.ActionApprove, Actor: "alice"}) })
+	h.at(time.Minute, func() {
+		own = h.advance(workflows.AdvanceRequest{Scopes: approveScope, Action: workflows.ActionApprove, Actor: "alice"})
+	})
 	h.env.ExecuteWorkflow(workflows.Onboarding, in)
 	if st, err := h.result(); err != nil || st.Status != workflows.StatusCompleted {
 		t.Fatalf("with self-approval allowed: status %s err %v", st.Status, err)
@@ -391,29 +508,34 @@ func TestSelfApprovalRefusedUnlessAllowed(t *testing.T) {
 	own.accepted(t)
 }
 
-func TestAdvanceRefusals(t *testing.T) {
+func TestAdvanceRefusals(t *testing.T) { bothDeployments(t, testAdvanceRefusals) }
+
+func testAdvanceRefusals(t *testing.T, defined bool) {
 	h := newHarness(t)
+	h.defined = defined
 	cases := []struct {
 		req  workflows.AdvanceRequest
 		want string
 		got  *outcome
 	}{
 		{req: workflows.AdvanceRequest{Action: "ship", Actor: "bob"}, want: "unknown"},
-		{req: workflows.AdvanceRequest{Action: workflows.ActionApprove}, want: "actor is empty"},
-		{req: workflows.AdvanceRequest{Action: workflows.ActionApprove, Step: "deploy", Actor: "bob"}, want: "waits at step approval, not deploy"},
+		{req: workflows.AdvanceRequest{Scopes: approveScope, Action: workflows.ActionApprove}, want: "actor is empty"},
+		{req: workflows.AdvanceRequest{Scopes: approveScope, Action: workflows.ActionApprove, Step: "deploy", Actor: "bob"}, want: "waits at step approval, not deploy"},
 		{req: workflows.AdvanceRequest{Action: workflows.ActionContinue, Actor: "bob"}, want: "not continue"},
 	}
 	var early *outcome
-	h.at(0, func() { early = h.advance(workflows.AdvanceRequest{Action: workflows.ActionApprove, Actor: "bob"}) })
+	h.at(0, func() {
+		early = h.advance(workflows.AdvanceRequest{Scopes: approveScope, Action: workflows.ActionApprove, Actor: "bob"})
+	})
 	h.at(time.Minute, func() {
 		for i := range cases {
 			cases[i].got = h.advance(cases[i].req)
 		}
 	})
 	h.at(2*time.Minute, func() {
-		h.advance(workflows.AdvanceRequest{Action: workflows.ActionReject, Step: "approval", Actor: "bob"})
+		h.advance(workflows.AdvanceRequest{Scopes: approveScope, Action: workflows.ActionReject, Step: "approval", Actor: "bob"})
 	})
-	h.env.ExecuteWorkflow(workflows.Deployment, deployment("production", "3.0.0"))
+	h.startDeployment(deployment("production", "3.0.0"))
 	st, _ := h.result()
 	if st.Status != workflows.StatusRejected {
 		t.Errorf("status = %s", st.Status)
@@ -428,7 +550,12 @@ func TestAdvanceRefusals(t *testing.T) {
 }
 
 func TestSignalsActOnlyOnTheWaitingGate(t *testing.T) {
+	bothDeployments(t, testSignalsActOnlyOnTheWaitingGate)
+}
+
+func testSignalsActOnlyOnTheWaitingGate(t *testing.T, defined bool) {
 	h := newHarness(t)
+	h.defined = defined
 	h.at(time.Minute, func() {
 		h.env.SignalWorkflow(workflows.SignalApprove, workflows.Decision{Step: "deploy", Actor: "bob"})
 	})
@@ -442,7 +569,7 @@ func TestSignalsActOnlyOnTheWaitingGate(t *testing.T) {
 		h.env.SignalWorkflow(workflows.SignalApprove, workflows.Decision{Step: "approval", Actor: "carol", Comment: "ok"})
 		h.env.SignalWorkflow(workflows.SignalApprove, workflows.Decision{Step: "approval", Actor: "dave"}) // duplicate
 	})
-	h.env.ExecuteWorkflow(workflows.Deployment, deployment("production", "1.5.0"))
+	h.startDeployment(deployment("production", "1.5.0"))
 	st, err := h.result()
 	if err != nil || st.Status != workflows.StatusCompleted {
 		t.Fatalf("status %s err %v", st.Status, err)
@@ -470,14 +597,14 @@ func TestFailedStepWaitsForContinue(t *testing.T) {
 		if s.Status != workflows.StatusWaitingInput || s.Waiting == nil || s.Waiting.Step != workflows.StepProvisionAccounts {
 			t.Errorf("status = %+v", s)
 		}
-		approve = h.advance(workflows.AdvanceRequest{Action: workflows.ActionApprove, Actor: "ops"})
+		approve = h.advance(workflows.AdvanceRequest{Scopes: approveScope, Action: workflows.ActionApprove, Actor: "ops"})
 	})
 	h.at(31*time.Minute, func() {
 		h.backends.FailureRate = 0 // the operator fixed the cause
 		cont = h.advance(workflows.AdvanceRequest{Action: workflows.ActionContinue, Step: workflows.StepProvisionAccounts, Actor: "ops", Comment: "users service is back"})
 	})
 	h.at(32*time.Minute, func() {
-		h.advance(workflows.AdvanceRequest{Action: workflows.ActionApprove, Actor: "manager"})
+		h.advance(workflows.AdvanceRequest{Scopes: approveScope, Action: workflows.ActionApprove, Actor: "manager"})
 	})
 	h.env.ExecuteWorkflow(workflows.Onboarding, onboarding())
 	st, err := h.result()
@@ -501,7 +628,7 @@ func TestRejectAfterFailureFailsAndCompensates(t *testing.T) {
 	h := newHarness(t)
 	h.backends.FailureRate = 1
 	h.at(30*time.Minute, func() {
-		h.advance(workflows.AdvanceRequest{Action: workflows.ActionReject, Actor: "ops", Comment: "give up"})
+		h.advance(workflows.AdvanceRequest{Scopes: approveScope, Action: workflows.ActionReject, Actor: "ops", Comment: "give up"})
 	})
 	h.env.ExecuteWorkflow(workflows.Onboarding, onboarding())
 	st, err := h.result()
@@ -536,7 +663,7 @@ func TestAuditPublishesReportWithFindings(t *testing.T) {
 		if s.Outputs["findings"] == "" || s.Status != workflows.StatusWaitingApproval {
 			t.Errorf("before sign-off: %s %v", s.Status, s.Outputs)
 		}
-		h.advance(workflows.AdvanceRequest{Action: workflows.ActionApprove, Step: workflows.StepAuditorSignoff, Actor: "auditor"})
+		h.advance(workflows.AdvanceRequest{Scopes: approveScope, Action: workflows.ActionApprove, Step: workflows.StepAuditorSignoff, Actor: "auditor"})
 	})
 	h.env.ExecuteWorkflow(workflows.Audit, workflows.AuditInput{Request: alice, Params: workflows.AuditParams{
 		Tables: []string{"users", "orders"}, Evidence: []string{"evidence/users.csv", "evidence/orders.json"}}})
@@ -574,7 +701,7 @@ func TestDecisionAnswerSaysWhatItDid(t *testing.T) {
 		h := newHarness(t)
 		var o *outcome
 		h.at(time.Minute, func() {
-			o = h.advance(workflows.AdvanceRequest{Action: workflows.ActionReject, Step: workflows.StepManagerApproval, Actor: "manager"})
+			o = h.advance(workflows.AdvanceRequest{Scopes: approveScope, Action: workflows.ActionReject, Step: workflows.StepManagerApproval, Actor: "manager"})
 		})
 		h.env.ExecuteWorkflow(workflows.Onboarding, onboarding())
 		st, _ := h.result()
@@ -598,7 +725,7 @@ func TestDecisionAnswerSaysWhatItDid(t *testing.T) {
 		h := newHarness(t)
 		var o *outcome
 		h.at(time.Minute, func() {
-			o = h.advance(workflows.AdvanceRequest{Action: workflows.ActionApprove, Step: workflows.StepManagerApproval, Actor: "manager"})
+			o = h.advance(workflows.AdvanceRequest{Scopes: approveScope, Action: workflows.ActionApprove, Step: workflows.StepManagerApproval, Actor: "manager"})
 		})
 		h.env.ExecuteWorkflow(workflows.Onboarding, onboarding())
 		h.result()
@@ -612,8 +739,11 @@ func TestDecisionAnswerSaysWhatItDid(t *testing.T) {
 // TestEverySignalLeavesATrace: a signal whose input is not a decision, or whose name is in
 // another case (Approve), is recorded as ignored with the reason; the run still waits and
 // a proper approval afterwards completes it.
-func TestEverySignalLeavesATrace(t *testing.T) {
+func TestEverySignalLeavesATrace(t *testing.T) { bothDeployments(t, testEverySignalLeavesATrace) }
+
+func testEverySignalLeavesATrace(t *testing.T, defined bool) {
 	h := newHarness(t)
+	h.defined = defined
 	h.at(time.Minute, func() {
 		h.env.SignalWorkflow(workflows.SignalApprove, "yes")
 		h.env.SignalWorkflow("Approve", workflows.Decision{Step: "approval", Actor: "bob"})
@@ -625,7 +755,7 @@ func TestEverySignalLeavesATrace(t *testing.T) {
 		}
 		h.env.SignalWorkflow(workflows.SignalApprove, workflows.Decision{Step: "approval", Actor: "carol"})
 	})
-	h.env.ExecuteWorkflow(workflows.Deployment, deployment("production", "1.6.0"))
+	h.startDeployment(deployment("production", "1.6.0"))
 	st, err := h.result()
 	if err != nil || st.Status != workflows.StatusCompleted {
 		t.Fatalf("status %s err %v", st.Status, err)

@@ -194,7 +194,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	printBanner(stdout, banner{
 		Ready: time.Since(started), Temporal: srv.FrontendAddress(), UI: srv.UIURL(), MCP: mcpURL, Demo: demoURL,
 		DB: dbDesc, DataDir: *dataDir, Sandbox: sandbox, Worker: !*noWorker, Actor: *actor, Auth: auth != nil,
-		Binary: stdioBinary(), PID: os.Getpid(), Processes: catalog.Names(), ProcessPaths: absPaths(pf.List()), DecisionKeys: absPath(dk.Path),
+		Binary: stdioBinary(), PID: os.Getpid(), Processes: catalog.FileNames(), ProcessPaths: absPaths(pf.List()), DecisionKeys: absPath(dk.Path),
 	})
 	<-ctx.Done()
 	fmt.Fprintln(stdout, "flowgate: stopping…")
@@ -328,7 +328,7 @@ func printBanner(w io.Writer, b banner) {
 		if names == "" {
 			names = "none valid (run flowgate processes validate)"
 		}
-		fmt.Fprintf(&s, "  Processes   onboarding, deployment, audit (built in); %s (from %s, reloaded on change)\n", names, strings.Join(b.ProcessPaths, ", "))
+		fmt.Fprintf(&s, "  Processes   onboarding, deployment, audit (built in); %s (from %s, reloaded on change; a file named like a built-in definition takes its place)\n", names, strings.Join(b.ProcessPaths, ", "))
 	}
 	if b.Auth {
 		s.WriteString("  Auth        on: API keys / OAuth bearer tokens; the caller is the actor; requesters cannot approve their own workflows;\n")

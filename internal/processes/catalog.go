@@ -39,9 +39,26 @@ type Catalog struct {
 	onChange []func()
 }
 
-// reserved are the workflow types Flowgate's Go code owns; a definition cannot take them.
+// reserved are the workflow types only Flowgate's Go code runs; a definition cannot take
+// them. The built-in kinds that are definitions (deployment) may be overridden by a file.
 func reserved(name string) bool {
-	return slices.Contains(workflows.Kinds, workflows.Kind(name)) || name == workflows.ToolCallWorkflow
+	k := workflows.Kind(name)
+	return (slices.Contains(workflows.Kinds, k) && !slices.Contains(workflows.DefinedKinds, k)) || name == workflows.ToolCallWorkflow
+}
+
+// builtins loads the definitions shipped in the binary.
+func builtins(rules workflows.DefinitionRules) ([]*Process, error) {
+	var out []*Process
+	var problems []error
+	for _, f := range workflows.BuiltinDefinitions() {
+		p, err := parse(f.Path, f.Data, rules)
+		if err != nil {
+			problems = append(problems, err)
+			continue
+		}
+		out = append(out, p)
+	}
+	return out, errors.Join(problems...)
 }
 
 // NewCatalog loads the definitions in paths (files, or folders of *.yaml and *.yml). The
@@ -89,6 +106,20 @@ func (c *Catalog) List() []*Process {
 	return out
 }
 
+// Builtin reports whether the process is the definition shipped in the binary.
+func (p *Process) Builtin() bool { return strings.HasPrefix(p.Path, "builtin:") }
+
+// FileNames returns the names of the processes loaded from files, sorted.
+func (c *Catalog) FileNames() []string {
+	var out []string
+	for _, p := range c.List() {
+		if !p.Builtin() {
+			out = append(out, p.Definition.Name)
+		}
+	}
+	return out
+}
+
 // Names returns the loaded process names, sorted.
 func (c *Catalog) Names() []string {
 	var out []string
@@ -102,6 +133,10 @@ func (c *Catalog) Names() []string {
 // contents) changed, and the problems of files it refused.
 func (c *Catalog) Reload() (bool, error) {
 	files, problems := list(c.paths)
+	shipped, err := builtins(c.rules)
+	if err != nil {
+		problems = append(problems, err)
+	}
 	c.mu.Lock()
 	byPath := map[string]*Process{}
 	byName := map[string]*Process{}
@@ -127,6 +162,12 @@ func (c *Catalog) Reload() (bool, error) {
 			continue
 		}
 		byPath[f], byName[p.Definition.Name] = p, p
+	}
+	// A file overrides the shipped definition of its name.
+	for _, p := range shipped {
+		if _, ok := byName[p.Definition.Name]; !ok {
+			byPath[p.Path], byName[p.Definition.Name] = p, p
+		}
 	}
 	changed := !sameSet(c.byName, byName)
 	c.byPath, c.byName = byPath, byName
@@ -191,6 +232,10 @@ func load(file string, rules workflows.DefinitionRules) (*Process, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %v", file, err)
 	}
+	return parse(file, data, rules)
+}
+
+func parse(file string, data []byte, rules workflows.DefinitionRules) (*Process, error) {
 	d, err := workflows.ParseDefinition(file, data, rules)
 	if err != nil {
 		return nil, err

@@ -69,8 +69,45 @@ func TestCatalogKeepsTheLastGoodVersionAndDropsDeletedFiles(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), `process name "onboarding" is a built-in process`) {
 		t.Errorf("built-in name: %v", err)
 	}
-	if names := c.Names(); len(names) != 0 {
+	if names := c.FileNames(); len(names) != 0 {
 		t.Errorf("after deleting the file: %v", names)
+	}
+	if names := c.Names(); strings.Join(names, ",") != "deployment" {
+		t.Errorf("after deleting the file, loaded %v; want the shipped definitions only", names)
+	}
+}
+
+// TestShippedDefinitionsAreLoadedAndAFileOverridesThem: the deployment definition in the
+// binary is loaded without any folder; a file of that name takes its place for new runs,
+// and deleting the file brings the shipped one back.
+func TestShippedDefinitionsAreLoadedAndAFileOverridesThem(t *testing.T) {
+	c, err := processes.NewCatalog(nil, workflows.DefinitionRules{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	shipped, ok := c.Get("deployment")
+	if !ok || !shipped.Builtin() || shipped.Path != "builtin:deployment.yaml" {
+		t.Fatalf("shipped deployment: %+v %t", shipped, ok)
+	}
+	dir := t.TempDir()
+	file := filepath.Join(dir, "deployment.yaml")
+	own := strings.Replace(shipped.Source.Source, "version: 1\n", "version: 7\n", 1)
+	if err := os.WriteFile(file, []byte(own), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c, err = processes.NewCatalog([]string{dir}, workflows.DefinitionRules{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p, _ := c.Get("deployment"); p.Builtin() || p.Definition.Version != 7 || p.Path != file {
+		t.Fatalf("override: %s v%d", p.Path, p.Definition.Version)
+	}
+	os.Remove(file)
+	if _, err := c.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	if p, _ := c.Get("deployment"); !p.Builtin() || p.Source.Hash != shipped.Source.Hash {
+		t.Errorf("after deleting the override: %s", p.Path)
 	}
 }
 

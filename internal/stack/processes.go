@@ -40,14 +40,19 @@ func (f ProcessFlags) List() []string {
 // ReloadInterval is how often a catalog checks its files for changes.
 const ReloadInterval = 2 * time.Second
 
-// LoadProcesses loads the definitions --processes names and keeps them current until ctx
-// ends: files are checked every ReloadInterval and reloaded on SIGHUP. A folder that does
-// not exist is an error; an invalid file is logged and left out (or keeps its last good
-// version), so one bad file never takes the others down. Nil when no path is given.
+// LoadProcesses loads the definitions shipped in the binary and those --processes names,
+// and keeps the files current until ctx ends: they are checked every ReloadInterval and
+// reloaded on SIGHUP. A folder that does not exist is an error; an invalid file is logged
+// and left out (or keeps its last good version), so one bad file never takes the others
+// down.
 func LoadProcesses(ctx context.Context, f ProcessFlags, services []string, logger *slog.Logger) (*processes.Catalog, error) {
 	paths := f.List()
 	if len(paths) == 0 {
-		return nil, nil
+		c, err := processes.NewCatalog(nil, workflows.DefinitionRules{Services: services}, logger.With("component", "processes"))
+		if err != nil {
+			return nil, fmt.Errorf("built-in process definitions: %w", err)
+		}
+		return c, nil
 	}
 	for _, p := range paths {
 		if _, err := os.Stat(p); err != nil {

@@ -1,0 +1,65 @@
+package workflows
+
+import (
+	"embed"
+	"encoding/json"
+	"fmt"
+	"io/fs"
+	"path"
+	"slices"
+
+	"go.temporal.io/sdk/workflow"
+)
+
+//go:embed processes/*.yaml
+var builtinFiles embed.FS
+
+// BuiltinFile is a process definition shipped in the binary.
+type BuiltinFile struct {
+	// Path names it in errors and listings: builtin:NAME.yaml.
+	Path string
+	Data []byte
+}
+
+// BuiltinDefinitions returns the process definitions shipped in the binary, sorted by
+// file name. A definition of the same name loaded from a file takes its place.
+func BuiltinDefinitions() []BuiltinFile {
+	names, _ := fs.Glob(builtinFiles, "processes/*.yaml")
+	slices.Sort(names)
+	out := make([]BuiltinFile, 0, len(names))
+	for _, n := range names {
+		data, err := builtinFiles.ReadFile(n)
+		if err != nil {
+			panic("workflows: embedded definition " + n + ": " + err.Error()) // embedded at build time
+		}
+		out = append(out, BuiltinFile{Path: "builtin:" + path.Base(n), Data: data})
+	}
+	return out
+}
+
+// DefinedKinds are the built-in kinds whose new runs follow a shipped definition; their
+// Go code stays registered for the runs started before.
+var DefinedKinds = []Kind{KindDeployment}
+
+// BuiltinInput is the input of a built-in kind's workflow type. Runs started since the
+// kind became a definition carry it (Process) with their parameters as the definition
+// takes them; runs started before carry their typed parameters only and finish on the
+// kind's Go code, as they began.
+type BuiltinInput struct {
+	Request
+	Process *ProcessSource  `json:"process,omitempty"`
+	Params  json.RawMessage `json:"params"`
+}
+
+// DeploymentRun is the deployment workflow type: the shipped definition for runs that
+// carry one, Deployment for the runs started before.
+func DeploymentRun(ctx workflow.Context, in BuiltinInput) (State, error) {
+	if in.Process != nil {
+		return Process(ctx, ProcessInput{Request: in.Request, Process: *in.Process, Params: in.Params})
+	}
+	var p DeploymentParams
+	if err := json.Unmarshal(in.Params, &p); err != nil {
+		return State{}, invalidStart(fmt.Errorf("deployment parameters: %w", err))
+	}
+	return Deployment(ctx, DeploymentInput{Request: in.Request, Params: p})
+}
