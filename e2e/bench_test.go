@@ -106,7 +106,7 @@ func rawLifecycle(ctx context.Context, c client.Client, version string) error {
 		time.Sleep(5 * time.Millisecond)
 	}
 	h, err := c.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{WorkflowID: run.GetID(), RunID: run.GetRunID(), UpdateName: workflows.UpdateAdvance,
-		Args: []any{workflows.AdvanceRequest{Action: workflows.ActionApprove, Actor: "approver"}}, WaitForStage: client.WorkflowUpdateStageCompleted})
+		Args: []any{workflows.AdvanceRequest{Scopes: approverScopes, Action: workflows.ActionApprove, Actor: "approver"}}, WaitForStage: client.WorkflowUpdateStageCompleted})
 	if err != nil {
 		return err
 	}
@@ -363,7 +363,7 @@ func BenchmarkMCPOverhead(b *testing.B) {
 		mcpAdv.add(time.Since(t0))
 		t0 = time.Now()
 		h, err := c.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{WorkflowID: rawIDs[i], UpdateName: workflows.UpdateAdvance,
-			Args: []any{workflows.AdvanceRequest{Action: workflows.ActionApprove, Step: "approval", Actor: "bob"}}, WaitForStage: client.WorkflowUpdateStageCompleted})
+			Args: []any{workflows.AdvanceRequest{Scopes: approverScopes, Action: workflows.ActionApprove, Step: "approval", Actor: "bob"}}, WaitForStage: client.WorkflowUpdateStageCompleted})
 		if err == nil {
 			err = h.Get(ctx, nil)
 		}

@@ -253,7 +253,8 @@ func startProcess(t *testing.T, c client.Client, file, params string, req workfl
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := cat.List()[0]
+	name := cat.FileNames()[0]
+	p, _ := cat.Get(name)
 	s, err := workflows.PrepareProcess(p.Source, p.Params, json.RawMessage(params), req)
 	if err != nil {
 		t.Fatal(err)

@@ -90,6 +90,10 @@ func saveHistory(t *testing.T, c client.Client, id, name string) {
 	}
 }
 
+// approverScopes are what the MCP server puts on an approver's decision: it lets only
+// holders of the approve scope decide, and gates of definitions check it again.
+var approverScopes = []string{"approve"}
+
 func TestLifecycleOfEachKindOnTheEmbeddedServer(t *testing.T) {
 	env := testenv.Shared(t)
 	c := env.Client
@@ -105,6 +109,7 @@ func TestLifecycleOfEachKindOnTheEmbeddedServer(t *testing.T) {
 		{workflows.KindOnboarding, `{"email":"e2e.hire@example.com","name":"E2E Hire","role":"viewer"}`, workflows.StepManagerApproval, workflows.ActionApprove, workflows.StatusCompleted, "onboarding_approved"},
 		{workflows.KindOnboarding, `{"email":"e2e.reject@example.com","name":"E2E Reject","role":"admin"}`, workflows.StepManagerApproval, workflows.ActionReject, workflows.StatusRejected, "onboarding_rejected"},
 		{workflows.KindDeployment, `{"service":"orders","version":"2.3.4","environment":"production","manifest":"manifests/orders.json"}`, workflows.StepDeployApproval, workflows.ActionApprove, workflows.StatusCompleted, "deployment_approved"},
+		{workflows.KindDeployment, `{"service":"users","version":"3.0.0","environment":"staging"}`, workflows.StepDeployApproval, workflows.ActionReject, workflows.StatusRejected, "deployment_rejected"},
 		{workflows.KindAudit, `{"tables":["users","products"],"evidence":["evidence/users.csv"]}`, workflows.StepAuditorSignoff, workflows.ActionApprove, workflows.StatusCompleted, "audit_approved"},
 	}
 	for _, tc := range cases {
@@ -114,10 +119,10 @@ func TestLifecycleOfEachKindOnTheEmbeddedServer(t *testing.T) {
 			if v.Waiting == nil || v.Waiting.Step != tc.gate {
 				t.Fatalf("waiting = %+v, want gate %s", v.Waiting, tc.gate)
 			}
-			if _, err := advance(t, c, id, workflows.AdvanceRequest{Action: workflows.ActionApprove, Actor: "alice"}); err == nil {
+			if _, err := advance(t, c, id, workflows.AdvanceRequest{Scopes: approverScopes, Action: workflows.ActionApprove, Actor: "alice"}); err == nil {
 				t.Fatal("the requester approved their own workflow")
 			}
-			if _, err := advance(t, c, id, workflows.AdvanceRequest{Action: tc.decision, Step: tc.gate, Actor: "bob", Comment: "e2e"}); err != nil {
+			if _, err := advance(t, c, id, workflows.AdvanceRequest{Scopes: approverScopes, Action: tc.decision, Step: tc.gate, Actor: "bob", Comment: "e2e"}); err != nil {
 				t.Fatal(err)
 			}
 			st, err := result(t, c, id)
@@ -144,5 +149,36 @@ func TestLifecycleOfEachKindOnTheEmbeddedServer(t *testing.T) {
 			}
 			saveHistory(t, c, id, tc.history)
 		})
+	}
+}
+
+// TestADeploymentStartedBeforeTheUpgradeFinishesOnTheGoCode: a deployment the previous
+// release started (typed parameters, no definition in its input) waits at its gate, is
+// approved after the upgrade, and completes on the Go code it began on; a new start of
+// the same kind follows the shipped definition.
+func TestADeploymentStartedBeforeTheUpgradeFinishesOnTheGoCode(t *testing.T) {
+	env := testenv.Shared(t)
+	c := env.Client
+	old := workflows.DeploymentInput{Request: workflows.Request{RequestedBy: "alice"},
+		Params: workflows.DeploymentParams{Service: "orders", Version: "4.0.0", Environment: "production"}}
+	id := "deployment-" + uuid.NewString()
+	opts := workflows.Start{Kind: workflows.KindDeployment, Input: old}.Options(id)
+	if _, err := c.ExecuteWorkflow(context.Background(), opts, string(workflows.KindDeployment), old); err != nil {
+		t.Fatal(err)
+	}
+	v := testenv.WaitForStatus(t, c, id, workflows.StatusWaitingApproval)
+	if v.Process != nil {
+		t.Fatalf("a run started with typed parameters follows process %+v, want the Go code", v.Process)
+	}
+	if _, err := advance(t, c, id, workflows.AdvanceRequest{Action: workflows.ActionApprove, Step: workflows.StepDeployApproval, Actor: "bob"}); err != nil {
+		t.Fatal(err)
+	}
+	st, err := result(t, c, id)
+	if err != nil || st.Status != workflows.StatusCompleted || st.Outputs["deployment_id"] == "" {
+		t.Fatalf("old run: %s %v, outputs %v", st.Status, err, st.Outputs)
+	}
+	fresh := startKind(t, c, workflows.KindDeployment, `{"service":"orders","version":"4.0.1","environment":"production"}`, workflows.Request{RequestedBy: "alice"})
+	if v := testenv.WaitForStatus(t, c, fresh, workflows.StatusWaitingApproval); v.Process == nil || v.Process.Name != "deployment" || len(v.Process.Hash) != 64 {
+		t.Errorf("a new deployment follows %+v, want the shipped definition", v.Process)
 	}
 }

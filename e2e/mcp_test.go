@@ -53,7 +53,13 @@ func TestMCPListsToolsResourcesAndPrompts(t *testing.T) {
 				t.Errorf("resource templates = %+v, %v", templates, err)
 			}
 			resources, err := cs.ListResources(ctx, nil)
-			if err != nil || len(resources.Resources) != 1 || resources.Resources[0].URI != "admin://system/stats" {
+			var uris []string
+			for _, r := range resources.Resources {
+				uris = append(uris, r.URI)
+			}
+			slices.Sort(uris)
+			// The stats, and the shipped deployment definition as process://deployment.
+			if err != nil || !slices.Equal(uris, []string{"admin://system/stats", "process://deployment"}) {
 				t.Errorf("resources = %+v, %v", resources, err)
 			}
 			prompts, err := cs.ListPrompts(ctx, nil)

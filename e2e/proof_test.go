@@ -834,7 +834,7 @@ func isServerTimeout(err error) bool {
 // as the raw SDK does it, and waits for the update's answer.
 func approveDeployment(ctx context.Context, c client.Client, id string) error {
 	h, err := c.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{WorkflowID: id, UpdateName: workflows.UpdateAdvance,
-		Args:         []any{workflows.AdvanceRequest{Action: workflows.ActionApprove, Step: workflows.StepDeployApproval, Actor: "approver"}},
+		Args:         []any{workflows.AdvanceRequest{Scopes: approverScopes, Action: workflows.ActionApprove, Step: workflows.StepDeployApproval, Actor: "approver"}},
 		WaitForStage: client.WorkflowUpdateStageCompleted})
 	if err != nil {
 		return err

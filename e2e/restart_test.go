@@ -37,7 +37,7 @@ func TestWaitingWorkflowSurvivesServerAndWorkerRestart(t *testing.T) {
 			if after.Waiting.Step != before.Waiting.Step || !after.Waiting.Deadline.Equal(before.Waiting.Deadline) {
 				t.Fatalf("after restart waiting = %+v, before %+v", after.Waiting, before.Waiting)
 			}
-			if _, err := advance(t, second.Client, id, workflows.AdvanceRequest{Action: workflows.ActionApprove, Step: "approval", Actor: "bob"}); err != nil {
+			if _, err := advance(t, second.Client, id, workflows.AdvanceRequest{Scopes: approverScopes, Action: workflows.ActionApprove, Step: "approval", Actor: "bob"}); err != nil {
 				t.Fatal(err)
 			}
 			st, err := result(t, second.Client, id)
@@ -73,7 +73,7 @@ func TestWorkerRestartMidRun(t *testing.T) {
 	w := restartWorker(t, env)
 	defer w.Stop()
 	for _, id := range ids {
-		if _, err := advance(t, env.Client, id, workflows.AdvanceRequest{Action: workflows.ActionApprove, Actor: "bob"}); err != nil {
+		if _, err := advance(t, env.Client, id, workflows.AdvanceRequest{Scopes: approverScopes, Action: workflows.ActionApprove, Actor: "bob"}); err != nil {
 			t.Fatal(err)
 		}
 		if st, err := result(t, env.Client, id); err != nil || st.Status != workflows.StatusCompleted {

@@ -197,12 +197,16 @@ Returns the new status.`),
 
 // checkServiceParams refuses a start whose parameters name, as the service of a call step,
 // a service the gateway is not configured for: nothing would reach it.
-func (s *Server) checkServiceParams(d workflows.Definition, params json.RawMessage) *mcp.CallToolResult {
+func (s *Server) checkServiceParams(in workflows.ProcessInput) *mcp.CallToolResult {
 	if len(s.cfg.Services) == 0 {
 		return nil
 	}
+	d, err := in.Process.Definition()
+	if err != nil {
+		return nil // PrepareProcess decoded it; cannot happen
+	}
 	var values map[string]any
-	if err := json.Unmarshal(params, &values); err != nil {
+	if err := json.Unmarshal(in.Params, &values); err != nil {
 		return nil // the schema has checked the shape; the worker refuses what is left
 	}
 	for _, name := range d.ServiceParams() {
@@ -250,11 +254,6 @@ func (s *Server) startWorkflow(ctx context.Context, _ mcp.CallToolRequest, args 
 	var err error
 	if p, ok := s.cfg.Processes.Get(args.WorkflowType); ok {
 		start, err = workflows.PrepareProcess(p.Source, p.Params, args.Parameters, req)
-		if err == nil {
-			if res := s.checkServiceParams(p.Definition, start.Input.(workflows.ProcessInput).Params); res != nil {
-				return res, nil
-			}
-		}
 	} else if slices.Contains(kindNames(), args.WorkflowType) {
 		start, err = workflows.PrepareStart(workflows.Kind(args.WorkflowType), args.Parameters, req)
 	} else {
@@ -263,8 +262,10 @@ func (s *Server) startWorkflow(ctx context.Context, _ mcp.CallToolRequest, args 
 	if err != nil {
 		return mcp.NewToolResultError(err.Error()), nil
 	}
-	if in, ok := start.Input.(workflows.DeploymentInput); ok && len(s.cfg.Services) > 0 && !slices.Contains(s.cfg.Services, in.Params.Service) {
-		return argError("parameters.service", fmt.Sprintf("%q is not a service the gateway is configured for", in.Params.Service), strings.Join(s.cfg.Services, ", ")), nil
+	if in, ok := start.Input.(workflows.ProcessInput); ok {
+		if res := s.checkServiceParams(in); res != nil {
+			return res, nil
+		}
 	}
 	id := args.WorkflowType + "-" + uuid.NewString()
 	if args.IdempotencyKey != "" {

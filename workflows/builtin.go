@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"path"
 	"slices"
+	"sync"
 
 	"go.temporal.io/sdk/workflow"
 )
@@ -35,6 +36,42 @@ func BuiltinDefinitions() []BuiltinFile {
 		out = append(out, BuiltinFile{Path: "builtin:" + path.Base(n), Data: data})
 	}
 	return out
+}
+
+// shipped holds the parsed definitions of the defined kinds, read once.
+var shipped = sync.OnceValues(func() (map[Kind]shippedProcess, error) {
+	out := map[Kind]shippedProcess{}
+	for _, f := range BuiltinDefinitions() {
+		d, err := ParseDefinition(f.Path, f.Data, DefinitionRules{})
+		if err != nil {
+			return nil, err
+		}
+		schema, err := CompileParams(d)
+		if err != nil {
+			return nil, fmt.Errorf("%s: parameters: %w", f.Path, err)
+		}
+		out[Kind(d.Name)] = shippedProcess{NewProcessSource(d, f.Data), schema}
+	}
+	return out, nil
+})
+
+type shippedProcess struct {
+	source ProcessSource
+	params *ParamSchema
+}
+
+// ShippedProcess returns the definition the binary ships for a defined kind and its
+// compiled parameter schema.
+func ShippedProcess(kind Kind) (ProcessSource, *ParamSchema, error) {
+	all, err := shipped()
+	if err != nil {
+		return ProcessSource{}, nil, err
+	}
+	p, ok := all[kind]
+	if !ok {
+		return ProcessSource{}, nil, fmt.Errorf("no shipped definition of %s", kind)
+	}
+	return p.source, p.params, nil
 }
 
 // DefinedKinds are the built-in kinds whose new runs follow a shipped definition; their

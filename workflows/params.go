@@ -234,13 +234,22 @@ func (s Start) request() Request {
 }
 
 // PrepareStart decodes and validates a kind's parameters (unknown fields are refused) and
-// returns the workflow function and input to start.
+// returns the workflow function and input to start. A defined kind (deployment) starts on
+// the definition the binary ships, whose schema checks the parameters.
 func PrepareStart(kind Kind, params json.RawMessage, req Request) (Start, error) {
 	if err := checkRequest(req); err != nil {
 		return Start{}, err
 	}
 	if len(bytes.TrimSpace(params)) == 0 {
 		params = json.RawMessage("{}")
+	}
+	if slices.Contains(DefinedKinds, kind) {
+		// New runs of a defined kind follow the definition the binary ships.
+		src, schema, err := ShippedProcess(kind)
+		if err != nil {
+			return Start{}, err
+		}
+		return PrepareProcess(src, schema, params, req)
 	}
 	switch kind {
 	case KindOnboarding:

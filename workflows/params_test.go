@@ -32,6 +32,7 @@ func TestPrepareStartRefusesBadParameters(t *testing.T) {
 		{workflows.KindDeployment, `{"service":"orders","version":"1.2.3","environment":"dev","manifest":"../secrets.json"}`, "parameters.manifest"},
 		{workflows.KindDeployment, `{"service":"orders","version":"1.2.3","environment":"dev","manifest":"/etc/m.json"}`, "parameters.manifest"},
 		{workflows.KindDeployment, `{"service":"orders","version":"1.2.3","environment":"dev","manifest":"m.yaml"}`, "parameters.manifest"},
+		{workflows.KindDeployment, `{"service":"orders","version":"1.2.3","environment":"dev","manifest":"manifests/../../x.json"}`, "parameters.manifest"},
 		{workflows.KindAudit, `{"tables":[]}`, "parameters.tables"},
 		{workflows.KindAudit, `{"tables":["users","secrets"]}`, "parameters.tables"},
 		{workflows.KindAudit, `{"tables":["users","users"]}`, "parameters.tables"},

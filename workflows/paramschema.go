@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
+	"github.com/santhosh-tekuri/jsonschema/v6/kind"
 	"golang.org/x/text/language"
 	"golang.org/x/text/message"
 )
@@ -62,12 +63,15 @@ func (p *ParamSchema) Check(raw json.RawMessage) (json.RawMessage, error) {
 		if !ok {
 			return nil, paramErr("parameters", "what the process's parameter schema allows", "%v", err)
 		}
-		var problems []string
+		var problems paramErrors
 		for _, leaf := range leaves(ve) {
-			problems = append(problems, p.problem(leaf))
+			pe := p.problem(leaf)
+			if !slices.ContainsFunc(problems, func(q *ParamError) bool { return *q == *pe }) {
+				problems = append(problems, pe)
+			}
 		}
-		slices.Sort(problems)
-		return nil, fmt.Errorf("%s", strings.Join(slices.Compact(problems), "; "))
+		slices.SortFunc(problems, func(a, b *ParamError) int { return strings.Compare(a.Error(), b.Error()) })
+		return nil, problems
 	}
 	out, err := json.Marshal(v)
 	if err != nil {
@@ -87,21 +91,42 @@ func leaves(e *jsonschema.ValidationError) []*jsonschema.ValidationError {
 	return out
 }
 
+// paramErrors are every parameter a start got wrong; errors.As finds each *ParamError.
+type paramErrors []*ParamError
+
+func (e paramErrors) Error() string {
+	parts := make([]string, len(e))
+	for i, pe := range e {
+		parts[i] = pe.Error()
+	}
+	return strings.Join(parts, "; ")
+}
+
+func (e paramErrors) Unwrap() []error {
+	out := make([]error, len(e))
+	for i, pe := range e {
+		out[i] = pe
+	}
+	return out
+}
+
 // problem says which field failed, how, and what its schema allows.
-func (p *ParamSchema) problem(e *jsonschema.ValidationError) string {
+func (p *ParamSchema) problem(e *jsonschema.ValidationError) *ParamError {
 	field := strings.Join(append([]string{"parameters"}, e.InstanceLocation...), ".")
-	msg := field + ": " + e.ErrorKind.LocalizedString(printer)
+	pe := &ParamError{Field: field, Problem: e.ErrorKind.LocalizedString(printer)}
+	if k, ok := e.ErrorKind.(*kind.Pattern); ok && len(k.Want) > maxShownPattern {
+		// A long pattern tells a person nothing; the property's description says the form.
+		pe.Problem = fmt.Sprintf("%q does not have the form this parameter takes", k.Got)
+	}
 	if len(e.InstanceLocation) == 1 {
 		if prop, ok := p.props[e.InstanceLocation[0]].(map[string]any); ok {
-			if allowed := describeProperty(prop); allowed != "" {
-				msg += "; allowed: " + allowed
-			}
+			pe.Allowed = describeProperty(prop)
 		}
 	}
 	if len(e.InstanceLocation) == 0 {
-		msg += "; allowed: " + strings.Join(slices.Sorted(mapsKeys(p.props)), ", ")
+		pe.Allowed = strings.Join(slices.Sorted(mapsKeys(p.props)), ", ")
 	}
-	return msg
+	return pe
 }
 
 func mapsKeys(m map[string]any) func(func(string) bool) {
@@ -113,6 +138,10 @@ func mapsKeys(m map[string]any) func(func(string) bool) {
 		}
 	}
 }
+
+// maxShownPattern is the longest pattern an error quotes; a longer one is left to the
+// property's description.
+const maxShownPattern = 60
 
 // describeProperty says in words what a property's schema allows.
 func describeProperty(prop map[string]any) string {
@@ -140,7 +169,7 @@ func describeProperty(prop map[string]any) string {
 	if n, ok := prop["maxLength"]; ok {
 		parts = append(parts, "up to "+text(n)+" characters")
 	}
-	if pat, ok := prop["pattern"].(string); ok {
+	if pat, ok := prop["pattern"].(string); ok && len(pat) <= maxShownPattern {
 		parts = append(parts, "matching "+pat)
 	}
 	if f, ok := prop["format"].(string); ok {

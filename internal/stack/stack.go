@@ -247,7 +247,7 @@ type MCPConfig struct {
 	// ToolsNamespace is where data-tool calls run; empty or the processes' namespace keeps
 	// them beside the processes.
 	ToolsNamespace string
-	// Processes are the loaded process definitions; nil means none.
+	// Processes are the loaded process definitions; nil means the shipped ones only.
 	Processes *processes.Catalog
 	// DecisionKeys sign every decision; runs started with them accept signed decisions
 	// only. Required with Auth.
@@ -292,6 +292,14 @@ func NewMCP(c client.Client, namespace string, cfg MCPConfig, logger *slog.Logge
 		if tools, err = ToolsClient(c, ns, logger); err != nil {
 			return nil, err
 		}
+	}
+	if cfg.Processes == nil {
+		// No folder given: the definitions shipped in the binary.
+		cat, err := processes.NewCatalog(nil, workflows.DefinitionRules{Services: serviceNamesOr(cfg.Services)}, logger.With("component", "processes"))
+		if err != nil {
+			return nil, fmt.Errorf("built-in process definitions: %w", err)
+		}
+		cfg.Processes = cat
 	}
 	return mcpserver.New(mcpserver.Config{
 		Client:                 c,
