@@ -2,7 +2,10 @@ package activities_test
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"sync"
+	"time"
 	"testing"
 
 	"github.com/flowgate/flowgate/activities"
@@ -74,4 +77,30 @@ func TestPlaceholdersSkipCasts(t *testing.T) {
 	if len(got) != 3 || got[0] != "a" || got[1] != "b" || got[2] != "a" {
 		t.Errorf("placeholders %v", got)
 	}
+}
+
+// TestAWriteReturningAnswersTheSameRowsWhenRetried: a write with RETURNING answers with
+// its rows, and a retry of the same key answers with the same rows without writing again;
+// :now is the time it ran.
+func TestAWriteReturningAnswersTheSameRowsWhenRetried(t *testing.T) {
+	eachDatabase(t, func(t *testing.T, db *activities.Database, _ string) {
+		ctx := context.Background()
+		insert := activities.StatementInput{Name: "record", Mode: "write", Key: "deployment-x/record_deployment",
+			Query: `INSERT INTO deployments (request_id, service, version, environment, previous_version, status, requested_by, approved_by, created_at)
+				VALUES (:id, 'orders', '1.0.0', 'dev', '', 'deployed', 'alice', '', :now) RETURNING id`,
+			Args: map[string]any{"id": "deployment-x"}}
+		first, err := db.RunStatement(ctx, insert)
+		if err != nil || first.Replayed || first.RowsReturned != 1 || first.Row["id"] == nil {
+			t.Fatalf("first write: %+v %v", first, err)
+		}
+		again, err := db.RunStatement(ctx, insert)
+		if err != nil || !again.Replayed || again.RowsReturned != 1 || fmt.Sprint(again.Row["id"]) != fmt.Sprint(first.Row["id"]) {
+			t.Fatalf("retried write: %+v %v, want the first one's row %v", again, err, first.Row)
+		}
+		rows, _ := db.RunStatement(ctx, activities.StatementInput{Mode: "read",
+			Query: "SELECT count(*) AS n, max(created_at) AS at FROM deployments WHERE request_id = :id", Args: map[string]any{"id": "deployment-x"}})
+		if fmt.Sprint(rows.Row["n"]) != "1" || !strings.HasPrefix(fmt.Sprint(rows.Row["at"]), time.Now().UTC().Format("2006-01-02")) {
+			t.Errorf("rows after a retried write: %v", rows.Row)
+		}
+	})
 }

@@ -19,7 +19,6 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/flowgate/flowgate/internal/devserver"
-	"github.com/flowgate/flowgate/internal/processes"
 	"github.com/flowgate/flowgate/internal/testenv"
 	"github.com/flowgate/flowgate/mcpserver"
 	"github.com/flowgate/flowgate/workflows"
@@ -86,15 +85,29 @@ func rssMiB(pid int) float64 {
 }
 
 // rawLifecycle runs one approval lifecycle through the raw SDK: start a staging
-// deployment, poll the status query until it waits, approve with the advance update,
-// and wait for the result.
+// deployment (the shipped definition, as every start does), poll the status query until it
+// waits, approve with the advance update, and wait for the result.
 func rawLifecycle(ctx context.Context, c client.Client, version string) error {
 	s, err := workflows.PrepareStart(workflows.KindDeployment,
 		json.RawMessage(`{"service":"orders","version":"`+version+`","environment":"staging"}`), workflows.Request{RequestedBy: "bench"})
 	if err != nil {
 		return err
 	}
-	run, err := c.ExecuteWorkflow(ctx, s.Options("deployment-"+uuid.NewString()), string(workflows.KindDeployment), s.Input)
+	return lifecycle(ctx, c, s, string(workflows.KindDeployment))
+}
+
+// goLifecycle is rawLifecycle on the deployment's Go code: a run started with typed
+// parameters, as the release before the shipped definition started them.
+func goLifecycle(ctx context.Context, c client.Client, version string) error {
+	in := workflows.DeploymentInput{Request: workflows.Request{RequestedBy: "bench"},
+		Params: workflows.DeploymentParams{Service: "orders", Version: version, Environment: "staging"}}
+	return lifecycle(ctx, c, workflows.Start{Kind: workflows.KindDeployment, Input: in}, string(workflows.KindDeployment))
+}
+
+// lifecycle starts s as workflowType, polls the status query until it waits, approves
+// with the advance update and waits for the completed result.
+func lifecycle(ctx context.Context, c client.Client, s workflows.Start, workflowType string) error {
+	run, err := c.ExecuteWorkflow(ctx, s.Options(workflowType+"-"+uuid.NewString()), workflowType, s.Input)
 	if err != nil {
 		return err
 	}
@@ -426,44 +439,8 @@ func BenchmarkMCPOverhead(b *testing.B) {
 	b.ReportMetric(rssMiB(os.Getpid()), "RSS-64-sessions-MiB")
 }
 
-// definedLifecycle is rawLifecycle for the deployment written as a definition.
-func definedLifecycle(ctx context.Context, c client.Client, p *processes.Process, version string) error {
-	s, err := workflows.PrepareProcess(p.Source, p.Params,
-		json.RawMessage(`{"service":"orders","version":"`+version+`","environment":"staging"}`), workflows.Request{RequestedBy: "bench"})
-	if err != nil {
-		return err
-	}
-	run, err := c.ExecuteWorkflow(ctx, s.Options(p.Definition.Name+"-"+uuid.NewString()), p.Definition.Name, s.Input)
-	if err != nil {
-		return err
-	}
-	for {
-		v, err := testenv.Status(ctx, c, run.GetID())
-		if err == nil && v.Status == workflows.StatusWaitingApproval {
-			break
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	h, err := c.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{WorkflowID: run.GetID(), RunID: run.GetRunID(), UpdateName: workflows.UpdateAdvance,
-		Args: []any{workflows.AdvanceRequest{Action: workflows.ActionApprove, Actor: "approver", Scopes: []string{"approve"}}}, WaitForStage: client.WorkflowUpdateStageCompleted})
-	if err != nil {
-		return err
-	}
-	if err := h.Get(ctx, nil); err != nil {
-		return err
-	}
-	var st workflows.State
-	if err := run.Get(ctx, &st); err != nil {
-		return err
-	}
-	if st.Status != workflows.StatusCompleted {
-		return fmt.Errorf("status %s", st.Status)
-	}
-	return nil
-}
-
-// BenchmarkInterpreter compares the deployment written as a definition (interpreted)
-// with the built-in one in Go code, on one server in the same run: each client alternates
+// BenchmarkInterpreter compares the shipped deployment definition (interpreted) with the
+// deployment's Go code, on one server in the same run: each client alternates
 // the two, lifecycle by lifecycle (start, gate, approve, complete), so both see the same
 // machine at the same moment. At a fixed number of clients throughput is inversely
 // proportional to the mean lifecycle time, so defined/go = mean(go) / mean(defined) is the
@@ -471,11 +448,6 @@ func definedLifecycle(ctx context.Context, c client.Client, p *processes.Process
 func BenchmarkInterpreter(b *testing.B) {
 	env := testenv.StartT(b, testenv.Options{DatabaseFile: testenv.TempFile(b, "temporal.db"), NoMCP: true})
 	env.Backends.Latency = 0
-	cat, err := processes.NewCatalog([]string{"testdata/processes/deployment_defined.yaml"}, workflows.DefinitionRules{}, testenv.Logger())
-	if err != nil {
-		b.Fatal(err)
-	}
-	p, _ := cat.Get("deployment_defined")
 	for _, clients := range []int{1, 8} {
 		b.Run(fmt.Sprintf("clients=%d", clients), func(b *testing.B) {
 			total := max(200, clients*40)
@@ -484,11 +456,11 @@ func BenchmarkInterpreter(b *testing.B) {
 				rate, _ := drive(b, clients, total, func(ctx context.Context, i int) error {
 					t0 := time.Now()
 					if i%2 == 0 {
-						err := rawLifecycle(ctx, env.Client, fmt.Sprintf("4.%d.%d", clients, i))
+						err := goLifecycle(ctx, env.Client, fmt.Sprintf("4.%d.%d", clients, i))
 						goLat.add(time.Since(t0))
 						return err
 					}
-					err := definedLifecycle(ctx, env.Client, p, fmt.Sprintf("5.%d.%d", clients, i))
+					err := rawLifecycle(ctx, env.Client, fmt.Sprintf("5.%d.%d", clients, i))
 					defLat.add(time.Since(t0))
 					return err
 				})

@@ -146,7 +146,7 @@ func TestMCPErrorsNameTheProblem(t *testing.T) {
 	}{
 		{"start_workflow", map[string]any{"workflow_type": "payroll", "parameters": map[string]any{}}, []string{"workflow_type", "onboarding | deployment | audit"}},
 		{"start_workflow", map[string]any{"workflow_type": "onboarding", "parameters": map[string]any{"email": "x", "name": "A", "role": "viewer"}}, []string{"parameters.email", "not a valid email"}},
-		{"start_workflow", map[string]any{"workflow_type": "deployment", "parameters": map[string]any{"service": "orders", "version": "1.0.0", "environment": "prod"}}, []string{"parameters.environment", "dev | staging | production"}},
+		{"start_workflow", map[string]any{"workflow_type": "deployment", "parameters": map[string]any{"service": "orders", "version": "1.0.0", "environment": "prod"}}, []string{"parameters.environment", "one of dev, staging, production"}},
 		{"start_workflow", map[string]any{"workflow_type": "audit", "parameters": map[string]any{"tables": []string{"users"}}, "approval_timeout": "soon"}, []string{"approval_timeout"}},
 		{"get_workflow_status", map[string]any{"workflow_id": "deployment-does-not-exist"}, []string{"no workflow with id"}},
 		{"get_workflow_status", map[string]any{"workflow_id": ""}, []string{"workflow_id", "empty"}},

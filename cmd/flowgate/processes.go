@@ -5,7 +5,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
+	"log/slog"
+	"slices"
 	"strings"
 
 	"github.com/flowgate/flowgate/internal/processes"
@@ -70,25 +71,24 @@ func listProcesses(args []string, stdout, stderr io.Writer) error {
 		return usageError{fmt.Errorf("--services: %w", err)}
 	}
 	for _, k := range workflows.Kinds {
-		fmt.Fprintf(stdout, "%-24s built in (Go)\n", k)
+		if !slices.Contains(workflows.DefinedKinds, k) {
+			fmt.Fprintf(stdout, "%-24s built in (Go)\n", k)
+		}
 	}
-	if len(pf.List()) == 0 {
-		return nil
-	}
-	files, err := processes.Read(pf.List(), workflows.DefinitionRules{Services: names})
-	for _, f := range files {
-		src := workflows.NewProcessSource(f.Definition, mustRead(f.Path))
-		fmt.Fprintf(stdout, "%-24s v%d  %s  %s  (%s)\n", f.Definition.Name, f.Definition.Version, src.Hash[:12], f.Path, f.Definition.Title)
+	cat, err := processes.NewCatalog(pf.List(), workflows.DefinitionRules{Services: names}, slog.New(slog.DiscardHandler))
+	for _, p := range cat.List() {
+		from := p.Path
+		if p.Builtin() {
+			from = "shipped in the binary"
+		} else if slices.Contains(workflows.DefinedKinds, workflows.Kind(p.Definition.Name)) {
+			from += ", in place of the shipped definition"
+		}
+		fmt.Fprintf(stdout, "%-24s v%d  %s  %s  (%s)\n", p.Definition.Name, p.Definition.Version, p.Source.Hash[:12], from, p.Definition.Title)
 	}
 	if err != nil {
 		return fmt.Errorf("refused:\n%s", indent(err.Error()))
 	}
 	return nil
-}
-
-func mustRead(path string) []byte {
-	data, _ := os.ReadFile(path) // just read by processes.Read
-	return data
 }
 
 func indent(s string) string {
