@@ -77,6 +77,9 @@ type Config struct {
 	// DecisionKeys, when set, sign every decision the server passes on, and every run it
 	// starts accepts signed decisions only (workers verify them with the same keys).
 	DecisionKeys *workflows.DecisionKeys
+	// LinkKeys check approval links (the workers' --decision-keys, which sign them) when
+	// DecisionKeys is nil: notifications without authentication.
+	LinkKeys *workflows.DecisionKeys
 }
 
 // CallObserver records tool calls, e.g. as Prometheus metrics.

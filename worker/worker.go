@@ -16,6 +16,8 @@ type Activities struct {
 	Database *activities.Database
 	Gateway  *activities.Gateway
 	Files    *activities.Files
+	// Notifier tells people of gates; nil notifies nobody.
+	Notifier *activities.Notifier
 }
 
 // RegisterWorkflows registers every Flowgate workflow under its kind's name, and the
@@ -33,7 +35,11 @@ func RegisterWorkflows(r sdkworker.WorkflowRegistry) {
 // Register registers every workflow and the given activities.
 func Register(r sdkworker.Registry, a Activities) {
 	RegisterWorkflows(r)
+	if a.Notifier == nil {
+		a.Notifier = &activities.Notifier{}
+	}
 	for _, fn := range []any{
+		a.Notifier.Notify,
 		a.Database.ExecuteQuery, a.Database.SearchTable, a.Database.GetRecord, a.Database.CollectRecords,
 		a.Database.CheckEmailAvailable, a.Database.CreateUser, a.Database.ActivateUser, a.Database.DeactivateUser,
 		a.Database.RecordDeployment, a.Database.RecordAudit, a.Database.RunStatement,

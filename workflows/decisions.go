@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -156,4 +157,78 @@ func (k *DecisionKeys) verify(workflowID string, d AdvanceRequest, now time.Time
 		return fmt.Errorf("the signed decision expired at %s; decide again", d.Expires.Format(time.RFC3339))
 	}
 	return nil
+}
+
+// ApprovalLink is what an approval link grants: one approver may decide one gate of one
+// run once (Nonce) until Expires.
+type ApprovalLink struct {
+	WorkflowID string    `json:"w"`
+	Step       string    `json:"s"`
+	Approver   string    `json:"a"`
+	Expires    time.Time `json:"e"`
+	Nonce      string    `json:"n"`
+	KeyID      string    `json:"k"`
+}
+
+func linkMAC(secret, payload []byte) []byte {
+	h := hmac.New(sha256.New, secret)
+	h.Write([]byte("flowgate-link-v1\n"))
+	h.Write(payload)
+	return h.Sum(nil)
+}
+
+// SignLink returns the token of a link for approver at the gate step of a run, valid
+// until expires, with a fresh nonce: base64url(claims) "." base64url(HMAC).
+func (k *DecisionKeys) SignLink(workflowID, step, approver string, expires time.Time) (string, error) {
+	nonce := make([]byte, 16)
+	if _, err := rand.Read(nonce); err != nil {
+		return "", err
+	}
+	l := ApprovalLink{WorkflowID: workflowID, Step: step, Approver: approver, Expires: expires.UTC(), Nonce: hex.EncodeToString(nonce), KeyID: k.keys[0].id}
+	payload, err := json.Marshal(l)
+	if err != nil {
+		return "", err
+	}
+	enc := base64.RawURLEncoding
+	return enc.EncodeToString(payload) + "." + enc.EncodeToString(linkMAC(k.keys[0].secret, payload)), nil
+}
+
+// VerifyLink checks a link token's signature and expiry and returns what it grants.
+func (k *DecisionKeys) VerifyLink(token string, now time.Time) (ApprovalLink, error) {
+	enc := base64.RawURLEncoding
+	p, s, ok := strings.Cut(token, ".")
+	payload, perr := enc.DecodeString(p)
+	sig, serr := enc.DecodeString(s)
+	if !ok || perr != nil || serr != nil {
+		return ApprovalLink{}, errors.New("this is not an approval link Flowgate made (it may be cut short: open the whole link)")
+	}
+	var l ApprovalLink
+	if err := json.Unmarshal(payload, &l); err != nil {
+		return ApprovalLink{}, errors.New("this is not an approval link Flowgate made")
+	}
+	i := slices.IndexFunc(k.keys, func(x decisionKey) bool { return x.id == l.KeyID })
+	if i < 0 || !hmac.Equal(sig, linkMAC(k.keys[i].secret, payload)) {
+		return ApprovalLink{}, errors.New("this approval link is not valid: it was altered, or signed with a key this server does not have")
+	}
+	if !now.Before(l.Expires) {
+		return ApprovalLink{}, fmt.Errorf("this approval link expired at %s, the gate's deadline", l.Expires.Format(time.RFC3339))
+	}
+	return l, nil
+}
+
+// SignWithNonce is Sign with a given nonce, so a decision made through an approval link
+// uses up the link: a second decision with it is refused as used before.
+func (k *DecisionKeys) SignWithNonce(workflowID string, d AdvanceRequest, nonce string, now time.Time) AdvanceRequest {
+	d.Nonce = nonce
+	d.Expires = now.UTC().Add(DecisionTTL)
+	d.KeyID = k.keys[0].id
+	d.Signature = d.mac(k.keys[0].secret, workflowID)
+	return d
+}
+
+// FormToken is the anti-forgery value of the approval page's form for a link token.
+func (k *DecisionKeys) FormToken(linkToken string) string {
+	h := hmac.New(sha256.New, k.keys[0].secret)
+	h.Write([]byte("flowgate-approval-form-v1\n" + linkToken))
+	return hex.EncodeToString(h.Sum(nil))
 }

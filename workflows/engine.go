@@ -10,6 +10,8 @@ import (
 
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
+
+	"github.com/flowgate/flowgate/activities"
 )
 
 // Search attributes every Flowgate workflow keeps current, so the Temporal UI and
@@ -93,6 +95,12 @@ type runner struct {
 	timedOutAfter time.Duration
 	// usedNonces are the nonces of the signed decisions applied: each is single-use.
 	usedNonces map[string]bool
+	// notifies tells the configured channels of gates (version 1 of changeNotify); told
+	// is set once a channel was told, so the run's end is told too. summary is the run's
+	// one-line summary, for notices.
+	notifies bool
+	told     bool
+	summary  string
 	// unsignedHoldsScopes lets a signal on a run without authentication pass a gate's
 	// scope, as every caller of an MCP server without authentication holds every scope.
 	unsignedHoldsScopes bool
@@ -132,6 +140,8 @@ func newRunner(ctx workflow.Context, kind Kind, req Request, params any, steps [
 		History:    []Event{},
 	}}
 	r.upsertOnChange = workflow.GetVersion(ctx, changeUpsertOnChange, workflow.DefaultVersion, 1) == 1
+	r.notifies = workflow.GetVersion(ctx, changeNotify, workflow.DefaultVersion, 1) == 1
+	r.summary = fmt.Sprintf("%s %s, requested by %s", kind, info.WorkflowExecution.ID, req.RequestedBy)
 	r.log(ctx, "started", "", req.RequestedBy, "")
 	if err := r.setup(ctx); err != nil {
 		return nil, err
@@ -263,6 +273,10 @@ func clip(raw []byte) string {
 // signed by a key this worker holds, is altered, has expired or was used before. It runs
 // in the update's validator only, which Temporal does not run again on replay.
 func (r *runner) checkSigned(ctx workflow.Context, req AdvanceRequest) error {
+	if req.Nonce != "" && r.usedNonces[req.Nonce] {
+		// On any run: an approval link decides once.
+		return errors.New("this signed decision was already applied once (an approval link decides once); a replayed decision is refused")
+	}
 	if !r.req.RequireSignedDecisions {
 		return nil
 	}
@@ -272,9 +286,6 @@ func (r *runner) checkSigned(ctx workflow.Context, req AdvanceRequest) error {
 	}
 	if err := keys.verify(r.state.WorkflowID, req, workflow.Now(ctx)); err != nil {
 		return err
-	}
-	if r.usedNonces[req.Nonce] {
-		return errors.New("this signed decision was already applied once; a replayed decision is refused")
 	}
 	return nil
 }
@@ -455,6 +466,9 @@ func (r *runner) skip(ctx workflow.Context, name, why string) {
 func (r *runner) await(ctx workflow.Context, name string, kind gateKind) (d AdvanceRequest, ok bool, err error) {
 	r.gate = &gate{step: name, kind: kind, deadline: workflow.Now(ctx).UTC().Add(r.req.ApprovalTimeout)}
 	r.publish(ctx)
+	if kind == gateApproval {
+		r.notifyGate(ctx, activities.EventGateOpened, r.gate)
+	}
 	ok, err = workflow.AwaitWithOptions(ctx, workflow.AwaitOptions{
 		Timeout:      r.req.ApprovalTimeout,
 		TimerOptions: workflow.TimerOptions{Summary: fmt.Sprintf("deadline of %s gate %s", kind, name)},
@@ -585,6 +599,7 @@ func (r *runner) finish(ctx workflow.Context, err error) (State, error) {
 	if final == StatusCompleted {
 		r.state.CurrentStep = ""
 	}
+	r.notifyEnd(ctx)
 	closed := workflow.Now(ctx).UTC()
 	r.state.ClosedAt = &closed
 	r.log(ctx, string(final), r.state.CurrentStep, "", r.state.Error)

@@ -129,6 +129,7 @@ func Process(ctx workflow.Context, in ProcessInput) (State, error) {
 	ref := in.Process.Ref()
 	r.state.Process = &ref
 	r.unsignedHoldsScopes = workflow.GetVersion(ctx, changeUnsignedHoldsScopes, workflow.DefaultVersion, 1) == 1
+	r.summary = RenderSummary(def, in.Params, r.state.WorkflowID, in.RequestedBy)
 	ip := &interpreter{r: r, def: def, params: pmap, outputs: map[string]any{}}
 	if def.Details != "" {
 		r.extraDetails, _ = ip.render(def.Details)
@@ -741,6 +742,7 @@ func (ip *interpreter) approval(ctx workflow.Context, s StepDef) error {
 	}
 	r.begin(ctx, s.Name, StatusWaitingApproval, StepWaiting)
 	g := &gate{step: s.Name, kind: gateApproval, deadline: workflow.Now(ctx).UTC().Add(wait), policy: pol}
+	r.notifyGate(ctx, activities.EventGateOpened, g)
 	for {
 		d, ok, err := ip.await(ctx, g, remind)
 		switch {
@@ -752,6 +754,7 @@ func (ip *interpreter) approval(ctx workflow.Context, s StepDef) error {
 			pol = &approvalPolicy{Approvers: a.Escalate.Approvers, Scope: a.Escalate.Scope, Quorum: 1, SelfApproval: pol.SelfApproval, Escalated: true}
 			g = &gate{step: s.Name, kind: gateApproval, deadline: workflow.Now(ctx).UTC().Add(esc), policy: pol}
 			r.log(ctx, "escalated", s.Name, "", fmt.Sprintf("no decision within %s; now %s may decide until %s", wait, pol.who(), g.deadline.Format(time.RFC3339)))
+			r.notifyGate(ctx, activities.EventGateOpened, g)
 			wait, remind = esc, 0
 			continue
 		case !ok:
@@ -801,6 +804,7 @@ func (ip *interpreter) await(ctx workflow.Context, g *gate, remind time.Duration
 		}
 		if !ok {
 			r.log(ctx, "reminder", g.step, "", fmt.Sprintf("still waiting for %s; the deadline is %s", g.policy.who(), g.deadline.Format(time.RFC3339)))
+			r.notifyGate(ctx, activities.EventReminder, g)
 			r.publish(ctx)
 		}
 		left = g.deadline.Sub(workflow.Now(ctx))

@@ -50,6 +50,8 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	dk.Register(fs, "default <data-dir>/decision.keys when auth is on")
 	var pf stack.ProcessFlags
 	pf.Register(fs, "agents can start them; edits are picked up within seconds and on SIGHUP")
+	var nf stack.NotifyFlags
+	nf.Register(fs, "default http://<mcp-addr>")
 	var af stack.AuthFlags
 	fs.StringVar(&af.APIKeysFile, "api-keys", envOr("FLOWGATE_API_KEYS_FILE", ""), "JSON file of API keys for the MCP endpoint (env FLOWGATE_API_KEYS_FILE); off by default on loopback")
 	fs.StringVar(&af.OAuthIssuer, "oauth-issuer", envOr("FLOWGATE_OAUTH_ISSUER", ""), "OAuth authorization server whose JWT access tokens are accepted")
@@ -83,11 +85,21 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return usageError{err}
 	}
-	if auth != nil && dk.Path == "" {
-		// With authentication on, every decision is signed and runs take no other.
+	explicitKeys := dk.Path != ""
+	if (auth != nil || nf.On()) && dk.Path == "" {
+		// With authentication on, every decision is signed and runs take no other; approval
+		// links are signed with the same keys.
 		dk.Path = filepath.Join(*dataDir, "decision.keys")
 	}
-	keys, err := dk.Load()
+	linkKeys, err := dk.Load()
+	if err != nil {
+		return usageError{err}
+	}
+	keys := linkKeys
+	if auth == nil && !explicitKeys {
+		keys = nil // links only: decisions stay unsigned, so the UI recipe keeps working
+	}
+	notifier, err := nf.Notifier(linkKeys, "http://"+*mcpAddr)
 	if err != nil {
 		return usageError{err}
 	}
@@ -162,7 +174,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 
 	if !*noWorker {
 		w, err := stack.StartWorker(ctx, c, stack.WorkerConfig{AppDatabase: appDB, Sandbox: sandbox, GatewayBaseURL: demoURL,
-			Namespace: srv.Namespace(), ToolsNamespace: *toolsNS, WorkflowCacheSize: *workflowCache, DecisionKeys: keys}, logger)
+			Namespace: srv.Namespace(), ToolsNamespace: *toolsNS, WorkflowCacheSize: *workflowCache, DecisionKeys: keys, Notifier: notifier}, logger)
 		if err != nil {
 			return err
 		}
@@ -170,7 +182,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	mcpURL := ""
 	if !*noMCP {
-		m, err := stack.NewMCP(c, srv.Namespace(), stack.MCPConfig{UIBaseURL: srv.UIURL(), Actor: *actor, Auth: auth, Metrics: reg, Sessions: sf, ToolsNamespace: *toolsNS, Processes: catalog, DecisionKeys: keys}, logger)
+		m, err := stack.NewMCP(c, srv.Namespace(), stack.MCPConfig{UIBaseURL: srv.UIURL(), Actor: *actor, Auth: auth, Metrics: reg, Sessions: sf, ToolsNamespace: *toolsNS, Processes: catalog, DecisionKeys: keys, LinkKeys: linkKeys}, logger)
 		if err != nil {
 			return usageError{err}
 		}

@@ -29,6 +29,8 @@ func runWorker(ctx context.Context, args []string, stderr io.Writer) error {
 	logLevel := fs.String("log-level", "info", "debug | info | warn | error")
 	var dk stack.DecisionKeyFlag
 	dk.Register(fs, "the worker verifies with it the decisions on runs that take only signed ones")
+	var nf stack.NotifyFlags
+	nf.Register(fs, "links are signed with --decision-keys; give the MCP servers the same file")
 	var pf stack.ProcessFlags
 	pf.Register(fs, "checked at start; the worker needs none to run them, since every run carries its definition")
 	metricsAddr := fs.String("metrics-addr", envOr("FLOWGATE_METRICS_ADDR", ""), "serve Prometheus metrics (Temporal SDK) at http://ADDR/metrics (env FLOWGATE_METRICS_ADDR)")
@@ -59,6 +61,13 @@ func runWorker(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return usageError{err}
 	}
+	notifier, err := nf.Notifier(keys, "")
+	if err != nil {
+		return usageError{err}
+	}
+	if nf.On() && notifier.Links == nil {
+		return usageError{fmt.Errorf("--notify needs --approval-url (the MCP server's public origin) and --decision-keys (the MCP servers' file) to put approval links in what it sends")}
+	}
 	if err := stack.EnsureDir(*dataDir, "--data-dir"); err != nil {
 		return err
 	}
@@ -80,7 +89,7 @@ func runWorker(ctx context.Context, args []string, stderr io.Writer) error {
 	w, err := stack.StartWorker(ctx, c, stack.WorkerConfig{
 		AppDatabase: appDB, Sandbox: sandbox, Services: svc, GatewayBaseURL: *gatewayURL, StopTimeout: *stopTimeout,
 		Namespace: processNamespace(*namespace), ToolsNamespace: *toolsNS, WorkflowCacheSize: *workflowCache,
-		DecisionKeys: keys,
+		DecisionKeys: keys, Notifier: notifier,
 	}, logger)
 	if err != nil {
 		return err

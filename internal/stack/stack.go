@@ -59,6 +59,8 @@ type WorkerConfig struct {
 	// DecisionKeys verify signed decisions (the MCP server's file); nil leaves runs that
 	// require them unable to take any decision on this worker.
 	DecisionKeys *workflows.DecisionKeys
+	// Notifier tells people of gates (NotifyFlags.Notifier); nil notifies nobody.
+	Notifier *activities.Notifier
 }
 
 // Bounds of the worker's workflow cache.
@@ -144,6 +146,7 @@ func StartWorker(ctx context.Context, c client.Client, cfg WorkerConfig, logger 
 		Database: db,
 		Gateway:  &activities.Gateway{Client: &http.Client{}, Services: services},
 		Files:    files,
+		Notifier: cfg.Notifier,
 	}
 	opts := sdkworker.Options{WorkerStopTimeout: stopTimeout}
 	w.w = worker.New(c, acts, opts)
@@ -252,6 +255,9 @@ type MCPConfig struct {
 	// DecisionKeys sign every decision; runs started with them accept signed decisions
 	// only. Required with Auth.
 	DecisionKeys *workflows.DecisionKeys
+	// LinkKeys check approval links when DecisionKeys is nil (notifications without
+	// authentication): the workers' --decision-keys, which sign the links.
+	LinkKeys *workflows.DecisionKeys
 }
 
 // SessionFlags bound the MCP server's Streamable HTTP sessions.
@@ -319,6 +325,7 @@ func NewMCP(c client.Client, namespace string, cfg MCPConfig, logger *slog.Logge
 		MaxSessionsPerIdentity: cfg.Sessions.MaxSessionsPerIdentity,
 		Processes:              cfg.Processes,
 		DecisionKeys:           cfg.DecisionKeys,
+		LinkKeys:               cfg.LinkKeys,
 	})
 }
 

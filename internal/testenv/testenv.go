@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -19,6 +20,7 @@ import (
 	"go.temporal.io/sdk/client"
 	sdklog "go.temporal.io/sdk/log"
 
+	"github.com/flowgate/flowgate/activities"
 	"github.com/flowgate/flowgate/internal/demo"
 	"github.com/flowgate/flowgate/internal/devserver"
 	"github.com/flowgate/flowgate/internal/metrics"
@@ -47,6 +49,9 @@ type Options struct {
 	SeparationOfDuties bool
 	// Auth turns authentication of the MCP endpoint on.
 	Auth *mcpserver.AuthConfig
+	// Notify tells people of gates; its links are made to point at the MCP server once it
+	// listens, signed with DecisionKeys.
+	Notify *activities.Notifier
 }
 
 // Env is a running stack.
@@ -168,6 +173,7 @@ func Start(ctx context.Context, opts Options) (*Env, error) {
 		e.Worker, err = stack.StartWorker(ctx, e.Client, stack.WorkerConfig{
 			AppDatabase: appDB, Sandbox: sandbox, GatewayBaseURL: demoURL, StopTimeout: 2 * time.Second,
 			Namespace: srv.Namespace(), ToolsNamespace: stack.DefaultToolsNamespace, DecisionKeys: DecisionKeys(),
+			Notifier: opts.Notify,
 		}, logger)
 		if err != nil {
 			e.Stop()
@@ -178,7 +184,7 @@ func Start(ctx context.Context, opts Options) (*Env, error) {
 	if !opts.NoMCP {
 		e.MCP, err = stack.NewMCP(e.Client, srv.Namespace(), stack.MCPConfig{
 			UIBaseURL: srv.UIURL(), Actor: "tester", SeparationOfDuties: opts.SeparationOfDuties, Auth: opts.Auth, Metrics: reg,
-			ToolsNamespace: stack.DefaultToolsNamespace, DecisionKeys: keys,
+			ToolsNamespace: stack.DefaultToolsNamespace, DecisionKeys: keys, LinkKeys: DecisionKeys(),
 		}, logger)
 		if err != nil {
 			e.Stop()
@@ -190,6 +196,10 @@ func Start(ctx context.Context, opts Options) (*Env, error) {
 			return nil, err
 		}
 		e.MCPURL = h.URL()
+		if opts.Notify != nil {
+			// Before any run starts: links point at this server.
+			opts.Notify.Links = stack.NewLinkSigner(DecisionKeys(), strings.TrimSuffix(h.URL(), mcpserver.EndpointPath))
+		}
 		e.closer.Add(func() {
 			sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 			defer cancel()

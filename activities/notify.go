@@ -1,0 +1,310 @@
+package activities
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.temporal.io/sdk/activity"
+)
+
+// Events a notification tells of.
+const (
+	EventGateOpened = "gate_opened"
+	EventReminder   = "reminder"
+	EventRunEnded   = "run_ended"
+)
+
+// Notice is what a notification says: a gate waits on people (opened, or its deadline is
+// near), or a run they were asked about ended.
+type Notice struct {
+	Event      string `json:"event"`
+	WorkflowID string `json:"workflow_id"`
+	Type       string `json:"type"`
+	// Summary says what is asked, for whom and requested by whom.
+	Summary     string `json:"summary"`
+	Step        string `json:"step,omitempty"`
+	RequestedBy string `json:"requested_by"`
+	// Who says who may decide, in words; Approvers are the gate's named approvers.
+	Who       string          `json:"who,omitempty"`
+	Approvers []string        `json:"approvers,omitempty"`
+	Deadline  time.Time       `json:"deadline,omitzero"`
+	Status    string          `json:"status,omitempty"`
+	Params    json.RawMessage `json:"parameters,omitempty"`
+}
+
+// NoticeResult says where a notice went.
+type NoticeResult struct {
+	// Channels is how many channels are configured; zero means notifications are off.
+	Channels  int      `json:"channels"`
+	Delivered []string `json:"delivered,omitempty"`
+}
+
+// Channel kinds.
+const (
+	ChannelWebhook = "webhook"
+	ChannelSlack   = "slack"
+)
+
+// ChannelKinds lists the kinds a channel may have.
+var ChannelKinds = []string{ChannelWebhook, ChannelSlack}
+
+// Channel is one place notifications go.
+type Channel struct {
+	Kind string
+	URL  string
+}
+
+// Name is the channel as the record shows it: its kind and host, never its path (a Slack
+// webhook's path is its secret).
+func (c Channel) Name() string {
+	u, err := url.Parse(c.URL)
+	if err != nil {
+		return c.Kind
+	}
+	return c.Kind + " " + u.Host
+}
+
+// ParseChannel reads KIND=URL (webhook=https://… or slack=https://…).
+func ParseChannel(s string) (Channel, error) {
+	kind, raw, ok := strings.Cut(strings.TrimSpace(s), "=")
+	if !ok || !slices.Contains(ChannelKinds, kind) {
+		return Channel{}, fmt.Errorf("%q is not KIND=URL; allowed kinds: %s", s, strings.Join(ChannelKinds, ", "))
+	}
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return Channel{}, fmt.Errorf("%s: %q is not an http(s) URL", kind, raw)
+	}
+	return Channel{Kind: kind, URL: raw}, nil
+}
+
+// LinkSigner makes the signed approval link of one approver for one gate of one run,
+// valid until expires.
+type LinkSigner interface {
+	ApprovalLink(workflowID, step, approver string, expires time.Time) (string, error)
+}
+
+// Notifier sends notices to the configured channels. Each delivery carries an id
+// (run / step / event) that stays the same across retries, so a receiver can drop a
+// repeat; a retry skips the channels an earlier attempt reached.
+type Notifier struct {
+	Client   *http.Client
+	Channels []Channel
+	// Secret signs webhook bodies (X-Flowgate-Signature).
+	Secret []byte
+	// Approvers are told of every gate, besides the gate's own named approvers.
+	Approvers []string
+	// Links makes approval links; nil sends notices without links.
+	Links LinkSigner
+}
+
+// SignatureHeader carries a webhook body's signature: "t=UNIX,v1=HEX", where HEX is the
+// HMAC-SHA256 of "UNIX.BODY" with the shared secret.
+const SignatureHeader = "X-Flowgate-Signature"
+
+// DeliveryHeader carries a delivery's id, the same on every retry.
+const DeliveryHeader = "X-Flowgate-Delivery"
+
+// Sign returns the signature header value of body at t.
+func Sign(secret, body []byte, t time.Time) string {
+	ts := strconv.FormatInt(t.Unix(), 10)
+	h := hmac.New(sha256.New, secret)
+	h.Write([]byte(ts + "."))
+	h.Write(body)
+	return "t=" + ts + ",v1=" + hex.EncodeToString(h.Sum(nil))
+}
+
+// VerifySignature checks a signature header against body, allowing skew either way.
+func VerifySignature(secret, body []byte, header string, now time.Time, skew time.Duration) error {
+	var ts, sig string
+	for _, part := range strings.Split(header, ",") {
+		k, v, _ := strings.Cut(part, "=")
+		switch k {
+		case "t":
+			ts = v
+		case "v1":
+			sig = v
+		}
+	}
+	unix, err := strconv.ParseInt(ts, 10, 64)
+	if err != nil || sig == "" {
+		return errors.New("signature header is not t=UNIX,v1=HEX")
+	}
+	if d := now.Sub(time.Unix(unix, 0)); d > skew || d < -skew {
+		return fmt.Errorf("signature is %s old; allowed: within %s", d.Round(time.Second), skew)
+	}
+	want := Sign(secret, body, time.Unix(unix, 0))
+	if !hmac.Equal([]byte(want), []byte("t="+ts+",v1="+sig)) {
+		return errors.New("signature does not match the body")
+	}
+	return nil
+}
+
+// linkPair is one approver's two links.
+type linkPair struct {
+	Approver string `json:"approver"`
+	Approve  string `json:"approve"`
+	Reject   string `json:"reject"`
+}
+
+// Notify sends the notice to every channel not reached by an earlier attempt. It fails
+// (and is retried) while some channel cannot be reached.
+func (n *Notifier) Notify(ctx context.Context, in Notice) (NoticeResult, error) {
+	res := NoticeResult{Channels: len(n.Channels)}
+	if len(n.Channels) == 0 {
+		return res, nil
+	}
+	var done []string
+	if activity.HasHeartbeatDetails(ctx) {
+		_ = activity.GetHeartbeatDetails(ctx, &done)
+	}
+	links, err := n.links(in)
+	if err != nil {
+		return res, err
+	}
+	id := in.WorkflowID + "/" + in.Step + "/" + in.Event
+	if in.Event == EventRunEnded {
+		id = in.WorkflowID + "/" + in.Event
+	}
+	var failures []error
+	for _, c := range n.Channels {
+		name := c.Name()
+		if slices.Contains(done, c.URL) {
+			res.Delivered = append(res.Delivered, name)
+			continue
+		}
+		body, err := n.body(c, in, links)
+		if err != nil {
+			return res, err
+		}
+		if err := n.post(ctx, c, id, body); err != nil {
+			// The error names the channel by kind and host only: its URL may be a secret.
+			failures = append(failures, fmt.Errorf("%s: %w", name, err))
+			continue
+		}
+		done = append(done, c.URL)
+		activity.RecordHeartbeat(ctx, done)
+		res.Delivered = append(res.Delivered, name)
+	}
+	if len(failures) > 0 {
+		return res, errors.Join(failures...)
+	}
+	return res, nil
+}
+
+func (n *Notifier) links(in Notice) ([]linkPair, error) {
+	if n.Links == nil || in.Event == EventRunEnded {
+		return nil, nil
+	}
+	var names []string
+	for _, a := range append(slices.Clone(in.Approvers), n.Approvers...) {
+		if a != "" && a != in.RequestedBy && !slices.Contains(names, a) {
+			names = append(names, a)
+		}
+	}
+	var out []linkPair
+	for _, a := range names {
+		link, err := n.Links.ApprovalLink(in.WorkflowID, in.Step, a, in.Deadline)
+		if err != nil {
+			return nil, fmt.Errorf("approval link for %s: %w", a, err)
+		}
+		out = append(out, linkPair{Approver: a, Approve: link + "&action=approve", Reject: link + "&action=reject"})
+	}
+	return out, nil
+}
+
+// text says in words what the notice is about.
+func (in Notice) text() string {
+	switch in.Event {
+	case EventRunEnded:
+		return fmt.Sprintf("%s ended %s: %s", in.WorkflowID, in.Status, in.Summary)
+	case EventReminder:
+		return fmt.Sprintf("Reminder: %s still waits at %s for %s until %s", in.Summary, in.Step, in.Who, in.Deadline.Format(time.RFC3339))
+	}
+	return fmt.Sprintf("Approval needed: %s. %s waits at %s for %s until %s", in.Summary, in.WorkflowID, in.Step, in.Who, in.Deadline.Format(time.RFC3339))
+}
+
+func (n *Notifier) body(c Channel, in Notice, links []linkPair) ([]byte, error) {
+	if c.Kind == ChannelSlack {
+		return json.Marshal(slackMessage(in, links))
+	}
+	return json.Marshal(struct {
+		Notice
+		Text  string     `json:"text"`
+		Links []linkPair `json:"links,omitempty"`
+	}{in, in.text(), links})
+}
+
+// slackMessage is a Slack incoming-webhook message: the summary, the facts, and a pair of
+// buttons per approver that open their approval page.
+func slackMessage(in Notice, links []linkPair) map[string]any {
+	fields := []map[string]string{
+		{"type": "mrkdwn", "text": "*Run*\n" + in.WorkflowID},
+		{"type": "mrkdwn", "text": "*Requested by*\n" + in.RequestedBy},
+	}
+	if in.Step != "" {
+		fields = append(fields, map[string]string{"type": "mrkdwn", "text": "*Step*\n" + in.Step})
+	}
+	if !in.Deadline.IsZero() && in.Event != EventRunEnded {
+		fields = append(fields, map[string]string{"type": "mrkdwn", "text": "*Deadline*\n" + in.Deadline.Format(time.RFC3339)})
+	}
+	if in.Params != nil {
+		fields = append(fields, map[string]string{"type": "mrkdwn", "text": "*Parameters*\n`" + string(in.Params) + "`"})
+	}
+	blocks := []map[string]any{
+		{"type": "section", "text": map[string]string{"type": "mrkdwn", "text": in.text()}},
+		{"type": "section", "fields": fields},
+	}
+	for _, l := range links {
+		blocks = append(blocks, map[string]any{"type": "actions", "elements": []map[string]any{
+			{"type": "button", "style": "primary", "url": l.Approve, "text": map[string]string{"type": "plain_text", "text": "Approve as " + l.Approver}},
+			{"type": "button", "style": "danger", "url": l.Reject, "text": map[string]string{"type": "plain_text", "text": "Reject as " + l.Approver}},
+		}})
+	}
+	return map[string]any{"text": in.text(), "blocks": blocks}
+}
+
+func (n *Notifier) post(ctx context.Context, c Channel, id string, body []byte) error {
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.URL, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set(DeliveryHeader, id)
+	if c.Kind == ChannelWebhook && len(n.Secret) > 0 {
+		req.Header.Set(SignatureHeader, Sign(n.Secret, body, time.Now()))
+	}
+	client := n.Client
+	if client == nil {
+		client = http.DefaultClient
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		// Not the URL: url.Error quotes it whole.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return fmt.Errorf("not reached: %v", err)
+	}
+	defer resp.Body.Close()
+	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("answered %s", resp.Status)
+	}
+	return nil
+}

@@ -1,0 +1,213 @@
+package e2e
+
+import (
+	"encoding/json"
+	"html"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/flowgate/flowgate/activities"
+	"github.com/flowgate/flowgate/internal/testenv"
+	"github.com/flowgate/flowgate/mcpserver"
+	"github.com/flowgate/flowgate/workflows"
+)
+
+// sink is an HTTP receiver of notifications that records what arrived; it refuses the
+// first refuse requests with 503, as a receiver that is down for a moment.
+type sink struct {
+	mu       sync.Mutex
+	refuse   int
+	received []delivery
+}
+
+type delivery struct {
+	ID, Signature string
+	Body          []byte
+}
+
+func (s *sink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.refuse > 0 {
+		s.refuse--
+		http.Error(w, "down for a moment", http.StatusServiceUnavailable)
+		return
+	}
+	s.received = append(s.received, delivery{ID: r.Header.Get(activities.DeliveryHeader), Signature: r.Header.Get(activities.SignatureHeader), Body: body})
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// of returns the deliveries whose id ends with suffix.
+func (s *sink) of(suffix string) []delivery {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []delivery
+	for _, d := range s.received {
+		if strings.HasSuffix(d.ID, suffix) {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+var formField = regexp.MustCompile(`name="(t|csrf)" value="([^"]*)"`)
+
+// TestAnApproverWhoIsInNoChatIsToldAndDecidesFromALink: when a deployment's gate opens,
+// a signed webhook and a Slack message reach the receivers (the webhook after it was down
+// once, the Slack receiver exactly once); the approver's link opens a page that decides
+// nothing, its form approves, and the run completes and is told as ended. The link then
+// decides nothing more; an altered link, an expired one, a forged form and the requester's
+// own link are refused with a page that says why.
+func TestAnApproverWhoIsInNoChatIsToldAndDecidesFromALink(t *testing.T) {
+	secret := []byte("a webhook secret of the tests, long enough")
+	hook, slack := &sink{refuse: 1}, &sink{}
+	hookSrv, slackSrv := httptest.NewServer(hook), httptest.NewServer(slack)
+	t.Cleanup(hookSrv.Close)
+	t.Cleanup(slackSrv.Close)
+	n := &activities.Notifier{Client: http.DefaultClient, Secret: secret, Approvers: []string{"bob"},
+		Channels: []activities.Channel{{Kind: activities.ChannelWebhook, URL: hookSrv.URL + "/hook"}, {Kind: activities.ChannelSlack, URL: slackSrv.URL + "/services/T0/B0/secretpath"}}}
+	env := testenv.StartT(t, testenv.Options{Notify: n, SeparationOfDuties: true})
+	cs := connectHTTP(t, env.MCPURL)
+	var started mcpserver.StartResult
+	callTool(t, cs, "start_workflow", map[string]any{"workflow_type": "deployment",
+		"parameters": map[string]any{"service": "orders", "version": "8.1.0", "environment": "production"}}).decode(t, &started)
+	id := started.WorkflowID
+
+	testenv.WaitFor(t, time.Minute, "the gate's notifications", func() (bool, error) {
+		return len(hook.of("/approval/gate_opened")) == 1 && len(slack.of("/approval/gate_opened")) == 1, nil
+	})
+	d := hook.of("/approval/gate_opened")[0]
+	if err := activities.VerifySignature(secret, d.Body, d.Signature, time.Now(), 5*time.Minute); err != nil {
+		t.Fatalf("webhook signature: %v (%q)", err, d.Signature)
+	}
+	if err := activities.VerifySignature([]byte("another secret entirely, long"), d.Body, d.Signature, time.Now(), 5*time.Minute); err == nil {
+		t.Error("the signature verifies with another secret")
+	}
+	var notice struct {
+		activities.Notice
+		Text  string `json:"text"`
+		Links []struct{ Approver, Approve, Reject string }
+	}
+	if err := json.Unmarshal(d.Body, &notice); err != nil {
+		t.Fatal(err)
+	}
+	if notice.WorkflowID != id || notice.Step != "approval" || notice.RequestedBy != "tester" || notice.Deadline.IsZero() ||
+		!strings.Contains(notice.Summary, "Deploy orders 8.1.0 to production") || !strings.Contains(string(notice.Params), `"version":"8.1.0"`) {
+		t.Errorf("notice = %+v", notice.Notice)
+	}
+	// The requester gets no link of their own.
+	if len(notice.Links) != 1 || notice.Links[0].Approver != "bob" || !strings.Contains(notice.Links[0].Approve, mcpserver.ApprovalPath+"?t=") {
+		t.Fatalf("links = %+v", notice.Links)
+	}
+	var msg struct {
+		Text   string           `json:"text"`
+		Blocks []map[string]any `json:"blocks"`
+	}
+	if err := json.Unmarshal(slack.of("/approval/gate_opened")[0].Body, &msg); err != nil || !strings.Contains(string(slack.of("/approval/gate_opened")[0].Body), "Approve as bob") {
+		t.Errorf("slack message %s: %v", slack.of("/approval/gate_opened")[0].Body, err)
+	}
+
+	// GET shows the gate and decides nothing.
+	link := notice.Links[0].Approve
+	page := get(t, link)
+	if !strings.Contains(page, id) || !strings.Contains(page, "Approve") || !strings.Contains(page, `<label for="comment">`) || !strings.Contains(page, "8.1.0") {
+		t.Fatalf("approval page:\n%s", page)
+	}
+	if v := testenv.WaitForStatus(t, env.Client, id, workflows.StatusWaitingApproval); v.Status != workflows.StatusWaitingApproval {
+		t.Fatal("opening the link changed the run")
+	}
+	form := url.Values{}
+	for _, m := range formField.FindAllStringSubmatch(page, -1) {
+		form.Set(m[1], html.UnescapeString(m[2]))
+	}
+	forged := url.Values{"t": {form.Get("t")}, "csrf": {"0000"}, "action": {"approve"}}
+	if code, body := post(t, env.MCPURL, forged); code != http.StatusForbidden || !strings.Contains(body, "Nothing changed") {
+		t.Errorf("forged form: %d %s", code, body)
+	}
+	altered := url.Values{"t": {form.Get("t")[:len(form.Get("t"))-2] + "xx"}, "csrf": {form.Get("csrf")}, "action": {"approve"}}
+	if code, body := post(t, env.MCPURL, altered); code != http.StatusForbidden || !strings.Contains(body, "not valid") {
+		t.Errorf("altered link: %d %s", code, body)
+	}
+	expired, _ := testenv.DecisionKeys().SignLink(id, "approval", "bob", time.Now().Add(-time.Minute))
+	if code, body := post(t, env.MCPURL, url.Values{"t": {expired}, "csrf": {testenv.DecisionKeys().FormToken(expired)}, "action": {"approve"}}); code != http.StatusForbidden || !strings.Contains(body, "expired") {
+		t.Errorf("expired link: %d %s", code, body)
+	}
+	own, _ := testenv.DecisionKeys().SignLink(id, "approval", "tester", time.Now().Add(time.Hour))
+	if code, body := post(t, env.MCPURL, url.Values{"t": {own}, "csrf": {testenv.DecisionKeys().FormToken(own)}, "action": {"approve"}}); code != http.StatusConflict || !strings.Contains(body, "separation of duties") {
+		t.Errorf("the requester's own link: %d %s", code, body)
+	}
+
+	form.Set("action", "approve")
+	form.Set("comment", "looks right from my phone")
+	if code, body := post(t, env.MCPURL, form); code != http.StatusOK || !strings.Contains(body, "approve of "+id+" by bob accepted") {
+		t.Fatalf("approve by link: %d %s", code, body)
+	}
+	st, err := result(t, env.Client, id)
+	if err != nil || st.Status != workflows.StatusCompleted {
+		t.Fatalf("after the link: %s %v", st.Status, err)
+	}
+	if s := stepOf(st, "approval"); s.Actor != "bob" || s.Comment != "looks right from my phone" {
+		t.Errorf("approval step = %+v", s)
+	}
+	if code, body := post(t, env.MCPURL, form); code == http.StatusOK || !strings.Contains(body, "Nothing changed") {
+		t.Errorf("the link used a second time: %d %s", code, body)
+	}
+	testenv.WaitFor(t, 30*time.Second, "the run's end told", func() (bool, error) {
+		return len(hook.of(id+"/run_ended")) == 1 && len(slack.of(id+"/run_ended")) == 1, nil
+	})
+	if n := len(slack.of("/approval/gate_opened")); n != 1 {
+		t.Errorf("slack got the gate %d times, want once (the retry after the webhook's 503 skips it)", n)
+	}
+	var told bool
+	for _, e := range st.History {
+		told = told || (e.Event == "notified" && strings.Contains(e.Detail, "webhook 127.0.0.1"))
+		if strings.Contains(e.Detail, "secretpath") {
+			t.Errorf("the record names a Slack webhook's secret path: %s", e.Detail)
+		}
+	}
+	if !told {
+		t.Errorf("the record does not say the gate was told: %+v", st.History)
+	}
+}
+
+func stepOf(st workflows.State, name string) workflows.Step {
+	for _, s := range st.Steps {
+		if s.Name == name {
+			return s
+		}
+	}
+	return workflows.Step{}
+}
+
+func get(t *testing.T, u string) string {
+	t.Helper()
+	resp, err := http.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %d %s", u, resp.StatusCode, body)
+	}
+	return string(body)
+}
+
+func post(t *testing.T, mcpURL string, form url.Values) (int, string) {
+	t.Helper()
+	resp, err := http.PostForm(strings.TrimSuffix(mcpURL, mcpserver.EndpointPath)+mcpserver.ApprovalPath, form)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body)
+}

@@ -1,0 +1,97 @@
+package stack
+
+import (
+	"flag"
+	"fmt"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/flowgate/flowgate/activities"
+	"github.com/flowgate/flowgate/mcpserver"
+	"github.com/flowgate/flowgate/workflows"
+)
+
+// NotifyFlags configure who is told when a gate waits: --notify channels, the webhook
+// secret, the approvers who get links, and the public URL links point at.
+type NotifyFlags struct {
+	Channels    string
+	SecretFile  string
+	Approvers   string
+	ApprovalURL string
+}
+
+// Register adds --notify, --notify-secret-file, --notify-approvers and --approval-url.
+func (f *NotifyFlags) Register(fs *flag.FlagSet, role string) {
+	fs.StringVar(&f.Channels, "notify", os.Getenv("FLOWGATE_NOTIFY"), "where to tell people that a gate waits, comma-separated KIND=URL: webhook=https://… (JSON, signed) or slack=https://hooks.slack.com/… (env FLOWGATE_NOTIFY)")
+	fs.StringVar(&f.SecretFile, "notify-secret-file", os.Getenv("FLOWGATE_NOTIFY_SECRET_FILE"), "file holding the secret that signs webhook bodies (X-Flowgate-Signature); needed with a webhook channel (env FLOWGATE_NOTIFY_SECRET_FILE)")
+	fs.StringVar(&f.Approvers, "notify-approvers", os.Getenv("FLOWGATE_NOTIFY_APPROVERS"), "comma-separated names (API-key names or token subjects) who get approval links for every gate, besides a gate's named approvers (env FLOWGATE_NOTIFY_APPROVERS)")
+	fs.StringVar(&f.ApprovalURL, "approval-url", os.Getenv("FLOWGATE_APPROVAL_URL"), "public origin of the MCP server's HTTP listener that approval links point at, e.g. https://flowgate.example.com: "+role+" (env FLOWGATE_APPROVAL_URL)")
+}
+
+// On reports whether any channel is configured.
+func (f NotifyFlags) On() bool { return strings.TrimSpace(f.Channels) != "" }
+
+// Notifier builds the notification activity's receiver: channels checked, the webhook
+// secret read, and links signed with keys under the approval URL (or defaultURL). Nil
+// when no channel is configured.
+func (f NotifyFlags) Notifier(keys *workflows.DecisionKeys, defaultURL string) (*activities.Notifier, error) {
+	if !f.On() {
+		return nil, nil
+	}
+	n := &activities.Notifier{Client: &http.Client{Timeout: 20 * time.Second}}
+	webhook := false
+	for _, part := range strings.Split(f.Channels, ",") {
+		if strings.TrimSpace(part) == "" {
+			continue
+		}
+		c, err := activities.ParseChannel(part)
+		if err != nil {
+			return nil, fmt.Errorf("--notify: %w", err)
+		}
+		webhook = webhook || c.Kind == activities.ChannelWebhook
+		n.Channels = append(n.Channels, c)
+	}
+	if webhook {
+		if f.SecretFile == "" {
+			return nil, fmt.Errorf("--notify has a webhook channel: give --notify-secret-file, the file of the secret that signs its bodies (receivers verify X-Flowgate-Signature with it)")
+		}
+		raw, err := os.ReadFile(f.SecretFile)
+		if err != nil {
+			return nil, fmt.Errorf("--notify-secret-file: %w", err)
+		}
+		if n.Secret = []byte(strings.TrimSpace(string(raw))); len(n.Secret) < 16 {
+			return nil, fmt.Errorf("--notify-secret-file %s: the secret is %d bytes; allowed: at least 16", f.SecretFile, len(n.Secret))
+		}
+	}
+	for _, a := range strings.Split(f.Approvers, ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			n.Approvers = append(n.Approvers, a)
+		}
+	}
+	base := f.ApprovalURL
+	if base == "" {
+		base = defaultURL
+	}
+	if base != "" && keys != nil {
+		n.Links = NewLinkSigner(keys, base)
+	}
+	return n, nil
+}
+
+// NewLinkSigner makes approval links under base (the MCP server's public origin) that its
+// approval page accepts when it holds the same keys.
+func NewLinkSigner(keys *workflows.DecisionKeys, base string) activities.LinkSigner {
+	return linkSigner{keys: keys, base: base}
+}
+
+// linkSigner makes approval links that the MCP server's approval page accepts.
+type linkSigner struct {
+	keys *workflows.DecisionKeys
+	base string
+}
+
+func (l linkSigner) ApprovalLink(workflowID, step, approver string, expires time.Time) (string, error) {
+	return mcpserver.ApprovalLink(l.keys, l.base, workflowID, step, approver, expires)
+}

@@ -1,0 +1,276 @@
+package mcpserver
+
+import (
+	"context"
+	"crypto/hmac"
+	"fmt"
+	"html/template"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"go.temporal.io/sdk/client"
+
+	"github.com/flowgate/flowgate/workflows"
+)
+
+// ApprovalPath is where approval links point: GET shows the gate, POST decides it.
+const ApprovalPath = "/approve"
+
+// approvalPage is what the page shows.
+type approvalPage struct {
+	Title   string
+	Message string
+	// Problem is set when the page says why nothing changed.
+	Problem bool
+	Done    bool
+	Link    workflows.ApprovalLink
+	State   *workflows.State
+	Token   string
+	CSRF    string
+	Action  string
+	UIURL   string
+}
+
+// ApprovalLink returns the link of an approver for a gate, under base (the MCP server's
+// public origin), signed with keys. Workers call it through activities.LinkSigner.
+func ApprovalLink(keys *workflows.DecisionKeys, base, workflowID, step, approver string, expires time.Time) (string, error) {
+	token, err := keys.SignLink(workflowID, step, approver, expires)
+	if err != nil {
+		return "", err
+	}
+	return strings.TrimRight(base, "/") + ApprovalPath + "?t=" + url.QueryEscape(token), nil
+}
+
+// csrf binds a form to the link it was served for, with the decision keys, so any replica
+// accepts the form another served and a page of another site cannot make one.
+func (s *Server) csrf(token string) string { return s.linkKeys().FormToken(token) }
+
+// linkKeys are the keys approval links are checked with.
+func (s *Server) linkKeys() *workflows.DecisionKeys {
+	if s.cfg.DecisionKeys != nil {
+		return s.cfg.DecisionKeys
+	}
+	return s.cfg.LinkKeys
+}
+
+// approvalHandler serves approval links. GET never decides; POST decides through the
+// advance update, with the link's approver as actor and the decision signed with the
+// link's nonce, so the link decides once.
+func (s *Server) approvalHandler(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Referrer-Policy", "no-referrer") // the link is a secret
+	w.Header().Set("X-Frame-Options", "DENY")
+	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'")
+	keys := s.linkKeys()
+	if keys == nil {
+		s.renderApproval(w, http.StatusNotFound, approvalPage{Title: "Approval links are off", Problem: true,
+			Message: "This Flowgate server has no decision keys, so it cannot check approval links (start it with --decision-keys)."})
+		return
+	}
+	if err := r.ParseForm(); err != nil {
+		s.renderApproval(w, http.StatusBadRequest, approvalPage{Title: "Not an approval link", Problem: true, Message: "The request cannot be read."})
+		return
+	}
+	token := r.Form.Get("t")
+	link, err := keys.VerifyLink(token, time.Now())
+	if err != nil {
+		s.renderApproval(w, http.StatusForbidden, approvalPage{Title: "This link cannot be used", Problem: true, Message: err.Error() + ". Nothing changed."})
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
+	defer cancel()
+	page := approvalPage{Link: link, Token: token, CSRF: s.csrf(token), UIURL: s.uiLink(link.WorkflowID)}
+	if r.Method == http.MethodPost {
+		s.decideByLink(ctx, w, r, link, page)
+		return
+	}
+	page.Action = r.Form.Get("action")
+	st, err := s.queryDetails(ctx, link.WorkflowID)
+	if err != nil {
+		page.Title, page.Problem, page.Message = "Run not found", true, s.explain(ctx, link.WorkflowID, err)
+		s.renderApproval(w, http.StatusNotFound, page)
+		return
+	}
+	page.State = &st
+	page.Title = "Decide: " + link.Step
+	if why := gateMoved(st, link); why != "" {
+		page.Title, page.Problem, page.Message = "Nothing to decide here now", true, why
+	}
+	s.renderApproval(w, http.StatusOK, page)
+}
+
+// gateMoved says why a link's gate no longer waits, or "".
+func gateMoved(st workflows.State, link workflows.ApprovalLink) string {
+	switch {
+	case st.ClosedAt != nil:
+		return fmt.Sprintf("%s has ended (%s); this link decides nothing any more.", st.WorkflowID, st.Status)
+	case st.Waiting == nil || st.Waiting.Step != link.Step:
+		return fmt.Sprintf("%s no longer waits at %s (it is %s at %s); this link decides nothing any more.", st.WorkflowID, link.Step, st.Status, st.CurrentStep)
+	}
+	return ""
+}
+
+func (s *Server) decideByLink(ctx context.Context, w http.ResponseWriter, r *http.Request, link workflows.ApprovalLink, page approvalPage) {
+	if !hmac.Equal([]byte(r.PostForm.Get("csrf")), []byte(page.CSRF)) || !s.sameOrigin(r) {
+		s.renderApproval(w, http.StatusForbidden, approvalPage{Title: "Form refused", Problem: true,
+			Message: "This form did not come from the approval page of this link (or came from another site). Open the link again. Nothing changed."})
+		return
+	}
+	action := workflows.Action(r.PostForm.Get("action"))
+	if action != workflows.ActionApprove && action != workflows.ActionReject {
+		page.Title, page.Problem, page.Message = "Choose approve or reject", true, fmt.Sprintf("action %q is not approve or reject. Nothing changed.", action)
+		s.renderApproval(w, http.StatusBadRequest, page)
+		return
+	}
+	comment := strings.TrimSpace(r.PostForm.Get("comment"))
+	if len(comment) > MaxCommentLength {
+		page.Title, page.Problem, page.Message = "Comment too long", true, fmt.Sprintf("The comment is %d characters long; at most %d. Nothing changed.", len(comment), MaxCommentLength)
+		s.renderApproval(w, http.StatusBadRequest, page)
+		return
+	}
+	req := workflows.AdvanceRequest{Action: action, Step: link.Step, Actor: link.Approver, Comment: comment}
+	if s.auth == nil {
+		req.AllScopes = true // as every caller of a server without authentication
+	} else {
+		req.Scopes = s.auth.scopesOf(link.Approver)
+	}
+	req = s.linkKeys().SignWithNonce(link.WorkflowID, req, link.Nonce, time.Now())
+	handle, err := s.cfg.Client.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
+		WorkflowID: link.WorkflowID, UpdateName: workflows.UpdateAdvance, Args: []any{req},
+		WaitForStage: client.WorkflowUpdateStageCompleted,
+	})
+	var v workflows.StatusView
+	if err == nil {
+		err = handle.Get(ctx, &v)
+	}
+	if err != nil {
+		s.cfg.Logger.Info("decision by link refused", "workflow_id", link.WorkflowID, "step", link.Step, "approver", link.Approver, "error", err)
+		page.Title, page.Problem = "Your decision was not applied", true
+		page.Message = s.explain(ctx, link.WorkflowID, err) + " Nothing changed."
+		if st, qerr := s.queryDetails(ctx, link.WorkflowID); qerr == nil {
+			page.State = &st
+		}
+		s.renderApproval(w, http.StatusConflict, page)
+		return
+	}
+	page.Title, page.Done = "Thank you", true
+	page.Message = fmt.Sprintf("%s of %s by %s accepted: %s.", action, link.WorkflowID, link.Approver, decided(string(action), v))
+	if st, qerr := s.queryDetails(ctx, link.WorkflowID); qerr == nil {
+		page.State = &st
+	}
+	s.renderApproval(w, http.StatusOK, page)
+}
+
+// sameOrigin accepts a form posted from this server's own page (or by a client that sends
+// no Origin, such as a test or a command-line tool).
+func (s *Server) sameOrigin(r *http.Request) bool {
+	origin := r.Header.Get("Origin")
+	if origin == "" || origin == "null" {
+		return r.Header.Get("Sec-Fetch-Site") == "" || r.Header.Get("Sec-Fetch-Site") == "same-origin"
+	}
+	u, err := url.Parse(origin)
+	return err == nil && u.Host == r.Host
+}
+
+// queryDetails returns a run's record with where it waits (which the status query says).
+func (s *Server) queryDetails(ctx context.Context, id string) (workflows.State, error) {
+	var st workflows.State
+	v, err := s.cfg.Client.QueryWorkflow(ctx, id, "", workflows.QueryDetails)
+	if err != nil {
+		return st, err
+	}
+	if err := v.Get(&st); err != nil {
+		return st, err
+	}
+	view, err := s.queryStatus(ctx, id)
+	if err != nil {
+		return st, err
+	}
+	st.Waiting = view.Waiting
+	return st, nil
+}
+
+func (s *Server) renderApproval(w http.ResponseWriter, code int, p approvalPage) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(code)
+	if err := approvalTemplate.Execute(w, p); err != nil {
+		s.cfg.Logger.Warn("approval page", "error", err)
+	}
+}
+
+// scopesOf returns the scopes of the API key of that name, or none.
+func (a *authenticator) scopesOf(name string) []string {
+	for _, k := range a.cfg.APIKeys {
+		if k.Name == name && !k.Revoked {
+			return slices.Clone(k.Scopes)
+		}
+	}
+	return nil
+}
+
+var approvalTemplate = template.Must(template.New("approval").Funcs(template.FuncMap{
+	"when": func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") },
+	"deadline": func(st *workflows.State) string {
+		if st == nil || st.Waiting == nil {
+			return ""
+		}
+		return st.Waiting.Deadline.UTC().Format("2006-01-02 15:04 UTC")
+	},
+}).Parse(`<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{{.Title}} · Flowgate</title>
+<style>
+body{font:16px/1.5 system-ui,sans-serif;margin:0;padding:1rem;color:#111;background:#fff;max-width:44rem}
+h1{font-size:1.4rem;margin:.2rem 0 1rem}
+.problem{background:#fff4e5;border-left:4px solid #b35900;padding:.75rem 1rem}
+.done{background:#e8f5e9;border-left:4px solid #1b5e20;padding:.75rem 1rem}
+dl{display:grid;grid-template-columns:max-content 1fr;gap:.25rem 1rem}
+dt{font-weight:600}
+pre{white-space:pre-wrap;word-break:break-word;background:#f4f4f4;padding:.5rem}
+label{display:block;font-weight:600;margin-top:1rem}
+textarea{width:100%;min-height:5rem;font:inherit;box-sizing:border-box}
+button{font:inherit;padding:.7rem 1.4rem;margin:1rem .5rem 0 0;border:2px solid #111;border-radius:4px;cursor:pointer}
+button.approve{background:#1b5e20;color:#fff}
+button.reject{background:#b71c1c;color:#fff}
+button:focus{outline:3px solid #0b57d0;outline-offset:2px}
+ol{padding-left:1.2rem}
+</style>
+</head>
+<body>
+<main>
+<h1>{{.Title}}</h1>
+{{if .Message}}<p class="{{if .Problem}}problem{{else if .Done}}done{{end}}" role="status">{{.Message}}</p>{{end}}
+{{with .State}}
+<dl>
+<dt>Run</dt><dd>{{.WorkflowID}} ({{.Type}})</dd>
+<dt>Status</dt><dd>{{.Status}}{{if .CurrentStep}} at {{.CurrentStep}}{{end}}</dd>
+<dt>Requested by</dt><dd>{{.RequestedBy}}</dd>
+{{with deadline .}}<dt>Deadline</dt><dd>{{.}}</dd>{{end}}
+</dl>
+<h2>Parameters</h2>
+<pre>{{printf "%s" .Parameters}}</pre>
+<h2>Record so far</h2>
+<ol>{{range .History}}<li>{{when .At}}: {{.Event}}{{if .Step}} at {{.Step}}{{end}}{{if .Actor}} by {{.Actor}}{{end}}{{if .Detail}} — {{.Detail}}{{end}}</li>{{end}}</ol>
+{{end}}
+{{if and .State (not .Problem) (not .Done)}}
+<form method="post" action="` + ApprovalPath + `">
+<input type="hidden" name="t" value="{{.Token}}">
+<input type="hidden" name="csrf" value="{{.CSRF}}">
+<p>You decide as <strong>{{.Link.Approver}}</strong> at step <strong>{{.Link.Step}}</strong>. This link works once.</p>
+<label for="comment">Comment (recorded with your decision)</label>
+<textarea id="comment" name="comment" maxlength="1000"></textarea>
+<button class="approve" type="submit" name="action" value="approve"{{if eq .Action "approve"}} autofocus{{end}}>Approve</button>
+<button class="reject" type="submit" name="action" value="reject"{{if eq .Action "reject"}} autofocus{{end}}>Reject</button>
+</form>
+{{end}}
+{{if .UIURL}}<p><a href="{{.UIURL}}">Open the run in the Temporal UI</a></p>{{end}}
+</main>
+</body>
+</html>
+`))

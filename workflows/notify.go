@@ -1,0 +1,80 @@
+package workflows
+
+import (
+	"strings"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/flowgate/flowgate/activities"
+)
+
+// notifier is the receiver of the notification activity.
+var notifier *activities.Notifier
+
+// changeNotify gates telling people of gates and of the end of runs they were asked
+// about; runs started before it notify nobody, as they did.
+const changeNotify = "notify-approvers"
+
+// notifyGate tells the configured channels that a gate waits (event gate_opened or
+// reminder). It runs beside the gate, retried with backoff until the gate's deadline, so
+// a channel that is down never holds the gate; the record says where it went, or that it
+// failed.
+func (r *runner) notifyGate(ctx workflow.Context, event string, g *gate) {
+	if !r.notifies {
+		return
+	}
+	n := r.notice(event)
+	n.Step, n.Deadline = g.step, g.deadline
+	n.Who = "anyone allowed to approve"
+	if g.policy != nil {
+		n.Who, n.Approvers = g.policy.who(), g.policy.Approvers
+	}
+	until := g.deadline.Sub(workflow.Now(ctx))
+	workflow.Go(ctx, func(ctx workflow.Context) {
+		actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+			StartToCloseTimeout:    time.Minute,
+			ScheduleToCloseTimeout: max(until, time.Minute),
+			Summary:                "notify: " + strings.ReplaceAll(event, "_", " ") + " at " + g.step,
+			RetryPolicy: &temporal.RetryPolicy{InitialInterval: 2 * time.Second, BackoffCoefficient: 2, MaximumInterval: 5 * time.Minute,
+				NonRetryableErrorTypes: defaultRetry.NonRetryableErrorTypes},
+		})
+		var res activities.NoticeResult
+		if err := workflow.ExecuteActivity(actx, notifier.Notify, n).Get(ctx, &res); err != nil {
+			if ctx.Err() == nil {
+				r.log(ctx, "notification_failed", g.step, "", errorMessage(err))
+			}
+			return
+		}
+		if res.Channels > 0 {
+			r.told = true
+			r.log(ctx, "notified", g.step, "", event+" sent to "+strings.Join(res.Delivered, ", "))
+		}
+	})
+}
+
+// notifyEnd tells the channels that a run they were told of ended. It waits briefly: the
+// run closes after it, sent or not.
+func (r *runner) notifyEnd(ctx workflow.Context) {
+	if !r.notifies || !r.told {
+		return
+	}
+	n := r.notice(activities.EventRunEnded)
+	n.Status, n.Step = string(r.state.Status), r.state.CurrentStep
+	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: 20 * time.Second, ScheduleToCloseTimeout: time.Minute, Summary: "notify: run ended " + n.Status,
+		RetryPolicy: &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumAttempts: 3},
+	})
+	var res activities.NoticeResult
+	if err := workflow.ExecuteActivity(actx, notifier.Notify, n).Get(ctx, &res); err != nil {
+		r.log(ctx, "notification_failed", "", "", errorMessage(err))
+		return
+	}
+	r.log(ctx, "notified", "", "", "run_ended sent to "+strings.Join(res.Delivered, ", "))
+}
+
+func (r *runner) notice(event string) activities.Notice {
+	return activities.Notice{Event: event, WorkflowID: r.state.WorkflowID, Type: string(r.state.Type),
+		Summary: r.summary, RequestedBy: r.state.RequestedBy, Params: r.state.Parameters}
+}
