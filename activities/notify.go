@@ -40,6 +40,9 @@ type Notice struct {
 	// Who says who may decide, in words; Approvers are the gate's named approvers.
 	Who       string          `json:"who,omitempty"`
 	Approvers []string        `json:"approvers,omitempty"`
+	// SelfApproval is set when the requester may approve (separation of duties off): the
+	// requester gets a link too.
+	SelfApproval bool `json:"self_approval,omitempty"`
 	Deadline  time.Time       `json:"deadline,omitzero"`
 	Status    string          `json:"status,omitempty"`
 	Params    json.RawMessage `json:"parameters,omitempty"`
@@ -59,7 +62,7 @@ const (
 )
 
 // ChannelKinds lists the kinds a channel may have.
-var ChannelKinds = []string{ChannelWebhook, ChannelSlack}
+var ChannelKinds = []string{ChannelWebhook, ChannelSlack, ChannelEmail}
 
 // Channel is one place notifications go.
 type Channel struct {
@@ -82,6 +85,12 @@ func ParseChannel(s string) (Channel, error) {
 	kind, raw, ok := strings.Cut(strings.TrimSpace(s), "=")
 	if !ok || !slices.Contains(ChannelKinds, kind) {
 		return Channel{}, fmt.Errorf("%q is not KIND=URL; allowed kinds: %s", s, strings.Join(ChannelKinds, ", "))
+	}
+	if kind == ChannelEmail {
+		if _, err := parseSMTP(raw); err != nil {
+			return Channel{}, err
+		}
+		return Channel{Kind: kind, URL: raw}, nil
 	}
 	u, err := url.Parse(raw)
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
@@ -106,6 +115,8 @@ type Notifier struct {
 	Secret []byte
 	// Approvers are told of every gate, besides the gate's own named approvers.
 	Approvers []string
+	// Addresses are the approvers' email addresses, by name, for email channels.
+	Addresses map[string]string
 	// Links makes approval links; nil sends notices without links.
 	Links LinkSigner
 }
@@ -185,6 +196,15 @@ func (n *Notifier) Notify(ctx context.Context, in Notice) (NoticeResult, error) 
 			res.Delivered = append(res.Delivered, name)
 			continue
 		}
+		if c.Kind == ChannelEmail {
+			sent, err := n.mail(ctx, c, id, in, links, &done)
+			if err != nil {
+				failures = append(failures, fmt.Errorf("%s: %w", name, err))
+				continue
+			}
+			res.Delivered = append(res.Delivered, fmt.Sprintf("%s (%d)", name, sent))
+			continue
+		}
 		body, err := n.body(c, in, links)
 		if err != nil {
 			return res, err
@@ -204,13 +224,34 @@ func (n *Notifier) Notify(ctx context.Context, in Notice) (NoticeResult, error) 
 	return res, nil
 }
 
+// mail sends an email channel's messages, one per approver with an address, skipping the
+// ones an earlier attempt sent; it returns how many went.
+func (n *Notifier) mail(ctx context.Context, c Channel, id string, in Notice, links []linkPair, done *[]string) (int, error) {
+	msgs, err := n.emails(in, links)
+	if err != nil {
+		return 0, err
+	}
+	for _, m := range msgs {
+		key := c.URL + "#" + m.to
+		if slices.Contains(*done, key) {
+			continue
+		}
+		if err := sendMail(ctx, c.URL, id+"/"+m.to, m); err != nil {
+			return 0, err
+		}
+		*done = append(*done, key)
+		activity.RecordHeartbeat(ctx, *done)
+	}
+	return len(msgs), nil
+}
+
 func (n *Notifier) links(in Notice) ([]linkPair, error) {
 	if n.Links == nil || in.Event == EventRunEnded {
 		return nil, nil
 	}
 	var names []string
 	for _, a := range append(slices.Clone(in.Approvers), n.Approvers...) {
-		if a != "" && a != in.RequestedBy && !slices.Contains(names, a) {
+		if a != "" && (a != in.RequestedBy || in.SelfApproval) && !slices.Contains(names, a) {
 			names = append(names, a)
 		}
 	}

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"errors"
 	"encoding/json"
 	"html"
 	"io"
@@ -72,8 +73,11 @@ func TestAnApproverWhoIsInNoChatIsToldAndDecidesFromALink(t *testing.T) {
 	hookSrv, slackSrv := httptest.NewServer(hook), httptest.NewServer(slack)
 	t.Cleanup(hookSrv.Close)
 	t.Cleanup(slackSrv.Close)
+	mb := startMailbox(t, "flowgate", "smtp-password")
 	n := &activities.Notifier{Client: http.DefaultClient, Secret: secret, Approvers: []string{"bob"},
-		Channels: []activities.Channel{{Kind: activities.ChannelWebhook, URL: hookSrv.URL + "/hook"}, {Kind: activities.ChannelSlack, URL: slackSrv.URL + "/services/T0/B0/secretpath"}}}
+		Addresses: map[string]string{"bob": "bob@example.test"},
+		Channels: []activities.Channel{{Kind: activities.ChannelWebhook, URL: hookSrv.URL + "/hook"}, {Kind: activities.ChannelSlack, URL: slackSrv.URL + "/services/T0/B0/secretpath"},
+			{Kind: activities.ChannelEmail, URL: "smtp://flowgate:smtp-password@" + mb.addr + "?from=flowgate@example.test&tls=none"}}}
 	env := testenv.StartT(t, testenv.Options{Notify: n, SeparationOfDuties: true})
 	cs := connectHTTP(t, env.MCPURL)
 	var started mcpserver.StartResult
@@ -82,7 +86,19 @@ func TestAnApproverWhoIsInNoChatIsToldAndDecidesFromALink(t *testing.T) {
 	id := started.WorkflowID
 
 	testenv.WaitFor(t, time.Minute, "the gate's notifications", func() (bool, error) {
-		return len(hook.of("/approval/gate_opened")) == 1 && len(slack.of("/approval/gate_opened")) == 1, nil
+		if len(hook.of("/approval/gate_opened")) == 1 && len(slack.of("/approval/gate_opened")) == 1 && len(mb.to("bob@example.test")) == 1 {
+			return true, nil
+		}
+		var st workflows.State
+		v, err := env.Client.QueryWorkflow(t.Context(), id, "", workflows.QueryDetails)
+		if err == nil && v.Get(&st) == nil {
+			for _, e := range st.History {
+				if e.Event == "notification_failed" {
+					return false, errors.New(e.Detail)
+				}
+			}
+		}
+		return false, nil
 	})
 	d := hook.of("/approval/gate_opened")[0]
 	if err := activities.VerifySignature(secret, d.Body, d.Signature, time.Now(), 5*time.Minute); err != nil {
@@ -113,6 +129,13 @@ func TestAnApproverWhoIsInNoChatIsToldAndDecidesFromALink(t *testing.T) {
 	}
 	if err := json.Unmarshal(slack.of("/approval/gate_opened")[0].Body, &msg); err != nil || !strings.Contains(string(slack.of("/approval/gate_opened")[0].Body), "Approve as bob") {
 		t.Errorf("slack message %s: %v", slack.of("/approval/gate_opened")[0].Body, err)
+	}
+
+	// Bob's mail has a plain-text and an HTML part, and his own link.
+	mails := mb.to("bob@example.test")
+	if len(mails) != 1 || !strings.Contains(mails[0].Data, "text/plain") || !strings.Contains(mails[0].Data, "text/html") ||
+		!strings.Contains(mails[0].Data, "Approval needed: Deploy orders 8.1.0 to production") || !strings.Contains(mails[0].Data, mcpserver.ApprovalPath+"?t=") {
+		t.Errorf("mail to bob: %+v", mails)
 	}
 
 	// GET shows the gate and decides nothing.
@@ -161,15 +184,18 @@ func TestAnApproverWhoIsInNoChatIsToldAndDecidesFromALink(t *testing.T) {
 		t.Errorf("the link used a second time: %d %s", code, body)
 	}
 	testenv.WaitFor(t, 30*time.Second, "the run's end told", func() (bool, error) {
-		return len(hook.of(id+"/run_ended")) == 1 && len(slack.of(id+"/run_ended")) == 1, nil
+		return len(hook.of(id+"/run_ended")) == 1 && len(slack.of(id+"/run_ended")) == 1 && len(mb.to("bob@example.test")) == 2, nil
 	})
+	if n := len(mb.to("bob@example.test")); n != 2 {
+		t.Errorf("bob got %d mails, want 2 (the gate once, despite the webhook's retry, and the end)", n)
+	}
 	if n := len(slack.of("/approval/gate_opened")); n != 1 {
 		t.Errorf("slack got the gate %d times, want once (the retry after the webhook's 503 skips it)", n)
 	}
 	var told bool
 	for _, e := range st.History {
 		told = told || (e.Event == "notified" && strings.Contains(e.Detail, "webhook 127.0.0.1"))
-		if strings.Contains(e.Detail, "secretpath") {
+		if strings.Contains(e.Detail, "secretpath") || strings.Contains(e.Detail, "smtp-password") {
 			t.Errorf("the record names a Slack webhook's secret path: %s", e.Detail)
 		}
 	}

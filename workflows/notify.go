@@ -27,9 +27,9 @@ func (r *runner) notifyGate(ctx workflow.Context, event string, g *gate) {
 	}
 	n := r.notice(event)
 	n.Step, n.Deadline = g.step, g.deadline
-	n.Who = "anyone allowed to approve"
+	n.Who, n.SelfApproval = "anyone allowed to approve", r.req.AllowSelfApproval
 	if g.policy != nil {
-		n.Who, n.Approvers = g.policy.who(), g.policy.Approvers
+		n.Who, n.Approvers, n.SelfApproval = g.policy.who(), g.policy.Approvers, g.policy.SelfApproval
 	}
 	until := g.deadline.Sub(workflow.Now(ctx))
 	workflow.Go(ctx, func(ctx workflow.Context) {

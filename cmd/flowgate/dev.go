@@ -19,6 +19,7 @@ import (
 	"go.temporal.io/sdk/client"
 	sdklog "go.temporal.io/sdk/log"
 
+	"github.com/flowgate/flowgate/activities"
 	"github.com/flowgate/flowgate/internal/demo"
 	"github.com/flowgate/flowgate/internal/devserver"
 	"github.com/flowgate/flowgate/internal/metrics"
@@ -98,6 +99,10 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	keys := linkKeys
 	if auth == nil && !explicitKeys {
 		keys = nil // links only: decisions stay unsigned, so the UI recipe keeps working
+	}
+	if nf.On() && auth == nil && nf.Approvers == "" {
+		// Without authentication every call is the local user's: they get the links.
+		nf.Approvers = *actor
 	}
 	notifier, err := nf.Notifier(linkKeys, "http://"+*mcpAddr)
 	if err != nil {
@@ -206,7 +211,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	printBanner(stdout, banner{
 		Ready: time.Since(started), Temporal: srv.FrontendAddress(), UI: srv.UIURL(), MCP: mcpURL, Demo: demoURL,
 		DB: dbDesc, DataDir: *dataDir, Sandbox: sandbox, Worker: !*noWorker, Actor: *actor, Auth: auth != nil,
-		Binary: stdioBinary(), PID: os.Getpid(), Processes: catalog.FileNames(), ProcessPaths: absPaths(pf.List()), DecisionKeys: absPath(dk.Path),
+		Binary: stdioBinary(), PID: os.Getpid(), Processes: catalog.FileNames(), ProcessPaths: absPaths(pf.List()), DecisionKeys: signingKeysPath(keys, dk.Path), Notify: notifyLine(notifier),
 	})
 	<-ctx.Done()
 	fmt.Fprintln(stdout, "flowgate: stopping…")
@@ -252,6 +257,8 @@ type banner struct {
 	ProcessPaths []string
 	// DecisionKeys is the decision keys file (absolute), when decisions are signed.
 	DecisionKeys string
+	// Notify says where gates are told, or is empty.
+	Notify string
 }
 
 func absPath(p string) string {
@@ -342,6 +349,9 @@ func printBanner(w io.Writer, b banner) {
 		}
 		fmt.Fprintf(&s, "  Processes   onboarding, deployment, audit (built in); %s (from %s, reloaded on change; a file named like a built-in definition takes its place)\n", names, strings.Join(b.ProcessPaths, ", "))
 	}
+	if b.Notify != "" {
+		fmt.Fprintf(&s, "  Notify      %s\n", b.Notify)
+	}
 	if b.Auth {
 		s.WriteString("  Auth        on: API keys / OAuth bearer tokens; the caller is the actor; requesters cannot approve their own workflows;\n")
 		s.WriteString("              every decision is signed, so runs take none from the Temporal UI or raw signals (the UI is for inspection)\n")
@@ -373,4 +383,31 @@ Connect an MCP client:
 	}
 	fmt.Fprintf(&s, "\nPress Ctrl-C to stop (or kill %d). Running and waiting workflows resume on the next start.\n", b.PID)
 	fmt.Fprint(w, s.String())
+}
+
+// signingKeysPath is the decision keys file when decisions are signed (auth on, or keys
+// given), for the stdio config; keys loaded only to sign approval links are not passed.
+func signingKeysPath(keys *workflows.DecisionKeys, path string) string {
+	if keys == nil {
+		return ""
+	}
+	return absPath(path)
+}
+
+// notifyLine says where gates are told and who gets links.
+func notifyLine(n *activities.Notifier) string {
+	if n == nil {
+		return ""
+	}
+	var names []string
+	for _, c := range n.Channels {
+		names = append(names, c.Name())
+	}
+	line := strings.Join(names, ", ")
+	if len(n.Approvers) > 0 {
+		line += "; approval links for " + strings.Join(n.Approvers, ", ") + " and each gate's named approvers"
+	} else {
+		line += "; approval links for each gate's named approvers (add people with --notify-approvers)"
+	}
+	return line
 }

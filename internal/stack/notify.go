@@ -4,6 +4,7 @@ import (
 	"flag"
 	"fmt"
 	"net/http"
+	"net/mail"
 	"os"
 	"strings"
 	"time"
@@ -24,9 +25,9 @@ type NotifyFlags struct {
 
 // Register adds --notify, --notify-secret-file, --notify-approvers and --approval-url.
 func (f *NotifyFlags) Register(fs *flag.FlagSet, role string) {
-	fs.StringVar(&f.Channels, "notify", os.Getenv("FLOWGATE_NOTIFY"), "where to tell people that a gate waits, comma-separated KIND=URL: webhook=https://… (JSON, signed) or slack=https://hooks.slack.com/… (env FLOWGATE_NOTIFY)")
+	fs.StringVar(&f.Channels, "notify", os.Getenv("FLOWGATE_NOTIFY"), "where to tell people that a gate waits, comma-separated KIND=URL: webhook=https://… (JSON, signed), slack=https://hooks.slack.com/…, email=smtp://USER:PASSWORD@HOST:587?from=ADDRESS (STARTTLS; &tls=none on a trusted network); put secrets in env FLOWGATE_NOTIFY rather than on the command line")
 	fs.StringVar(&f.SecretFile, "notify-secret-file", os.Getenv("FLOWGATE_NOTIFY_SECRET_FILE"), "file holding the secret that signs webhook bodies (X-Flowgate-Signature); needed with a webhook channel (env FLOWGATE_NOTIFY_SECRET_FILE)")
-	fs.StringVar(&f.Approvers, "notify-approvers", os.Getenv("FLOWGATE_NOTIFY_APPROVERS"), "comma-separated names (API-key names or token subjects) who get approval links for every gate, besides a gate's named approvers (env FLOWGATE_NOTIFY_APPROVERS)")
+	fs.StringVar(&f.Approvers, "notify-approvers", os.Getenv("FLOWGATE_NOTIFY_APPROVERS"), "comma-separated NAME or NAME=EMAIL (API-key names or token subjects) who get approval links for every gate, besides a gate's named approvers; email channels write to the addresses (env FLOWGATE_NOTIFY_APPROVERS)")
 	fs.StringVar(&f.ApprovalURL, "approval-url", os.Getenv("FLOWGATE_APPROVAL_URL"), "public origin of the MCP server's HTTP listener that approval links point at, e.g. https://flowgate.example.com: "+role+" (env FLOWGATE_APPROVAL_URL)")
 }
 
@@ -65,10 +66,28 @@ func (f NotifyFlags) Notifier(keys *workflows.DecisionKeys, defaultURL string) (
 			return nil, fmt.Errorf("--notify-secret-file %s: the secret is %d bytes; allowed: at least 16", f.SecretFile, len(n.Secret))
 		}
 	}
+	email := false
+	for _, c := range n.Channels {
+		email = email || c.Kind == activities.ChannelEmail
+	}
 	for _, a := range strings.Split(f.Approvers, ",") {
-		if a = strings.TrimSpace(a); a != "" {
-			n.Approvers = append(n.Approvers, a)
+		name, addr, hasAddr := strings.Cut(strings.TrimSpace(a), "=")
+		if name == "" {
+			continue
 		}
+		n.Approvers = append(n.Approvers, name)
+		if hasAddr {
+			if _, err := mail.ParseAddress(addr); err != nil {
+				return nil, fmt.Errorf("--notify-approvers: %s=%q is not an email address; allowed: NAME or NAME=ADDRESS", name, addr)
+			}
+			if n.Addresses == nil {
+				n.Addresses = map[string]string{}
+			}
+			n.Addresses[name] = addr
+		}
+	}
+	if email && len(n.Addresses) == 0 {
+		return nil, fmt.Errorf("--notify has an email channel: give the approvers' addresses with --notify-approvers NAME=ADDRESS,…")
 	}
 	base := f.ApprovalURL
 	if base == "" {
