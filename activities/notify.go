@@ -38,14 +38,14 @@ type Notice struct {
 	Step        string `json:"step,omitempty"`
 	RequestedBy string `json:"requested_by"`
 	// Who says who may decide, in words; Approvers are the gate's named approvers.
-	Who       string          `json:"who,omitempty"`
-	Approvers []string        `json:"approvers,omitempty"`
+	Who       string   `json:"who,omitempty"`
+	Approvers []string `json:"approvers,omitempty"`
 	// SelfApproval is set when the requester may approve (separation of duties off): the
 	// requester gets a link too.
-	SelfApproval bool `json:"self_approval,omitempty"`
-	Deadline  time.Time       `json:"deadline,omitzero"`
-	Status    string          `json:"status,omitempty"`
-	Params    json.RawMessage `json:"parameters,omitempty"`
+	SelfApproval bool            `json:"self_approval,omitempty"`
+	Deadline     time.Time       `json:"deadline,omitzero"`
+	Status       string          `json:"status,omitempty"`
+	Params       json.RawMessage `json:"parameters,omitempty"`
 }
 
 // NoticeResult says where a notice went.
