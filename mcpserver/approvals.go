@@ -131,6 +131,13 @@ func (s *Server) decideByLink(ctx context.Context, w http.ResponseWriter, r *htt
 		s.renderApproval(w, http.StatusBadRequest, page)
 		return
 	}
+	if st, err := s.queryDetails(ctx, link.WorkflowID); err == nil {
+		if why := gateMoved(st, link); why != "" {
+			page.State, page.Title, page.Problem, page.Message = &st, "Your decision was not applied", true, why+" Nothing changed."
+			s.renderApproval(w, http.StatusConflict, page)
+			return
+		}
+	}
 	req := workflows.AdvanceRequest{Action: action, Step: link.Step, Actor: link.Approver, Comment: comment}
 	if s.auth == nil {
 		req.AllScopes = true // as every caller of a server without authentication
@@ -149,7 +156,7 @@ func (s *Server) decideByLink(ctx context.Context, w http.ResponseWriter, r *htt
 	if err != nil {
 		s.cfg.Logger.Info("decision by link refused", "workflow_id", link.WorkflowID, "step", link.Step, "approver", link.Approver, "error", err)
 		page.Title, page.Problem = "Your decision was not applied", true
-		page.Message = s.explain(ctx, link.WorkflowID, err) + " Nothing changed."
+		page.Message = strings.TrimSuffix(strings.TrimSpace(s.explain(ctx, link.WorkflowID, err)), ".") + ". Nothing changed."
 		if st, qerr := s.queryDetails(ctx, link.WorkflowID); qerr == nil {
 			page.State = &st
 		}
