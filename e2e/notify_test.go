@@ -3,6 +3,7 @@ package e2e
 import (
 	"encoding/json"
 	"errors"
+	"github.com/chromedp/chromedp"
 	"html"
 	"io"
 	"net/http"
@@ -236,4 +237,52 @@ func post(t *testing.T, mcpURL string, form url.Values) (int, string) {
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(body)
+}
+
+// TestAnApproverDecidesFromAPhone follows an approval link in headless Chromium at a
+// phone's width: the page shows the run and its gate, the comment box is labelled, and
+// the Approve button decides; the run completes.
+func TestAnApproverDecidesFromAPhone(t *testing.T) {
+	chrome := chromium(t)
+	hook := &sink{}
+	hookSrv := httptest.NewServer(hook)
+	t.Cleanup(hookSrv.Close)
+	n := &activities.Notifier{Client: http.DefaultClient, Secret: []byte("a webhook secret of the tests, long enough"), Approvers: []string{"carol"},
+		Channels: []activities.Channel{{Kind: activities.ChannelWebhook, URL: hookSrv.URL}}}
+	env := testenv.StartT(t, testenv.Options{Notify: n, SeparationOfDuties: true})
+	cs := connectHTTP(t, env.MCPURL)
+	var started mcpserver.StartResult
+	callTool(t, cs, "start_workflow", map[string]any{"workflow_type": "deployment",
+		"parameters": map[string]any{"service": "users", "version": "9.0.0", "environment": "staging"}}).decode(t, &started)
+	testenv.WaitFor(t, time.Minute, "the gate's webhook", func() (bool, error) { return len(hook.of("/gate_opened")) == 1, nil })
+	var notice struct {
+		Links []struct{ Approver, Approve string }
+	}
+	if err := json.Unmarshal(hook.of("/gate_opened")[0].Body, &notice); err != nil || len(notice.Links) != 1 {
+		t.Fatalf("links: %+v %v", notice, err)
+	}
+	ctx, shot := newBrowser(t, chrome, 412, 915)
+	var approver string
+	if err := chromedp.Run(ctx,
+		chromedp.Navigate(notice.Links[0].Approve),
+		chromedp.WaitVisible(`//h1[contains(text(), "Decide: approval")]`, chromedp.BySearch),
+		chromedp.Text(`//p[contains(text(), "You decide as")]/strong[1]`, &approver, chromedp.BySearch),
+		chromedp.SendKeys(`#comment`, "checked on my phone", chromedp.ByQuery),
+		shot("approval-link-page.png"),
+		chromedp.Click(`button.approve`, chromedp.ByQuery),
+		chromedp.WaitVisible(`//h1[contains(text(), "Thank you")]`, chromedp.BySearch),
+		shot("approval-link-done.png"),
+	); err != nil {
+		t.Fatalf("browser: %v", err)
+	}
+	if approver != "carol" {
+		t.Errorf("the page says the decider is %q", approver)
+	}
+	st, err := result(t, env.Client, started.WorkflowID)
+	if err != nil || st.Status != workflows.StatusCompleted {
+		t.Fatalf("after the phone: %s %v", st.Status, err)
+	}
+	if s := stepOf(st, "approval"); s.Actor != "carol" || s.Comment != "checked on my phone" {
+		t.Errorf("approval = %+v", s)
+	}
 }

@@ -62,34 +62,7 @@ func TestTemporalUIShowsAndFollowsARun(t *testing.T) {
 		t.Errorf("ui_url = %q", s.UIURL)
 	}
 
-	// The browser profile is removed after the browser has exited, not by t.TempDir,
-	// whose cleanup can race with Chromium's last writes.
-	profile, err := os.MkdirTemp("", "flowgate-chromium-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer os.RemoveAll(profile)
-	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chrome), chromedp.NoSandbox, chromedp.DisableGPU, chromedp.WindowSize(1400, 1000),
-		chromedp.Flag("disable-quic", true), chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-sync", true),
-		chromedp.UserDataDir(profile),
-	)...)
-	defer cancelAlloc()
-	ctx, cancel := chromedp.NewContext(alloc)
-	defer cancel()
-	ctx, cancelTimeout := context.WithTimeout(ctx, 90*time.Second)
-	defer cancelTimeout()
-	dir := artifacts(t)
-	shot := func(name string) chromedp.Action {
-		return chromedp.ActionFunc(func(ctx context.Context) error {
-			var buf []byte
-			if err := chromedp.FullScreenshot(&buf, 100).Do(ctx); err != nil {
-				return err
-			}
-			return os.WriteFile(filepath.Join(dir, name), buf, 0o644)
-		})
-	}
+	ctx, shot := newBrowser(t, chrome, 1400, 1000)
 	contains := func(text string) string { return `//*[contains(text(), "` + text + `")]` }
 	// badge matches a status badge whatever its letter case.
 	badge := func(status string) string {
@@ -161,5 +134,36 @@ func TestApproveWithTheUIsSignalDialog(t *testing.T) {
 		if s.Name == workflows.StepManagerApproval && (s.Actor != "ui-user" || s.Comment != "approved in the web UI") {
 			t.Errorf("approval step = %+v", s)
 		}
+	}
+}
+
+// newBrowser starts a headless Chromium of the window size for one test and returns its
+// context (90 s) and an action that saves a full-page screenshot under artifacts(t).
+func newBrowser(t *testing.T, chrome string, width, height int) (context.Context, func(name string) chromedp.Action) {
+	t.Helper()
+	// A profile folder of its own, removed here rather than by t.TempDir, whose cleanup
+	// can race with Chromium's last writes.
+	profile, err := os.MkdirTemp("", "flowgate-chromium-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chrome), chromedp.NoSandbox, chromedp.DisableGPU, chromedp.WindowSize(width, height),
+		chromedp.Flag("disable-quic", true), chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-sync", true),
+		chromedp.UserDataDir(profile),
+	)...)
+	ctx, cancel := chromedp.NewContext(alloc)
+	ctx, cancelTimeout := context.WithTimeout(ctx, 90*time.Second)
+	t.Cleanup(func() { cancelTimeout(); cancel(); cancelAlloc(); os.RemoveAll(profile) })
+	dir := artifacts(t)
+	return ctx, func(name string) chromedp.Action {
+		return chromedp.ActionFunc(func(ctx context.Context) error {
+			var buf []byte
+			if err := chromedp.FullScreenshot(&buf, 100).Do(ctx); err != nil {
+				return err
+			}
+			return os.WriteFile(filepath.Join(dir, name), buf, 0o644)
+		})
 	}
 }

@@ -28,6 +28,8 @@ type approvalPage struct {
 	Done    bool
 	Link    workflows.ApprovalLink
 	State   *workflows.State
+	// Summary says what is asked, from the run's definition.
+	Summary string
 	Token   string
 	CSRF    string
 	Action  string
@@ -201,6 +203,11 @@ func (s *Server) queryDetails(ctx context.Context, id string) (workflows.State, 
 }
 
 func (s *Server) renderApproval(w http.ResponseWriter, code int, p approvalPage) {
+	if st := p.State; st != nil && st.Process != nil {
+		if proc, ok := s.cfg.Processes.Get(st.Process.Name); ok {
+			p.Summary = workflows.RenderSummary(proc.Definition, st.Parameters, st.WorkflowID, st.RequestedBy)
+		}
+	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(code)
 	if err := approvalTemplate.Execute(w, p); err != nil {
@@ -253,6 +260,7 @@ ol{padding-left:1.2rem}
 <main>
 <h1>{{.Title}}</h1>
 {{if .Message}}<p class="{{if .Problem}}problem{{else if .Done}}done{{end}}" role="status">{{.Message}}</p>{{end}}
+{{with .Summary}}<p><strong>{{.}}</strong></p>{{end}}
 {{with .State}}
 <dl>
 <dt>Run</dt><dd>{{.WorkflowID}} ({{.Type}})</dd>
