@@ -12,6 +12,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -224,6 +225,21 @@ func TestIdentityIsTheActor(t *testing.T) {
 	testenv.WaitForStatus(t, env.Client, s.WorkflowID, workflows.StatusWaitingApproval)
 	if _, err := dave.call("advance_workflow", map[string]any{"workflow_id": s.WorkflowID, "action": "approve"}); err == nil || !strings.Contains(err.Error(), "separation of duties") {
 		t.Fatalf("self-approval: %v", err)
+	}
+	// approvals://pending lists the gate for bob, who may decide it, not for dave, who
+	// requested it.
+	for who, c := range map[string]*plainMCP{"bob": bob, "dave": dave} {
+		text, err := c.read(mcpserver.PendingURI)
+		var inbox mcpserver.PendingResult
+		if err != nil || json.Unmarshal([]byte(text), &inbox) != nil || inbox.For != who {
+			t.Fatalf("%s's approvals://pending: %s %v", who, text, err)
+		}
+		listed := slices.ContainsFunc(inbox.Items, func(p mcpserver.Pending) bool {
+			return p.WorkflowID == s.WorkflowID && p.Step == "approval" && p.RequestedBy == "dave"
+		})
+		if listed != (who == "bob") {
+			t.Errorf("%s's approvals://pending lists the run: %t; %s", who, listed, text)
+		}
 	}
 	// Anyone who reaches Temporal could claim to be bob: a raw signal and an unsigned
 	// update are refused, and the signal is recorded as ignored.

@@ -58,8 +58,8 @@ func TestMCPListsToolsResourcesAndPrompts(t *testing.T) {
 				uris = append(uris, r.URI)
 			}
 			slices.Sort(uris)
-			// The stats, and the shipped deployment definition as process://deployment.
-			if err != nil || !slices.Equal(uris, []string{"admin://system/stats", "process://deployment"}) {
+			// The stats, the caller's pending approvals, and the shipped deployment definition.
+			if err != nil || !slices.Equal(uris, []string{"admin://system/stats", "approvals://pending", "process://deployment"}) {
 				t.Errorf("resources = %+v, %v", resources, err)
 			}
 			prompts, err := cs.ListPrompts(ctx, nil)

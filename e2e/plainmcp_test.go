@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -114,3 +115,35 @@ func (p *plainMCP) call(name string, args any) (json.RawMessage, error) {
 }
 
 func base64URL(b []byte) string { return base64.URLEncoding.EncodeToString(b) }
+
+// read reads a resource and returns its text.
+func (p *plainMCP) read(uri string) (string, error) {
+	resp, err := p.post(fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"resources/read","params":{"uri":%q}}`, p.id.Add(1), uri))
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return "", err
+	}
+	if i := bytes.Index(raw, []byte("data: ")); i >= 0 {
+		raw = raw[i+6:]
+	}
+	var msg struct {
+		Result struct {
+			Contents []struct{ Text string } `json:"contents"`
+		} `json:"result"`
+		Error *struct{ Message string } `json:"error"`
+	}
+	if err := json.Unmarshal(raw, &msg); err != nil {
+		return "", fmt.Errorf("%v: %s", err, raw)
+	}
+	if msg.Error != nil {
+		return "", errors.New(msg.Error.Message)
+	}
+	if len(msg.Result.Contents) == 0 {
+		return "", fmt.Errorf("no contents: %s", raw)
+	}
+	return msg.Result.Contents[0].Text, nil
+}

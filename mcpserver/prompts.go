@@ -24,7 +24,7 @@ func (s *Server) addPrompts() {
 			filter = fmt.Sprintf(` with workflow_type="%s"`, t)
 		}
 		text := fmt.Sprintf(`Review what waits for a human decision in Flowgate.
-1. Call list_workflows with status="waiting_approval"%s (follow pagination.next_cursor until has_more is false). Also list status="waiting_input": those are steps that failed and need continue or reject.
+1. Read the approvals://pending resource: the gates the person may decide now, oldest deadline first. To see every waiting run, call list_workflows with status="waiting_approval"%s (follow pagination.next_cursor until has_more is false). Also list status="waiting_input": those are steps that failed and need continue or reject.
 2. For each workflow, call get_workflow_status and read the workflow://{workflow_id}/details resource.
 3. Summarize each in two or three lines: what it will do and to what (user, service and environment, tables), who requested it, which step waits, the deadline, and anything unusual in its history (failed attempts, ignored signals, audit findings).
 4. Recommend approve or reject with a reason, but do not call advance_workflow until the person tells you what to do. Remind them that the requester cannot approve their own workflow.`, filter)

@@ -155,6 +155,7 @@ func New(cfg Config) (*Server, error) {
 	s.addDataTools()
 	s.addListFiles()
 	s.addResources()
+	s.addInbox()
 	s.addPrompts()
 	return s, nil
 }
