@@ -7,6 +7,7 @@ import (
 	"html"
 	"io"
 	"net/http"
+	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
 	"regexp"
@@ -285,4 +286,75 @@ func TestAnApproverDecidesFromAPhone(t *testing.T) {
 	if s := stepOf(st, "approval"); s.Actor != "carol" || s.Comment != "checked on my phone" {
 		t.Errorf("approval = %+v", s)
 	}
+}
+
+// TestTheInboxListsWhatWaitsOnTheSignedInApprover: /approvals asks for an API key, refuses
+// a wrong one, and once signed in lists the gates waiting on that person (not their own
+// runs), each linking to its approval page, which decides.
+func TestTheInboxListsWhatWaitsOnTheSignedInApprover(t *testing.T) {
+	env := testenv.StartT(t, testenv.Options{Auth: &mcpserver.AuthConfig{ResourceURL: resourceURL, APIKeys: []mcpserver.APIKey{
+		{Name: "dave", SHA256: keyHash("dave-key"), Scopes: mcpserver.AllScopes},
+		{Name: "bob", SHA256: keyHash("bob-key"), Scopes: []string{mcpserver.ScopeRead, mcpserver.ScopeApprove}},
+	}}})
+	dave := newPlainMCPWith(t, env.MCPURL, "dave-key")
+	out, err := dave.call("start_workflow", map[string]any{"workflow_type": "deployment",
+		"parameters": map[string]any{"service": "orders", "version": "8.2.0", "environment": "staging"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s mcpserver.StartResult
+	json.Unmarshal(out, &s)
+	testenv.WaitForStatus(t, env.Client, s.WorkflowID, workflows.StatusWaitingApproval)
+	origin := strings.TrimSuffix(env.MCPURL, mcpserver.EndpointPath)
+	inbox := origin + mcpserver.InboxPath
+	browse := func(key string) (*http.Client, string) {
+		jar, _ := cookiejar.New(nil)
+		c := &http.Client{Jar: jar}
+		if page := read(t, c, http.MethodGet, inbox, nil); !strings.Contains(page, `<label for="api_key">`) {
+			t.Fatalf("inbox before sign-in:\n%s", page)
+		}
+		if page := read(t, c, http.MethodPost, inbox, url.Values{"api_key": {"wrong"}}); !strings.Contains(page, "Sign-in refused") {
+			t.Fatalf("a wrong key:\n%s", page)
+		}
+		return c, read(t, c, http.MethodPost, inbox, url.Values{"api_key": {key}})
+	}
+	if _, page := browse("dave-key"); !strings.Contains(page, "waiting on dave") || strings.Contains(page, s.WorkflowID) {
+		t.Errorf("the requester's inbox lists their own run:\n%s", page)
+	}
+	c, page := browse("bob-key")
+	m := regexp.MustCompile(`href="(` + regexp.QuoteMeta(mcpserver.ApprovalPath) + `\?t=[^"]+)">` + regexp.QuoteMeta(s.WorkflowID)).FindStringSubmatch(page)
+	if m == nil {
+		t.Fatalf("bob's inbox does not link the run:\n%s", page)
+	}
+	gate := read(t, c, http.MethodGet, origin+html.UnescapeString(m[1]), nil)
+	form := url.Values{"action": {"approve"}}
+	for _, f := range formField.FindAllStringSubmatch(gate, -1) {
+		form.Set(f[1], html.UnescapeString(f[2]))
+	}
+	if done := read(t, c, http.MethodPost, origin+mcpserver.ApprovalPath, form); !strings.Contains(done, "by bob accepted") {
+		t.Fatalf("deciding from the inbox:\n%s", done)
+	}
+	if st, err := result(t, env.Client, s.WorkflowID); err != nil || stepOf(st, "approval").Actor != "bob" {
+		t.Fatalf("after the inbox: %s %v", st.Status, err)
+	}
+	if page := read(t, c, http.MethodGet, inbox, nil); strings.Contains(page, s.WorkflowID) || !strings.Contains(page, "Nothing waits on you") {
+		t.Errorf("the inbox after the decision:\n%s", page)
+	}
+}
+
+func read(t *testing.T, c *http.Client, method, u string, form url.Values) string {
+	t.Helper()
+	var resp *http.Response
+	var err error
+	if method == http.MethodPost {
+		resp, err = c.PostForm(u, form)
+	} else {
+		resp, err = c.Get(u)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
 }

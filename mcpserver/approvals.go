@@ -3,6 +3,7 @@ package mcpserver
 import (
 	"context"
 	"crypto/hmac"
+	"errors"
 	"fmt"
 	"html/template"
 	"net/http"
@@ -78,6 +79,9 @@ func (s *Server) approvalHandler(w http.ResponseWriter, r *http.Request) {
 	}
 	token := r.Form.Get("t")
 	link, err := keys.VerifyLink(token, time.Now())
+	if err == nil && link.WorkflowID == "" {
+		err = errors.New("this is an inbox sign-in, not an approval link")
+	}
 	if err != nil {
 		s.renderApproval(w, http.StatusForbidden, approvalPage{Title: "This link cannot be used", Problem: true, Message: err.Error() + ". Nothing changed."})
 		return

@@ -1,0 +1,159 @@
+package mcpserver
+
+import (
+	"html/template"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// InboxPath is the approver's inbox: every gate waiting on them, oldest deadline first.
+const InboxPath = "/approvals"
+
+// inboxCookie holds a signed-in approver's session: a token signed with the decision
+// keys naming them, for InboxSession.
+const inboxCookie = "flowgate_inbox"
+
+// InboxSession is how long a sign-in to the inbox lasts.
+const InboxSession = 8 * time.Hour
+
+type inboxPage struct {
+	Who      string
+	Items    []inboxItem
+	SignIn   bool
+	Message  string
+	Truncate bool
+}
+
+type inboxItem struct {
+	Pending
+	Link string
+}
+
+// inboxHandler serves /approvals. With authentication on, the approver signs in with
+// their API key once (a session cookie for InboxSession); without it, the local identity
+// sees every gate.
+func (s *Server) inboxHandler(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Frame-Options", "DENY")
+	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'")
+	keys := s.linkKeys()
+	if keys == nil {
+		s.renderInbox(w, http.StatusNotFound, inboxPage{Message: "This Flowgate server has no decision keys, so it cannot make approval links (start it with --decision-keys)."})
+		return
+	}
+	ctx := r.Context()
+	if r.Method == http.MethodPost {
+		s.inboxSignIn(w, r)
+		return
+	}
+	if s.auth != nil {
+		c, err := r.Cookie(inboxCookie)
+		if err != nil {
+			s.renderInbox(w, http.StatusOK, inboxPage{SignIn: true})
+			return
+		}
+		session, err := keys.VerifyLink(c.Value, time.Now())
+		if err != nil || session.WorkflowID != "" {
+			s.renderInbox(w, http.StatusOK, inboxPage{SignIn: true, Message: "Your sign-in has expired; sign in again."})
+			return
+		}
+		ctx = WithIdentity(ctx, Identity{Subject: session.Approver, Scopes: s.auth.scopesOf(session.Approver)})
+	}
+	ctx, cancel := s.callContext(ctx)
+	defer cancel()
+	res, err := s.pending(ctx)
+	if err != nil {
+		s.renderInbox(w, http.StatusServiceUnavailable, inboxPage{Who: s.actor(ctx), Message: "The list cannot be read now: " + s.explain(ctx, "", err)})
+		return
+	}
+	page := inboxPage{Who: res.For, Truncate: res.Truncated}
+	base := "//" + r.Host
+	for _, p := range res.Items {
+		link, err := ApprovalLink(keys, base, p.WorkflowID, p.Step, res.For, p.Deadline)
+		if err != nil {
+			continue
+		}
+		page.Items = append(page.Items, inboxItem{Pending: p, Link: strings.TrimPrefix(link, base)})
+	}
+	s.renderInbox(w, http.StatusOK, page)
+}
+
+// inboxSignIn checks an API key posted from the sign-in form and sets the session cookie.
+func (s *Server) inboxSignIn(w http.ResponseWriter, r *http.Request) {
+	if s.auth == nil || !s.sameOrigin(r) {
+		http.Redirect(w, r, InboxPath, http.StatusSeeOther)
+		return
+	}
+	if r.PostFormValue("sign_out") != "" {
+		http.SetCookie(w, &http.Cookie{Name: inboxCookie, Value: "", Path: InboxPath, MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteStrictMode})
+		http.Redirect(w, r, InboxPath, http.StatusSeeOther)
+		return
+	}
+	id, aerr := s.auth.checkKey(strings.TrimSpace(r.PostFormValue("api_key")))
+	if aerr != nil {
+		s.renderInbox(w, http.StatusUnauthorized, inboxPage{SignIn: true, Message: "Sign-in refused: " + aerr.msg + "."})
+		return
+	}
+	token, err := s.linkKeys().SignLink("", "", id.Subject, time.Now().Add(InboxSession))
+	if err != nil {
+		s.renderInbox(w, http.StatusInternalServerError, inboxPage{SignIn: true, Message: "Sign-in failed; try again."})
+		return
+	}
+	http.SetCookie(w, &http.Cookie{Name: inboxCookie, Value: token, Path: InboxPath, MaxAge: int(InboxSession.Seconds()),
+		HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode})
+	http.Redirect(w, r, InboxPath, http.StatusSeeOther)
+}
+
+func (s *Server) renderInbox(w http.ResponseWriter, code int, p inboxPage) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(code)
+	if err := inboxTemplate.Execute(w, p); err != nil {
+		s.cfg.Logger.Warn("inbox page", "error", err)
+	}
+}
+
+var inboxTemplate = template.Must(template.New("inbox").Funcs(template.FuncMap{
+	"when": func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") },
+	"left": func(t time.Time) string { return time.Until(t).Round(time.Minute).String() },
+	"q":    url.QueryEscape,
+}).Parse(`<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Approvals · Flowgate</title>
+<style>
+body{font:16px/1.5 system-ui,sans-serif;margin:0;padding:1rem;color:#111;background:#fff;max-width:44rem}
+h1{font-size:1.4rem}
+li{margin:.6rem 0}
+a{color:#0b57d0}
+.note{background:#fff4e5;border-left:4px solid #b35900;padding:.75rem 1rem}
+label{display:block;font-weight:600;margin-top:1rem}
+input{font:inherit;width:100%;box-sizing:border-box;padding:.4rem}
+button{font:inherit;padding:.6rem 1.2rem;margin-top:1rem;border:2px solid #111;border-radius:4px;background:#fff}
+button:focus,input:focus,a:focus{outline:3px solid #0b57d0;outline-offset:2px}
+</style>
+</head>
+<body>
+<main>
+<h1>Approvals{{with .Who}} waiting on {{.}}{{end}}</h1>
+{{with .Message}}<p class="note" role="status">{{.}}</p>{{end}}
+{{if .SignIn}}
+<form method="post" action="` + InboxPath + `">
+<label for="api_key">Your Flowgate API key</label>
+<input id="api_key" name="api_key" type="password" autocomplete="current-password" required>
+<button type="submit">Sign in</button>
+</form>
+{{else}}
+{{if .Items}}
+<ol>{{range .Items}}<li><a href="{{.Link}}">{{.WorkflowID}}</a>: {{.Type}} waits at <strong>{{.Step}}</strong>, requested by {{.RequestedBy}}; deadline {{when .Deadline}} (in {{left .Deadline}}){{if gt .Needs 1}}, needs {{.Needs}} more approvals{{end}}</li>{{end}}</ol>
+{{if .Truncate}}<p>More runs wait than this page looked at; the oldest deadlines are shown.</p>{{end}}
+{{else}}<p>Nothing waits on you now.</p>{{end}}
+<form method="post" action="` + InboxPath + `"><button type="submit" name="sign_out" value="1">Sign out</button></form>
+{{end}}
+</main>
+</body>
+</html>
+`))
