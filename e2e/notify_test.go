@@ -4,12 +4,15 @@ import (
 	"encoding/json"
 	"errors"
 	"github.com/chromedp/chromedp"
+	"go.temporal.io/sdk/temporal"
 	"html"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -357,4 +360,47 @@ func read(t *testing.T, c *http.Client, method, u string, form url.Values) strin
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return string(b)
+}
+
+// TestAReminderComesBeforeAShortDeadline: a gate with a reminder tells the channels when it
+// opens, again before its deadline, and once more when the run ends timed out.
+func TestAReminderComesBeforeAShortDeadline(t *testing.T) {
+	hook := &sink{}
+	hookSrv := httptest.NewServer(hook)
+	t.Cleanup(hookSrv.Close)
+	n := &activities.Notifier{Client: http.DefaultClient, Secret: []byte("a webhook secret of the tests, long enough"),
+		Channels: []activities.Channel{{Kind: activities.ChannelWebhook, URL: hookSrv.URL}}}
+	env := testenv.StartT(t, testenv.Options{Notify: n, NoMCP: true})
+	file := filepath.Join(t.TempDir(), "quick_check.yaml")
+	os.WriteFile(file, []byte(`name: quick_check
+title: Quick check
+version: 1
+parameters: {type: object}
+summary: "A quick check for {{run.requested_by}}"
+steps:
+  - name: check
+    approval: {approvers: [ann], deadline: 6s, reminder: 3s}
+`), 0o644)
+	id := startProcess(t, env.Client, file, `{}`, workflows.Request{RequestedBy: "rita"})
+	_, err := result(t, env.Client, id)
+	var app *temporal.ApplicationError
+	if !errors.As(err, &app) || app.Type() != workflows.ErrTypeApprovalTimeout {
+		t.Fatalf("the run ended with %v, want a timeout", err)
+	}
+	testenv.WaitFor(t, 30*time.Second, "three notices", func() (bool, error) { return len(hook.of(id+"/run_ended")) == 1, nil })
+	opened, reminded := hook.of("/check/gate_opened"), hook.of("/check/reminder")
+	if len(opened) != 1 || len(reminded) != 1 {
+		t.Fatalf("gate_opened %d, reminder %d; want one each", len(opened), len(reminded))
+	}
+	var first, second activities.Notice
+	json.Unmarshal(opened[0].Body, &first)
+	json.Unmarshal(reminded[0].Body, &second)
+	if first.Who != "ann" || len(first.Approvers) != 1 || !second.Deadline.Equal(first.Deadline) || !strings.Contains(string(reminded[0].Body), "Reminder: A quick check for rita") {
+		t.Errorf("notices: %s / %s", opened[0].Body, reminded[0].Body)
+	}
+	var ended activities.Notice
+	json.Unmarshal(hook.of(id + "/run_ended")[0].Body, &ended)
+	if ended.Status != string(workflows.StatusTimedOut) {
+		t.Errorf("run_ended status %q", ended.Status)
+	}
 }
