@@ -16,6 +16,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -402,5 +403,70 @@ steps:
 	json.Unmarshal(hook.of(id + "/run_ended")[0].Body, &ended)
 	if ended.Status != string(workflows.StatusTimedOut) {
 		t.Errorf("run_ended status %q", ended.Status)
+	}
+}
+
+// holdingSink answers nothing to the first request it gets until released: a receiver
+// slow enough that flowgate dev is killed while the notification is on its way.
+type holdingSink struct {
+	sink
+	first   chan struct{}
+	release chan struct{}
+	once    sync.Once
+}
+
+func (h *holdingSink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	held := false
+	h.once.Do(func() { held = true; close(h.first) })
+	if held {
+		io.Copy(io.Discard, r.Body)
+		<-h.release // the sender is killed meanwhile: this delivery never completes
+		return
+	}
+	h.sink.ServeHTTP(w, r)
+}
+
+// TestAKilledWorkerStillTellsTheGateOnce: flowgate dev is SIGKILLed while the gate's
+// webhook is in flight; after the restart the notification is sent again under the same
+// delivery id, so the receiver has the gate exactly once, and the run goes on.
+func TestAKilledWorkerStillTellsTheGateOnce(t *testing.T) {
+	hook := &holdingSink{first: make(chan struct{}), release: make(chan struct{})}
+	hookSrv := httptest.NewServer(hook)
+	t.Cleanup(hookSrv.Close)
+	t.Cleanup(func() { close(hook.release) })
+	dir := t.TempDir()
+	secret := filepath.Join(dir, "webhook.secret")
+	os.WriteFile(secret, []byte("a webhook secret of the tests, long enough"), 0o600)
+	args, mcpAddr, _ := devOnFreePorts(t, filepath.Join(dir, "data"))
+	args = append(args, "--notify", "webhook="+hookSrv.URL+"/hook", "--notify-secret-file", secret)
+	first := startDev(t, args...)
+	first.waitReady(t, mcpAddr)
+	var started mcpserver.StartResult
+	callTool(t, connectHTTP(t, first.mcpURL), "start_workflow", map[string]any{"workflow_type": "deployment",
+		"parameters": map[string]any{"service": "orders", "version": "8.3.0", "environment": "production"}}).decode(t, &started)
+	select {
+	case <-hook.first:
+	case <-time.After(60 * time.Second):
+		t.Fatal("the gate's webhook never left")
+	}
+	if err := first.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = first.cmd.Wait()
+
+	second := startDev(t, args...)
+	second.waitReady(t, mcpAddr)
+	id := started.WorkflowID
+	// The activity's start-to-close timeout (30 s) passes before it is retried.
+	testenv.WaitFor(t, 3*time.Minute, "the gate told after the restart", func() (bool, error) {
+		return len(hook.of(id+"/approval/gate_opened")) > 0, nil
+	})
+	cs := connectHTTP(t, second.mcpURL)
+	if r := callTool(t, cs, "advance_workflow", map[string]any{"workflow_id": id, "action": "approve", "step": "approval"}); r.IsError {
+		t.Fatalf("approve: %s", r.Text)
+	}
+	testenv.WaitFor(t, time.Minute, "the run's end told", func() (bool, error) { return len(hook.of(id+"/run_ended")) == 1, nil })
+	if got := hook.of(id + "/approval/gate_opened"); len(got) != 1 {
+		t.Errorf("the receiver completed %d deliveries of the gate, want 1 (the one in flight at the kill never completed)", len(got))
 	}
 }

@@ -34,7 +34,7 @@ func (r *runner) notifyGate(ctx workflow.Context, event string, g *gate) {
 	until := g.deadline.Sub(workflow.Now(ctx))
 	workflow.Go(ctx, func(ctx workflow.Context) {
 		actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-			StartToCloseTimeout:    time.Minute,
+			StartToCloseTimeout:    30 * time.Second,
 			ScheduleToCloseTimeout: max(until, time.Minute),
 			Summary:                "notify: " + strings.ReplaceAll(event, "_", " ") + " at " + g.step,
 			RetryPolicy: &temporal.RetryPolicy{InitialInterval: 2 * time.Second, BackoffCoefficient: 2, MaximumInterval: 5 * time.Minute,
