@@ -208,7 +208,8 @@ func (s *Server) queryDetails(ctx context.Context, id string) (workflows.State, 
 
 func (s *Server) renderApproval(w http.ResponseWriter, code int, p approvalPage) {
 	if st := p.State; st != nil && st.Process != nil {
-		if proc, ok := s.cfg.Processes.Get(st.Process.Name); ok {
+		// The summary of the definition the run carries, when it is the one loaded now.
+		if proc, ok := s.cfg.Processes.Get(st.Process.Name); ok && proc.Source.Hash == st.Process.Hash {
 			p.Summary = workflows.RenderSummary(proc.Definition, st.Parameters, st.WorkflowID, st.RequestedBy)
 		}
 	}

@@ -37,6 +37,19 @@ type harness struct {
 	defined bool
 }
 
+// sibling is a second test environment on h's backends, database and files, whose run
+// has the workflow id id: what h's runs did is there for it.
+func (h *harness) sibling(id string) *harness {
+	h2 := &harness{t: h.t, backends: h.backends, db: h.db, files: h.files, baseURL: h.baseURL, defined: h.defined}
+	var suite testsuite.WorkflowTestSuite
+	suite.SetLogger(quietLogger)
+	h2.env = suite.NewTestWorkflowEnvironment()
+	worker.Register(h2.env, worker.Activities{Database: h.db, Files: h.files,
+		Gateway: &activities.Gateway{Client: &http.Client{}, Services: demo.Services(h.baseURL)}})
+	h2.env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: id})
+	return h2
+}
+
 // bothDeployments runs a deployment test on the Go code (runs started before deployment
 // became a definition) and on the shipped definition: they must behave alike.
 func bothDeployments(t *testing.T, test func(t *testing.T, defined bool)) {
@@ -278,13 +291,7 @@ func TestShippedDeploymentKeepsTheRecordOfTheGoCode(t *testing.T) {
 		if _, err := h.result(); err != nil && env == "dev" {
 			t.Fatal(err)
 		}
-		h2 := &harness{t: t, backends: h.backends, defined: defined}
-		var suite testsuite.WorkflowTestSuite
-		suite.SetLogger(quietLogger)
-		h2.env = suite.NewTestWorkflowEnvironment()
-		worker.Register(h2.env, worker.Activities{Database: h.db, Files: h.files,
-			Gateway: &activities.Gateway{Client: &http.Client{}, Services: demo.Services(h.baseURL)}})
-		h2.env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: "deployment-second"})
+		h2 := h.sibling("deployment-second")
 		h2.at(time.Hour, func() {
 			h2.advance(workflows.AdvanceRequest{Scopes: approveScope, Action: workflows.ActionApprove, Step: "approval", Actor: "bob", Comment: "ship it"})
 		})
@@ -378,14 +385,8 @@ func testDeploymentFailedVerificationRollsBack(t *testing.T, defined bool) {
 	if _, err := h.result(); err != nil {
 		t.Fatal(err)
 	}
-	h2 := &harness{t: t, backends: h.backends, defined: defined}
-	var suite testsuite.WorkflowTestSuite
-	suite.SetLogger(quietLogger)
-	h2.env = suite.NewTestWorkflowEnvironment()
-	worker.Register(h2.env, worker.Activities{Database: h.db, Files: h.files,
-		Gateway: &activities.Gateway{Client: &http.Client{}, Services: demo.Services(h.baseURL)}})
 	// Another workflow id, so its deploy carries another idempotency key.
-	h2.env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: "deployment-broken"})
+	h2 := h.sibling("deployment-broken")
 	h2.startDeployment(workflows.DeploymentInput{Request: alice,
 		Params: workflows.DeploymentParams{Service: "orders", Version: "1.1.0-unhealthy", Environment: "dev"}})
 	st, err := h2.result()
