@@ -330,6 +330,10 @@ func TestTheInboxListsWhatWaitsOnTheSignedInApprover(t *testing.T) {
 	if m == nil {
 		t.Fatalf("bob's inbox does not link the run:\n%s", page)
 	}
+	carols, _ := mcpserver.ApprovalLink(testenv.DecisionKeys(), origin, s.WorkflowID, "approval", "carol", time.Now().Add(time.Hour))
+	if page := read(t, c, http.MethodGet, carols, nil); !strings.Contains(page, "sent to carol, and you are signed in as bob") {
+		t.Errorf("someone else's link opened by bob:\n%s", page)
+	}
 	gate := read(t, c, http.MethodGet, origin+html.UnescapeString(m[1]), nil)
 	form := url.Values{"action": {"approve"}}
 	for _, f := range formField.FindAllStringSubmatch(gate, -1) {

@@ -86,6 +86,14 @@ func (s *Server) approvalHandler(w http.ResponseWriter, r *http.Request) {
 		s.renderApproval(w, http.StatusForbidden, approvalPage{Title: "This link cannot be used", Problem: true, Message: err.Error() + ". Nothing changed."})
 		return
 	}
+	if c, cerr := r.Cookie(inboxCookie); cerr == nil && s.auth != nil {
+		// Someone signed in to the inbox as another person is not the link's approver.
+		if session, err := keys.VerifyLink(c.Value, time.Now()); err == nil && session.WorkflowID == "" && session.Approver != link.Approver {
+			s.renderApproval(w, http.StatusForbidden, approvalPage{Title: "This link is someone else's", Problem: true,
+				Message: fmt.Sprintf("This link was sent to %s, and you are signed in as %s. Nothing changed.", link.Approver, session.Approver)})
+			return
+		}
+	}
 	ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
 	defer cancel()
 	page := approvalPage{Link: link, Token: token, CSRF: s.csrf(token), UIURL: s.uiLink(link.WorkflowID)}

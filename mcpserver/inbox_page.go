@@ -6,6 +6,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/flowgate/flowgate/workflows"
 )
 
 // InboxPath is the approver's inbox: every gate waiting on them, oldest deadline first.
@@ -59,7 +61,7 @@ func (s *Server) inboxHandler(w http.ResponseWriter, r *http.Request) {
 			s.renderInbox(w, http.StatusOK, inboxPage{SignIn: true, Message: "Your sign-in has expired; sign in again."})
 			return
 		}
-		ctx = WithIdentity(ctx, Identity{Subject: session.Approver, Scopes: s.auth.scopesOf(session.Approver)})
+		ctx = WithIdentity(ctx, Identity{Subject: session.Approver, Scopes: s.sessionScopes(session)})
 	}
 	ctx, cancel := s.callContext(ctx)
 	defer cancel()
@@ -87,23 +89,44 @@ func (s *Server) inboxSignIn(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if r.PostFormValue("sign_out") != "" {
-		http.SetCookie(w, &http.Cookie{Name: inboxCookie, Value: "", Path: InboxPath, MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteStrictMode})
+		http.SetCookie(w, &http.Cookie{Name: inboxCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteStrictMode})
 		http.Redirect(w, r, InboxPath, http.StatusSeeOther)
 		return
 	}
-	id, aerr := s.auth.checkKey(strings.TrimSpace(r.PostFormValue("api_key")))
+	credential := strings.TrimSpace(r.PostFormValue("api_key"))
+	var id Identity
+	var aerr *authError
+	if strings.Count(credential, ".") == 2 && s.auth.keys != nil {
+		// An OAuth access token of the configured issuer, verified as the MCP endpoint does.
+		id, aerr = s.auth.checkToken(r.Context(), credential)
+	} else {
+		id, aerr = s.auth.checkKey(credential)
+	}
 	if aerr != nil {
 		s.renderInbox(w, http.StatusUnauthorized, inboxPage{SignIn: true, Message: "Sign-in refused: " + aerr.msg + "."})
 		return
 	}
-	token, err := s.linkKeys().SignLink("", "", id.Subject, time.Now().Add(InboxSession))
+	// A session is a signed token with no run; its step field carries the scopes a token
+	// sign-in had (an API key's are read again at each visit, so revoking it takes effect).
+	token, err := s.linkKeys().SignLink("", strings.Join(id.Scopes, " "), id.Subject, time.Now().Add(InboxSession))
 	if err != nil {
 		s.renderInbox(w, http.StatusInternalServerError, inboxPage{SignIn: true, Message: "Sign-in failed; try again."})
 		return
 	}
-	http.SetCookie(w, &http.Cookie{Name: inboxCookie, Value: token, Path: InboxPath, MaxAge: int(InboxSession.Seconds()),
+	http.SetCookie(w, &http.Cookie{Name: inboxCookie, Value: token, Path: "/", MaxAge: int(InboxSession.Seconds()),
 		HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode})
 	http.Redirect(w, r, InboxPath, http.StatusSeeOther)
+}
+
+// sessionScopes are a signed-in approver's scopes: their API key's now, or the scopes
+// their access token had at sign-in.
+func (s *Server) sessionScopes(session workflows.ApprovalLink) []string {
+	for _, k := range s.auth.cfg.APIKeys {
+		if k.Name == session.Approver {
+			return s.auth.scopesOf(session.Approver)
+		}
+	}
+	return strings.Fields(session.Step)
 }
 
 func (s *Server) renderInbox(w http.ResponseWriter, code int, p inboxPage) {
@@ -142,7 +165,7 @@ button:focus,input:focus,a:focus{outline:3px solid #0b57d0;outline-offset:2px}
 {{with .Message}}<p class="note" role="status">{{.}}</p>{{end}}
 {{if .SignIn}}
 <form method="post" action="` + InboxPath + `">
-<label for="api_key">Your Flowgate API key</label>
+<label for="api_key">Your Flowgate API key (or an OAuth access token)</label>
 <input id="api_key" name="api_key" type="password" autocomplete="current-password" required>
 <button type="submit">Sign in</button>
 </form>
