@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"slices"
@@ -18,6 +20,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"go.temporal.io/sdk/client"
 
+	"github.com/flowgate/flowgate/activities"
 	"github.com/flowgate/flowgate/internal/devserver"
 	"github.com/flowgate/flowgate/internal/testenv"
 	"github.com/flowgate/flowgate/mcpserver"
@@ -477,4 +480,79 @@ func BenchmarkInterpreter(b *testing.B) {
 		})
 	}
 	b.ReportMetric(rssMiB(os.Getpid()), "RSS-MiB")
+}
+
+// timingSink records when each gate_opened delivery arrived, by workflow id.
+type timingSink struct {
+	mu      sync.Mutex
+	arrived map[string]time.Time
+}
+
+func (s *timingSink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	id := r.Header.Get(activities.DeliveryHeader)
+	io.Copy(io.Discard, r.Body)
+	if run, ok := strings.CutSuffix(id, "/approval/gate_opened"); ok {
+		s.mu.Lock()
+		if _, seen := s.arrived[run]; !seen {
+			s.arrived[run] = time.Now()
+		}
+		s.mu.Unlock()
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *timingSink) at(id string) (time.Time, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t, ok := s.arrived[id]
+	return t, ok
+}
+
+// BenchmarkGateToNotification measures how long an approver waits to hear of a gate:
+// from the moment a production deployment's start returns to the moment its signed
+// webhook (with the approval link) arrives at a receiver, one run at a time and 8 at once.
+func BenchmarkGateToNotification(b *testing.B) {
+	rec := &timingSink{arrived: map[string]time.Time{}}
+	srv := httptest.NewServer(rec)
+	b.Cleanup(srv.Close)
+	n := &activities.Notifier{Client: http.DefaultClient, Secret: []byte("a webhook secret of the benchmark, long"), Approvers: []string{"bob"},
+		Channels: []activities.Channel{{Kind: activities.ChannelWebhook, URL: srv.URL}}}
+	env := testenv.StartT(b, testenv.Options{DatabaseFile: testenv.TempFile(b, "temporal.db"), Notify: n})
+	env.Backends.Latency = 0
+	for _, clients := range []int{1, 8} {
+		b.Run(fmt.Sprintf("clients=%d", clients), func(b *testing.B) {
+			for range b.N {
+				var lat latencies
+				rate, _ := drive(b, clients, clients*25, func(ctx context.Context, i int) error {
+					s, err := workflows.PrepareStart(workflows.KindDeployment,
+						json.RawMessage(fmt.Sprintf(`{"service":"orders","version":"6.%d.%d","environment":"production"}`, clients, i)), workflows.Request{RequestedBy: "bench"})
+					if err != nil {
+						return err
+					}
+					id := "deployment-" + uuid.NewString()
+					if _, err := env.Client.ExecuteWorkflow(ctx, s.Options(id), string(workflows.KindDeployment), s.Input); err != nil {
+						return err
+					}
+					t0 := time.Now()
+					for {
+						if at, ok := rec.at(id); ok {
+							lat.add(at.Sub(t0))
+							break
+						}
+						if ctx.Err() != nil {
+							return ctx.Err()
+						}
+						time.Sleep(2 * time.Millisecond)
+					}
+					_, err = env.Client.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{WorkflowID: id, UpdateName: workflows.UpdateAdvance,
+						Args: []any{workflows.AdvanceRequest{Scopes: approverScopes, Action: workflows.ActionApprove, Actor: "bob"}}, WaitForStage: client.WorkflowUpdateStageCompleted})
+					return err
+				})
+				b.ReportMetric(rate, "gates/s")
+				b.ReportMetric(ms(lat.pct(0.5)), "start-to-webhook-p50-ms")
+				b.ReportMetric(ms(lat.pct(0.95)), "start-to-webhook-p95-ms")
+				b.ReportMetric(ms(lat.pct(0.99)), "start-to-webhook-p99-ms")
+			}
+		})
+	}
 }
