@@ -342,7 +342,7 @@ func requiredScope(method string, params json.RawMessage) string {
 			return ScopeAdmin
 		}
 		return ScopeRead
-	case "prompts/get":
+	case "prompts/get", "resources/subscribe":
 		return ScopeRead
 	}
 	return ""

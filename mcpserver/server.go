@@ -98,7 +98,12 @@ type Server struct {
 	// published holds the process resource URIs registered now.
 	procMu    sync.Mutex
 	published []string
+	// watch holds the resource subscriptions and their per-run watchers.
+	watch *watchers
 }
+
+// Watchers is how many runs are watched for their subscribers now.
+func (s *Server) Watchers() int { return s.watch.Count() }
 
 // New builds the MCP server with every tool, resource and prompt. It fails only on an
 // invalid auth configuration.
@@ -136,13 +141,19 @@ func New(cfg Config) (*Server, error) {
 	hooks.AddOnError(s.codes.hook)
 	hooks.AddOnRegisterSession(s.sessions.registered)
 	hooks.AddOnUnregisterSession(s.sessions.unregistered)
+	s.watch = newWatchers(s)
+	hooks.AddAfterSubscribe(s.watch.afterSubscribe)
+	hooks.AddAfterUnsubscribe(s.watch.afterUnsubscribe)
+	hooks.AddOnUnregisterSession(s.watch.sessionEnded)
+	hooks.AddBeforeSubscriptionsListen(s.watch.beforeListen)
 	s.mcp = server.NewMCPServer("flowgate", Version,
 		server.WithHooks(hooks),
 		server.WithToolFilter(visibleTools),
 		server.WithToolHandlerMiddleware(s.observe),
 		// Lists change when process definitions are added, edited or removed.
 		server.WithToolCapabilities(true),
-		server.WithResourceCapabilities(false, true),
+		// Subscriptions to workflow://{id}/details are answered from the run's history.
+		server.WithResourceCapabilities(true, true),
 		server.WithPromptCapabilities(false),
 		server.WithRecovery(),
 		server.WithResourceRecovery(),

@@ -39,7 +39,7 @@ func (s *Server) HTTPHandler() http.Handler {
 			return ctx
 		}),
 	)
-	var endpoint = s.sessions.guard(requireSession(s.codes.httpAnswers(streamable)))
+	var endpoint = s.sessions.guard(requireSession(s.codes.httpAnswers(s.watch.guard(streamable))))
 	mux := http.NewServeMux()
 	if s.auth != nil {
 		endpoint = s.requireAuth(endpoint)

@@ -1,0 +1,300 @@
+package mcpserver
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/mark3labs/mcp-go/mcp"
+	"github.com/mark3labs/mcp-go/server"
+	enumspb "go.temporal.io/api/enums/v1"
+)
+
+// Bounds of resource subscriptions.
+const (
+	MaxSubscriptionsPerSession = 100
+	MaxSubscriptions           = 10_000
+)
+
+// watchers share one watcher per workflow among every session subscribed to its details
+// resource. A watcher long-polls the workflow's history (no query per subscriber, no
+// polling loop) and, after each completed workflow task or the run's close, tells every
+// subscriber with notifications/resources/updated.
+type watchers struct {
+	s  *Server
+	mu sync.Mutex
+	// byRun holds the watched runs; bySession the URIs each session subscribed to.
+	byRun     map[string]*watcher
+	bySession map[string]map[string]bool
+	total     int
+	// senders deliver to subscribers that are 2026-07-28 subscriptions/listen streams,
+	// which mcp-go does not register as sessions; others get SendNotificationToSpecificClient.
+	senders map[string]func(uri string)
+}
+
+type watcher struct {
+	uri      string
+	sessions map[string]bool
+	cancel   context.CancelFunc
+}
+
+func newWatchers(s *Server) *watchers {
+	return &watchers{s: s, byRun: map[string]*watcher{}, bySession: map[string]map[string]bool{}, senders: map[string]func(string){}}
+}
+
+// Count is how many workflows are watched now, however many sessions subscribed.
+func (w *watchers) Count() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.byRun)
+}
+
+// subscribeTarget returns the workflow id a subscribable URI names.
+func subscribeTarget(uri string) (string, bool) {
+	id, ok := strings.CutPrefix(uri, "workflow://")
+	if !ok {
+		return "", false
+	}
+	id, ok = strings.CutSuffix(id, "/details")
+	return id, ok && id != "" && checkID("workflow_id", id) == nil
+}
+
+// check refuses a subscription the server cannot keep: a URI that is not a run's details,
+// a run that does not exist, or one over the bounds. It returns a JSON-RPC code and message.
+func (w *watchers) check(ctx context.Context, session, uri string) (int, string) {
+	id, ok := subscribeTarget(uri)
+	if !ok {
+		return mcp.INVALID_PARAMS, fmt.Sprintf("uri %q cannot be subscribed to; allowed: workflow://{workflow_id}/details", uri)
+	}
+	w.mu.Lock()
+	n, total := len(w.bySession[session]), w.total
+	already := w.bySession[session][uri]
+	w.mu.Unlock()
+	switch {
+	case already:
+		return 0, ""
+	case n >= MaxSubscriptionsPerSession:
+		return mcp.INVALID_PARAMS, fmt.Sprintf("this session already has %d subscriptions, the most one may hold; unsubscribe from some first", n)
+	case total >= MaxSubscriptions:
+		return mcp.INTERNAL_ERROR, fmt.Sprintf("this server holds %d subscriptions, the most it keeps; try again later", total)
+	}
+	ctx, cancel := w.s.callContext(ctx)
+	defer cancel()
+	if _, err := w.s.cfg.Client.DescribeWorkflowExecution(ctx, id, ""); err != nil {
+		return mcp.RESOURCE_NOT_FOUND, "cannot subscribe to " + uri + ": " + w.s.explain(ctx, id, err)
+	}
+	return 0, ""
+}
+
+// add subscribes a session to a URI (checked before), starting its run's watcher if none.
+func (w *watchers) add(session, uri string) {
+	id, ok := subscribeTarget(uri)
+	if !ok || session == "" {
+		return
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.bySession[session][uri] {
+		return
+	}
+	if w.bySession[session] == nil {
+		w.bySession[session] = map[string]bool{}
+	}
+	w.bySession[session][uri] = true
+	w.total++
+	wt := w.byRun[id]
+	if wt == nil {
+		ctx, cancel := context.WithCancel(context.Background())
+		wt = &watcher{uri: uri, sessions: map[string]bool{}, cancel: cancel}
+		w.byRun[id] = wt
+		go w.watch(ctx, id, wt)
+	}
+	wt.sessions[session] = true
+}
+
+// remove unsubscribes a session from a URI; the last subscriber stops the watcher.
+func (w *watchers) remove(session, uri string) {
+	id, _ := subscribeTarget(uri)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.bySession[session][uri] {
+		return
+	}
+	delete(w.bySession[session], uri)
+	if len(w.bySession[session]) == 0 {
+		delete(w.bySession, session)
+		delete(w.senders, session)
+	}
+	w.total--
+	if wt := w.byRun[id]; wt != nil {
+		delete(wt.sessions, session)
+		if len(wt.sessions) == 0 {
+			wt.cancel()
+			delete(w.byRun, id)
+		}
+	}
+}
+
+// drop removes every subscription of a session that ended.
+func (w *watchers) drop(session string) {
+	w.mu.Lock()
+	uris := make([]string, 0, len(w.bySession[session]))
+	for uri := range w.bySession[session] {
+		uris = append(uris, uri)
+	}
+	w.mu.Unlock()
+	for _, uri := range uris {
+		w.remove(session, uri)
+	}
+}
+
+// watch long-polls the run's history and tells the subscribers of every change: each
+// completed workflow task (a decision, a step, a status) and the run's close. Events
+// before the watch began are skipped.
+func (w *watchers) watch(ctx context.Context, id string, wt *watcher) {
+	start := time.Now()
+	for ctx.Err() == nil {
+		iter := w.s.cfg.Client.GetWorkflowHistory(ctx, id, "", true, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+		for iter.HasNext() {
+			e, err := iter.Next()
+			if err != nil {
+				break
+			}
+			if e.GetEventTime().AsTime().Before(start) {
+				continue
+			}
+			switch e.GetEventType() {
+			case enumspb.EVENT_TYPE_WORKFLOW_TASK_COMPLETED, enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED,
+				enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED, enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_CANCELED,
+				enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_TERMINATED, enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_TIMED_OUT,
+				enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW:
+				w.tell(id, wt)
+			}
+		}
+		// The history ended (the run closed) or the long poll broke off: a closed run has
+		// nothing more to say; anything else is polled again after a pause.
+		if d, err := w.s.cfg.Client.DescribeWorkflowExecution(ctx, id, ""); err == nil &&
+			d.GetWorkflowExecutionInfo().GetStatus() != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
+			return
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// tell sends notifications/resources/updated to every subscriber of the run.
+func (w *watchers) tell(id string, wt *watcher) {
+	w.mu.Lock()
+	sessions := make([]string, 0, len(wt.sessions))
+	for sid := range wt.sessions {
+		sessions = append(sessions, sid)
+	}
+	w.mu.Unlock()
+	for _, sid := range sessions {
+		w.mu.Lock()
+		send := w.senders[sid]
+		w.mu.Unlock()
+		if send != nil {
+			send(wt.uri)
+			continue
+		}
+		_ = w.s.mcp.SendNotificationToSpecificClient(sid, mcp.MethodNotificationResourceUpdated, map[string]any{"uri": wt.uri})
+	}
+}
+
+// beforeListen serves resource subscriptions of a 2026-07-28 subscriptions/listen stream
+// from the same watchers, for as long as the stream is open. A URI the server cannot keep
+// is left out (mcp-go has already acknowledged the list).
+func (w *watchers) beforeListen(ctx context.Context, id any, req *mcp.SubscriptionsListenRequest) {
+	cs := server.ClientSessionFromContext(ctx)
+	if cs == nil || req.Params.Notifications.ResourceSubscriptions == nil {
+		return
+	}
+	key := fmt.Sprintf("listen:%p", cs)
+	send := func(uri string) {
+		n := mcp.JSONRPCNotification{JSONRPC: mcp.JSONRPC_VERSION, Notification: mcp.Notification{
+			Method: string(mcp.MethodNotificationResourceUpdated),
+			Params: mcp.NotificationParams{Meta: map[string]any{mcp.MetaKeySubscriptionID: id}, AdditionalFields: map[string]any{"uri": uri}},
+		}}
+		select {
+		case cs.NotificationChannel() <- n:
+		default: // the stream is not reading; the next change tells it again
+		}
+	}
+	any := false
+	for _, uri := range req.Params.Notifications.ResourceSubscriptions {
+		if code, _ := w.check(ctx, key, uri); code == 0 {
+			w.mu.Lock()
+			w.senders[key] = send
+			w.mu.Unlock()
+			w.add(key, uri)
+			any = true
+		}
+	}
+	if any {
+		go func() {
+			<-ctx.Done()
+			w.drop(key)
+		}()
+	}
+}
+
+// afterSubscribe and afterUnsubscribe keep the watchers in step with mcp-go's answers.
+func (w *watchers) afterSubscribe(ctx context.Context, _ any, req *mcp.SubscribeRequest, _ *mcp.EmptyResult) {
+	if cs := server.ClientSessionFromContext(ctx); cs != nil {
+		if code, _ := w.check(ctx, cs.SessionID(), req.Params.URI); code == 0 {
+			w.add(cs.SessionID(), req.Params.URI)
+		}
+	}
+}
+
+func (w *watchers) afterUnsubscribe(ctx context.Context, _ any, req *mcp.UnsubscribeRequest, _ *mcp.EmptyResult) {
+	if cs := server.ClientSessionFromContext(ctx); cs != nil {
+		w.remove(cs.SessionID(), req.Params.URI)
+	}
+}
+
+func (w *watchers) sessionEnded(_ context.Context, cs server.ClientSession) { w.drop(cs.SessionID()) }
+
+// guard answers, on HTTP, a resources/subscribe the server cannot keep with the spec's
+// error before mcp-go would accept it.
+func (w *watchers) guard(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost {
+			next.ServeHTTP(rw, r)
+			return
+		}
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			http.Error(rw, "request body too large or unreadable", http.StatusRequestEntityTooLarge)
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		var msg struct {
+			ID     json.RawMessage `json:"id"`
+			Method string          `json:"method"`
+			Params struct {
+				URI string `json:"uri"`
+			} `json:"params"`
+		}
+		if json.Unmarshal(body, &msg) != nil || msg.Method != string(mcp.MethodResourcesSubscribe) {
+			next.ServeHTTP(rw, r)
+			return
+		}
+		if code, text := w.check(r.Context(), r.Header.Get(server.HeaderKeySessionID), msg.Params.URI); code != 0 {
+			rw.Header().Set("Content-Type", "application/json")
+			_ = json.NewEncoder(rw).Encode(map[string]any{"jsonrpc": "2.0", "id": msg.ID,
+				"error": map[string]any{"code": code, "message": text}})
+			return
+		}
+		next.ServeHTTP(rw, r)
+	})
+}
