@@ -9,10 +9,12 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -555,4 +557,78 @@ func BenchmarkGateToNotification(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkSubscribers: 200 sessions subscribed to one run's details cost one watcher.
+// It reports the goroutines the subscriptions add, the process CPU spent while the run is
+// approved and ends, and how long after the approval each subscriber heard of it.
+func BenchmarkSubscribers(b *testing.B) {
+	const subscribers = 200
+	env := testenv.StartT(b, testenv.Options{DatabaseFile: testenv.TempFile(b, "temporal.db")})
+	env.Backends.Latency = 0
+	for range b.N {
+		cs := connectHTTP(b, env.MCPURL)
+		var s mcpserver.StartResult
+		callTool(b, cs, "start_workflow", map[string]any{"workflow_type": "deployment",
+			"parameters": map[string]any{"service": "orders", "version": "9.9." + fmt.Sprint(time.Now().UnixNano()%1000), "environment": "production"}}).decode(b, &s)
+		testenv.WaitForStatus(b, env.Client, s.WorkflowID, workflows.StatusWaitingApproval)
+		uri := "workflow://" + s.WorkflowID + "/details"
+		before := runtime.NumGoroutine()
+		var mu sync.Mutex
+		var approved time.Time
+		var lat latencies
+		heard := map[int]bool{}
+		var sessions []*mcp.ClientSession
+		for i := range subscribers {
+			c := mcp.NewClient(&mcp.Implementation{Name: "bench-subscriber", Version: "1"}, &mcp.ClientOptions{
+				ResourceUpdatedHandler: func(_ context.Context, req *mcp.ResourceUpdatedNotificationRequest) {
+					mu.Lock()
+					defer mu.Unlock()
+					if !approved.IsZero() && !heard[i] {
+						heard[i] = true
+						lat.add(time.Since(approved))
+					}
+				},
+			})
+			ss, err := c.Connect(context.Background(), &mcp.StreamableClientTransport{Endpoint: env.MCPURL}, nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := ss.Subscribe(context.Background(), &mcp.SubscribeParams{URI: uri}); err != nil {
+				b.Fatal(err)
+			}
+			sessions = append(sessions, ss)
+		}
+		time.Sleep(500 * time.Millisecond)
+		b.ReportMetric(float64(env.MCP.Watchers()), "watchers")
+		b.ReportMetric(float64(runtime.NumGoroutine()-before)/subscribers, "goroutines/subscriber")
+		cpu0 := cpuTime()
+		mu.Lock()
+		approved = time.Now()
+		mu.Unlock()
+		if r := callTool(b, cs, "advance_workflow", map[string]any{"workflow_id": s.WorkflowID, "action": "approve", "step": "approval"}); r.IsError {
+			b.Fatal(r.Text)
+		}
+		testenv.WaitFor(b, 30*time.Second, "every subscriber told", func() (bool, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			return len(heard) == subscribers, nil
+		})
+		if _, err := result(b, env.Client, s.WorkflowID); err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(ms(cpuTime()-cpu0), "cpu-ms-approve-to-end")
+		b.ReportMetric(ms(lat.pct(0.5)), "heard-p50-ms")
+		b.ReportMetric(ms(lat.pct(0.99)), "heard-p99-ms")
+		for _, ss := range sessions {
+			ss.Close()
+		}
+	}
+}
+
+// cpuTime is the CPU time this process has used (user and system).
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -52,7 +52,7 @@ func advance(t *testing.T, c client.Client, id string, req workflows.AdvanceRequ
 	return v, err
 }
 
-func result(t *testing.T, c client.Client, id string) (workflows.State, error) {
+func result(t testing.TB, c client.Client, id string) (workflows.State, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
