@@ -35,7 +35,7 @@ type Definition struct {
 	// Statements are the SQL statements sql steps may run, by name; agents never give SQL.
 	Statements map[string]Statement `yaml:"statements,omitempty" json:"statements,omitempty"`
 	Steps      []StepDef            `yaml:"steps" json:"steps"`
-	// Outputs are the run's named outputs (templates), shown in its status: each is set
+	// Outputs are the run's named outputs (templates), shown in its record: each is set
 	// once every step it names has run.
 	Outputs map[string]string `yaml:"outputs,omitempty" json:"outputs,omitempty"`
 }
