@@ -267,7 +267,10 @@ func TestRollbackAfterRestartRestoresThePreviousVersion(t *testing.T) {
 		for _, phase := range []workflows.Status{workflows.StatusWaitingApproval, want} {
 			testenv.WaitFor(t, 120*time.Second, s.WorkflowID+" "+string(phase), func() (bool, error) {
 				callTool(t, cs, "get_workflow_status", map[string]any{"workflow_id": s.WorkflowID}).decode(t, &st)
-				return st.Status == phase, fmt.Errorf("status %s at %s", st.Status, st.CurrentStep)
+				// A failed run says failed while it still undoes its steps (undoing); it has
+				// ended once closed_at is set.
+				done := phase == workflows.StatusWaitingApproval || st.ClosedAt != nil
+				return st.Status == phase && done, fmt.Errorf("status %s at %s, undoing %v", st.Status, st.CurrentStep, st.Undoing)
 			})
 			if phase == workflows.StatusWaitingApproval {
 				if r := callTool(t, cs, "advance_workflow", map[string]any{"workflow_id": s.WorkflowID, "action": "approve", "step": "approval"}); r.IsError {

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -297,7 +298,11 @@ func WaitForStatus(t testing.TB, c client.Client, id string, want workflows.Stat
 		defer cancel()
 		v, err := Status(ctx, c, id)
 		last = v
-		return err == nil && v.Status == want, err
+		// A run that ended says so while it still undoes its steps: it has ended once
+		// closed_at is set.
+		ended := v.ClosedAt != nil || !slices.Contains([]workflows.Status{workflows.StatusCompleted, workflows.StatusRejected,
+			workflows.StatusFailed, workflows.StatusTimedOut, workflows.StatusCancelled}, want)
+		return err == nil && v.Status == want && ended, err
 	})
 	return last
 }
