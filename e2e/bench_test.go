@@ -444,44 +444,73 @@ func BenchmarkMCPOverhead(b *testing.B) {
 	b.ReportMetric(rssMiB(os.Getpid()), "RSS-64-sessions-MiB")
 }
 
-// BenchmarkInterpreter compares the shipped deployment definition (interpreted) with the
-// deployment's Go code, on one server in the same run: each client alternates
-// the two, lifecycle by lifecycle (start, gate, approve, complete), so both see the same
-// machine at the same moment. At a fixed number of clients throughput is inversely
-// proportional to the mean lifecycle time, so defined/go = mean(go) / mean(defined) is the
-// share of throughput the interpreter keeps.
+// BenchmarkInterpreter compares each shipped definition (interpreted) with the kind's Go
+// code, on one server in the same run: each client alternates the two, lifecycle by
+// lifecycle (start, gate, approve, complete), so both see the same machine at the same
+// moment. At a fixed number of clients throughput is inversely proportional to the mean
+// lifecycle time, so defined/go = mean(go) / mean(defined) is the share of throughput the
+// interpreter keeps.
 func BenchmarkInterpreter(b *testing.B) {
 	env := testenv.StartT(b, testenv.Options{DatabaseFile: testenv.TempFile(b, "temporal.db"), NoMCP: true})
 	env.Backends.Latency = 0
-	for _, clients := range []int{1, 8} {
-		b.Run(fmt.Sprintf("clients=%d", clients), func(b *testing.B) {
-			total := max(200, clients*40)
-			for range b.N {
-				var goLat, defLat latencies
-				rate, _ := drive(b, clients, total, func(ctx context.Context, i int) error {
-					t0 := time.Now()
-					if i%2 == 0 {
-						err := goLifecycle(ctx, env.Client, fmt.Sprintf("4.%d.%d", clients, i))
-						goLat.add(time.Since(t0))
+	kinds := []struct {
+		kind              string
+		goRun, definedRun func(ctx context.Context, c client.Client, tag string) error
+	}{
+		{"deployment", func(ctx context.Context, c client.Client, tag string) error { return goLifecycle(ctx, c, "4."+tag) },
+			func(ctx context.Context, c client.Client, tag string) error { return rawLifecycle(ctx, c, "5."+tag) }},
+		{"onboarding", goOnboardingLifecycle, definedOnboardingLifecycle},
+	}
+	for _, k := range kinds {
+		for _, clients := range []int{1, 8} {
+			b.Run(fmt.Sprintf("%s/clients=%d", k.kind, clients), func(b *testing.B) {
+				total := max(200, clients*40)
+				for n := range b.N {
+					var goLat, defLat latencies
+					rate, _ := drive(b, clients, total, func(ctx context.Context, i int) error {
+						tag := fmt.Sprintf("%d.%d", clients, n*100000+i)
+						t0 := time.Now()
+						if i%2 == 0 {
+							err := k.goRun(ctx, env.Client, tag)
+							goLat.add(time.Since(t0))
+							return err
+						}
+						err := k.definedRun(ctx, env.Client, tag)
+						defLat.add(time.Since(t0))
 						return err
-					}
-					err := rawLifecycle(ctx, env.Client, fmt.Sprintf("5.%d.%d", clients, i))
-					defLat.add(time.Since(t0))
-					return err
-				})
-				goMean, defMean := goLat.mean(), defLat.mean()
-				b.ReportMetric(rate, "mixed-lifecycles/s")
-				b.ReportMetric(rate*float64(defMean)/float64(goMean+defMean)*2, "go-lifecycles/s")
-				b.ReportMetric(rate*float64(goMean)/float64(goMean+defMean)*2, "defined-lifecycles/s")
-				b.ReportMetric(float64(goMean)/float64(defMean), "defined/go")
-				b.ReportMetric(ms(goLat.pct(0.5)), "go-p50-ms")
-				b.ReportMetric(ms(defLat.pct(0.5)), "defined-p50-ms")
-				b.ReportMetric(ms(goLat.pct(0.99)), "go-p99-ms")
-				b.ReportMetric(ms(defLat.pct(0.99)), "defined-p99-ms")
-			}
-		})
+					})
+					goMean, defMean := goLat.mean(), defLat.mean()
+					b.ReportMetric(rate, "mixed-lifecycles/s")
+					b.ReportMetric(rate*float64(defMean)/float64(goMean+defMean)*2, "go-lifecycles/s")
+					b.ReportMetric(rate*float64(goMean)/float64(goMean+defMean)*2, "defined-lifecycles/s")
+					b.ReportMetric(float64(goMean)/float64(defMean), "defined/go")
+					b.ReportMetric(ms(goLat.pct(0.5)), "go-p50-ms")
+					b.ReportMetric(ms(defLat.pct(0.5)), "defined-p50-ms")
+					b.ReportMetric(ms(goLat.pct(0.99)), "go-p99-ms")
+					b.ReportMetric(ms(defLat.pct(0.99)), "defined-p99-ms")
+				}
+			})
+		}
 	}
 	b.ReportMetric(rssMiB(os.Getpid()), "RSS-MiB")
+}
+
+// goOnboardingLifecycle onboards a new user on the onboarding's Go code (typed
+// parameters, as the release before the shipped definition started them).
+func goOnboardingLifecycle(ctx context.Context, c client.Client, tag string) error {
+	in := workflows.OnboardingInput{Request: workflows.Request{RequestedBy: "bench"},
+		Params: workflows.OnboardingParams{Email: "go-" + tag + "@example.com", Name: "Bench " + tag, Role: "viewer"}}
+	return lifecycle(ctx, c, workflows.Start{Kind: workflows.KindOnboarding, Input: in}, string(workflows.KindOnboarding))
+}
+
+// definedOnboardingLifecycle onboards a new user on the shipped definition.
+func definedOnboardingLifecycle(ctx context.Context, c client.Client, tag string) error {
+	s, err := workflows.PrepareStart(workflows.KindOnboarding,
+		json.RawMessage(`{"email":"def-`+tag+`@example.com","name":"Bench `+tag+`","role":"viewer"}`), workflows.Request{RequestedBy: "bench"})
+	if err != nil {
+		return err
+	}
+	return lifecycle(ctx, c, s, string(workflows.KindOnboarding))
 }
 
 // timingSink records when each gate_opened delivery arrived, by workflow id.

@@ -58,8 +58,8 @@ func TestMCPListsToolsResourcesAndPrompts(t *testing.T) {
 				uris = append(uris, r.URI)
 			}
 			slices.Sort(uris)
-			// The stats, the caller's pending approvals, and the shipped deployment definition.
-			if err != nil || !slices.Equal(uris, []string{"admin://system/stats", "approvals://pending", "process://deployment"}) {
+			// The stats, the caller's pending approvals, and the shipped definitions.
+			if err != nil || !slices.Equal(uris, []string{"admin://system/stats", "approvals://pending", "process://audit", "process://deployment", "process://onboarding"}) {
 				t.Errorf("resources = %+v, %v", resources, err)
 			}
 			prompts, err := cs.ListPrompts(ctx, nil)
@@ -145,7 +145,7 @@ func TestMCPErrorsNameTheProblem(t *testing.T) {
 		want []string
 	}{
 		{"start_workflow", map[string]any{"workflow_type": "payroll", "parameters": map[string]any{}}, []string{"workflow_type", "onboarding | deployment | audit"}},
-		{"start_workflow", map[string]any{"workflow_type": "onboarding", "parameters": map[string]any{"email": "x", "name": "A", "role": "viewer"}}, []string{"parameters.email", "not a valid email"}},
+		{"start_workflow", map[string]any{"workflow_type": "onboarding", "parameters": map[string]any{"email": "x", "name": "A", "role": "viewer"}}, []string{"parameters.email", "plain address"}},
 		{"start_workflow", map[string]any{"workflow_type": "deployment", "parameters": map[string]any{"service": "orders", "version": "1.0.0", "environment": "prod"}}, []string{"parameters.environment", "one of dev, staging, production"}},
 		{"start_workflow", map[string]any{"workflow_type": "audit", "parameters": map[string]any{"tables": []string{"users"}}, "approval_timeout": "soon"}, []string{"approval_timeout"}},
 		{"get_workflow_status", map[string]any{"workflow_id": "deployment-does-not-exist"}, []string{"no workflow with id"}},

@@ -161,7 +161,7 @@ func TestKill9OfTheWholeStackLosesNothing(t *testing.T) {
 		case "deployment":
 			keys = []string{r.id + "/deploy"}
 		case "onboarding":
-			keys = []string{r.id + "/provision", r.id + "/grant", r.id + "/welcome"}
+			keys = []string{r.id + "/provision_accounts", r.id + "/grant_access/grant", r.id + "/send_welcome"}
 		}
 		for _, k := range keys {
 			if e := ledger[k]; e.Applied != 1 {

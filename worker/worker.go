@@ -23,10 +23,10 @@ type Activities struct {
 // RegisterWorkflows registers every Flowgate workflow under its kind's name, and the
 // process interpreter as the dynamic workflow.
 func RegisterWorkflows(r sdkworker.WorkflowRegistry) {
-	r.RegisterWorkflowWithOptions(workflows.Onboarding, workflow.RegisterOptions{Name: string(workflows.KindOnboarding)})
-	// Deployment runs follow the shipped definition; those started before it, the Go code.
+	// The built-in kinds follow their shipped definitions; runs started before, the Go code.
+	r.RegisterWorkflowWithOptions(workflows.OnboardingRun, workflow.RegisterOptions{Name: string(workflows.KindOnboarding)})
 	r.RegisterWorkflowWithOptions(workflows.DeploymentRun, workflow.RegisterOptions{Name: string(workflows.KindDeployment)})
-	r.RegisterWorkflowWithOptions(workflows.Audit, workflow.RegisterOptions{Name: string(workflows.KindAudit)})
+	r.RegisterWorkflowWithOptions(workflows.AuditRun, workflow.RegisterOptions{Name: string(workflows.KindAudit)})
 	r.RegisterWorkflowWithOptions(workflows.RunTool, workflow.RegisterOptions{Name: workflows.ToolCallWorkflow})
 	// Every other workflow type is a process definition, carried in the run's input.
 	r.RegisterDynamicWorkflow(workflows.ProcessDynamic, workflow.DynamicRegisterOptions{})

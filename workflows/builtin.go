@@ -76,7 +76,7 @@ func ShippedProcess(kind Kind) (ProcessSource, *ParamSchema, error) {
 
 // DefinedKinds are the built-in kinds whose new runs follow a shipped definition; their
 // Go code stays registered for the runs started before.
-var DefinedKinds = []Kind{KindDeployment}
+var DefinedKinds = []Kind{KindOnboarding, KindDeployment, KindAudit}
 
 // BuiltinInput is the input of a built-in kind's workflow type. Runs started since the
 // kind became a definition carry it (Process) with their parameters as the definition
@@ -88,15 +88,39 @@ type BuiltinInput struct {
 	Params  json.RawMessage `json:"params"`
 }
 
-// DeploymentRun is the deployment workflow type: the shipped definition for runs that
-// carry one, Deployment for the runs started before.
-func DeploymentRun(ctx workflow.Context, in BuiltinInput) (State, error) {
+// legacy runs a run started before its kind became a definition on the kind's Go code,
+// with its typed parameters.
+func legacy[P any](ctx workflow.Context, in BuiltinInput, kind Kind, run func(workflow.Context, Request, P) (State, error)) (State, error) {
 	if in.Process != nil {
 		return Process(ctx, ProcessInput{Request: in.Request, Process: *in.Process, Params: in.Params})
 	}
-	var p DeploymentParams
+	var p P
 	if err := json.Unmarshal(in.Params, &p); err != nil {
-		return State{}, invalidStart(fmt.Errorf("deployment parameters: %w", err))
+		return State{}, invalidStart(fmt.Errorf("%s parameters: %w", kind, err))
 	}
-	return Deployment(ctx, DeploymentInput{Request: in.Request, Params: p})
+	return run(ctx, in.Request, p)
+}
+
+// OnboardingRun is the onboarding workflow type: the shipped definition for runs that
+// carry one, Onboarding for the runs started before.
+func OnboardingRun(ctx workflow.Context, in BuiltinInput) (State, error) {
+	return legacy(ctx, in, KindOnboarding, func(ctx workflow.Context, req Request, p OnboardingParams) (State, error) {
+		return Onboarding(ctx, OnboardingInput{Request: req, Params: p})
+	})
+}
+
+// DeploymentRun is the deployment workflow type: the shipped definition for runs that
+// carry one, Deployment for the runs started before.
+func DeploymentRun(ctx workflow.Context, in BuiltinInput) (State, error) {
+	return legacy(ctx, in, KindDeployment, func(ctx workflow.Context, req Request, p DeploymentParams) (State, error) {
+		return Deployment(ctx, DeploymentInput{Request: req, Params: p})
+	})
+}
+
+// AuditRun is the audit workflow type: the shipped definition for runs that carry one,
+// Audit for the runs started before.
+func AuditRun(ctx workflow.Context, in BuiltinInput) (State, error) {
+	return legacy(ctx, in, KindAudit, func(ctx workflow.Context, req Request, p AuditParams) (State, error) {
+		return Audit(ctx, AuditInput{Request: req, Params: p})
+	})
 }

@@ -12,7 +12,7 @@ import (
 var testKeys, _ = workflows.ParseDecisionKeys([]byte("k2 " + strings.Repeat("QUJD", 11) + "\nk1 " + strings.Repeat("WFla", 11) + "\n"))
 
 func TestSignedDecisionsOnlyWhenTheRunRequiresThem(t *testing.T) {
-	bothDeployments(t, testSignedDecisionsOnlyWhenTheRunRequiresThem)
+	onGoAndDefinition(t, testSignedDecisionsOnlyWhenTheRunRequiresThem)
 }
 
 func testSignedDecisionsOnlyWhenTheRunRequiresThem(t *testing.T, defined bool) {
@@ -83,7 +83,7 @@ func TestASignedDecisionIsUsedOnce(t *testing.T) {
 }
 
 func TestOlderKeysStillVerifyAndUnknownOnesDoNot(t *testing.T) {
-	bothDeployments(t, testOlderKeysStillVerifyAndUnknownOnesDoNot)
+	onGoAndDefinition(t, testOlderKeysStillVerifyAndUnknownOnesDoNot)
 }
 
 func testOlderKeysStillVerifyAndUnknownOnesDoNot(t *testing.T, defined bool) {

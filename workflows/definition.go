@@ -47,15 +47,19 @@ type Statement struct {
 	Query string `yaml:"query" json:"query"`
 }
 
-// StepDef is one step of a definition: exactly one of Call, SQL, File and Approval.
+// StepDef is one step of a definition: exactly one of Call, SQL, File, Builtin, Actions
+// and Approval.
 type StepDef struct {
 	Name string `yaml:"name" json:"name"`
 	// When is a CEL condition over params, steps and run; a step whose condition is false
 	// is skipped, and the record says why.
-	When       string        `yaml:"when,omitempty" json:"when,omitempty"`
-	Call       *CallStep     `yaml:"call,omitempty" json:"call,omitempty"`
-	SQL        *SQLStep      `yaml:"sql,omitempty" json:"sql,omitempty"`
-	File       *FileStep     `yaml:"file,omitempty" json:"file,omitempty"`
+	When    string       `yaml:"when,omitempty" json:"when,omitempty"`
+	Call    *CallStep    `yaml:"call,omitempty" json:"call,omitempty"`
+	SQL     *SQLStep     `yaml:"sql,omitempty" json:"sql,omitempty"`
+	File    *FileStep    `yaml:"file,omitempty" json:"file,omitempty"`
+	Builtin *BuiltinStep `yaml:"builtin,omitempty" json:"builtin,omitempty"`
+	// Actions run in order as one step: its output holds each action's by name.
+	Actions    []ActionDef   `yaml:"actions,omitempty" json:"actions,omitempty"`
 	Approval   *ApprovalStep `yaml:"approval,omitempty" json:"approval,omitempty"`
 	Compensate *Compensation `yaml:"compensate,omitempty" json:"compensate,omitempty"`
 	// SkipReason is what the record says when When is false (default: the condition).
@@ -108,6 +112,40 @@ type FileStep struct {
 	Content string `yaml:"content,omitempty" json:"content,omitempty"`
 }
 
+// BuiltinStep runs one of Flowgate's own operations (Operations lists them) with
+// arguments (templates) that its input takes.
+type BuiltinStep struct {
+	Operation string         `yaml:"operation" json:"operation"`
+	Args      map[string]any `yaml:"args,omitempty" json:"args,omitempty"`
+}
+
+// ActionDef is one action of a step that does several things at once: exactly one of
+// Call, SQL, File and Builtin. A later action may use an earlier one's output as
+// {{steps.STEP.output.ACTION}}.
+type ActionDef struct {
+	Name    string       `yaml:"name" json:"name"`
+	Summary string       `yaml:"summary,omitempty" json:"summary,omitempty"`
+	Call    *CallStep    `yaml:"call,omitempty" json:"call,omitempty"`
+	SQL     *SQLStep     `yaml:"sql,omitempty" json:"sql,omitempty"`
+	File    *FileStep    `yaml:"file,omitempty" json:"file,omitempty"`
+	Builtin *BuiltinStep `yaml:"builtin,omitempty" json:"builtin,omitempty"`
+}
+
+// kinds are the kinds an action sets.
+func (a ActionDef) kinds() []string {
+	return setKinds([]string{"call", "sql", "file", "builtin"}, a.Call != nil, a.SQL != nil, a.File != nil, a.Builtin != nil)
+}
+
+func setKinds(names []string, set ...bool) []string {
+	var out []string
+	for i, ok := range set {
+		if ok {
+			out = append(out, names[i])
+		}
+	}
+	return out
+}
+
 // ApprovalStep is a gate: who may decide, how many distinct approvals it needs, and what
 // happens at its deadline.
 type ApprovalStep struct {
@@ -133,10 +171,11 @@ type Escalation struct {
 	Deadline  string   `yaml:"deadline" json:"deadline"`
 }
 
-// Compensation undoes a completed step: a call or a sql step.
+// Compensation undoes a completed step: a call, a sql statement or a builtin operation.
 type Compensation struct {
-	Call *CallStep `yaml:"call,omitempty" json:"call,omitempty"`
-	SQL  *SQLStep  `yaml:"sql,omitempty" json:"sql,omitempty"`
+	Call    *CallStep    `yaml:"call,omitempty" json:"call,omitempty"`
+	SQL     *SQLStep     `yaml:"sql,omitempty" json:"sql,omitempty"`
+	Builtin *BuiltinStep `yaml:"builtin,omitempty" json:"builtin,omitempty"`
 	// Summary is a template naming the undo in the UI's timeline and the record.
 	Summary string `yaml:"summary,omitempty" json:"summary,omitempty"`
 }
@@ -157,6 +196,9 @@ func (d Definition) ServiceParams() []string {
 	}
 	for _, s := range d.Steps {
 		add(s.Call)
+		for _, a := range s.Actions {
+			add(a.Call)
+		}
 		if s.Compensate != nil {
 			add(s.Compensate.Call)
 		}
@@ -164,7 +206,8 @@ func (d Definition) ServiceParams() []string {
 	return out
 }
 
-// Kind is the step's kind: call, sql, file or approval ("" when none or several are set).
+// Kind is the step's kind: call, sql, file, builtin, actions or approval ("" when none or
+// several are set).
 func (s StepDef) Kind() string {
 	kinds := s.kinds()
 	if len(kinds) != 1 {
@@ -174,20 +217,11 @@ func (s StepDef) Kind() string {
 }
 
 func (s StepDef) kinds() []string {
-	var out []string
-	for _, k := range []struct {
-		name string
-		set  bool
-	}{{"call", s.Call != nil}, {"sql", s.SQL != nil}, {"file", s.File != nil}, {"approval", s.Approval != nil}} {
-		if k.set {
-			out = append(out, k.name)
-		}
-	}
-	return out
+	return setKinds(StepKinds, s.Call != nil, s.SQL != nil, s.File != nil, s.Builtin != nil, s.Actions != nil, s.Approval != nil)
 }
 
 // StepKinds lists the kinds a step may have.
-var StepKinds = []string{"call", "sql", "file", "approval"}
+var StepKinds = []string{"call", "sql", "file", "builtin", "actions", "approval"}
 
 // DefinitionRules are what a definition is checked against besides its own consistency.
 type DefinitionRules struct {
@@ -304,7 +338,7 @@ func (c *checker) check(d Definition) {
 	}
 	params := c.checkParameters(d.Parameters)
 	if len(d.Steps) == 0 {
-		c.at([]any{"steps"}, "no steps; allowed: a list of call, sql, file and approval steps")
+		c.at([]any{"steps"}, "no steps; allowed: a list of steps, each one of %s", strings.Join(StepKinds, ", "))
 	}
 	c.checkStatements(d.Statements)
 	env := c.celEnv()
@@ -341,10 +375,16 @@ func (c *checker) check(d Definition) {
 		if s.File != nil {
 			c.checkFile(append(path, "file"), *s.File, refs)
 		}
+		if s.Builtin != nil {
+			c.checkBuiltin(append(path, "builtin"), *s.Builtin, refs)
+		}
+		if s.Actions != nil {
+			c.checkActions(append(path, "actions"), s, d.Statements, refs)
+		}
 		if s.Approval != nil {
 			c.checkApproval(append(path, "approval"), *s.Approval)
 			if s.Compensate != nil {
-				c.at(append(path, "compensate"), "approval step %q cannot be compensated; allowed: compensate on call and sql steps", s.Name)
+				c.at(append(path, "compensate"), "approval step %q cannot be compensated; allowed: compensate on the steps that do something", s.Name)
 			}
 		}
 		c.checkStepExtras(path, s, refs)
@@ -353,13 +393,15 @@ func (c *checker) check(d Definition) {
 			// A compensation may use the step's own output: the step has completed by then.
 			refs.earlier, refs.step = stepSet(seen), ""
 			refs.templates(append(cpath, "summary"), comp.Summary)
-			switch {
-			case (comp.Call == nil) == (comp.SQL == nil):
-				c.at(cpath, "compensate of step %q needs exactly one of call or sql", s.Name)
+			switch kinds := setKinds([]string{"call", "sql", "builtin"}, comp.Call != nil, comp.SQL != nil, comp.Builtin != nil); {
+			case len(kinds) != 1:
+				c.at(cpath, "compensate of step %q needs exactly one of call, sql or builtin", s.Name)
 			case comp.Call != nil:
 				c.checkCall(append(cpath, "call"), *comp.Call, refs)
-			default:
+			case comp.SQL != nil:
 				c.checkSQL(append(cpath, "sql"), *comp.SQL, d.Statements, refs)
+			default:
+				c.checkBuiltin(append(cpath, "builtin"), *comp.Builtin, refs)
 			}
 		}
 	}
@@ -391,7 +433,7 @@ func (c *checker) checkStepExtras(path []any, s StepDef, refs refChecker) {
 			set  bool
 		}{{"result", s.Result != ""}, {"on_failure", s.OnFailure != ""}, {"retry", s.Retry != nil}, {"summary", s.Summary != ""}} {
 			if f.set {
-				c.at(append(path, f.name), "approval step %q cannot have %s; allowed: %s on call, sql and file steps", s.Name, f.name, f.name)
+				c.at(append(path, f.name), "approval step %q cannot have %s; allowed: %s on the steps that do something", s.Name, f.name, f.name)
 			}
 		}
 	}
@@ -602,6 +644,66 @@ func (c *checker) checkFile(path []any, f FileStep, refs refChecker) {
 	}
 }
 
+func (c *checker) checkBuiltin(path []any, b BuiltinStep, refs refChecker) {
+	op, ok := operations[b.Operation]
+	if !ok {
+		c.at(append(path, "operation"), "operation %q is not one of Flowgate's; allowed: %s", b.Operation, strings.Join(operationNames(), ", "))
+		return
+	}
+	takes := op.arguments()
+	for _, name := range slices.Sorted(maps.Keys(b.Args)) {
+		if !slices.Contains(takes, name) {
+			c.at(append(path, "args", name), "operation %s takes no argument %q; allowed: %s", b.Operation, name, strings.Join(takes, ", "))
+		}
+		refs.value(append(path, "args", name), b.Args[name])
+	}
+	for _, name := range op.required {
+		if _, ok := b.Args[name]; !ok {
+			c.at(append(path, "args"), "operation %s needs the argument %s; allowed: args with %s", b.Operation, name, strings.Join(op.required, ", "))
+		}
+	}
+}
+
+// checkActions checks the actions of a step: each named once and of one kind; an action
+// may use the output of the actions before it.
+func (c *checker) checkActions(path []any, s StepDef, stmts map[string]Statement, refs refChecker) {
+	if len(s.Actions) == 0 {
+		c.at(path, "step %q has no actions; allowed: a list of call, sql, file and builtin actions", s.Name)
+	}
+	refs.selfActions = map[string]bool{}
+	for i, a := range s.Actions {
+		apath := append(slices.Clone(path), i)
+		switch {
+		case !definitionName.MatchString(a.Name):
+			c.at(append(apath, "name"), "action name %q; allowed: lowercase letters, digits and '_', starting with a letter", a.Name)
+		case refs.selfActions[a.Name]:
+			c.at(append(apath, "name"), "action %q is declared twice in step %q; allowed: one action per name", a.Name, s.Name)
+		}
+		switch kinds := a.kinds(); len(kinds) {
+		case 0:
+			c.at(apath, "action %q has no kind; allowed: exactly one of call, sql, file, builtin", a.Name)
+		case 1:
+		default:
+			c.at(apath, "action %q has several kinds (%s); allowed: exactly one of call, sql, file, builtin", a.Name, strings.Join(kinds, ", "))
+		}
+		refs.templates(append(apath, "summary"), a.Summary)
+		if a.Call != nil {
+			c.checkCall(append(apath, "call"), *a.Call, refs)
+		}
+		if a.SQL != nil {
+			c.checkSQL(append(apath, "sql"), *a.SQL, stmts, refs)
+		}
+		if a.File != nil {
+			c.checkFile(append(apath, "file"), *a.File, refs)
+		}
+		if a.Builtin != nil {
+			c.checkBuiltin(append(apath, "builtin"), *a.Builtin, refs)
+		}
+		refs.selfActions = maps.Clone(refs.selfActions)
+		refs.selfActions[a.Name] = true
+	}
+}
+
 func (c *checker) checkApproval(path []any, a ApprovalStep) {
 	if len(a.Approvers) == 0 && a.Scope == "" {
 		c.at(path, "approval names nobody who may decide; allowed: approvers (API-key names or token subjects) and/or scope")
@@ -662,6 +764,9 @@ type refChecker struct {
 	params  map[string]bool
 	earlier map[string]bool
 	step    string
+	// selfActions are the actions of the step itself that ran before: their outputs may be
+	// named as steps.STEP.output.ACTION.
+	selfActions map[string]bool
 }
 
 // templates checks every {{ … }} in s.
@@ -697,6 +802,7 @@ func (r refChecker) ref(path []any, ref string) {
 		}
 	case "steps":
 		switch {
+		case parts[1] == r.step && len(parts) >= 4 && parts[2] == "output" && r.selfActions[parts[3]]:
 		case parts[1] == r.step:
 			r.c.at(path, "%s refers to the step itself; allowed: a step that comes earlier", ref)
 		case !r.earlier[parts[1]]:

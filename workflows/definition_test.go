@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -42,7 +43,7 @@ func TestBadDefinitionsNameFileLineAndRule(t *testing.T) {
 		name, yaml, want string
 	}{
 		{"unknown step kind", head + "steps:\n  - name: a\n    email: {to: x}\n", `p.yaml:11: unknown field "email"`},
-		{"no kind", head + "steps:\n  - name: a\n", `p.yaml:10: step "a" has no kind; allowed: exactly one of call, sql, file, approval`},
+		{"no kind", head + "steps:\n  - name: a\n", `p.yaml:10: step "a" has no kind; allowed: exactly one of call, sql, file, builtin, actions, approval`},
 		{"two kinds", head + "steps:\n  - name: a\n    approval: {scope: approve}\n    file: {action: parse, path: x.json}\n", `p.yaml:10: step "a" has several kinds (file, approval)`},
 		{"duplicate step", head + "steps:\n  - name: a\n    approval: {scope: approve}\n  - name: a\n    approval: {scope: approve}\n", `p.yaml:12: step "a" is declared twice (first as step 1)`},
 		{"later step", head + "steps:\n  - name: a\n    call: {service: users, method: GET, endpoint: \"accounts/{{steps.b.output}}\"}\n  - name: b\n    approval: {scope: approve}\n", `p.yaml:11: steps.b.output refers to a step that does not exist or comes later`},
@@ -115,6 +116,29 @@ func TestEditorSchemaAgreesWithTheLoader(t *testing.T) {
 	}
 	if len(files) < 2 || len(shipped) < 1 {
 		t.Errorf("found %d examples and %d shipped definitions", len(files), len(shipped))
+	}
+	// The editor offers exactly the operations the loader knows.
+	var editor struct {
+		Defs struct {
+			Builtin struct {
+				Properties struct {
+					Operation struct {
+						Enum []string `json:"enum"`
+					} `json:"operation"`
+				} `json:"properties"`
+			} `json:"builtin"`
+		} `json:"$defs"`
+	}
+	text, _ := os.ReadFile("../docs/process.schema.json")
+	if err := json.Unmarshal(text, &editor); err != nil {
+		t.Fatal(err)
+	}
+	var ops []string
+	for _, op := range workflows.Operations() {
+		ops = append(ops, op[0])
+	}
+	if !slices.Equal(editor.Defs.Builtin.Properties.Operation.Enum, ops) {
+		t.Errorf("the editor schema offers operations %v; the loader knows %v", editor.Defs.Builtin.Properties.Operation.Enum, ops)
 	}
 	bad := "name: p\ntitle: P\nversion: 1\nsummary: s\nparameters: {type: object}\nsteps:\n  - name: a\n    email: {to: x}\n"
 	if err := schema.Validate(asJSON(bad)); err == nil {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
@@ -110,23 +111,47 @@ func (e paramErrors) Unwrap() []error {
 	return out
 }
 
-// problem says which field failed, how, and what its schema allows.
+// problem says which field failed, how, and what its schema allows. A field in a list is
+// named with its index: parameters.evidence[0].
 func (p *ParamSchema) problem(e *jsonschema.ValidationError) *ParamError {
-	field := strings.Join(append([]string{"parameters"}, e.InstanceLocation...), ".")
+	field := fieldName(e.InstanceLocation)
 	pe := &ParamError{Field: field, Problem: e.ErrorKind.LocalizedString(printer)}
-	if k, ok := e.ErrorKind.(*kind.Pattern); ok && len(k.Want) > maxShownPattern {
-		// A long pattern tells a person nothing; the property's description says the form.
-		pe.Problem = fmt.Sprintf("%q does not have the form this parameter takes", k.Got)
+	switch k := e.ErrorKind.(type) {
+	case *kind.Pattern:
+		if len(k.Want) > maxShownPattern {
+			// A long pattern tells a person nothing; the property's description says the form.
+			pe.Problem = fmt.Sprintf("%q does not have the form this parameter takes", k.Got)
+		}
+	case *kind.AdditionalProperties:
+		if len(e.InstanceLocation) == 0 && len(k.Properties) > 0 {
+			// Name the first unknown field; the problem lists them all.
+			pe.Field = fieldName([]string{k.Properties[0]})
+			pe.Problem = "is not a known parameter (unknown: " + strings.Join(k.Properties, ", ") + ")"
+		}
 	}
-	if len(e.InstanceLocation) == 1 {
+	switch {
+	case len(e.InstanceLocation) == 0:
+		pe.Allowed = strings.Join(slices.Sorted(mapsKeys(p.props)), ", ")
+	default:
 		if prop, ok := p.props[e.InstanceLocation[0]].(map[string]any); ok {
 			pe.Allowed = describeProperty(prop)
 		}
 	}
-	if len(e.InstanceLocation) == 0 {
-		pe.Allowed = strings.Join(slices.Sorted(mapsKeys(p.props)), ", ")
-	}
 	return pe
+}
+
+// fieldName names a parameter by its location: parameters.NAME, with [i] for an index.
+func fieldName(loc []string) string {
+	var b strings.Builder
+	b.WriteString("parameters")
+	for _, part := range loc {
+		if _, err := strconv.Atoi(part); err == nil {
+			b.WriteString("[" + part + "]")
+			continue
+		}
+		b.WriteString("." + part)
+	}
+	return b.String()
 }
 
 func mapsKeys(m map[string]any) func(func(string) bool) {
@@ -174,6 +199,20 @@ func describeProperty(prop map[string]any) string {
 	}
 	if f, ok := prop["format"].(string); ok {
 		parts = append(parts, "format "+f)
+	}
+	if n, ok := prop["minItems"]; ok {
+		parts = append(parts, "at least "+text(n)+" items")
+	}
+	if n, ok := prop["maxItems"]; ok {
+		parts = append(parts, "at most "+text(n)+" items")
+	}
+	if u, ok := prop["uniqueItems"].(bool); ok && u {
+		parts = append(parts, "each item once")
+	}
+	if items, ok := prop["items"].(map[string]any); ok {
+		if d := describeProperty(items); d != "" {
+			parts = append(parts, "items: "+d)
+		}
 	}
 	out := strings.Join(parts, ", ")
 	if d, ok := prop["description"].(string); ok {

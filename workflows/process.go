@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"cel.dev/cel-go/cel"
+	"cel.dev/cel-go/ext"
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
@@ -198,7 +199,10 @@ func (ip *interpreter) run(ctx workflow.Context) error {
 						summary = text
 					}
 				}
-				_, err := ip.effect(ctx, name+"/undo", activitySpec{summary: summary, named: comp.Summary != ""}, comp.Call, comp.SQL)
+				out, _, err := ip.do(ctx, name+"/undo", activitySpec{summary: summary, named: comp.Summary != ""}, act{call: comp.Call, sql: comp.SQL, builtin: comp.Builtin})
+				if err == nil {
+					ip.keep(name+"/undo", out) // the record keeps what the undo answered
+				}
 				return err
 			})
 		}
@@ -269,62 +273,143 @@ func (a activitySpec) options(ctx workflow.Context, detail string) workflow.Cont
 	return workflow.WithActivityOptions(ctx, opts)
 }
 
-// action runs a call, sql or file step and keeps its output for later steps.
+// action runs a step that does something and keeps its output for later steps.
 func (ip *interpreter) action(ctx workflow.Context, s StepDef) (string, error) {
-	if s.File != nil {
-		return ip.file(ctx, s)
+	if s.Actions != nil {
+		return ip.actions(ctx, s)
 	}
-	return ip.effect(ctx, s.Name, ip.spec(s), s.Call, s.SQL)
+	out, text, err := ip.do(ctx, s.Name, ip.spec(s), act{s.Call, s.SQL, s.File, s.Builtin})
+	if err != nil {
+		return "", err
+	}
+	ip.keep(s.Name, out)
+	return text, nil
 }
 
-// effect runs a call or a statement; key names it for idempotency (run id / key) and its
-// output.
-func (ip *interpreter) effect(ctx workflow.Context, key string, spec activitySpec, call *CallStep, stmt *SQLStep) (string, error) {
+// actions runs a step's actions in order. The step's output holds each action's by name,
+// so a later action can use an earlier one's; a retry of the step (continue) runs them
+// all again under the same idempotency keys.
+func (ip *interpreter) actions(ctx workflow.Context, s StepDef) (string, error) {
+	out := map[string]any{}
+	ip.outputs[s.Name] = out
+	texts := make([]string, 0, len(s.Actions))
+	base := ip.spec(s)
+	for _, a := range s.Actions {
+		spec := activitySpec{summary: base.summary + " (" + a.Name + ")", named: base.named, retry: s.Retry}
+		if a.Summary != "" {
+			if text, err := ip.render(a.Summary); err == nil {
+				spec.summary, spec.named = text, true
+			}
+		}
+		v, text, err := ip.do(ctx, s.Name+"/"+a.Name, spec, act{a.Call, a.SQL, a.File, a.Builtin})
+		if err != nil {
+			return "", fmt.Errorf("%s: %w", a.Name, err)
+		}
+		out[a.Name] = v
+		ip.keep(s.Name, out)
+		texts = append(texts, a.Name+": "+text)
+	}
+	return strings.Join(texts, "; "), nil
+}
+
+// act is one thing a step or compensation does: exactly one field is set.
+type act struct {
+	call    *CallStep
+	sql     *SQLStep
+	file    *FileStep
+	builtin *BuiltinStep
+}
+
+// do runs a call, statement, file action or operation and returns its output and what it
+// did; key names it for idempotency (run id / key).
+func (ip *interpreter) do(ctx workflow.Context, key string, spec activitySpec, a act) (any, string, error) {
+	switch {
+	case a.file != nil:
+		return ip.file(ctx, spec, *a.file)
+	case a.builtin != nil:
+		return ip.builtin(ctx, spec, *a.builtin)
+	}
+	return ip.effect(ctx, key, spec, a.call, a.sql)
+}
+
+// builtin runs one of Flowgate's operations with its rendered arguments.
+func (ip *interpreter) builtin(ctx workflow.Context, spec activitySpec, b BuiltinStep) (any, string, error) {
+	op, ok := operations[b.Operation]
+	if !ok {
+		return nil, "", templateError(fmt.Errorf("operation %q is not one of Flowgate's", b.Operation))
+	}
+	args, err := ip.renderValue(b.Args)
+	if err != nil {
+		return nil, "", templateError(err)
+	}
+	if args == nil {
+		args = map[string]any{}
+	}
+	in, err := op.decode(b.Operation, args)
+	if err != nil {
+		return nil, "", templateError(err)
+	}
+	v, err := op.run(spec.options(ctx, b.Operation), in)
+	if err != nil {
+		return nil, "", err
+	}
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return nil, "", err
+	}
+	out, err := decodeJSON(raw)
+	if err != nil {
+		return nil, "", err
+	}
+	return out, b.Operation + " done", nil
+}
+
+// effect runs a call or a statement; key names it for idempotency (run id / key).
+func (ip *interpreter) effect(ctx workflow.Context, key string, spec activitySpec, call *CallStep, stmt *SQLStep) (any, string, error) {
 	idem := ip.r.state.WorkflowID + "/" + key
 	switch {
 	case call != nil:
 		service, err := ip.render(call.Service)
 		if err != nil {
-			return "", templateError(err)
+			return nil, "", templateError(err)
 		}
 		endpoint, err := ip.renderPath(call.Endpoint)
 		if err != nil {
-			return "", templateError(err)
+			return nil, "", templateError(err)
 		}
 		in := activities.CallInput{Service: service, Endpoint: endpoint, Method: call.Method}
 		if call.Method == "POST" {
 			body, err := ip.renderValue(call.Body)
 			if err != nil {
-				return "", templateError(err)
+				return nil, "", templateError(err)
 			}
 			if body == nil {
 				body = map[string]any{}
 			}
 			if in.Data, err = json.Marshal(body); err != nil {
-				return "", templateError(err)
+				return nil, "", templateError(err)
 			}
 			in.IdempotencyKey = idem
 		}
 		var res activities.CallResult
 		err = workflow.ExecuteActivity(spec.options(ctx, fmt.Sprintf("%s %s %s", call.Method, service, endpoint)), gw.CallService, in).Get(ctx, &res)
 		if err != nil {
-			return "", err
+			return nil, "", err
 		}
 		out := any(res.Text)
 		if len(res.JSON) > 0 {
 			if out, err = decodeJSON(res.JSON); err != nil {
-				return "", err
+				return nil, "", err
 			}
 		}
-		ip.keep(key, out)
-		return fmt.Sprintf("%s %s %s answered %d", call.Method, service, endpoint, res.StatusCode), nil
+		return out, fmt.Sprintf("%s %s %s answered %d", call.Method, service, endpoint, res.StatusCode), nil
 	case stmt != nil:
 		st := ip.def.Statements[stmt.Statement]
 		args := make(map[string]any, len(stmt.Args))
 		for name, tmpl := range stmt.Args {
 			v, err := ip.renderValue(tmpl)
 			if err != nil {
-				return "", templateError(err)
+				return nil, "", templateError(err)
 			}
 			args[name] = v
 		}
@@ -334,79 +419,80 @@ func (ip *interpreter) effect(ctx workflow.Context, key string, spec activitySpe
 		}
 		var res activities.StatementResult
 		if err := workflow.ExecuteActivity(spec.options(ctx, "statement "+stmt.Statement), db.RunStatement, in).Get(ctx, &res); err != nil {
-			return "", err
+			return nil, "", err
 		}
-		if err := ip.keepJSON(key, res); err != nil {
-			return "", err
+		out, err := jsonOf(res)
+		if err != nil {
+			return nil, "", err
 		}
 		if st.Mode == "read" {
-			return fmt.Sprintf("statement %s returned %s", stmt.Statement, plural(res.RowsReturned, "row")), nil
+			return out, fmt.Sprintf("statement %s returned %s", stmt.Statement, plural(res.RowsReturned, "row")), nil
 		}
-		return fmt.Sprintf("statement %s changed %s", stmt.Statement, plural(int(res.RowsAffected), "row")), nil
+		return out, fmt.Sprintf("statement %s changed %s", stmt.Statement, plural(int(res.RowsAffected), "row")), nil
 	}
-	return "", errors.New("step has nothing to run")
+	return nil, "", errors.New("step has nothing to run")
 }
 
-func (ip *interpreter) file(ctx workflow.Context, s StepDef) (string, error) {
-	f := s.File
+func (ip *interpreter) file(ctx workflow.Context, spec activitySpec, f FileStep) (any, string, error) {
 	if f.Action == "parse" {
 		p, err := ip.render(f.Path)
 		if err != nil {
-			return "", templateError(err)
+			return nil, "", templateError(err)
 		}
 		var res activities.ParsedFile
-		if err := workflow.ExecuteActivity(ip.spec(s).options(ctx, "parse "+p), files.ParseFile, activities.ParseInput{FilePath: p}).Get(ctx, &res); err != nil {
-			return "", err
+		if err := workflow.ExecuteActivity(spec.options(ctx, "parse "+p), files.ParseFile, activities.ParseInput{FilePath: p}).Get(ctx, &res); err != nil {
+			return nil, "", err
 		}
-		if err := ip.keepJSON(s.Name, res); err != nil {
-			return "", err
-		}
-		return fmt.Sprintf("parsed %s (%s)", res.Path, res.Format), nil
+		out, err := jsonOf(res)
+		return out, fmt.Sprintf("parsed %s (%s)", res.Path, res.Format), err
 	}
 	name, err := ip.render(f.Name)
 	if err != nil {
-		return "", templateError(err)
+		return nil, "", templateError(err)
 	}
 	text, err := ip.render(f.Content)
 	if err != nil {
-		return "", templateError(err)
+		return nil, "", templateError(err)
 	}
 	content, err := json.Marshal(map[string]any{
 		"process": ip.def.Name, "version": ip.def.Version, "run": ip.r.state.WorkflowID,
 		"requested_by": ip.r.state.RequestedBy, "content": text,
 	})
 	if err != nil {
-		return "", err
+		return nil, "", err
 	}
 	var res activities.ReportFile
-	if err := workflow.ExecuteActivity(ip.spec(s).options(ctx, "write report "+name), files.WriteReport, activities.ReportInput{Name: name, Content: content}).Get(ctx, &res); err != nil {
-		return "", err
+	if err := workflow.ExecuteActivity(spec.options(ctx, "write report "+name), files.WriteReport, activities.ReportInput{Name: name, Content: content}).Get(ctx, &res); err != nil {
+		return nil, "", err
 	}
-	if err := ip.keepJSON(s.Name, res); err != nil {
-		return "", err
+	out, err := jsonOf(res)
+	return out, "wrote " + res.Path, err
+}
+
+// jsonOf is v as a template sees it: JSON values with whole numbers as int64.
+func jsonOf(v any) (any, error) {
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
 	}
-	return "wrote " + res.Path, nil
+	return decodeJSON(raw)
 }
 
 // keep records a step's output for later templates and conditions, and in the record.
+// An output larger than maxRecordedOutput is named by its size only in the record, which
+// every status query returns; later steps still get all of it.
 func (ip *interpreter) keep(step string, v any) {
 	ip.outputs[step] = v
 	raw, _ := json.Marshal(v)
+	if len(raw) > maxRecordedOutput {
+		ip.r.state.Outputs[step] = fmt.Sprintf("(%d bytes of JSON, more than the record keeps)", len(raw))
+		return
+	}
 	ip.r.state.Outputs[step] = string(raw)
 }
 
-func (ip *interpreter) keepJSON(step string, v any) error {
-	raw, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-	out, err := decodeJSON(raw)
-	if err != nil {
-		return err
-	}
-	ip.keep(step, out)
-	return nil
-}
+// maxRecordedOutput bounds a step's output in the record.
+const maxRecordedOutput = 4096
 
 // templateError fails a step whose template cannot be filled; no retry fills it.
 func templateError(err error) error {
@@ -472,6 +558,8 @@ func conditionEnv() *cel.Env {
 			cel.Variable("steps", cel.MapType(cel.StringType, cel.DynType)),
 			cel.Variable("run", cel.MapType(cel.StringType, cel.StringType)),
 			cel.CrossTypeNumericComparisons(true),
+			// String functions: trim, lowerAscii, upperAscii, join, split, replace, …
+			ext.Strings(),
 		)
 		if err != nil {
 			panic("workflows: CEL environment: " + err.Error()) // fixed declarations; cannot fail
@@ -496,6 +584,19 @@ func (ip *interpreter) condition(expr string) (bool, error) {
 // eval evaluates a CEL expression over params, steps (each {status, output}) and run, and
 // returns its value as JSON would hold it.
 func (ip *interpreter) eval(expr string) (any, error) {
+	steps := map[string]any{}
+	for _, s := range ip.r.state.Steps {
+		entry := map[string]any{"status": string(s.Status)}
+		if out, ok := ip.outputs[s.Name]; ok {
+			entry["output"] = out
+		}
+		steps[s.Name] = entry
+	}
+	return evalCEL(expr, ip.params, steps, ip.r.state.WorkflowID, ip.r.state.RequestedBy)
+}
+
+// evalCEL evaluates a CEL expression and returns its value as JSON would hold it.
+func evalCEL(expr string, params, steps map[string]any, id, requester string) (any, error) {
 	prg, ok := programs.Load(expr)
 	if !ok {
 		ast, issues := conditionEnv().Compile(expr)
@@ -509,18 +610,10 @@ func (ip *interpreter) eval(expr string) (any, error) {
 		programs.Store(expr, p)
 		prg = p
 	}
-	steps := map[string]any{}
-	for _, s := range ip.r.state.Steps {
-		entry := map[string]any{"status": string(s.Status)}
-		if out, ok := ip.outputs[s.Name]; ok {
-			entry["output"] = out
-		}
-		steps[s.Name] = entry
-	}
 	out, _, err := prg.(cel.Program).Eval(map[string]any{
-		"params": ip.params,
+		"params": params,
 		"steps":  steps,
-		"run":    map[string]string{"id": ip.r.state.WorkflowID, "requested_by": ip.r.state.RequestedBy},
+		"run":    map[string]string{"id": id, "requested_by": requester},
 	})
 	if err != nil {
 		return nil, err
@@ -675,6 +768,9 @@ func RenderSummary(d Definition, params json.RawMessage, id, requestedBy string)
 		pm = map[string]any{}
 	}
 	s, _ := renderTemplate(d.Summary, func(ref string) (any, error) {
+		if !templateRef.MatchString(ref) {
+			return evalCEL(ref, pm, map[string]any{}, id, requestedBy)
+		}
 		return lookupRef(ref, pm, nil, id, requestedBy)
 	}, func(s string) string { return s })
 	return s

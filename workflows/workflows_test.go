@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"os"
@@ -50,43 +51,69 @@ func (h *harness) sibling(id string) *harness {
 	return h2
 }
 
-// bothDeployments runs a deployment test on the Go code (runs started before deployment
-// became a definition) and on the shipped definition: they must behave alike.
-func bothDeployments(t *testing.T, test func(t *testing.T, defined bool)) {
+// onGoAndDefinition runs a test of a built-in kind on its Go code (runs started before the
+// kind became a definition) and on its shipped definition: they must behave alike.
+func onGoAndDefinition(t *testing.T, test func(t *testing.T, defined bool)) {
 	t.Run("go", func(t *testing.T) { test(t, false) })
 	t.Run("definition", func(t *testing.T) { test(t, true) })
 }
 
-// shippedDeployment is the deployment definition the binary ships.
-func shippedDeployment(t *testing.T) workflows.ProcessSource {
-	t.Helper()
-	for _, f := range workflows.BuiltinDefinitions() {
-		if f.Path == "builtin:deployment.yaml" {
-			d, err := workflows.ParseDefinition(f.Path, f.Data, workflows.DefinitionRules{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			return workflows.NewProcessSource(d, f.Data)
-		}
-	}
-	t.Fatal("no shipped deployment definition")
-	return workflows.ProcessSource{}
+// newHarnessOn is a harness whose built-in runs follow the shipped definitions (defined)
+// or the Go code.
+func newHarnessOn(t *testing.T, defined bool) *harness {
+	h := newHarness(t)
+	h.defined = defined
+	return h
 }
 
-// startDeployment runs a deployment as the deployment workflow type does: on the Go code,
-// or (h.defined) on the shipped definition with the same parameters.
-func (h *harness) startDeployment(in workflows.DeploymentInput) {
+// shipped is the definition the binary ships for a built-in kind.
+func shipped(t *testing.T, kind workflows.Kind) workflows.ProcessSource {
+	t.Helper()
+	src, _, err := workflows.ShippedProcess(kind)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return src
+}
+
+// startBuiltin runs a built-in kind as its workflow type does: on the Go code, or
+// (h.defined) on the shipped definition with the same parameters.
+func (h *harness) startBuiltin(kind workflows.Kind, req workflows.Request, params any) {
 	h.t.Helper()
-	params, err := json.Marshal(in.Params)
+	raw, err := json.Marshal(params)
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	bi := workflows.BuiltinInput{Request: in.Request, Params: params}
+	bi := workflows.BuiltinInput{Request: req, Params: raw}
 	if h.defined {
-		src := shippedDeployment(h.t)
+		src := shipped(h.t, kind)
 		bi.Process = &src
 	}
-	h.env.ExecuteWorkflow(string(workflows.KindDeployment), bi)
+	h.env.ExecuteWorkflow(string(kind), bi)
+}
+
+func (h *harness) startDeployment(in workflows.DeploymentInput) {
+	h.t.Helper()
+	h.startBuiltin(workflows.KindDeployment, in.Request, in.Params)
+}
+
+func (h *harness) startOnboarding(in workflows.OnboardingInput) {
+	h.t.Helper()
+	h.startBuiltin(workflows.KindOnboarding, in.Request, in.Params)
+}
+
+func (h *harness) startAudit(in workflows.AuditInput) {
+	h.t.Helper()
+	h.startBuiltin(workflows.KindAudit, in.Request, in.Params)
+}
+
+// ledgerKey is the idempotency key the Go code (short) or the definition (its step and
+// action names) gives a gateway call.
+func (h *harness) ledgerKey(id, short, defined string) string {
+	if h.defined {
+		return id + "/" + defined
+	}
+	return id + "/" + short
 }
 
 func newHarness(t *testing.T) *harness {
@@ -235,7 +262,7 @@ func deployment(env, version string) workflows.DeploymentInput {
 }
 
 func TestDeploymentApprovedDeploysOnceAndRecords(t *testing.T) {
-	bothDeployments(t, testDeploymentApprovedDeploysOnceAndRecords)
+	onGoAndDefinition(t, testDeploymentApprovedDeploysOnceAndRecords)
 }
 
 func testDeploymentApprovedDeploysOnceAndRecords(t *testing.T, defined bool) {
@@ -322,8 +349,127 @@ func TestShippedDeploymentKeepsTheRecordOfTheGoCode(t *testing.T) {
 	}
 }
 
+// sameRecord fails t where the definition's record differs from the Go code's: steps,
+// statuses, actors, texts, attempts (a step the Go code ran without an activity has
+// none) and the named outputs.
+func sameRecord(t *testing.T, label string, goRun, defRun workflows.State, goErr, defErr error, outputs ...string) {
+	t.Helper()
+	if errorType(goErr) != errorType(defErr) || goRun.Status != defRun.Status || goRun.Error != defRun.Error {
+		t.Errorf("%s: Go ended %s (%v), the definition %s (%v)", label, goRun.Status, goErr, defRun.Status, defErr)
+	}
+	if len(goRun.Steps) != len(defRun.Steps) {
+		t.Fatalf("%s: %d steps against %d", label, len(goRun.Steps), len(defRun.Steps))
+	}
+	for i, g := range goRun.Steps {
+		d := defRun.Steps[i]
+		if g.Name != d.Name || g.Status != d.Status || g.Actor != d.Actor || g.Comment != d.Comment || g.Output != d.Output || g.Error != d.Error || (g.Attempts > 0 && g.Attempts != d.Attempts) {
+			t.Errorf("%s: step %d\n Go         %+v\n definition %+v", label, i, g, d)
+		}
+	}
+	for _, k := range outputs {
+		if goRun.Outputs[k] != defRun.Outputs[k] || goRun.Outputs[k] == "" && goRun.Status == workflows.StatusCompleted {
+			t.Errorf("%s: output %s: Go %q, definition %q", label, k, goRun.Outputs[k], defRun.Outputs[k])
+		}
+	}
+}
+
+// TestShippedOnboardingKeepsTheRecordOfTheGoCode: an onboarding on the shipped definition
+// leaves the record, the user row, the accounts and the audit trail the Go code left,
+// approved, rejected and with the email taken.
+func TestShippedOnboardingKeepsTheRecordOfTheGoCode(t *testing.T) {
+	type outcome struct {
+		run     workflows.State
+		err     error
+		user    string
+		account map[string]string
+	}
+	record := func(defined bool, decide workflows.Action, taken bool) outcome {
+		h := newHarnessOn(t, defined)
+		if taken {
+			first := h.sibling("onboarding-first")
+			first.at(time.Minute, func() {
+				first.advance(workflows.AdvanceRequest{Scopes: approveScope, Action: workflows.ActionApprove, Actor: "manager"})
+			})
+			first.startOnboarding(onboarding())
+			if _, err := first.result(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		h2 := h.sibling("onboarding-second")
+		h2.at(time.Minute, func() {
+			h2.advance(workflows.AdvanceRequest{Scopes: approveScope, Action: decide, Actor: "manager", Comment: "welcome"})
+		})
+		in := onboarding()
+		in.Params.Email = " New.Hire@Example.com "
+		in.Params.Name = " New Hire "
+		h2.startOnboarding(in)
+		st, err := h2.result()
+		o := outcome{run: st, err: err, account: h.backends.Account("new.hire@example.com")}
+		if !taken {
+			o.user = h.userStatus("new.hire@example.com")
+		}
+		return o
+	}
+	for _, c := range []struct {
+		label  string
+		decide workflows.Action
+		taken  bool
+	}{{"approved", workflows.ActionApprove, false}, {"rejected", workflows.ActionReject, false}, {"email taken", workflows.ActionApprove, true}} {
+		g, d := record(false, c.decide, c.taken), record(true, c.decide, c.taken)
+		sameRecord(t, c.label, g.run, d.run, g.err, d.err, "user_id")
+		if g.user != d.user || fmt.Sprint(g.account) != fmt.Sprint(d.account) {
+			t.Errorf("%s: user %s account %v (Go), user %s account %v (definition)", c.label, g.user, g.account, d.user, d.account)
+		}
+		if len(g.run.Events("compensated")) != len(d.run.Events("compensated")) {
+			t.Errorf("%s: %d compensations (Go), %d (definition)", c.label, len(g.run.Events("compensated")), len(d.run.Events("compensated")))
+		}
+	}
+}
+
+// TestShippedAuditKeepsTheRecordOfTheGoCode: an audit on the shipped definition leaves the
+// record and publishes the report (the same bytes but its time) and the audits row the Go
+// code did, with evidence and without.
+func TestShippedAuditKeepsTheRecordOfTheGoCode(t *testing.T) {
+	record := func(defined bool, p workflows.AuditParams) (workflows.State, error, workflows.AuditReport, []byte) {
+		h := newHarnessOn(t, defined)
+		h.at(time.Minute, func() {
+			h.advance(workflows.AdvanceRequest{Scopes: approveScope, Action: workflows.ActionApprove, Step: workflows.StepAuditorSignoff, Actor: "auditor", Comment: "checked"})
+		})
+		h.startAudit(workflows.AuditInput{Request: alice, Params: p})
+		st, err := h.result()
+		var report workflows.AuditReport
+		raw, rerr := os.ReadFile(filepath.Join(h.files.Dir(), st.Outputs["report_path"]))
+		if rerr == nil {
+			rerr = json.Unmarshal(raw, &report)
+		}
+		if rerr != nil {
+			t.Fatalf("report of %+v: %v", st.Outputs, rerr)
+		}
+		report.GeneratedAt = time.Time{}
+		same, _ := json.MarshalIndent(report, "", "  ")
+		return st, err, report, same
+	}
+	for _, c := range []struct {
+		label string
+		p     workflows.AuditParams
+	}{
+		{"with evidence", workflows.AuditParams{Tables: []string{"users", "orders"}, Since: "2020-01-01", Evidence: []string{"evidence/users.csv", "evidence/orders.json"}}},
+		{"without evidence", workflows.AuditParams{Tables: []string{"products"}}},
+	} {
+		gRun, gErr, gReport, gRaw := record(false, c.p)
+		dRun, dErr, dReport, dRaw := record(true, c.p)
+		sameRecord(t, c.label, gRun, dRun, gErr, dErr, "findings", "report_path", "audit_id")
+		if string(gRaw) != string(dRaw) {
+			t.Errorf("%s: report\n Go         %s\n definition %s", c.label, gRaw, dRaw)
+		}
+		if len(gReport.Findings) == 0 && len(c.p.Evidence) > 0 || gReport.SignedOffBy != "auditor" || dReport.Comment != "checked" {
+			t.Errorf("%s: report %+v", c.label, dReport)
+		}
+	}
+}
+
 func TestDeploymentToDevSkipsApproval(t *testing.T) {
-	bothDeployments(t, testDeploymentToDevSkipsApproval)
+	onGoAndDefinition(t, testDeploymentToDevSkipsApproval)
 }
 
 func testDeploymentToDevSkipsApproval(t *testing.T, defined bool) {
@@ -347,7 +493,7 @@ func testDeploymentToDevSkipsApproval(t *testing.T, defined bool) {
 }
 
 func TestDeploymentRejectedDeploysNothing(t *testing.T) {
-	bothDeployments(t, testDeploymentRejectedDeploysNothing)
+	onGoAndDefinition(t, testDeploymentRejectedDeploysNothing)
 }
 
 func testDeploymentRejectedDeploysNothing(t *testing.T, defined bool) {
@@ -373,7 +519,7 @@ func testDeploymentRejectedDeploysNothing(t *testing.T, defined bool) {
 }
 
 func TestDeploymentFailedVerificationRollsBack(t *testing.T) {
-	bothDeployments(t, testDeploymentFailedVerificationRollsBack)
+	onGoAndDefinition(t, testDeploymentFailedVerificationRollsBack)
 }
 
 func testDeploymentFailedVerificationRollsBack(t *testing.T, defined bool) {
@@ -422,7 +568,11 @@ func (h *harness) userStatus(email string) string {
 }
 
 func TestOnboardingApprovedGrantsAccessAndWelcomes(t *testing.T) {
-	h := newHarness(t)
+	onGoAndDefinition(t, testOnboardingApprovedGrantsAccessAndWelcomes)
+}
+
+func testOnboardingApprovedGrantsAccessAndWelcomes(t *testing.T, defined bool) {
+	h := newHarnessOn(t, defined)
 	h.at(30*time.Second, func() {
 		// Until the manager approves, the user record exists but is not active.
 		if got := h.userStatus("new.hire@example.com"); got != "pending" {
@@ -432,7 +582,7 @@ func TestOnboardingApprovedGrantsAccessAndWelcomes(t *testing.T) {
 	h.at(time.Minute, func() {
 		h.advance(workflows.AdvanceRequest{Scopes: approveScope, Action: workflows.ActionApprove, Actor: "manager"})
 	})
-	h.env.ExecuteWorkflow(workflows.Onboarding, onboarding())
+	h.startOnboarding(onboarding())
 	st, err := h.result()
 	if err != nil || st.Status != workflows.StatusCompleted {
 		t.Fatalf("status %s, err %v", st.Status, err)
@@ -445,16 +595,20 @@ func TestOnboardingApprovedGrantsAccessAndWelcomes(t *testing.T) {
 		t.Error("user record not active")
 	}
 	ledger := h.backends.Ledger()
-	for _, k := range []string{"/provision", "/grant", "/welcome"} {
-		if ledger[st.WorkflowID+k].Applied != 1 {
-			t.Errorf("ledger %s = %+v", k, ledger[st.WorkflowID+k])
+	for _, k := range [][2]string{{"provision", "provision_accounts"}, {"grant", "grant_access/grant"}, {"welcome", "send_welcome"}} {
+		if key := h.ledgerKey(st.WorkflowID, k[0], k[1]); ledger[key].Applied != 1 {
+			t.Errorf("ledger %s = %+v", key, ledger[key])
 		}
 	}
 }
 
 func TestApprovalTimeoutCompensates(t *testing.T) {
-	h := newHarness(t)
-	h.env.ExecuteWorkflow(workflows.Onboarding, onboarding())
+	onGoAndDefinition(t, testApprovalTimeoutCompensates)
+}
+
+func testApprovalTimeoutCompensates(t *testing.T, defined bool) {
+	h := newHarnessOn(t, defined)
+	h.startOnboarding(onboarding())
 	st, err := h.result()
 	if errorType(err) != workflows.ErrTypeApprovalTimeout {
 		t.Fatalf("error = %v, want ApprovalTimedOut", err)
@@ -474,7 +628,11 @@ func TestApprovalTimeoutCompensates(t *testing.T) {
 }
 
 func TestSelfApprovalRefusedUnlessAllowed(t *testing.T) {
-	h := newHarness(t)
+	onGoAndDefinition(t, testSelfApprovalRefusedUnlessAllowed)
+}
+
+func testSelfApprovalRefusedUnlessAllowed(t *testing.T, defined bool) {
+	h := newHarnessOn(t, defined)
 	var self *outcome
 	h.at(time.Minute, func() {
 		self = h.advance(workflows.AdvanceRequest{Scopes: approveScope, Action: workflows.ActionApprove, Actor: "alice"})
@@ -485,7 +643,7 @@ func TestSelfApprovalRefusedUnlessAllowed(t *testing.T) {
 		}
 		h.advance(workflows.AdvanceRequest{Scopes: approveScope, Action: workflows.ActionApprove, Actor: "bob"})
 	})
-	h.env.ExecuteWorkflow(workflows.Onboarding, onboarding())
+	h.startOnboarding(onboarding())
 	st, err := h.result()
 	if err != nil || st.Status != workflows.StatusCompleted {
 		t.Fatalf("status %s err %v", st.Status, err)
@@ -495,21 +653,21 @@ func TestSelfApprovalRefusedUnlessAllowed(t *testing.T) {
 		t.Errorf("approved by %q, want bob", s.Actor)
 	}
 
-	h = newHarness(t)
+	h = newHarnessOn(t, defined)
 	in := onboarding()
 	in.AllowSelfApproval = true
 	var own *outcome
 	h.at(time.Minute, func() {
 		own = h.advance(workflows.AdvanceRequest{Scopes: approveScope, Action: workflows.ActionApprove, Actor: "alice"})
 	})
-	h.env.ExecuteWorkflow(workflows.Onboarding, in)
+	h.startOnboarding(in)
 	if st, err := h.result(); err != nil || st.Status != workflows.StatusCompleted {
 		t.Fatalf("with self-approval allowed: status %s err %v", st.Status, err)
 	}
 	own.accepted(t)
 }
 
-func TestAdvanceRefusals(t *testing.T) { bothDeployments(t, testAdvanceRefusals) }
+func TestAdvanceRefusals(t *testing.T) { onGoAndDefinition(t, testAdvanceRefusals) }
 
 func testAdvanceRefusals(t *testing.T, defined bool) {
 	h := newHarness(t)
@@ -551,7 +709,7 @@ func testAdvanceRefusals(t *testing.T, defined bool) {
 }
 
 func TestSignalsActOnlyOnTheWaitingGate(t *testing.T) {
-	bothDeployments(t, testSignalsActOnlyOnTheWaitingGate)
+	onGoAndDefinition(t, testSignalsActOnlyOnTheWaitingGate)
 }
 
 func testSignalsActOnlyOnTheWaitingGate(t *testing.T, defined bool) {
@@ -590,7 +748,11 @@ func testSignalsActOnlyOnTheWaitingGate(t *testing.T, defined bool) {
 }
 
 func TestFailedStepWaitsForContinue(t *testing.T) {
-	h := newHarness(t)
+	onGoAndDefinition(t, testFailedStepWaitsForContinue)
+}
+
+func testFailedStepWaitsForContinue(t *testing.T, defined bool) {
+	h := newHarnessOn(t, defined)
 	h.backends.FailureRate = 1 // every call to the demo services fails with 503
 	var approve, cont *outcome
 	h.at(30*time.Minute, func() {
@@ -607,7 +769,7 @@ func TestFailedStepWaitsForContinue(t *testing.T) {
 	h.at(32*time.Minute, func() {
 		h.advance(workflows.AdvanceRequest{Scopes: approveScope, Action: workflows.ActionApprove, Actor: "manager"})
 	})
-	h.env.ExecuteWorkflow(workflows.Onboarding, onboarding())
+	h.startOnboarding(onboarding())
 	st, err := h.result()
 	if err != nil || st.Status != workflows.StatusCompleted {
 		t.Fatalf("status %s err %v", st.Status, err)
@@ -626,12 +788,16 @@ func TestFailedStepWaitsForContinue(t *testing.T) {
 }
 
 func TestRejectAfterFailureFailsAndCompensates(t *testing.T) {
-	h := newHarness(t)
+	onGoAndDefinition(t, testRejectAfterFailureFailsAndCompensates)
+}
+
+func testRejectAfterFailureFailsAndCompensates(t *testing.T, defined bool) {
+	h := newHarnessOn(t, defined)
 	h.backends.FailureRate = 1
 	h.at(30*time.Minute, func() {
 		h.advance(workflows.AdvanceRequest{Scopes: approveScope, Action: workflows.ActionReject, Actor: "ops", Comment: "give up"})
 	})
-	h.env.ExecuteWorkflow(workflows.Onboarding, onboarding())
+	h.startOnboarding(onboarding())
 	st, err := h.result()
 	if errorType(err) != workflows.ErrTypeStepFailed || st.Status != workflows.StatusFailed {
 		t.Fatalf("status %s err %v", st.Status, err)
@@ -642,9 +808,13 @@ func TestRejectAfterFailureFailsAndCompensates(t *testing.T) {
 }
 
 func TestCancelWhileWaitingCompensates(t *testing.T) {
-	h := newHarness(t)
+	onGoAndDefinition(t, testCancelWhileWaitingCompensates)
+}
+
+func testCancelWhileWaitingCompensates(t *testing.T, defined bool) {
+	h := newHarnessOn(t, defined)
 	h.at(time.Minute, func() { h.env.CancelWorkflow() })
-	h.env.ExecuteWorkflow(workflows.Onboarding, onboarding())
+	h.startOnboarding(onboarding())
 	st, err := h.result()
 	if !temporal.IsCanceledError(err) {
 		t.Fatalf("error = %v, want cancelled", err)
@@ -658,7 +828,11 @@ func TestCancelWhileWaitingCompensates(t *testing.T) {
 }
 
 func TestAuditPublishesReportWithFindings(t *testing.T) {
-	h := newHarness(t)
+	onGoAndDefinition(t, testAuditPublishesReportWithFindings)
+}
+
+func testAuditPublishesReportWithFindings(t *testing.T, defined bool) {
+	h := newHarnessOn(t, defined)
 	h.at(time.Minute, func() {
 		s := h.details()
 		if s.Outputs["findings"] == "" || s.Status != workflows.StatusWaitingApproval {
@@ -666,7 +840,7 @@ func TestAuditPublishesReportWithFindings(t *testing.T) {
 		}
 		h.advance(workflows.AdvanceRequest{Scopes: approveScope, Action: workflows.ActionApprove, Step: workflows.StepAuditorSignoff, Actor: "auditor"})
 	})
-	h.env.ExecuteWorkflow(workflows.Audit, workflows.AuditInput{Request: alice, Params: workflows.AuditParams{
+	h.startAudit(workflows.AuditInput{Request: alice, Params: workflows.AuditParams{
 		Tables: []string{"users", "orders"}, Evidence: []string{"evidence/users.csv", "evidence/orders.json"}}})
 	st, err := h.result()
 	if err != nil || st.Status != workflows.StatusCompleted {
@@ -698,13 +872,17 @@ func TestAuditPublishesReportWithFindings(t *testing.T) {
 // rejected and which steps it is undoing, never the gate it just left; the answer to an
 // approve names the step the run went on to.
 func TestDecisionAnswerSaysWhatItDid(t *testing.T) {
+	onGoAndDefinition(t, testDecisionAnswerSaysWhatItDid)
+}
+
+func testDecisionAnswerSaysWhatItDid(t *testing.T, defined bool) {
 	t.Run("reject", func(t *testing.T) {
-		h := newHarness(t)
+		h := newHarnessOn(t, defined)
 		var o *outcome
 		h.at(time.Minute, func() {
 			o = h.advance(workflows.AdvanceRequest{Scopes: approveScope, Action: workflows.ActionReject, Step: workflows.StepManagerApproval, Actor: "manager"})
 		})
-		h.env.ExecuteWorkflow(workflows.Onboarding, onboarding())
+		h.startOnboarding(onboarding())
 		st, _ := h.result()
 		v := o.accepted(t)
 		if v.Status != workflows.StatusRejected || v.Waiting != nil {
@@ -723,12 +901,12 @@ func TestDecisionAnswerSaysWhatItDid(t *testing.T) {
 		}
 	})
 	t.Run("approve", func(t *testing.T) {
-		h := newHarness(t)
+		h := newHarnessOn(t, defined)
 		var o *outcome
 		h.at(time.Minute, func() {
 			o = h.advance(workflows.AdvanceRequest{Scopes: approveScope, Action: workflows.ActionApprove, Step: workflows.StepManagerApproval, Actor: "manager"})
 		})
-		h.env.ExecuteWorkflow(workflows.Onboarding, onboarding())
+		h.startOnboarding(onboarding())
 		h.result()
 		v := o.accepted(t)
 		if v.Status != workflows.StatusInProgress || v.CurrentStep != workflows.StepGrantAccess || v.Waiting != nil {
@@ -740,7 +918,7 @@ func TestDecisionAnswerSaysWhatItDid(t *testing.T) {
 // TestEverySignalLeavesATrace: a signal whose input is not a decision, or whose name is in
 // another case (Approve), is recorded as ignored with the reason; the run still waits and
 // a proper approval afterwards completes it.
-func TestEverySignalLeavesATrace(t *testing.T) { bothDeployments(t, testEverySignalLeavesATrace) }
+func TestEverySignalLeavesATrace(t *testing.T) { onGoAndDefinition(t, testEverySignalLeavesATrace) }
 
 func testEverySignalLeavesATrace(t *testing.T, defined bool) {
 	h := newHarness(t)

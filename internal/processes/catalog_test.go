@@ -63,16 +63,16 @@ func TestCatalogKeepsTheLastGoodVersionAndDropsDeletedFiles(t *testing.T) {
 	}
 
 	// A built-in name is refused; deleting the file removes the process.
-	os.WriteFile(filepath.Join(dir, "onboarding.yaml"), []byte(strings.Replace(good, "name: refund_approval", "name: onboarding", 1)), 0o644)
+	os.WriteFile(filepath.Join(dir, "tool_call.yaml"), []byte(strings.Replace(good, "name: refund_approval", "name: tool_call", 1)), 0o644)
 	os.Remove(file)
 	_, err = c.Reload()
-	if err == nil || !strings.Contains(err.Error(), `process name "onboarding" is a built-in process`) {
+	if err == nil || !strings.Contains(err.Error(), `process name "tool_call" is a built-in process`) {
 		t.Errorf("built-in name: %v", err)
 	}
 	if names := c.FileNames(); len(names) != 0 {
 		t.Errorf("after deleting the file: %v", names)
 	}
-	if names := c.Names(); strings.Join(names, ",") != "deployment" {
+	if names := c.Names(); strings.Join(names, ",") != "audit,deployment,onboarding" {
 		t.Errorf("after deleting the file, loaded %v; want the shipped definitions only", names)
 	}
 }
@@ -127,7 +127,7 @@ func TestParamsAreCheckedAgainstTheSchemaWithDefaults(t *testing.T) {
 		`{"order_id": "ORD-1", "amount_cents": 100}`:                       `parameters.order_id: 'ORD-1' does not match pattern '^ORD-[0-9]{5}$'; allowed: string, matching ^ORD-[0-9]{5}$ — The order's reference`,
 		`{"order_id": "ORD-01001", "amount_cents": 0}`:                     "parameters.amount_cents: minimum: got 0, want 1; allowed: integer, from 1 to 10000000",
 		`{"order_id": "ORD-01001", "amount_cents": 1.5}`:                   "parameters.amount_cents: got number, want integer",
-		`{"order_id": "ORD-01001", "amount_cents": 5, "refund_all": true}`: "additional properties 'refund_all' not allowed",
+		`{"order_id": "ORD-01001", "amount_cents": 5, "refund_all": true}`: "parameters.refund_all: is not a known parameter",
 		`[]`: "parameters: got array, want object",
 	} {
 		if _, err := p.Params.Check([]byte(params)); err == nil || !strings.Contains(err.Error(), want) {
