@@ -152,33 +152,51 @@ func TestLifecycleOfEachKindOnTheEmbeddedServer(t *testing.T) {
 	}
 }
 
-// TestADeploymentStartedBeforeTheUpgradeFinishesOnTheGoCode: a deployment the previous
-// release started (typed parameters, no definition in its input) waits at its gate, is
-// approved after the upgrade, and completes on the Go code it began on; a new start of
-// the same kind follows the shipped definition.
-func TestADeploymentStartedBeforeTheUpgradeFinishesOnTheGoCode(t *testing.T) {
+// TestARunStartedBeforeTheUpgradeFinishesOnTheGoCode: a run of each built-in kind that
+// the previous release started (typed parameters, no definition in its input) waits at its
+// gate, is approved after the upgrade, and completes on the Go code it began on; a new
+// start of the same kind follows the shipped definition.
+func TestARunStartedBeforeTheUpgradeFinishesOnTheGoCode(t *testing.T) {
 	env := testenv.Shared(t)
 	c := env.Client
-	old := workflows.DeploymentInput{Request: workflows.Request{RequestedBy: "alice"},
-		Params: workflows.DeploymentParams{Service: "orders", Version: "4.0.0", Environment: "production"}}
-	id := "deployment-" + uuid.NewString()
-	opts := workflows.Start{Kind: workflows.KindDeployment, Input: old}.Options(id)
-	if _, err := c.ExecuteWorkflow(context.Background(), opts, string(workflows.KindDeployment), old); err != nil {
-		t.Fatal(err)
-	}
-	v := testenv.WaitForStatus(t, c, id, workflows.StatusWaitingApproval)
-	if v.Process != nil {
-		t.Fatalf("a run started with typed parameters follows process %+v, want the Go code", v.Process)
-	}
-	if _, err := advance(t, c, id, workflows.AdvanceRequest{Action: workflows.ActionApprove, Step: workflows.StepDeployApproval, Actor: "bob"}); err != nil {
-		t.Fatal(err)
-	}
-	st, err := result(t, c, id)
-	if err != nil || st.Status != workflows.StatusCompleted || st.Outputs["deployment_id"] == "" {
-		t.Fatalf("old run: %s %v, outputs %v", st.Status, err, st.Outputs)
-	}
-	fresh := startKind(t, c, workflows.KindDeployment, `{"service":"orders","version":"4.0.1","environment":"production"}`, workflows.Request{RequestedBy: "alice"})
-	if v := testenv.WaitForStatus(t, c, fresh, workflows.StatusWaitingApproval); v.Process == nil || v.Process.Name != "deployment" || len(v.Process.Hash) != 64 {
-		t.Errorf("a new deployment follows %+v, want the shipped definition", v.Process)
+	for _, k := range []struct {
+		kind   workflows.Kind
+		old    any
+		gate   string
+		output string
+		fresh  string
+	}{
+		{workflows.KindDeployment, workflows.DeploymentInput{Request: workflows.Request{RequestedBy: "alice"},
+			Params: workflows.DeploymentParams{Service: "orders", Version: "4.0.0", Environment: "production"}},
+			workflows.StepDeployApproval, "deployment_id", `{"service":"orders","version":"4.0.1","environment":"production"}`},
+		{workflows.KindOnboarding, workflows.OnboardingInput{Request: workflows.Request{RequestedBy: "alice"},
+			Params: workflows.OnboardingParams{Email: "upgrade.old@example.com", Name: "Old Hire", Role: "viewer"}},
+			workflows.StepManagerApproval, "user_id", `{"email":"upgrade.new@example.com","name":"New Hire","role":"viewer"}`},
+		{workflows.KindAudit, workflows.AuditInput{Request: workflows.Request{RequestedBy: "alice"},
+			Params: workflows.AuditParams{Tables: []string{"products"}}},
+			workflows.StepAuditorSignoff, "report_path", `{"tables":["products"]}`},
+	} {
+		t.Run(string(k.kind), func(t *testing.T) {
+			id := string(k.kind) + "-" + uuid.NewString()
+			opts := workflows.Start{Kind: k.kind, Input: k.old}.Options(id)
+			if _, err := c.ExecuteWorkflow(context.Background(), opts, string(k.kind), k.old); err != nil {
+				t.Fatal(err)
+			}
+			v := testenv.WaitForStatus(t, c, id, workflows.StatusWaitingApproval)
+			if v.Process != nil {
+				t.Fatalf("a run started with typed parameters follows process %+v, want the Go code", v.Process)
+			}
+			if _, err := advance(t, c, id, workflows.AdvanceRequest{Action: workflows.ActionApprove, Step: k.gate, Actor: "bob"}); err != nil {
+				t.Fatal(err)
+			}
+			st, err := result(t, c, id)
+			if err != nil || st.Status != workflows.StatusCompleted || st.Outputs[k.output] == "" {
+				t.Fatalf("old run: %s %v, outputs %v", st.Status, err, st.Outputs)
+			}
+			fresh := startKind(t, c, k.kind, k.fresh, workflows.Request{RequestedBy: "alice"})
+			if v := testenv.WaitForStatus(t, c, fresh, workflows.StatusWaitingApproval); v.Process == nil || v.Process.Name != string(k.kind) || len(v.Process.Hash) != 64 {
+				t.Errorf("a new %s follows %+v, want the shipped definition", k.kind, v.Process)
+			}
+		})
 	}
 }

@@ -342,8 +342,10 @@ func requiredScope(method string, params json.RawMessage) string {
 			return ScopeAdmin
 		}
 		return ScopeRead
-	case "prompts/get", "resources/subscribe":
+	case "prompts/get", "resources/subscribe", "tasks/get", "tasks/list", "tasks/result":
 		return ScopeRead
+	case "tasks/cancel":
+		return ScopeWrite
 	}
 	return ""
 }
@@ -351,7 +353,7 @@ func requiredScope(method string, params json.RawMessage) string {
 // toolScope is the scope a tool call needs.
 func toolScope(tool, action string) string {
 	switch tool {
-	case "get_workflow_status", "list_workflows", "search_table", "parse_file", "list_files", "describe_process":
+	case "get_workflow_status", "list_workflows", "search_table", "parse_file", "list_files", "describe_process", taskResultTool:
 		return ScopeRead
 	case "start_workflow", "cancel_workflow", "call_service":
 		return ScopeWrite

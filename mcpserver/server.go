@@ -100,6 +100,8 @@ type Server struct {
 	published []string
 	// watch holds the resource subscriptions and their per-run watchers.
 	watch *watchers
+	// tasks serves MCP tasks from Temporal.
+	tasks *taskState
 }
 
 // Watchers is how many runs are watched for their subscribers now.
@@ -142,6 +144,11 @@ func New(cfg Config) (*Server, error) {
 	hooks.AddOnRegisterSession(s.sessions.registered)
 	hooks.AddOnUnregisterSession(s.sessions.unregistered)
 	s.watch = newWatchers(s)
+	s.tasks = newTaskState()
+	// The task-result tool serves tasks/result; it is never listed.
+	hooks.AddAfterListTools(func(_ context.Context, _ any, _ *mcp.ListToolsRequest, res *mcp.ListToolsResult) {
+		res.Tools = slices.DeleteFunc(res.Tools, func(t mcp.Tool) bool { return t.Name == taskResultTool })
+	})
 	hooks.AddAfterSubscribe(s.watch.afterSubscribe)
 	hooks.AddAfterUnsubscribe(s.watch.afterUnsubscribe)
 	hooks.AddOnUnregisterSession(s.watch.sessionEnded)
@@ -159,6 +166,8 @@ func New(cfg Config) (*Server, error) {
 		server.WithResourceRecovery(),
 		server.WithInstructions(instructions),
 		server.WithCompletions(),
+		// Tasks are runs: answered from Temporal by interceptTask, never from mcp-go's memory.
+		server.WithTaskCapabilities(true, true, true),
 		server.WithPromptCompletionProvider(completions{s}),
 		server.WithResourceCompletionProvider(completions{s}),
 	)
@@ -168,6 +177,7 @@ func New(cfg Config) (*Server, error) {
 	s.addResources()
 	s.addInbox()
 	s.addPrompts()
+	s.mcp.AddTool(mcp.NewTool(taskResultTool, mcp.WithString("task_id", mcp.Required())), s.taskResult)
 	return s, nil
 }
 

@@ -151,6 +151,8 @@ Parameters by workflow_type:
 		// A dev deployment replaces what runs with no gate, and every process reaches the
 		// gateway's services; without a key, each call starts another run.
 		behaviour("Start a workflow", writes, destructive, notIdempotent, openWorld),
+		// As a task (params.task), tasks/result waits for the run's end and asks at its gates.
+		mcp.WithTaskSupport(mcp.TaskSupportOptional),
 	), mcp.NewTypedToolHandler(s.startWorkflow))
 
 	s.mcp.AddTool(mcp.NewTool("get_workflow_status",
@@ -396,6 +398,13 @@ func decided(action string, v workflows.StatusView) string {
 }
 
 func (s *Server) advanceWorkflow(ctx context.Context, request mcp.CallToolRequest, args AdvanceArgs) (*mcp.CallToolResult, error) {
+	return s.advance(ctx, request, args, true)
+}
+
+// advance sends a decision through the validated advance update. With confirm, a client
+// that can ask its person is asked to confirm an approve or reject first; a decision the
+// person just gave through elicitation needs no second asking.
+func (s *Server) advance(ctx context.Context, request mcp.CallToolRequest, args AdvanceArgs, confirm bool) (*mcp.CallToolResult, error) {
 	if bad := checkID("workflow_id", args.WorkflowID); bad != nil {
 		return bad, nil
 	}
@@ -427,7 +436,7 @@ func (s *Server) advanceWorkflow(ctx context.Context, request mcp.CallToolReques
 		}
 		req = signed
 	}
-	if req.Action != workflows.ActionContinue && canElicit(ctx) {
+	if confirm && req.Action != workflows.ActionContinue && canElicit(ctx) {
 		answer := confirmedIn(request)
 		if answer == nil {
 			msg, err := s.describeAdvance(ctx, args)

@@ -1,6 +1,7 @@
 package mcpserver
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -39,7 +40,7 @@ func (s *Server) HTTPHandler() http.Handler {
 			return ctx
 		}),
 	)
-	var endpoint = s.sessions.guard(requireSession(s.codes.httpAnswers(s.watch.guard(streamable))))
+	var endpoint = s.sessions.guard(requireSession(s.codes.httpAnswers(s.taskGuard(s.watch.guard(streamable)))))
 	mux := http.NewServeMux()
 	if s.auth != nil {
 		endpoint = s.requireAuth(endpoint)
@@ -115,11 +116,72 @@ func (s *Server) ListenHTTP(addr string) (*HTTPServer, error) {
 func (s *Server) ServeStdio(ctx context.Context, in io.Reader, out io.Writer) error {
 	stdio := server.NewStdioServer(s.mcp)
 	stdio.SetErrorLogger(log.New(slogWriter{s}, "", 0))
-	err := stdio.Listen(ctx, in, &stdioAnswers{codes: &s.codes, out: out})
+	answers := &stdioAnswers{codes: &s.codes, out: out}
+	err := stdio.Listen(ctx, s.stdioTasks(ctx, in, answers), answers)
 	if errors.Is(err, context.Canceled) || errors.Is(err, io.EOF) {
 		return nil
 	}
 	return err
+}
+
+// taskGuard answers the task methods of a POST from Temporal, and turns tasks/result into
+// the call mcp-go serves (interceptTask).
+func (s *Server) taskGuard(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost {
+			next.ServeHTTP(w, r)
+			return
+		}
+		body, ok := peekBody(r)
+		if !ok {
+			http.Error(w, "the request body could not be read", http.StatusBadRequest)
+			return
+		}
+		answer, rewritten := s.interceptTask(r.Context(), body)
+		switch {
+		case answer != nil:
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = w.Write(answer)
+			return
+		case rewritten != nil:
+			r.Body = io.NopCloser(bytes.NewReader(rewritten))
+			r.ContentLength = int64(len(rewritten))
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// stdioTasks reads the stdio messages: the task methods are answered on out from
+// Temporal, each in its own goroutine; every other message (and tasks/result, turned into
+// the call mcp-go serves) goes on to mcp-go through the returned reader.
+func (s *Server) stdioTasks(ctx context.Context, in io.Reader, out io.Writer) io.Reader {
+	pr, pw := io.Pipe()
+	go func() {
+		r := bufio.NewReaderSize(in, 64<<10)
+		for {
+			line, err := r.ReadBytes('\n')
+			if c, ok := asTaskCall(line); ok {
+				// Answered from Temporal without holding up the messages behind it.
+				go func() {
+					answer, rewritten := s.serveTask(ctx, c)
+					if rewritten != nil {
+						_, _ = pw.Write(append(rewritten, '\n'))
+						return
+					}
+					_, _ = out.Write(append(answer, '\n'))
+				}()
+			} else if len(line) > 0 {
+				if _, werr := pw.Write(line); werr != nil {
+					return
+				}
+			}
+			if err != nil {
+				pw.CloseWithError(err)
+				return
+			}
+		}
+	}()
+	return pr
 }
 
 type slogWriter struct{ s *Server }

@@ -1,0 +1,313 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	mcpclient "github.com/mark3labs/mcp-go/client"
+	"github.com/mark3labs/mcp-go/client/transport"
+	mcpgo "github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/flowgate/flowgate/internal/testenv"
+	"github.com/flowgate/flowgate/mcpserver"
+	"github.com/flowgate/flowgate/workflows"
+)
+
+// taskProbe is a process whose gate its requester may decide (separation of duties off),
+// so the person asked through a task's elicitation can approve it, and whose first step
+// is undone on cancel.
+const taskProbe = `name: task_probe
+title: Task probe
+version: 1
+parameters:
+  type: object
+  required: [email]
+  properties:
+    email: {type: string}
+summary: "Probe {{params.email}}"
+steps:
+  - name: provision
+    call: {service: users, method: POST, endpoint: accounts, body: {email: "{{params.email}}", name: Probe, role: viewer}}
+    compensate:
+      call: {service: users, method: POST, endpoint: accounts/deprovision, body: {email: "{{params.email}}"}}
+  - name: sign_off
+    approval: {scope: approve, separation_of_duties: false}
+  - name: grant
+    call: {service: users, method: POST, endpoint: access, body: {email: "{{params.email}}", role: viewer}}
+`
+
+// taskClient is mcp-go's client, which has the task methods, with an API key; it answers
+// elicitation by approving and records what it was asked.
+type taskClient struct {
+	*mcpclient.Client
+	next  atomic.Int64
+	mu    sync.Mutex
+	asked []mcpgo.ElicitationRequest
+}
+
+func (c *taskClient) Elicit(_ context.Context, req mcpgo.ElicitationRequest) (*mcpgo.ElicitationResult, error) {
+	c.mu.Lock()
+	c.asked = append(c.asked, req)
+	c.mu.Unlock()
+	return &mcpgo.ElicitationResult{ElicitationResponse: mcpgo.ElicitationResponse{
+		Action: mcpgo.ElicitationResponseActionAccept, Content: map[string]any{"action": "approve", "comment": "approved from the task"}}}, nil
+}
+
+func connectTasks(t *testing.T, url, key string) *taskClient {
+	t.Helper()
+	tr, err := transport.NewStreamableHTTP(url, transport.WithHTTPHeaders(map[string]string{"X-API-Key": key}), transport.WithContinuousListening())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tc := &taskClient{}
+	tc.Client = mcpclient.NewClient(tr, mcpclient.WithElicitationHandler(tc))
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := tc.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	init := mcpgo.InitializeRequest{}
+	init.Params.ProtocolVersion = "2025-11-25"
+	init.Params.ClientInfo = mcpgo.Implementation{Name: "flowgate-e2e-tasks", Version: "1"}
+	init.Params.Capabilities.Elicitation = &mcpgo.ElicitationCapability{}
+	res, err := tc.Initialize(ctx, init)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Capabilities.Tasks == nil {
+		t.Fatalf("the server does not declare tasks: %+v", res.Capabilities)
+	}
+	t.Cleanup(func() { tc.Close() })
+	return tc
+}
+
+// raw sends one request and returns its result or its error.
+func (c *taskClient) raw(t *testing.T, method string, params any) (json.RawMessage, *mcpgo.JSONRPCErrorDetails) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	resp, err := c.GetTransport().SendRequest(ctx, transport.JSONRPCRequest{JSONRPC: "2.0", ID: mcpgo.NewRequestId(1000 + c.next.Add(1)), Method: method, Params: params})
+	if err != nil {
+		t.Fatalf("%s: %v", method, err)
+	}
+	return resp.Result, resp.Error
+}
+
+func (c *taskClient) startTask(t *testing.T, email string) mcpgo.Task {
+	t.Helper()
+	out, rpcErr := c.raw(t, "tools/call", map[string]any{"name": "start_workflow", "task": map[string]any{"ttl": 60000},
+		"arguments": map[string]any{"workflow_type": "task_probe", "parameters": map[string]any{"email": email}}})
+	if rpcErr != nil {
+		t.Fatalf("task-augmented start_workflow: %+v", rpcErr)
+	}
+	var created mcpgo.CreateTaskResult
+	if err := json.Unmarshal(out, &created); err != nil || created.Task.TaskId == "" || created.Task.Status != mcpgo.TaskStatusWorking ||
+		created.Task.PollInterval == nil || created.Task.CreatedAt == "" {
+		t.Fatalf("CreateTaskResult = %s (%v)", out, err)
+	}
+	return created.Task
+}
+
+func (c *taskClient) getTask(t *testing.T, id string) (mcpgo.GetTaskResult, *mcpgo.JSONRPCErrorDetails) {
+	t.Helper()
+	out, rpcErr := c.raw(t, "tasks/get", map[string]any{"taskId": id})
+	var got mcpgo.GetTaskResult
+	if rpcErr == nil {
+		if err := json.Unmarshal(out, &got); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return got, rpcErr
+}
+
+func (c *taskClient) waitTask(t *testing.T, id string, want mcpgo.TaskStatus) {
+	t.Helper()
+	testenv.WaitFor(t, 30*time.Second, id+" "+string(want), func() (bool, error) {
+		got, rpcErr := c.getTask(t, id)
+		if rpcErr != nil {
+			return false, fmt.Errorf("%+v", rpcErr)
+		}
+		return got.Status == want, fmt.Errorf("status %s (%s)", got.Status, got.StatusMessage)
+	})
+}
+
+// TestTasksAreRunsThatOutliveTheServer: an agent starts an approval as an MCP task and
+// walks away. The task waits at the gate as input_required; after a kill -9 and restart of
+// the whole stack, tasks/list, tasks/get, tasks/result and tasks/cancel still serve the
+// tasks created before; tasks/result asks the person at the gate through elicitation
+// (tagged with the task) and returns the run's end; a cancelled task undoes its first
+// step; another identity cannot see or cancel them; the spec's errors are returned.
+func TestTasksAreRunsThatOutliveTheServer(t *testing.T) {
+	dir := t.TempDir()
+	procs := filepath.Join(dir, "processes")
+	os.Mkdir(procs, 0o755)
+	if err := os.WriteFile(filepath.Join(procs, "task_probe.yaml"), []byte(taskProbe), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	keys := writeKeys(t, dir, map[string][]string{"dave": mcpserver.AllScopes, "eve": mcpserver.AllScopes})
+	args, mcpAddr, demoPort := devOnFreePorts(t, filepath.Join(dir, "data"))
+	args = append(args, "--processes", procs, "--api-keys", keys)
+	first := startDev(t, args...)
+	first.waitReady(t, mcpAddr)
+	dave, eve := connectTasks(t, first.mcpURL, "dave-key"), connectTasks(t, first.mcpURL, "eve-key")
+
+	tools, err := dave.ListTools(context.Background(), mcpgo.ListToolsRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tool := range tools.Tools {
+		want := mcpgo.TaskSupport("")
+		if tool.Name == "start_workflow" {
+			want = mcpgo.TaskSupportOptional
+		}
+		var got mcpgo.TaskSupport
+		if tool.Execution != nil {
+			got = tool.Execution.TaskSupport
+		}
+		if got != want {
+			t.Errorf("tool %s declares taskSupport %q, want %q", tool.Name, got, want)
+		}
+	}
+
+	approved, cancelled := dave.startTask(t, "task.approved@example.com"), dave.startTask(t, "task.cancelled@example.com")
+	dave.waitTask(t, approved.TaskId, mcpgo.TaskStatusInputRequired)
+	dave.waitTask(t, cancelled.TaskId, mcpgo.TaskStatusInputRequired)
+
+	// Another identity does not see them, and cannot cancel them.
+	if _, rpcErr := eve.getTask(t, approved.TaskId); rpcErr == nil || rpcErr.Code != mcpgo.INVALID_PARAMS {
+		t.Errorf("eve's tasks/get of dave's task: %+v, want -32602", rpcErr)
+	}
+	if _, rpcErr := eve.raw(t, "tasks/cancel", map[string]any{"taskId": cancelled.TaskId}); rpcErr == nil || rpcErr.Code != mcpgo.INVALID_PARAMS {
+		t.Errorf("eve's tasks/cancel of dave's task: %+v, want -32602", rpcErr)
+	}
+	if _, rpcErr := eve.raw(t, "tasks/result", map[string]any{"taskId": approved.TaskId}); rpcErr == nil || rpcErr.Code != mcpgo.INVALID_PARAMS {
+		t.Errorf("eve's tasks/result of dave's task: %+v, want -32602", rpcErr)
+	}
+	if list, err := eve.ListTasks(context.Background(), mcpgo.ListTasksRequest{}); err != nil || slices.ContainsFunc(list.Tasks, func(x mcpgo.Task) bool { return x.TaskId == approved.TaskId }) {
+		t.Errorf("eve's tasks/list = %+v, %v; want none of dave's", list, err)
+	}
+	// A tool that forbids tasks, and a task that does not exist.
+	if _, rpcErr := dave.raw(t, "tools/call", map[string]any{"name": "get_workflow_status", "task": map[string]any{},
+		"arguments": map[string]any{"workflow_id": approved.TaskId}}); rpcErr == nil || rpcErr.Code != mcpgo.METHOD_NOT_FOUND {
+		t.Errorf("task-augmented get_workflow_status: %+v, want -32601", rpcErr)
+	}
+	if _, rpcErr := dave.getTask(t, "task_probe-does-not-exist"); rpcErr == nil || rpcErr.Code != mcpgo.INVALID_PARAMS || rpcErr.Message == "" {
+		t.Errorf("tasks/get of an unknown task: %+v, want -32602 with a sentence", rpcErr)
+	}
+
+	// The whole stack dies; a new one serves the same tasks.
+	if err := first.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = first.cmd.Wait()
+	second := startDev(t, args...)
+	second.waitReady(t, mcpAddr)
+	dave = connectTasks(t, second.mcpURL, "dave-key")
+	list, err := dave.ListTasks(context.Background(), mcpgo.ListTasksRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{approved.TaskId, cancelled.TaskId} {
+		if !slices.ContainsFunc(list.Tasks, func(x mcpgo.Task) bool { return x.TaskId == id && x.Status == mcpgo.TaskStatusInputRequired }) {
+			t.Errorf("tasks/list after the restart = %+v, want %s input_required", list.Tasks, id)
+		}
+	}
+	dave.waitTask(t, approved.TaskId, mcpgo.TaskStatusInputRequired)
+
+	// tasks/result asks at the gate, and the answer opens it.
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	res, err := dave.TaskResult(ctx, mcpgo.TaskResultRequest{Params: mcpgo.TaskResultParams{TaskId: approved.TaskId}})
+	if err != nil {
+		dave.mu.Lock()
+		n := len(dave.asked)
+		dave.mu.Unlock()
+		got, _ := dave.getTask(t, approved.TaskId)
+		t.Fatalf("tasks/result: %v (asked %d times; task %+v)\n%s", err, n, got, second.out)
+	}
+	var final mcpserver.StatusResult
+	raw, _ := json.Marshal(res.StructuredContent)
+	if json.Unmarshal(raw, &final) != nil || res.IsError || final.Status != workflows.StatusCompleted || final.WorkflowID != approved.TaskId {
+		t.Errorf("tasks/result = %+v (%s)", res, raw)
+	}
+	dave.mu.Lock()
+	asked := slices.Clone(dave.asked)
+	dave.mu.Unlock()
+	if len(asked) != 1 || asked[0].Params.Meta == nil || fmt.Sprint(asked[0].Params.Meta.AdditionalFields[mcpgo.RelatedTaskMetaKey]) != fmt.Sprint(map[string]any{"taskId": approved.TaskId}) {
+		t.Errorf("elicitations = %+v, want one tagged with task %s", asked, approved.TaskId)
+	}
+	dave.waitTask(t, approved.TaskId, mcpgo.TaskStatusCompleted)
+
+	// tasks/cancel undoes what the run did; a second cancel is refused.
+	out, rpcErr := dave.raw(t, "tasks/cancel", map[string]any{"taskId": cancelled.TaskId})
+	var got mcpgo.CancelTaskResult
+	if rpcErr != nil || json.Unmarshal(out, &got) != nil || got.Status != mcpgo.TaskStatusCancelled {
+		t.Fatalf("tasks/cancel = %s %+v", out, rpcErr)
+	}
+	testenv.WaitFor(t, 30*time.Second, "the cancelled task's account deprovisioned", func() (bool, error) {
+		var accounts []map[string]string
+		getJSON(t, fmt.Sprintf("http://127.0.0.1:%d/users/accounts", demoPort), &accounts)
+		for _, a := range accounts {
+			if a["email"] == "task.cancelled@example.com" {
+				return a["status"] == "deprovisioned", fmt.Errorf("account %v", a)
+			}
+		}
+		return false, fmt.Errorf("no account in %v", accounts)
+	})
+	dave.waitTask(t, cancelled.TaskId, mcpgo.TaskStatusCancelled)
+	if _, rpcErr := dave.raw(t, "tasks/cancel", map[string]any{"taskId": cancelled.TaskId}); rpcErr == nil || rpcErr.Code != mcpgo.INVALID_PARAMS {
+		t.Errorf("second tasks/cancel: %+v, want -32602", rpcErr)
+	}
+}
+
+// TestTasksOverStdio: the same task methods over the stdio transport: a deployment
+// started as a task waits at its gate, tasks/list shows it, and tasks/result asks the
+// person (here allowed to approve: stdio has no authentication) and returns its end.
+func TestTasksOverStdio(t *testing.T) {
+	env := testenv.Shared(t)
+	tr := transport.NewStdio(flowgateBinary(t), append(os.Environ(), "TEMPORAL_ADDRESS="+env.Server.FrontendAddress(), "TEMPORAL_NAMESPACE=default"),
+		"mcp", "--transport", "stdio", "--log-level", "error", "--actor", "stdio-tasks")
+	tc := &taskClient{}
+	tc.Client = mcpclient.NewClient(tr, mcpclient.WithElicitationHandler(tc))
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := tc.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tc.Close() })
+	init := mcpgo.InitializeRequest{}
+	init.Params.ProtocolVersion = "2025-11-25"
+	init.Params.ClientInfo = mcpgo.Implementation{Name: "flowgate-e2e-tasks", Version: "1"}
+	init.Params.Capabilities.Elicitation = &mcpgo.ElicitationCapability{}
+	if res, err := tc.Initialize(ctx, init); err != nil || res.Capabilities.Tasks == nil {
+		t.Fatalf("initialize: %+v %v", res, err)
+	}
+	out, rpcErr := tc.raw(t, "tools/call", map[string]any{"name": "start_workflow", "task": map[string]any{},
+		"arguments": map[string]any{"workflow_type": "deployment", "parameters": map[string]any{"service": "orders", "version": "6.1.0", "environment": "staging"}}})
+	var created mcpgo.CreateTaskResult
+	if rpcErr != nil || json.Unmarshal(out, &created) != nil || created.Task.TaskId == "" {
+		t.Fatalf("task-augmented start over stdio: %s %+v", out, rpcErr)
+	}
+	id := created.Task.TaskId
+	tc.waitTask(t, id, mcpgo.TaskStatusInputRequired)
+	list, err := tc.ListTasks(ctx, mcpgo.ListTasksRequest{})
+	if err != nil || !slices.ContainsFunc(list.Tasks, func(x mcpgo.Task) bool { return x.TaskId == id }) {
+		t.Errorf("tasks/list over stdio = %+v, %v", list, err)
+	}
+	res, err := tc.TaskResult(ctx, mcpgo.TaskResultRequest{Params: mcpgo.TaskResultParams{TaskId: id}})
+	if err != nil || res.IsError {
+		t.Fatalf("tasks/result over stdio: %+v %v", res, err)
+	}
+	if got, _ := tc.getTask(t, id); got.Status != mcpgo.TaskStatusCompleted {
+		t.Errorf("after tasks/result the task is %s", got.Status)
+	}
+}

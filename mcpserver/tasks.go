@@ -1,0 +1,464 @@
+package mcpserver
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/api/workflowservice/v1"
+
+	"github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/flowgate/flowgate/workflows"
+)
+
+// MCP tasks (2025-11-25) backed by Temporal. A task is a run that start_workflow started
+// with params.task: its id is the workflow id, its status the run's status query, and it
+// lives as long as the run and the namespace's retention after it. Nothing about a task
+// is kept in this process, so any MCP server process answers for any task, before and
+// after a restart. mcp-go keeps tasks in memory for one session of one process, so the
+// transports hand these methods here before mcp-go sees them (interceptTask):
+// tools/call with params.task, tasks/get, tasks/list and tasks/cancel are answered
+// directly; tasks/result becomes a call of the hidden task-result tool, which mcp-go runs
+// in the caller's session so the person can be asked at a gate through elicitation.
+
+// TaskPollInterval is the pollInterval every task suggests.
+const TaskPollInterval = 2 * time.Second
+
+// taskPageSize is how many tasks one tasks/list page holds.
+const taskPageSize = 50
+
+// taskResultTool is the hidden tool tasks/result is served through; it is never listed,
+// and a call that did not come from tasks/result is refused.
+const taskResultTool = "flowgate_task_result"
+
+// taskTokenKey is the _meta field that proves a task-result call came from tasks/result.
+const taskTokenKey = "flowgate/task-result"
+
+// taskTools are the tools that may be called as tasks (execution.taskSupport optional).
+var taskTools = []string{"start_workflow"}
+
+type rpcMessage struct {
+	JSONRPC string          `json:"jsonrpc"`
+	ID      json.RawMessage `json:"id,omitempty"`
+	Method  string          `json:"method"`
+	Params  json.RawMessage `json:"params,omitempty"`
+}
+
+// taskState is what the task methods share: the token of rewritten tasks/result calls and
+// the namespace's retention (a task's ttl), read once.
+type taskState struct {
+	token     string
+	retention sync.Once
+	ttl       *int64
+}
+
+func newTaskState() *taskState {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	return &taskState{token: hex.EncodeToString(b)}
+}
+
+// taskCall is a message interceptTask serves: a task method, or a task-augmented call.
+type taskCall struct {
+	m rpcMessage
+	p struct {
+		Name      string          `json:"name"`
+		Arguments json.RawMessage `json:"arguments"`
+		Task      *mcp.TaskParams `json:"task"`
+		TaskID    string          `json:"taskId"`
+		Cursor    string          `json:"cursor"`
+		Meta      map[string]any  `json:"_meta"`
+	}
+}
+
+// asTaskCall reads raw as a task method of 2025-11-25 or a task-augmented tools/call; ok
+// is false for every other message (batches, notifications, 2026-07-28 requests, whose
+// tasks extension is not served here yet).
+func asTaskCall(raw []byte) (c taskCall, ok bool) {
+	trimmed := bytes.TrimSpace(raw)
+	if len(trimmed) == 0 || trimmed[0] != '{' || !bytes.Contains(trimmed, []byte(`"task`)) {
+		return c, false
+	}
+	if json.Unmarshal(trimmed, &c.m) != nil || len(c.m.ID) == 0 || string(c.m.ID) == "null" {
+		return c, false
+	}
+	_ = json.Unmarshal(c.m.Params, &c.p)
+	if c.p.Meta[mcp.MetaKeyProtocolVersion] != nil {
+		return c, false
+	}
+	switch c.m.Method {
+	case string(mcp.MethodToolsCall):
+		return c, c.p.Task != nil
+	case string(mcp.MethodTasksGet), string(mcp.MethodTasksList), string(mcp.MethodTasksCancel), string(mcp.MethodTasksResult):
+		return c, true
+	}
+	return c, false
+}
+
+// interceptTask answers raw when it is a task method or a task-augmented tools/call
+// (answer), or returns the message mcp-go should serve instead (rewritten); both are nil
+// for every other message, which goes on unchanged.
+func (s *Server) interceptTask(ctx context.Context, raw []byte) (answer, rewritten []byte) {
+	c, ok := asTaskCall(raw)
+	if !ok {
+		return nil, nil
+	}
+	return s.serveTask(ctx, c)
+}
+
+func (s *Server) serveTask(ctx context.Context, c taskCall) (answer, rewritten []byte) {
+	m, p := c.m, c.p
+	switch m.Method {
+	case string(mcp.MethodToolsCall):
+		if p.Task == nil {
+			return nil, nil
+		}
+		return s.createTask(ctx, m.ID, p.Name, p.Arguments), nil
+	case string(mcp.MethodTasksGet):
+		t, err := s.ownedTask(ctx, p.TaskID)
+		if err != nil {
+			return rpcError(m.ID, err), nil
+		}
+		return rpcResult(m.ID, mcp.GetTaskResult{Task: t.task}), nil
+	case string(mcp.MethodTasksList):
+		return s.listTasks(ctx, m.ID, p.Cursor), nil
+	case string(mcp.MethodTasksCancel):
+		return s.cancelTask(ctx, m.ID, p.TaskID), nil
+	case string(mcp.MethodTasksResult):
+		if _, err := s.ownedTask(ctx, p.TaskID); err != nil {
+			return rpcError(m.ID, err), nil
+		}
+		meta := map[string]any{taskTokenKey: s.tasks.token}
+		for k, v := range p.Meta {
+			if k != taskTokenKey {
+				meta[k] = v
+			}
+		}
+		call, _ := json.Marshal(rpcMessage{JSONRPC: "2.0", ID: m.ID, Method: string(mcp.MethodToolsCall),
+			Params: mustJSON(map[string]any{"name": taskResultTool, "arguments": map[string]any{"task_id": p.TaskID}, "_meta": meta})})
+		return nil, call
+	}
+	return nil, nil
+}
+
+// createTask starts a task-augmented tools/call: the run starts as the plain call would
+// start it, and the answer is the task, at once.
+func (s *Server) createTask(ctx context.Context, id json.RawMessage, tool string, args json.RawMessage) []byte {
+	if tool != "start_workflow" {
+		return rpcError(id, &protocolError{mcp.METHOD_NOT_FOUND, fmt.Sprintf(
+			"tool %q cannot be called as a task (its execution.taskSupport is forbidden); call it without params.task. Tools that can: %s",
+			tool, strings.Join(taskTools, ", "))})
+	}
+	var sa StartArgs
+	if len(args) > 0 {
+		if err := json.Unmarshal(args, &sa); err != nil {
+			return rpcError(id, invalidParamsError("arguments of start_workflow: "+err.Error()))
+		}
+	}
+	res, err := s.startWorkflow(ctx, mcp.CallToolRequest{}, sa)
+	if err != nil {
+		return rpcError(id, internalError("start_workflow failed: "+err.Error()))
+	}
+	if res.IsError {
+		return rpcError(id, invalidParamsError("start_workflow refused: "+resultText(res)))
+	}
+	started, _ := res.StructuredContent.(StartResult)
+	t, err := s.ownedTask(ctx, started.WorkflowID)
+	if err != nil {
+		// Started, but not readable yet: the task exists all the same.
+		now := time.Now().UTC().Format(time.RFC3339Nano)
+		t = taskView{task: mcp.Task{TaskId: started.WorkflowID, Status: mcp.TaskStatusWorking, CreatedAt: now, LastUpdatedAt: now,
+			TTL: s.taskTTL(ctx), PollInterval: pollInterval()}}
+	}
+	return rpcResult(id, mcp.CreateTaskResult{Task: t.task,
+		Result: mcp.Result{Meta: &mcp.Meta{AdditionalFields: map[string]any{"io.modelcontextprotocol/model-immediate-response": resultText(res)}}}})
+}
+
+// taskView is a task and the run behind it.
+type taskView struct {
+	task mcp.Task
+	run  workflows.StatusView
+}
+
+// ownedTask reads the task id and checks that the caller created it. A task that does not
+// exist and one another identity created get the same answer.
+func (s *Server) ownedTask(ctx context.Context, id string) (taskView, error) {
+	if id == "" || len(id) > MaxIDLength {
+		return taskView{}, invalidParamsError(fmt.Sprintf("taskId %q is not a task id; allowed: the taskId a task-augmented start_workflow returned", truncate(id, 80)))
+	}
+	qctx, cancel := s.callContext(ctx)
+	defer cancel()
+	v, err := s.queryStatus(qctx, id)
+	var nf *serviceerror.NotFound
+	switch {
+	case errors.As(err, &nf) || (err == nil && v.RequestedBy != s.actor(ctx)):
+		return taskView{}, invalidParamsError(fmt.Sprintf("no task %s among the tasks of %s", id, s.actor(ctx)))
+	case err != nil:
+		return taskView{}, internalError("task " + id + ": " + s.explain(qctx, id, err))
+	}
+	return taskView{task: s.taskOf(ctx, v), run: v}, nil
+}
+
+// taskOf maps a run onto a task: a gate is input_required, a completed run completed, a
+// rejected, failed or timed-out run failed (with why), a cancelled run cancelled.
+func (s *Server) taskOf(ctx context.Context, v workflows.StatusView) mcp.Task {
+	t := mcp.Task{TaskId: v.WorkflowID, CreatedAt: v.StartedAt.UTC().Format(time.RFC3339Nano),
+		LastUpdatedAt: v.UpdatedAt.UTC().Format(time.RFC3339Nano), TTL: s.taskTTL(ctx), PollInterval: pollInterval(),
+		StatusMessage: describeStatus(v)}
+	switch v.Status {
+	case workflows.StatusWaitingApproval, workflows.StatusWaitingInput:
+		t.Status = mcp.TaskStatusInputRequired
+	case workflows.StatusCompleted:
+		t.Status = mcp.TaskStatusCompleted
+	case workflows.StatusRejected, workflows.StatusFailed, workflows.StatusTimedOut:
+		t.Status = mcp.TaskStatusFailed
+	case workflows.StatusCancelled:
+		t.Status = mcp.TaskStatusCancelled
+	default:
+		t.Status = mcp.TaskStatusWorking
+	}
+	if v.UpdatedAt.IsZero() {
+		t.LastUpdatedAt = t.CreatedAt
+	}
+	return t
+}
+
+func terminal(status mcp.TaskStatus) bool {
+	return status == mcp.TaskStatusCompleted || status == mcp.TaskStatusFailed || status == mcp.TaskStatusCancelled
+}
+
+// listTasks lists the caller's runs, newest first, a page at a time.
+func (s *Server) listTasks(ctx context.Context, id json.RawMessage, cursor string) []byte {
+	var token []byte
+	if cursor != "" {
+		var err error
+		if token, err = base64.RawURLEncoding.DecodeString(cursor); err != nil || len(token) == 0 {
+			return rpcError(id, invalidParamsError("cursor is not one tasks/list returned; allowed: nextCursor of the previous page, or none"))
+		}
+	}
+	qctx, cancel := s.callContext(ctx)
+	defer cancel()
+	query := fmt.Sprintf("%s = %s AND %s != %s", workflows.AttrRequestedBy.GetName(), quoteVisibility(s.actor(ctx)),
+		workflows.AttrType.GetName(), quoteVisibility(workflows.ToolCallWorkflow))
+	resp, err := s.cfg.Client.ListWorkflow(qctx, &workflowservice.ListWorkflowExecutionsRequest{
+		Namespace: s.cfg.Namespace, PageSize: taskPageSize, NextPageToken: token, Query: query,
+	})
+	if err != nil {
+		var bad *serviceerror.InvalidArgument
+		if errors.As(err, &bad) && cursor != "" {
+			return rpcError(id, invalidParamsError("cursor is not one tasks/list returned; allowed: nextCursor of the previous page, or none"))
+		}
+		return rpcError(id, internalError("tasks/list: "+s.explain(qctx, "", err)))
+	}
+	out := mcp.ListTasksResult{Tasks: []mcp.Task{}}
+	for _, e := range resp.GetExecutions() {
+		out.Tasks = append(out.Tasks, s.listedTask(ctx, e.GetExecution().GetWorkflowId(), e.GetStatus(),
+			e.GetStartTime().AsTime(), e.GetCloseTime().AsTime(), decodeKeyword(e.GetSearchAttributes().GetIndexedFields()[workflows.AttrStatus.GetName()])))
+	}
+	if len(resp.GetNextPageToken()) > 0 {
+		out.NextCursor = mcp.Cursor(base64.RawURLEncoding.EncodeToString(resp.GetNextPageToken()))
+	}
+	return rpcResult(id, out)
+}
+
+// listedTask is a task as visibility lists it: its status from the run's status search
+// attribute, without a query per task.
+func (s *Server) listedTask(ctx context.Context, id string, exec enumspb.WorkflowExecutionStatus, started, closed time.Time, status string) mcp.Task {
+	v := workflows.StatusView{WorkflowID: id, Status: workflows.Status(status), StartedAt: started, UpdatedAt: started}
+	if exec != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
+		v.UpdatedAt = closed
+		if v.Status == "" || v.Status == workflows.StatusInProgress || v.Status == workflows.StatusPending {
+			v.Status = workflows.StatusFailed // terminated or timed out by Temporal itself
+		}
+	}
+	t := s.taskOf(ctx, v)
+	t.StatusMessage = string(v.Status)
+	return t
+}
+
+// cancelTask cancels the caller's run: it undoes what its steps did and ends cancelled.
+func (s *Server) cancelTask(ctx context.Context, id json.RawMessage, taskID string) []byte {
+	t, err := s.ownedTask(ctx, taskID)
+	if err != nil {
+		return rpcError(id, err)
+	}
+	if terminal(t.task.Status) {
+		return rpcError(id, invalidParamsError(fmt.Sprintf("task %s has already ended (%s): there is nothing to cancel and nothing was changed", taskID, t.run.Status)))
+	}
+	res, err := s.cancelWorkflow(ctx, mcp.CallToolRequest{}, CancelArgs{WorkflowID: taskID, Reason: "tasks/cancel"})
+	if err != nil || res.IsError {
+		return rpcError(id, invalidParamsError("task "+taskID+": "+resultText(res)))
+	}
+	t.task.Status = mcp.TaskStatusCancelled
+	t.task.StatusMessage = "cancelled: the run stops at its current step and undoes what its completed steps changed"
+	t.task.LastUpdatedAt = time.Now().UTC().Format(time.RFC3339Nano)
+	return rpcResult(id, mcp.CancelTaskResult{Task: t.task})
+}
+
+// taskResult serves tasks/result: it waits until the run ends and answers what
+// get_workflow_status answers then. While the run waits at a gate, the person is asked
+// for the decision through elicitation (once per gate), and an answer goes through the
+// validated advance update as the caller.
+func (s *Server) taskResult(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+	if req.Params.Meta == nil || req.Params.Meta.AdditionalFields[taskTokenKey] != s.tasks.token {
+		return nil, invalidParamsError("tool " + taskResultTool + " is not a tool; use tasks/result")
+	}
+	id := req.GetString("task_id", "")
+	asked := map[string]bool{}
+	for {
+		t, err := s.ownedTask(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		if t.run.ClosedAt != nil {
+			res := mcp.NewToolResultStructured(StatusResult{StatusView: t.run, UIURL: s.uiLink(id)}, describeStatus(t.run))
+			res.IsError = t.task.Status != mcp.TaskStatusCompleted
+			res.Meta = mcp.WithRelatedTask(id)
+			return res, nil
+		}
+		if w := t.run.Waiting; w != nil && t.task.Status == mcp.TaskStatusInputRequired && canElicit(ctx) {
+			gate := w.Step + "@" + w.Deadline.String()
+			if !asked[gate] {
+				asked[gate] = true
+				s.askAtGate(ctx, t)
+				continue
+			}
+		}
+		if err := s.waitForChange(ctx, id, t.run.UpdatedAt); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// askAtGate asks the person for the decision the run waits for and passes an answer on
+// through advance_workflow's checks (scope, separation of duties, stale step).
+func (s *Server) askAtGate(ctx context.Context, t taskView) {
+	w := t.run.Waiting
+	actions := make([]any, 0, len(w.Actions))
+	for _, a := range w.Actions {
+		actions = append(actions, string(a))
+	}
+	res, err := s.mcp.RequestElicitation(ctx, mcp.ElicitationRequest{Params: mcp.ElicitationParams{
+		Meta:    mcp.WithRelatedTask(t.task.TaskId),
+		Message: fmt.Sprintf("%s waits at %s: %s. Decide as %s.", t.task.TaskId, w.Step, describeStatus(t.run), s.actor(ctx)),
+		RequestedSchema: map[string]any{
+			"type": "object",
+			"properties": map[string]any{
+				"action":  map[string]any{"type": "string", "enum": actions, "title": "Decision"},
+				"comment": map[string]any{"type": "string", "title": "Comment", "maxLength": MaxCommentLength},
+			},
+			"required": []string{"action"},
+		},
+	}})
+	if err != nil || res == nil || res.Action != mcp.ElicitationResponseActionAccept {
+		s.cfg.Logger.Info("the person was asked at a task's gate and did not decide", "workflow_id", t.task.TaskId, "error", err)
+		return // declined, cancelled or not answered: the gate waits for anyone allowed
+	}
+	content, _ := res.Content.(map[string]any)
+	action, _ := content["action"].(string)
+	comment, _ := content["comment"].(string)
+	out, err := s.advance(ctx, mcp.CallToolRequest{}, AdvanceArgs{WorkflowID: t.task.TaskId, Action: action, Step: w.Step, Comment: comment}, false)
+	if err != nil || out.IsError {
+		s.cfg.Logger.Info("a decision given through a task was refused", "workflow_id", t.task.TaskId, "actor", s.actor(ctx), "why", resultText(out))
+	}
+}
+
+// waitForChange returns when the run's record may have changed since after: a new
+// workflow task completed or the run closed (a long poll of its history), or after the
+// poll interval at most.
+func (s *Server) waitForChange(ctx context.Context, id string, after time.Time) error {
+	wctx, cancel := context.WithTimeout(ctx, TaskPollInterval)
+	defer cancel()
+	it := s.cfg.Client.GetWorkflowHistory(wctx, id, "", true, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	for it.HasNext() {
+		e, err := it.Next()
+		if err != nil {
+			break
+		}
+		if e.GetEventTime().AsTime().After(after) {
+			switch e.GetEventType() {
+			case enumspb.EVENT_TYPE_WORKFLOW_TASK_COMPLETED, enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED,
+				enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED, enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_CANCELED,
+				enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_TERMINATED, enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_TIMED_OUT:
+				return nil
+			}
+		}
+	}
+	return ctx.Err()
+}
+
+// taskTTL is how long a task lives: the run, then the namespace's retention.
+func (s *Server) taskTTL(ctx context.Context) *int64 {
+	s.tasks.retention.Do(func() {
+		qctx, cancel := s.callContext(context.WithoutCancel(ctx))
+		defer cancel()
+		ns, err := s.cfg.Client.WorkflowService().DescribeNamespace(qctx, &workflowservice.DescribeNamespaceRequest{Namespace: s.cfg.Namespace})
+		if err == nil {
+			ms := ns.GetConfig().GetWorkflowExecutionRetentionTtl().AsDuration().Milliseconds()
+			s.tasks.ttl = &ms
+		}
+	})
+	return s.tasks.ttl
+}
+
+func pollInterval() *int64 {
+	ms := TaskPollInterval.Milliseconds()
+	return &ms
+}
+
+// resultText is the text of a tool result.
+func resultText(res *mcp.CallToolResult) string {
+	if res == nil {
+		return ""
+	}
+	var parts []string
+	for _, c := range res.Content {
+		if t, ok := c.(mcp.TextContent); ok {
+			parts = append(parts, t.Text)
+		}
+	}
+	return strings.Join(parts, " ")
+}
+
+func rpcResult(id json.RawMessage, result any) []byte {
+	out, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": id, "result": result})
+	return out
+}
+
+func rpcError(id json.RawMessage, err error) []byte {
+	code, msg := mcp.INTERNAL_ERROR, err.Error()
+	var pe *protocolError
+	if errors.As(err, &pe) {
+		code = pe.code
+	}
+	out, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": id, "error": map[string]any{"code": code, "message": msg}})
+	return out
+}
+
+func mustJSON(v any) json.RawMessage {
+	out, _ := json.Marshal(v)
+	return out
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
+
+// quoteVisibility quotes a value for a visibility query.
+func quoteVisibility(v string) string {
+	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(v) + "'"
+}
