@@ -102,6 +102,8 @@ type Server struct {
 	watch *watchers
 	// tasks serves MCP tasks from Temporal.
 	tasks *taskState
+	// follow sends each session the transitions of the runs it started (MCP logging).
+	follow *followers
 }
 
 // Watchers is how many runs are watched for their subscribers now.
@@ -145,6 +147,8 @@ func New(cfg Config) (*Server, error) {
 	hooks.AddOnUnregisterSession(s.sessions.unregistered)
 	s.watch = newWatchers(s)
 	s.tasks = newTaskState()
+	s.follow = newFollowers(s)
+	hooks.AddOnUnregisterSession(s.follow.sessionEnded)
 	// The task-result tool serves tasks/result; it is never listed.
 	hooks.AddAfterListTools(func(_ context.Context, _ any, _ *mcp.ListToolsRequest, res *mcp.ListToolsResult) {
 		res.Tools = slices.DeleteFunc(res.Tools, func(t mcp.Tool) bool { return t.Name == taskResultTool })
@@ -168,6 +172,8 @@ func New(cfg Config) (*Server, error) {
 		server.WithCompletions(),
 		// Tasks are runs: answered from Temporal by interceptTask, never from mcp-go's memory.
 		server.WithTaskCapabilities(true, true, true),
+		// logging/setLevel per session; notifications/message of runs and failed calls.
+		server.WithLogging(),
 		server.WithPromptCompletionProvider(completions{s}),
 		server.WithResourceCompletionProvider(completions{s}),
 	)
@@ -186,6 +192,12 @@ func (s *Server) observe(next server.ToolHandlerFunc) server.ToolHandlerFunc {
 	return func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		start := time.Now()
 		res, err := next(ctx, req)
+		switch {
+		case err != nil:
+			s.logFailedCall(ctx, req.Params.Name, err.Error())
+		case res != nil && res.IsError:
+			s.logFailedCall(ctx, req.Params.Name, resultText(res))
+		}
 		if s.cfg.Observer != nil {
 			s.cfg.Observer.ObserveToolCall(req.Params.Name, time.Since(start), err != nil || (res != nil && res.IsError))
 		}

@@ -154,13 +154,20 @@ func (w *watchers) drop(session string) {
 	}
 }
 
-// watch long-polls the run's history and tells the subscribers of every change: each
-// completed workflow task (a decision, a step, a status) and the run's close. Events
-// before the watch began are skipped.
+// watch tells the subscribers of the run of every change until it closes or the last
+// subscriber leaves.
 func (w *watchers) watch(ctx context.Context, id string, wt *watcher) {
+	w.s.followHistory(ctx, id, func() { w.tell(id, wt) })
+}
+
+// followHistory long-polls the run's history and calls changed after each completed
+// workflow task (a decision, a step, a status) and at the run's close, until the run has
+// closed or ctx ends. Events before it began are skipped; there is no query per change
+// and no polling loop.
+func (s *Server) followHistory(ctx context.Context, id string, changed func()) {
 	start := time.Now()
 	for ctx.Err() == nil {
-		iter := w.s.cfg.Client.GetWorkflowHistory(ctx, id, "", true, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+		iter := s.cfg.Client.GetWorkflowHistory(ctx, id, "", true, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
 		for iter.HasNext() {
 			e, err := iter.Next()
 			if err != nil {
@@ -174,12 +181,12 @@ func (w *watchers) watch(ctx context.Context, id string, wt *watcher) {
 				enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED, enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_CANCELED,
 				enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_TERMINATED, enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_TIMED_OUT,
 				enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW:
-				w.tell(id, wt)
+				changed()
 			}
 		}
 		// The history ended (the run closed) or the long poll broke off: a closed run has
 		// nothing more to say; anything else is polled again after a pause.
-		if d, err := w.s.cfg.Client.DescribeWorkflowExecution(ctx, id, ""); err == nil &&
+		if d, err := s.cfg.Client.DescribeWorkflowExecution(ctx, id, ""); err == nil &&
 			d.GetWorkflowExecutionInfo().GetStatus() != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
 			return
 		}

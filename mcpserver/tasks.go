@@ -335,10 +335,33 @@ func (s *Server) taskResult(ctx context.Context, req mcp.CallToolRequest) (*mcp.
 				continue
 			}
 		}
-		if err := s.waitForChange(ctx, id, t.run.UpdatedAt); err != nil {
+		if err := s.waitForChange(ctx, id); err != nil {
 			return nil, err
 		}
+		if ended, why := s.endedUnrecorded(ctx, id); ended {
+			// Terminated or timed out by Temporal itself: the record never reaches its end.
+			res := mcp.NewToolResultStructured(StatusResult{StatusView: t.run, UIURL: s.uiLink(id)}, why)
+			res.IsError, res.Meta = true, mcp.WithRelatedTask(id)
+			return res, nil
+		}
 	}
+}
+
+// endedUnrecorded reports whether the run closed without its record saying so (Temporal
+// terminated it or its run timeout passed), and how.
+func (s *Server) endedUnrecorded(ctx context.Context, id string) (bool, string) {
+	qctx, cancel := s.callContext(ctx)
+	defer cancel()
+	d, err := s.cfg.Client.DescribeWorkflowExecution(qctx, id, "")
+	if err != nil {
+		return false, ""
+	}
+	switch st := d.GetWorkflowExecutionInfo().GetStatus(); st {
+	case enumspb.WORKFLOW_EXECUTION_STATUS_TERMINATED, enumspb.WORKFLOW_EXECUTION_STATUS_TIMED_OUT:
+		return true, fmt.Sprintf("%s was %s in Temporal before it finished; its record stops where it was", id,
+			strings.ToLower(strings.TrimPrefix(st.String(), "WORKFLOW_EXECUTION_STATUS_")))
+	}
+	return false, ""
 }
 
 // askAtGate asks the person for the decision the run waits for and passes an answer on
@@ -374,27 +397,13 @@ func (s *Server) askAtGate(ctx context.Context, t taskView) {
 	}
 }
 
-// waitForChange returns when the run's record may have changed since after: a new
-// workflow task completed or the run closed (a long poll of its history), or after the
-// poll interval at most.
-func (s *Server) waitForChange(ctx context.Context, id string, after time.Time) error {
+// waitForChange returns when the run's record may have changed: a workflow task
+// completed or the run closed (a long poll of its history), or after the poll interval
+// at most, which also covers a change just before the poll began.
+func (s *Server) waitForChange(ctx context.Context, id string) error {
 	wctx, cancel := context.WithTimeout(ctx, TaskPollInterval)
 	defer cancel()
-	it := s.cfg.Client.GetWorkflowHistory(wctx, id, "", true, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
-	for it.HasNext() {
-		e, err := it.Next()
-		if err != nil {
-			break
-		}
-		if e.GetEventTime().AsTime().After(after) {
-			switch e.GetEventType() {
-			case enumspb.EVENT_TYPE_WORKFLOW_TASK_COMPLETED, enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED,
-				enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED, enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_CANCELED,
-				enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_TERMINATED, enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_TIMED_OUT:
-				return nil
-			}
-		}
-	}
+	s.followHistory(wctx, id, cancel)
 	return ctx.Err()
 }
 

@@ -294,6 +294,7 @@ func (s *Server) startWorkflow(ctx context.Context, _ mcp.CallToolRequest, args 
 		return s.toolError(ctx, "start_workflow", id, err), nil
 	default:
 		res.RunID = run.GetRunID()
+		s.follow.follow(ctx, id) // its transitions reach the session as log messages
 	}
 	if res.Existing {
 		if v, err := s.queryStatus(ctx, id); err == nil {
