@@ -166,7 +166,7 @@ func TestTasksAreRunsThatOutliveTheServer(t *testing.T) {
 	}
 	for _, tool := range tools.Tools {
 		want := mcpgo.TaskSupport("")
-		if tool.Name == "start_workflow" {
+		if slices.Contains([]string{"start_workflow", "execute_query", "search_table", "call_service", "parse_file", "list_files"}, tool.Name) {
 			want = mcpgo.TaskSupportOptional
 		}
 		var got mcpgo.TaskSupport
@@ -204,6 +204,22 @@ func TestTasksAreRunsThatOutliveTheServer(t *testing.T) {
 		t.Errorf("tasks/get of an unknown task: %+v, want -32602 with a sentence", rpcErr)
 	}
 
+	// A data tool as a task: its tool_call run, answered through tasks/result.
+	query := map[string]any{"query": "SELECT email FROM users ORDER BY id LIMIT 3"}
+	out, rpcErr := dave.raw(t, "tools/call", map[string]any{"name": "execute_query", "task": map[string]any{}, "arguments": query})
+	var queryTask mcpgo.CreateTaskResult
+	if rpcErr != nil || json.Unmarshal(out, &queryTask) != nil || queryTask.Task.TaskId == "" {
+		t.Fatalf("task-augmented execute_query: %s %+v", out, rpcErr)
+	}
+	if _, rpcErr := dave.raw(t, "tools/call", map[string]any{"name": "execute_query", "task": map[string]any{},
+		"arguments": map[string]any{"query": "DELETE FROM users"}}); rpcErr == nil || rpcErr.Code != mcpgo.INVALID_PARAMS {
+		t.Errorf("a task-augmented write query: %+v, want -32602", rpcErr)
+	}
+	plain, err := dave.CallTool(context.Background(), mcpgo.CallToolRequest{Params: mcpgo.CallToolParams{Name: "execute_query", Arguments: query}})
+	if err != nil || plain.IsError {
+		t.Fatalf("plain execute_query: %+v %v", plain, err)
+	}
+
 	// The whole stack dies; a new one serves the same tasks.
 	if err := first.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
@@ -222,6 +238,19 @@ func TestTasksAreRunsThatOutliveTheServer(t *testing.T) {
 		}
 	}
 	dave.waitTask(t, approved.TaskId, mcpgo.TaskStatusInputRequired)
+	if !slices.ContainsFunc(list.Tasks, func(x mcpgo.Task) bool { return x.TaskId == queryTask.Task.TaskId }) {
+		t.Errorf("tasks/list after the restart does not list the execute_query task %s: %+v", queryTask.Task.TaskId, list.Tasks)
+	}
+	dave.waitTask(t, queryTask.Task.TaskId, mcpgo.TaskStatusCompleted)
+	qres, err := dave.TaskResult(context.Background(), mcpgo.TaskResultRequest{Params: mcpgo.TaskResultParams{TaskId: queryTask.Task.TaskId}})
+	rowsOf := func(v any) string {
+		m, _ := v.(map[string]any)
+		return fmt.Sprint(m["rows"], m["columns"], m["rows_returned"])
+	}
+	// The same answer as the plain call, but when it ran (executed_at).
+	if err != nil || qres.IsError || rowsOf(qres.StructuredContent) != rowsOf(plain.StructuredContent) || fmt.Sprint(qres.Content) != fmt.Sprint(plain.Content) {
+		t.Errorf("tasks/result of execute_query = %+v, %v; want what the plain call answered: %+v", qres, err, plain)
+	}
 
 	// tasks/result asks at the gate, and the answer opens it.
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -248,7 +277,7 @@ func TestTasksAreRunsThatOutliveTheServer(t *testing.T) {
 	dave.waitTask(t, approved.TaskId, mcpgo.TaskStatusCompleted)
 
 	// tasks/cancel undoes what the run did; a second cancel is refused.
-	out, rpcErr := dave.raw(t, "tasks/cancel", map[string]any{"taskId": cancelled.TaskId})
+	out, rpcErr = dave.raw(t, "tasks/cancel", map[string]any{"taskId": cancelled.TaskId})
 	var got mcpgo.CancelTaskResult
 	if rpcErr != nil || json.Unmarshal(out, &got) != nil || got.Status != mcpgo.TaskStatusCancelled {
 		t.Fatalf("tasks/cancel = %s %+v", out, rpcErr)
@@ -278,6 +307,16 @@ func TestTasksOverStdio(t *testing.T) {
 		"mcp", "--transport", "stdio", "--log-level", "error", "--actor", "stdio-tasks")
 	tc := &taskClient{}
 	tc.Client = mcpclient.NewClient(tr, mcpclient.WithElicitationHandler(tc))
+	var heardMu sync.Mutex
+	heard := map[string][]string{} // task id → statuses told by notifications/tasks/status
+	tc.OnNotification(func(n mcpgo.JSONRPCNotification) {
+		if n.Method == string(mcpgo.MethodNotificationTasksStatus) {
+			heardMu.Lock()
+			id := fmt.Sprint(n.Params.AdditionalFields["taskId"])
+			heard[id] = append(heard[id], fmt.Sprint(n.Params.AdditionalFields["status"]))
+			heardMu.Unlock()
+		}
+	})
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	if err := tc.Start(ctx); err != nil {
@@ -310,4 +349,10 @@ func TestTasksOverStdio(t *testing.T) {
 	if got, _ := tc.getTask(t, id); got.Status != mcpgo.TaskStatusCompleted {
 		t.Errorf("after tasks/result the task is %s", got.Status)
 	}
+	testenv.WaitFor(t, 10*time.Second, "notifications/tasks/status of the gate and the end", func() (bool, error) {
+		heardMu.Lock()
+		defer heardMu.Unlock()
+		told := heard[id]
+		return slices.Contains(told, "input_required") && slices.Contains(told, "completed"), fmt.Errorf("told %v", told)
+	})
 }

@@ -2,6 +2,8 @@ package mcpserver
 
 import (
 	"context"
+	"encoding/json"
+	"strings"
 	"sync"
 	"time"
 
@@ -17,7 +19,8 @@ import (
 //   - each failed tool call, with the sentence the call answered, logger "flowgate.tools".
 // Nothing else is sent: no parameters, no outputs, no credentials.
 
-// MaxFollowedRunsPerSession bounds the runs whose transitions one session hears.
+// MaxFollowedRunsPerSession bounds the runs whose transitions (and task statuses) one
+// session hears.
 const MaxFollowedRunsPerSession = 100
 
 // followers follow the runs each session started, one history long-poll per run and
@@ -38,48 +41,79 @@ func (f *followers) follow(ctx context.Context, id string) {
 	if session == nil || session.SessionID() == "" {
 		return
 	}
-	sid := session.SessionID()
+	var last [2]string
+	f.run(session.SessionID(), "log:"+id, id, func(ctx context.Context) {
+		v, err := f.s.queryStatus(ctx, id)
+		if err != nil {
+			return
+		}
+		now := [2]string{string(v.Status), v.CurrentStep}
+		if now == last {
+			return
+		}
+		last = now
+		f.s.sendLog(session.SessionID(), transitionLevel(v.Status), "flowgate.workflow", map[string]any{
+			"workflow_id": v.WorkflowID, "status": v.Status, "step": v.CurrentStep, "message": describeStatus(v),
+		})
+	})
+}
+
+// watchTask sends the session notifications/tasks/status each time the task's status
+// changes from known, until it ends. Only a run's task is watched: a data tool's task ends
+// within its call.
+func (f *followers) watchTask(sid, id string, known mcp.TaskStatus) {
+	if sid == "" || strings.HasPrefix(id, toolTaskPrefix) || terminal(known) {
+		return
+	}
+	f.run(sid, "task:"+id, id, func(ctx context.Context) {
+		v, err := f.s.queryStatus(ctx, id)
+		if err != nil {
+			return
+		}
+		t := f.s.taskOf(ctx, v)
+		if t.Status == known {
+			return
+		}
+		known = t.Status
+		raw, _ := json.Marshal(t)
+		var params map[string]any
+		_ = json.Unmarshal(raw, &params)
+		_ = f.s.mcp.SendNotificationToSpecificClient(sid, string(mcp.MethodNotificationTasksStatus), params)
+	})
+}
+
+// run calls changed (with a context for its queries) after each change of the run id,
+// for the session, under key, until the run closes or the session ends.
+func (f *followers) run(sid, key, id string, changed func(ctx context.Context)) {
 	f.mu.Lock()
 	runs := f.bySession[sid]
 	if runs == nil {
 		runs = map[string]context.CancelFunc{}
 		f.bySession[sid] = runs
 	}
-	if _, ok := runs[id]; ok || len(runs) >= MaxFollowedRunsPerSession {
+	if _, ok := runs[key]; ok || len(runs) >= MaxFollowedRunsPerSession {
 		f.mu.Unlock()
 		return
 	}
 	fctx, cancel := context.WithCancel(context.Background())
-	runs[id] = cancel
+	runs[key] = cancel
 	f.mu.Unlock()
 	go func() {
-		defer f.stop(sid, id)
-		var last [2]string
+		defer f.stop(sid, key)
 		f.s.followHistory(fctx, id, func() {
 			qctx, qcancel := f.s.callContext(fctx)
-			v, err := f.s.queryStatus(qctx, id)
-			qcancel()
-			if err != nil {
-				return
-			}
-			now := [2]string{string(v.Status), v.CurrentStep}
-			if now == last {
-				return
-			}
-			last = now
-			f.s.sendLog(sid, transitionLevel(v.Status), "flowgate.workflow", map[string]any{
-				"workflow_id": v.WorkflowID, "status": v.Status, "step": v.CurrentStep, "message": describeStatus(v),
-			})
+			defer qcancel()
+			changed(qctx)
 		})
 	}()
 }
 
-func (f *followers) stop(sid, id string) {
+func (f *followers) stop(sid, key string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if cancel, ok := f.bySession[sid][id]; ok {
+	if cancel, ok := f.bySession[sid][key]; ok {
 		cancel()
-		delete(f.bySession[sid], id)
+		delete(f.bySession[sid], key)
 		if len(f.bySession[sid]) == 0 {
 			delete(f.bySession, sid)
 		}

@@ -9,9 +9,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/google/uuid"
+	"go.temporal.io/sdk/client"
 
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
@@ -45,8 +49,55 @@ const taskResultTool = "flowgate_task_result"
 // taskTokenKey is the _meta field that proves a task-result call came from tasks/result.
 const taskTokenKey = "flowgate/task-result"
 
-// taskTools are the tools that may be called as tasks (execution.taskSupport optional).
-var taskTools = []string{"start_workflow"}
+// taskTools are the tools that may be called as tasks (execution.taskSupport optional):
+// start_workflow, whose task is the run, and the data tools, whose task is their short
+// tool_call run.
+var taskTools = []string{"start_workflow", "execute_query", "search_table", "call_service", "parse_file", "list_files"}
+
+// A data tool's task is its tool_call run: its id starts with toolTaskPrefix, its
+// FlowgateStatus search attribute is toolTaskMarker (so tasks/list finds it among the
+// plain calls), and its memo keeps the call's arguments, so tasks/result can answer what
+// the plain call would have, from any MCP server process.
+const (
+	toolTaskPrefix   = "tool-task-"
+	toolTaskMarker   = "task"
+	toolTaskArgsMemo = "flowgate_task_arguments"
+)
+
+// toolTask tells callActivity that it runs for a task: start the run and return
+// errTaskStarted, or (attach) wait for the run the task started.
+type toolTask struct {
+	id      string
+	attach  bool
+	args    json.RawMessage
+	started bool
+}
+
+type toolTaskKey struct{}
+
+// errTaskStarted ends a data tool's handler once its task's run is started.
+var errTaskStarted = errors.New("started as a task; tasks/result has its answer")
+
+type taskSessionKey struct{}
+
+// withTaskSession names the MCP session a task method came in on, which is told of the
+// task's status changes (notifications/tasks/status).
+func withTaskSession(ctx context.Context, sid string) context.Context {
+	return context.WithValue(ctx, taskSessionKey{}, sid)
+}
+
+func taskSession(ctx context.Context) string {
+	sid, _ := ctx.Value(taskSessionKey{}).(string)
+	return sid
+}
+
+// toolsClient is the client of the namespace the data tools' runs live in.
+func (s *Server) toolsClient() client.Client {
+	if s.cfg.ToolsClient != nil {
+		return s.cfg.ToolsClient
+	}
+	return s.cfg.Client
+}
 
 type rpcMessage struct {
 	JSONRPC string          `json:"jsonrpc"`
@@ -130,6 +181,7 @@ func (s *Server) serveTask(ctx context.Context, c taskCall) (answer, rewritten [
 		if err != nil {
 			return rpcError(m.ID, err), nil
 		}
+		s.follow.watchTask(taskSession(ctx), p.TaskID, t.task.Status)
 		return rpcResult(m.ID, mcp.GetTaskResult{Task: t.task}), nil
 	case string(mcp.MethodTasksList):
 		return s.listTasks(ctx, m.ID, p.Cursor), nil
@@ -155,10 +207,13 @@ func (s *Server) serveTask(ctx context.Context, c taskCall) (answer, rewritten [
 // createTask starts a task-augmented tools/call: the run starts as the plain call would
 // start it, and the answer is the task, at once.
 func (s *Server) createTask(ctx context.Context, id json.RawMessage, tool string, args json.RawMessage) []byte {
-	if tool != "start_workflow" {
+	if !slices.Contains(taskTools, tool) {
 		return rpcError(id, &protocolError{mcp.METHOD_NOT_FOUND, fmt.Sprintf(
 			"tool %q cannot be called as a task (its execution.taskSupport is forbidden); call it without params.task. Tools that can: %s",
 			tool, strings.Join(taskTools, ", "))})
+	}
+	if tool != "start_workflow" {
+		return s.createToolTask(ctx, id, tool, args)
 	}
 	var sa StartArgs
 	if len(args) > 0 {
@@ -181,14 +236,105 @@ func (s *Server) createTask(ctx context.Context, id json.RawMessage, tool string
 		t = taskView{task: mcp.Task{TaskId: started.WorkflowID, Status: mcp.TaskStatusWorking, CreatedAt: now, LastUpdatedAt: now,
 			TTL: s.taskTTL(ctx), PollInterval: pollInterval()}}
 	}
+	s.follow.watchTask(taskSession(ctx), t.task.TaskId, t.task.Status)
 	return rpcResult(id, mcp.CreateTaskResult{Task: t.task,
 		Result: mcp.Result{Meta: &mcp.Meta{AdditionalFields: map[string]any{"io.modelcontextprotocol/model-immediate-response": resultText(res)}}}})
+}
+
+// createToolTask runs a data tool's own handler (its checks, then its tool_call run) in
+// task mode: the run starts under the task's id and the answer is the task.
+func (s *Server) createToolTask(ctx context.Context, id json.RawMessage, tool string, args json.RawMessage) []byte {
+	st := s.mcp.GetTool(tool)
+	if st == nil {
+		return rpcError(id, invalidParamsError(fmt.Sprintf("tool %q does not exist", tool)))
+	}
+	if len(bytes.TrimSpace(args)) == 0 {
+		args = json.RawMessage("{}")
+	}
+	var arguments map[string]any
+	if err := json.Unmarshal(args, &arguments); err != nil {
+		return rpcError(id, invalidParamsError("arguments of "+tool+" are not a JSON object"))
+	}
+	task := &toolTask{id: toolTaskPrefix + tool + "-" + uuid.NewString(), args: args}
+	res, err := st.Handler(context.WithValue(ctx, toolTaskKey{}, task), mcp.CallToolRequest{Params: mcp.CallToolParams{Name: tool, Arguments: arguments}})
+	if !task.started {
+		why := resultText(res)
+		if err != nil {
+			why = err.Error()
+		}
+		return rpcError(id, invalidParamsError(tool+" refused: "+why))
+	}
+	t, terr := s.ownedTask(ctx, task.id)
+	if terr != nil {
+		now := time.Now().UTC().Format(time.RFC3339Nano)
+		t = taskView{task: mcp.Task{TaskId: task.id, Status: mcp.TaskStatusWorking, CreatedAt: now, LastUpdatedAt: now, TTL: s.taskTTL(ctx), PollInterval: pollInterval()}}
+	}
+	return rpcResult(id, mcp.CreateTaskResult{Task: t.task})
+}
+
+// ownedToolTask reads a data tool's task from its run's description.
+func (s *Server) ownedToolTask(ctx context.Context, id string) (taskView, error) {
+	qctx, cancel := s.callContext(ctx)
+	defer cancel()
+	d, err := s.toolsClient().DescribeWorkflowExecution(qctx, id, "")
+	var nf *serviceerror.NotFound
+	if errors.As(err, &nf) {
+		return taskView{}, invalidParamsError(fmt.Sprintf("no task %s among the tasks of %s", id, s.actor(ctx)))
+	}
+	if err != nil {
+		return taskView{}, internalError("task " + id + ": " + s.explain(qctx, id, err))
+	}
+	info := d.GetWorkflowExecutionInfo()
+	if decodeKeyword(info.GetSearchAttributes().GetIndexedFields()[workflows.AttrRequestedBy.GetName()]) != s.actor(ctx) {
+		return taskView{}, invalidParamsError(fmt.Sprintf("no task %s among the tasks of %s", id, s.actor(ctx)))
+	}
+	return taskView{task: toolTaskOf(id, info.GetStatus(), info.GetStartTime().AsTime(), info.GetCloseTime().AsTime(), s.taskTTL(ctx)),
+		tool: decodeKeyword(info.GetSearchAttributes().GetIndexedFields()[workflows.AttrStep.GetName()]),
+		args: decodeKeyword(info.GetMemo().GetFields()[toolTaskArgsMemo])}, nil
+}
+
+// toolTaskOf maps a tool_call run onto a task.
+func toolTaskOf(id string, st enumspb.WorkflowExecutionStatus, started, closed time.Time, ttl *int64) mcp.Task {
+	t := mcp.Task{TaskId: id, CreatedAt: started.UTC().Format(time.RFC3339Nano), LastUpdatedAt: started.UTC().Format(time.RFC3339Nano), TTL: ttl, PollInterval: pollInterval()}
+	if st != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
+		t.LastUpdatedAt = closed.UTC().Format(time.RFC3339Nano)
+	}
+	switch st {
+	case enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING:
+		t.Status, t.StatusMessage = mcp.TaskStatusWorking, "the call runs"
+	case enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED:
+		t.Status, t.StatusMessage = mcp.TaskStatusCompleted, "the call finished; tasks/result has its answer"
+	case enumspb.WORKFLOW_EXECUTION_STATUS_CANCELED:
+		t.Status, t.StatusMessage = mcp.TaskStatusCancelled, "the call was cancelled"
+	default:
+		t.Status, t.StatusMessage = mcp.TaskStatusFailed, "the call failed; tasks/result says why"
+	}
+	return t
+}
+
+// toolTaskResult answers tasks/result of a data tool's task: the tool's own handler,
+// waiting for the task's run instead of starting one, answers exactly what the plain call
+// would have.
+func (s *Server) toolTaskResult(ctx context.Context, t taskView) (*mcp.CallToolResult, error) {
+	st := s.mcp.GetTool(t.tool)
+	var arguments map[string]any
+	if st == nil || json.Unmarshal([]byte(t.args), &arguments) != nil {
+		return nil, internalError("task " + t.task.TaskId + " does not say which call it is")
+	}
+	res, err := st.Handler(context.WithValue(ctx, toolTaskKey{}, &toolTask{id: t.task.TaskId, attach: true}),
+		mcp.CallToolRequest{Params: mcp.CallToolParams{Name: t.tool, Arguments: arguments}})
+	if res != nil {
+		res.Meta = mcp.WithRelatedTask(t.task.TaskId)
+	}
+	return res, err
 }
 
 // taskView is a task and the run behind it.
 type taskView struct {
 	task mcp.Task
 	run  workflows.StatusView
+	// tool and args are the call of a data tool's task.
+	tool, args string
 }
 
 // ownedTask reads the task id and checks that the caller created it. A task that does not
@@ -196,6 +342,9 @@ type taskView struct {
 func (s *Server) ownedTask(ctx context.Context, id string) (taskView, error) {
 	if id == "" || len(id) > MaxIDLength {
 		return taskView{}, invalidParamsError(fmt.Sprintf("taskId %q is not a task id; allowed: the taskId a task-augmented start_workflow returned", truncate(id, 80)))
+	}
+	if strings.HasPrefix(id, toolTaskPrefix) {
+		return s.ownedToolTask(ctx, id)
 	}
 	qctx, cancel := s.callContext(ctx)
 	defer cancel()
@@ -238,38 +387,67 @@ func terminal(status mcp.TaskStatus) bool {
 	return status == mcp.TaskStatusCompleted || status == mcp.TaskStatusFailed || status == mcp.TaskStatusCancelled
 }
 
-// listTasks lists the caller's runs, newest first, a page at a time.
+// listTasks lists the caller's tasks a page at a time: the runs it started, newest first,
+// then its data tools' tasks, which live in the tools namespace. The cursor names the
+// phase and Temporal's page token.
 func (s *Server) listTasks(ctx context.Context, id json.RawMessage, cursor string) []byte {
-	var token []byte
+	badCursor := invalidParamsError("cursor is not one tasks/list returned; allowed: nextCursor of the previous page, or none")
+	var c taskCursor
 	if cursor != "" {
-		var err error
-		if token, err = base64.RawURLEncoding.DecodeString(cursor); err != nil || len(token) == 0 {
-			return rpcError(id, invalidParamsError("cursor is not one tasks/list returned; allowed: nextCursor of the previous page, or none"))
+		raw, err := base64.RawURLEncoding.DecodeString(cursor)
+		if err != nil || json.Unmarshal(raw, &c) != nil || c.Phase < 0 || c.Phase > 1 {
+			return rpcError(id, badCursor)
 		}
 	}
 	qctx, cancel := s.callContext(ctx)
 	defer cancel()
-	query := fmt.Sprintf("%s = %s AND %s != %s", workflows.AttrRequestedBy.GetName(), quoteVisibility(s.actor(ctx)),
-		workflows.AttrType.GetName(), quoteVisibility(workflows.ToolCallWorkflow))
-	resp, err := s.cfg.Client.ListWorkflow(qctx, &workflowservice.ListWorkflowExecutionsRequest{
-		Namespace: s.cfg.Namespace, PageSize: taskPageSize, NextPageToken: token, Query: query,
-	})
-	if err != nil {
-		var bad *serviceerror.InvalidArgument
-		if errors.As(err, &bad) && cursor != "" {
-			return rpcError(id, invalidParamsError("cursor is not one tasks/list returned; allowed: nextCursor of the previous page, or none"))
-		}
-		return rpcError(id, internalError("tasks/list: "+s.explain(qctx, "", err)))
+	who := fmt.Sprintf("%s = %s", workflows.AttrRequestedBy.GetName(), quoteVisibility(s.actor(ctx)))
+	phases := []struct {
+		c     client.Client
+		query string
+	}{
+		{s.cfg.Client, who + fmt.Sprintf(" AND %s != %s", workflows.AttrType.GetName(), quoteVisibility(workflows.ToolCallWorkflow))},
+		{s.toolsClient(), who + fmt.Sprintf(" AND %s = %s AND %s = %s", workflows.AttrType.GetName(), quoteVisibility(workflows.ToolCallWorkflow),
+			workflows.AttrStatus.GetName(), quoteVisibility(toolTaskMarker))},
 	}
 	out := mcp.ListTasksResult{Tasks: []mcp.Task{}}
-	for _, e := range resp.GetExecutions() {
-		out.Tasks = append(out.Tasks, s.listedTask(ctx, e.GetExecution().GetWorkflowId(), e.GetStatus(),
-			e.GetStartTime().AsTime(), e.GetCloseTime().AsTime(), decodeKeyword(e.GetSearchAttributes().GetIndexedFields()[workflows.AttrStatus.GetName()])))
+	for len(out.Tasks) < taskPageSize && c.Phase < len(phases) {
+		ph := phases[c.Phase]
+		resp, err := ph.c.ListWorkflow(qctx, &workflowservice.ListWorkflowExecutionsRequest{
+			PageSize: int32(taskPageSize - len(out.Tasks)), NextPageToken: c.Token, Query: ph.query,
+		})
+		if err != nil {
+			var bad *serviceerror.InvalidArgument
+			if errors.As(err, &bad) && cursor != "" {
+				return rpcError(id, badCursor)
+			}
+			return rpcError(id, internalError("tasks/list: "+s.explain(qctx, "", err)))
+		}
+		for _, e := range resp.GetExecutions() {
+			wid := e.GetExecution().GetWorkflowId()
+			if c.Phase == 1 {
+				out.Tasks = append(out.Tasks, toolTaskOf(wid, e.GetStatus(), e.GetStartTime().AsTime(), e.GetCloseTime().AsTime(), s.taskTTL(ctx)))
+				continue
+			}
+			out.Tasks = append(out.Tasks, s.listedTask(ctx, wid, e.GetStatus(), e.GetStartTime().AsTime(), e.GetCloseTime().AsTime(),
+				decodeKeyword(e.GetSearchAttributes().GetIndexedFields()[workflows.AttrStatus.GetName()])))
+		}
+		if c.Token = resp.GetNextPageToken(); len(c.Token) == 0 {
+			c.Phase++
+		}
 	}
-	if len(resp.GetNextPageToken()) > 0 {
-		out.NextCursor = mcp.Cursor(base64.RawURLEncoding.EncodeToString(resp.GetNextPageToken()))
+	if c.Phase < len(phases) {
+		raw, _ := json.Marshal(c)
+		out.NextCursor = mcp.Cursor(base64.RawURLEncoding.EncodeToString(raw))
 	}
 	return rpcResult(id, out)
+}
+
+// taskCursor is where tasks/list goes on: the phase (0 runs, 1 data tools' tasks) and
+// Temporal's page token in it.
+type taskCursor struct {
+	Phase int    `json:"p"`
+	Token []byte `json:"t,omitempty"`
 }
 
 // listedTask is a task as visibility lists it: its status from the run's status search
@@ -294,10 +472,15 @@ func (s *Server) cancelTask(ctx context.Context, id json.RawMessage, taskID stri
 		return rpcError(id, err)
 	}
 	if terminal(t.task.Status) {
-		return rpcError(id, invalidParamsError(fmt.Sprintf("task %s has already ended (%s): there is nothing to cancel and nothing was changed", taskID, t.run.Status)))
+		return rpcError(id, invalidParamsError(fmt.Sprintf("task %s has already ended (%s): there is nothing to cancel and nothing was changed", taskID, t.task.Status)))
 	}
-	res, err := s.cancelWorkflow(ctx, mcp.CallToolRequest{}, CancelArgs{WorkflowID: taskID, Reason: "tasks/cancel"})
-	if err != nil || res.IsError {
+	if t.tool != "" {
+		qctx, cancel := s.callContext(ctx)
+		defer cancel()
+		if err := s.toolsClient().CancelWorkflow(qctx, taskID, ""); err != nil {
+			return rpcError(id, internalError("task "+taskID+": "+s.explain(qctx, taskID, err)))
+		}
+	} else if res, err := s.cancelWorkflow(ctx, mcp.CallToolRequest{}, CancelArgs{WorkflowID: taskID, Reason: "tasks/cancel"}); err != nil || res.IsError {
 		return rpcError(id, invalidParamsError("task "+taskID+": "+resultText(res)))
 	}
 	t.task.Status = mcp.TaskStatusCancelled
@@ -315,6 +498,13 @@ func (s *Server) taskResult(ctx context.Context, req mcp.CallToolRequest) (*mcp.
 		return nil, invalidParamsError("tool " + taskResultTool + " is not a tool; use tasks/result")
 	}
 	id := req.GetString("task_id", "")
+	if strings.HasPrefix(id, toolTaskPrefix) {
+		t, err := s.ownedTask(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		return s.toolTaskResult(ctx, t)
+	}
 	asked := map[string]bool{}
 	for {
 		t, err := s.ownedTask(ctx, id)

@@ -31,6 +31,8 @@ Only one SELECT/WITH statement; writes, PRAGMA and ATTACH are refused by the dat
 		mcp.WithInteger("limit", mcp.Min(1), mcp.Max(activities.MaxQueryLimit), mcp.DefaultNumber(activities.DefaultQueryLimit)),
 		mcp.WithOutputSchema[activities.QueryResult](),
 		readOnly("Run a read-only SQL query"),
+		// As a task (params.task), its tool_call run answers through tasks/result.
+		mcp.WithTaskSupport(mcp.TaskSupportOptional),
 	), mcp.NewTypedToolHandler(func(ctx context.Context, req mcp.CallToolRequest, in activities.QueryInput) (*mcp.CallToolResult, error) {
 		if err := in.Validate(); err != nil {
 			return mcp.NewToolResultError(errorText(err)), nil
@@ -52,6 +54,8 @@ Only one SELECT/WITH statement; writes, PRAGMA and ATTACH are refused by the dat
 		mcp.WithInteger("limit", mcp.Min(1), mcp.Max(activities.MaxSearchLimit), mcp.DefaultNumber(activities.DefaultSearchLimit)),
 		mcp.WithOutputSchema[activities.QueryResult](),
 		readOnly("Search a table"),
+		// As a task (params.task), its tool_call run answers through tasks/result.
+		mcp.WithTaskSupport(mcp.TaskSupportOptional),
 	), mcp.NewTypedToolHandler(func(ctx context.Context, req mcp.CallToolRequest, in activities.SearchInput) (*mcp.CallToolResult, error) {
 		if err := in.Validate(); err != nil {
 			return mcp.NewToolResultError(errorText(err)), nil
@@ -77,6 +81,8 @@ POSTs carry an idempotency key, so a retry never does the work twice.`),
 		mcp.WithOutputSchema[activities.CallResult](),
 		// A POST changes a service outside Flowgate, and each call gets a key of its own.
 		behaviour("Call a service", writes, destructive, notIdempotent, openWorld),
+		// As a task (params.task), its tool_call run answers through tasks/result.
+		mcp.WithTaskSupport(mcp.TaskSupportOptional),
 	), mcp.NewTypedToolHandler(func(ctx context.Context, req mcp.CallToolRequest, in activities.CallInput) (*mcp.CallToolResult, error) {
 		in.IdempotencyKey = ""
 		if strings.TrimSpace(in.Service) == "" {
@@ -100,6 +106,8 @@ POSTs carry an idempotency key, so a retry never does the work twice.`),
 		mcp.WithString("file_path", mcp.Required(), mcp.MaxLength(activities.MaxPathLength)),
 		mcp.WithOutputSchema[activities.ParsedFile](),
 		readOnly("Parse a sandbox file"),
+		// As a task (params.task), its tool_call run answers through tasks/result.
+		mcp.WithTaskSupport(mcp.TaskSupportOptional),
 	), mcp.NewTypedToolHandler(func(ctx context.Context, req mcp.CallToolRequest, in ParseArgs) (*mcp.CallToolResult, error) {
 		if _, err := activities.CleanSandboxPath("file_path", in.FilePath); err != nil {
 			return mcp.NewToolResultError(errorText(err)), nil
@@ -122,6 +130,8 @@ func (s *Server) addListFiles() {
 		mcp.WithInteger("limit", mcp.Min(1), mcp.Max(activities.MaxListFiles), mcp.DefaultNumber(activities.DefaultListFiles)),
 		mcp.WithOutputSchema[activities.FileList](),
 		readOnly("List sandbox files"),
+		// As a task (params.task), its tool_call run answers through tasks/result.
+		mcp.WithTaskSupport(mcp.TaskSupportOptional),
 	), mcp.NewTypedToolHandler(func(ctx context.Context, req mcp.CallToolRequest, in activities.ListInput) (*mcp.CallToolResult, error) {
 		if in.Folder != "" {
 			if _, err := activities.CleanSandboxPath("folder", in.Folder); err != nil {
@@ -170,23 +180,39 @@ func (s *Server) callActivity(ctx context.Context, request mcp.CallToolRequest, 
 	defer cancel()
 	actor := s.actor(ctx)
 	id := "tool-" + tool + "-" + uuid.NewString()
-	tools := s.cfg.ToolsClient
-	if tools == nil {
-		tools = s.cfg.Client
-	}
-	run, err := tools.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
-		ID:                    id,
-		TaskQueue:             workflows.TaskQueue,
-		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
-		StaticSummary:         tool + " by " + actor,
-		TypedSearchAttributes: temporal.NewSearchAttributes(
+	tools := s.toolsClient()
+	task, _ := ctx.Value(toolTaskKey{}).(*toolTask)
+	var run client.WorkflowRun
+	if task != nil && task.attach {
+		// tasks/result: the task's run was started before; wait for it as the call would have.
+		id, run = task.id, tools.GetWorkflow(ctx, task.id, "")
+	} else {
+		attrs := []temporal.SearchAttributeUpdate{
 			workflows.AttrType.ValueSet(workflows.ToolCallWorkflow),
 			workflows.AttrStep.ValueSet(tool),
 			workflows.AttrRequestedBy.ValueSet(actor),
-		),
-	}, workflows.ToolCallWorkflow, workflows.ToolCall{Tool: tool, Actor: actor, Input: input})
-	if err != nil {
-		return nil, fmt.Errorf("%s", s.explain(ctx, id, err))
+		}
+		var memo map[string]any
+		if task != nil {
+			id = task.id
+			attrs = append(attrs, workflows.AttrStatus.ValueSet(toolTaskMarker))
+			memo = map[string]any{toolTaskArgsMemo: string(task.args)}
+		}
+		run, err = tools.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+			ID:                    id,
+			TaskQueue:             workflows.TaskQueue,
+			WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
+			StaticSummary:         tool + " by " + actor,
+			TypedSearchAttributes: temporal.NewSearchAttributes(attrs...),
+			Memo:                  memo,
+		}, workflows.ToolCallWorkflow, workflows.ToolCall{Tool: tool, Actor: actor, Input: input})
+		if err != nil {
+			return nil, fmt.Errorf("%s", s.explain(ctx, id, err))
+		}
+		if task != nil {
+			task.started = true
+			return nil, errTaskStarted // the result is for tasks/result
+		}
 	}
 	var raw json.RawMessage
 	err = s.withProgress(ctx, request, "running "+tool+" through Temporal", func() error { return run.Get(ctx, &raw) })

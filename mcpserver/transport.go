@@ -137,7 +137,7 @@ func (s *Server) taskGuard(next http.Handler) http.Handler {
 			http.Error(w, "the request body could not be read", http.StatusBadRequest)
 			return
 		}
-		answer, rewritten := s.interceptTask(r.Context(), body)
+		answer, rewritten := s.interceptTask(withTaskSession(r.Context(), r.Header.Get(server.HeaderKeySessionID)), body)
 		switch {
 		case answer != nil:
 			w.Header().Set("Content-Type", "application/json")
@@ -163,7 +163,7 @@ func (s *Server) stdioTasks(ctx context.Context, in io.Reader, out io.Writer) io
 			if c, ok := asTaskCall(line); ok {
 				// Answered from Temporal without holding up the messages behind it.
 				go func() {
-					answer, rewritten := s.serveTask(ctx, c)
+					answer, rewritten := s.serveTask(withTaskSession(ctx, "stdio"), c)
 					if rewritten != nil {
 						_, _ = pw.Write(append(rewritten, '\n'))
 						return
