@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -328,6 +329,55 @@ func (d *Database) GetRecord(ctx context.Context, in RecordInput) (Record, error
 		return Record{}, notFound("no record with id %d in table %s", in.ID, in.Table)
 	}
 	return Record{Table: in.Table, ID: in.ID, Fields: res.Rows[0]}, nil
+}
+
+// RecordIDsInput asks for the ids of a table's records that begin with Prefix (digits),
+// for completing db://{table}/{record_id}.
+type RecordIDsInput struct {
+	Table  string `json:"table"`
+	Prefix string `json:"prefix,omitempty"`
+	Limit  int    `json:"limit,omitempty"`
+}
+
+// RecordIDs is the output of RecordIDs: the ids in order, and whether there are more.
+type RecordIDs struct {
+	IDs  []int64 `json:"ids"`
+	More bool    `json:"more"`
+}
+
+// MaxRecordIDs is the most ids one RecordIDs call returns.
+const MaxRecordIDs = 100
+
+// RecordIDs lists the ids of an allowlisted table that begin with the prefix, read-only.
+func (d *Database) RecordIDs(ctx context.Context, in RecordIDsInput) (RecordIDs, error) {
+	if !slices.Contains(recordTables, in.Table) {
+		return RecordIDs{}, invalidInput("table", "%q is unknown; allowed are %s", in.Table, strings.Join(recordTables, ", "))
+	}
+	if len(in.Prefix) > 19 || strings.Trim(in.Prefix, "0123456789") != "" {
+		return RecordIDs{}, invalidInput("prefix", "%q is not the start of a record id; allowed: up to 19 digits", in.Prefix)
+	}
+	limit := in.Limit
+	if limit <= 0 || limit > MaxRecordIDs {
+		limit = MaxRecordIDs
+	}
+	res, err := d.query(ctx, limit+1, "SELECT id FROM "+in.Table+" WHERE CAST(id AS TEXT) LIKE ? ORDER BY id", in.Prefix+"%")
+	if err != nil {
+		return RecordIDs{}, err
+	}
+	out := RecordIDs{IDs: []int64{}}
+	for i, row := range res.Rows {
+		if i == limit {
+			out.More = true
+			break
+		}
+		switch v := row["id"].(type) {
+		case int64:
+			out.IDs = append(out.IDs, v)
+		case float64:
+			out.IDs = append(out.IDs, int64(v))
+		}
+	}
+	return out, nil
 }
 
 // query runs a statement on the read-only pool inside a read-only transaction.

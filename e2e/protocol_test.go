@@ -219,7 +219,12 @@ func (p *plainMCP) rpcError(t *testing.T, id int, method string, params any) (in
 // the ids of runs; an argument it does not know is invalid params.
 func TestMCPCompletions(t *testing.T) {
 	env := testenv.Shared(t)
-	cs := connectHTTP(t, env.MCPURL)
+	for name, cs := range map[string]*mcp.ClientSession{"http": connectHTTP(t, env.MCPURL), "stdio": connectStdio(t, env.Server.FrontendAddress())} {
+		t.Run(name, func(t *testing.T) { testCompletions(t, env, cs) })
+	}
+}
+
+func testCompletions(t *testing.T, env *testenv.Env, cs *mcp.ClientSession) {
 	ctx := context.Background()
 	var started mcpserver.StartResult
 	callTool(t, cs, "start_workflow", map[string]any{"workflow_type": "audit", "parameters": map[string]any{"tables": []string{"orders"}}}).decode(t, &started)
@@ -227,27 +232,39 @@ func TestMCPCompletions(t *testing.T) {
 		n, err := env.Client.CountWorkflow(ctx, countRequest("WorkflowId = '"+started.WorkflowID+"'"))
 		return err == nil && n.GetCount() == 1, err
 	})
+	users := map[string]string{"table": "users"}
 	for _, tc := range []struct {
 		ref         *mcp.CompleteReference
 		arg, value  string
+		context     map[string]string
 		want, avoid string
 	}{
-		{&mcp.CompleteReference{Type: "ref/prompt", Name: "review_pending_approvals"}, "workflow_type", "dep", "deployment", "audit"},
-		{&mcp.CompleteReference{Type: "ref/prompt", Name: "start_deployment"}, "service", "or", "orders", "users"},
-		{&mcp.CompleteReference{Type: "ref/prompt", Name: "start_deployment"}, "environment", "pro", "production", "staging"},
-		{&mcp.CompleteReference{Type: "ref/resource", URI: "db://{table}/{record_id}"}, "table", "", "deployments", ""},
-		{&mcp.CompleteReference{Type: "ref/resource", URI: "workflow://{workflow_id}/details"}, "workflow_id", started.WorkflowID[:14], started.WorkflowID, "onboarding-"},
+		{&mcp.CompleteReference{Type: "ref/prompt", Name: "review_pending_approvals"}, "workflow_type", "dep", nil, "deployment", "audit"},
+		{&mcp.CompleteReference{Type: "ref/prompt", Name: "start_deployment"}, "service", "or", nil, "orders", "users"},
+		{&mcp.CompleteReference{Type: "ref/prompt", Name: "start_deployment"}, "environment", "pro", nil, "production", "staging"},
+		{&mcp.CompleteReference{Type: "ref/resource", URI: "db://{table}/{record_id}"}, "table", "", nil, "deployments", ""},
+		{&mcp.CompleteReference{Type: "ref/resource", URI: "db://{table}/{record_id}"}, "record_id", "1", users, "12", "2"},
+		{&mcp.CompleteReference{Type: "ref/resource", URI: "file://{+path}/stream"}, "path", "evidence/u", nil, "evidence/users.csv", "orders"},
+		{&mcp.CompleteReference{Type: "ref/resource", URI: "workflow://{workflow_id}/details"}, "workflow_id", started.WorkflowID[:14], nil, started.WorkflowID, "onboarding-"},
 	} {
-		res, err := cs.Complete(ctx, &mcp.CompleteParams{Ref: tc.ref, Argument: mcp.CompleteParamsArgument{Name: tc.arg, Value: tc.value}})
+		params := &mcp.CompleteParams{Ref: tc.ref, Argument: mcp.CompleteParamsArgument{Name: tc.arg, Value: tc.value}}
+		if tc.context != nil {
+			params.Context = &mcp.CompleteContext{Arguments: tc.context}
+		}
+		res, err := cs.Complete(ctx, params)
 		if err != nil {
 			t.Errorf("complete %s %q: %v", tc.arg, tc.value, err)
 			continue
 		}
 		got := strings.Join(res.Completion.Values, " ")
-		if !slices.Contains(res.Completion.Values, tc.want) || (tc.avoid != "" && strings.Contains(got, tc.avoid)) {
-			t.Errorf("complete %s %q = %v, want %s and not %q", tc.arg, tc.value, res.Completion.Values, tc.want, tc.avoid)
+		if !slices.Contains(res.Completion.Values, tc.want) || (tc.avoid != "" && slices.Contains(res.Completion.Values, tc.avoid)) || len(res.Completion.Values) > 100 {
+			t.Errorf("complete %s %q = %v, want %s and not %q", tc.arg, tc.value, got, tc.want, tc.avoid)
 		}
 	}
 	_, err := cs.Complete(ctx, &mcp.CompleteParams{Ref: &mcp.CompleteReference{Type: "ref/prompt", Name: "start_deployment"}, Argument: mcp.CompleteParamsArgument{Name: "colour"}})
 	checkCode(t, "complete an unknown argument", err, -32602, `has no argument "colour"`)
+	_, err = cs.Complete(ctx, &mcp.CompleteParams{Ref: &mcp.CompleteReference{Type: "ref/resource", URI: "db://{table}/{record_id}"}, Argument: mcp.CompleteParamsArgument{Name: "record_id", Value: "1"}})
+	checkCode(t, "complete a record id without its table", err, -32602, "needs the table first")
+	_, err = cs.Complete(ctx, &mcp.CompleteParams{Ref: &mcp.CompleteReference{Type: "ref/resource", URI: "workflow://{workflow_id}/details"}, Argument: mcp.CompleteParamsArgument{Name: "workflow_id", Value: strings.Repeat("x", 300)}})
+	checkCode(t, "complete an over-long prefix", err, -32602, "at most")
 }

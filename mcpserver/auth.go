@@ -342,7 +342,7 @@ func requiredScope(method string, params json.RawMessage) string {
 			return ScopeAdmin
 		}
 		return ScopeRead
-	case "prompts/get", "resources/subscribe", "tasks/get", "tasks/list", "tasks/result":
+	case "prompts/get", "resources/subscribe", "tasks/get", "tasks/list", "tasks/result", "completion/complete":
 		return ScopeRead
 	case "tasks/cancel":
 		return ScopeWrite

@@ -2,8 +2,11 @@ package mcpserver
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/mark3labs/mcp-go/mcp"
@@ -22,6 +25,9 @@ type completions struct{ s *Server }
 
 // CompletePromptArgument completes the arguments of Flowgate's prompts.
 func (c completions) CompletePromptArgument(_ context.Context, prompt string, arg mcp.CompleteArgument, _ mcp.CompleteContext) (*mcp.Completion, error) {
+	if len(arg.Value) > maxCompletionPrefix {
+		return nil, invalidParamsError(fmt.Sprintf("argument %s: the value to complete is %d characters long; allowed: at most %d", arg.Name, len(arg.Value), maxCompletionPrefix))
+	}
 	var values []string
 	switch prompt + "." + arg.Name {
 	case "review_pending_approvals.workflow_type":
@@ -43,19 +49,80 @@ func (c completions) CompletePromptArgument(_ context.Context, prompt string, ar
 
 // CompleteResourceArgument completes the variables of Flowgate's resource templates:
 // workflow ids (newest first, from Temporal's visibility), tables and chunk bounds.
-func (c completions) CompleteResourceArgument(ctx context.Context, uri string, arg mcp.CompleteArgument, _ mcp.CompleteContext) (*mcp.Completion, error) {
+func (c completions) CompleteResourceArgument(ctx context.Context, uri string, arg mcp.CompleteArgument, cc mcp.CompleteContext) (*mcp.Completion, error) {
+	if len(arg.Value) > maxCompletionPrefix {
+		return nil, invalidParamsError(fmt.Sprintf("argument %s: the value to complete is %d characters long; allowed: at most %d", arg.Name, len(arg.Value), maxCompletionPrefix))
+	}
 	switch {
 	case strings.HasPrefix(uri, "workflow://") && arg.Name == "workflow_id":
 		return c.workflowIDs(ctx, arg.Value)
 	case strings.HasPrefix(uri, "db://") && arg.Name == "table":
 		return complete(activities.RecordTables(), arg.Value), nil
-	case strings.HasPrefix(uri, "db://") && arg.Name == "record_id",
-		strings.HasPrefix(uri, "file://"):
-		// Record ids and file paths live behind activities; list_files and search_table
-		// find them without a workflow run per keystroke.
-		return complete(nil, ""), nil
+	case strings.HasPrefix(uri, "db://") && arg.Name == "record_id":
+		return c.recordIDs(ctx, cc.Arguments["table"], arg.Value)
+	case strings.HasPrefix(uri, "file://") && (arg.Name == "path" || arg.Name == "+path"):
+		return c.paths(ctx, arg.Value)
 	}
 	return nil, invalidParamsError(fmt.Sprintf("resource %q has no variable %q to complete; allowed: workflow://{workflow_id}/details, db://{table}/{record_id}, file://{+path}/stream", uri, arg.Name))
+}
+
+// maxCompletionPrefix is the longest value a completion request may carry.
+const maxCompletionPrefix = MaxIDLength
+
+// recordIDs lists the ids of the table's records that start with prefix, through the
+// record-ids activity (the MCP server reaches the database only through Temporal). The
+// table comes from the arguments already given (context.arguments.table).
+func (c completions) recordIDs(ctx context.Context, table, prefix string) (*mcp.Completion, error) {
+	if !slices.Contains(activities.RecordTables(), table) {
+		return nil, invalidParamsError(fmt.Sprintf("record_id needs the table first: context.arguments.table is %q; allowed: %s", table, strings.Join(activities.RecordTables(), ", ")))
+	}
+	if strings.Trim(prefix, "0123456789") != "" {
+		return complete(nil, ""), nil // ids are digits: nothing starts like that
+	}
+	raw, err := c.s.callActivity(ctx, mcp.CallToolRequest{}, workflows.ToolRecordIDs, activities.RecordIDsInput{Table: table, Prefix: prefix, Limit: maxCompletions})
+	if err != nil {
+		return nil, internalError(err.Error())
+	}
+	var out activities.RecordIDs
+	if err := json.Unmarshal(raw, &out); err != nil {
+		return nil, internalError("the record ids could not be read")
+	}
+	values := make([]string, len(out.IDs))
+	for i, id := range out.IDs {
+		values[i] = strconv.FormatInt(id, 10)
+	}
+	return &mcp.Completion{Values: values, HasMore: out.More}, nil
+}
+
+// paths lists the sandbox files whose path starts with prefix, from the folder the
+// prefix names, through the list-files activity.
+func (c completions) paths(ctx context.Context, prefix string) (*mcp.Completion, error) {
+	folder := ""
+	if i := strings.LastIndexByte(prefix, '/'); i > 0 {
+		folder = prefix[:i]
+		if _, err := activities.CleanSandboxPath("path", folder); err != nil {
+			return complete(nil, ""), nil // outside the sandbox: nothing to offer
+		}
+	}
+	raw, err := c.s.callActivity(ctx, mcp.CallToolRequest{}, workflows.ToolListFiles, activities.ListInput{Folder: folder, Limit: activities.MaxListFiles})
+	if err != nil {
+		var ae *activityError
+		if errors.As(err, &ae) && ae.kind == activities.ErrTypeNotFound {
+			return complete(nil, ""), nil // no such folder
+		}
+		return nil, internalError(err.Error())
+	}
+	var list activities.FileList
+	if err := json.Unmarshal(raw, &list); err != nil {
+		return nil, internalError("the file list could not be read")
+	}
+	paths := make([]string, len(list.Files))
+	for i, f := range list.Files {
+		paths[i] = f.Path
+	}
+	out := complete(paths, prefix)
+	out.HasMore = out.HasMore || list.Truncated
+	return out, nil
 }
 
 // workflowIDs lists the Flowgate runs whose id starts with prefix, newest first.

@@ -40,7 +40,7 @@ func Register(r sdkworker.Registry, a Activities) {
 	}
 	for _, fn := range []any{
 		a.Notifier.Notify,
-		a.Database.ExecuteQuery, a.Database.SearchTable, a.Database.GetRecord, a.Database.CollectRecords,
+		a.Database.ExecuteQuery, a.Database.SearchTable, a.Database.GetRecord, a.Database.RecordIDs, a.Database.CollectRecords,
 		a.Database.CheckEmailAvailable, a.Database.CreateUser, a.Database.ActivateUser, a.Database.DeactivateUser,
 		a.Database.RecordDeployment, a.Database.RecordAudit, a.Database.RunStatement,
 		a.Gateway.CheckService, a.Gateway.CallService,

@@ -22,6 +22,8 @@ const (
 	ToolParseFile    = "parse_file"
 	ToolReadChunk    = "read_chunk"
 	ToolListFiles    = "list_files"
+	// ToolRecordIDs lists record ids for completion/complete of db://{table}/{record_id}.
+	ToolRecordIDs = "complete_record_ids"
 )
 
 // ToolCallWorkflow is the workflow type of a tool call.
@@ -71,6 +73,8 @@ func RunTool(ctx workflow.Context, call ToolCall) (json.RawMessage, error) {
 		return runTool[activities.ChunkInput, activities.Chunk](ctx, call, files.ReadChunk)
 	case ToolListFiles:
 		return runTool[activities.ListInput, activities.FileList](ctx, call, files.ListFiles)
+	case ToolRecordIDs:
+		return runTool[activities.RecordIDsInput, activities.RecordIDs](ctx, call, db.RecordIDs)
 	}
 	return nil, temporal.NewNonRetryableApplicationError(fmt.Sprintf("tool %q is unknown", call.Tool), activities.ErrTypeInvalidInput, nil)
 }
