@@ -299,12 +299,13 @@ func TestTasksAreRunsThatOutliveTheServer(t *testing.T) {
 }
 
 // TestTasksOverStdio: the same task methods over the stdio transport: a deployment
-// started as a task waits at its gate, tasks/list shows it, and tasks/result asks the
+// started as a task waits at its gate, another MCP server process reads it, tasks/list
+// shows it, and tasks/result asks the
 // person (here allowed to approve: stdio has no authentication) and returns its end.
 func TestTasksOverStdio(t *testing.T) {
 	env := testenv.Shared(t)
 	tr := transport.NewStdio(flowgateBinary(t), append(os.Environ(), "TEMPORAL_ADDRESS="+env.Server.FrontendAddress(), "TEMPORAL_NAMESPACE=default"),
-		"mcp", "--transport", "stdio", "--log-level", "error", "--actor", "stdio-tasks")
+		"mcp", "--transport", "stdio", "--log-level", "error", "--actor", "tester")
 	tc := &taskClient{}
 	tc.Client = mcpclient.NewClient(tr, mcpclient.WithElicitationHandler(tc))
 	var heardMu sync.Mutex
@@ -338,6 +339,9 @@ func TestTasksOverStdio(t *testing.T) {
 	}
 	id := created.Task.TaskId
 	tc.waitTask(t, id, mcpgo.TaskStatusInputRequired)
+	// Another MCP server process (the test's own, over HTTP, same identity) serves the task.
+	other := connectTasks(t, env.MCPURL, "")
+	other.waitTask(t, id, mcpgo.TaskStatusInputRequired)
 	list, err := tc.ListTasks(ctx, mcpgo.ListTasksRequest{})
 	if err != nil || !slices.ContainsFunc(list.Tasks, func(x mcpgo.Task) bool { return x.TaskId == id }) {
 		t.Errorf("tasks/list over stdio = %+v, %v", list, err)

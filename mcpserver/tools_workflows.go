@@ -142,7 +142,8 @@ Parameters by workflow_type:
 - onboarding: {"email": "ada@example.com", "name": "Ada Lovelace" (1-100 chars), "role": "viewer" | "editor" | "admin", "team": optional}
 - deployment: {"service": "orders" (a service the gateway knows: users, products, orders, deploy, notifications), "version": semantic version like "1.4.2", "environment": "dev" | "staging" | "production" (staging and production need approval), "manifest": optional JSON file in the file sandbox, e.g. "manifests/orders.json"}
 - audit: {"tables": subset of ["users", "products", "orders"], "since": optional "YYYY-MM-DD", "evidence": optional CSV/JSON files in the sandbox, e.g. ["evidence/users.csv"]}
-`+s.processLines()+`Give an idempotency_key to make retries safe: the same key returns the workflow it started the first time instead of starting another.`),
+`+s.processLines()+`Give an idempotency_key to make retries safe: the same key returns the workflow it started the first time instead of starting another.
+To follow the run: if your client speaks MCP tasks, call this as a task (params.task) and then tasks/result, which ends when the run does and asks your person at its gates; to hear of each change while you hold a stream open, subscribe to workflow://{id}/details; to come back later, call get_workflow_status.`),
 		mcp.WithString("workflow_type", mcp.Required(), mcp.Enum(s.workflowTypes()...), mcp.Description("Which process to run.")),
 		mcp.WithObject("parameters", mcp.Required(), mcp.Description("The workflow type's parameters, as listed in the tool description.")),
 		mcp.WithString("idempotency_key", mcp.MaxLength(MaxIDLength), mcp.Description("Optional key that makes the start idempotent.")),
@@ -156,7 +157,7 @@ Parameters by workflow_type:
 	), mcp.NewTypedToolHandler(s.startWorkflow))
 
 	s.mcp.AddTool(mcp.NewTool("get_workflow_status",
-		mcp.WithDescription("Get where a workflow stands: status, progress, current step and, when it waits, what for (waiting.step, waiting.actions, waiting.deadline, waiting.not_by). Call this before advance_workflow."),
+		mcp.WithDescription("Get where a workflow stands: status, progress, current step and, when it waits, what for (waiting.step, waiting.actions, waiting.deadline, waiting.not_by). Call this before advance_workflow. To wait for a change, subscribe to workflow://{id}/details or use a task instead of calling this in a loop."),
 		mcp.WithString("workflow_id", mcp.Required(), mcp.MaxLength(MaxIDLength), mcp.Description("The id start_workflow returned, e.g. deployment-9b1c…")),
 		mcp.WithOutputSchema[StatusResult](),
 		readOnly("Get workflow status"),
