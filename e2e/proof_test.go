@@ -8,6 +8,8 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -691,6 +693,17 @@ func TestProofScale(t *testing.T) {
 	if os.Getenv("FLOWGATE_PROOF") == "full" {
 		levels = []int{1000, 10000}
 	}
+	// FLOWGATE_PROOF_LEVELS sets the levels, such as 500,2000 or 10000,100000.
+	if v := os.Getenv("FLOWGATE_PROOF_LEVELS"); v != "" {
+		levels = nil
+		for _, f := range strings.Split(v, ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(f))
+			if err != nil || n < 1 {
+				t.Fatalf("FLOWGATE_PROOF_LEVELS=%q: %q is not a number of runs", v, f)
+			}
+			levels = append(levels, n)
+		}
+	}
 	dir := t.TempDir()
 	port, mcpPort := freePort(t), freePort(t)
 	args := []string{"--data-dir", dir, "--port", fmt.Sprint(port), "--no-ui", "--ui-port", fmt.Sprint(freePort(t)),
@@ -700,6 +713,12 @@ func TestProofScale(t *testing.T) {
 	if n := os.Getenv("FLOWGATE_PROOF_WORKFLOW_CACHE"); n != "" {
 		args = append(args, "--workflow-cache", n)
 		report(t, "scale: worker workflow cache %s runs", n)
+	}
+	// FLOWGATE_PROOF_HEAP=DIR saves a heap profile of flowgate dev at each level there.
+	heapDir, debugAddr := os.Getenv("FLOWGATE_PROOF_HEAP"), ""
+	if heapDir != "" {
+		debugAddr = fmt.Sprintf("127.0.0.1:%d", freePort(t))
+		args = append(args, "--debug-addr", debugAddr)
 	}
 	dev := startDev(t, args...)
 	dev.waitReady(t, fmt.Sprintf("127.0.0.1:%d", mcpPort))
@@ -751,6 +770,9 @@ func TestProofScale(t *testing.T) {
 		})
 		time.Sleep(2 * time.Second) // let the last tasks settle before sampling memory
 		rss := rssMiB(dev.cmd.Process.Pid)
+		if heapDir != "" {
+			saveHeapProfile(t, "http://"+debugAddr+"/debug/pprof/heap?gc=1", filepath.Join(heapDir, fmt.Sprintf("heap-%d.pb.gz", level)))
+		}
 		var first, filtered, next, status latencies
 		cursor := ""
 		for i := range 20 {
@@ -840,4 +862,22 @@ func approveDeployment(ctx context.Context, c client.Client, id string) error {
 		return err
 	}
 	return h.Get(ctx, nil)
+}
+
+// saveHeapProfile fetches a heap profile (after a collection) and writes it to path.
+func saveHeapProfile(t *testing.T, url, path string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatalf("heap profile: %v", err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("heap profile: %d %v", resp.StatusCode, err)
+	}
+	if err := os.WriteFile(path, raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	report(t, "scale: heap profile %s", path)
 }

@@ -20,6 +20,7 @@ import (
 	sdklog "go.temporal.io/sdk/log"
 
 	"github.com/flowgate/flowgate/activities"
+	"github.com/flowgate/flowgate/internal/debugserver"
 	"github.com/flowgate/flowgate/internal/demo"
 	"github.com/flowgate/flowgate/internal/devserver"
 	"github.com/flowgate/flowgate/internal/metrics"
@@ -44,6 +45,8 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	demoAddr := fs.String("demo-addr", "127.0.0.1:8090", "address of the demo backends the gateway calls")
 	durability := fs.String("durability", string(devserver.DurabilityProcessCrash), "Temporal SQLite crash safety: process (WAL, survives kill -9), power (WAL+fsync, survives power loss), legacy (rollback journal, like temporal server start-dev)")
 	workflowCache := fs.Int("workflow-cache", stack.DefaultWorkflowCacheSize, "runs the worker keeps in memory between their workflow tasks; a run evicted from it is rebuilt by replay when its gate is decided")
+	debugAddr := fs.String("debug-addr", "", "serve Go's runtime profiles (/debug/pprof/) on this loopback address; off by default")
+	historyCache := fs.Int("history-cache", devserver.DefaultHistoryCacheSize, "runs whose state the embedded Temporal keeps in memory; a run not in it is read from the database when it next has work")
 	toolsNS := fs.String("tools-namespace", envOr("FLOWGATE_TOOLS_NAMESPACE", stack.DefaultToolsNamespace), "Temporal namespace of the data tools' short tool_call runs, created beside default so the web UI lists processes alone (env FLOWGATE_TOOLS_NAMESPACE)")
 	actor := fs.String("actor", stack.LocalActor(), "identity recorded for MCP calls (no auth in dev)")
 	logLevel := fs.String("log-level", "warn", "debug | info | warn | error")
@@ -73,6 +76,9 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	if err := stack.CheckWorkflowCacheSize(*workflowCache); err != nil {
 		return usageError{err}
+	}
+	if *historyCache < 1 || *historyCache > devserver.MaxHistoryCacheSize {
+		return usageError{fmt.Errorf("--history-cache %d: allowed is 1 to %d runs whose state the embedded Temporal keeps in memory (default %d)", *historyCache, devserver.MaxHistoryCacheSize, devserver.DefaultHistoryCacheSize)}
 	}
 	auth, err := af.Config()
 	if err != nil {
@@ -149,11 +155,19 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	srv, err := devserver.Start(ctx, devserver.Options{
 		DatabaseFile: temporalDB, PostgresDSN: *temporalDSN, IP: *ip, FrontendPort: *port, UIPort: *uiPort, UI: !*noUI,
 		Durability: dur, Logger: logger, SearchAttributes: searchAttributes(), ExtraNamespaces: extraNamespaces(*toolsNS),
+		HistoryCacheSize: *historyCache,
 	})
 	if err != nil {
 		return fmt.Errorf("embedded Temporal: %w (database file set by --db / --data-dir)", err)
 	}
 	closer.Add(srv.Stop)
+	if *debugAddr != "" {
+		stop, err := debugserver.Listen(*debugAddr)
+		if err != nil {
+			return usageError{err}
+		}
+		closer.Add(func() { _ = stop() })
+	}
 
 	backends, err := demo.Open(stack.DemoStatePath(*dataDir))
 	if err != nil {

@@ -117,3 +117,21 @@ func TestProcessesValidate(t *testing.T) {
 		t.Errorf("bad file: exit %d, %s", code, stderr.String())
 	}
 }
+
+// TestCacheFlagsOutOfRangeAreRefused: a cache bound of 0 or less is refused before
+// anything starts, naming the flag and the range allowed.
+func TestCacheFlagsOutOfRangeAreRefused(t *testing.T) {
+	for _, c := range []struct{ cmd, flag, value, want string }{
+		{"dev", "--history-cache", "0", "--history-cache 0: allowed is 1 to 1000000"},
+		{"dev", "--history-cache", "-5", "--history-cache -5: allowed is 1 to 1000000"},
+		{"dev", "--workflow-cache", "0", "--workflow-cache 0: allowed is 1 to"},
+		{"worker", "--workflow-cache", "-1", "--workflow-cache -1: allowed is 1 to"},
+		{"dev", "--debug-addr", "0.0.0.0:6060", "--debug-addr 0.0.0.0:6060 is not a loopback address"},
+	} {
+		var stdout, stderr bytes.Buffer
+		code := run([]string{c.cmd, "--data-dir", t.TempDir(), c.flag, c.value}, &stdout, &stderr)
+		if code == 0 || !strings.Contains(stderr.String(), c.want) {
+			t.Errorf("flowgate %s %s %s: exit %d, %q; want a refusal saying %q", c.cmd, c.flag, c.value, code, stderr.String(), c.want)
+		}
+	}
+}

@@ -90,6 +90,10 @@ type Options struct {
 	// HistoryShards is the number of history shards of a new database file (fixed once the
 	// file exists); default 4.
 	HistoryShards int32
+	// HistoryCacheSize bounds the runs whose mutable state the history service keeps in
+	// memory (host level); a run not in it is read from the database when it next has
+	// work. Default DefaultHistoryCacheSize.
+	HistoryCacheSize int
 	// Logger receives the server's warnings and errors; default slog.Default().
 	Logger *slog.Logger
 }
@@ -370,9 +374,20 @@ func describeDB(file string) string {
 	return file
 }
 
+// DefaultHistoryCacheSize is how many runs' mutable state the embedded history service
+// keeps in memory by default: a waiting run costs memory only while it has work.
+const DefaultHistoryCacheSize = 512
+
+// MaxHistoryCacheSize is the largest HistoryCacheSize allowed.
+const MaxHistoryCacheSize = 1_000_000
+
 func (o *Options) dynamicConfig() dynamicconfig.StaticClient {
 	dc := dynamicconfig.StaticClient{}
-	dc[dynamicconfig.HistoryCacheHostLevelMaxSize.Key()] = 8096
+	size := o.HistoryCacheSize
+	if size <= 0 {
+		size = DefaultHistoryCacheSize
+	}
+	dc[dynamicconfig.HistoryCacheHostLevelMaxSize.Key()] = size
 	dc[dynamicconfig.FrontendMaxNamespaceVisibilityRPSPerInstance.Key()] = 100
 	dc[dynamicconfig.EnableServerVersionCheck.Key()] = false
 	dc[dynamicconfig.ForceSearchAttributesCacheRefreshOnRead.Key()] = true

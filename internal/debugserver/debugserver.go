@@ -1,0 +1,42 @@
+// Package debugserver serves Go's runtime profiles (net/http/pprof) on a loopback
+// address, for finding where a process's memory and time go. It is off unless a command
+// is given --debug-addr.
+package debugserver
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/pprof"
+	"time"
+)
+
+// Listen serves /debug/pprof/ on addr, which must be a loopback address: profiles show
+// the process's memory. It returns the server's stop function.
+func Listen(addr string) (stop func() error, err error) {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, fmt.Errorf("--debug-addr %q is not host:port", addr)
+	}
+	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return nil, fmt.Errorf("--debug-addr %s is not a loopback address; allowed: 127.0.0.1:PORT or localhost:PORT (profiles show the process's memory)", addr)
+	}
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("--debug-addr %s is not available: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			_ = err // the listener closed: nothing to serve any more
+		}
+	}()
+	return srv.Close, nil
+}
