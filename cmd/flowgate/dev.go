@@ -46,6 +46,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	durability := fs.String("durability", string(devserver.DurabilityProcessCrash), "Temporal SQLite crash safety: process (WAL, survives kill -9), power (WAL+fsync, survives power loss), legacy (rollback journal, like temporal server start-dev)")
 	workflowCache := fs.Int("workflow-cache", stack.DefaultWorkflowCacheSize, "runs the worker keeps in memory between their workflow tasks; a run evicted from it is rebuilt by replay when its gate is decided")
 	debugAddr := fs.String("debug-addr", "", "serve Go's runtime profiles (/debug/pprof/) on this loopback address; off by default")
+	retention := fs.Duration("retention", devserver.DefaultRetention, "how long finished runs (completed, rejected, failed, timed out, cancelled) and their history stay before Temporal deletes them")
 	historyCache := fs.Int("history-cache", devserver.DefaultHistoryCacheSize, "runs whose state the embedded Temporal keeps in memory; a run not in it is read from the database when it next has work")
 	toolsNS := fs.String("tools-namespace", envOr("FLOWGATE_TOOLS_NAMESPACE", stack.DefaultToolsNamespace), "Temporal namespace of the data tools' short tool_call runs, created beside default so the web UI lists processes alone (env FLOWGATE_TOOLS_NAMESPACE)")
 	actor := fs.String("actor", stack.LocalActor(), "identity recorded for MCP calls (no auth in dev)")
@@ -76,6 +77,12 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	if err := stack.CheckWorkflowCacheSize(*workflowCache); err != nil {
 		return usageError{err}
+	}
+	if err := devserver.CheckRetention(*retention); err != nil {
+		return usageError{err}
+	}
+	if *retention < devserver.RetentionWarning {
+		fmt.Fprintf(stderr, "warning: --retention %s: every finished run (completed, rejected, failed, timed out, cancelled) is deleted with its history and record %s after it ends; the web UI, get_workflow_status and workflow://…/details no longer find it after that\n", *retention, *retention)
 	}
 	if *historyCache < 1 || *historyCache > devserver.MaxHistoryCacheSize {
 		return usageError{fmt.Errorf("--history-cache %d: allowed is 1 to %d runs whose state the embedded Temporal keeps in memory (default %d)", *historyCache, devserver.MaxHistoryCacheSize, devserver.DefaultHistoryCacheSize)}
@@ -155,7 +162,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	srv, err := devserver.Start(ctx, devserver.Options{
 		DatabaseFile: temporalDB, PostgresDSN: *temporalDSN, IP: *ip, FrontendPort: *port, UIPort: *uiPort, UI: !*noUI,
 		Durability: dur, Logger: logger, SearchAttributes: searchAttributes(), ExtraNamespaces: extraNamespaces(*toolsNS),
-		HistoryCacheSize: *historyCache,
+		HistoryCacheSize: *historyCache, Retention: *retention,
 	})
 	if err != nil {
 		return fmt.Errorf("embedded Temporal: %w (database file set by --db / --data-dir)", err)

@@ -118,8 +118,8 @@ func TestProcessesValidate(t *testing.T) {
 	}
 }
 
-// TestCacheFlagsOutOfRangeAreRefused: a cache bound of 0 or less is refused before
-// anything starts, naming the flag and the range allowed.
+// TestCacheFlagsOutOfRangeAreRefused: a cache bound or a retention of 0 or less is refused
+// before anything starts, naming the flag and the range allowed.
 func TestCacheFlagsOutOfRangeAreRefused(t *testing.T) {
 	for _, c := range []struct{ cmd, flag, value, want string }{
 		{"dev", "--history-cache", "0", "--history-cache 0: allowed is 1 to 1000000"},
@@ -127,6 +127,7 @@ func TestCacheFlagsOutOfRangeAreRefused(t *testing.T) {
 		{"dev", "--workflow-cache", "0", "--workflow-cache 0: allowed is 1 to"},
 		{"worker", "--workflow-cache", "-1", "--workflow-cache -1: allowed is 1 to"},
 		{"dev", "--debug-addr", "0.0.0.0:6060", "--debug-addr 0.0.0.0:6060 is not a loopback address"},
+		{"dev", "--retention", "0s", "--retention 0s: allowed is 1s to"},
 	} {
 		var stdout, stderr bytes.Buffer
 		code := run([]string{c.cmd, "--data-dir", t.TempDir(), c.flag, c.value}, &stdout, &stderr)

@@ -32,6 +32,7 @@ import (
 	"go.temporal.io/server/common/primitives"
 	sqliteschema "go.temporal.io/server/schema/sqlite"
 	"go.temporal.io/server/temporal"
+	"google.golang.org/protobuf/types/known/durationpb"
 )
 
 // Durability selects how the embedded server's SQLite file trades write speed for crash safety.
@@ -90,6 +91,9 @@ type Options struct {
 	// HistoryShards is the number of history shards of a new database file (fixed once the
 	// file exists); default 4.
 	HistoryShards int32
+	// Retention is how long finished runs stay in every namespace before Temporal deletes
+	// them with their history; default DefaultRetention.
+	Retention time.Duration
 	// HistoryCacheSize bounds the runs whose mutable state the history service keeps in
 	// memory (host level); a run not in it is read from the database when it next has
 	// work. Default DefaultHistoryCacheSize.
@@ -107,6 +111,7 @@ type Server struct {
 	frontend  string
 	uiURL     string
 	namespace string
+	retention time.Duration
 }
 
 // FrontendAddress is the host:port that Temporal clients dial.
@@ -183,6 +188,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		level:     level,
 		frontend:  net.JoinHostPort(opts.IP, strconv.Itoa(opts.FrontendPort)),
 		namespace: opts.Namespace,
+		retention: opts.retention(),
 	}
 	for _, ns := range append([]string{opts.Namespace}, opts.ExtraNamespaces...) {
 		if err := s.registerSearchAttributes(ctx, ns, opts.SearchAttributes); err != nil {
@@ -330,6 +336,9 @@ func (o *Options) sqlConfig() (*config.SQL, error) {
 		if err != nil {
 			return nil, fmt.Errorf("namespace %q: %w", name, err)
 		}
+		// A new namespace starts with the retention asked for; an existing one is
+		// updated once the server runs (setRetention).
+		ns.Detail.Config.Retention = durationpb.New(o.retention())
 		if err := sqliteschema.CreateNamespaces(conf, ns); err != nil {
 			return nil, fmt.Errorf("create namespace %q in %s: %w", name, describeDB(o.DatabaseFile), err)
 		}
@@ -374,6 +383,10 @@ func describeDB(file string) string {
 	return file
 }
 
+// namespaceCacheRefresh is how often the services re-read namespaces (search attributes,
+// retention) from the database.
+const namespaceCacheRefresh = time.Second
+
 // DefaultHistoryCacheSize is how many runs' mutable state the embedded history service
 // keeps in memory by default: a waiting run costs memory only while it has work.
 const DefaultHistoryCacheSize = 512
@@ -390,8 +403,14 @@ func (o *Options) dynamicConfig() dynamicconfig.StaticClient {
 	dc[dynamicconfig.HistoryCacheHostLevelMaxSize.Key()] = size
 	dc[dynamicconfig.FrontendMaxNamespaceVisibilityRPSPerInstance.Key()] = 100
 	dc[dynamicconfig.EnableServerVersionCheck.Key()] = false
+	// Retention is the operator's choice down to a second (CheckRetention); flowgate dev
+	// warns under an hour.
+	dc[dynamicconfig.NamespaceMinRetentionLocal.Key()] = MinRetention
+	// Deletions are spread over a jitter after the retention (30 minutes by default): keep
+	// it a tenth of a short retention, so a run kept 10 minutes is gone within 11.
+	dc[dynamicconfig.RetentionTimerJitterDuration.Key()] = min(o.retention()/10, 30*time.Minute)
 	dc[dynamicconfig.ForceSearchAttributesCacheRefreshOnRead.Key()] = true
-	dc[dynamicconfig.NamespaceCacheRefreshInterval.Key()] = time.Second
+	dc[dynamicconfig.NamespaceCacheRefreshInterval.Key()] = namespaceCacheRefresh
 	if o.Durability == DurabilityLegacy {
 		return dc
 	}
@@ -422,6 +441,9 @@ func (s *Server) registerSearchAttributes(ctx context.Context, namespace string,
 		if err := ensureNamespace(ctx, c, namespace); err != nil {
 			return err
 		}
+	}
+	if err := setRetention(ctx, c, namespace, s.retention); err != nil {
+		return err
 	}
 	if len(want) == 0 {
 		return nil

@@ -92,7 +92,7 @@ func ensureNamespace(ctx context.Context, c client.Client, ns string) error {
 	var nf *serviceerror.NamespaceNotFound
 	if errors.As(err, &nf) {
 		_, err = c.WorkflowService().RegisterNamespace(ctx, &workflowservice.RegisterNamespaceRequest{
-			Namespace: ns, WorkflowExecutionRetentionPeriod: durationpb.New(72 * time.Hour),
+			Namespace: ns, WorkflowExecutionRetentionPeriod: durationpb.New(DefaultRetention),
 		})
 		var exists *serviceerror.NamespaceAlreadyExists
 		if err != nil && !errors.As(err, &exists) {
