@@ -100,11 +100,15 @@ func (f *followers) run(sid, key, id string, changed func(ctx context.Context)) 
 	f.mu.Unlock()
 	go func() {
 		defer f.stop(sid, key)
-		f.s.followHistory(fctx, id, func() {
+		check := func() {
 			qctx, qcancel := f.s.callContext(fctx)
 			defer qcancel()
 			changed(qctx)
-		})
+		}
+		// Once now: a change between the caller's look and the first long poll (which
+		// skips what happened before it began) is not lost.
+		check()
+		f.s.followHistory(fctx, id, check)
 	}()
 }
 

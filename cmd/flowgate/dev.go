@@ -45,6 +45,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	demoAddr := fs.String("demo-addr", "127.0.0.1:8090", "address of the demo backends the gateway calls")
 	durability := fs.String("durability", string(devserver.DurabilityProcessCrash), "Temporal SQLite crash safety: process (WAL, survives kill -9), power (WAL+fsync, survives power loss), legacy (rollback journal, like temporal server start-dev)")
 	workflowCache := fs.Int("workflow-cache", stack.DefaultWorkflowCacheSize, "runs the worker keeps in memory between their workflow tasks; a run evicted from it is rebuilt by replay when its gate is decided")
+	memoryLimit := fs.String("memory-limit", stack.DefaultMemoryLimit, "soft memory limit of the process (such as 512MiB or 1GiB, or off); GOMEMLIMIT in the environment takes its place")
 	debugAddr := fs.String("debug-addr", "", "serve Go's runtime profiles (/debug/pprof/) on this loopback address; off by default")
 	retention := fs.Duration("retention", devserver.DefaultRetention, "how long finished runs (completed, rejected, failed, timed out, cancelled) and their history stay before Temporal deletes them")
 	historyCache := fs.Int("history-cache", devserver.DefaultHistoryCacheSize, "runs whose state the embedded Temporal keeps in memory; a run not in it is read from the database when it next has work")
@@ -78,6 +79,11 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err := stack.CheckWorkflowCacheSize(*workflowCache); err != nil {
 		return usageError{err}
 	}
+	limit, err := stack.ParseMemoryLimit(*memoryLimit)
+	if err != nil {
+		return usageError{err}
+	}
+	stack.ApplyMemoryLimit(limit)
 	if err := devserver.CheckRetention(*retention); err != nil {
 		return usageError{err}
 	}
