@@ -93,12 +93,8 @@ func TestLoggingOverHTTPAndStdio(t *testing.T) {
 				t.Fatal(err)
 			}
 			t.Cleanup(func() { c.Close() })
-			init := mcpgo.InitializeRequest{}
-			init.Params.ProtocolVersion = "2025-11-25"
-			init.Params.ClientInfo = mcpgo.Implementation{Name: "flowgate-e2e-logging", Version: "1"}
-			res, err := c.Initialize(ctx, init)
-			if err != nil || res.Capabilities.Logging == nil {
-				t.Fatalf("initialize: logging capability %+v, %v", res, err)
+			if res := initializeMCPGo(t, ctx, c, false); res.Capabilities.Logging == nil {
+				t.Fatalf("initialize: no logging capability in %+v", res.Capabilities)
 			}
 			setLevel := func(level mcpgo.LoggingLevel) error {
 				return c.SetLevel(ctx, mcpgo.SetLevelRequest{Params: mcpgo.SetLevelParams{Level: level}})

@@ -75,19 +75,29 @@ func connectTasks(t *testing.T, url, key string) *taskClient {
 	if err := tc.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	init := mcpgo.InitializeRequest{}
-	init.Params.ProtocolVersion = "2025-11-25"
-	init.Params.ClientInfo = mcpgo.Implementation{Name: "flowgate-e2e-tasks", Version: "1"}
-	init.Params.Capabilities.Elicitation = &mcpgo.ElicitationCapability{}
-	res, err := tc.Initialize(ctx, init)
-	if err != nil {
-		t.Fatal(err)
-	}
+	res := initializeMCPGo(t, ctx, tc.Client, true)
 	if res.Capabilities.Tasks == nil {
 		t.Fatalf("the server does not declare tasks: %+v", res.Capabilities)
 	}
 	t.Cleanup(func() { tc.Close() })
 	return tc
+}
+
+// initializeMCPGo initializes mcp-go's client with protocol 2025-11-25, declaring
+// elicitation when elicit is set.
+func initializeMCPGo(t *testing.T, ctx context.Context, c *mcpclient.Client, elicit bool) *mcpgo.InitializeResult {
+	t.Helper()
+	init := mcpgo.InitializeRequest{}
+	init.Params.ProtocolVersion = "2025-11-25"
+	init.Params.ClientInfo = mcpgo.Implementation{Name: "flowgate-e2e", Version: "1"}
+	if elicit {
+		init.Params.Capabilities.Elicitation = &mcpgo.ElicitationCapability{}
+	}
+	res, err := c.Initialize(ctx, init)
+	if err != nil {
+		t.Fatalf("initialize: %v", err)
+	}
+	return res
 }
 
 // raw sends one request and returns its result or its error.
@@ -324,12 +334,8 @@ func TestTasksOverStdio(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { tc.Close() })
-	init := mcpgo.InitializeRequest{}
-	init.Params.ProtocolVersion = "2025-11-25"
-	init.Params.ClientInfo = mcpgo.Implementation{Name: "flowgate-e2e-tasks", Version: "1"}
-	init.Params.Capabilities.Elicitation = &mcpgo.ElicitationCapability{}
-	if res, err := tc.Initialize(ctx, init); err != nil || res.Capabilities.Tasks == nil {
-		t.Fatalf("initialize: %+v %v", res, err)
+	if res := initializeMCPGo(t, ctx, tc.Client, true); res.Capabilities.Tasks == nil {
+		t.Fatalf("initialize: no tasks capability in %+v", res.Capabilities)
 	}
 	out, rpcErr := tc.raw(t, "tools/call", map[string]any{"name": "start_workflow", "task": map[string]any{},
 		"arguments": map[string]any{"workflow_type": "deployment", "parameters": map[string]any{"service": "orders", "version": "6.1.0", "environment": "staging"}}})

@@ -272,6 +272,12 @@ func (s *Server) createToolTask(ctx context.Context, id json.RawMessage, tool st
 	return rpcResult(id, mcp.CreateTaskResult{Task: t.task})
 }
 
+// unknownTask is the answer for a task that does not exist and for another identity's,
+// alike: nothing tells one from the other.
+func (s *Server) unknownTask(ctx context.Context, id string) error {
+	return invalidParamsError(fmt.Sprintf("no task %s among the tasks of %s", id, s.actor(ctx)))
+}
+
 // ownedToolTask reads a data tool's task from its run's description.
 func (s *Server) ownedToolTask(ctx context.Context, id string) (taskView, error) {
 	qctx, cancel := s.callContext(ctx)
@@ -279,14 +285,14 @@ func (s *Server) ownedToolTask(ctx context.Context, id string) (taskView, error)
 	d, err := s.toolsClient().DescribeWorkflowExecution(qctx, id, "")
 	var nf *serviceerror.NotFound
 	if errors.As(err, &nf) {
-		return taskView{}, invalidParamsError(fmt.Sprintf("no task %s among the tasks of %s", id, s.actor(ctx)))
+		return taskView{}, s.unknownTask(ctx, id)
 	}
 	if err != nil {
 		return taskView{}, internalError("task " + id + ": " + s.explain(qctx, id, err))
 	}
 	info := d.GetWorkflowExecutionInfo()
 	if decodeKeyword(info.GetSearchAttributes().GetIndexedFields()[workflows.AttrRequestedBy.GetName()]) != s.actor(ctx) {
-		return taskView{}, invalidParamsError(fmt.Sprintf("no task %s among the tasks of %s", id, s.actor(ctx)))
+		return taskView{}, s.unknownTask(ctx, id)
 	}
 	return taskView{task: toolTaskOf(id, info.GetStatus(), info.GetStartTime().AsTime(), info.GetCloseTime().AsTime(), s.taskTTL(ctx)),
 		tool: decodeKeyword(info.GetSearchAttributes().GetIndexedFields()[workflows.AttrStep.GetName()]),
@@ -352,7 +358,7 @@ func (s *Server) ownedTask(ctx context.Context, id string) (taskView, error) {
 	var nf *serviceerror.NotFound
 	switch {
 	case errors.As(err, &nf) || (err == nil && v.RequestedBy != s.actor(ctx)):
-		return taskView{}, invalidParamsError(fmt.Sprintf("no task %s among the tasks of %s", id, s.actor(ctx)))
+		return taskView{}, s.unknownTask(ctx, id)
 	case err != nil:
 		return taskView{}, internalError("task " + id + ": " + s.explain(qctx, id, err))
 	}
