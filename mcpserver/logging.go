@@ -105,10 +105,13 @@ func (f *followers) run(sid, key, id string, changed func(ctx context.Context)) 
 			defer qcancel()
 			changed(qctx)
 		}
-		// Once now: a change between the caller's look and the first long poll (which
-		// skips what happened before it began) is not lost.
+		// Once now, and the history from a second before this look: a change between the
+		// caller's look and the first long poll is not lost, whatever the order (changed
+		// tells only what differs from what it last told, so a change seen twice is told
+		// once; the second covers a little clock skew with the server).
+		since := time.Now().Add(-time.Second)
 		check()
-		f.s.followHistory(fctx, id, check)
+		f.s.followHistory(fctx, id, since, check)
 	}()
 }
 

@@ -157,15 +157,14 @@ func (w *watchers) drop(session string) {
 // watch tells the subscribers of the run of every change until it closes or the last
 // subscriber leaves.
 func (w *watchers) watch(ctx context.Context, id string, wt *watcher) {
-	w.s.followHistory(ctx, id, func() { w.tell(id, wt) })
+	w.s.followHistory(ctx, id, time.Now(), func() { w.tell(id, wt) })
 }
 
 // followHistory long-polls the run's history and calls changed after each completed
 // workflow task (a decision, a step, a status) and at the run's close, until the run has
-// closed or ctx ends. Events before it began are skipped; there is no query per change
-// and no polling loop.
-func (s *Server) followHistory(ctx context.Context, id string, changed func()) {
-	start := time.Now()
+// closed or ctx ends. Events recorded before since are skipped; there is no query per
+// change and no polling loop.
+func (s *Server) followHistory(ctx context.Context, id string, since time.Time, changed func()) {
 	for ctx.Err() == nil {
 		iter := s.cfg.Client.GetWorkflowHistory(ctx, id, "", true, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
 		for iter.HasNext() {
@@ -173,7 +172,7 @@ func (s *Server) followHistory(ctx context.Context, id string, changed func()) {
 			if err != nil {
 				break
 			}
-			if e.GetEventTime().AsTime().Before(start) {
+			if e.GetEventTime().AsTime().Before(since) {
 				continue
 			}
 			switch e.GetEventType() {

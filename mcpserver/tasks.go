@@ -599,7 +599,7 @@ func (s *Server) askAtGate(ctx context.Context, t taskView) {
 func (s *Server) waitForChange(ctx context.Context, id string) error {
 	wctx, cancel := context.WithTimeout(ctx, TaskPollInterval)
 	defer cancel()
-	s.followHistory(wctx, id, cancel)
+	s.followHistory(wctx, id, time.Now(), cancel)
 	return ctx.Err()
 }
 
