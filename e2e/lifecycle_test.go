@@ -69,10 +69,16 @@ func result(t testing.TB, c client.Client, id string) (workflows.State, error) {
 // saveHistory writes the run's history as JSON for the replay tests.
 func saveHistory(t *testing.T, c client.Client, id, name string) {
 	t.Helper()
+	saveRunHistory(t, c, id, "", name)
+}
+
+// saveRunHistory writes the history of one run of the workflow id (empty: the latest).
+func saveRunHistory(t *testing.T, c client.Client, id, runID, name string) {
+	t.Helper()
 	if !*recordHistories {
 		return
 	}
-	iter := c.GetWorkflowHistory(context.Background(), id, "", false, enums.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	iter := c.GetWorkflowHistory(context.Background(), id, runID, false, enums.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
 	h := &historypb.History{}
 	for iter.HasNext() {
 		e, err := iter.Next()

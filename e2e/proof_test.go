@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -689,9 +690,9 @@ func TestProofScale(t *testing.T) {
 	if testing.Short() {
 		t.Skip("scale test skipped in -short mode")
 	}
-	levels := []int{200}
+	levels := slopeLevels
 	if os.Getenv("FLOWGATE_PROOF") == "full" {
-		levels = []int{1000, 10000}
+		levels = []int{10000, 100000}
 	}
 	// FLOWGATE_PROOF_LEVELS sets the levels, such as 500,2000 or 10000,100000.
 	if v := os.Getenv("FLOWGATE_PROOF_LEVELS"); v != "" {
@@ -715,11 +716,8 @@ func TestProofScale(t *testing.T) {
 		report(t, "scale: worker workflow cache %s runs", n)
 	}
 	// FLOWGATE_PROOF_HEAP=DIR saves a heap profile of flowgate dev at each level there.
-	heapDir, debugAddr := os.Getenv("FLOWGATE_PROOF_HEAP"), ""
-	if heapDir != "" {
-		debugAddr = fmt.Sprintf("127.0.0.1:%d", freePort(t))
-		args = append(args, "--debug-addr", debugAddr)
-	}
+	heapDir, debugAddr := os.Getenv("FLOWGATE_PROOF_HEAP"), fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	args = append(args, "--debug-addr", debugAddr)
 	dev := startDev(t, args...)
 	dev.waitReady(t, fmt.Sprintf("127.0.0.1:%d", mcpPort))
 	c := dialTemporal(t, fmt.Sprintf("127.0.0.1:%d", port))
@@ -737,31 +735,12 @@ func TestProofScale(t *testing.T) {
 	}
 	waiting := map[string]any{"status": "waiting_approval", "limit": 20}
 	var ids []string
-	var mu sync.Mutex
+	var rssAt []float64
 	for _, level := range levels {
 		from := len(ids)
 		t0 := time.Now()
-		var errs atomic.Int64
-		parallel(level-from, 16, func(k int) {
-			s, err := workflows.PrepareStart(workflows.KindDeployment,
-				json.RawMessage(fmt.Sprintf(`{"service":"orders","version":"5.%d.0","environment":"staging"}`, from+k)), workflows.Request{RequestedBy: "scale"})
-			if err == nil {
-				var run client.WorkflowRun
-				run, err = c.ExecuteWorkflow(ctx, s.Options("deployment-"+uuid.NewString()), string(workflows.KindDeployment), s.Input)
-				if err == nil {
-					mu.Lock()
-					ids = append(ids, run.GetID())
-					mu.Unlock()
-				}
-			}
-			if err != nil {
-				errs.Add(1)
-			}
-		})
+		ids = append(ids, topUp(t, c, level-from)...)
 		started := time.Since(t0)
-		if errs.Load() != 0 {
-			t.Fatalf("%d starts failed", errs.Load())
-		}
 		var filled time.Duration
 		testenv.WaitFor(t, 30*time.Minute, fmt.Sprintf("%d deployments waiting", level), func() (bool, error) {
 			l, err := list(waiting)
@@ -770,6 +749,9 @@ func TestProofScale(t *testing.T) {
 		})
 		time.Sleep(2 * time.Second) // let the last tasks settle before sampling memory
 		rss := rssMiB(dev.cmd.Process.Pid)
+		heap := memStats(t, "http://"+debugAddr+"/debug/pprof/heap?debug=1&gc=1")
+		report(t, "scale: %d waiting: live heap %.0f MiB, heap in use %.0f MiB, from the OS %.0f MiB, returned %.0f MiB, goroutines %d",
+			level, heap["HeapAlloc"]/(1<<20), heap["HeapInuse"]/(1<<20), heap["Sys"]/(1<<20), heap["HeapReleased"]/(1<<20), goroutines(t, "http://"+debugAddr+"/debug/pprof/goroutine?debug=1"))
 		if heapDir != "" {
 			saveHeapProfile(t, "http://"+debugAddr+"/debug/pprof/heap?gc=1", filepath.Join(heapDir, fmt.Sprintf("heap-%d.pb.gz", level)))
 		}
@@ -803,20 +785,85 @@ func TestProofScale(t *testing.T) {
 			}
 			status.add(time.Since(t1))
 		}
-		// An approval at this level still completes promptly. The approved one is
-		// replaced so the next level starts from a full count.
-		t1 := time.Now()
-		if err := advanceAndWait(ctx, c, ids[0]); err != nil {
-			t.Fatalf("approve at %d: %v", level, err)
+		// Approvals of the oldest runs, long out of both caches: five through the raw SDK
+		// and five through MCP, side by side, each to the run's completion.
+		var rawApprove, mcpApprove latencies
+		for i := range 10 {
+			id := ids[0]
+			ids = ids[1:]
+			t1 := time.Now()
+			if i%2 == 0 {
+				if err := advanceAndWait(ctx, c, id); err != nil {
+					t.Fatalf("approve at %d: %v", level, err)
+				}
+				rawApprove.add(time.Since(t1))
+				continue
+			}
+			if r, err := a.call(time.Minute, "advance_workflow", map[string]any{"workflow_id": id, "action": "approve", "step": "approval", "comment": "scale"}); err != nil || r.IsError {
+				t.Fatalf("advance_workflow at %d: %v %s", level, err, r.Text)
+			}
+			var st workflows.State
+			if err := c.GetWorkflow(ctx, id, "").Get(ctx, &st); err != nil || st.Status != workflows.StatusCompleted {
+				t.Fatalf("approved through MCP at %d: %s %v", level, st.Status, err)
+			}
+			mcpApprove.add(time.Since(t1))
 		}
-		approval := time.Since(t1)
-		ids = ids[1:]
 		db := fileMiB(dir + "/temporal.db")
-		report(t, "scale: %d waiting: started in %.1fs (%.0f/s), all waiting after %.1fs; flowgate dev RSS %.0f MiB; temporal.db %.1f MiB (%.1f KiB per workflow)",
-			level, started.Seconds(), float64(level-from)/started.Seconds(), filled.Seconds(), rss, db, db*1024/float64(level))
-		report(t, "scale: %d waiting: list_workflows first page p50 %.1f p99 %.1f ms, status filter p50 %.1f p99 %.1f ms, next pages p50 %.1f p99 %.1f ms; get_workflow_status p50 %.1f ms; approve to completed %.0f ms",
-			level, ms(first.pct(.5)), ms(first.pct(.99)), ms(filtered.pct(.5)), ms(filtered.pct(.99)), ms(next.pct(.5)), ms(next.pct(.99)), ms(status.pct(.5)), ms(approval))
+		report(t, "scale: %d waiting: started in %.1fs (%.0f/s), all waiting after %.1fs (%.0f/s to their gate); flowgate dev RSS %.0f MiB; temporal.db %.1f MiB (%.1f KiB per workflow)",
+			level, started.Seconds(), float64(level-from)/started.Seconds(), filled.Seconds(), float64(level-from)/filled.Seconds(), rss, db, db*1024/float64(level))
+		report(t, "scale: %d waiting: list_workflows first page p50 %.1f p99 %.1f ms, status filter p50 %.1f p99 %.1f ms, next pages p50 %.1f p99 %.1f ms; get_workflow_status p50 %.1f p99 %.1f ms",
+			level, ms(first.pct(.5)), ms(first.pct(.99)), ms(filtered.pct(.5)), ms(filtered.pct(.99)), ms(next.pct(.5)), ms(next.pct(.99)), ms(status.pct(.5)), ms(status.pct(.99)))
+		report(t, "scale: %d waiting: approve to completed, runs no longer cached: raw SDK p50 %.0f ms, MCP p50 %.0f ms (max %.0f / %.0f)",
+			level, ms(rawApprove.pct(.5)), ms(mcpApprove.pct(.5)), ms(rawApprove.pct(1)), ms(mcpApprove.pct(1)))
+		if len(rssAt) > 0 {
+			prev := levels[len(rssAt)-1]
+			report(t, "scale: from %d to %d waiting, RSS %.0f -> %.0f MiB: %.0f MiB per 10 000 waiting runs", prev, level, rssAt[len(rssAt)-1], rss,
+				(rss-rssAt[len(rssAt)-1])*10000/float64(level-prev))
+		}
+		rssAt = append(rssAt, rss)
+		// Top the level up again, so the next one starts from a full count.
+		ids = append(ids, topUp(t, c, 10)...)
 	}
+	// The short version's check (CI): waiting runs cost memory only while they have work.
+	if slices.Equal(levels, slopeLevels) && rssAt[1] > 1.2*rssAt[0] {
+		t.Errorf("flowgate dev RSS %.0f MiB with %d runs waiting is more than 20%% above %.0f MiB with %d", rssAt[1], levels[1], rssAt[0], levels[0])
+	}
+	if os.Getenv("FLOWGATE_PROOF") == "full" && rssAt[len(rssAt)-1] >= 1024 {
+		t.Errorf("flowgate dev RSS %.0f MiB with %d runs waiting, want under 1 GiB", rssAt[len(rssAt)-1], levels[len(levels)-1])
+	}
+}
+
+// slopeLevels are the short scale test's levels: memory at the second is at most 20%
+// above memory at the first.
+var slopeLevels = []int{500, 2000}
+
+// topUp starts n deployments to staging through the raw SDK, 16 at a time; each runs its
+// first steps and waits at its approval gate.
+func topUp(t *testing.T, c client.Client, n int) []string {
+	t.Helper()
+	var mu sync.Mutex
+	var ids []string
+	var errs atomic.Int64
+	parallel(n, 16, func(k int) {
+		s, err := workflows.PrepareStart(workflows.KindDeployment,
+			json.RawMessage(fmt.Sprintf(`{"service":"orders","version":"5.%d.0","environment":"staging"}`, k)), workflows.Request{RequestedBy: "scale"})
+		if err == nil {
+			var run client.WorkflowRun
+			run, err = c.ExecuteWorkflow(context.Background(), s.Options("deployment-"+uuid.NewString()), string(workflows.KindDeployment), s.Input)
+			if err == nil {
+				mu.Lock()
+				ids = append(ids, run.GetID())
+				mu.Unlock()
+			}
+		}
+		if err != nil {
+			errs.Add(1)
+		}
+	})
+	if errs.Load() != 0 {
+		t.Fatalf("%d starts failed", errs.Load())
+	}
+	return ids
 }
 
 // advanceAndWait approves a waiting deployment through the raw SDK and waits for its end.
@@ -864,19 +911,46 @@ func approveDeployment(ctx context.Context, c client.Client, id string) error {
 	return h.Get(ctx, nil)
 }
 
-// saveHeapProfile fetches a heap profile (after a collection) and writes it to path.
-func saveHeapProfile(t *testing.T, url, path string) {
+// memStats reads the runtime.MemStats figures ("# HeapAlloc = 123") at the end of a
+// text heap profile.
+func memStats(t *testing.T, url string) map[string]float64 {
+	t.Helper()
+	stats := map[string]float64{}
+	for _, line := range strings.Split(string(httpBody(t, url)), "\n") {
+		name, value, ok := strings.Cut(strings.TrimPrefix(line, "# "), " = ")
+		if f, err := strconv.ParseFloat(strings.TrimSpace(value), 64); ok && err == nil {
+			stats[name] = f
+		}
+	}
+	return stats
+}
+
+// goroutines reads the count at the head of a text goroutine profile.
+func goroutines(t *testing.T, url string) int {
+	t.Helper()
+	var n int
+	fmt.Sscanf(string(httpBody(t, url)), "goroutine profile: total %d", &n)
+	return n
+}
+
+func httpBody(t *testing.T, url string) []byte {
 	t.Helper()
 	resp, err := http.Get(url)
 	if err != nil {
-		t.Fatalf("heap profile: %v", err)
+		t.Fatalf("GET %s: %v", url, err)
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(resp.Body)
 	if err != nil || resp.StatusCode != http.StatusOK {
-		t.Fatalf("heap profile: %d %v", resp.StatusCode, err)
+		t.Fatalf("GET %s: %d %v", url, resp.StatusCode, err)
 	}
-	if err := os.WriteFile(path, raw, 0o644); err != nil {
+	return raw
+}
+
+// saveHeapProfile fetches a heap profile (after a collection) and writes it to path.
+func saveHeapProfile(t *testing.T, url, path string) {
+	t.Helper()
+	if err := os.WriteFile(path, httpBody(t, url), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	report(t, "scale: heap profile %s", path)

@@ -3,6 +3,9 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -51,4 +54,83 @@ func TestStatsCountThePileByKindAndGate(t *testing.T) {
 	if st.OldestWaitingStartedAt == nil || st.OldestWaitingStartedAt.Before(before.Truncate(time.Second)) || st.OldestWaitingStartedAt.After(time.Now()) || st.OldestWaitingFor == "" {
 		t.Errorf("oldest waiting started at %v (%s), want between %v and now", st.OldestWaitingStartedAt, st.OldestWaitingFor, before)
 	}
+}
+
+// TestDevShowsItsCachesAndThePile: flowgate dev with a workflow cache of one run. Three
+// deployments wait at their gate, so two fell out of the cache; approving the first is
+// rebuilt by replay, and admin://system/stats counts that miss beside the caches' bounds,
+// while /metrics reports the pile by process and gate and the cache's own counters.
+func TestDevShowsItsCachesAndThePile(t *testing.T) {
+	args, mcpAddr, _ := devOnFreePorts(t, t.TempDir())
+	dev := startDev(t, append(args, "--workflow-cache", "2", "--history-cache", "64")...)
+	dev.waitReady(t, mcpAddr)
+	cs := connectHTTP(t, dev.mcpURL)
+	var ids []string
+	for i := range 3 {
+		var s mcpserver.StartResult
+		callTool(t, cs, "start_workflow", map[string]any{"workflow_type": "deployment",
+			"parameters": map[string]any{"service": "orders", "version": fmt.Sprintf("9.%d.0", i), "environment": "staging"}}).decode(t, &s)
+		testenv.WaitFor(t, 60*time.Second, s.WorkflowID+" at its gate", func() (bool, error) {
+			var v workflows.StatusView
+			r := callTool(t, cs, "get_workflow_status", map[string]any{"workflow_id": s.WorkflowID})
+			r.decode(t, &v)
+			return v.Status == workflows.StatusWaitingApproval, fmt.Errorf("status %s", v.Status)
+		})
+		ids = append(ids, s.WorkflowID)
+	}
+	metricsText := func() string { return string(httpBody(t, "http://"+mcpAddr+"/metrics")) }
+	testenv.WaitFor(t, 30*time.Second, "the pile on /metrics", func() (bool, error) {
+		m := metricsText()
+		return strings.Contains(m, `flowgate_waiting_approval_runs{gate="approval",process="deployment"} 3`) &&
+			strings.Contains(m, `flowgate_waiting_approval_runs{gate="manager_approval",process="onboarding"} 0`), fmt.Errorf("%.2000s", grepLines(m, "flowgate_waiting"))
+	})
+	if m := metricsText(); !strings.Contains(m, "flowgate_oldest_waiting_approval_age_seconds") || !strings.Contains(m, "temporal_sticky_cache_hit") {
+		t.Errorf("/metrics lacks the oldest waiting age or the worker cache's counters:\n%s", grepLines(m, "flowgate_|sticky"))
+	}
+	r := callTool(t, cs, "advance_workflow", map[string]any{"workflow_id": ids[0], "action": "approve", "step": "approval", "comment": "from the stats test"})
+	if r.IsError {
+		t.Fatalf("approve: %s", r.Text)
+	}
+	testenv.WaitFor(t, 60*time.Second, ids[0]+" completed", func() (bool, error) {
+		var v workflows.StatusView
+		callTool(t, cs, "get_workflow_status", map[string]any{"workflow_id": ids[0]}).decode(t, &v)
+		return v.Status == workflows.StatusCompleted, fmt.Errorf("status %s", v.Status)
+	})
+	// The SDK's counters reach /metrics at its next report (every second).
+	var st mcpserver.Stats
+	testenv.WaitFor(t, 20*time.Second, "the workflow cache's figures in admin://system/stats", func() (bool, error) {
+		res, err := cs.ReadResource(context.Background(), &mcp.ReadResourceParams{URI: "admin://system/stats"})
+		if err != nil {
+			return false, err
+		}
+		st = mcpserver.Stats{}
+		if err := json.Unmarshal([]byte(res.Contents[0].Text), &st); err != nil {
+			return false, err
+		}
+		return st.Caches != nil && st.Caches.Hits > 0 && st.Caches.Misses > 0, fmt.Errorf("caches %+v; /metrics:\n%s", st.Caches, grepLines(metricsText(), "sticky_cache"))
+	})
+	c := st.Caches
+	if c.WorkflowCacheLimit != 2 || c.HistoryCacheLimit != 64 {
+		t.Errorf("cache limits %d / %d, want the flags' 2 / 64", c.WorkflowCacheLimit, c.HistoryCacheLimit)
+	}
+	// The SDK keeps one run fewer than its size; the approved run was evicted while two
+	// others came to their gate, so its approval replayed it.
+	if c.Runs > 2 || c.HitRate <= 0 || c.HitRate >= 1 {
+		t.Errorf("workflow cache %+v: want at most 2 runs and a hit rate between 0 and 1", c.WorkerCache)
+	}
+	if st.WaitingApproval["deployment"]["approval"] != 2 {
+		t.Errorf("after one approval %v wait, want 2", st.WaitingApproval)
+	}
+}
+
+// grepLines keeps the lines of text that match pattern.
+func grepLines(text, pattern string) string {
+	re := regexp.MustCompile(pattern)
+	var out []string
+	for _, l := range strings.Split(text, "\n") {
+		if re.MatchString(l) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }

@@ -16,6 +16,7 @@ import (
 	"go.temporal.io/api/workflowservice/v1"
 
 	"github.com/flowgate/flowgate/activities"
+	"github.com/flowgate/flowgate/internal/metrics"
 	"github.com/flowgate/flowgate/workflows"
 )
 
@@ -139,13 +140,29 @@ type Stats struct {
 	// and OldestWaitingFor how long ago that was.
 	OldestWaitingStartedAt *time.Time `json:"oldest_waiting_started_at,omitempty"`
 	OldestWaitingFor       string     `json:"oldest_waiting_for,omitempty"`
-	TaskQueue              struct {
+	// Caches are this process's caches, when a worker or an embedded server runs in it.
+	Caches    *Caches `json:"caches,omitempty"`
+	TaskQueue struct {
 		Name             string `json:"name"`
 		WorkflowPollers  int    `json:"workflow_pollers"`
 		ActivityPollers  int    `json:"activity_pollers"`
 		Healthy          bool   `json:"healthy"`
 		HealthyMeansThat string `json:"healthy_means"`
 	} `json:"task_queue"`
+}
+
+// Caches are the bounds of the caches in the MCP server's process, and what the workflow
+// cache has done. A run the cache evicted is rebuilt by replay when it next has work: the
+// misses count those replays.
+type Caches struct {
+	// WorkflowCacheLimit is the most runs the worker keeps in memory between their
+	// workflow tasks (--workflow-cache).
+	WorkflowCacheLimit int `json:"workflow_cache_limit"`
+	// HistoryCacheLimit is the most runs whose state the embedded Temporal server keeps
+	// in memory (--history-cache); 0 when the server runs elsewhere.
+	HistoryCacheLimit int `json:"history_cache_limit,omitempty"`
+	// WorkerCache is what the workflow cache has done since the process started.
+	metrics.WorkerCache
 }
 
 func (s *Server) readStats(ctx context.Context, req mcp.ReadResourceRequest) ([]mcp.ResourceContents, error) {
@@ -170,8 +187,16 @@ func (s *Server) readStats(ctx context.Context, req mcp.ReadResourceRequest) ([]
 		}
 		st.ByStatus[status] = n
 	}
-	if err := s.waitingStats(ctx, &st, count); err != nil {
+	waiting, oldest, err := s.Waiting(ctx)
+	if err != nil {
 		return nil, internalError(s.explain(ctx, "", err))
+	}
+	st.WaitingApproval, st.OldestWaitingStartedAt = waiting, oldest
+	if oldest != nil {
+		st.OldestWaitingFor = time.Since(*oldest).Round(time.Second).String()
+	}
+	if s.cfg.Caches != nil {
+		st.Caches = s.cfg.Caches()
 	}
 	st.TaskQueue.Name = workflows.TaskQueue
 	for _, tqType := range []enumspb.TaskQueueType{enumspb.TASK_QUEUE_TYPE_WORKFLOW, enumspb.TASK_QUEUE_TYPE_ACTIVITY} {
@@ -192,34 +217,38 @@ func (s *Server) readStats(ctx context.Context, req mcp.ReadResourceRequest) ([]
 	return jsonContents(req.Params.URI, st)
 }
 
-// waitingStats counts the runs waiting at each gate of each process, and finds when the
-// longest-waiting one started by halving a time range with counts (about 30 of them): SQL
-// visibility cannot sort by start time ascending, and listing every waiting run to find
-// it would cost what the pile costs.
-func (s *Server) waitingStats(ctx context.Context, st *Stats, count func(string) (int64, error)) error {
-	st.WaitingApproval = map[string]map[string]int64{}
+// Waiting counts the runs waiting for a person at each gate of each process, and finds
+// when the longest-waiting one started (nil when none waits) by halving a time range with
+// counts (about 30 of them): SQL visibility cannot sort by start time ascending, and
+// listing every waiting run to find it would cost what the pile costs.
+func (s *Server) Waiting(ctx context.Context) (map[string]map[string]int64, *time.Time, error) {
+	count := func(q string) (int64, error) {
+		resp, err := s.cfg.Client.CountWorkflow(ctx, &workflowservice.CountWorkflowExecutionsRequest{Namespace: s.cfg.Namespace, Query: q})
+		return resp.GetCount(), err
+	}
+	byGate := map[string]map[string]int64{}
 	waiting := listQuery("", string(workflows.StatusWaitingApproval))
 	for _, kind := range s.workflowTypes() {
 		for _, gate := range s.gates(kind) {
 			n, err := count(fmt.Sprintf("%s AND FlowgateType = '%s' AND FlowgateStep = '%s'", waiting, kind, gate))
 			if err != nil {
-				return err
+				return nil, nil, err
 			}
-			if st.WaitingApproval[kind] == nil {
-				st.WaitingApproval[kind] = map[string]int64{}
+			if byGate[kind] == nil {
+				byGate[kind] = map[string]int64{}
 			}
-			st.WaitingApproval[kind][gate] = n
+			byGate[kind][gate] = n
 		}
 	}
 	if n, err := count(waiting); err != nil || n == 0 {
-		return err
+		return byGate, nil, err
 	}
 	lo, hi := time.Unix(0, 0).UTC(), time.Now().UTC().Add(time.Second)
 	for hi.Sub(lo) > time.Second {
 		mid := lo.Add(hi.Sub(lo) / 2)
 		n, err := count(fmt.Sprintf("%s AND StartTime < '%s'", waiting, mid.Format(time.RFC3339Nano)))
 		if err != nil {
-			return err
+			return nil, nil, err
 		}
 		if n > 0 {
 			hi = mid
@@ -228,9 +257,7 @@ func (s *Server) waitingStats(ctx context.Context, st *Stats, count func(string)
 		}
 	}
 	oldest := lo.Truncate(time.Second)
-	st.OldestWaitingStartedAt = &oldest
-	st.OldestWaitingFor = time.Since(oldest).Round(time.Second).String()
-	return nil
+	return byGate, &oldest, nil
 }
 
 // gates are the approval steps of a process, in order.

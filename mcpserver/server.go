@@ -59,6 +59,9 @@ type Config struct {
 	AllowedOrigins []string
 	// Observer, when set, records every tool call's latency and outcome.
 	Observer CallObserver
+	// Caches, when set, reads the caches of a worker and embedded server in this process
+	// for admin://system/stats.
+	Caches func() *Caches
 	// MetricsHandler, when set, is served at /metrics on the HTTP transport.
 	MetricsHandler http.Handler
 	// SessionIdleTimeout expires Streamable HTTP sessions idle this long (default

@@ -412,7 +412,7 @@ func (s *Server) listTasks(ctx context.Context, id json.RawMessage, cursor strin
 		c     client.Client
 		query string
 	}{
-		{s.cfg.Client, who + fmt.Sprintf(" AND %s != %s", workflows.AttrType.GetName(), quoteVisibility(workflows.ToolCallWorkflow))},
+		{s.cfg.Client, who + fmt.Sprintf(" AND %s != %s AND ExecutionStatus != 'ContinuedAsNew'", workflows.AttrType.GetName(), quoteVisibility(workflows.ToolCallWorkflow))},
 		{s.toolsClient(), who + fmt.Sprintf(" AND %s = %s AND %s = %s", workflows.AttrType.GetName(), quoteVisibility(workflows.ToolCallWorkflow),
 			workflows.AttrStatus.GetName(), quoteVisibility(toolTaskMarker))},
 	}

@@ -594,7 +594,8 @@ func decodeCursor(s, query string) (listCursor, bool) {
 func listQuery(kind, status string) string {
 	// Every Flowgate process, built in or defined, runs on Flowgate's task queue; the data
 	// tools' tool_call runs are not processes.
-	parts := []string{fmt.Sprintf("TaskQueue = '%s' AND WorkflowType != '%s'", workflows.TaskQueue, workflows.ToolCallWorkflow)}
+	// A run that continued as new goes on as the next run of its id: only that one counts.
+	parts := []string{fmt.Sprintf("TaskQueue = '%s' AND WorkflowType != '%s' AND ExecutionStatus != 'ContinuedAsNew'", workflows.TaskQueue, workflows.ToolCallWorkflow)}
 	if kind != "" {
 		parts = append(parts, fmt.Sprintf("FlowgateType = '%s'", kind))
 	}

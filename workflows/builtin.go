@@ -86,13 +86,15 @@ type BuiltinInput struct {
 	Request
 	Process *ProcessSource  `json:"process,omitempty"`
 	Params  json.RawMessage `json:"params"`
+	// Resume is set on a run that continued as new at a gate (with Process).
+	Resume *Resume `json:"resume,omitempty"`
 }
 
 // legacy runs a run started before its kind became a definition on the kind's Go code,
 // with its typed parameters.
 func legacy[P any](ctx workflow.Context, in BuiltinInput, kind Kind, run func(workflow.Context, Request, P) (State, error)) (State, error) {
 	if in.Process != nil {
-		return Process(ctx, ProcessInput{Request: in.Request, Process: *in.Process, Params: in.Params})
+		return Process(ctx, ProcessInput{Request: in.Request, Process: *in.Process, Params: in.Params, Resume: in.Resume})
 	}
 	var p P
 	if err := json.Unmarshal(in.Params, &p); err != nil {

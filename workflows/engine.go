@@ -104,6 +104,13 @@ type runner struct {
 	// unsignedHoldsScopes lets a signal on a run without authentication pass a gate's
 	// scope, as every caller of an MCP server without authentication holds every scope.
 	unsignedHoldsScopes bool
+	// continues lets a run waiting at an approval gate continue as new when its history
+	// passed its bound (changeContinueAsNewAtGate); runs counts the runs of the workflow id.
+	continues bool
+	runs      int
+	// notifying counts the gate notifications in flight: a run does not continue as new
+	// while one is, so no one goes untold.
+	notifying int
 }
 
 // changeUpsertOnChange gates the change that upserts search attributes only when the
@@ -204,17 +211,17 @@ func (r *runner) setup(ctx workflow.Context) error {
 				var raw json.RawMessage
 				ch.Receive(ctx, &raw)
 				if r.req.RequireSignedDecisions {
-					r.log(ctx, "signal_ignored", "", "", fmt.Sprintf("%s signal ignored: this run accepts only decisions whose identity Flowgate verified (advance_workflow through the MCP server); a signal cannot carry one", action))
+					r.ignored(ctx, "", "", fmt.Sprintf("%s signal ignored: this run accepts only decisions whose identity Flowgate verified (advance_workflow through the MCP server); a signal cannot carry one", action))
 					continue
 				}
 				var d Decision
 				if err := json.Unmarshal(raw, &d); err != nil {
-					r.log(ctx, "signal_ignored", "", "", fmt.Sprintf("%s signal ignored: its input %s is not a decision; send {\"step\": \"<waiting step>\", \"actor\": \"<your name>\", \"comment\": \"<why>\"}", action, clip(raw)))
+					r.ignored(ctx, "", "", fmt.Sprintf("%s signal ignored: its input %s is not a decision; send {\"step\": \"<waiting step>\", \"actor\": \"<your name>\", \"comment\": \"<why>\"}", action, clip(raw)))
 					continue
 				}
 				req := AdvanceRequest{Action: action, Step: d.Step, Actor: strings.TrimSpace(d.Actor), Comment: d.Comment, AllScopes: r.unsignedHoldsScopes}
 				if err := r.check(req); err != nil {
-					r.log(ctx, "signal_ignored", d.Step, req.Actor, fmt.Sprintf("%s signal ignored: %v", action, err))
+					r.ignored(ctx, d.Step, req.Actor, fmt.Sprintf("%s signal ignored: %v", action, err))
 					continue
 				}
 				r.decision = &req
@@ -223,6 +230,17 @@ func (r *runner) setup(ctx workflow.Context) error {
 	}
 	workflow.Go(ctx, r.traceUnknownSignals)
 	return nil
+}
+
+// ignored records a signal the run ignored: in its history while it has listed fewer
+// than MaxRecordedIgnoredSignals, and in its count always.
+func (r *runner) ignored(ctx workflow.Context, step, actor, detail string) {
+	r.state.IgnoredSignals++
+	if r.state.IgnoredSignals <= MaxRecordedIgnoredSignals {
+		r.log(ctx, "signal_ignored", step, actor, detail)
+		return
+	}
+	r.state.UpdatedAt = workflow.Now(ctx).UTC()
 }
 
 // traceUnknownSignals records every signal whose name the workflow does not take (such
@@ -250,7 +268,7 @@ func (r *runner) traceUnknownSignals(ctx workflow.Context) {
 				for {
 					var raw json.RawMessage
 					ch.Receive(ctx, &raw)
-					r.log(ctx, "signal_ignored", "", "", fmt.Sprintf("signal %q ignored: Flowgate workflows take the signals %q and %q (lower case) with {\"step\", \"actor\", \"comment\"}, or the advance update", name, SignalApprove, SignalReject))
+					r.ignored(ctx, "", "", fmt.Sprintf("signal %q ignored: Flowgate workflows take the signals %q and %q (lower case) with {\"step\", \"actor\", \"comment\"}, or the advance update", name, SignalApprove, SignalReject))
 				}
 			})
 		}

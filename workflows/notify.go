@@ -32,7 +32,9 @@ func (r *runner) notifyGate(ctx workflow.Context, event string, g *gate) {
 		n.Who, n.Approvers, n.SelfApproval = g.policy.who(), g.policy.Approvers, g.policy.SelfApproval
 	}
 	until := g.deadline.Sub(workflow.Now(ctx))
+	r.notifying++
 	workflow.Go(ctx, func(ctx workflow.Context) {
+		defer func() { r.notifying-- }()
 		actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 			StartToCloseTimeout:    30 * time.Second,
 			ScheduleToCloseTimeout: max(until, time.Minute),

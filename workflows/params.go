@@ -193,8 +193,12 @@ func (s Start) Options(id string) client.StartWorkflowOptions {
 		TaskQueue:                                TaskQueue,
 		WorkflowIDReusePolicy:                    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
 		WorkflowExecutionErrorWhenAlreadyStarted: true,
-		StaticSummary:                            s.Summary,
-		Memo:                                     map[string]any{MemoStartFingerprint: s.Fingerprint()},
+		// Where the client's own process runs a worker for the task queue (flowgate dev),
+		// the start returns the first workflow task to it at once, without a trip through
+		// matching; elsewhere this changes nothing.
+		EnableEagerStart: true,
+		StaticSummary:    s.Summary,
+		Memo:             map[string]any{MemoStartFingerprint: s.Fingerprint()},
 		TypedSearchAttributes: temporal.NewSearchAttributes(
 			AttrType.ValueSet(string(s.Kind)),
 			AttrStatus.ValueSet(string(StatusPending)),

@@ -51,6 +51,8 @@ type ProcessInput struct {
 	Process ProcessSource `json:"process"`
 	// Params are the run's parameters, validated against the definition's schema.
 	Params json.RawMessage `json:"params"`
+	// Resume is set on a run that continued as new at a gate: it goes on from there.
+	Resume *Resume `json:"resume,omitempty"`
 }
 
 // NewProcessSource returns the source a run of the definition in data carries.
@@ -123,19 +125,39 @@ func Process(ctx workflow.Context, in ProcessInput) (State, error) {
 			steps[i].Kind = StepApproval
 		}
 	}
-	r, err := newRunner(ctx, Kind(def.Name), in.Request, in.Params, steps)
-	if err != nil {
-		return State{}, err
+	var r *runner
+	outputs := map[string]any{}
+	if in.Resume != nil {
+		if r, err = resumeRunner(ctx, in.Request, *in.Resume); err != nil {
+			return State{}, invalidStart(fmt.Errorf("resume: %w", err))
+		}
+		if len(in.Resume.Outputs) > 0 {
+			v, err := decodeJSON(in.Resume.Outputs)
+			if err != nil {
+				return State{}, invalidStart(fmt.Errorf("resume: step outputs: %w", err))
+			}
+			outputs, _ = v.(map[string]any)
+		}
+	} else {
+		if r, err = newRunner(ctx, Kind(def.Name), in.Request, in.Params, steps); err != nil {
+			return State{}, err
+		}
+		ref := in.Process.Ref()
+		r.state.Process = &ref
+		r.unsignedHoldsScopes = workflow.GetVersion(ctx, changeUnsignedHoldsScopes, workflow.DefaultVersion, 1) == 1
 	}
-	ref := in.Process.Ref()
-	r.state.Process = &ref
-	r.unsignedHoldsScopes = workflow.GetVersion(ctx, changeUnsignedHoldsScopes, workflow.DefaultVersion, 1) == 1
 	r.summary = RenderSummary(def, in.Params, r.state.WorkflowID, in.RequestedBy)
-	ip := &interpreter{r: r, def: def, params: pmap, outputs: map[string]any{}}
+	ip := &interpreter{r: r, def: def, params: pmap, outputs: outputs}
 	if def.Details != "" {
 		r.extraDetails, _ = ip.render(def.Details)
 	}
-	return r.finish(ctx, ip.run(ctx))
+	err = ip.run(ctx, in.Resume)
+	var c *continueAt
+	if errors.As(err, &c) {
+		in.Resume = &c.resume
+		return State{}, workflow.NewContinueAsNewError(ctx, workflow.GetInfo(ctx).WorkflowType.Name, in)
+	}
+	return r.finish(ctx, err)
 }
 
 // changeUnsignedHoldsScopes gates letting an unsigned signal (accepted only on runs
@@ -150,8 +172,26 @@ type interpreter struct {
 	outputs map[string]any
 }
 
-func (ip *interpreter) run(ctx workflow.Context) error {
-	for _, s := range ip.def.Steps {
+// run runs the definition's steps in order; on a resumed run, from its gate on (the
+// steps before it are in the record, and their undos are registered again).
+func (ip *interpreter) run(ctx workflow.Context, resume *Resume) error {
+	for i, s := range ip.def.Steps {
+		if resume != nil && i < resume.Step {
+			if st := ip.r.step(s.Name); st != nil && st.Status == StepCompleted {
+				ip.undoable(s)
+			}
+			continue
+		}
+		if resume != nil && i == resume.Step {
+			if s.Approval == nil {
+				return &stepFailure{step: s.Name, err: fmt.Errorf("resumed at step %d, which is not an approval gate", i)}
+			}
+			if err := ip.approval(ctx, i, s, &resume.Gate); err != nil {
+				return err
+			}
+			ip.setOutputs()
+			continue
+		}
 		if s.When != "" {
 			ok, err := ip.condition(s.When)
 			if err != nil {
@@ -172,7 +212,7 @@ func (ip *interpreter) run(ctx workflow.Context) error {
 		var err error
 		switch {
 		case s.Approval != nil:
-			err = ip.approval(ctx, s)
+			err = ip.approval(ctx, i, s, nil)
 		default:
 			err = ip.r.activityStep(ctx, s.Name, s.OnFailure == "fail", func(ctx workflow.Context) (string, error) {
 				text, err := ip.action(ctx, s)
@@ -189,25 +229,31 @@ func (ip *interpreter) run(ctx workflow.Context) error {
 			return err
 		}
 		ip.setOutputs()
-		if s.Compensate != nil {
-			comp := *s.Compensate
-			name := s.Name
-			ip.r.onUndo(name, func(ctx workflow.Context) error {
-				summary := "undo " + name
-				if comp.Summary != "" {
-					if text, err := ip.render(comp.Summary); err == nil {
-						summary = text
-					}
-				}
-				out, _, err := ip.do(ctx, name+"/undo", activitySpec{summary: summary, named: comp.Summary != ""}, act{call: comp.Call, sql: comp.SQL, builtin: comp.Builtin})
-				if err == nil {
-					ip.keep(name+"/undo", out) // the record keeps what the undo answered
-				}
-				return err
-			})
-		}
+		ip.undoable(s)
 	}
 	return nil
+}
+
+// undoable registers the compensation of a completed step, if it has one.
+func (ip *interpreter) undoable(s StepDef) {
+	if s.Compensate == nil {
+		return
+	}
+	comp := *s.Compensate
+	name := s.Name
+	ip.r.onUndo(name, func(ctx workflow.Context) error {
+		summary := "undo " + name
+		if comp.Summary != "" {
+			if text, err := ip.render(comp.Summary); err == nil {
+				summary = text
+			}
+		}
+		out, _, err := ip.do(ctx, name+"/undo", activitySpec{summary: summary, named: comp.Summary != ""}, act{call: comp.Call, sql: comp.SQL, builtin: comp.Builtin})
+		if err == nil {
+			ip.keep(name+"/undo", out) // the record keeps what the undo answered
+		}
+		return err
+	})
 }
 
 // setOutputs sets each of the definition's outputs that every step it names has reached.
@@ -822,26 +868,45 @@ func (r *runner) checkPolicy(req AdvanceRequest) error {
 	return nil
 }
 
-// approval waits at a gate of a definition until its quorum approves, someone allowed
-// rejects, or its deadline passes (then rejects, or escalates once to a second group).
-func (ip *interpreter) approval(ctx workflow.Context, s StepDef) error {
+// approval waits at a gate of a definition (step i) until its quorum approves, someone
+// allowed rejects, or its deadline passes (then rejects, or escalates once to a second
+// group). When the run's history passes its bound first, the run continues as new,
+// waiting at the same gate (res is then the gate's wait so far).
+func (ip *interpreter) approval(ctx workflow.Context, i int, s StepDef, res *GateResume) error {
 	r, a := ip.r, s.Approval
-	sod := a.SeparationOfDuties == nil || *a.SeparationOfDuties
-	pol := &approvalPolicy{Approvers: a.Approvers, Scope: a.Scope, Quorum: max(a.Quorum, 1), SelfApproval: !sod || r.req.AllowSelfApproval}
-	wait := r.req.ApprovalTimeout
-	if a.Deadline != "" {
-		wait, _ = time.ParseDuration(a.Deadline)
+	var pol *approvalPolicy
+	var wait, remind time.Duration
+	var g *gate
+	if res != nil {
+		p := res.Policy
+		p.SelfApproval = res.SelfApproval
+		pol, wait, remind = &p, res.Wait, res.Remind
+		g = &gate{step: s.Name, kind: gateApproval, deadline: res.Deadline, policy: pol}
+		r.publish(ctx)
+	} else {
+		sod := a.SeparationOfDuties == nil || *a.SeparationOfDuties
+		pol = &approvalPolicy{Approvers: a.Approvers, Scope: a.Scope, Quorum: max(a.Quorum, 1), SelfApproval: !sod || r.req.AllowSelfApproval}
+		wait = r.req.ApprovalTimeout
+		if a.Deadline != "" {
+			wait, _ = time.ParseDuration(a.Deadline)
+		}
+		if a.Reminder != "" {
+			remind, _ = time.ParseDuration(a.Reminder)
+		}
+		r.begin(ctx, s.Name, StatusWaitingApproval, StepWaiting)
+		g = &gate{step: s.Name, kind: gateApproval, deadline: workflow.Now(ctx).UTC().Add(wait), policy: pol}
+		r.notifyGate(ctx, activities.EventGateOpened, g)
+		r.continues = r.continues || workflow.GetVersion(ctx, changeContinueAsNewAtGate, workflow.DefaultVersion, 1) == 1
 	}
-	var remind time.Duration
-	if a.Reminder != "" {
-		remind, _ = time.ParseDuration(a.Reminder)
-	}
-	r.begin(ctx, s.Name, StatusWaitingApproval, StepWaiting)
-	g := &gate{step: s.Name, kind: gateApproval, deadline: workflow.Now(ctx).UTC().Add(wait), policy: pol}
-	r.notifyGate(ctx, activities.EventGateOpened, g)
 	for {
 		d, ok, err := ip.await(ctx, g, remind)
 		switch {
+		case errors.Is(err, errHistoryFull):
+			c, cerr := ip.resumeAt(ctx, i, g, wait, remind)
+			if cerr != nil {
+				return cerr
+			}
+			return c
 		case err != nil:
 			r.finishStep(ctx, s.Name, StepCancelled, "", "", "", "cancelled while waiting")
 			return err
@@ -888,7 +953,10 @@ func (ip *interpreter) await(ctx workflow.Context, g *gate, remind time.Duration
 	r.gate = g
 	r.publish(ctx)
 	defer func() { r.gate = nil }()
-	decided := func() bool { return r.decision != nil }
+	// A decision wins over a full history; a run continues as new only with no handler
+	// in flight, so no update is left without its answer, and no notification in flight.
+	full := func() bool { return r.historyFull(ctx) && workflow.AllHandlersFinished(ctx) && r.notifying == 0 }
+	decided := func() bool { return r.decision != nil || full() }
 	left := g.deadline.Sub(workflow.Now(ctx))
 	if remind > 0 && left > remind {
 		ok, err := workflow.AwaitWithOptions(ctx, workflow.AwaitOptions{
@@ -897,6 +965,9 @@ func (ip *interpreter) await(ctx workflow.Context, g *gate, remind time.Duration
 		}, decided)
 		if err != nil {
 			return AdvanceRequest{}, false, err
+		}
+		if ok && r.decision == nil {
+			return AdvanceRequest{}, false, errHistoryFull
 		}
 		if !ok {
 			r.log(ctx, "reminder", g.step, "", fmt.Sprintf("still waiting for %s; the deadline is %s", g.policy.who(), g.deadline.Format(time.RFC3339)))
@@ -912,6 +983,9 @@ func (ip *interpreter) await(ctx workflow.Context, g *gate, remind time.Duration
 		}, decided)
 		if err != nil || !ok {
 			return AdvanceRequest{}, false, err
+		}
+		if r.decision == nil {
+			return AdvanceRequest{}, false, errHistoryFull
 		}
 	}
 	d := *r.decision

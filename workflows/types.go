@@ -172,6 +172,9 @@ type State struct {
 	Steps      []Step            `json:"steps"`
 	Outputs    map[string]string `json:"outputs,omitempty"`
 	History    []Event           `json:"history"`
+	// IgnoredSignals counts the signals the run ignored; the history lists the first
+	// MaxRecordedIgnoredSignals of them.
+	IgnoredSignals int `json:"ignored_signals,omitempty"`
 }
 
 // Events returns the entries of the audit log with the given event name, in order.
@@ -240,6 +243,10 @@ type Request struct {
 	// made them (the MCP server with authentication on sets it): unsigned updates and every
 	// signal are refused, so nobody with access to Temporal can decide under another name.
 	RequireSignedDecisions bool `json:"require_signed_decisions,omitempty"`
+	// ContinueAsNewAfter is the history length, in events, past which a run of a process
+	// definition waiting at an approval gate goes on as a new run of the same workflow id
+	// (Resume); 0 means DefaultContinueAsNewAfter.
+	ContinueAsNewAfter int `json:"continue_as_new_after,omitempty"`
 }
 
 // DefaultApprovalTimeout is how long a gate waits when the request does not say.

@@ -79,6 +79,8 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err := stack.CheckWorkflowCacheSize(*workflowCache); err != nil {
 		return usageError{err}
 	}
+	// Before the embedded server: its system workers make the process's workflow cache.
+	stack.SetWorkflowCacheSize(*workflowCache)
 	limit, err := stack.ParseMemoryLimit(*memoryLimit)
 	if err != nil {
 		return usageError{err}
@@ -214,7 +216,8 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	mcpURL := ""
 	if !*noMCP {
-		m, err := stack.NewMCP(c, srv.Namespace(), stack.MCPConfig{UIBaseURL: srv.UIURL(), Actor: *actor, Auth: auth, Metrics: reg, Sessions: sf, ToolsNamespace: *toolsNS, Processes: catalog, DecisionKeys: keys, LinkKeys: linkKeys}, logger)
+		m, err := stack.NewMCP(c, srv.Namespace(), stack.MCPConfig{UIBaseURL: srv.UIURL(), Actor: *actor, Auth: auth, Metrics: reg, Sessions: sf, ToolsNamespace: *toolsNS, Processes: catalog, DecisionKeys: keys, LinkKeys: linkKeys,
+			WorkflowCacheSize: *workflowCache, HistoryCacheSize: *historyCache}, logger)
 		if err != nil {
 			return usageError{err}
 		}

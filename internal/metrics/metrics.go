@@ -3,7 +3,9 @@
 package metrics
 
 import (
+	"context"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -29,7 +31,7 @@ func New() *Metrics {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	reporter := tallyprom.NewReporter(tallyprom.Options{Registerer: reg})
 	scope, _ := tally.NewRootScope(tally.ScopeOptions{
-		Prefix:          "temporal",
+		// No prefix: the SDK's metric names start with temporal_ already.
 		CachedReporter:  reporter,
 		Separator:       tallyprom.DefaultSeparator,
 		SanitizeOptions: &sdktally.PrometheusSanitizeOptions,
@@ -65,4 +67,119 @@ func (m *Metrics) ObserveToolCall(tool string, d time.Duration, isError bool) {
 // Handler serves the registry in the Prometheus text format.
 func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+}
+
+// WorkerCache is what the process's workflow cache has done since the process started,
+// read from the Temporal SDK's own metrics (summed over workflow types).
+type WorkerCache struct {
+	// Runs is how many runs the cache holds now.
+	Runs int64 `json:"runs"`
+	// Hits are workflow tasks that found their run in the cache.
+	Hits int64 `json:"hits"`
+	// Misses are workflow tasks whose run had been evicted: each rebuilt it by replaying
+	// its history from the start.
+	Misses int64 `json:"misses"`
+	// ForcedEvictions are runs pushed out, still running, to make room for others.
+	ForcedEvictions int64 `json:"forced_evictions"`
+	// HitRate is Hits over Hits+Misses, 0 before any task.
+	HitRate float64 `json:"hit_rate"`
+}
+
+// WorkerCache reads the workflow cache's figures, or false when no worker in this
+// process has reported any.
+func (m *Metrics) WorkerCache() (WorkerCache, bool) {
+	// Gather reports what it could read even when a collector failed (the pile's count
+	// may time out): the SDK's figures are among them.
+	families, _ := m.reg.Gather()
+	var wc WorkerCache
+	seen := false
+	for _, f := range families {
+		var into *int64
+		switch f.GetName() {
+		case "temporal_sticky_cache_size":
+			into = &wc.Runs
+		case "temporal_sticky_cache_hit":
+			into = &wc.Hits
+		case "temporal_sticky_cache_miss":
+			into = &wc.Misses
+		case "temporal_sticky_cache_total_forced_eviction":
+			into = &wc.ForcedEvictions
+		default:
+			continue
+		}
+		seen = true
+		for _, metric := range f.GetMetric() {
+			switch {
+			case metric.GetGauge() != nil:
+				// The size is one figure for the whole cache, reported under each type.
+				*into = max(*into, int64(metric.GetGauge().GetValue()))
+			case metric.GetCounter() != nil:
+				*into += int64(metric.GetCounter().GetValue())
+			}
+		}
+	}
+	if wc.Hits+wc.Misses > 0 {
+		wc.HitRate = float64(wc.Hits) / float64(wc.Hits+wc.Misses)
+	}
+	return wc, seen
+}
+
+// Pile is the runs waiting for a person: by process and gate, and when the one that has
+// waited longest started (nil when none waits).
+type Pile struct {
+	Waiting map[string]map[string]int64
+	Oldest  *time.Time
+}
+
+// WatchPile serves the pile on /metrics as flowgate_waiting_approval_runs{process,gate}
+// and flowgate_oldest_waiting_approval_age_seconds, read with read at each scrape (at most
+// once every cacheFor, since a read costs a few dozen visibility counts).
+// A registry serves one pile: a second is refused.
+func (m *Metrics) WatchPile(read func(context.Context) (Pile, error), cacheFor time.Duration) error {
+	return m.reg.Register(&pileCollector{read: read, cacheFor: cacheFor})
+}
+
+var (
+	waitingDesc = prometheus.NewDesc("flowgate_waiting_approval_runs",
+		"Runs waiting for a person's decision, by process and gate.", []string{"process", "gate"}, nil)
+	oldestDesc = prometheus.NewDesc("flowgate_oldest_waiting_approval_age_seconds",
+		"How long ago the longest-waiting run waiting for a decision started (0 when none waits).", nil, nil)
+)
+
+type pileCollector struct {
+	read     func(context.Context) (Pile, error)
+	cacheFor time.Duration
+	mu       sync.Mutex
+	last     Pile
+	at       time.Time
+}
+
+func (c *pileCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- waitingDesc
+	ch <- oldestDesc
+}
+
+func (c *pileCollector) Collect(ch chan<- prometheus.Metric) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.at.IsZero() || time.Since(c.at) >= c.cacheFor {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		p, err := c.read(ctx)
+		cancel()
+		if err != nil {
+			ch <- prometheus.NewInvalidMetric(waitingDesc, err)
+			return
+		}
+		c.last, c.at = p, time.Now()
+	}
+	for process, gates := range c.last.Waiting {
+		for gate, n := range gates {
+			ch <- prometheus.MustNewConstMetric(waitingDesc, prometheus.GaugeValue, float64(n), process, gate)
+		}
+	}
+	age := 0.0
+	if c.last.Oldest != nil {
+		age = time.Since(*c.last.Oldest).Seconds()
+	}
+	ch <- prometheus.MustNewConstMetric(oldestDesc, prometheus.GaugeValue, age)
 }

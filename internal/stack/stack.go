@@ -47,9 +47,10 @@ type WorkerConfig struct {
 	// StopTimeout is how long a stopping worker lets in-flight activities finish.
 	StopTimeout time.Duration
 	// WorkflowCacheSize bounds the runs a worker process keeps in memory between their
-	// workflow tasks (0 keeps the SDK's default, DefaultWorkflowCacheSize). A run evicted
-	// from it is rebuilt by replay when it next has work. It is set once per process,
-	// before its first worker starts.
+	// workflow tasks (0 keeps what SetWorkflowCacheSize set, or the SDK's 10 000). A run
+	// evicted from it is rebuilt by replay when it next has work. The cache is the
+	// process's, made by its first SDK worker: where an embedded Temporal server runs in
+	// the process, call SetWorkflowCacheSize before it starts.
 	WorkflowCacheSize int
 	// Namespace is the processes' namespace, the one c uses.
 	Namespace string
@@ -63,11 +64,26 @@ type WorkerConfig struct {
 	Notifier *activities.Notifier
 }
 
-// Bounds of the worker's workflow cache.
+// Bounds of the worker's workflow cache. The default holds the runs that are working (a
+// few seconds each between their start and their gate) with room to spare, and lets a
+// waiting run fall out. Measured (BENCHMARKS.md, 500 then 2 000 runs waiting): a cached
+// run costs about 50 KiB (its coroutines' stacks and state), so RSS grew 14% with 256
+// against 31% with 1 000 and 70% with the SDK's 10 000; bringing 2 000 runs to their gate
+// took no longer with 256; approving a run no longer cached replays its short history,
+// 79 ms to completion against 64 ms.
 const (
-	DefaultWorkflowCacheSize = 10_000
+	DefaultWorkflowCacheSize = 256
 	MaxWorkflowCacheSize     = 1_000_000
 )
+
+// SetWorkflowCacheSize sets how many runs the process's workers keep in memory between
+// their workflow tasks. The SDK makes one cache per process when its first worker starts
+// and keeps it while any worker lives, so this must come before that: before an embedded
+// Temporal server starts, whose own system workers (scanner, scheduler, batcher) are the
+// first. Measured (BENCHMARKS.md): set after them, it bounded nothing.
+func SetWorkflowCacheSize(n int) {
+	sdkworker.SetStickyWorkflowCacheSize(n)
+}
 
 // CheckWorkflowCacheSize refuses a --workflow-cache value a worker cannot use.
 func CheckWorkflowCacheSize(n int) error {
@@ -140,7 +156,7 @@ func StartWorker(ctx context.Context, c client.Client, cfg WorkerConfig, logger 
 		stopTimeout = 10 * time.Second
 	}
 	if cfg.WorkflowCacheSize > 0 {
-		sdkworker.SetStickyWorkflowCacheSize(cfg.WorkflowCacheSize)
+		SetWorkflowCacheSize(cfg.WorkflowCacheSize)
 	}
 	acts := worker.Activities{
 		Database: db,
@@ -258,6 +274,10 @@ type MCPConfig struct {
 	// LinkKeys check approval links when DecisionKeys is nil (notifications without
 	// authentication): the workers' --decision-keys, which sign the links.
 	LinkKeys *workflows.DecisionKeys
+	// WorkflowCacheSize and HistoryCacheSize are the bounds of the caches of a worker and
+	// an embedded server in this process, for admin://system/stats (0: none here). The
+	// worker's figures come from Metrics.
+	WorkflowCacheSize, HistoryCacheSize int
 }
 
 // SessionFlags bound the MCP server's Streamable HTTP sessions.
@@ -307,7 +327,8 @@ func NewMCP(c client.Client, namespace string, cfg MCPConfig, logger *slog.Logge
 		}
 		cfg.Processes = cat
 	}
-	return mcpserver.New(mcpserver.Config{
+	srv, err := mcpserver.New(mcpserver.Config{
+		Caches:                 caches(cfg),
 		Client:                 c,
 		ToolsClient:            tools,
 		Namespace:              namespace,
@@ -327,6 +348,29 @@ func NewMCP(c client.Client, namespace string, cfg MCPConfig, logger *slog.Logge
 		DecisionKeys:           cfg.DecisionKeys,
 		LinkKeys:               cfg.LinkKeys,
 	})
+	if err == nil && cfg.Metrics != nil {
+		err = cfg.Metrics.WatchPile(func(ctx context.Context) (metrics.Pile, error) {
+			waiting, oldest, err := srv.Waiting(ctx)
+			return metrics.Pile{Waiting: waiting, Oldest: oldest}, err
+		}, PileScrapeInterval)
+	}
+	return srv, err
+}
+
+// PileScrapeInterval is how long /metrics reuses its count of the waiting runs: a count
+// costs a few dozen visibility queries.
+const PileScrapeInterval = 15 * time.Second
+
+// caches reads the worker's workflow cache from the process's metrics, when a worker runs
+// in this process.
+func caches(cfg MCPConfig) func() *mcpserver.Caches {
+	if cfg.WorkflowCacheSize == 0 || cfg.Metrics == nil {
+		return nil
+	}
+	return func() *mcpserver.Caches {
+		wc, _ := cfg.Metrics.WorkerCache()
+		return &mcpserver.Caches{WorkflowCacheLimit: cfg.WorkflowCacheSize, HistoryCacheLimit: cfg.HistoryCacheSize, WorkerCache: wc}
+	}
 }
 
 func observer(m *metrics.Metrics) mcpserver.CallObserver {
