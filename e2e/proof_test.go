@@ -735,7 +735,7 @@ func TestProofScale(t *testing.T) {
 	}
 	waiting := map[string]any{"status": "waiting_approval", "limit": 20}
 	var ids []string
-	var rssAt []float64
+	var rssAt, heldAt []float64
 	for _, level := range levels {
 		from := len(ids)
 		t0 := time.Now()
@@ -747,8 +747,17 @@ func TestProofScale(t *testing.T) {
 			filled = time.Since(t0)
 			return err == nil && l.Pagination.Total == int64(level), fmt.Errorf("%d waiting (%v)", l.Pagination.Total, err)
 		})
-		time.Sleep(2 * time.Second) // let the last tasks settle before sampling memory
+		time.Sleep(5 * time.Second) // let the last tasks settle before sampling memory
 		rss := rssMiB(dev.cmd.Process.Pid)
+		// And once the runtime has collected its garbage and given free pages back: what
+		// the process holds, whatever the collector's timing (the slope check uses it).
+		if resp, err := http.Post("http://"+debugAddr+"/debug/free-os-memory", "text/plain", nil); err != nil {
+			t.Fatal(err)
+		} else {
+			resp.Body.Close()
+		}
+		held := rssMiB(dev.cmd.Process.Pid)
+		report(t, "scale: %d waiting: RSS %.0f MiB, %.0f MiB once free memory is returned", level, rss, held)
 		heap := memStats(t, "http://"+debugAddr+"/debug/pprof/heap?debug=1&gc=1")
 		report(t, "scale: %d waiting: live heap %.0f MiB, heap in use %.0f MiB, from the OS %.0f MiB, returned %.0f MiB, goroutines %d",
 			level, heap["HeapAlloc"]/(1<<20), heap["HeapInuse"]/(1<<20), heap["Sys"]/(1<<20), heap["HeapReleased"]/(1<<20), goroutines(t, "http://"+debugAddr+"/debug/pprof/goroutine?debug=1"))
@@ -817,16 +826,20 @@ func TestProofScale(t *testing.T) {
 			level, ms(rawApprove.pct(.5)), ms(mcpApprove.pct(.5)), ms(rawApprove.pct(1)), ms(mcpApprove.pct(1)))
 		if len(rssAt) > 0 {
 			prev := levels[len(rssAt)-1]
-			report(t, "scale: from %d to %d waiting, RSS %.0f -> %.0f MiB: %.0f MiB per 10 000 waiting runs", prev, level, rssAt[len(rssAt)-1], rss,
-				(rss-rssAt[len(rssAt)-1])*10000/float64(level-prev))
+			report(t, "scale: from %d to %d waiting, RSS %.0f -> %.0f MiB: %.0f MiB per 10 000 waiting runs; once free memory is returned %.0f -> %.0f MiB: %.0f MiB per 10 000",
+				prev, level, rssAt[len(rssAt)-1], rss, (rss-rssAt[len(rssAt)-1])*10000/float64(level-prev),
+				heldAt[len(heldAt)-1], held, (held-heldAt[len(heldAt)-1])*10000/float64(level-prev))
 		}
-		rssAt = append(rssAt, rss)
+		rssAt, heldAt = append(rssAt, rss), append(heldAt, held)
 		// Top the level up again, so the next one starts from a full count.
 		ids = append(ids, topUp(t, c, 10)...)
 	}
 	// The short version's check (CI): waiting runs cost memory only while they have work.
-	if slices.Equal(levels, slopeLevels) && rssAt[1] > 1.2*rssAt[0] {
-		t.Errorf("flowgate dev RSS %.0f MiB with %d runs waiting is more than 20%% above %.0f MiB with %d", rssAt[1], levels[1], rssAt[0], levels[0])
+	// It compares what the process holds once free memory is returned: RSS as it stands
+	// also counts garbage the collector has not reached yet, which varies run to run.
+	if slices.Equal(levels, slopeLevels) && heldAt[1] > 1.2*heldAt[0] {
+		t.Errorf("flowgate dev holds %.0f MiB with %d runs waiting, more than 20%% above %.0f MiB with %d (RSS before returning free memory: %.0f and %.0f MiB)",
+			heldAt[1], levels[1], heldAt[0], levels[0], rssAt[1], rssAt[0])
 	}
 	if os.Getenv("FLOWGATE_PROOF") == "full" && rssAt[len(rssAt)-1] >= 1024 {
 		t.Errorf("flowgate dev RSS %.0f MiB with %d runs waiting, want under 1 GiB", rssAt[len(rssAt)-1], levels[len(levels)-1])

@@ -42,7 +42,7 @@ func (f *followers) follow(ctx context.Context, id string) {
 		return
 	}
 	var last [2]string
-	f.run(session.SessionID(), "log:"+id, id, func(ctx context.Context) {
+	f.run(session.SessionID(), "log:"+id, id, time.Now(), func(ctx context.Context) {
 		v, err := f.s.queryStatus(ctx, id)
 		if err != nil {
 			return
@@ -61,16 +61,31 @@ func (f *followers) follow(ctx context.Context, id string) {
 // watchTask sends the session notifications/tasks/status each time the task's status
 // changes from known, until it ends. Only a run's task is watched: a data tool's task ends
 // within its call.
-func (f *followers) watchTask(sid, id string, known mcp.TaskStatus) {
+//
+// seen is when the look that found known began: every change of the run after it is
+// looked at, so none falls between that look and the follower's first.
+func (f *followers) watchTask(sid, id string, known mcp.TaskStatus, seen time.Time) {
 	if sid == "" || strings.HasPrefix(id, toolTaskPrefix) || terminal(known) {
 		return
 	}
-	f.run(sid, "task:"+id, id, func(ctx context.Context) {
+	f.run(sid, "task:"+id, id, seen, func(ctx context.Context) {
 		v, err := f.s.queryStatus(ctx, id)
+		for wait := 250 * time.Millisecond; err != nil && ctx.Err() == nil && wait <= 2*time.Second; wait *= 2 {
+			// A gate is the run's last change until someone decides: a look lost to a
+			// failed query would leave the client untold, so look again.
+			f.s.cfg.Logger.Debug("task follower: status query failed; asking again", "task", id, "error", err)
+			select {
+			case <-ctx.Done():
+			case <-time.After(wait):
+			}
+			v, err = f.s.queryStatus(ctx, id)
+		}
 		if err != nil {
+			f.s.cfg.Logger.Debug("task follower: status query failed", "task", id, "error", err)
 			return
 		}
 		t := f.s.taskOf(ctx, v)
+		f.s.cfg.Logger.Debug("task follower: looked", "task", id, "status", t.Status, "known", known)
 		if t.Status == known {
 			return
 		}
@@ -82,9 +97,10 @@ func (f *followers) watchTask(sid, id string, known mcp.TaskStatus) {
 	})
 }
 
-// run calls changed (with a context for its queries) after each change of the run id,
-// for the session, under key, until the run closes or the session ends.
-func (f *followers) run(sid, key, id string, changed func(ctx context.Context)) {
+// run calls changed (with a context for its queries) once, then after each change of the
+// run id since the caller last looked (from a second before, for a little clock skew with
+// the server), for the session, under key, until the run closes or the session ends.
+func (f *followers) run(sid, key, id string, since time.Time, changed func(ctx context.Context)) {
 	f.mu.Lock()
 	runs := f.bySession[sid]
 	if runs == nil {
@@ -98,20 +114,19 @@ func (f *followers) run(sid, key, id string, changed func(ctx context.Context)) 
 	fctx, cancel := context.WithCancel(context.Background())
 	runs[key] = cancel
 	f.mu.Unlock()
+	f.s.cfg.Logger.Debug("follower started", "session", sid, "key", key)
 	go func() {
+		defer f.s.cfg.Logger.Debug("follower stopped", "session", sid, "key", key)
 		defer f.stop(sid, key)
 		check := func() {
 			qctx, qcancel := f.s.callContext(fctx)
 			defer qcancel()
 			changed(qctx)
 		}
-		// Once now, and the history from a second before this look: a change between the
-		// caller's look and the first long poll is not lost, whatever the order (changed
-		// tells only what differs from what it last told, so a change seen twice is told
-		// once; the second covers a little clock skew with the server).
-		since := time.Now().Add(-time.Second)
+		// Once now, then at each change after since: changed tells only what differs
+		// from what it last told, so a change seen twice is told once.
 		check()
-		f.s.followHistory(fctx, id, since, check)
+		f.s.followHistory(fctx, id, since.Add(-time.Second), check)
 	}()
 }
 

@@ -170,11 +170,13 @@ func (s *Server) followHistory(ctx context.Context, id string, since time.Time, 
 		for iter.HasNext() {
 			e, err := iter.Next()
 			if err != nil {
+				s.cfg.Logger.Debug("history long poll broke off", "workflow_id", id, "error", err)
 				break
 			}
 			if e.GetEventTime().AsTime().Before(since) {
 				continue
 			}
+			s.cfg.Logger.Debug("followed event", "workflow_id", id, "event_id", e.GetEventId(), "type", e.GetEventType().String())
 			switch e.GetEventType() {
 			case enumspb.EVENT_TYPE_WORKFLOW_TASK_COMPLETED, enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED,
 				enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED, enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_CANCELED,

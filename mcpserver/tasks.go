@@ -177,11 +177,12 @@ func (s *Server) serveTask(ctx context.Context, c taskCall) (answer, rewritten [
 		}
 		return s.createTask(ctx, m.ID, p.Name, p.Arguments), nil
 	case string(mcp.MethodTasksGet):
+		seen := time.Now()
 		t, err := s.ownedTask(ctx, p.TaskID)
 		if err != nil {
 			return rpcError(m.ID, err), nil
 		}
-		s.follow.watchTask(taskSession(ctx), p.TaskID, t.task.Status)
+		s.follow.watchTask(taskSession(ctx), p.TaskID, t.task.Status, seen)
 		return rpcResult(m.ID, mcp.GetTaskResult{Task: t.task}), nil
 	case string(mcp.MethodTasksList):
 		return s.listTasks(ctx, m.ID, p.Cursor), nil
@@ -221,6 +222,7 @@ func (s *Server) createTask(ctx context.Context, id json.RawMessage, tool string
 			return rpcError(id, invalidParamsError("arguments of start_workflow: "+err.Error()))
 		}
 	}
+	seen := time.Now()
 	res, err := s.startWorkflow(ctx, mcp.CallToolRequest{}, sa)
 	if err != nil {
 		return rpcError(id, internalError("start_workflow failed: "+err.Error()))
@@ -236,7 +238,7 @@ func (s *Server) createTask(ctx context.Context, id json.RawMessage, tool string
 		t = taskView{task: mcp.Task{TaskId: started.WorkflowID, Status: mcp.TaskStatusWorking, CreatedAt: now, LastUpdatedAt: now,
 			TTL: s.taskTTL(ctx), PollInterval: pollInterval()}}
 	}
-	s.follow.watchTask(taskSession(ctx), t.task.TaskId, t.task.Status)
+	s.follow.watchTask(taskSession(ctx), t.task.TaskId, t.task.Status, seen)
 	return rpcResult(id, mcp.CreateTaskResult{Task: t.task,
 		Result: mcp.Result{Meta: &mcp.Meta{AdditionalFields: map[string]any{"io.modelcontextprotocol/model-immediate-response": resultText(res)}}}})
 }

@@ -99,7 +99,9 @@ type ListItem struct {
 
 // Pagination tells how to get the next page.
 type Pagination struct {
-	Limit      int    `json:"limit"`
+	Limit int `json:"limit"`
+	// Total is how many workflows match: counted for the first page (unless it holds them
+	// all), and carried by the cursor to the pages after it, so paging costs no count.
 	Total      int64  `json:"total"`
 	HasMore    bool   `json:"has_more"`
 	NextCursor string `json:"next_cursor,omitempty"`
@@ -506,11 +508,21 @@ func (s *Server) listWorkflows(ctx context.Context, _ mcp.CallToolRequest, args 
 	if err != nil {
 		return s.toolError(ctx, "list_workflows", "", err), nil
 	}
-	count, err := s.cfg.Client.CountWorkflow(ctx, &workflowservice.CountWorkflowExecutionsRequest{Namespace: s.cfg.Namespace, Query: query})
-	if err != nil {
-		return s.toolError(ctx, "list_workflows", "", err), nil
+	// A count costs a scan of every match: a page with no page after it holds the rest,
+	// and a later page has its first page's count.
+	total := cur.Seen + int64(len(resp.GetExecutions()))
+	switch {
+	case len(resp.GetNextPageToken()) == 0:
+	case cur.Total > 0:
+		total = max(cur.Total, total)
+	default:
+		count, err := s.cfg.Client.CountWorkflow(ctx, &workflowservice.CountWorkflowExecutionsRequest{Namespace: s.cfg.Namespace, Query: query})
+		if err != nil {
+			return s.toolError(ctx, "list_workflows", "", err), nil
+		}
+		total = count.GetCount()
 	}
-	res := ListResult{Items: []ListItem{}, Pagination: Pagination{Limit: args.Limit, Total: count.GetCount()}}
+	res := ListResult{Items: []ListItem{}, Pagination: Pagination{Limit: args.Limit, Total: total}}
 	for _, e := range resp.GetExecutions() {
 		item := ListItem{
 			WorkflowID: e.GetExecution().GetWorkflowId(),
@@ -533,7 +545,7 @@ func (s *Server) listWorkflows(ctx context.Context, _ mcp.CallToolRequest, args 
 	seen := cur.Seen + int64(len(res.Items))
 	if len(resp.GetNextPageToken()) > 0 && seen < res.Pagination.Total {
 		res.Pagination.HasMore = true
-		res.Pagination.NextCursor = encodeCursor(listCursor{Query: cursorQuery(query), Seen: seen, Token: resp.GetNextPageToken()})
+		res.Pagination.NextCursor = encodeCursor(listCursor{Query: cursorQuery(query), Seen: seen, Token: resp.GetNextPageToken(), Total: res.Pagination.Total})
 	}
 	lines := []string{fmt.Sprintf("%s match%s (showing %d).", plural(int(res.Pagination.Total), "workflow"),
 		map[bool]string{true: "es", false: ""}[res.Pagination.Total == 1], len(res.Items))}
@@ -560,6 +572,8 @@ type listCursor struct {
 	Query   string `json:"q"`
 	Seen    int64  `json:"n"`
 	Token   []byte `json:"t"`
+	// Total is what the first page counted.
+	Total int64 `json:"c,omitempty"`
 }
 
 const cursorVersion = 1

@@ -9,10 +9,12 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"runtime"
+	"runtime/debug"
 	"time"
 )
 
-// Listen serves /debug/pprof/ on addr, which must be a loopback address: profiles show
+// Listen serves /debug/pprof/ (and POST /debug/free-os-memory) on addr, which must be a loopback address: profiles show
 // the process's memory. It returns the server's stop function.
 func Listen(addr string) (stop func() error, err error) {
 	host, _, err := net.SplitHostPort(addr)
@@ -32,6 +34,15 @@ func Listen(addr string) (stop func() error, err error) {
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	// POST /debug/free-os-memory collects garbage and returns the free memory to the
+	// operating system at once (debug.FreeOSMemory), so the RSS that follows is what the
+	// process holds, not garbage or pages the runtime has yet to give back.
+	mux.HandleFunc("POST /debug/free-os-memory", func(w http.ResponseWriter, _ *http.Request) {
+		debug.FreeOSMemory()
+		var m runtime.MemStats
+		runtime.ReadMemStats(&m)
+		fmt.Fprintf(w, "heap in use %d bytes, %d returned to the OS\n", m.HeapInuse, m.HeapReleased)
+	})
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {

@@ -401,6 +401,9 @@ func (o *Options) dynamicConfig() dynamicconfig.StaticClient {
 		size = DefaultHistoryCacheSize
 	}
 	dc[dynamicconfig.HistoryCacheHostLevelMaxSize.Key()] = size
+	// The cache of events for replication to other clusters: one embedded server has
+	// none to replicate to, and at its default 8 MB it was a tenth of the live heap.
+	dc[dynamicconfig.XDCCacheMaxSizeBytes.Key()] = 1 << 20
 	dc[dynamicconfig.FrontendMaxNamespaceVisibilityRPSPerInstance.Key()] = 100
 	dc[dynamicconfig.EnableServerVersionCheck.Key()] = false
 	// Retention is the operator's choice down to a second (CheckRetention); flowgate dev
