@@ -37,12 +37,8 @@ func TestStatsCountThePileByKindAndGate(t *testing.T) {
 	}
 	var st mcpserver.Stats
 	testenv.WaitFor(t, 10*time.Second, "visibility to count the waiting runs", func() (bool, error) {
-		res, err := cs.ReadResource(context.Background(), &mcp.ReadResourceParams{URI: "admin://system/stats"})
-		if err != nil {
-			return false, err
-		}
-		st = mcpserver.Stats{}
-		if err := json.Unmarshal([]byte(res.Contents[0].Text), &st); err != nil {
+		var err error
+		if st, err = readStats(cs); err != nil {
 			return false, err
 		}
 		return st.WaitingApproval["deployment"]["approval"] == 2 && st.WaitingApproval["onboarding"]["manager_approval"] == 1, nil
@@ -70,12 +66,7 @@ func TestDevShowsItsCachesAndThePile(t *testing.T) {
 		var s mcpserver.StartResult
 		callTool(t, cs, "start_workflow", map[string]any{"workflow_type": "deployment",
 			"parameters": map[string]any{"service": "orders", "version": fmt.Sprintf("9.%d.0", i), "environment": "staging"}}).decode(t, &s)
-		testenv.WaitFor(t, 60*time.Second, s.WorkflowID+" at its gate", func() (bool, error) {
-			var v workflows.StatusView
-			r := callTool(t, cs, "get_workflow_status", map[string]any{"workflow_id": s.WorkflowID})
-			r.decode(t, &v)
-			return v.Status == workflows.StatusWaitingApproval, fmt.Errorf("status %s", v.Status)
-		})
+		waitForMCPStatus(t, cs, s.WorkflowID, workflows.StatusWaitingApproval)
 		ids = append(ids, s.WorkflowID)
 	}
 	metricsText := func() string { return string(httpBody(t, "http://"+mcpAddr+"/metrics")) }
@@ -91,20 +82,12 @@ func TestDevShowsItsCachesAndThePile(t *testing.T) {
 	if r.IsError {
 		t.Fatalf("approve: %s", r.Text)
 	}
-	testenv.WaitFor(t, 60*time.Second, ids[0]+" completed", func() (bool, error) {
-		var v workflows.StatusView
-		callTool(t, cs, "get_workflow_status", map[string]any{"workflow_id": ids[0]}).decode(t, &v)
-		return v.Status == workflows.StatusCompleted, fmt.Errorf("status %s", v.Status)
-	})
+	waitForMCPStatus(t, cs, ids[0], workflows.StatusCompleted)
 	// The SDK's counters reach /metrics at its next report (every second).
 	var st mcpserver.Stats
 	testenv.WaitFor(t, 20*time.Second, "the workflow cache's figures in admin://system/stats", func() (bool, error) {
-		res, err := cs.ReadResource(context.Background(), &mcp.ReadResourceParams{URI: "admin://system/stats"})
-		if err != nil {
-			return false, err
-		}
-		st = mcpserver.Stats{}
-		if err := json.Unmarshal([]byte(res.Contents[0].Text), &st); err != nil {
+		var err error
+		if st, err = readStats(cs); err != nil {
 			return false, err
 		}
 		return st.Caches != nil && st.Caches.Hits > 0 && st.Caches.Misses > 0, fmt.Errorf("caches %+v; /metrics:\n%s", st.Caches, grepLines(metricsText(), "sticky_cache"))
@@ -121,6 +104,26 @@ func TestDevShowsItsCachesAndThePile(t *testing.T) {
 	if st.WaitingApproval["deployment"]["approval"] != 2 {
 		t.Errorf("after one approval %v wait, want 2", st.WaitingApproval)
 	}
+}
+
+// readStats reads admin://system/stats.
+func readStats(cs *mcp.ClientSession) (mcpserver.Stats, error) {
+	var st mcpserver.Stats
+	res, err := cs.ReadResource(context.Background(), &mcp.ReadResourceParams{URI: "admin://system/stats"})
+	if err != nil {
+		return st, err
+	}
+	return st, json.Unmarshal([]byte(res.Contents[0].Text), &st)
+}
+
+// waitForMCPStatus waits until get_workflow_status says the run has status want.
+func waitForMCPStatus(t *testing.T, cs *mcp.ClientSession, id string, want workflows.Status) {
+	t.Helper()
+	testenv.WaitFor(t, 60*time.Second, fmt.Sprintf("%s %s", id, want), func() (bool, error) {
+		var v workflows.StatusView
+		callTool(t, cs, "get_workflow_status", map[string]any{"workflow_id": id}).decode(t, &v)
+		return v.Status == want, fmt.Errorf("status %s", v.Status)
+	})
 }
 
 // grepLines keeps the lines of text that match pattern.

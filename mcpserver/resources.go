@@ -169,10 +169,7 @@ func (s *Server) readStats(ctx context.Context, req mcp.ReadResourceRequest) ([]
 	ctx, cancel := s.callContext(ctx)
 	defer cancel()
 	st := Stats{ByType: map[string]int64{}, ByStatus: map[string]int64{}}
-	count := func(q string) (int64, error) {
-		resp, err := s.cfg.Client.CountWorkflow(ctx, &workflowservice.CountWorkflowExecutionsRequest{Namespace: s.cfg.Namespace, Query: q})
-		return resp.GetCount(), err
-	}
+	count := func(q string) (int64, error) { return s.countRuns(ctx, q) }
 	for _, k := range s.workflowTypes() {
 		n, err := count(listQuery(k, ""))
 		if err != nil {
@@ -222,10 +219,7 @@ func (s *Server) readStats(ctx context.Context, req mcp.ReadResourceRequest) ([]
 // counts (about 30 of them): SQL visibility cannot sort by start time ascending, and
 // listing every waiting run to find it would cost what the pile costs.
 func (s *Server) Waiting(ctx context.Context) (map[string]map[string]int64, *time.Time, error) {
-	count := func(q string) (int64, error) {
-		resp, err := s.cfg.Client.CountWorkflow(ctx, &workflowservice.CountWorkflowExecutionsRequest{Namespace: s.cfg.Namespace, Query: q})
-		return resp.GetCount(), err
-	}
+	count := func(q string) (int64, error) { return s.countRuns(ctx, q) }
 	byGate := map[string]map[string]int64{}
 	waiting := listQuery("", string(workflows.StatusWaitingApproval))
 	for _, kind := range s.workflowTypes() {
@@ -258,6 +252,12 @@ func (s *Server) Waiting(ctx context.Context) (map[string]map[string]int64, *tim
 	}
 	oldest := lo.Truncate(time.Second)
 	return byGate, &oldest, nil
+}
+
+// countRuns counts the runs of the namespace that match a visibility query.
+func (s *Server) countRuns(ctx context.Context, query string) (int64, error) {
+	resp, err := s.cfg.Client.CountWorkflow(ctx, &workflowservice.CountWorkflowExecutionsRequest{Namespace: s.cfg.Namespace, Query: query})
+	return resp.GetCount(), err
 }
 
 // gates are the approval steps of a process, in order.

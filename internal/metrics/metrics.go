@@ -19,7 +19,10 @@ import (
 
 // Metrics is one process's registry.
 type Metrics struct {
-	reg      *prometheus.Registry
+	reg *prometheus.Registry
+	// sdkReg holds the Temporal SDK's metrics alone, so reading the workflow cache's
+	// figures does not run the other collectors (the pile's counts among them).
+	sdkReg   *prometheus.Registry
 	sdk      client.MetricsHandler
 	calls    *prometheus.CounterVec
 	duration *prometheus.HistogramVec
@@ -29,7 +32,8 @@ type Metrics struct {
 func New() *Metrics {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	reporter := tallyprom.NewReporter(tallyprom.Options{Registerer: reg})
+	sdkReg := prometheus.NewRegistry()
+	reporter := tallyprom.NewReporter(tallyprom.Options{Registerer: sdkReg})
 	scope, _ := tally.NewRootScope(tally.ScopeOptions{
 		// No prefix: the SDK's metric names start with temporal_ already.
 		CachedReporter:  reporter,
@@ -37,8 +41,9 @@ func New() *Metrics {
 		SanitizeOptions: &sdktally.PrometheusSanitizeOptions,
 	}, time.Second)
 	m := &Metrics{
-		reg: reg,
-		sdk: sdktally.NewMetricsHandler(scope),
+		reg:    reg,
+		sdkReg: sdkReg,
+		sdk:    sdktally.NewMetricsHandler(scope),
 		calls: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "flowgate_mcp_tool_calls_total", Help: "MCP tool calls by tool and outcome (ok, tool_error).",
 		}, []string{"tool", "outcome"}),
@@ -66,7 +71,7 @@ func (m *Metrics) ObserveToolCall(tool string, d time.Duration, isError bool) {
 
 // Handler serves the registry in the Prometheus text format.
 func (m *Metrics) Handler() http.Handler {
-	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+	return promhttp.HandlerFor(prometheus.Gatherers{m.reg, m.sdkReg}, promhttp.HandlerOpts{})
 }
 
 // WorkerCache is what the process's workflow cache has done since the process started,
@@ -85,14 +90,11 @@ type WorkerCache struct {
 	HitRate float64 `json:"hit_rate"`
 }
 
-// WorkerCache reads the workflow cache's figures, or false when no worker in this
-// process has reported any.
-func (m *Metrics) WorkerCache() (WorkerCache, bool) {
-	// Gather reports what it could read even when a collector failed (the pile's count
-	// may time out): the SDK's figures are among them.
-	families, _ := m.reg.Gather()
+// WorkerCache reads the workflow cache's figures (zero before a worker in this process
+// has reported any).
+func (m *Metrics) WorkerCache() WorkerCache {
+	families, _ := m.sdkReg.Gather()
 	var wc WorkerCache
-	seen := false
 	for _, f := range families {
 		var into *int64
 		switch f.GetName() {
@@ -107,7 +109,6 @@ func (m *Metrics) WorkerCache() (WorkerCache, bool) {
 		default:
 			continue
 		}
-		seen = true
 		for _, metric := range f.GetMetric() {
 			switch {
 			case metric.GetGauge() != nil:
@@ -121,7 +122,7 @@ func (m *Metrics) WorkerCache() (WorkerCache, bool) {
 	if wc.Hits+wc.Misses > 0 {
 		wc.HitRate = float64(wc.Hits) / float64(wc.Hits+wc.Misses)
 	}
-	return wc, seen
+	return wc
 }
 
 // Pile is the runs waiting for a person: by process and gate, and when the one that has

@@ -368,8 +368,7 @@ func caches(cfg MCPConfig) func() *mcpserver.Caches {
 		return nil
 	}
 	return func() *mcpserver.Caches {
-		wc, _ := cfg.Metrics.WorkerCache()
-		return &mcpserver.Caches{WorkflowCacheLimit: cfg.WorkflowCacheSize, HistoryCacheLimit: cfg.HistoryCacheSize, WorkerCache: wc}
+		return &mcpserver.Caches{WorkflowCacheLimit: cfg.WorkflowCacheSize, HistoryCacheLimit: cfg.HistoryCacheSize, WorkerCache: cfg.Metrics.WorkerCache()}
 	}
 }
 
