@@ -63,17 +63,32 @@ func devOnFreePorts(t testing.TB, dir string) (args []string, mcpAddr string, de
 func (p *devProcess) waitReady(t *testing.T, mcpAddr string) {
 	t.Helper()
 	p.mcpURL = "http://" + mcpAddr + "/mcp"
-	testenv.WaitFor(t, 60*time.Second, "flowgate dev ready", func() (bool, error) {
+	deadline := time.Now().Add(60 * time.Second)
+	var lastErr error
+	for time.Now().Before(deadline) {
 		if p.cmd.ProcessState != nil {
-			return false, fmt.Errorf("exited: %s", p.out)
+			t.Fatalf("flowgate dev exited before it was ready: %s", p.out)
 		}
 		resp, err := http.Get("http://" + mcpAddr + "/healthz")
-		if err != nil {
-			return false, err
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 && strings.Contains(p.out.String(), "Flowgate is ready") {
+				return
+			}
+			err = fmt.Errorf("healthz answered %d", resp.StatusCode)
 		}
-		resp.Body.Close()
-		return resp.StatusCode == 200 && strings.Contains(p.out.String(), "Flowgate is ready"), nil
-	})
+		lastErr = err
+		time.Sleep(50 * time.Millisecond)
+	}
+	// Not ready: SIGQUIT makes the Go runtime print every goroutine, which shows where
+	// the start is stuck.
+	_ = p.cmd.Process.Signal(syscall.SIGQUIT)
+	time.Sleep(2 * time.Second)
+	out := p.out.String()
+	if len(out) > 200_000 {
+		out = out[:200_000] + "\n… (cut)"
+	}
+	t.Fatalf("flowgate dev not ready within 60s (last error: %v); its output and goroutines:\n%s", lastErr, out)
 }
 
 // TestKill9OfTheWholeStackLosesNothing runs `flowgate dev` as a process, leaves

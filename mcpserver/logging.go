@@ -93,7 +93,9 @@ func (f *followers) watchTask(sid, id string, known mcp.TaskStatus, seen time.Ti
 		raw, _ := json.Marshal(t)
 		var params map[string]any
 		_ = json.Unmarshal(raw, &params)
-		_ = f.s.mcp.SendNotificationToSpecificClient(sid, string(mcp.MethodNotificationTasksStatus), params)
+		if err := f.s.mcp.SendNotificationToSpecificClient(sid, string(mcp.MethodNotificationTasksStatus), params); err != nil {
+			f.s.cfg.Logger.Debug("task follower: notification not sent", "task", id, "status", t.Status, "error", err)
+		}
 	})
 }
 
