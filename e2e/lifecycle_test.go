@@ -125,6 +125,14 @@ func TestLifecycleOfEachKindOnTheEmbeddedServer(t *testing.T) {
 			if v.Waiting == nil || v.Waiting.Step != tc.gate {
 				t.Fatalf("waiting = %+v, want gate %s", v.Waiting, tc.gate)
 			}
+			// The search attributes show the gate, written once per workflow task however
+			// many steps the task passed.
+			if status, step := searchAttr(t, c, id, "FlowgateStatus"), searchAttr(t, c, id, "FlowgateStep"); status != string(workflows.StatusWaitingApproval) || step != tc.gate {
+				t.Errorf("at the gate the search attributes say %s at %s", status, step)
+			}
+			if most, total := upsertsPerTask(t, c, id); most > 1 {
+				t.Errorf("a workflow task upserted Flowgate's search attributes %d times (%d upserts to the gate)", most, total)
+			}
 			if _, err := advance(t, c, id, workflows.AdvanceRequest{Scopes: approverScopes, Action: workflows.ActionApprove, Actor: "alice"}); err == nil {
 				t.Fatal("the requester approved their own workflow")
 			}
@@ -205,4 +213,43 @@ func TestARunStartedBeforeTheUpgradeFinishesOnTheGoCode(t *testing.T) {
 			}
 		})
 	}
+}
+
+// searchAttr is a keyword search attribute of the run as Temporal holds it now.
+func searchAttr(t *testing.T, c client.Client, id, name string) string {
+	t.Helper()
+	desc, err := c.DescribeWorkflowExecution(context.Background(), id, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v string
+	_ = json.Unmarshal(desc.GetWorkflowExecutionInfo().GetSearchAttributes().GetIndexedFields()[name].GetData(), &v)
+	return v
+}
+
+// upsertsPerTask reads the run's history so far: the most upserts of Flowgate's search
+// attributes one workflow task issued, and how many there were in all.
+func upsertsPerTask(t *testing.T, c client.Client, id string) (most, total int) {
+	t.Helper()
+	iter := c.GetWorkflowHistory(context.Background(), id, "", false, enums.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	n := 0
+	for iter.HasNext() {
+		e, err := iter.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch e.GetEventType() {
+		case enums.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
+			n = 0
+		case enums.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES:
+			// Only Flowgate's own: the SDK upserts TemporalChangeVersion with a marker.
+			if _, ok := e.GetUpsertWorkflowSearchAttributesEventAttributes().GetSearchAttributes().GetIndexedFields()["FlowgateStatus"]; !ok {
+				continue
+			}
+			n++
+			total++
+			most = max(most, n)
+		}
+	}
+	return most, total
 }

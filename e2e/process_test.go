@@ -15,6 +15,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/flowgate/flowgate/internal/demo"
+	"github.com/flowgate/flowgate/internal/freeport"
 	"github.com/flowgate/flowgate/internal/testenv"
 	"github.com/flowgate/flowgate/mcpserver"
 	"github.com/flowgate/flowgate/workflows"
@@ -22,12 +23,11 @@ import (
 
 func freePort(t testing.TB) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := freeport.Port("127.0.0.1")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return port
 }
 
 // devProcess is `flowgate dev` running as its own OS process.

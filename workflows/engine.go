@@ -89,6 +89,14 @@ type runner struct {
 	// of changeUpsertOnChange); published holds what was last upserted.
 	upsertOnChange bool
 	published      [2]string
+	// coalesces upserts search attributes once per workflow task, with where the run
+	// stands when the task's work is done (version 1 of changeUpsertOncePerTask): a
+	// task that passes several steps writes visibility once. dirty is set by publish
+	// and cleared by flush.
+	coalesces bool
+	dirty     bool
+	// bundled is set on runs that took every change up to changeBundle at once.
+	bundled bool
 	// extraDetails is the definition's details text, shown in the UI below the status.
 	extraDetails string
 	// timedOutAfter is the wait of the gate that timed out, when it is not the request's.
@@ -116,6 +124,16 @@ type runner struct {
 // changeUpsertOnChange gates the change that upserts search attributes only when the
 // status or step changes; runs started before it replay with an upsert per transition.
 const changeUpsertOnChange = "upsert-on-change"
+
+// changeUpsertOncePerTask gates upserting search attributes once per workflow task
+// instead of at each transition; runs started before replay with an upsert per change.
+const changeUpsertOncePerTask = "upsert-once-per-task"
+
+// changeBundle is one marker for runs started with every change before it: version 1
+// takes changeUpsertOnChange, changeNotify, changeUpsertOncePerTask,
+// changeUnsignedHoldsScopes, changeContinueAsNewAtGate and changeRejectedFails, without a
+// marker (and a search-attribute upsert) for each.
+const changeBundle = "bundle-2026-12"
 
 // newRunner builds the record with every step pending and registers the handlers.
 func newRunner(ctx workflow.Context, kind Kind, req Request, params any, steps []Step) (*runner, error) {
@@ -146,8 +164,17 @@ func newRunner(ctx workflow.Context, kind Kind, req Request, params any, steps [
 		Outputs:    map[string]string{},
 		History:    []Event{},
 	}}
-	r.upsertOnChange = workflow.GetVersion(ctx, changeUpsertOnChange, workflow.DefaultVersion, 1) == 1
-	r.notifies = workflow.GetVersion(ctx, changeNotify, workflow.DefaultVersion, 1) == 1
+	// A run started now takes every change below at once, through one marker: each
+	// GetVersion also upserts a search attribute, which is a visibility write. Runs
+	// started before the bundle replay through the changes one by one, as they began.
+	if r.bundled = workflow.GetVersion(ctx, changeBundle, workflow.DefaultVersion, 1) == 1; r.bundled {
+		r.upsertOnChange, r.notifies = true, true
+		r.startFlusher(ctx, true)
+	} else {
+		r.upsertOnChange = workflow.GetVersion(ctx, changeUpsertOnChange, workflow.DefaultVersion, 1) == 1
+		r.notifies = workflow.GetVersion(ctx, changeNotify, workflow.DefaultVersion, 1) == 1
+		r.startFlusher(ctx, workflow.GetVersion(ctx, changeUpsertOncePerTask, workflow.DefaultVersion, 1) == 1)
+	}
 	r.summary = fmt.Sprintf("%s %s, requested by %s", kind, info.WorkflowExecution.ID, req.RequestedBy)
 	r.log(ctx, "started", "", req.RequestedBy, "")
 	if err := r.setup(ctx); err != nil {
@@ -398,17 +425,55 @@ func (r *runner) publish(ctx workflow.Context) {
 	if r.state.TotalSteps > 0 {
 		r.state.Progress = done * 100 / r.state.TotalSteps
 	}
-	now := [2]string{string(r.state.Status), r.state.CurrentStep}
-	if !r.upsertOnChange || now != r.published {
-		_ = workflow.UpsertTypedSearchAttributes(ctx,
-			AttrType.ValueSet(string(r.state.Type)),
-			AttrStatus.ValueSet(string(r.state.Status)),
-			AttrStep.ValueSet(r.state.CurrentStep),
-			AttrRequestedBy.ValueSet(r.state.RequestedBy),
-		)
-		r.published = now
+	if r.coalesces {
+		r.dirty = true
+	} else {
+		r.upsert(ctx)
 	}
 	workflow.SetCurrentDetails(ctx, r.details())
+}
+
+// upsert writes status, step, type and requester to the run's search attributes, unless
+// (on runs that upsert on change) status and step are what was last written.
+func (r *runner) upsert(ctx workflow.Context) {
+	now := [2]string{string(r.state.Status), r.state.CurrentStep}
+	if r.upsertOnChange && now == r.published {
+		return
+	}
+	_ = workflow.UpsertTypedSearchAttributes(ctx,
+		AttrType.ValueSet(string(r.state.Type)),
+		AttrStatus.ValueSet(string(r.state.Status)),
+		AttrStep.ValueSet(r.state.CurrentStep),
+		AttrRequestedBy.ValueSet(r.state.RequestedBy),
+	)
+	r.published = now
+}
+
+// startFlusher makes the run upsert its search attributes once per workflow task when
+// coalesce is set: a coroutine that wakes when publish marked the record changed runs
+// after the task's other coroutines have blocked, so it writes where the run stands
+// then. It lives on a disconnected context, so compensations after a cancellation
+// still show in visibility.
+func (r *runner) startFlusher(ctx workflow.Context, coalesce bool) {
+	r.coalesces = coalesce
+	if !coalesce {
+		return
+	}
+	fctx, _ := workflow.NewDisconnectedContext(ctx)
+	workflow.Go(fctx, func(ctx workflow.Context) {
+		for workflow.Await(ctx, func() bool { return r.dirty }) == nil {
+			r.flush(ctx)
+		}
+	})
+}
+
+// flush upserts what publish marked changed, now: before the run closes or continues as
+// new, whose commands must follow it.
+func (r *runner) flush(ctx workflow.Context) {
+	if r.dirty {
+		r.dirty = false
+		r.upsert(ctx)
+	}
 }
 
 // details is the markdown the Temporal UI shows as the run's current details.
@@ -622,6 +687,7 @@ func (r *runner) finish(ctx workflow.Context, err error) (State, error) {
 	r.state.ClosedAt = &closed
 	r.log(ctx, string(final), r.state.CurrentStep, "", r.state.Error)
 	r.publish(ctx)
+	r.flush(ctx)
 	// Let update handlers return their answer before the run closes.
 	_ = workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) })
 	switch final {
@@ -637,7 +703,7 @@ func (r *runner) finish(ctx workflow.Context, err error) (State, error) {
 		return r.state, temporal.NewNonRetryableApplicationError(
 			fmt.Sprintf("no decision at step %s within %s", r.state.CurrentStep, wait), ErrTypeApprovalTimeout, nil, r.state)
 	case StatusRejected:
-		if workflow.GetVersion(ctx, changeRejectedFails, workflow.DefaultVersion, 1) == 1 {
+		if r.bundled || workflow.GetVersion(ctx, changeRejectedFails, workflow.DefaultVersion, 1) == 1 {
 			return r.state, temporal.NewNonRetryableApplicationError(r.rejection(), ErrTypeRejected, nil, r.state)
 		}
 	}

@@ -144,7 +144,7 @@ func Process(ctx workflow.Context, in ProcessInput) (State, error) {
 		}
 		ref := in.Process.Ref()
 		r.state.Process = &ref
-		r.unsignedHoldsScopes = workflow.GetVersion(ctx, changeUnsignedHoldsScopes, workflow.DefaultVersion, 1) == 1
+		r.unsignedHoldsScopes = r.bundled || workflow.GetVersion(ctx, changeUnsignedHoldsScopes, workflow.DefaultVersion, 1) == 1
 	}
 	r.summary = RenderSummary(def, in.Params, r.state.WorkflowID, in.RequestedBy)
 	ip := &interpreter{r: r, def: def, params: pmap, outputs: outputs}
@@ -154,6 +154,7 @@ func Process(ctx workflow.Context, in ProcessInput) (State, error) {
 	err = ip.run(ctx, in.Resume)
 	var c *continueAt
 	if errors.As(err, &c) {
+		r.flush(ctx)
 		in.Resume = &c.resume
 		return State{}, workflow.NewContinueAsNewError(ctx, workflow.GetInfo(ctx).WorkflowType.Name, in)
 	}
@@ -896,7 +897,7 @@ func (ip *interpreter) approval(ctx workflow.Context, i int, s StepDef, res *Gat
 		r.begin(ctx, s.Name, StatusWaitingApproval, StepWaiting)
 		g = &gate{step: s.Name, kind: gateApproval, deadline: workflow.Now(ctx).UTC().Add(wait), policy: pol}
 		r.notifyGate(ctx, activities.EventGateOpened, g)
-		r.continues = r.continues || workflow.GetVersion(ctx, changeContinueAsNewAtGate, workflow.DefaultVersion, 1) == 1
+		r.continues = r.continues || r.bundled || workflow.GetVersion(ctx, changeContinueAsNewAtGate, workflow.DefaultVersion, 1) == 1
 	}
 	for {
 		d, ok, err := ip.await(ctx, g, remind)

@@ -40,6 +40,8 @@ type Resume struct {
 	// The behaviours the first run of the id chose (workflow.GetVersion), kept so the
 	// run behaves the same to its end.
 	UpsertOnChange      bool     `json:"upsert_on_change,omitempty"`
+	UpsertOncePerTask   bool     `json:"upsert_once_per_task,omitempty"`
+	Bundled             bool     `json:"bundled,omitempty"`
 	Notifies            bool     `json:"notifies,omitempty"`
 	Told                bool     `json:"told,omitempty"`
 	UnsignedHoldsScopes bool     `json:"unsigned_holds_scopes,omitempty"`
@@ -101,7 +103,7 @@ func (ip *interpreter) resumeAt(ctx workflow.Context, i int, g *gate, wait, remi
 	return &continueAt{Resume{
 		State: r.state, Step: i, Outputs: outputs,
 		Gate:           GateResume{Deadline: g.deadline, Wait: wait, Remind: remind, Policy: *g.policy, SelfApproval: g.policy.SelfApproval},
-		UpsertOnChange: r.upsertOnChange, Notifies: r.notifies, Told: r.told, UnsignedHoldsScopes: r.unsignedHoldsScopes,
+		UpsertOnChange: r.upsertOnChange, UpsertOncePerTask: r.coalesces, Bundled: r.bundled, Notifies: r.notifies, Told: r.told, UnsignedHoldsScopes: r.unsignedHoldsScopes,
 		UsedNonces: nonces, Runs: runs,
 	}}, nil
 }
@@ -113,7 +115,7 @@ func resumeRunner(ctx workflow.Context, req Request, res Resume) (*runner, error
 		req.ApprovalTimeout = DefaultApprovalTimeout
 	}
 	r := &runner{req: req, state: res.State, upsertOnChange: res.UpsertOnChange, notifies: res.Notifies, told: res.Told,
-		unsignedHoldsScopes: res.UnsignedHoldsScopes, continues: true, runs: res.Runs}
+		unsignedHoldsScopes: res.UnsignedHoldsScopes, continues: true, runs: res.Runs, bundled: res.Bundled}
 	if r.state.Outputs == nil {
 		r.state.Outputs = map[string]string{}
 	}
@@ -126,5 +128,6 @@ func resumeRunner(ctx workflow.Context, req Request, res Resume) (*runner, error
 	if err := r.setup(ctx); err != nil {
 		return nil, err
 	}
+	r.startFlusher(ctx, res.UpsertOncePerTask)
 	return r, nil
 }

@@ -33,6 +33,8 @@ import (
 	sqliteschema "go.temporal.io/server/schema/sqlite"
 	"go.temporal.io/server/temporal"
 	"google.golang.org/protobuf/types/known/durationpb"
+
+	"github.com/flowgate/flowgate/internal/freeport"
 )
 
 // Durability selects how the embedded server's SQLite file trades write speed for crash safety.
@@ -483,14 +485,7 @@ func (s *Server) registerSearchAttributes(ctx context.Context, namespace string,
 	return nil
 }
 
-func freePort(ip string) (int, error) {
-	l, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
-	if err != nil {
-		return 0, fmt.Errorf("find a free port on %s: %w", ip, err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
+func freePort(ip string) (int, error) { return freeport.Port(ip) }
 
 func checkPortFree(ip string, port int) error {
 	l, err := net.Listen("tcp", net.JoinHostPort(ip, strconv.Itoa(port)))
