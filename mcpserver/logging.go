@@ -3,12 +3,15 @@ package mcpserver
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
+	enumspb "go.temporal.io/api/enums/v1"
+	historypb "go.temporal.io/api/history/v1"
 
 	"github.com/flowgate/flowgate/workflows"
 )
@@ -41,19 +44,17 @@ func (f *followers) follow(ctx context.Context, id string) {
 	if session == nil || session.SessionID() == "" {
 		return
 	}
-	var last [2]string
-	f.run(session.SessionID(), "log:"+id, id, time.Now(), func(ctx context.Context) {
-		v, err := f.s.queryStatus(ctx, id)
-		if err != nil {
-			return
+	sid := session.SessionID()
+	f.run(sid, "log:"+id, id, time.Now(), [2]string{}, statusAndStep, func(ctx context.Context, status workflows.Status, step string, _ time.Time) {
+		msg := fmt.Sprintf("%s is %s.", id, status)
+		if step != "" && !status.Terminal() {
+			msg = fmt.Sprintf("%s is %s at step %s.", id, status, step)
 		}
-		now := [2]string{string(v.Status), v.CurrentStep}
-		if now == last {
-			return
+		if v, err := f.s.queryStatus(ctx, id); err == nil && v.Status == status && v.CurrentStep == step {
+			msg = describeStatus(v) // what it is now is what changed: say it in full
 		}
-		last = now
-		f.s.sendLog(session.SessionID(), transitionLevel(v.Status), "flowgate.workflow", map[string]any{
-			"workflow_id": v.WorkflowID, "status": v.Status, "step": v.CurrentStep, "message": describeStatus(v),
+		f.s.sendLog(sid, transitionLevel(status), "flowgate.workflow", map[string]any{
+			"workflow_id": id, "status": status, "step": step, "message": msg,
 		})
 	})
 }
@@ -62,34 +63,18 @@ func (f *followers) follow(ctx context.Context, id string) {
 // changes from known, until it ends. Only a run's task is watched: a data tool's task ends
 // within its call.
 //
-// seen is when the look that found known began: every change of the run after it is
-// looked at, so none falls between that look and the follower's first.
+// seen is when the look that found known began: every change the run recorded after it
+// is told, in order, even one that a later change overtook before it was told (a gate
+// decided at once is still told as input_required, then completed).
 func (f *followers) watchTask(sid, id string, known mcp.TaskStatus, seen time.Time) {
 	if sid == "" || strings.HasPrefix(id, toolTaskPrefix) || terminal(known) {
 		return
 	}
-	f.run(sid, "task:"+id, id, seen, func(ctx context.Context) {
-		v, err := f.s.queryStatus(ctx, id)
-		for wait := 250 * time.Millisecond; err != nil && ctx.Err() == nil && wait <= 2*time.Second; wait *= 2 {
-			// A gate is the run's last change until someone decides: a look lost to a
-			// failed query would leave the client untold, so look again.
-			f.s.cfg.Logger.Debug("task follower: status query failed; asking again", "task", id, "error", err)
-			select {
-			case <-ctx.Done():
-			case <-time.After(wait):
-			}
-			v, err = f.s.queryStatus(ctx, id)
-		}
-		if err != nil {
-			f.s.cfg.Logger.Debug("task follower: status query failed", "task", id, "error", err)
-			return
-		}
-		t := f.s.taskOf(ctx, v)
-		f.s.cfg.Logger.Debug("task follower: looked", "task", id, "status", t.Status, "known", known)
-		if t.Status == known {
-			return
-		}
-		known = t.Status
+	var told [2]string
+	told[0] = string(known)
+	f.run(sid, "task:"+id, id, seen, told, taskKey, func(ctx context.Context, status workflows.Status, step string, at time.Time) {
+		t := f.s.recordedTask(ctx, id, status, step, at)
+		f.s.cfg.Logger.Debug("task follower: telling", "task", id, "status", t.Status)
 		raw, _ := json.Marshal(t)
 		var params map[string]any
 		_ = json.Unmarshal(raw, &params)
@@ -99,10 +84,54 @@ func (f *followers) watchTask(sid, id string, known mcp.TaskStatus, seen time.Ti
 	})
 }
 
-// run calls changed (with a context for its queries) once, then after each change of the
-// run id since the caller last looked (from a second before, for a little clock skew with
-// the server), for the session, under key, until the run closes or the session ends.
-func (f *followers) run(sid, key, id string, since time.Time, changed func(ctx context.Context)) {
+// taskKey is what a task follower compares: the task's status only.
+func taskKey(status workflows.Status, _ string) [2]string {
+	return [2]string{string(taskStatus(status))}
+}
+
+// statusAndStep is what a transition follower compares: the run's status and step.
+func statusAndStep(status workflows.Status, step string) [2]string {
+	return [2]string{string(status), step}
+}
+
+// recordedTask is the task as it was when the run recorded status at step: the run's
+// status query says it in full when it still stands there; else (it has moved on since)
+// the task is built from what the history recorded, with the query's fixed fields.
+func (s *Server) recordedTask(ctx context.Context, id string, status workflows.Status, step string, at time.Time) mcp.Task {
+	v, err := s.queryStatus(ctx, id)
+	for wait := 250 * time.Millisecond; err != nil && ctx.Err() == nil && wait <= 2*time.Second; wait *= 2 {
+		s.cfg.Logger.Debug("task follower: status query failed; asking again", "task", id, "error", err)
+		select {
+		case <-ctx.Done():
+		case <-time.After(wait):
+		}
+		v, err = s.queryStatus(ctx, id)
+	}
+	if err == nil && taskStatus(v.Status) == taskStatus(status) && v.CurrentStep == step {
+		return s.taskOf(ctx, v)
+	}
+	then := workflows.StatusView{WorkflowID: id, Type: v.Type, Status: status, CurrentStep: step, RequestedBy: v.RequestedBy,
+		StartedAt: v.StartedAt, UpdatedAt: at, TotalSteps: v.TotalSteps}
+	if then.StartedAt.IsZero() {
+		then.StartedAt = at
+	}
+	t := s.taskOf(ctx, then)
+	t.StatusMessage = fmt.Sprintf("%s reached %s", id, status)
+	if step != "" && !status.Terminal() {
+		t.StatusMessage += " at step " + step
+	}
+	t.StatusMessage += " (it has moved on since: tasks/get says where it stands now)."
+	return t
+}
+
+// run follows the run id for the session, under key, until the run closes or the session
+// ends, and calls changed (with a context for its queries) at each change of what keyOf
+// makes of the status and step the run recorded after since, in order, starting from
+// told (what the session knows). Changes recorded in the second before since (a little
+// clock skew with the server) are taken as known, and told at the next event if they
+// differ from told.
+func (f *followers) run(sid, key, id string, since time.Time, told [2]string, keyOf func(workflows.Status, string) [2]string,
+	changed func(ctx context.Context, status workflows.Status, step string, at time.Time)) {
 	f.mu.Lock()
 	runs := f.bySession[sid]
 	if runs == nil {
@@ -120,16 +149,52 @@ func (f *followers) run(sid, key, id string, since time.Time, changed func(ctx c
 	go func() {
 		defer f.s.cfg.Logger.Debug("follower stopped", "session", sid, "key", key)
 		defer f.stop(sid, key)
-		check := func() {
-			qctx, qcancel := f.s.callContext(fctx)
-			defer qcancel()
-			changed(qctx)
-		}
-		// Once now, then at each change after since: changed tells only what differs
-		// from what it last told, so a change seen twice is told once.
-		check()
-		f.s.followHistory(fctx, id, since.Add(-time.Second), check)
+		tr := &transitions{since: since, told: told, keyOf: keyOf}
+		f.s.followHistory(fctx, id, func(e *historypb.HistoryEvent) {
+			if status, step, at, ok := tr.observe(e); ok {
+				qctx, qcancel := f.s.callContext(fctx)
+				defer qcancel()
+				changed(qctx, status, step, at)
+			}
+		})
 	}()
+}
+
+// transitions turns a run's history, event by event, into the changes a session is told:
+// the status and step the run recorded (recordedStatus), from since on, each time what
+// keyOf makes of them differs from what was told last. Events in the second before since
+// are taken as known (a little clock skew with the server): they set where the run
+// stands without a word, and that is told at the next event if it differs from told.
+type transitions struct {
+	since time.Time
+	told  [2]string
+	keyOf func(workflows.Status, string) [2]string
+	cur   struct {
+		status workflows.Status
+		step   string
+		at     time.Time
+		set    bool
+	}
+}
+
+// observe takes the next event and reports the change to tell, if there is one.
+func (tr *transitions) observe(e *historypb.HistoryEvent) (status workflows.Status, step string, at time.Time, tell bool) {
+	t := e.GetEventTime().AsTime()
+	if t.Before(tr.since.Add(-time.Second)) {
+		return "", "", time.Time{}, false
+	}
+	if status, step, ok := recordedStatus(e); ok {
+		// A close after the run recorded its end adds nothing to that end.
+		closeAfterEnd := tr.cur.set && tr.cur.status.Terminal() && e.GetEventType() != enumspb.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES
+		if !closeAfterEnd {
+			tr.cur.status, tr.cur.step, tr.cur.at, tr.cur.set = status, step, t, true
+		}
+	}
+	if !tr.cur.set || t.Before(tr.since) || tr.keyOf(tr.cur.status, tr.cur.step) == tr.told {
+		return "", "", time.Time{}, false
+	}
+	tr.told = tr.keyOf(tr.cur.status, tr.cur.step)
+	return tr.cur.status, tr.cur.step, tr.cur.at, true
 }
 
 func (f *followers) stop(sid, key string) {

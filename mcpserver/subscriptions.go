@@ -14,6 +14,9 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
 	enumspb "go.temporal.io/api/enums/v1"
+	historypb "go.temporal.io/api/history/v1"
+
+	"github.com/flowgate/flowgate/workflows"
 )
 
 // Bounds of resource subscriptions.
@@ -157,14 +160,19 @@ func (w *watchers) drop(session string) {
 // watch tells the subscribers of the run of every change until it closes or the last
 // subscriber leaves.
 func (w *watchers) watch(ctx context.Context, id string, wt *watcher) {
-	w.s.followHistory(ctx, id, time.Now(), func() { w.tell(id, wt) })
+	since := time.Now()
+	w.s.followHistory(ctx, id, func(e *historypb.HistoryEvent) {
+		if marksChange(e) && !e.GetEventTime().AsTime().Before(since) {
+			w.tell(id, wt)
+		}
+	})
 }
 
-// followHistory long-polls the run's history and calls changed after each completed
-// workflow task (a decision, a step, a status) and at the run's close, until the run has
-// closed or ctx ends. Events recorded before since are skipped; there is no query per
-// change and no polling loop.
-func (s *Server) followHistory(ctx context.Context, id string, since time.Time, changed func()) {
+// followHistory long-polls the run's history and calls each for every event, from the
+// first, once, in order, until the run has closed or ctx ends: there is no query per
+// change and no polling loop. A run that continues as new is followed into its next run.
+func (s *Server) followHistory(ctx context.Context, id string, each func(e *historypb.HistoryEvent)) {
+	var last int64 // the last event delivered of the run followed
 	for ctx.Err() == nil {
 		iter := s.cfg.Client.GetWorkflowHistory(ctx, id, "", true, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
 		for iter.HasNext() {
@@ -173,16 +181,15 @@ func (s *Server) followHistory(ctx context.Context, id string, since time.Time, 
 				s.cfg.Logger.Debug("history long poll broke off", "workflow_id", id, "error", err)
 				break
 			}
-			if e.GetEventTime().AsTime().Before(since) {
-				continue
+			if e.GetEventId() <= last {
+				continue // read again after a long poll broke off
 			}
+			last = e.GetEventId()
 			s.cfg.Logger.Debug("followed event", "workflow_id", id, "event_id", e.GetEventId(), "type", e.GetEventType().String())
-			switch e.GetEventType() {
-			case enumspb.EVENT_TYPE_WORKFLOW_TASK_COMPLETED, enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED,
-				enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED, enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_CANCELED,
-				enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_TERMINATED, enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_TIMED_OUT,
-				enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW:
-				changed()
+			each(e)
+			if e.GetEventType() == enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW {
+				last = 0 // the next run's history starts at 1
+				break
 			}
 		}
 		// The history ended (the run closed) or the long poll broke off: a closed run has
@@ -191,11 +198,50 @@ func (s *Server) followHistory(ctx context.Context, id string, since time.Time, 
 			d.GetWorkflowExecutionInfo().GetStatus() != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
 			return
 		}
+		if last == 0 {
+			continue // on to the next run at once
+		}
 		select {
 		case <-ctx.Done():
 		case <-time.After(time.Second):
 		}
 	}
+}
+
+// marksChange reports whether the event is one after which a run's record may have
+// changed: a completed workflow task (a decision, a step, a status) or the run's close.
+func marksChange(e *historypb.HistoryEvent) bool {
+	switch e.GetEventType() {
+	case enumspb.EVENT_TYPE_WORKFLOW_TASK_COMPLETED, enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED,
+		enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED, enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_CANCELED,
+		enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_TERMINATED, enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_TIMED_OUT,
+		enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW:
+		return true
+	}
+	return false
+}
+
+// recordedStatus is the status and step an event of a run's history records: those a
+// workflow task wrote to the run's search attributes (every Flowgate run writes them at
+// each change of status or step), or a close Temporal made without them (terminated,
+// timed out, or failed or cancelled before the run could record it).
+func recordedStatus(e *historypb.HistoryEvent) (status workflows.Status, step string, ok bool) {
+	switch e.GetEventType() {
+	case enumspb.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES:
+		fields := e.GetUpsertWorkflowSearchAttributesEventAttributes().GetSearchAttributes().GetIndexedFields()
+		raw, found := fields[workflows.AttrStatus.GetName()]
+		if !found || json.Unmarshal(raw.GetData(), &status) != nil {
+			return "", "", false
+		}
+		_ = json.Unmarshal(fields[workflows.AttrStep.GetName()].GetData(), &step)
+		return status, step, true
+	case enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_TERMINATED, enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_TIMED_OUT,
+		enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED:
+		return workflows.StatusFailed, "", true
+	case enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_CANCELED:
+		return workflows.StatusCancelled, "", true
+	}
+	return "", "", false
 }
 
 // tell sends notifications/resources/updated to every subscriber of the run.

@@ -18,6 +18,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	enumspb "go.temporal.io/api/enums/v1"
+	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/api/workflowservice/v1"
 
@@ -222,7 +223,6 @@ func (s *Server) createTask(ctx context.Context, id json.RawMessage, tool string
 			return rpcError(id, invalidParamsError("arguments of start_workflow: "+err.Error()))
 		}
 	}
-	seen := time.Now()
 	res, err := s.startWorkflow(ctx, mcp.CallToolRequest{}, sa)
 	if err != nil {
 		return rpcError(id, internalError("start_workflow failed: "+err.Error()))
@@ -231,6 +231,7 @@ func (s *Server) createTask(ctx context.Context, id json.RawMessage, tool string
 		return rpcError(id, invalidParamsError("start_workflow refused: "+resultText(res)))
 	}
 	started, _ := res.StructuredContent.(StartResult)
+	seen := time.Now()
 	t, err := s.ownedTask(ctx, started.WorkflowID)
 	if err != nil {
 		// Started, but not readable yet: the task exists all the same.
@@ -373,22 +374,27 @@ func (s *Server) taskOf(ctx context.Context, v workflows.StatusView) mcp.Task {
 	t := mcp.Task{TaskId: v.WorkflowID, CreatedAt: v.StartedAt.UTC().Format(time.RFC3339Nano),
 		LastUpdatedAt: v.UpdatedAt.UTC().Format(time.RFC3339Nano), TTL: s.taskTTL(ctx), PollInterval: pollInterval(),
 		StatusMessage: describeStatus(v)}
-	switch v.Status {
-	case workflows.StatusWaitingApproval, workflows.StatusWaitingInput:
-		t.Status = mcp.TaskStatusInputRequired
-	case workflows.StatusCompleted:
-		t.Status = mcp.TaskStatusCompleted
-	case workflows.StatusRejected, workflows.StatusFailed, workflows.StatusTimedOut:
-		t.Status = mcp.TaskStatusFailed
-	case workflows.StatusCancelled:
-		t.Status = mcp.TaskStatusCancelled
-	default:
-		t.Status = mcp.TaskStatusWorking
-	}
+	t.Status = taskStatus(v.Status)
 	if v.UpdatedAt.IsZero() {
 		t.LastUpdatedAt = t.CreatedAt
 	}
 	return t
+}
+
+// taskStatus is the task status of a run's status: a gate is input_required; a rejected,
+// failed or timed-out run failed.
+func taskStatus(s workflows.Status) mcp.TaskStatus {
+	switch s {
+	case workflows.StatusWaitingApproval, workflows.StatusWaitingInput:
+		return mcp.TaskStatusInputRequired
+	case workflows.StatusCompleted:
+		return mcp.TaskStatusCompleted
+	case workflows.StatusRejected, workflows.StatusFailed, workflows.StatusTimedOut:
+		return mcp.TaskStatusFailed
+	case workflows.StatusCancelled:
+		return mcp.TaskStatusCancelled
+	}
+	return mcp.TaskStatusWorking
 }
 
 func terminal(status mcp.TaskStatus) bool {
@@ -601,7 +607,12 @@ func (s *Server) askAtGate(ctx context.Context, t taskView) {
 func (s *Server) waitForChange(ctx context.Context, id string) error {
 	wctx, cancel := context.WithTimeout(ctx, TaskPollInterval)
 	defer cancel()
-	s.followHistory(wctx, id, time.Now(), cancel)
+	since := time.Now()
+	s.followHistory(wctx, id, func(e *historypb.HistoryEvent) {
+		if marksChange(e) && !e.GetEventTime().AsTime().Before(since) {
+			cancel()
+		}
+	})
 	return ctx.Err()
 }
 
