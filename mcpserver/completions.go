@@ -130,7 +130,7 @@ func (c completions) workflowIDs(ctx context.Context, prefix string) (*mcp.Compl
 	if len(prefix) > MaxIDLength || strings.ContainsAny(prefix, `'"\`) {
 		return complete(nil, ""), nil
 	}
-	query := listQuery("", "")
+	query := ListQuery("", "")
 	if prefix != "" {
 		query += fmt.Sprintf(" AND WorkflowId STARTS_WITH '%s'", prefix)
 	}

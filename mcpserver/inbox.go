@@ -68,7 +68,7 @@ func (s *Server) pending(ctx context.Context) (PendingResult, error) {
 	}
 	resp, err := s.cfg.Client.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
 		Namespace: s.cfg.Namespace, PageSize: 4 * MaxPending,
-		Query: listQuery("", string(workflows.StatusWaitingApproval)) + " AND ExecutionStatus = 'Running'",
+		Query: ListQuery("", string(workflows.StatusWaitingApproval)) + " AND ExecutionStatus = 'Running'",
 	})
 	if err != nil {
 		return res, err

@@ -171,14 +171,14 @@ func (s *Server) readStats(ctx context.Context, req mcp.ReadResourceRequest) ([]
 	st := Stats{ByType: map[string]int64{}, ByStatus: map[string]int64{}}
 	count := func(q string) (int64, error) { return s.countRuns(ctx, q) }
 	for _, k := range s.workflowTypes() {
-		n, err := count(listQuery(k, ""))
+		n, err := count(ListQuery(k, ""))
 		if err != nil {
 			return nil, internalError(s.explain(ctx, "", err))
 		}
 		st.ByType[k] = n
 	}
 	for _, status := range statusNames() {
-		n, err := count(listQuery("", status))
+		n, err := count(ListQuery("", status))
 		if err != nil {
 			return nil, internalError(s.explain(ctx, "", err))
 		}
@@ -221,7 +221,7 @@ func (s *Server) readStats(ctx context.Context, req mcp.ReadResourceRequest) ([]
 func (s *Server) Waiting(ctx context.Context) (map[string]map[string]int64, *time.Time, error) {
 	count := func(q string) (int64, error) { return s.countRuns(ctx, q) }
 	byGate := map[string]map[string]int64{}
-	waiting := listQuery("", string(workflows.StatusWaitingApproval))
+	waiting := ListQuery("", string(workflows.StatusWaitingApproval))
 	for _, kind := range s.workflowTypes() {
 		for _, gate := range s.gates(kind) {
 			n, err := count(fmt.Sprintf("%s AND FlowgateType = '%s' AND FlowgateStep = '%s'", waiting, kind, gate))

@@ -491,7 +491,7 @@ func (s *Server) listWorkflows(ctx context.Context, _ mcp.CallToolRequest, args 
 	if args.Limit < 1 || args.Limit > MaxListLimit {
 		return argError("limit", fmt.Sprintf("is %d", args.Limit), fmt.Sprintf("1 to %d (default %d)", MaxListLimit, DefaultListLimit)), nil
 	}
-	query := listQuery(args.WorkflowType, args.Status)
+	query := ListQuery(args.WorkflowType, args.Status)
 	var cur listCursor
 	if args.Cursor != "" {
 		var ok bool
@@ -604,8 +604,9 @@ func decodeCursor(s, query string) (listCursor, bool) {
 	return c, true
 }
 
-// listQuery builds a visibility query from validated enum values only.
-func listQuery(kind, status string) string {
+// ListQuery is the visibility query list_workflows runs for its filters (validated enum
+// values only; empty for any): the same query finds the runs in the Temporal UI.
+func ListQuery(kind, status string) string {
 	// Every Flowgate process, built in or defined, runs on Flowgate's task queue; the data
 	// tools' tool_call runs are not processes.
 	// A run that continued as new goes on as the next run of its id: only that one counts.

@@ -95,8 +95,12 @@ type runner struct {
 	// and cleared by flush.
 	coalesces bool
 	dirty     bool
-	// bundled is set on runs that took every change up to changeBundle at once.
-	bundled bool
+	// bundled is set on runs that took every change up to changeBundle at once; their
+	// definition's reads run as local activities (localReads).
+	bundled    bool
+	localReads bool
+	// localPending counts the local activities in flight (see startFlusher).
+	localPending int
 	// extraDetails is the definition's details text, shown in the UI below the status.
 	extraDetails string
 	// timedOutAfter is the wait of the gate that timed out, when it is not the request's.
@@ -132,7 +136,8 @@ const changeUpsertOncePerTask = "upsert-once-per-task"
 // changeBundle is one marker for runs started with every change before it: version 1
 // takes changeUpsertOnChange, changeNotify, changeUpsertOncePerTask,
 // changeUnsignedHoldsScopes, changeContinueAsNewAtGate and changeRejectedFails, without a
-// marker (and a search-attribute upsert) for each.
+// marker (and a search-attribute upsert) for each, and runs a definition's reads (GET
+// calls, read statements, file parses) as local activities.
 const changeBundle = "bundle-2026-12"
 
 // newRunner builds the record with every step pending and registers the handlers.
@@ -168,7 +173,7 @@ func newRunner(ctx workflow.Context, kind Kind, req Request, params any, steps [
 	// GetVersion also upserts a search attribute, which is a visibility write. Runs
 	// started before the bundle replay through the changes one by one, as they began.
 	if r.bundled = workflow.GetVersion(ctx, changeBundle, workflow.DefaultVersion, 1) == 1; r.bundled {
-		r.upsertOnChange, r.notifies = true, true
+		r.upsertOnChange, r.notifies, r.localReads = true, true, true
 		r.startFlusher(ctx, true)
 	} else {
 		r.upsertOnChange = workflow.GetVersion(ctx, changeUpsertOnChange, workflow.DefaultVersion, 1) == 1
@@ -452,7 +457,8 @@ func (r *runner) upsert(ctx workflow.Context) {
 // startFlusher makes the run upsert its search attributes once per workflow task when
 // coalesce is set: a coroutine that wakes when publish marked the record changed runs
 // after the task's other coroutines have blocked, so it writes where the run stands
-// then. It lives on a disconnected context, so compensations after a cancellation
+// then. It waits while a local activity is pending, since the task goes on when that
+// returns. It lives on a disconnected context, so compensations after a cancellation
 // still show in visibility.
 func (r *runner) startFlusher(ctx workflow.Context, coalesce bool) {
 	r.coalesces = coalesce
@@ -461,7 +467,7 @@ func (r *runner) startFlusher(ctx workflow.Context, coalesce bool) {
 	}
 	fctx, _ := workflow.NewDisconnectedContext(ctx)
 	workflow.Go(fctx, func(ctx workflow.Context) {
-		for workflow.Await(ctx, func() bool { return r.dirty }) == nil {
+		for workflow.Await(ctx, func() bool { return r.dirty && r.localPending == 0 }) == nil {
 			r.flush(ctx)
 		}
 	})
@@ -639,6 +645,14 @@ func errorMessage(err error) string {
 	var timeout *temporal.TimeoutError
 	if errors.As(err, &timeout) {
 		return "timed out: " + timeout.Error()
+	}
+	// A local activity's own error reaches the workflow as it was returned, not turned into
+	// an application error by the server: say it without Temporal's wrapping.
+	var act *temporal.ActivityError
+	if errors.As(err, &act) {
+		if cause := errors.Unwrap(act); cause != nil {
+			return errorMessage(cause)
+		}
 	}
 	return err.Error()
 }

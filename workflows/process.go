@@ -320,6 +320,31 @@ func (a activitySpec) options(ctx workflow.Context, detail string) workflow.Cont
 	return workflow.WithActivityOptions(ctx, opts)
 }
 
+// exec runs fn(in) for the step into out. A read runs as a local activity when local is
+// set: the same retries and timeout, run by the worker inside the workflow task that
+// reaches it, so reads in a row and the gate after them cost one workflow task instead
+// of one each (the record is the same). Anything that writes stays an activity.
+func (ip *interpreter) exec(ctx workflow.Context, a activitySpec, detail string, local bool, fn, in, out any) error {
+	actx := a.options(ctx, detail)
+	if !local {
+		return workflow.ExecuteActivity(actx, fn, in).Get(ctx, out)
+	}
+	opts := workflow.GetActivityOptions(actx)
+	lctx := workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
+		// An activity's retries are bounded by its policy only; a local activity's
+		// schedule-to-close would default to one attempt's timeout.
+		ScheduleToCloseTimeout: localReadBound,
+		StartToCloseTimeout:    opts.StartToCloseTimeout, RetryPolicy: opts.RetryPolicy, Summary: opts.Summary,
+	})
+	ip.r.localPending++
+	defer func() { ip.r.localPending-- }()
+	return workflow.ExecuteLocalActivity(lctx, fn, in).Get(ctx, out)
+}
+
+// localReadBound bounds a read run as a local activity, its retries included: far above
+// what any retry policy a definition may declare adds up to.
+const localReadBound = 24 * time.Hour
+
 // action runs a step that does something and keeps its output for later steps.
 func (ip *interpreter) action(ctx workflow.Context, s StepDef) (string, error) {
 	if s.Actions != nil {
@@ -439,7 +464,7 @@ func (ip *interpreter) effect(ctx workflow.Context, key string, spec activitySpe
 			in.IdempotencyKey = idem
 		}
 		var res activities.CallResult
-		err = workflow.ExecuteActivity(spec.options(ctx, fmt.Sprintf("%s %s %s", call.Method, service, endpoint)), gw.CallService, in).Get(ctx, &res)
+		err = ip.exec(ctx, spec, fmt.Sprintf("%s %s %s", call.Method, service, endpoint), ip.r.localReads && call.Method == "GET", gw.CallService, in, &res)
 		if err != nil {
 			return nil, "", err
 		}
@@ -465,7 +490,7 @@ func (ip *interpreter) effect(ctx workflow.Context, key string, spec activitySpe
 			in.Key = idem
 		}
 		var res activities.StatementResult
-		if err := workflow.ExecuteActivity(spec.options(ctx, "statement "+stmt.Statement), db.RunStatement, in).Get(ctx, &res); err != nil {
+		if err := ip.exec(ctx, spec, "statement "+stmt.Statement, ip.r.localReads && st.Mode == "read", db.RunStatement, in, &res); err != nil {
 			return nil, "", err
 		}
 		out, err := jsonOf(res)
@@ -487,7 +512,7 @@ func (ip *interpreter) file(ctx workflow.Context, spec activitySpec, f FileStep)
 			return nil, "", templateError(err)
 		}
 		var res activities.ParsedFile
-		if err := workflow.ExecuteActivity(spec.options(ctx, "parse "+p), files.ParseFile, activities.ParseInput{FilePath: p}).Get(ctx, &res); err != nil {
+		if err := ip.exec(ctx, spec, "parse "+p, ip.r.localReads, files.ParseFile, activities.ParseInput{FilePath: p}, &res); err != nil {
 			return nil, "", err
 		}
 		out, err := jsonOf(res)

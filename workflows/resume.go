@@ -42,6 +42,7 @@ type Resume struct {
 	UpsertOnChange      bool     `json:"upsert_on_change,omitempty"`
 	UpsertOncePerTask   bool     `json:"upsert_once_per_task,omitempty"`
 	Bundled             bool     `json:"bundled,omitempty"`
+	LocalReads          bool     `json:"local_reads,omitempty"`
 	Notifies            bool     `json:"notifies,omitempty"`
 	Told                bool     `json:"told,omitempty"`
 	UnsignedHoldsScopes bool     `json:"unsigned_holds_scopes,omitempty"`
@@ -103,7 +104,7 @@ func (ip *interpreter) resumeAt(ctx workflow.Context, i int, g *gate, wait, remi
 	return &continueAt{Resume{
 		State: r.state, Step: i, Outputs: outputs,
 		Gate:           GateResume{Deadline: g.deadline, Wait: wait, Remind: remind, Policy: *g.policy, SelfApproval: g.policy.SelfApproval},
-		UpsertOnChange: r.upsertOnChange, UpsertOncePerTask: r.coalesces, Bundled: r.bundled, Notifies: r.notifies, Told: r.told, UnsignedHoldsScopes: r.unsignedHoldsScopes,
+		UpsertOnChange: r.upsertOnChange, UpsertOncePerTask: r.coalesces, Bundled: r.bundled, LocalReads: r.localReads, Notifies: r.notifies, Told: r.told, UnsignedHoldsScopes: r.unsignedHoldsScopes,
 		UsedNonces: nonces, Runs: runs,
 	}}, nil
 }
@@ -115,7 +116,7 @@ func resumeRunner(ctx workflow.Context, req Request, res Resume) (*runner, error
 		req.ApprovalTimeout = DefaultApprovalTimeout
 	}
 	r := &runner{req: req, state: res.State, upsertOnChange: res.UpsertOnChange, notifies: res.Notifies, told: res.Told,
-		unsignedHoldsScopes: res.UnsignedHoldsScopes, continues: true, runs: res.Runs, bundled: res.Bundled}
+		unsignedHoldsScopes: res.UnsignedHoldsScopes, continues: true, runs: res.Runs, bundled: res.Bundled, localReads: res.LocalReads}
 	if r.state.Outputs == nil {
 		r.state.Outputs = map[string]string{}
 	}
