@@ -740,20 +740,29 @@ func TestProofScale(t *testing.T) {
 	for _, level := range levels {
 		from := len(ids)
 		t0 := time.Now()
-		ids = append(ids, topUp(t, c, level-from)...)
+		// Starts are paced, 500 at a time, each batch once the runs before it but 100 are
+		// at their gate: a flood of 100 000 starts puts their first workflow tasks in a
+		// matching backlog that SQLite stores, and the fill crawled (8 runs a second).
+		for progress := from + 10000; len(ids) < level; {
+			ids = append(ids, topUp(t, c, min(500, level-len(ids)))...)
+			for deadline := time.Now().Add(10 * time.Minute); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+				if l, err := list(waiting); err == nil && l.Pagination.Total >= int64(len(ids)-100) {
+					break
+				}
+			}
+			if len(ids) >= progress && level-from > 10000 { // a progress line each 10 000, for long fills
+				report(t, "scale: filling to %d: %d started after %.0fs (%.0f/s), RSS %.0f MiB",
+					level, len(ids), time.Since(t0).Seconds(), float64(len(ids)-from)/time.Since(t0).Seconds(), rssMiB(dev.cmd.Process.Pid))
+				progress += 10000
+			}
+		}
 		started := time.Since(t0)
 		var filled time.Duration
 		// However slow the store, at least 10 runs a second reach their gate.
 		fill := max(30*time.Minute, time.Duration(level-from)*100*time.Millisecond)
-		progress := from + 10000 // a progress line at each 10 000 waiting, for long fills
 		testenv.WaitFor(t, fill, fmt.Sprintf("%d deployments waiting", level), func() (bool, error) {
 			l, err := list(waiting)
 			filled = time.Since(t0)
-			if err == nil && l.Pagination.Total >= int64(progress) && level-from > 10000 {
-				report(t, "scale: filling to %d: %d waiting after %.0fs (%.0f/s so far), RSS %.0f MiB",
-					level, l.Pagination.Total, filled.Seconds(), float64(l.Pagination.Total-int64(from))/filled.Seconds(), rssMiB(dev.cmd.Process.Pid))
-				progress = int(l.Pagination.Total) + 10000 - int(l.Pagination.Total)%10000
-			}
 			return err == nil && l.Pagination.Total == int64(level), fmt.Errorf("%d waiting (%v)", l.Pagination.Total, err)
 		})
 		time.Sleep(5 * time.Second) // let the last tasks settle before sampling memory
