@@ -889,6 +889,7 @@ func topUp(t *testing.T, c client.Client, n int) []string {
 	var mu sync.Mutex
 	var ids []string
 	var errs atomic.Int64
+	var first error
 	parallel(n, 16, func(k int) {
 		s, err := workflows.PrepareStart(workflows.KindDeployment,
 			json.RawMessage(fmt.Sprintf(`{"service":"orders","version":"5.%d.0","environment":"staging"}`, k)), workflows.Request{RequestedBy: "scale"})
@@ -902,11 +903,15 @@ func topUp(t *testing.T, c client.Client, n int) []string {
 			}
 		}
 		if err != nil {
-			errs.Add(1)
+			if errs.Add(1) == 1 {
+				mu.Lock()
+				first = err
+				mu.Unlock()
+			}
 		}
 	})
 	if errs.Load() != 0 {
-		t.Fatalf("%d starts failed", errs.Load())
+		t.Fatalf("%d of %d starts failed, the first with: %v", errs.Load(), n, first)
 	}
 	return ids
 }
