@@ -152,14 +152,8 @@ func TestLifecycleOfEachKindOnTheEmbeddedServer(t *testing.T) {
 			if st.Status != tc.want {
 				t.Fatalf("status %s, want %s", st.Status, tc.want)
 			}
-			desc, err := c.DescribeWorkflowExecution(context.Background(), id, "")
-			if err != nil {
-				t.Fatal(err)
-			}
-			sa := desc.GetWorkflowExecutionInfo().GetSearchAttributes().GetIndexedFields()
-			var status string
-			if err := json.Unmarshal(sa["FlowgateStatus"].GetData(), &status); err != nil || status != string(tc.want) {
-				t.Errorf("FlowgateStatus search attribute = %q (%v), want %s", status, err, tc.want)
+			if status := searchAttr(t, c, id, "FlowgateStatus"); status != string(tc.want) {
+				t.Errorf("FlowgateStatus search attribute = %q, want %s", status, tc.want)
 			}
 			saveHistory(t, c, id, tc.history)
 		})

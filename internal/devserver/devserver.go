@@ -151,7 +151,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 			continue
 		}
 		if *p.port == 0 {
-			free, err := freePort(opts.IP)
+			free, err := freeport.Port(opts.IP)
 			if err != nil {
 				return nil, err
 			}
@@ -264,7 +264,7 @@ func (o *Options) serverConfig() (*config.Config, error) {
 	}
 	conf.Persistence.DataStores = map[string]config.DataStore{"default": {SQL: sqlConf}, "visibility": {SQL: visConf}}
 
-	httpPort, err := freePort(o.IP)
+	httpPort, err := freeport.Port(o.IP)
 	if err != nil {
 		return nil, err
 	}
@@ -289,7 +289,7 @@ func (o *Options) serverConfig() (*config.Config, error) {
 		if name == string(primitives.FrontendService) {
 			svc.RPC.GRPCPort = o.FrontendPort
 			svc.RPC.HTTPPort = httpPort
-		} else if svc.RPC.GRPCPort, err = freePort(o.IP); err != nil {
+		} else if svc.RPC.GRPCPort, err = freeport.Port(o.IP); err != nil {
 			return nil, err
 		}
 		conf.Services[name] = svc
@@ -484,8 +484,6 @@ func (s *Server) registerSearchAttributes(ctx context.Context, namespace string,
 	}
 	return nil
 }
-
-func freePort(ip string) (int, error) { return freeport.Port(ip) }
 
 func checkPortFree(ip string, port int) error {
 	l, err := net.Listen("tcp", net.JoinHostPort(ip, strconv.Itoa(port)))
