@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
@@ -161,6 +162,81 @@ func TestMCPListCursors(t *testing.T) {
 	if fmt.Sprint(pages) != "[2 2]" {
 		t.Errorf("pages of 4 audits by 2 = %v, want [2 2] and has_more false on the second", pages)
 	}
+}
+
+// TestMCPListsWithoutCountingWhenACountIsSlow: a server whose count budget is spent before
+// any count can answer (as with many thousands of runs) still pages exactly: has_more is
+// true while a page follows and false on the last one, even when that one is exactly full;
+// total is given on the last page (it holds the rest) and whenever include_total asks.
+func TestMCPListsWithoutCountingWhenACountIsSlow(t *testing.T) {
+	env := testenv.StartT(t, testenv.Options{NoMCP: true})
+	m, err := mcpserver.New(mcpserver.Config{Client: env.Client, ListCountBudget: time.Nanosecond, Logger: testenv.Logger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := m.ListenHTTP("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = h.Shutdown(context.Background()) })
+	cs := connectHTTP(t, h.URL())
+	var ids []string
+	for range 5 {
+		var s mcpserver.StartResult
+		callTool(t, cs, "start_workflow", map[string]any{"workflow_type": "audit", "parameters": map[string]any{"tables": []string{"products"}}}).decode(t, &s)
+		ids = append(ids, "'"+s.WorkflowID+"'")
+	}
+	testenv.WaitFor(t, 10*time.Second, "audits visible", func() (bool, error) {
+		n, err := env.Client.CountWorkflow(t.Context(), countRequest("WorkflowId IN ("+strings.Join(ids, ", ")+")"))
+		return err == nil && n.GetCount() == 5, err
+	})
+	list := func(args map[string]any) mcpserver.ListResult {
+		var l mcpserver.ListResult
+		r := callTool(t, cs, "list_workflows", args)
+		r.decode(t, &l)
+		if l.Pagination.Total == nil && !strings.Contains(r.Text, "More than") {
+			t.Errorf("an uncounted page does not say so: %s", r.Text)
+		}
+		return l
+	}
+	var pages []string
+	cursor := ""
+	for range 5 {
+		args := map[string]any{"workflow_type": "audit", "limit": 2}
+		if cursor != "" {
+			args["cursor"] = cursor
+		}
+		l := list(args)
+		pages = append(pages, fmt.Sprintf("%d/%s/%t", len(l.Items), totalText(l), l.Pagination.HasMore))
+		if !l.Pagination.HasMore {
+			break
+		}
+		cursor = l.Pagination.NextCursor
+	}
+	if got := strings.Join(pages, " "); got != "2/-/true 2/-/true 1/5/false" {
+		t.Errorf("pages (items/total/has_more) = %s, want 2/-/true 2/-/true 1/5/false", got)
+	}
+	// A full page with nothing after it: Temporal hands out a token, the look ahead finds
+	// nothing, so has_more is false and the total is known.
+	if l := list(map[string]any{"workflow_type": "audit", "limit": 5}); l.Pagination.HasMore || totalText(l) != "5" || l.Pagination.NextCursor != "" {
+		t.Errorf("an exactly full last page: has_more %t, total %s, cursor %q", l.Pagination.HasMore, totalText(l), l.Pagination.NextCursor)
+	}
+	first := list(map[string]any{"workflow_type": "audit", "limit": 2, "include_total": true})
+	if totalText(first) != "5" || !first.Pagination.HasMore {
+		t.Fatalf("include_total: total %s, has_more %t; want 5 and true", totalText(first), first.Pagination.HasMore)
+	}
+	// The count travels with the cursor to the next page.
+	if next := list(map[string]any{"workflow_type": "audit", "limit": 2, "cursor": first.Pagination.NextCursor}); totalText(next) != "5" {
+		t.Errorf("the page after a counted one: total %s, want 5", totalText(next))
+	}
+}
+
+// totalText is a listing's pagination.total, "-" when it was not counted.
+func totalText(l mcpserver.ListResult) string {
+	if l.Pagination.Total == nil {
+		return "-"
+	}
+	return fmt.Sprint(*l.Pagination.Total)
 }
 
 // TestMCPStartRefusesWhatItCannotKeep: a deployment of a service the gateway does not know

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -95,7 +96,8 @@ func waitStatus(t *testing.T, cs *mcp.ClientSession, id string, want workflows.S
 // approval that exists only as a YAML file is loaded by `flowgate dev --processes DIR`,
 // discovered, started, followed and approved through MCP by the official Go SDK client,
 // with two distinct approvers from the finance group and the requester's own approval
-// refused. An edit of the file is picked up while the server runs (tools/list_changed),
+// refused. An edit of the file is picked up while the server runs (tools/list_changed and
+// resources/list_changed),
 // and the run started before the edit finishes on the definition it started with.
 func TestAProcessDefinedInAFileRunsThroughMCP(t *testing.T) {
 	dir := t.TempDir()
@@ -165,7 +167,7 @@ func TestAProcessDefinedInAFileRunsThroughMCP(t *testing.T) {
 	select {
 	case <-notified:
 	case <-time.After(20 * time.Second):
-		t.Error("no notifications/tools/list_changed within 20s of editing a definition")
+		t.Error("no notifications/tools/list_changed and notifications/resources/list_changed within 20s of editing a definition")
 	}
 	testenv.WaitFor(t, 20*time.Second, "describe_process shows version 2", func() (bool, error) {
 		var d mcpserver.ProcessView
@@ -215,8 +217,49 @@ func TestAProcessDefinedInAFileRunsThroughMCP(t *testing.T) {
 	}
 }
 
-// listChangedNotifications opens a session with the standalone SSE stream and signals the
-// first notifications/tools/list_changed it receives.
+// TestDefinitionsReloadOnSIGHUP: with --processes-reload 0, flowgate dev checks its
+// definition files only when it gets SIGHUP. An edit stays unseen until then; after the
+// signal the new version is what describe_process shows and clients hear that the tools
+// and resources changed.
+func TestDefinitionsReloadOnSIGHUP(t *testing.T) {
+	dir := t.TempDir()
+	procs := filepath.Join(dir, "processes")
+	os.Mkdir(procs, 0o755)
+	file := filepath.Join(procs, "refund_approval.yaml")
+	copyFile(t, "../examples/processes/refund_approval.yaml", file)
+	keys := writeKeys(t, dir, map[string][]string{"rita": {mcpserver.ScopeRead, mcpserver.ScopeWrite}})
+	args, mcpAddr, _ := devOnFreePorts(t, filepath.Join(dir, "data"))
+	dev := startDev(t, append(args, "--processes", procs, "--processes-reload", "0", "--api-keys", keys)...)
+	dev.waitReady(t, mcpAddr)
+	rita := connectAs(t, dev.mcpURL, "rita-key")
+	version := func() int {
+		var d mcpserver.ProcessView
+		callTool(t, rita, "describe_process", map[string]any{"name": "refund_approval"}).decode(t, &d)
+		return d.Version
+	}
+	notified := listChangedNotifications(t, dev.mcpURL, "rita-key")
+	src, _ := os.ReadFile(file)
+	os.WriteFile(file, []byte(strings.Replace(string(src), "version: 1", "version: 2", 1)), 0o644)
+	// Without the signal nothing looks at the file: three reload intervals of the default (2s).
+	time.Sleep(6 * time.Second)
+	if v := version(); v != 1 {
+		t.Fatalf("describe_process shows version %d before any SIGHUP, want 1 (no periodic reload with --processes-reload 0)", v)
+	}
+	if err := dev.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-notified:
+	case <-time.After(20 * time.Second):
+		t.Error("no notifications/tools/list_changed and notifications/resources/list_changed within 20s of SIGHUP")
+	}
+	testenv.WaitFor(t, 20*time.Second, "describe_process shows version 2 after SIGHUP", func() (bool, error) {
+		return version() == 2, nil
+	})
+}
+
+// listChangedNotifications opens a session with the standalone SSE stream and signals once
+// it has received both notifications/tools/list_changed and notifications/resources/list_changed.
 func listChangedNotifications(t *testing.T, url, key string) <-chan struct{} {
 	t.Helper()
 	p := newPlainMCPWith(t, url, key)
@@ -235,8 +278,11 @@ func listChangedNotifications(t *testing.T, url, key string) <-chan struct{} {
 	go func() {
 		defer resp.Body.Close()
 		sc := bufio.NewScanner(resp.Body)
+		tools, resources := false, false
 		for sc.Scan() {
-			if strings.Contains(sc.Text(), "notifications/tools/list_changed") {
+			tools = tools || strings.Contains(sc.Text(), "notifications/tools/list_changed")
+			resources = resources || strings.Contains(sc.Text(), "notifications/resources/list_changed")
+			if tools && resources {
 				close(got)
 				return
 			}

@@ -301,7 +301,9 @@ func TestMCPListPaginates(t *testing.T) {
 		}
 		var l mcpserver.ListResult
 		callTool(t, cs, "list_workflows", args).decode(t, &l)
-		total = l.Pagination.Total
+		if l.Pagination.Total != nil {
+			total = *l.Pagination.Total
+		}
 		var ids []string
 		for _, it := range l.Items {
 			ids = append(ids, it.WorkflowID+"/"+it.Status)

@@ -55,7 +55,8 @@ func TestStatsCountThePileByKindAndGate(t *testing.T) {
 // TestDevShowsItsCachesAndThePile: flowgate dev with a workflow cache of one run. Three
 // deployments wait at their gate, so two fell out of the cache; approving the first is
 // rebuilt by replay, and admin://system/stats counts that miss beside the caches' bounds,
-// while /metrics reports the pile by process and gate and the cache's own counters.
+// while /metrics reports the pile by process and gate, the cache's own counters and the
+// embedded server's history caches.
 func TestDevShowsItsCachesAndThePile(t *testing.T) {
 	args, mcpAddr, _ := devOnFreePorts(t, t.TempDir())
 	dev := startDev(t, append(args, "--workflow-cache", "2", "--history-cache", "64")...)
@@ -100,6 +101,15 @@ func TestDevShowsItsCachesAndThePile(t *testing.T) {
 	// others came to their gate, so its approval replayed it.
 	if c.Runs > 2 || c.HitRate <= 0 || c.HitRate >= 1 {
 		t.Errorf("workflow cache %+v: want at most 2 runs and a hit rate between 0 and 1", c.WorkerCache)
+	}
+	// The embedded server's history caches: every workflow task looked its run up in the
+	// mutable-state cache, and most found it there.
+	if sc := c.Server; sc == nil || sc.MutableState.Requests == 0 || sc.MutableState.HitRate <= 0 || sc.MutableState.HitRate > 1 || sc.Events.Requests == 0 {
+		t.Errorf("server caches %+v: want lookups of both caches and a mutable-state hit rate above 0", c.Server)
+	}
+	if m := metricsText(); !regexp.MustCompile(`flowgate_server_cache_requests_total\{cache="mutable_state"\} [1-9]`).MatchString(m) ||
+		!strings.Contains(m, `flowgate_server_cache_misses_total{cache="events"}`) {
+		t.Errorf("/metrics lacks the server caches' counters:\n%s", grepLines(m, "flowgate_server_cache"))
 	}
 	if st.WaitingApproval["deployment"]["approval"] != 2 {
 		t.Errorf("after one approval %v wait, want 2", st.WaitingApproval)

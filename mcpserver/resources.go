@@ -163,6 +163,9 @@ type Caches struct {
 	HistoryCacheLimit int `json:"history_cache_limit,omitempty"`
 	// WorkerCache is what the workflow cache has done since the process started.
 	metrics.WorkerCache
+	// Server is what the embedded Temporal server's history caches have done since it
+	// started; nil when the server runs elsewhere.
+	Server *metrics.ServerCaches `json:"server,omitempty"`
 }
 
 func (s *Server) readStats(ctx context.Context, req mcp.ReadResourceRequest) ([]mcp.ResourceContents, error) {

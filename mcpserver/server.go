@@ -49,6 +49,9 @@ type Config struct {
 	SeparationOfDuties bool
 	// CallTimeout bounds each Temporal call a tool makes; default 30s.
 	CallTimeout time.Duration
+	// ListCountBudget is how long list_workflows waits for its count of the matches beyond
+	// the page, unless the call asks for include_total; default DefaultListCountBudget.
+	ListCountBudget time.Duration
 	// Logger receives one line per failed call; default slog.Default().
 	Logger *slog.Logger
 	// Auth, when set, authenticates every HTTP request (API keys, OAuth bearer tokens)
@@ -123,6 +126,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.CallTimeout <= 0 {
 		cfg.CallTimeout = 30 * time.Second
+	}
+	if cfg.ListCountBudget <= 0 {
+		cfg.ListCountBudget = DefaultListCountBudget
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()

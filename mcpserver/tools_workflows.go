@@ -83,6 +83,9 @@ type ListArgs struct {
 	Status       string `json:"status,omitempty"`
 	Limit        int    `json:"limit,omitempty"`
 	Cursor       string `json:"cursor,omitempty"`
+	// IncludeTotal counts every match however long it takes; without it a count that
+	// takes longer than Config.ListCountBudget is left out.
+	IncludeTotal bool `json:"include_total,omitempty"`
 }
 
 // ListItem is one workflow in list_workflows.
@@ -100,9 +103,11 @@ type ListItem struct {
 // Pagination tells how to get the next page.
 type Pagination struct {
 	Limit int `json:"limit"`
-	// Total is how many workflows match: counted for the first page (unless it holds them
-	// all), and carried by the cursor to the pages after it, so paging costs no count.
-	Total      int64  `json:"total"`
+	// Total is how many workflows match, when it is known: on the page that holds the
+	// last of them, or counted for the first page (within Config.ListCountBudget, or however long
+	// it takes with include_total) and carried by the cursor to the pages after it, so
+	// paging costs no count. A count scans every match, so with many runs it is left out.
+	Total      *int64 `json:"total,omitempty"`
 	HasMore    bool   `json:"has_more"`
 	NextCursor string `json:"next_cursor,omitempty"`
 }
@@ -186,6 +191,7 @@ Returns the new status.`),
 		mcp.WithString("status", mcp.Enum(statusNames()...)),
 		mcp.WithInteger("limit", mcp.Min(1), mcp.Max(MaxListLimit), mcp.DefaultNumber(DefaultListLimit)),
 		mcp.WithString("cursor", mcp.Description("next_cursor from the previous page.")),
+		mcp.WithBoolean("include_total", mcp.Description("count every match for pagination.total, however long it takes; without it a count that takes longer than "+s.cfg.ListCountBudget.String()+" (many thousands of runs) is left out, and has_more still says whether a page follows.")),
 		mcp.WithOutputSchema[ListResult](),
 		readOnly("List workflows"),
 	), mcp.NewTypedToolHandler(s.listWorkflows))
@@ -502,27 +508,62 @@ func (s *Server) listWorkflows(ctx context.Context, _ mcp.CallToolRequest, args 
 	}
 	ctx, cancel := s.callContext(ctx)
 	defer cancel()
+	// The first page counts its matches beside the page; a later one has its first
+	// page's count, if that one had it.
+	var counted <-chan countAnswer
+	if cur.Total == 0 && (cur.Token == nil || args.IncludeTotal) {
+		countCtx, stopCount := context.WithCancel(ctx)
+		defer stopCount() // an unfinished count is interrupted in the store
+		counted = s.countAsync(countCtx, query)
+	}
+	began := time.Now()
 	resp, err := s.cfg.Client.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
 		Namespace: s.cfg.Namespace, PageSize: int32(args.Limit), NextPageToken: cur.Token, Query: query,
 	})
 	if err != nil {
 		return s.toolError(ctx, "list_workflows", "", err), nil
 	}
-	// A count costs a scan of every match: a page with no page after it holds the rest,
-	// and a later page has its first page's count.
-	total := cur.Seen + int64(len(resp.GetExecutions()))
+	seen := cur.Seen + int64(len(resp.GetExecutions()))
+	var total *int64
 	switch {
 	case len(resp.GetNextPageToken()) == 0:
+		// A page with no page after it holds the rest.
+		total = &seen
 	case cur.Total > 0:
-		total = max(cur.Total, total)
-	default:
-		count, err := s.cfg.Client.CountWorkflow(ctx, &workflowservice.CountWorkflowExecutionsRequest{Namespace: s.cfg.Namespace, Query: query})
+		total = ptr(max(cur.Total, seen))
+	case counted != nil:
+		wait := time.After(s.cfg.ListCountBudget - time.Since(began))
+		if args.IncludeTotal {
+			wait = nil
+		}
+		select {
+		case a := <-counted:
+			if a.err != nil {
+				return s.toolError(ctx, "list_workflows", "", a.err), nil
+			}
+			total = ptr(max(a.n, seen))
+		case <-wait:
+		}
+	}
+	// Temporal hands out a token whenever a page is full, even when nothing follows: the
+	// count decides, or else a look at the next page's first run, so the last page says
+	// has_more false and no empty page follows it.
+	more := len(resp.GetNextPageToken()) > 0
+	switch {
+	case more && total != nil:
+		more = seen < *total
+	case more:
+		next, err := s.cfg.Client.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
+			Namespace: s.cfg.Namespace, PageSize: 1, NextPageToken: resp.GetNextPageToken(), Query: query,
+		})
 		if err != nil {
 			return s.toolError(ctx, "list_workflows", "", err), nil
 		}
-		total = count.GetCount()
+		if more = len(next.GetExecutions()) > 0; !more {
+			total = &seen
+		}
 	}
-	res := ListResult{Items: []ListItem{}, Pagination: Pagination{Limit: args.Limit, Total: total}}
+	res := ListResult{Items: []ListItem{}, Pagination: Pagination{Limit: args.Limit, Total: total, HasMore: more}}
 	for _, e := range resp.GetExecutions() {
 		item := ListItem{
 			WorkflowID: e.GetExecution().GetWorkflowId(),
@@ -540,15 +581,21 @@ func (s *Server) listWorkflows(ctx context.Context, _ mcp.CallToolRequest, args 
 		item.UIURL = s.uiLink(item.WorkflowID)
 		res.Items = append(res.Items, item)
 	}
-	// Temporal hands out a token whenever a page is full, even when nothing follows: the
-	// count decides, so the last page says has_more false and no empty page follows it.
-	seen := cur.Seen + int64(len(res.Items))
-	if len(resp.GetNextPageToken()) > 0 && seen < res.Pagination.Total {
-		res.Pagination.HasMore = true
-		res.Pagination.NextCursor = encodeCursor(listCursor{Query: cursorQuery(query), Seen: seen, Token: resp.GetNextPageToken(), Total: res.Pagination.Total})
+	var lines []string
+	if more {
+		c := listCursor{Query: cursorQuery(query), Seen: seen, Token: resp.GetNextPageToken()}
+		if total != nil {
+			c.Total = *total
+		}
+		res.Pagination.NextCursor = encodeCursor(c)
 	}
-	lines := []string{fmt.Sprintf("%s match%s (showing %d).", plural(int(res.Pagination.Total), "workflow"),
-		map[bool]string{true: "es", false: ""}[res.Pagination.Total == 1], len(res.Items))}
+	if total != nil {
+		lines = append(lines, fmt.Sprintf("%s match%s (showing %d).", plural(int(*total), "workflow"),
+			map[bool]string{true: "es", false: ""}[*total == 1], len(res.Items)))
+	} else {
+		lines = append(lines, fmt.Sprintf("More than %s match (showing %d; not counted, since counting every match takes longer than %s: call again with include_total true for the count).",
+			plural(int(seen), "workflow"), len(res.Items), s.cfg.ListCountBudget))
+	}
 	for _, it := range res.Items {
 		line := fmt.Sprintf("- %s: %s %s", it.WorkflowID, it.Type, it.Status)
 		if it.CurrentStep != "" {
@@ -564,6 +611,28 @@ func (s *Server) listWorkflows(ctx context.Context, _ mcp.CallToolRequest, args 
 	}
 	return mcp.NewToolResultStructured(res, strings.Join(lines, "\n")), nil
 }
+
+// DefaultListCountBudget is how long list_workflows waits for its count of the matches,
+// beyond the page itself, unless include_total asks for it: a count scans every match
+// (about 20 ms for 10 000 runs on the embedded store), a page does not.
+const DefaultListCountBudget = 40 * time.Millisecond
+
+type countAnswer struct {
+	n   int64
+	err error
+}
+
+// countAsync counts the runs that match query, answering on the channel it returns.
+func (s *Server) countAsync(ctx context.Context, query string) <-chan countAnswer {
+	out := make(chan countAnswer, 1)
+	go func() {
+		n, err := s.countRuns(ctx, query)
+		out <- countAnswer{n, err}
+	}()
+	return out
+}
+
+func ptr[T any](v T) *T { return &v }
 
 // listCursor is what list_workflows hands out as pagination.next_cursor: Temporal's page
 // token, bound to the filters it was made for, and how many runs came before it.

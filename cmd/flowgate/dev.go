@@ -56,6 +56,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	dk.Register(fs, "default <data-dir>/decision.keys when auth is on")
 	var pf stack.ProcessFlags
 	pf.Register(fs, "agents can start them; edits are picked up within seconds and on SIGHUP")
+	pf.RegisterReload(fs)
 	var nf stack.NotifyFlags
 	nf.Register(fs, "default http://<mcp-addr>")
 	var af stack.AuthFlags
@@ -91,6 +92,9 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	if *retention < devserver.RetentionWarning {
 		fmt.Fprintf(stderr, "warning: --retention %s: every finished run (completed, rejected, failed, timed out, cancelled) is deleted with its history and record %s after it ends; the web UI, get_workflow_status and workflow://…/details no longer find it after that\n", *retention, *retention)
+	}
+	if err := pf.Check(); err != nil {
+		return usageError{err}
 	}
 	if *historyCache < 1 || *historyCache > devserver.MaxHistoryCacheSize {
 		return usageError{fmt.Errorf("--history-cache %d: allowed is 1 to %d runs whose state the embedded Temporal keeps in memory (default %d)", *historyCache, devserver.MaxHistoryCacheSize, devserver.DefaultHistoryCacheSize)}
@@ -217,7 +221,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	mcpURL := ""
 	if !*noMCP {
 		m, err := stack.NewMCP(c, srv.Namespace(), stack.MCPConfig{UIBaseURL: srv.UIURL(), Actor: *actor, Auth: auth, Metrics: reg, Sessions: sf, ToolsNamespace: *toolsNS, Processes: catalog, DecisionKeys: keys, LinkKeys: linkKeys,
-			WorkflowCacheSize: *workflowCache, HistoryCacheSize: *historyCache}, logger)
+			WorkflowCacheSize: *workflowCache, HistoryCacheSize: *historyCache, ServerCaches: srv.Caches}, logger)
 		if err != nil {
 			return usageError{err}
 		}

@@ -129,6 +129,7 @@ func TestCacheFlagsOutOfRangeAreRefused(t *testing.T) {
 		{"dev", "--debug-addr", "0.0.0.0:6060", "--debug-addr 0.0.0.0:6060 is not a loopback address"},
 		{"dev", "--retention", "0s", "--retention 0s: allowed is 1s to"},
 		{"dev", "--memory-limit", "10MiB", "--memory-limit 10MiB: allowed is at least 64MiB"},
+		{"dev", "--processes-reload", "-1s", "--processes-reload -1s: allowed is 0 (only on SIGHUP) or a positive duration"},
 	} {
 		var stdout, stderr bytes.Buffer
 		code := run([]string{c.cmd, "--data-dir", t.TempDir(), c.flag, c.value}, &stdout, &stderr)

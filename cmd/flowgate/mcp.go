@@ -36,6 +36,7 @@ func runMCP(ctx context.Context, args []string, stderr io.Writer) error {
 	dk.Register(fs, "required with --api-keys or --oauth-issuer; the server signs every decision and runs it starts take only signed ones")
 	var pf stack.ProcessFlags
 	pf.Register(fs, "agents can start them; edits are picked up within seconds and on SIGHUP")
+	pf.RegisterReload(fs)
 	if err := parseFlags(fs, args, stderr); err != nil {
 		return err
 	}
@@ -52,6 +53,9 @@ func runMCP(ctx context.Context, args []string, stderr io.Writer) error {
 		return usageError{fmt.Errorf("--services: %w", err)}
 	}
 	if err := sf.Check(); err != nil {
+		return usageError{err}
+	}
+	if err := pf.Check(); err != nil {
 		return usageError{err}
 	}
 	auth, err := af.Config()

@@ -114,6 +114,7 @@ type Server struct {
 	uiURL     string
 	namespace string
 	retention time.Duration
+	caches    *cacheMetrics
 }
 
 // FrontendAddress is the host:port that Temporal clients dial.
@@ -171,8 +172,10 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	for name, svc := range conf.Services {
 		hosts[primitives.ServiceName(name)] = static.SingleLocalHost(net.JoinHostPort(opts.IP, strconv.Itoa(svc.RPC.GRPCPort)))
 	}
+	caches := &cacheMetrics{}
 	srv, err := temporal.NewServer(
 		temporal.WithConfig(conf),
+		temporal.WithCustomMetricsHandler(caches.handler()),
 		temporal.ForServices(temporal.DefaultServices),
 		temporal.WithStaticHosts(hosts),
 		temporal.WithLogger(newServerLogger(opts.Logger, level)),
@@ -191,6 +194,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		frontend:  net.JoinHostPort(opts.IP, strconv.Itoa(opts.FrontendPort)),
 		namespace: opts.Namespace,
 		retention: opts.retention(),
+		caches:    caches,
 	}
 	for _, ns := range append([]string{opts.Namespace}, opts.ExtraNamespaces...) {
 		if err := s.registerSearchAttributes(ctx, ns, opts.SearchAttributes); err != nil {

@@ -125,6 +125,52 @@ func (m *Metrics) WorkerCache() WorkerCache {
 	return wc
 }
 
+// CacheUse is what one of the embedded Temporal server's caches has done since the server
+// started: lookups, and those that had to read the database.
+type CacheUse struct {
+	// Requests are lookups of a run in the cache.
+	Requests int64 `json:"requests"`
+	// Misses are lookups that did not find it and read it from the database.
+	Misses int64 `json:"misses"`
+	// HitRate is the share of lookups that found their run, 0 before any.
+	HitRate float64 `json:"hit_rate"`
+}
+
+// ServerCaches are the embedded history service's caches: runs' mutable state and their
+// history events.
+type ServerCaches struct {
+	MutableState CacheUse `json:"mutable_state"`
+	Events       CacheUse `json:"events"`
+}
+
+// WatchServerCaches serves the embedded server's caches on /metrics as
+// flowgate_server_cache_requests_total{cache} and flowgate_server_cache_misses_total{cache}.
+func (m *Metrics) WatchServerCaches(read func() ServerCaches) error {
+	return m.reg.Register(serverCacheCollector(read))
+}
+
+var (
+	serverCacheRequestsDesc = prometheus.NewDesc("flowgate_server_cache_requests_total",
+		"Lookups of a run in a cache of the embedded Temporal history service, by cache.", []string{"cache"}, nil)
+	serverCacheMissesDesc = prometheus.NewDesc("flowgate_server_cache_misses_total",
+		"Lookups that missed a cache of the embedded Temporal history service and read the database, by cache.", []string{"cache"}, nil)
+)
+
+type serverCacheCollector func() ServerCaches
+
+func (c serverCacheCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- serverCacheRequestsDesc
+	ch <- serverCacheMissesDesc
+}
+
+func (c serverCacheCollector) Collect(ch chan<- prometheus.Metric) {
+	caches := c()
+	for name, use := range map[string]CacheUse{"mutable_state": caches.MutableState, "events": caches.Events} {
+		ch <- prometheus.MustNewConstMetric(serverCacheRequestsDesc, prometheus.CounterValue, float64(use.Requests), name)
+		ch <- prometheus.MustNewConstMetric(serverCacheMissesDesc, prometheus.CounterValue, float64(use.Misses), name)
+	}
+}
+
 // Pile is the runs waiting for a person: by process and gate, and when the one that has
 // waited longest started (nil when none waits).
 type Pile struct {

@@ -18,6 +18,21 @@ import (
 // ProcessFlags is --processes: the folders or files of process definitions to load.
 type ProcessFlags struct {
 	Paths string
+	// Reload is how often the files are checked for changes; 0 checks them on SIGHUP only.
+	Reload time.Duration
+}
+
+// RegisterReload adds --processes-reload, for the commands that keep their files current.
+func (f *ProcessFlags) RegisterReload(fs *flag.FlagSet) {
+	fs.DurationVar(&f.Reload, "processes-reload", ReloadInterval, "how often --processes files are checked for changes (0: only on SIGHUP)")
+}
+
+// Check refuses a reload interval that cannot work.
+func (f ProcessFlags) Check() error {
+	if f.Reload < 0 {
+		return fmt.Errorf("--processes-reload %s: allowed is 0 (only on SIGHUP) or a positive duration such as 2s", f.Reload)
+	}
+	return nil
 }
 
 // Register adds --processes (env FLOWGATE_PROCESSES_DIR).
@@ -37,12 +52,12 @@ func (f ProcessFlags) List() []string {
 	return out
 }
 
-// ReloadInterval is how often a catalog checks its files for changes.
+// ReloadInterval is how often a catalog checks its files for changes by default.
 const ReloadInterval = 2 * time.Second
 
 // LoadProcesses loads the definitions shipped in the binary and those --processes names,
-// and keeps the files current until ctx ends: they are checked every ReloadInterval and
-// reloaded on SIGHUP. A folder that does not exist is an error; an invalid file is logged
+// and keeps the files current until ctx ends: they are checked every f.Reload (unless 0)
+// and reloaded on SIGHUP. A folder that does not exist is an error; an invalid file is logged
 // and left out (or keeps its last good version), so one bad file never takes the others
 // down.
 func LoadProcesses(ctx context.Context, f ProcessFlags, services []string, logger *slog.Logger) (*processes.Catalog, error) {
@@ -63,7 +78,9 @@ func LoadProcesses(ctx context.Context, f ProcessFlags, services []string, logge
 	if err != nil {
 		logger.Error("some process definitions were refused; run flowgate processes validate for the details", "error", err)
 	}
-	go c.Watch(ctx, ReloadInterval)
+	if f.Reload > 0 {
+		go c.Watch(ctx, f.Reload)
+	}
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	go func() {

@@ -278,6 +278,9 @@ type MCPConfig struct {
 	// an embedded server in this process, for admin://system/stats (0: none here). The
 	// worker's figures come from Metrics.
 	WorkflowCacheSize, HistoryCacheSize int
+	// ServerCaches, when set, reads the history caches of an embedded server in this
+	// process, for admin://system/stats and /metrics.
+	ServerCaches func() metrics.ServerCaches
 }
 
 // SessionFlags bound the MCP server's Streamable HTTP sessions.
@@ -354,6 +357,9 @@ func NewMCP(c client.Client, namespace string, cfg MCPConfig, logger *slog.Logge
 			return metrics.Pile{Waiting: waiting, Oldest: oldest}, err
 		}, PileScrapeInterval)
 	}
+	if err == nil && cfg.Metrics != nil && cfg.ServerCaches != nil {
+		err = cfg.Metrics.WatchServerCaches(cfg.ServerCaches)
+	}
 	return srv, err
 }
 
@@ -368,7 +374,12 @@ func caches(cfg MCPConfig) func() *mcpserver.Caches {
 		return nil
 	}
 	return func() *mcpserver.Caches {
-		return &mcpserver.Caches{WorkflowCacheLimit: cfg.WorkflowCacheSize, HistoryCacheLimit: cfg.HistoryCacheSize, WorkerCache: cfg.Metrics.WorkerCache()}
+		c := &mcpserver.Caches{WorkflowCacheLimit: cfg.WorkflowCacheSize, HistoryCacheLimit: cfg.HistoryCacheSize, WorkerCache: cfg.Metrics.WorkerCache()}
+		if cfg.ServerCaches != nil {
+			server := cfg.ServerCaches()
+			c.Server = &server
+		}
+		return c
 	}
 }
 
