@@ -39,8 +39,14 @@ type devProcess struct {
 
 func startDev(t *testing.T, args ...string) *devProcess {
 	t.Helper()
+	return startDevOf(t, flowgateBinary(t), args...)
+}
+
+// startDevOf starts `flowgate dev` of the binary bin.
+func startDevOf(t *testing.T, bin string, args ...string) *devProcess {
+	t.Helper()
 	out := &syncBuffer{}
-	cmd := exec.Command(flowgateBinary(t), append([]string{"dev", "--log-level", "error"}, args...)...)
+	cmd := exec.Command(bin, append([]string{"dev", "--log-level", "error"}, args...)...)
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
