@@ -23,7 +23,7 @@ func TestStatsCountThePileByKindAndGate(t *testing.T) {
 	cs := connectHTTP(t, env.MCPURL)
 	before := time.Now().UTC().Add(-time.Second)
 	var ids []string
-	for _, start := range []map[string]any{
+	for i, start := range []map[string]any{
 		{"workflow_type": "deployment", "parameters": map[string]any{"service": "orders", "version": "8.1.0", "environment": "production"}},
 		{"workflow_type": "deployment", "parameters": map[string]any{"service": "users", "version": "8.1.1", "environment": "staging"}},
 		{"workflow_type": "onboarding", "parameters": map[string]any{"email": "stats.hire@example.com", "name": "Stats Hire", "role": "viewer"}},
@@ -31,9 +31,13 @@ func TestStatsCountThePileByKindAndGate(t *testing.T) {
 		var s mcpserver.StartResult
 		callTool(t, cs, "start_workflow", start).decode(t, &s)
 		ids = append(ids, s.WorkflowID)
+		if i == 0 { // the first waits two seconds longer than the others
+			time.Sleep(2 * time.Second)
+		}
 	}
+	started := map[string]time.Time{}
 	for _, id := range ids {
-		testenv.WaitForStatus(t, env.Client, id, workflows.StatusWaitingApproval)
+		started[id] = testenv.WaitForStatus(t, env.Client, id, workflows.StatusWaitingApproval).StartedAt
 	}
 	var st mcpserver.Stats
 	testenv.WaitFor(t, 10*time.Second, "visibility to count the waiting runs", func() (bool, error) {
@@ -50,6 +54,26 @@ func TestStatsCountThePileByKindAndGate(t *testing.T) {
 	if st.OldestWaitingStartedAt == nil || st.OldestWaitingStartedAt.Before(before.Truncate(time.Second)) || st.OldestWaitingStartedAt.After(time.Now()) || st.OldestWaitingFor == "" {
 		t.Errorf("oldest waiting started at %v (%s), want between %v and now", st.OldestWaitingStartedAt, st.OldestWaitingFor, before)
 	}
+	inSecond := func(at *time.Time, of time.Time) bool { return at != nil && at.Equal(of.UTC().Truncate(time.Second)) }
+	if !inSecond(st.OldestWaitingStartedAt, started[ids[0]]) {
+		t.Errorf("oldest waiting started at %v, want the second of %v", st.OldestWaitingStartedAt, started[ids[0]])
+	}
+	// Looked at again, the same oldest (found from the last look's); once it has left, the
+	// next one is the oldest.
+	if again, err := readStats(cs); err != nil || !inSecond(again.OldestWaitingStartedAt, started[ids[0]]) {
+		t.Errorf("second look: oldest %v (%v), want the second of %v", again.OldestWaitingStartedAt, err, started[ids[0]])
+	}
+	if r := callTool(t, cs, "cancel_workflow", map[string]any{"workflow_id": ids[0], "reason": "the stats test moves the oldest"}); r.IsError {
+		t.Fatal(r.Text)
+	}
+	testenv.WaitFor(t, 10*time.Second, "the oldest to move to the next run", func() (bool, error) {
+		st, err := readStats(cs)
+		if err != nil {
+			return false, err
+		}
+		next := min(started[ids[1]].UnixNano(), started[ids[2]].UnixNano())
+		return inSecond(st.OldestWaitingStartedAt, time.Unix(0, next)), fmt.Errorf("oldest %v, first %v, next %v", st.OldestWaitingStartedAt, started[ids[0]], time.Unix(0, next).UTC())
+	})
 }
 
 // TestDevShowsItsCachesAndThePile: flowgate dev with a workflow cache of one run. Three

@@ -220,7 +220,9 @@ func (s *Server) readStats(ctx context.Context, req mcp.ReadResourceRequest) ([]
 // Waiting counts the runs waiting for a person at each gate of each process, and finds
 // when the longest-waiting one started (nil when none waits) by halving a time range with
 // counts (about 30 of them): SQL visibility cannot sort by start time ascending, and
-// listing every waiting run to find it would cost what the pile costs.
+// listing every waiting run to find it would cost what the pile costs. Each count scans
+// the waiting runs, so the oldest the last look found is checked first: when no run
+// started before it and one started within its second, two counts confirm it.
 func (s *Server) Waiting(ctx context.Context) (map[string]map[string]int64, *time.Time, error) {
 	count := func(q string) (int64, error) { return s.countRuns(ctx, q) }
 	byGate := map[string]map[string]int64{}
@@ -240,20 +242,48 @@ func (s *Server) Waiting(ctx context.Context) (map[string]map[string]int64, *tim
 	if n, err := count(waiting); err != nil || n == 0 {
 		return byGate, nil, err
 	}
-	lo, hi := time.Unix(0, 0).UTC(), time.Now().UTC().Add(time.Second)
-	for hi.Sub(lo) > time.Second {
-		mid := lo.Add(hi.Sub(lo) / 2)
-		n, err := count(fmt.Sprintf("%s AND StartTime < '%s'", waiting, mid.Format(time.RFC3339Nano)))
+	startedBefore := func(t time.Time) (bool, error) {
+		n, err := count(fmt.Sprintf("%s AND StartTime < '%s'", waiting, t.Format(time.RFC3339Nano)))
+		return n > 0, err
+	}
+	// Whole seconds: no waiting run started before lo, one started before hi.
+	lo, hi := int64(0), time.Now().Unix()+1
+	s.oldestMu.Lock()
+	hint := s.oldest
+	s.oldestMu.Unlock()
+	if !hint.IsZero() {
+		// Runs never start in the past: the oldest is the hint or later.
+		older, err := startedBefore(hint)
 		if err != nil {
 			return nil, nil, err
 		}
-		if n > 0 {
+		if !older {
+			lo = hint.Unix()
+			within, err := startedBefore(hint.Add(time.Second))
+			if err != nil {
+				return nil, nil, err
+			}
+			if within {
+				return byGate, &hint, nil
+			}
+		}
+	}
+	for hi-lo > 1 {
+		mid := lo + (hi-lo)/2
+		older, err := startedBefore(time.Unix(mid, 0).UTC())
+		if err != nil {
+			return nil, nil, err
+		}
+		if older {
 			hi = mid
 		} else {
 			lo = mid
 		}
 	}
-	oldest := lo.Truncate(time.Second)
+	oldest := time.Unix(lo, 0).UTC()
+	s.oldestMu.Lock()
+	s.oldest = oldest
+	s.oldestMu.Unlock()
 	return byGate, &oldest, nil
 }
 

@@ -110,6 +110,10 @@ type Server struct {
 	tasks *taskState
 	// follow sends each session the transitions of the runs it started (MCP logging).
 	follow *followers
+	// oldest is the start of the longest-waiting run the last Waiting found: a hint that
+	// two counts confirm, so each look does not search the whole time range again.
+	oldestMu sync.Mutex
+	oldest   time.Time
 }
 
 // Watchers is how many runs are watched for their subscribers now.
