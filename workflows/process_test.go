@@ -108,6 +108,29 @@ func TestProcessSmallRefundNeedsOneApproverFromTheGroup(t *testing.T) {
 	}
 }
 
+// TestProcessGateWithoutSeparationOfDutiesTakesTheRequester: a gate that declares
+// separation_of_duties: false accepts the requester's own approval, and says nobody is
+// excluded while it waits.
+func TestProcessGateWithoutSeparationOfDutiesTakesTheRequester(t *testing.T) {
+	h := newHarness(t)
+	d, src := refundSource(t, "      scope: group:finance\n      deadline: 72h", "      scope: group:finance\n      separation_of_duties: false\n      deadline: 72h")
+	var self *outcome
+	h.at(time.Hour, func() {
+		if s := h.status(); s.Waiting == nil || s.Waiting.Step != "approval" || s.Waiting.NotBy != "" {
+			t.Errorf("waiting = %+v, want no one excluded", s.Waiting)
+		}
+		self = h.advance(decide(workflows.ActionApprove, "approval", "alice", finance))
+	})
+	st, err := h.runProcess(d, src, `{"order_id": "ORD-01004", "amount_cents": 1200, "reason": "wrong size"}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	self.accepted(t)
+	if s := stepOf(st, "approval"); st.Status != workflows.StatusCompleted || s.Actor != "alice" {
+		t.Errorf("status %s, approval %+v; want completed, approved by the requester alice", st.Status, s)
+	}
+}
+
 func TestProcessLargeRefundNeedsTwoDistinctApprovers(t *testing.T) {
 	h := newHarness(t)
 	d, src := refundSource(t)
