@@ -231,6 +231,9 @@ func TestDefinitionsReloadOnSIGHUP(t *testing.T) {
 	args, mcpAddr, _ := devOnFreePorts(t, filepath.Join(dir, "data"))
 	dev := startDev(t, append(args, "--processes", procs, "--processes-reload", "0", "--api-keys", keys)...)
 	dev.waitReady(t, mcpAddr)
+	if !strings.Contains(dev.out.String(), "refund_approval (from "+procs+", reloaded on SIGHUP;") {
+		t.Errorf("the banner does not say the files are reloaded on SIGHUP only:\n%s", dev.out)
+	}
 	rita := connectAs(t, dev.mcpURL, "rita-key")
 	version := func() int {
 		var d mcpserver.ProcessView

@@ -245,7 +245,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	printBanner(stdout, banner{
 		Ready: time.Since(started), Temporal: srv.FrontendAddress(), UI: srv.UIURL(), MCP: mcpURL, Demo: demoURL,
 		DB: dbDesc, DataDir: *dataDir, Sandbox: sandbox, Worker: !*noWorker, Actor: *actor, Auth: auth != nil,
-		Binary: stdioBinary(), PID: os.Getpid(), Processes: catalog.FileNames(), ProcessPaths: absPaths(pf.List()), DecisionKeys: signingKeysPath(keys, dk.Path), Notify: notifyLine(notifier),
+		Binary: stdioBinary(), PID: os.Getpid(), Processes: catalog.FileNames(), ProcessPaths: absPaths(pf.List()), ProcessReload: pf.Reload, DecisionKeys: signingKeysPath(keys, dk.Path), Notify: notifyLine(notifier),
 	})
 	<-ctx.Done()
 	fmt.Fprintln(stdout, "flowgate: stopping…")
@@ -286,6 +286,8 @@ type banner struct {
 	Binary binaryPath
 	// PID is this process's id, for stopping it when Ctrl-C does not reach it.
 	PID int
+	// ProcessReload is how often ProcessPaths are checked (0: only on SIGHUP).
+	ProcessReload time.Duration
 	// Processes are the loaded process definitions, from ProcessPaths (absolute).
 	Processes    []string
 	ProcessPaths []string
@@ -381,7 +383,11 @@ func printBanner(w io.Writer, b banner) {
 		if names == "" {
 			names = "none valid (run flowgate processes validate)"
 		}
-		fmt.Fprintf(&s, "  Processes   onboarding, deployment, audit (built in); %s (from %s, reloaded on change; a file named like a built-in definition takes its place)\n", names, strings.Join(b.ProcessPaths, ", "))
+		reload := "reloaded on change and on SIGHUP"
+		if b.ProcessReload == 0 {
+			reload = "reloaded on SIGHUP"
+		}
+		fmt.Fprintf(&s, "  Processes   onboarding, deployment, audit (built in); %s (from %s, %s; a file named like a built-in definition takes its place)\n", names, strings.Join(b.ProcessPaths, ", "), reload)
 	}
 	if b.Notify != "" {
 		fmt.Fprintf(&s, "  Notify      %s\n", b.Notify)
