@@ -127,16 +127,7 @@ func TestMCPListCursors(t *testing.T) {
 			t.Errorf("cursor %q: error %t, %q", bad, r.IsError, r.Text)
 		}
 	}
-	var ids []string
-	for i := 0; i < 4; i++ {
-		var s mcpserver.StartResult
-		callTool(t, cs, "start_workflow", map[string]any{"workflow_type": "audit", "parameters": map[string]any{"tables": []string{"products"}}}).decode(t, &s)
-		ids = append(ids, "'"+s.WorkflowID+"'")
-	}
-	testenv.WaitFor(t, 10*time.Second, "audits visible", func() (bool, error) {
-		n, err := env.Client.CountWorkflow(t.Context(), countRequest("WorkflowId IN ("+strings.Join(ids, ", ")+")"))
-		return err == nil && n.GetCount() == 4, err
-	})
+	startVisibleAudits(t, env.Client, cs, 4)
 	var pages []int
 	cursor := ""
 	for range 5 {
@@ -180,16 +171,7 @@ func TestMCPListsWithoutCountingWhenACountIsSlow(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = h.Shutdown(context.Background()) })
 	cs := connectHTTP(t, h.URL())
-	var ids []string
-	for range 5 {
-		var s mcpserver.StartResult
-		callTool(t, cs, "start_workflow", map[string]any{"workflow_type": "audit", "parameters": map[string]any{"tables": []string{"products"}}}).decode(t, &s)
-		ids = append(ids, "'"+s.WorkflowID+"'")
-	}
-	testenv.WaitFor(t, 10*time.Second, "audits visible", func() (bool, error) {
-		n, err := env.Client.CountWorkflow(t.Context(), countRequest("WorkflowId IN ("+strings.Join(ids, ", ")+")"))
-		return err == nil && n.GetCount() == 5, err
-	})
+	startVisibleAudits(t, env.Client, cs, 5)
 	list := func(args map[string]any) mcpserver.ListResult {
 		var l mcpserver.ListResult
 		r := callTool(t, cs, "list_workflows", args)

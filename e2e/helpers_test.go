@@ -9,11 +9,16 @@ import (
 	"net/url"
 	"os"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+	"go.temporal.io/sdk/client"
+
 	"github.com/flowgate/flowgate/internal/stack"
 	"github.com/flowgate/flowgate/internal/testenv"
+	"github.com/flowgate/flowgate/mcpserver"
 )
 
 func portOf(t *testing.T, addr string) int {
@@ -38,6 +43,22 @@ func restartWorker(t *testing.T, env *testenv.Env) *stack.Worker {
 		t.Fatal(err)
 	}
 	return w
+}
+
+// startVisibleAudits starts n audits of the products table through MCP and waits until
+// visibility lists them (it is written asynchronously), so a listing sees them all.
+func startVisibleAudits(t *testing.T, c client.Client, cs *mcp.ClientSession, n int) {
+	t.Helper()
+	var ids []string
+	for range n {
+		var s mcpserver.StartResult
+		callTool(t, cs, "start_workflow", map[string]any{"workflow_type": "audit", "parameters": map[string]any{"tables": []string{"products"}}}).decode(t, &s)
+		ids = append(ids, "'"+s.WorkflowID+"'")
+	}
+	testenv.WaitFor(t, 10*time.Second, "new audits visible", func() (bool, error) {
+		got, err := c.CountWorkflow(t.Context(), countRequest("WorkflowId IN ("+strings.Join(ids, ", ")+")"))
+		return err == nil && got.GetCount() == int64(n), err
+	})
 }
 
 func countRequest(query string) *workflowservice.CountWorkflowExecutionsRequest {

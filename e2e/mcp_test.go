@@ -279,17 +279,7 @@ func TestMCPDataToolsRunThroughTemporal(t *testing.T) {
 func TestMCPListPaginates(t *testing.T) {
 	env := testenv.Shared(t)
 	cs := connectHTTP(t, env.MCPURL)
-	var ids []string
-	for i := 0; i < 3; i++ {
-		var s mcpserver.StartResult
-		callTool(t, cs, "start_workflow", map[string]any{"workflow_type": "audit", "parameters": map[string]any{"tables": []string{"products"}}}).decode(t, &s)
-		ids = append(ids, "'"+s.WorkflowID+"'")
-	}
-	// Visibility is written asynchronously: page once the new runs are listed.
-	testenv.WaitFor(t, 10*time.Second, "new audits visible", func() (bool, error) {
-		n, err := env.Client.CountWorkflow(context.Background(), countRequest("WorkflowId IN ("+strings.Join(ids, ", ")+")"))
-		return err == nil && n.GetCount() == 3, err
-	})
+	startVisibleAudits(t, env.Client, cs, 3)
 	seen := map[string]bool{}
 	var pages [][]string
 	cursor := ""

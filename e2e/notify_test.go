@@ -453,10 +453,7 @@ func TestAKilledWorkerStillTellsTheGateOnce(t *testing.T) {
 	case <-time.After(60 * time.Second):
 		t.Fatal("the gate's webhook never left")
 	}
-	if err := first.cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	_ = first.cmd.Wait()
+	first.stop(t, syscall.SIGKILL)
 
 	second := startDev(t, args...)
 	second.waitReady(t, mcpAddr)

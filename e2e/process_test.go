@@ -66,6 +66,15 @@ func devOnFreePorts(t testing.TB, dir string) (args []string, mcpAddr string, de
 		"--mcp-addr", mcpAddr, "--demo-addr", fmt.Sprintf("127.0.0.1:%d", demoPort)}, mcpAddr, demoPort
 }
 
+// stop sends the process sig and waits for it to exit.
+func (p *devProcess) stop(t *testing.T, sig os.Signal) {
+	t.Helper()
+	if err := p.cmd.Process.Signal(sig); err != nil {
+		t.Fatal(err)
+	}
+	_ = p.cmd.Wait()
+}
+
 func (p *devProcess) waitReady(t *testing.T, mcpAddr string) {
 	t.Helper()
 	p.mcpURL = "http://" + mcpAddr + "/mcp"
@@ -152,10 +161,7 @@ func TestKill9OfTheWholeStackLosesNothing(t *testing.T) {
 			return st.Status == workflows.StatusWaitingApproval, nil
 		})
 	}
-	if err := first.cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	_ = first.cmd.Wait()
+	first.stop(t, syscall.SIGKILL)
 
 	second := startDev(t, args...)
 	second.waitReady(t, mcpAddr)
@@ -305,10 +311,7 @@ func TestRollbackAfterRestartRestoresThePreviousVersion(t *testing.T) {
 	first := startDev(t, args...)
 	first.waitReady(t, mcpAddr)
 	deploy(connectHTTP(t, first.mcpURL), "1.0.0", workflows.StatusCompleted)
-	if err := first.cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	_ = first.cmd.Wait()
+	first.stop(t, syscall.SIGKILL)
 
 	second := startDev(t, args...)
 	second.waitReady(t, mcpAddr)

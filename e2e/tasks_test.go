@@ -231,10 +231,7 @@ func TestTasksAreRunsThatOutliveTheServer(t *testing.T) {
 	}
 
 	// The whole stack dies; a new one serves the same tasks.
-	if err := first.cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	_ = first.cmd.Wait()
+	first.stop(t, syscall.SIGKILL)
 	second := startDev(t, args...)
 	second.waitReady(t, mcpAddr)
 	dave = connectTasks(t, second.mcpURL, "dave-key")

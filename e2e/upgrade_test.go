@@ -67,10 +67,7 @@ func TestAnUpgradeFinishesWhatThePreviousReleaseStarted(t *testing.T) {
 	for _, r := range runs {
 		waitForMCPStatus(t, cs, r.id, workflows.StatusWaitingApproval)
 	}
-	if err := before.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	_ = before.cmd.Wait()
+	before.stop(t, syscall.SIGTERM)
 
 	after := startDev(t, args...)
 	after.waitReady(t, mcpAddr)

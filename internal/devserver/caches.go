@@ -14,8 +14,17 @@ func (s *Server) Caches() fgmetrics.ServerCaches {
 	return fgmetrics.ServerCaches{MutableState: s.caches.mutableState.use(), Events: s.caches.events.use()}
 }
 
-// cacheCounters count the lookups and misses of one cache.
-type cacheCounters struct{ requests, misses atomic.Int64 }
+// cacheCounters count the lookups and misses of one cache. onRequest and onMiss are the
+// counters handed to the server, made once: it asks for one at every cache lookup.
+type cacheCounters struct {
+	requests, misses  atomic.Int64
+	onRequest, onMiss metrics.CounterFunc
+}
+
+func (c *cacheCounters) init() {
+	c.onRequest = func(n int64, _ ...metrics.Tag) { c.requests.Add(n) }
+	c.onMiss = func(n int64, _ ...metrics.Tag) { c.misses.Add(n) }
+}
 
 func (c *cacheCounters) use() fgmetrics.CacheUse {
 	u := fgmetrics.CacheUse{Requests: c.requests.Load(), Misses: c.misses.Load()}
@@ -30,6 +39,13 @@ func (c *cacheCounters) use() fgmetrics.CacheUse {
 // nobody reads.
 type cacheMetrics struct {
 	mutableState, events cacheCounters
+}
+
+func newCacheMetrics() *cacheMetrics {
+	m := &cacheMetrics{}
+	m.mutableState.init()
+	m.events.init()
+	return m
 }
 
 // taggedCacheMetrics is the handler with the cache it counts for (nil: none).
@@ -65,9 +81,9 @@ func (h taggedCacheMetrics) Counter(name string) metrics.CounterIface {
 	}
 	switch name {
 	case metrics.CacheRequests.Name():
-		return metrics.CounterFunc(func(n int64, _ ...metrics.Tag) { h.cache.requests.Add(n) })
+		return h.cache.onRequest
 	case metrics.CacheMissCounter.Name():
-		return metrics.CounterFunc(func(n int64, _ ...metrics.Tag) { h.cache.misses.Add(n) })
+		return h.cache.onMiss
 	}
 	return metrics.NoopCounterMetricFunc
 }

@@ -172,7 +172,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	for name, svc := range conf.Services {
 		hosts[primitives.ServiceName(name)] = static.SingleLocalHost(net.JoinHostPort(opts.IP, strconv.Itoa(svc.RPC.GRPCPort)))
 	}
-	caches := &cacheMetrics{}
+	caches := newCacheMetrics()
 	srv, err := temporal.NewServer(
 		temporal.WithConfig(conf),
 		temporal.WithCustomMetricsHandler(caches.handler()),
