@@ -43,10 +43,17 @@ var DefaultServiceNames = []string{"users", "products", "orders", "deploy", "not
 
 // Gateway calls configured HTTP services. Unknown services are refused; 4xx answers are
 // final; 5xx answers and timeouts are retried by Temporal.
+//
+// Agents' own calls (call_service, a tool_call run) are held to Direct: GET anywhere,
+// other methods only where declared. A process's calls are its definition's. No call
+// follows a redirect: a 3xx answer would send the body and its Idempotency-Key, or a
+// read, to wherever the Location header points.
 type Gateway struct {
 	Client           *http.Client
 	Services         map[string]Service
 	ResponseMaxBytes int64
+	// Direct opens endpoints to agents' own calls besides GET.
+	Direct DirectCalls
 }
 
 // ServiceNames lists the configured services in sorted order.
@@ -160,6 +167,9 @@ func (g *Gateway) CallService(ctx context.Context, in CallInput) (CallResult, er
 	if !ok {
 		return CallResult{}, invalidInput("service", "%q is unknown; allowed are %s", in.Service, strings.Join(g.ServiceNames(), ", "))
 	}
+	if isDirectCall(ctx) && !g.Direct.Allows(in.Service, in.Method, in.Endpoint) {
+		return CallResult{}, g.Direct.Refusal(in.Service, in.Method, in.Endpoint, "")
+	}
 	target, err := url.JoinPath(svc.BaseURL, strings.SplitN(strings.TrimPrefix(in.Endpoint, "/"), "?", 2)[0])
 	if err != nil {
 		return CallResult{}, invalidInput("endpoint", "cannot be joined to the service URL: %v", err)
@@ -203,10 +213,11 @@ func (g *Gateway) CallService(ctx context.Context, in CallInput) (CallResult, er
 			req.Header.Set(svc.AuthHeader, v)
 		}
 	}
-	client := g.Client
-	if client == nil {
-		client = http.DefaultClient
+	client := http.Client{}
+	if g.Client != nil {
+		client = *g.Client
 	}
+	client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	resp, err := client.Do(req)
 	if err != nil {
 		// Network errors and timeouts are transient: Temporal retries them.
@@ -223,6 +234,13 @@ func (g *Gateway) CallService(ctx context.Context, in CallInput) (CallResult, er
 	}
 	res.StatusCode = resp.StatusCode
 	switch {
+	case resp.StatusCode >= 300 && resp.StatusCode < 400:
+		where := "elsewhere"
+		if loc, err := resp.Location(); err == nil {
+			where = "to " + loc.Host
+		}
+		msg := fmt.Sprintf("service %s answered %d to %s %s, a redirect %s; the gateway follows no redirect (point the service's URL at where it answers)", in.Service, resp.StatusCode, in.Method, in.Endpoint, where)
+		return CallResult{}, expected(ErrTypeRemoteRejected, msg, resp.StatusCode)
 	case resp.StatusCode >= 500:
 		return CallResult{}, fmt.Errorf("service %s answered %d to %s %s: %s", in.Service, resp.StatusCode, in.Method, in.Endpoint, excerpt(raw))
 	case resp.StatusCode >= 400:

@@ -166,6 +166,13 @@ func TestMCPErrorsNameTheProblem(t *testing.T) {
 		{"call_service", map[string]any{"service": "orders", "endpoint": "http://169.254.169.254/latest"}, []string{"endpoint", "scheme or host"}},
 		{"call_service", map[string]any{"service": "orders", "endpoint": "../admin"}, []string{"endpoint", ".."}},
 		{"call_service", map[string]any{"service": "orders", "endpoint": "orders", "method": "POST", "data": map[string]any{"sku": "KB-100", "quantity": 0}}, []string{"refused", "422"}},
+		// Writes that processes make after an approval are not open to agents directly.
+		{"call_service", map[string]any{"service": "deploy", "endpoint": "deployments", "method": "POST", "data": map[string]any{"service": "orders", "environment": "production", "version": "9.9.9"}},
+			[]string{"POST deploy/deployments is done by the deployment process after its approval", "start_workflow workflow_type=deployment"}},
+		{"call_service", map[string]any{"service": "users", "endpoint": "accounts", "method": "POST", "data": map[string]any{"email": "x@example.com", "role": "admin"}},
+			[]string{"onboarding process", "start_workflow workflow_type=onboarding"}},
+		{"call_service", map[string]any{"service": "orders", "endpoint": "refunds/", "method": "POST", "data": map[string]any{"order_id": "ORD-01004", "amount_cents": 900000}},
+			[]string{"POST orders/refunds", "orders: POST orders"}},
 		{"parse_file", map[string]any{"file_path": "/etc/passwd"}, []string{"file_path", "absolute"}},
 		{"parse_file", map[string]any{"file_path": "../../etc/passwd"}, []string{"file_path", ".."}},
 		{"parse_file", map[string]any{"file_path": "README.txt"}, []string{"file_path", ".json, .csv"}},

@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/flowgate/flowgate/activities"
 	"github.com/flowgate/flowgate/internal/processes"
 	"github.com/flowgate/flowgate/workflows"
 	"github.com/mark3labs/mcp-go/mcp"
@@ -76,6 +77,10 @@ type Config struct {
 	// Services are the gateway service names the workers know; a deployment of another
 	// service is refused before anything starts. Empty skips the check.
 	Services []string
+	// DirectCalls opens endpoints to call_service besides GET, as the workers' gateway
+	// does; call_service refuses any other write before a run starts, naming the process
+	// that makes it. Nil opens GET only.
+	DirectCalls activities.DirectCalls
 	// Processes are the process definitions start_workflow can run besides the Go ones;
 	// when the catalog reloads, the tools and resources that list them are updated and
 	// clients get list_changed notifications. Nil means none.
@@ -108,6 +113,8 @@ type Server struct {
 	watch *watchers
 	// tasks serves MCP tasks from Temporal.
 	tasks *taskState
+	// confirms signs the confirmation requests of advance_workflow and redeems answers.
+	confirms *confirmations
 	// follow sends each session the transitions of the runs it started (MCP logging).
 	follow *followers
 	// oldest is the start of the longest-waiting run the last Waiting found: a hint that
@@ -146,7 +153,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.MaxSessionsPerIdentity == 0 {
 		cfg.MaxSessionsPerIdentity = DefaultMaxSessionsPerIdentity
 	}
-	s := &Server{cfg: cfg, sessions: newSessionLimits(cfg)}
+	s := &Server{cfg: cfg, sessions: newSessionLimits(cfg), confirms: newConfirmations()}
 	if cfg.Auth != nil {
 		a, err := newAuthenticator(*cfg.Auth)
 		if err != nil {

@@ -71,9 +71,10 @@ Only one SELECT/WITH statement; writes, PRAGMA and ATTACH are refused by the dat
 	}))
 
 	s.mcp.AddTool(mcp.NewTool("call_service",
-		mcp.WithDescription(`Call an endpoint of a service behind Flowgate's API gateway, through Temporal (5xx answers and timeouts are retried; 4xx answers are final).
-Services: users (GET accounts, POST accounts), products (GET items), orders (GET orders, POST orders {"sku", "quantity"}), deploy (GET deployments/{service}/{environment}), notifications (GET messages). Every service answers GET health.
-POSTs carry an idempotency key, so a retry never does the work twice.`),
+		mcp.WithDescription(fmt.Sprintf(`Call an endpoint of a service behind Flowgate's API gateway, through Temporal (5xx answers and timeouts are retried; 4xx answers are final).
+Services: users (GET accounts), products (GET items), orders (GET orders, GET refunds), deploy (GET deployments/{service}/{environment}), notifications (GET messages). Every service answers GET health.
+GET is open on every service. POST is open only to: %s. Every other write is done by a process after a person's approval (deployments, accounts, access, refunds): start it with start_workflow; a POST outside the list is refused and names that process.
+POSTs carry an idempotency key, so a retry never does the work twice.`, s.cfg.DirectCalls.String())),
 		mcp.WithString("service", mcp.Required(), mcp.Description("A configured service name, e.g. orders.")),
 		mcp.WithString("endpoint", mcp.Required(), mcp.MaxLength(activities.MaxEndpointLength), mcp.Description(`A path relative to the service, e.g. "health" or "deployments/orders/production". No scheme, host or "..".`)),
 		mcp.WithString("method", mcp.Enum("GET", "POST"), mcp.DefaultString("GET")),
@@ -90,6 +91,10 @@ POSTs carry an idempotency key, so a retry never does the work twice.`),
 		}
 		if err := in.Validate(); err != nil {
 			return mcp.NewToolResultError(errorText(err)), nil
+		}
+		if !s.cfg.DirectCalls.Allows(in.Service, in.Method, in.Endpoint) {
+			refusal := s.cfg.DirectCalls.Refusal(in.Service, in.Method, in.Endpoint, s.processMaking(in.Service, in.Method, in.Endpoint))
+			return mcp.NewToolResultError(errorText(refusal)), nil
 		}
 		var out activities.CallResult
 		return s.runTool(ctx, req, workflows.ToolCallService, in, &out, func() string {
@@ -120,6 +125,22 @@ POSTs carry an idempotency key, so a retry never does the work twice.`),
 			return fmt.Sprintf("%s: %s", out.Path, string(out.Data))
 		})
 	}))
+}
+
+// processMaking names a loaded process whose definition makes the call method endpoint
+// of service, or "" when none does.
+func (s *Server) processMaking(service, method, endpoint string) string {
+	if s.cfg.Processes == nil {
+		return ""
+	}
+	for _, p := range s.cfg.Processes.List() {
+		for _, c := range p.Definition.Calls() {
+			if c.Makes(service, method, endpoint) {
+				return p.Definition.Name
+			}
+		}
+	}
+	return ""
 }
 
 // addListFiles adds list_files, so agents can find what the sandbox holds.

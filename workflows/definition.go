@@ -184,14 +184,23 @@ type Compensation struct {
 // or compensation ({{params.NAME}} as its service): a start must give configured services.
 func (d Definition) ServiceParams() []string {
 	var out []string
-	add := func(c *CallStep) {
-		if c == nil {
-			return
-		}
+	for _, c := range d.Calls() {
 		if m := template.FindStringSubmatch(c.Service); m != nil {
 			if name, ok := strings.CutPrefix(m[1], "params."); ok && !slices.Contains(out, name) {
 				out = append(out, name)
 			}
+		}
+	}
+	return out
+}
+
+// Calls are the gateway calls the definition may make: of its steps, their actions and
+// their compensations, in order.
+func (d Definition) Calls() []CallStep {
+	var out []CallStep
+	add := func(c *CallStep) {
+		if c != nil {
+			out = append(out, *c)
 		}
 	}
 	for _, s := range d.Steps {
@@ -204,6 +213,25 @@ func (d Definition) ServiceParams() []string {
 		}
 	}
 	return out
+}
+
+// Makes tells whether c may call method endpoint of service once its templates are
+// filled: a templated service matches any service, and each template in the endpoint
+// matches one path segment or more.
+func (c CallStep) Makes(service, method, endpoint string) bool {
+	if !strings.EqualFold(c.Method, method) {
+		return false
+	}
+	if c.Service != service && !template.MatchString(c.Service) {
+		return false
+	}
+	parts := template.Split(strings.Trim(c.Endpoint, "/"), -1)
+	for i, p := range parts {
+		parts[i] = regexp.QuoteMeta(p)
+	}
+	pattern := "^" + strings.Join(parts, "[^?]+") + "$"
+	ok, _ := regexp.MatchString(pattern, strings.Trim(strings.SplitN(endpoint, "?", 2)[0], "/"))
+	return ok
 }
 
 // Kind is the step's kind: call, sql, file, builtin, actions or approval ("" when none or

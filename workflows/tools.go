@@ -26,8 +26,9 @@ const (
 	ToolRecordIDs = "complete_record_ids"
 )
 
-// ToolCallWorkflow is the workflow type of a tool call.
-const ToolCallWorkflow = "tool_call"
+// ToolCallWorkflow is the workflow type of a tool call; the gateway holds its calls to
+// the direct-call policy.
+const ToolCallWorkflow = activities.ToolCallWorkflowType
 
 // ToolNotFound is what a tool_call run returns when its lookup found nothing (a record or
 // file that does not exist): an answer, so the run completes instead of showing as a

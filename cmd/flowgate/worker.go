@@ -22,6 +22,7 @@ func runWorker(ctx context.Context, args []string, stderr io.Writer) error {
 	dataDir := fs.String("data-dir", envOr("FLOWGATE_DATA_DIR", ".flowgate"), "folder of the app database and file sandbox (env FLOWGATE_DATA_DIR)")
 	appDBFlag := fs.String("app-db", envOr("FLOWGATE_APP_DB", ""), "app database: a SQLite file, or a postgres:// DSN (default <data-dir>/app.db; env FLOWGATE_APP_DB)")
 	services := fs.String("services", envOr("FLOWGATE_SERVICES", ""), "gateway services as name=url,name=url (env FLOWGATE_SERVICES)")
+	directCalls := fs.String("direct-calls", envOr("FLOWGATE_DIRECT_CALLS", ""), stack.DirectCallsUsage)
 	gatewayURL := fs.String("gateway-url", envOr("FLOWGATE_GATEWAY_URL", ""), "base URL that serves every default service at /{name}, e.g. flowgate dev's demo backends (env FLOWGATE_GATEWAY_URL)")
 	workflowCache := fs.Int("workflow-cache", stack.DefaultWorkflowCacheSize, "runs the worker keeps in memory between their workflow tasks; a run evicted from it is rebuilt by replay when its gate is decided")
 	toolsNS := fs.String("tools-namespace", envOr("FLOWGATE_TOOLS_NAMESPACE", stack.DefaultToolsNamespace), "Temporal namespace where the data tools' tool_call runs live; a second worker polls it (env FLOWGATE_TOOLS_NAMESPACE; the processes' namespace keeps them together)")
@@ -47,6 +48,10 @@ func runWorker(ctx context.Context, args []string, stderr io.Writer) error {
 	svc, err := stack.ParseServices(*services)
 	if err != nil {
 		return usageError{fmt.Errorf("--services: %w", err)}
+	}
+	direct, err := stack.ParseDirectCalls(*directCalls, len(svc) == 0)
+	if err != nil {
+		return usageError{err}
 	}
 	if paths := pf.List(); len(paths) > 0 {
 		files, err := processes.Read(paths, workflows.DefinitionRules{Services: slices.Sorted(maps.Keys(svc))})
@@ -87,7 +92,7 @@ func runWorker(ctx context.Context, args []string, stderr io.Writer) error {
 		appDB = *appDBFlag
 	}
 	w, err := stack.StartWorker(ctx, c, stack.WorkerConfig{
-		AppDatabase: appDB, Sandbox: sandbox, Services: svc, GatewayBaseURL: *gatewayURL, StopTimeout: *stopTimeout,
+		AppDatabase: appDB, Sandbox: sandbox, Services: svc, DirectCalls: direct, GatewayBaseURL: *gatewayURL, StopTimeout: *stopTimeout,
 		Namespace: processNamespace(*namespace), ToolsNamespace: *toolsNS, WorkflowCacheSize: *workflowCache,
 		DecisionKeys: keys, Notifier: notifier,
 	}, logger)

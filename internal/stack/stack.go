@@ -44,6 +44,9 @@ type WorkerConfig struct {
 	Services map[string]activities.Service
 	// GatewayBaseURL is a base URL under which every default service answers at /{name}.
 	GatewayBaseURL string
+	// DirectCalls opens endpoints to agents' own call_service calls besides GET. Nil
+	// means DefaultDirectCalls of the services.
+	DirectCalls activities.DirectCalls
 	// StopTimeout is how long a stopping worker lets in-flight activities finish.
 	StopTimeout time.Duration
 	// WorkflowCacheSize bounds the runs a worker process keeps in memory between their
@@ -160,11 +163,15 @@ func StartWorker(ctx context.Context, c client.Client, cfg WorkerConfig, logger 
 	}
 	acts := worker.Activities{
 		Database: db,
-		Gateway:  &activities.Gateway{Client: &http.Client{}, Services: services},
+		Gateway:  &activities.Gateway{Client: &http.Client{}, Services: services, Direct: directCallsOr(cfg.DirectCalls, len(cfg.Services) == 0)},
 		Files:    files,
 		Notifier: cfg.Notifier,
 	}
 	opts := sdkworker.Options{WorkerStopTimeout: stopTimeout}
+	if cfg.DecisionKeys != nil {
+		// Every run this worker starts takes only signed decisions, whatever its input says.
+		opts.Interceptors = append(opts.Interceptors, workflows.SignedOnly())
+	}
 	w.w = worker.New(c, acts, opts)
 	if err := w.w.Start(); err != nil {
 		w.close()
@@ -261,6 +268,9 @@ type MCPConfig struct {
 	Metrics *metrics.Metrics
 	// Services are the gateway's service names; empty means the demo services.
 	Services []string
+	// DirectCalls is the workers' direct-call policy (their --direct-calls); nil means
+	// DefaultDirectCalls of the services.
+	DirectCalls activities.DirectCalls
 	// Sessions bounds the Streamable HTTP sessions.
 	Sessions SessionFlags
 	// ToolsNamespace is where data-tool calls run; empty or the processes' namespace keeps
@@ -344,6 +354,7 @@ func NewMCP(c client.Client, namespace string, cfg MCPConfig, logger *slog.Logge
 		Observer:               observer(cfg.Metrics),
 		MetricsHandler:         metricsHandler(cfg.Metrics),
 		Services:               serviceNamesOr(cfg.Services),
+		DirectCalls:            directCallsOr(cfg.DirectCalls, len(cfg.Services) == 0),
 		SessionIdleTimeout:     cfg.Sessions.IdleTimeout,
 		MaxSessions:            cfg.Sessions.MaxSessions,
 		MaxSessionsPerIdentity: cfg.Sessions.MaxSessionsPerIdentity,
@@ -457,6 +468,42 @@ func serviceNamesOr(names []string) []string {
 		return activities.DefaultServiceNames
 	}
 	return names
+}
+
+// DemoDirectCalls is the direct-call policy on the demo backends: agents may place an
+// order; deployments, accounts, access and refunds are made by processes only.
+const DemoDirectCalls = "orders POST orders"
+
+// DirectCallsUsage is the help of the --direct-calls flag.
+const DirectCallsUsage = "endpoints besides GET that agents may call with call_service outside a process, as " + activities.DirectCallsSyntax + "; none for GET only (env FLOWGATE_DIRECT_CALLS; default with the demo backends: \"" + DemoDirectCalls + "\", else none)"
+
+// ParseDirectCalls reads a --direct-calls value: empty means the default of the services
+// (DemoDirectCalls on the demo backends, GET only elsewhere), none means GET only.
+func ParseDirectCalls(s string, demoServices bool) (activities.DirectCalls, error) {
+	switch strings.TrimSpace(s) {
+	case "":
+		return directCallsOr(nil, demoServices), nil
+	case "none":
+		return activities.DirectCalls{}, nil
+	}
+	p, err := activities.ParseDirectCalls(s)
+	if err != nil {
+		return nil, fmt.Errorf("--direct-calls: %w", err)
+	}
+	return p, nil
+}
+
+// directCallsOr is p, or the default policy when p is nil: DemoDirectCalls on the demo
+// backends, GET only elsewhere.
+func directCallsOr(p activities.DirectCalls, demoServices bool) activities.DirectCalls {
+	if p != nil {
+		return p
+	}
+	if demoServices {
+		d, _ := activities.ParseDirectCalls(DemoDirectCalls)
+		return d
+	}
+	return activities.DirectCalls{}
 }
 
 // ServiceNames returns the sorted names of a --services value, or the demo services'
