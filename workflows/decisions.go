@@ -15,6 +15,9 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"go.temporal.io/sdk/interceptor"
+	"go.temporal.io/sdk/workflow"
 )
 
 // DecisionKeys are the secrets that sign decisions: Flowgate's MCP server (and approval
@@ -104,6 +107,37 @@ func createDecisionKeys(path string) error {
 		return err
 	}
 	return nil
+}
+
+// signedOnlyKey marks, in a workflow's context, a worker that holds decision keys.
+type signedOnlyKey struct{}
+
+// SignedOnly is the interceptor of a worker that holds decision keys: every run it starts
+// takes only signed decisions, whatever its input says, so a run started around the MCP
+// server (a raw Temporal client, the web UI's API) cannot be decided by a signal or an
+// unsigned update that claims any name.
+func SignedOnly() interceptor.WorkerInterceptor { return &signedOnly{} }
+
+type signedOnly struct {
+	interceptor.WorkerInterceptorBase
+}
+
+func (*signedOnly) InterceptWorkflow(_ workflow.Context, next interceptor.WorkflowInboundInterceptor) interceptor.WorkflowInboundInterceptor {
+	return &signedOnlyInbound{WorkflowInboundInterceptorBase: interceptor.WorkflowInboundInterceptorBase{Next: next}}
+}
+
+type signedOnlyInbound struct {
+	interceptor.WorkflowInboundInterceptorBase
+}
+
+func (i *signedOnlyInbound) ExecuteWorkflow(ctx workflow.Context, in *interceptor.ExecuteWorkflowInput) (any, error) {
+	return i.Next.ExecuteWorkflow(workflow.WithValue(ctx, signedOnlyKey{}, true), in)
+}
+
+// workerHoldsKeys tells whether the worker running ctx's workflow holds decision keys.
+func workerHoldsKeys(ctx workflow.Context) bool {
+	held, _ := ctx.Value(signedOnlyKey{}).(bool)
+	return held
 }
 
 // verifier holds the keys this process's workflows verify decisions with.

@@ -6,6 +6,9 @@ import (
 	"testing"
 	"time"
 
+	"go.temporal.io/sdk/interceptor"
+	"go.temporal.io/sdk/worker"
+
 	"github.com/flowgate/flowgate/workflows"
 )
 
@@ -141,5 +144,57 @@ func TestDecisionKeyFilesAreChecked(t *testing.T) {
 	d2.Signature = ""
 	if s, _ := b.Sign("w", d2, d1.Expires.Add(-workflows.DecisionTTL)); s.KeyID != d1.KeyID {
 		t.Errorf("a second load of the file signs with key %q, the first with %q", s.KeyID, d1.KeyID)
+	}
+}
+
+// TestAWorkerWithKeysTakesOnlySignedDecisions: a run started around the MCP server (a raw
+// Temporal client, the web UI's API) whose input says it takes unsigned decisions still
+// takes only signed ones when the worker holds decision keys: a signal that claims a name
+// and an unsigned update are refused, and nothing is deployed until a signed approval.
+func TestAWorkerWithKeysTakesOnlySignedDecisions(t *testing.T) {
+	onGoAndDefinition(t, testAWorkerWithKeysTakesOnlySignedDecisions)
+}
+
+func testAWorkerWithKeysTakesOnlySignedDecisions(t *testing.T, defined bool) {
+	workflows.UseDecisionKeys(testKeys)
+	t.Cleanup(func() { workflows.UseDecisionKeys(nil) })
+	h := newHarness(t)
+	h.env.SetWorkerOptions(worker.Options{Interceptors: []interceptor.WorkerInterceptor{workflows.SignedOnly()}})
+	h.defined = defined
+	in := deployment("production", "3.1.0")
+	in.RequireSignedDecisions = false // what an attacker's raw start says
+	approve := workflows.AdvanceRequest{Scopes: approveScope, Action: workflows.ActionApprove, Step: "approval", Actor: "bob", Comment: "ok"}
+	var unsigned, good *outcome
+	var deployedBefore int
+	h.at(time.Hour, func() {
+		raw, _ := json.Marshal(workflows.Decision{Step: "approval", Actor: "cfo"})
+		h.env.SignalWorkflow(workflows.SignalApprove, json.RawMessage(raw))
+	})
+	h.at(2*time.Hour, func() {
+		unsigned = h.advance(approve)
+	})
+	h.at(3*time.Hour, func() {
+		deployedBefore = len(h.backends.Ledger())
+		signed, err := testKeys.Sign("default-test-workflow-id", approve, h.env.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		good = h.advance(signed)
+	})
+	h.startDeployment(in)
+	st, err := h.result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	unsigned.refused(t, "an unsigned decision is refused")
+	good.accepted(t)
+	if ign := st.Events("signal_ignored"); len(ign) != 1 || !strings.Contains(ign[0].Detail, "a signal cannot carry one") {
+		t.Errorf("the forged signal: %+v, want it ignored", ign)
+	}
+	if deployedBefore != 0 {
+		t.Errorf("%d backend writes before the signed approval; want none", deployedBefore)
+	}
+	if s := stepOf(st, "approval"); s.Actor != "bob" || st.Status != workflows.StatusCompleted {
+		t.Errorf("approval %+v, status %s; want bob's signed approval to complete it", s, st.Status)
 	}
 }

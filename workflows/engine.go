@@ -180,6 +180,17 @@ func newRunner(ctx workflow.Context, kind Kind, req Request, params any, steps [
 		r.notifies = workflow.GetVersion(ctx, changeNotify, workflow.DefaultVersion, 1) == 1
 		r.startFlusher(ctx, workflow.GetVersion(ctx, changeUpsertOncePerTask, workflow.DefaultVersion, 1) == 1)
 	}
+	// A worker that holds decision keys (SignedOnly) takes only signed decisions on the
+	// runs it starts, whatever their input says: a raw Temporal client could otherwise
+	// start a run that says require_signed_decisions: false and decide it with a signal
+	// that claims any name. What the worker held is recorded, so replay does not ask again.
+	if !r.req.RequireSignedDecisions && workflow.GetVersion(ctx, changeSignedWhenKeysHeld, workflow.DefaultVersion, 1) == 1 {
+		held := workerHoldsKeys(ctx)
+		if err := workflow.SideEffect(ctx, func(workflow.Context) any { return held }).Get(&held); err != nil {
+			return nil, err
+		}
+		r.req.RequireSignedDecisions = held
+	}
 	r.summary = fmt.Sprintf("%s %s, requested by %s", kind, info.WorkflowExecution.ID, req.RequestedBy)
 	r.log(ctx, "started", "", req.RequestedBy, "")
 	if err := r.setup(ctx); err != nil {
@@ -188,6 +199,10 @@ func newRunner(ctx workflow.Context, kind Kind, req Request, params any, steps [
 	r.publish(ctx)
 	return r, nil
 }
+
+// changeSignedWhenKeysHeld gates signed-only decisions on every run a worker with
+// decision keys starts; runs started before take what their input says, as they did.
+const changeSignedWhenKeysHeld = "signed-only-when-worker-holds-keys"
 
 func (r *runner) setup(ctx workflow.Context) error {
 	if err := workflow.SetQueryHandlerWithOptions(ctx, QueryStatus, func() (StatusView, error) {

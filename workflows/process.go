@@ -142,6 +142,8 @@ func Process(ctx workflow.Context, in ProcessInput) (State, error) {
 		if r, err = newRunner(ctx, Kind(def.Name), in.Request, in.Params, steps); err != nil {
 			return State{}, err
 		}
+		// The next run of a continued id keeps what this one requires.
+		in.Request.RequireSignedDecisions = r.req.RequireSignedDecisions
 		ref := in.Process.Ref()
 		r.state.Process = &ref
 		r.unsignedHoldsScopes = r.bundled || workflow.GetVersion(ctx, changeUnsignedHoldsScopes, workflow.DefaultVersion, 1) == 1

@@ -173,7 +173,7 @@ func Start(ctx context.Context, opts Options) (*Env, error) {
 		_, appDB, sandbox := stack.DataPaths(e.DataDir)
 		e.Worker, err = stack.StartWorker(ctx, e.Client, stack.WorkerConfig{
 			AppDatabase: appDB, Sandbox: sandbox, GatewayBaseURL: demoURL, StopTimeout: 2 * time.Second,
-			Namespace: srv.Namespace(), ToolsNamespace: stack.DefaultToolsNamespace, DecisionKeys: DecisionKeys(),
+			Namespace: srv.Namespace(), ToolsNamespace: stack.DefaultToolsNamespace, DecisionKeys: keys,
 			Notifier: opts.Notify,
 		}, logger)
 		if err != nil {
