@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"html/template"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -130,20 +131,24 @@ func (n *Notifier) emails(in Notice, links []linkPair) ([]email, error) {
 	return out, nil
 }
 
-// addressed are the approvers with an email address, in a stable order.
+// addressed are the approvers with an email address, in a stable order: Approvers' order,
+// then the other names sorted. The order must not change between attempts: a retry skips
+// the messages an earlier attempt sent by their index in it (notifyProgress).
 func (n *Notifier) addressed() []string {
 	var out []string
 	for _, a := range n.Approvers {
-		if n.Addresses[a] != "" {
+		if n.Addresses[a] != "" && !contains(out, a) {
 			out = append(out, a)
 		}
 	}
+	var rest []string
 	for name := range n.Addresses {
-		if !contains(out, name) {
-			out = append(out, name)
+		if n.Addresses[name] != "" && !contains(out, name) {
+			rest = append(rest, name)
 		}
 	}
-	return out
+	slices.Sort(rest)
+	return append(out, rest...)
 }
 
 func contains(list []string, s string) bool {

@@ -109,6 +109,8 @@ type LinkSigner interface {
 // (run / step / event) that stays the same across retries, so a receiver can drop a
 // repeat; a retry skips the channels an earlier attempt reached.
 type Notifier struct {
+	// Client posts to webhook and Slack channels; nil is http.DefaultClient. Whatever its
+	// CheckRedirect, the notifier follows no redirect: a 3xx answer is a failed delivery.
 	Client   *http.Client
 	Channels []Channel
 	// Secret signs webhook bodies (X-Flowgate-Signature).
@@ -171,33 +173,41 @@ type linkPair struct {
 }
 
 // Notify sends the notice to every channel not reached by an earlier attempt. It fails
-// (and is retried) while some channel cannot be reached.
+// (and is retried) while some channel cannot be reached; when every channel that failed
+// failed for good (it answered with a redirect, which no retry fixes), the error is
+// non-retryable (ErrTypeRemoteRejected).
 func (n *Notifier) Notify(ctx context.Context, in Notice) (NoticeResult, error) {
 	res := NoticeResult{Channels: len(n.Channels)}
 	if len(n.Channels) == 0 {
 		return res, nil
 	}
-	var done []string
-	if activity.HasHeartbeatDetails(ctx) {
-		_ = activity.GetHeartbeatDetails(ctx, &done)
-	}
 	links, err := n.links(in)
 	if err != nil {
 		return res, err
 	}
+	var msgs []email
+	var msgErr error
+	if slices.ContainsFunc(n.Channels, func(c Channel) bool { return c.Kind == ChannelEmail }) {
+		msgs, msgErr = n.emails(in, links)
+	}
+	p := n.resume(ctx, msgs)
 	id := in.WorkflowID + "/" + in.Step + "/" + in.Event
 	if in.Event == EventRunEnded {
 		id = in.WorkflowID + "/" + in.Event
 	}
 	var failures []error
-	for _, c := range n.Channels {
+	for i, c := range n.Channels {
 		name := c.Name()
-		if slices.Contains(done, c.URL) {
+		if slices.Contains(p.Channels, i) {
 			res.Delivered = append(res.Delivered, name)
 			continue
 		}
 		if c.Kind == ChannelEmail {
-			sent, err := n.mail(ctx, c, id, in, links, &done)
+			if msgErr != nil {
+				failures = append(failures, fmt.Errorf("%s: %w", name, msgErr))
+				continue
+			}
+			sent, err := n.mail(ctx, i, c, id, msgs, &p)
 			if err != nil {
 				failures = append(failures, fmt.Errorf("%s: %w", name, err))
 				continue
@@ -214,33 +224,123 @@ func (n *Notifier) Notify(ctx context.Context, in Notice) (NoticeResult, error) 
 			failures = append(failures, fmt.Errorf("%s: %w", name, err))
 			continue
 		}
-		done = append(done, c.URL)
-		activity.RecordHeartbeat(ctx, done)
+		p.Channels = append(p.Channels, i)
+		heartbeat(ctx, p)
 		res.Delivered = append(res.Delivered, name)
 	}
-	if len(failures) > 0 {
-		return res, errors.Join(failures...)
+	if len(failures) == 0 {
+		return res, nil
 	}
-	return res, nil
+	joined := errors.Join(failures...)
+	for _, f := range failures {
+		var refused *refusedError
+		if !errors.As(f, &refused) {
+			return res, joined // some channel may answer on a retry
+		}
+	}
+	return res, expected(ErrTypeRemoteRejected, joined.Error())
 }
 
-// mail sends an email channel's messages, one per approver with an address, skipping the
-// ones an earlier attempt sent; it returns how many went.
-func (n *Notifier) mail(ctx context.Context, c Channel, id string, in Notice, links []linkPair, done *[]string) (int, error) {
-	msgs, err := n.emails(in, links)
-	if err != nil {
-		return 0, err
+// notifyProgress is what Notify heartbeats: the channels an attempt reached, by index in
+// Notifier.Channels, so that a retry skips them and no channel is told twice. It holds
+// indexes, counts and kinds only, never a URL, an address or anything derived from them:
+// heartbeat details show in the Temporal UI and DescribeWorkflowExecution while a retry
+// waits, and a timeout writes them into the history, and channel URLs hold secrets (an
+// email channel's SMTP password, a Slack webhook's path).
+type notifyProgress struct {
+	// Kinds are the channels' kinds, in order, when this was recorded. A retry on a
+	// worker whose channels differ in number or kind starts over rather than skip by an
+	// index that now names another channel: a repeat is better than a channel never told,
+	// and receivers drop a repeat by its delivery id (an email by its Message-ID). Two
+	// channels of one kind swapped are not detected.
+	Kinds []string `json:"kinds"`
+	// Channels are the webhook and Slack channels delivered.
+	Channels []int `json:"channels,omitempty"`
+	// Messages is how many messages an email channel sends (Notifier.emails); Mails are,
+	// by email channel, the indexes of the messages sent. A retry whose count differs (the
+	// approvers' addresses changed) sends every message again.
+	Messages int           `json:"messages,omitempty"`
+	Mails    map[int][]int `json:"mails,omitempty"`
+}
+
+// heartbeat records p; outside an activity (a direct call) it does nothing.
+func heartbeat(ctx context.Context, p notifyProgress) {
+	if activity.IsActivity(ctx) {
+		activity.RecordHeartbeat(ctx, p)
 	}
-	for _, m := range msgs {
-		key := c.URL + "#" + m.to
-		if slices.Contains(*done, key) {
+}
+
+// resume returns what an earlier attempt delivered, as its heartbeat says, for the
+// channels and messages (msgs, Notifier.emails) of this attempt.
+func (n *Notifier) resume(ctx context.Context, msgs []email) notifyProgress {
+	p := notifyProgress{Messages: len(msgs), Mails: map[int][]int{}}
+	for _, c := range n.Channels {
+		p.Kinds = append(p.Kinds, c.Kind)
+	}
+	if !activity.IsActivity(ctx) || !activity.HasHeartbeatDetails(ctx) {
+		return p
+	}
+	var last notifyProgress
+	if err := activity.GetHeartbeatDetails(ctx, &last); err == nil {
+		if !slices.Equal(last.Kinds, p.Kinds) {
+			return p
+		}
+		for _, i := range last.Channels {
+			if i >= 0 && i < len(n.Channels) && n.Channels[i].Kind != ChannelEmail {
+				p.Channels = append(p.Channels, i)
+			}
+		}
+		if last.Messages == p.Messages {
+			for i, sent := range last.Mails {
+				if i >= 0 && i < len(n.Channels) && n.Channels[i].Kind == ChannelEmail {
+					p.Mails[i] = slices.Clone(sent)
+				}
+			}
+		}
+		return p
+	}
+	// A worker before notifyProgress heartbeated the URLs it reached: a webhook or Slack
+	// channel's URL, and URL#ADDRESS for each email sent. Such details, present on the
+	// first retry after an upgrade, are mapped here, in memory, to this attempt's indexes
+	// by exact match, so the upgrade tells no channel twice. Details of any other shape
+	// (they do not decode) count as nothing delivered: every channel is told again, and
+	// receivers drop the repeat by its delivery id. Either way the details are replaced at
+	// once by indexes, so that the URLs leave the activity's record even if this attempt
+	// delivers nothing. (A worker before notifyProgress that gets these details fails to
+	// read them and tells every channel again: it does not panic.)
+	defer func() { heartbeat(ctx, p) }()
+	var old []string
+	if err := activity.GetHeartbeatDetails(ctx, &old); err != nil {
+		return p
+	}
+	for i, c := range n.Channels {
+		if c.Kind != ChannelEmail {
+			if slices.Contains(old, c.URL) {
+				p.Channels = append(p.Channels, i)
+			}
+			continue
+		}
+		for j, m := range msgs {
+			if slices.Contains(old, c.URL+"#"+m.to) {
+				p.Mails[i] = append(p.Mails[i], j)
+			}
+		}
+	}
+	return p
+}
+
+// mail sends the messages of email channel i (one per approver with an address),
+// skipping the ones an earlier attempt sent; it returns how many the channel sends.
+func (n *Notifier) mail(ctx context.Context, i int, c Channel, id string, msgs []email, p *notifyProgress) (int, error) {
+	for j, m := range msgs {
+		if slices.Contains(p.Mails[i], j) {
 			continue
 		}
 		if err := sendMail(ctx, c.URL, id+"/"+m.to, m); err != nil {
 			return 0, err
 		}
-		*done = append(*done, key)
-		activity.RecordHeartbeat(ctx, *done)
+		p.Mails[i] = append(p.Mails[i], j)
+		heartbeat(ctx, *p)
 	}
 	return len(msgs), nil
 }
@@ -317,6 +417,27 @@ func slackMessage(in Notice, links []linkPair) map[string]any {
 	return map[string]any{"text": in.text(), "blocks": blocks}
 }
 
+// refusedError is a delivery that failed for good: no retry can fix it.
+type refusedError struct{ msg string }
+
+func (e *refusedError) Error() string { return e.msg }
+
+// noRedirect returns a copy of client (http.DefaultClient when nil) that follows no
+// redirect: a 3xx answer comes back as it is. Following one would send the notice, and
+// its signature, to wherever the answer points (a 307 or 308 re-sends the POST body).
+func noRedirect(client *http.Client) *http.Client {
+	if client == nil {
+		client = http.DefaultClient
+	}
+	c := *client // shares the Transport, so its connections
+	c.CheckRedirect = NoRedirect
+	return &c
+}
+
+// NoRedirect is an http.Client CheckRedirect that follows no redirect: the client returns
+// the 3xx answer itself. The notifier's client follows none whatever its own setting.
+func NoRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+
 func (n *Notifier) post(ctx context.Context, c Channel, id string, body []byte) error {
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
@@ -329,11 +450,7 @@ func (n *Notifier) post(ctx context.Context, c Channel, id string, body []byte) 
 	if c.Kind == ChannelWebhook && len(n.Secret) > 0 {
 		req.Header.Set(SignatureHeader, Sign(n.Secret, body, time.Now()))
 	}
-	client := n.Client
-	if client == nil {
-		client = http.DefaultClient
-	}
-	resp, err := client.Do(req)
+	resp, err := noRedirect(n.Client).Do(req)
 	if err != nil {
 		// Not the URL: url.Error quotes it whole.
 		var ue *url.Error
@@ -344,6 +461,15 @@ func (n *Notifier) post(ctx context.Context, c Channel, id string, body []byte) 
 	}
 	defer resp.Body.Close()
 	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	if resp.StatusCode/100 == 3 {
+		// The target's host only: its path and query may hold a token, its user info a
+		// password.
+		to := " (no Location)"
+		if loc, err := resp.Location(); err == nil && loc.Host != "" {
+			to = " to " + loc.Host
+		}
+		return &refusedError{fmt.Sprintf("answered %d redirect%s; Flowgate follows no redirect (check the channel's URL)", resp.StatusCode, to)}
+	}
 	if resp.StatusCode/100 != 2 {
 		return fmt.Errorf("answered %s", resp.Status)
 	}

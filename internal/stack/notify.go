@@ -41,7 +41,9 @@ func (f NotifyFlags) Notifier(keys *workflows.DecisionKeys, defaultURL string) (
 	if !f.On() {
 		return nil, nil
 	}
-	n := &activities.Notifier{Client: &http.Client{Timeout: 20 * time.Second}}
+	// No redirect: a 307 or 308 would re-send the notice, signed, to wherever it points;
+	// the notifier reports a redirect as a failed delivery (and enforces this on any client).
+	n := &activities.Notifier{Client: &http.Client{Timeout: 20 * time.Second, CheckRedirect: activities.NoRedirect}}
 	webhook := false
 	for _, part := range strings.Split(f.Channels, ",") {
 		if strings.TrimSpace(part) == "" {

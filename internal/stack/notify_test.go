@@ -1,10 +1,16 @@
 package stack
 
 import (
+	"context"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
+
+	"github.com/flowgate/flowgate/activities"
 )
 
 // TestNotifyFlagsAreChecked: a notification config that cannot work is refused at start,
@@ -37,5 +43,42 @@ func TestNotifyFlagsAreChecked(t *testing.T) {
 	}
 	if off, err := (NotifyFlags{}).Notifier(nil, ""); off != nil || err != nil {
 		t.Errorf("no --notify: %+v %v", off, err)
+	}
+}
+
+// TestNotifierFollowsNoRedirect: the notifier's client follows no redirect (a 307 would
+// re-send the notice to wherever it points): it returns the 3xx answer itself, and a
+// notice to a channel that redirects fails, naming the redirect, while the redirect's
+// target gets nothing.
+func TestNotifierFollowsNoRedirect(t *testing.T) {
+	var hits atomic.Int32
+	target := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { hits.Add(1) }))
+	defer target.Close()
+	redirector := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, target.URL+"/elsewhere", http.StatusTemporaryRedirect)
+	}))
+	defer redirector.Close()
+	n, err := NotifyFlags{Channels: "slack=" + redirector.URL + "/services/T/B/token"}.Notifier(nil, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n.Client == nil || n.Client.CheckRedirect == nil {
+		t.Fatalf("client %+v: no redirect policy", n.Client)
+	}
+	resp, err := n.Client.Post(redirector.URL+"/services/T/B/token", "application/json", strings.NewReader("{}"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusTemporaryRedirect {
+		t.Errorf("the client answered %d, want the 307 itself", resp.StatusCode)
+	}
+	_, err = n.Notify(context.Background(), activities.Notice{Event: activities.EventRunEnded, WorkflowID: "w", Status: "completed"})
+	if err == nil || !strings.Contains(err.Error(), "answered 307 redirect to "+strings.TrimPrefix(target.URL, "http://")+"; Flowgate follows no redirect") ||
+		strings.Contains(err.Error(), "token") {
+		t.Errorf("notify: %v, want the redirect named, without the webhook's path", err)
+	}
+	if h := hits.Load(); h != 0 {
+		t.Errorf("the redirect's target got %d requests, want none", h)
 	}
 }
