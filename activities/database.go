@@ -13,7 +13,8 @@ import (
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver for PostgreSQL
-	_ "modernc.org/sqlite"             // registers the pure-Go "sqlite" driver
+	"modernc.org/sqlite"               // registers the pure-Go "sqlite" driver
+	sqlite3 "modernc.org/sqlite/lib"
 )
 
 // Tables that the read tools may name. Table names never come from input: input picks one
@@ -71,6 +72,12 @@ const (
 	queryTimeout       = 5 * time.Second
 	// MaxResultBytes bounds the data one query may return.
 	MaxResultBytes = 4 << 20
+	// maxSQLiteValueBytes is SQLite's length limit (SQLITE_LIMIT_LENGTH) on the read-only
+	// connections: no string, blob or row a query reads or builds may be longer, so a
+	// value-amplifying expression the guard lets through (replace(replace(…)), s||s in a
+	// recursive CTE) fails at once with "string or blob too big" instead of allocating
+	// gigabytes in one call that the query timeout cannot interrupt.
+	maxSQLiteValueBytes = 10 << 20
 )
 
 // Database runs Flowgate's SQL activities against the application database: a SQLite
@@ -380,11 +387,24 @@ func (d *Database) RecordIDs(ctx context.Context, in RecordIDsInput) (RecordIDs,
 	return out, nil
 }
 
-// query runs a statement on the read-only pool inside a read-only transaction.
+// query runs a statement on the read-only pool inside a read-only transaction, within
+// queryTimeout and, on SQLite, maxSQLiteValueBytes per value.
 func (d *Database) query(ctx context.Context, limit int, stmt string, args ...any) (QueryResult, error) {
 	ctx, cancel := context.WithTimeout(ctx, queryTimeout)
 	defer cancel()
-	tx, err := d.ro.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	conn, err := d.ro.Conn(ctx)
+	if err != nil {
+		return QueryResult{}, fmt.Errorf("read-only connection: %w", err)
+	}
+	defer conn.Close()
+	if !d.pg {
+		// Limits belong to a connection; setting it on every use costs one call and
+		// covers connections the pool opens later.
+		if _, err := sqlite.Limit(conn, sqlite3.SQLITE_LIMIT_LENGTH, maxSQLiteValueBytes); err != nil {
+			return QueryResult{}, fmt.Errorf("limit value length: %w", err)
+		}
+	}
+	tx, err := conn.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return QueryResult{}, fmt.Errorf("begin read-only transaction: %w", err)
 	}

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"go.temporal.io/sdk/temporal"
 
@@ -270,10 +271,15 @@ func TestRunawayQueryTimesOut(t *testing.T) {
 }
 
 func testRunaway(t *testing.T, db *activities.Database) {
+	start := time.Now()
 	_, err := db.ExecuteQuery(context.Background(), activities.QueryInput{
 		Query: "WITH RECURSIVE r(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM r) SELECT count(*) FROM r"})
 	if errType(err) != activities.ErrTypeInvalidInput || !strings.Contains(err.Error(), "did not finish within") {
 		t.Errorf("runaway query: %v", err)
+	}
+	// The query timeout is 5 s: the database stops the query near it, not long after.
+	if d := time.Since(start); d > 7*time.Second {
+		t.Errorf("runaway query stopped after %s", d)
 	}
 }
 

@@ -17,6 +17,16 @@ func FuzzCheckReadOnlySQL(f *testing.F) {
 		f.Add("SELECT * FROM users WHERE email = '" + s + "'")
 	}
 	f.Add("WITH x AS (SELECT 1) DELETE FROM users")
+	// Quoted names: as columns, and as (forbidden) function names the guard must see.
+	for _, q := range []string{
+		`SELECT "email" FROM users`, `SELECT [name] FROM products`, "SELECT `sku` FROM products",
+		`SELECT "zeroblob"(10)`, `SELECT [randomblob](10)`, "SELECT `printf`('%d', 1)",
+		`SELECT "ZeroBlob" /* c */ (10)`, "SELECT [randomblob] -- c\n(10)", `SELECT "a""b"(1)`,
+		`SELECT "count"(*) FROM users`, `SELECT (ARRAY[1])[1]`, `SELECT $$'$$`, `SELECT E'\''`,
+		"SELECT 1 --\r, 2", `SELECT /* /* */ 1 */ 2`,
+	} {
+		f.Add(q)
+	}
 	db, _ := openDB(f)
 	before := fingerprint(f, db)
 	f.Fuzz(func(t *testing.T, q string) {
