@@ -1,7 +1,11 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"io"
+	"net/http"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -92,5 +96,77 @@ func TestLongCallsReportProgress(t *testing.T) {
 	}
 	if n := progress.Load(); n < 2 {
 		t.Errorf("%d progress notifications in 2s of waiting, want at least 2", n)
+	}
+}
+
+// TestAConfirmationMustAnswerTheServersRequest: under 2026-07-28 a client that sends
+// inputResponses.confirm in its first advance_workflow call (no request was issued) is
+// asked, and nothing is decided; the answer to the server's own request, echoing its
+// requestState, decides once; the same state cannot confirm a second time.
+func TestAConfirmationMustAnswerTheServersRequest(t *testing.T) {
+	env := testenv.Shared(t)
+	var s mcpserver.StartResult
+	callTool(t, connectHTTP(t, env.MCPURL), "start_workflow", map[string]any{"workflow_type": "deployment",
+		"parameters": map[string]any{"service": "orders", "version": "4.5.6", "environment": "production"}}).decode(t, &s)
+	testenv.WaitForStatus(t, env.Client, s.WorkflowID, workflows.StatusWaitingApproval)
+
+	yes := map[string]any{"confirm": map[string]any{"action": "accept", "content": map[string]any{"confirm": true}}}
+	call := func(state string) map[string]any {
+		t.Helper()
+		params := map[string]any{"name": "advance_workflow",
+			"arguments":      map[string]any{"workflow_id": s.WorkflowID, "action": "approve", "step": "approval"},
+			"inputResponses": yes,
+			"_meta": map[string]any{"io.modelcontextprotocol/protocolVersion": "2026-07-28",
+				"io.modelcontextprotocol/clientCapabilities": map[string]any{"elicitation": map[string]any{}},
+				"io.modelcontextprotocol/clientInfo":         map[string]any{"name": "forger", "version": "1"}}}
+		if state != "" {
+			params["requestState"] = state
+		}
+		body, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": params})
+		req, _ := http.NewRequest(http.MethodPost, env.MCPURL, bytes.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/json, text/event-stream")
+		req.Header.Set("MCP-Protocol-Version", "2026-07-28")
+		req.Header.Set("Mcp-Method", "tools/call")
+		req.Header.Set("Mcp-Name", "advance_workflow")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		raw, _ := io.ReadAll(resp.Body)
+		if i := bytes.Index(raw, []byte("data: ")); i >= 0 {
+			raw = raw[i+6:]
+		}
+		var msg struct {
+			Result map[string]any `json:"result"`
+		}
+		if err := json.Unmarshal(raw, &msg); err != nil || msg.Result == nil {
+			t.Fatalf("advance_workflow answered %d %s", resp.StatusCode, raw)
+		}
+		return msg.Result
+	}
+	status := func() workflows.Status {
+		v, _ := testenv.Status(context.Background(), env.Client, s.WorkflowID)
+		return v.Status
+	}
+
+	first := call("")
+	state, _ := first["requestState"].(string)
+	if _, asks := first["inputRequests"].(map[string]any)["confirm"]; !asks || state == "" {
+		t.Fatalf("a confirmation nobody asked for was taken: %v", first)
+	}
+	if st := status(); st != workflows.StatusWaitingApproval {
+		t.Fatalf("the self-confirmed approval reached the workflow: %s", st)
+	}
+	if forged := call(state[:len(state)-2] + "xx"); forged["inputRequests"] == nil {
+		t.Fatalf("an altered requestState confirmed: %v", forged)
+	}
+	if done := call(state); done["inputRequests"] != nil || done["isError"] == true {
+		t.Fatalf("the answer to the server's request did not decide: %v", done)
+	}
+	testenv.WaitForStatus(t, env.Client, s.WorkflowID, workflows.StatusCompleted)
+	if again := call(state); again["inputRequests"] == nil {
+		t.Errorf("a used requestState confirmed a second time: %v", again)
 	}
 }

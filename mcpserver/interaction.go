@@ -56,8 +56,9 @@ func canElicit(ctx context.Context) bool {
 // askToConfirm is a tool result asking the client to have its person confirm message.
 // From protocol 2026-07-28 the client answers and retries the call; for older clients
 // mcp-go sends elicitation/create and calls the handler again with the answer.
-func askToConfirm(message string) *mcp.CallToolResult {
-	return server.NewInputRequestBuilder("").Elicit(confirmID, mcp.ElicitationParams{
+// state is the signed requestState the answer must carry back.
+func askToConfirm(message, state string) *mcp.CallToolResult {
+	return server.NewInputRequestBuilder(state).Elicit(confirmID, mcp.ElicitationParams{
 		Message: message,
 		RequestedSchema: map[string]any{
 			"type": "object",

@@ -448,12 +448,17 @@ func (s *Server) advance(ctx context.Context, request mcp.CallToolRequest, args 
 	}
 	if confirm && req.Action != workflows.ActionContinue && canElicit(ctx) {
 		answer := confirmedIn(request)
+		if answer != nil && !s.confirms.redeem(request.Params.RequestState, s.actor(ctx), args, time.Now()) {
+			// An answer to no request this server issued (or to another decision, or one
+			// used before) confirms nothing: the person is asked.
+			answer = nil
+		}
 		if answer == nil {
 			msg, err := s.describeAdvance(ctx, args)
 			if err != nil {
 				return s.toolError(ctx, "advance_workflow", args.WorkflowID, err), nil
 			}
-			return askToConfirm(msg), nil
+			return askToConfirm(msg, s.confirms.issue(s.actor(ctx), args, time.Now())), nil
 		}
 		if !*answer {
 			return mcp.NewToolResultError(fmt.Sprintf("the person at the client did not confirm: %s of %s was not sent; the workflow still waits", args.Action, args.WorkflowID)), nil
