@@ -1,11 +1,7 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
-	"io"
-	"net/http"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -116,33 +112,13 @@ func TestAConfirmationMustAnswerTheServersRequest(t *testing.T) {
 		params := map[string]any{"name": "advance_workflow",
 			"arguments":      map[string]any{"workflow_id": s.WorkflowID, "action": "approve", "step": "approval"},
 			"inputResponses": yes,
-			"_meta": map[string]any{"io.modelcontextprotocol/protocolVersion": "2026-07-28",
-				"io.modelcontextprotocol/clientCapabilities": map[string]any{"elicitation": map[string]any{}},
-				"io.modelcontextprotocol/clientInfo":         map[string]any{"name": "forger", "version": "1"}}}
+			"_meta": modernMeta(map[string]any{"elicitation": map[string]any{}})}
 		if state != "" {
 			params["requestState"] = state
 		}
-		body, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": params})
-		req, _ := http.NewRequest(http.MethodPost, env.MCPURL, bytes.NewReader(body))
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Accept", "application/json, text/event-stream")
-		req.Header.Set("MCP-Protocol-Version", "2026-07-28")
-		req.Header.Set("Mcp-Method", "tools/call")
-		req.Header.Set("Mcp-Name", "advance_workflow")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		raw, _ := io.ReadAll(resp.Body)
-		if i := bytes.Index(raw, []byte("data: ")); i >= 0 {
-			raw = raw[i+6:]
-		}
-		var msg struct {
-			Result map[string]any `json:"result"`
-		}
-		if err := json.Unmarshal(raw, &msg); err != nil || msg.Result == nil {
-			t.Fatalf("advance_workflow answered %d %s", resp.StatusCode, raw)
+		msg := postModern(t, env.MCPURL, "tools/call", "advance_workflow", params)
+		if msg.Result == nil {
+			t.Fatalf("advance_workflow answered %+v", msg)
 		}
 		return msg.Result
 	}

@@ -147,3 +147,51 @@ func (p *plainMCP) read(uri string) (string, error) {
 	}
 	return msg.Result.Contents[0].Text, nil
 }
+
+// modernAnswer is a JSON-RPC answer to a 2026-07-28 request.
+type modernAnswer struct {
+	Result map[string]any `json:"result"`
+	Error  *struct {
+		Code    int    `json:"code"`
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+// modernMeta is the _meta of a 2026-07-28 request from a client with capabilities.
+func modernMeta(capabilities map[string]any) map[string]any {
+	return map[string]any{"io.modelcontextprotocol/protocolVersion": "2026-07-28",
+		"io.modelcontextprotocol/clientCapabilities": capabilities,
+		"io.modelcontextprotocol/clientInfo":         map[string]any{"name": "plain-2026", "version": "1"}}
+}
+
+// postModern sends one 2026-07-28 request (no session; name goes in Mcp-Name) and reads
+// its answer, plain or SSE-framed.
+func postModern(t testing.TB, url, method, name string, params map[string]any, headers ...string) modernAnswer {
+	t.Helper()
+	body, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": 7, "method": method, "params": params})
+	req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	req.Header.Set("MCP-Protocol-Version", "2026-07-28")
+	req.Header.Set("Mcp-Method", method)
+	if name != "" {
+		req.Header.Set("Mcp-Name", name)
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	if i := bytes.Index(raw, []byte("data: ")); i >= 0 {
+		raw = raw[i+6:]
+	}
+	var msg modernAnswer
+	if err := json.Unmarshal(raw, &msg); err != nil {
+		t.Fatalf("%s answered %d %s", method, resp.StatusCode, raw)
+	}
+	return msg
+}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -372,4 +373,27 @@ func TestTasksOverStdio(t *testing.T) {
 		gate := slices.Index(knew, "input_required")
 		return gate >= 0 && slices.Contains(knew[gate+1:], "completed"), fmt.Errorf("created as %s, then told %v", created.Task.Status, heard[id])
 	})
+}
+
+// TestModernTaskCallsNeverReachAnUnscopedStore: under 2026-07-28, whose tasks extension
+// this server does not declare, a task-augmented call is answered as the plain call
+// (nothing lands in mcp-go's in-memory task store, which knows no identity), and every
+// task method is -32601, so no caller reads another's task.
+func TestModernTaskCallsNeverReachAnUnscopedStore(t *testing.T) {
+	env := testenv.Shared(t)
+	start := postModern(t, env.MCPURL, "tools/call", "start_workflow", map[string]any{"name": "start_workflow",
+		"arguments": map[string]any{"workflow_type": "audit", "parameters": map[string]any{"tables": []string{"users"}}},
+		"task":      map[string]any{"ttl": 60000}, "_meta": modernMeta(map[string]any{})})
+	sc, _ := start.Result["structuredContent"].(map[string]any)
+	id, _ := sc["workflow_id"].(string)
+	if start.Error != nil || id == "" || start.Result["task"] != nil {
+		t.Fatalf("a 2026-07-28 task-augmented start answered %+v %+v; want the plain call's result", start.Result, start.Error)
+	}
+	for _, method := range []string{"tasks/get", "tasks/update", "tasks/cancel", "tasks/result", "tasks/list"} {
+		got := postModern(t, env.MCPURL, method, id, map[string]any{"taskId": id, "_meta": modernMeta(map[string]any{})})
+		if got.Error == nil || got.Error.Code != -32601 || !strings.Contains(got.Error.Message, "tasks extension") {
+			t.Errorf("%s under 2026-07-28: %+v %+v, want -32601 naming the tasks extension", method, got.Result, got.Error)
+		}
+	}
+	_ = env.Client.CancelWorkflow(context.Background(), id, "")
 }

@@ -124,6 +124,11 @@ func newTaskState() *taskState {
 // taskCall is a message interceptTask serves: a task method, or a task-augmented call.
 type taskCall struct {
 	m rpcMessage
+	// modern is a request of 2026-07-28 or later, whose tasks extension (SEP-2663) this
+	// server does not declare: its task methods are refused, and a task-augmented call
+	// is served as the plain call. None reaches mcp-go's own in-memory tasks, which know
+	// no identity.
+	modern bool
 	p struct {
 		Name      string          `json:"name"`
 		Arguments json.RawMessage `json:"arguments"`
@@ -134,9 +139,8 @@ type taskCall struct {
 	}
 }
 
-// asTaskCall reads raw as a task method of 2025-11-25 or a task-augmented tools/call; ok
-// is false for every other message (batches, notifications, 2026-07-28 requests, whose
-// tasks extension is not served here yet).
+// asTaskCall reads raw as a task method or a task-augmented tools/call, of any protocol
+// revision; ok is false for every other message (batches, notifications).
 func asTaskCall(raw []byte) (c taskCall, ok bool) {
 	trimmed := bytes.TrimSpace(raw)
 	if len(trimmed) == 0 || trimmed[0] != '{' || !bytes.Contains(trimmed, []byte(`"task`)) {
@@ -146,16 +150,35 @@ func asTaskCall(raw []byte) (c taskCall, ok bool) {
 		return c, false
 	}
 	_ = json.Unmarshal(c.m.Params, &c.p)
-	if c.p.Meta[mcp.MetaKeyProtocolVersion] != nil {
-		return c, false
-	}
+	c.modern = c.p.Meta[mcp.MetaKeyProtocolVersion] != nil
 	switch c.m.Method {
 	case string(mcp.MethodToolsCall):
 		return c, c.p.Task != nil
 	case string(mcp.MethodTasksGet), string(mcp.MethodTasksList), string(mcp.MethodTasksCancel), string(mcp.MethodTasksResult):
 		return c, true
+	case "tasks/update":
+		return c, c.modern
 	}
 	return c, false
+}
+
+// serveModernTask answers a task message of 2026-07-28 or later. Flowgate's tasks follow
+// 2025-11-25 (negotiated through initialize); the 2026-07-28 tasks extension is not
+// declared, so a task-augmented call gets the plain call's answer (the extension allows
+// CreateTaskResult only to a client that declared it) and a task method is not found.
+func (s *Server) serveModernTask(c taskCall) (answer, rewritten []byte) {
+	if c.m.Method != string(mcp.MethodToolsCall) {
+		return rpcError(c.m.ID, &protocolError{mcp.METHOD_NOT_FOUND, fmt.Sprintf(
+			"%s is not served to protocol 2026-07-28 requests: this server does not declare the tasks extension. Call the tool without params.task, or negotiate 2025-11-25 through initialize, whose tasks it serves",
+			c.m.Method)}), nil
+	}
+	var params map[string]json.RawMessage
+	if err := json.Unmarshal(c.m.Params, &params); err != nil {
+		return rpcError(c.m.ID, invalidParamsError("params: "+err.Error())), nil
+	}
+	delete(params, "task")
+	plain, _ := json.Marshal(rpcMessage{JSONRPC: "2.0", ID: c.m.ID, Method: c.m.Method, Params: mustJSON(params)})
+	return nil, plain
 }
 
 // interceptTask answers raw when it is a task method or a task-augmented tools/call
@@ -170,6 +193,9 @@ func (s *Server) interceptTask(ctx context.Context, raw []byte) (answer, rewritt
 }
 
 func (s *Server) serveTask(ctx context.Context, c taskCall) (answer, rewritten []byte) {
+	if c.modern {
+		return s.serveModernTask(c)
+	}
 	m, p := c.m, c.p
 	switch m.Method {
 	case string(mcp.MethodToolsCall):
