@@ -67,6 +67,9 @@ func (s *Server) approvalHandler(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Referrer-Policy", "no-referrer") // the link is a secret
 	w.Header().Set("X-Frame-Options", "DENY")
 	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'")
+	if s.refuseForeignHost(w, r) {
+		return
+	}
 	keys := s.linkKeys()
 	if keys == nil {
 		s.renderApproval(w, http.StatusNotFound, approvalPage{Title: "Approval links are off", Problem: true,
@@ -183,17 +186,6 @@ func (s *Server) decideByLink(ctx context.Context, w http.ResponseWriter, r *htt
 		page.State = &st
 	}
 	s.renderApproval(w, http.StatusOK, page)
-}
-
-// sameOrigin accepts a form posted from this server's own page (or by a client that sends
-// no Origin, such as a test or a command-line tool).
-func (s *Server) sameOrigin(r *http.Request) bool {
-	origin := r.Header.Get("Origin")
-	if origin == "" || origin == "null" {
-		return r.Header.Get("Sec-Fetch-Site") == "" || r.Header.Get("Sec-Fetch-Site") == "same-origin"
-	}
-	u, err := url.Parse(origin)
-	return err == nil && u.Host == r.Host
 }
 
 // queryDetails returns a run's record with where it waits (which the status query says).

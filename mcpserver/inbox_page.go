@@ -40,6 +40,9 @@ func (s *Server) inboxHandler(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("X-Frame-Options", "DENY")
 	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'")
+	if s.refuseForeignHost(w, r) {
+		return
+	}
 	keys := s.linkKeys()
 	if keys == nil {
 		s.renderInbox(w, http.StatusNotFound, inboxPage{Message: "This Flowgate server has no decision keys, so it cannot make approval links (start it with --decision-keys)."})

@@ -108,6 +108,9 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return usageError{err}
 	}
+	if ipAddr := net.ParseIP(*ip); auth == nil && (ipAddr == nil || !ipAddr.IsLoopback()) {
+		return usageError{fmt.Errorf("--ip %s: Temporal's frontend and the web UI would answer on that interface, and without authentication anyone who reaches them decides every gate; allowed without --api-keys or --oauth-issuer is a loopback address (127.0.0.1 or ::1)", *ip)}
+	}
 	dur, err := devserver.ParseDurability(*durability)
 	if err != nil {
 		return usageError{fmt.Errorf("--durability: %w", err)}
@@ -177,7 +180,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	var closer stack.Closer
 	defer closer.Close()
 	srv, err := devserver.Start(ctx, devserver.Options{
-		DatabaseFile: temporalDB, PostgresDSN: *temporalDSN, IP: *ip, FrontendPort: *port, UIPort: *uiPort, UI: !*noUI,
+		DatabaseFile: temporalDB, PostgresDSN: *temporalDSN, IP: *ip, FrontendPort: *port, UIPort: *uiPort, UI: !*noUI, ReadOnlyUI: auth != nil,
 		Durability: dur, Logger: logger, SearchAttributes: searchAttributes(), ExtraNamespaces: extraNamespaces(*toolsNS),
 		HistoryCacheSize: *historyCache, Retention: *retention,
 	})
@@ -249,7 +252,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	printBanner(stdout, banner{
 		Ready: time.Since(started), Temporal: srv.FrontendAddress(), UI: srv.UIURL(), MCP: mcpURL, Demo: demoURL,
-		DB: dbDesc, DataDir: *dataDir, Sandbox: sandbox, Worker: !*noWorker, Actor: *actor, Auth: auth != nil,
+		DB: dbDesc, DataDir: *dataDir, Sandbox: sandbox, Worker: !*noWorker, Actor: *actor, Auth: auth != nil, IP: *ip,
 		Binary: stdioBinary(), PID: os.Getpid(), Processes: catalog.FileNames(), ProcessPaths: absPaths(pf.List()), ProcessReload: pf.Reload, DecisionKeys: signingKeysPath(keys, dk.Path), Notify: notifyLine(notifier),
 	})
 	<-ctx.Done()
@@ -286,7 +289,9 @@ type banner struct {
 	Ready                                time.Duration
 	Temporal, UI, MCP, Demo, DB, DataDir string
 	Sandbox, Actor                       string
-	Worker, Auth                         bool
+	// IP is the address Temporal and the UI listen on.
+	IP           string
+	Worker, Auth bool
 	// Binary is the flowgate binary an MCP client runs over stdio.
 	Binary binaryPath
 	// PID is this process's id, for stopping it when Ctrl-C does not reach it.
@@ -399,7 +404,10 @@ func printBanner(w io.Writer, b banner) {
 	}
 	if b.Auth {
 		s.WriteString("  Auth        on: API keys / OAuth bearer tokens; the caller is the actor; requesters cannot approve their own workflows;\n")
-		s.WriteString("              every decision is signed, so runs take none from the Temporal UI or raw signals (the UI is for inspection)\n")
+		s.WriteString("              every decision is signed, so runs take none from the Temporal UI or raw signals; the UI is read-only\n")
+		if b.IP != "" && !net.ParseIP(b.IP).IsLoopback() {
+			fmt.Fprintf(&s, "              Temporal's frontend (%s) has no authentication of its own: expose it only to the workers and MCP servers\n", b.Temporal)
+		}
 	} else {
 		fmt.Fprintf(&s, "  Auth        none (loopback only); every call acts as %q, so separation of duties is off\n", b.Actor)
 	}

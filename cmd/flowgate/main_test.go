@@ -138,3 +138,16 @@ func TestCacheFlagsOutOfRangeAreRefused(t *testing.T) {
 		}
 	}
 }
+
+// TestDevOnEveryInterfaceNeedsAuth: `dev --ip 0.0.0.0` would serve Temporal's frontend and
+// the web UI, which decide gates without authentication, to the network; without auth it
+// is refused before anything listens, naming the flag and what is allowed.
+func TestDevOnEveryInterfaceNeedsAuth(t *testing.T) {
+	for _, ip := range []string{"0.0.0.0", "::", "192.0.2.10"} {
+		var stdout, stderr bytes.Buffer
+		code := run([]string{"dev", "--ip", ip, "--data-dir", t.TempDir()}, &stdout, &stderr)
+		if code != 2 || !strings.Contains(stderr.String(), "--ip "+ip) || !strings.Contains(stderr.String(), "loopback address") {
+			t.Errorf("dev --ip %s without auth: exit %d, %s", ip, code, stderr.String())
+		}
+	}
+}

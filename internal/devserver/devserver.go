@@ -81,6 +81,10 @@ type Options struct {
 	UIPort int
 	// UI serves the Temporal web UI when set.
 	UI bool
+	// ReadOnlyUI turns the UI's write actions off (start, signal, cancel, terminate,
+	// reset), in the UI server itself: with authentication on, decisions and changes go
+	// through Flowgate, and the UI is for inspection.
+	ReadOnlyUI bool
 	// Namespace is created when missing; default "default".
 	Namespace string
 	// ExtraNamespaces are created beside Namespace, with the same search attributes
@@ -211,6 +215,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 			DefaultNamespace:    opts.Namespace,
 			CORS:                uiconfig.CORS{CookieInsecure: true},
 			HideLogs:            true,
+			DisableWriteActions: opts.ReadOnlyUI,
 			DisableNewsFetch:    true,
 			RefreshInterval:     time.Minute,
 		}))
