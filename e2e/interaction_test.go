@@ -112,7 +112,7 @@ func TestAConfirmationMustAnswerTheServersRequest(t *testing.T) {
 		params := map[string]any{"name": "advance_workflow",
 			"arguments":      map[string]any{"workflow_id": s.WorkflowID, "action": "approve", "step": "approval"},
 			"inputResponses": yes,
-			"_meta": modernMeta(map[string]any{"elicitation": map[string]any{}})}
+			"_meta":          modernMeta(map[string]any{"elicitation": map[string]any{}})}
 		if state != "" {
 			params["requestState"] = state
 		}

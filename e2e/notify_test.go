@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"github.com/chromedp/chromedp"
@@ -322,6 +323,21 @@ func TestTheInboxListsWhatWaitsOnTheSignedInApprover(t *testing.T) {
 		}
 		return c, read(t, c, http.MethodPost, inbox, url.Values{"api_key": {key}})
 	}
+	// Bob's link as a reader of a shared channel has it, with no sign-in: it shows the gate
+	// and decides nothing.
+	bobs, _ := mcpserver.ApprovalLink(testenv.DecisionKeys(), origin, s.WorkflowID, "approval", "bob", time.Now().Add(time.Hour))
+	anon := &http.Client{}
+	if page := read(t, anon, http.MethodGet, bobs, nil); !strings.Contains(page, "sign in as bob") || strings.Contains(page, `value="approve"`) {
+		t.Errorf("bob's link opened by nobody signed in offers to decide:\n%s", page)
+	}
+	token, _ := url.ParseQuery(strings.SplitN(bobs, "?", 2)[1])
+	forged := url.Values{"t": {token.Get("t")}, "csrf": {testenv.DecisionKeys().FormToken(token.Get("t"))}, "action": {"approve"}}
+	if code, body := post(t, env.MCPURL, forged); code != http.StatusForbidden || !strings.Contains(body, "Nothing changed") {
+		t.Errorf("bob's link posted by nobody signed in: %d\n%s", code, body)
+	}
+	if v, _ := testenv.Status(context.Background(), env.Client, s.WorkflowID); v.Status != workflows.StatusWaitingApproval {
+		t.Fatalf("a link alone decided: %s", v.Status)
+	}
 	if _, page := browse("dave-key"); !strings.Contains(page, "waiting on dave") || strings.Contains(page, s.WorkflowID) {
 		t.Errorf("the requester's inbox lists their own run:\n%s", page)
 	}
@@ -434,6 +450,8 @@ func (h *holdingSink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // webhook is in flight; after the restart the notification is sent again under the same
 // delivery id, so the receiver has the gate exactly once, and the run goes on.
 func TestAKilledWorkerStillTellsTheGateOnce(t *testing.T) {
+	// Its own flowgate dev processes, ports and data folder: it runs beside the others.
+	t.Parallel()
 	hook := &holdingSink{first: make(chan struct{}), release: make(chan struct{})}
 	hookSrv := httptest.NewServer(hook)
 	t.Cleanup(hookSrv.Close)

@@ -35,6 +35,10 @@ type approvalPage struct {
 	CSRF    string
 	Action  string
 	UIURL   string
+	// SignIn is set when the page may show the gate but not decide it: with
+	// authentication on, a link is a pointer, and deciding needs the approver's own
+	// sign-in (its inbox session), since a link may have gone through a shared channel.
+	SignIn string
 }
 
 // ApprovalLink returns the link of an approver for a gate, under base (the MCP server's
@@ -89,18 +93,32 @@ func (s *Server) approvalHandler(w http.ResponseWriter, r *http.Request) {
 		s.renderApproval(w, http.StatusForbidden, approvalPage{Title: "This link cannot be used", Problem: true, Message: err.Error() + ". Nothing changed."})
 		return
 	}
+	signedIn := false
 	if c, cerr := r.Cookie(inboxCookie); cerr == nil && s.auth != nil {
 		// Someone signed in to the inbox as another person is not the link's approver.
-		if session, err := keys.VerifyLink(c.Value, time.Now()); err == nil && session.WorkflowID == "" && session.Approver != link.Approver {
-			s.renderApproval(w, http.StatusForbidden, approvalPage{Title: "This link is someone else's", Problem: true,
-				Message: fmt.Sprintf("This link was sent to %s, and you are signed in as %s. Nothing changed.", link.Approver, session.Approver)})
-			return
+		if session, err := keys.VerifyLink(c.Value, time.Now()); err == nil && session.WorkflowID == "" {
+			if session.Approver != link.Approver {
+				s.renderApproval(w, http.StatusForbidden, approvalPage{Title: "This link is someone else's", Problem: true,
+					Message: fmt.Sprintf("This link was sent to %s, and you are signed in as %s. Nothing changed.", link.Approver, session.Approver)})
+				return
+			}
+			signedIn = true
 		}
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
 	defer cancel()
 	page := approvalPage{Link: link, Token: token, CSRF: s.csrf(token), UIURL: s.uiLink(link.WorkflowID)}
+	if s.auth != nil && !signedIn {
+		// Slack and webhook messages carry links that every reader of the channel sees:
+		// with authentication on, a link alone decides nothing.
+		page.SignIn = fmt.Sprintf("To decide, sign in as %s at %s with your own API key or token, then open this link again: a link may have reached others (a shared channel), so it decides nothing by itself.", link.Approver, InboxPath)
+	}
 	if r.Method == http.MethodPost {
+		if page.SignIn != "" {
+			s.renderApproval(w, http.StatusForbidden, approvalPage{Title: "Sign in to decide", Problem: true, SignIn: page.SignIn,
+				Message: fmt.Sprintf("Only %s, signed in, can decide with this link. Nothing changed.", link.Approver)})
+			return
+		}
 		s.decideByLink(ctx, w, r, link, page)
 		return
 	}
@@ -278,7 +296,8 @@ ol{padding-left:1.2rem}
 <h2>Record so far</h2>
 <ol>{{range .History}}<li>{{when .At}}: {{.Event}}{{if .Step}} at {{.Step}}{{end}}{{if .Actor}} by {{.Actor}}{{end}}{{if .Detail}} — {{.Detail}}{{end}}</li>{{end}}</ol>
 {{end}}
-{{if and .State (not .Problem) (not .Done)}}
+{{with .SignIn}}<p class="problem" role="status">{{.}} <a href="` + InboxPath + `">Sign in</a></p>{{end}}
+{{if and .State (not .Problem) (not .Done) (not .SignIn)}}
 <form method="post" action="` + ApprovalPath + `">
 <input type="hidden" name="t" value="{{.Token}}">
 <input type="hidden" name="csrf" value="{{.CSRF}}">
