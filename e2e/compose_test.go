@@ -1,6 +1,9 @@
 package e2e
 
 import (
+	"database/sql"
+	"fmt"
+	"net/url"
 	"os"
 	"slices"
 	"strings"
@@ -60,8 +63,11 @@ func TestComposeFileNamesEveryServiceAndItsSettings(t *testing.T) {
 			t.Errorf("service %s is not built from the Dockerfile with a subcommand", name)
 		}
 	}
-	if !strings.HasPrefix(f.Services["flowgate-worker"].Environment["FLOWGATE_APP_DB"], "postgres://") {
-		t.Error("the worker's app database is not PostgreSQL")
+	if !strings.HasPrefix(f.Services["flowgate-worker"].Environment["FLOWGATE_APP_DB"], "postgres://flowgate_app:") {
+		t.Error("the worker's app database is not PostgreSQL through the app's own role (deploy/app-role.psql)")
+	}
+	if !slices.Contains(f.Services["postgresql"].Volumes, "./deploy/postgres-init.sh:/docker-entrypoint-initdb.d/flowgate-app-role.sh:ro") {
+		t.Error("the PostgreSQL service does not make the app role on a new volume")
 	}
 	for _, name := range []string{"postgresql", "flowgate-mcp"} {
 		if f.Services[name].Healthcheck == nil {
@@ -101,5 +107,65 @@ func TestComposeFileNamesEveryServiceAndItsSettings(t *testing.T) {
 	}
 	if !strings.Contains(strings.Join(f.Services["temporal-setup"].Command, " "), "namespace create --namespace flowgate-tools") {
 		t.Error("temporal-setup does not create the tools namespace")
+	}
+}
+
+// TestComposeAppRoleCannotReadTheServer runs deploy/app-role.psql (what the compose file's
+// PostgreSQL runs on a new volume) on the test server, then connects as that role, as the
+// worker does: it can make its tables, but cannot read the server's files or the roles'
+// passwords even if a query got past the SQL guard, and its statements stop at 10 s.
+func TestComposeAppRoleCannotReadTheServer(t *testing.T) {
+	admin := os.Getenv("FLOWGATE_TEST_POSTGRES")
+	if admin == "" {
+		t.Skip("skipped: set FLOWGATE_TEST_POSTGRES to a postgres:// DSN (.ci/run starts a server)")
+	}
+	raw, err := os.ReadFile("../deploy/app-role.psql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	role := fmt.Sprintf("flowgate_app_%d", os.Getpid())
+	script := strings.ReplaceAll(string(raw), "flowgate_app", role)
+	script = strings.ReplaceAll(script, ":'app_password'", "'test-password'")
+	db, err := sql.Open("pgx", admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	t.Cleanup(func() {
+		db.Exec("DROP DATABASE IF EXISTS " + role + " WITH (FORCE)")
+		db.Exec("DROP ROLE IF EXISTS " + role)
+	})
+	for _, stmt := range strings.Split(script, ";") {
+		var lines []string
+		for _, l := range strings.Split(stmt, "\n") {
+			if !strings.HasPrefix(strings.TrimSpace(l), "--") {
+				lines = append(lines, l)
+			}
+		}
+		if s := strings.TrimSpace(strings.Join(lines, "\n")); s != "" {
+			if _, err := db.Exec(s); err != nil {
+				t.Fatalf("%s: %v", s, err)
+			}
+		}
+	}
+	u, _ := url.Parse(admin)
+	u.User, u.Path = url.UserPassword(role, "test-password"), "/"+role
+	app, err := sql.Open("pgx", u.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer app.Close()
+	if _, err := app.Exec("CREATE TABLE users (id int primary key)"); err != nil {
+		t.Fatalf("the app role cannot make its tables: %v", err)
+	}
+	for _, q := range []string{"SELECT pg_read_file('/etc/passwd')", "SELECT pg_ls_dir('/')", "SELECT passwd FROM pg_shadow", "SELECT pg_read_binary_file('/etc/hostname')"} {
+		var out any
+		if err := app.QueryRow(q).Scan(&out); err == nil || !strings.Contains(err.Error(), "permission denied") {
+			t.Errorf("%s as the app role: %v, want permission denied", q, err)
+		}
+	}
+	var timeout string
+	if err := app.QueryRow("SHOW statement_timeout").Scan(&timeout); err != nil || timeout != "10s" {
+		t.Errorf("statement_timeout of the app role: %q %v, want 10s", timeout, err)
 	}
 }
