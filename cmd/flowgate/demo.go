@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/flowgate/flowgate/internal/demo"
+	"github.com/flowgate/flowgate/internal/stack"
 )
 
 // runDemo serves the demo backends on their own, for separate workers (docker-compose).
@@ -28,6 +29,7 @@ func runDemo(ctx context.Context, args []string, stderr io.Writer) error {
 		return usageError{fmt.Errorf("--latency %s is negative: use a duration such as 50ms", *latency)}
 	}
 	b := demo.New()
+	stack.PrivateFiles() // the backends' state is this user's alone
 	if *state != "" {
 		var err error
 		if b, err = demo.Open(*state); err != nil {

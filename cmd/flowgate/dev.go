@@ -141,6 +141,8 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return usageError{err}
 	}
+	// What Flowgate writes (databases, lock, reports, state) is its user's alone.
+	stack.PrivateFiles()
 	if err := stack.EnsureDir(*dataDir, "--data-dir"); err != nil {
 		return err
 	}

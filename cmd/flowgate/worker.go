@@ -73,6 +73,8 @@ func runWorker(ctx context.Context, args []string, stderr io.Writer) error {
 	if nf.On() && notifier.Links == nil {
 		return usageError{fmt.Errorf("--notify needs --approval-url (the MCP server's public origin) and --decision-keys (the MCP servers' file) to put approval links in what it sends")}
 	}
+	// What Flowgate writes (databases, lock, reports, state) is its user's alone.
+	stack.PrivateFiles()
 	if err := stack.EnsureDir(*dataDir, "--data-dir"); err != nil {
 		return err
 	}

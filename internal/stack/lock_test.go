@@ -82,3 +82,28 @@ func TestLockDoesNotOutliveKilledProcess(t *testing.T) {
 	}
 	l.Unlock()
 }
+
+// TestDataFolderIsItsUsersAlone: the data folder (made new, or made before with wider
+// permissions) is narrowed to its user, and what the process writes after PrivateFiles
+// (databases, journals, reports) is readable by nobody else.
+func TestDataFolderIsItsUsersAlone(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := EnsureDir(dir, "--data-dir"); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(dir); err != nil || fi.Mode().Perm() != 0o700 {
+		t.Errorf("data folder mode %v %v, want 0700", fi.Mode().Perm(), err)
+	}
+	PrivateFiles()
+	f, err := os.Create(filepath.Join(dir, "app.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	if fi, _ := os.Stat(f.Name()); fi.Mode().Perm() != 0o600 {
+		t.Errorf("a file made after PrivateFiles has mode %v, want 0600", fi.Mode().Perm())
+	}
+}

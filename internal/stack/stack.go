@@ -558,10 +558,15 @@ func (c Closer) Close() {
 	}
 }
 
-// EnsureDir creates a folder and checks it can be written, naming the flag that sets it.
+// EnsureDir creates a folder readable by this user only (a folder made before, with
+// wider permissions, is narrowed to it) and checks it can be written, naming the flag
+// that sets it.
 func EnsureDir(dir, flag string) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("cannot create %s (set by %s): %w", dir, flag, err)
+	}
+	if err := os.Chmod(dir, 0o700); err != nil {
+		return fmt.Errorf("cannot make %s (set by %s) private to its user: %w", dir, flag, errors.Unwrap(err))
 	}
 	f, err := os.CreateTemp(dir, ".write-check-*")
 	if err != nil {
