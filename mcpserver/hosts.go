@@ -67,3 +67,15 @@ func (s *Server) sameOrigin(r *http.Request) bool {
 	}
 	return s.hostAllowed(u.Host)
 }
+
+// secureCookies tells whether a cookie set for r must be Secure: the request came over
+// TLS, or the server's public URL is https (TLS ends at a proxy in front of it).
+func (s *Server) secureCookies(r *http.Request) bool {
+	if r.TLS != nil {
+		return true
+	}
+	return slices.ContainsFunc(s.publicOrigins(), func(o string) bool {
+		u, err := url.Parse(o)
+		return err == nil && u.Scheme == "https" && strings.EqualFold(u.Host, r.Host)
+	})
+}

@@ -15,11 +15,7 @@ import (
 // they answer 421 and show nothing. Loopback names and the configured public origin work,
 // and a form posted from a foreign origin is not taken even when the Host matches it.
 func TestPagesRefuseARebindingHost(t *testing.T) {
-	keys, err := workflows.ParseDecisionKeys([]byte("k " + strings.Repeat("QUJD", 11) + "\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := New(Config{LinkKeys: keys, AllowedOrigins: []string{"https://flowgate.example.com"}, Logger: slog.New(slog.DiscardHandler)})
+	s, err := New(Config{LinkKeys: mustKeys(t), AllowedOrigins: []string{"https://flowgate.example.com"}, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,4 +52,30 @@ func TestPagesRefuseARebindingHost(t *testing.T) {
 			t.Errorf("a form from %s posted to Host %s: taken %v, want %v", origin, r.Host, got, want)
 		}
 	}
+}
+
+// TestInboxCookieIsSecureBehindATLSProxy: TLS ends at a proxy, so the request is plain
+// HTTP, but the public URL is https: the session cookie must not travel in clear.
+func TestInboxCookieIsSecureBehindATLSProxy(t *testing.T) {
+	s, err := New(Config{Auth: &AuthConfig{ResourceURL: "https://flowgate.example.com/mcp", APIKeys: []APIKey{{Name: "bob", SHA256: strings.Repeat("ab", 32), Scopes: AllScopes}}},
+		DecisionKeys: mustKeys(t), Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for host, want := range map[string]bool{"flowgate.example.com": true, "127.0.0.1:8080": false} {
+		r := httptest.NewRequest(http.MethodPost, InboxPath, nil)
+		r.Host = host
+		if got := s.secureCookies(r); got != want {
+			t.Errorf("Secure for a request to %s: %v, want %v", host, got, want)
+		}
+	}
+}
+
+func mustKeys(t *testing.T) *workflows.DecisionKeys {
+	t.Helper()
+	keys, err := workflows.ParseDecisionKeys([]byte("k " + strings.Repeat("QUJD", 11) + "\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return keys
 }

@@ -117,7 +117,7 @@ func (s *Server) inboxSignIn(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.SetCookie(w, &http.Cookie{Name: inboxCookie, Value: token, Path: "/", MaxAge: int(InboxSession.Seconds()),
-		HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode})
+		HttpOnly: true, Secure: s.secureCookies(r), SameSite: http.SameSiteStrictMode})
 	http.Redirect(w, r, InboxPath, http.StatusSeeOther)
 }
 
