@@ -96,7 +96,7 @@ func (s *Server) approvalHandler(w http.ResponseWriter, r *http.Request) {
 	signedIn := false
 	if c, cerr := r.Cookie(inboxCookie); cerr == nil && s.auth != nil {
 		// Someone signed in to the inbox as another person is not the link's approver.
-		if session, err := keys.VerifyLink(c.Value, time.Now()); err == nil && session.WorkflowID == "" {
+		if session, ok := s.inboxSession(c.Value); ok {
 			if session.Approver != link.Approver {
 				s.renderApproval(w, http.StatusForbidden, approvalPage{Title: "This link is someone else's", Problem: true,
 					Message: fmt.Sprintf("This link was sent to %s, and you are signed in as %s. Nothing changed.", link.Approver, session.Approver)})

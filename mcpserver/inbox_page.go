@@ -59,9 +59,9 @@ func (s *Server) inboxHandler(w http.ResponseWriter, r *http.Request) {
 			s.renderInbox(w, http.StatusOK, inboxPage{SignIn: true})
 			return
 		}
-		session, err := keys.VerifyLink(c.Value, time.Now())
-		if err != nil || session.WorkflowID != "" {
-			s.renderInbox(w, http.StatusOK, inboxPage{SignIn: true, Message: "Your sign-in has expired; sign in again."})
+		session, ok := s.inboxSession(c.Value)
+		if !ok {
+			s.renderInbox(w, http.StatusOK, inboxPage{SignIn: true, Message: "Your sign-in has expired or its key was removed; sign in again."})
 			return
 		}
 		ctx = WithIdentity(ctx, Identity{Subject: session.Approver, Scopes: s.sessionScopes(session)})
@@ -119,6 +119,22 @@ func (s *Server) inboxSignIn(w http.ResponseWriter, r *http.Request) {
 	http.SetCookie(w, &http.Cookie{Name: inboxCookie, Value: token, Path: "/", MaxAge: int(InboxSession.Seconds()),
 		HttpOnly: true, Secure: s.secureCookies(r), SameSite: http.SameSiteStrictMode})
 	http.Redirect(w, r, InboxPath, http.StatusSeeOther)
+}
+
+// inboxSession reads an inbox session cookie: valid while it is signed and unexpired and
+// its person can still sign in, that is their API key is still in the key set (or, for a
+// token sign-in, an OAuth issuer is still configured): deleting a key ends its sessions.
+func (s *Server) inboxSession(cookie string) (workflows.ApprovalLink, bool) {
+	session, err := s.linkKeys().VerifyLink(cookie, time.Now())
+	if err != nil || session.WorkflowID != "" || s.auth == nil {
+		return session, false
+	}
+	for _, k := range s.auth.cfg.APIKeys {
+		if k.Name == session.Approver {
+			return session, true
+		}
+	}
+	return session, s.auth.cfg.OAuth != nil
 }
 
 // sessionScopes are a signed-in approver's scopes: their API key's now, or the scopes
