@@ -1,7 +1,6 @@
 package mcpserver
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -78,6 +77,11 @@ type AuthConfig struct {
 	// over it is answered 429 with Retry-After before it reaches Temporal.
 	RateLimit float64
 	RateBurst int
+	// FailedAuthPerMinute is how many failed authentications (a wrong, revoked or expired
+	// credential, on /mcp or at the approval inbox's sign-in) one remote address may make
+	// per minute; past it its attempts are refused with 429 and Retry-After before any
+	// credential is checked. 0 means DefaultFailedAuthPerMinute; negative, no limit.
+	FailedAuthPerMinute int
 }
 
 // authError is a refused request: the HTTP status, the OAuth error code, and a sentence.
@@ -92,16 +96,17 @@ func (e *authError) Error() string { return e.msg }
 
 // authenticator checks API keys and bearer tokens.
 type authenticator struct {
-	cfg     AuthConfig
-	keys    *keySet
-	limiter *identityLimiter
+	cfg      AuthConfig
+	keys     *keySet
+	limiter  *identityLimiter
+	failures *failureLimiter
 }
 
 func newAuthenticator(cfg AuthConfig) (*authenticator, error) {
 	if cfg.RateLimit < 0 || cfg.RateBurst < 0 {
 		return nil, fmt.Errorf("rate limit %v/s with burst %d: both must be 0 (off) or positive", cfg.RateLimit, cfg.RateBurst)
 	}
-	a := &authenticator{cfg: cfg, limiter: newIdentityLimiter(cfg.RateLimit, cfg.RateBurst)}
+	a := &authenticator{cfg: cfg, limiter: newIdentityLimiter(cfg.RateLimit, cfg.RateBurst), failures: newFailureLimiter(cfg.FailedAuthPerMinute)}
 	for i, k := range cfg.APIKeys {
 		if k.Name == "" {
 			return nil, fmt.Errorf("api key %d: name is empty", i)
@@ -141,19 +146,42 @@ func newAuthenticator(cfg AuthConfig) (*authenticator, error) {
 	return a, nil
 }
 
+// hasCredential says whether a request presents a credential (an X-API-Key header or an
+// Authorization header of any scheme): only those count as failed authentications.
+func hasCredential(r *http.Request) bool {
+	return r.Header.Get("X-API-Key") != "" || r.Header.Get("Authorization") != ""
+}
+
+// bearerToken is the token of an Authorization header of the Bearer scheme, whose name is
+// case-insensitive (RFC 7235): "Bearer", "bearer" and "BEARER" all name it. scheme is the
+// scheme named, for an error that names it.
+func bearerToken(header string) (token, scheme string, ok bool) {
+	scheme, token, _ = strings.Cut(strings.TrimSpace(header), " ")
+	if !strings.EqualFold(scheme, "Bearer") {
+		return "", scheme, false
+	}
+	return strings.TrimSpace(token), scheme, true
+}
+
 // authenticate finds the caller's identity in the request's X-API-Key or Authorization header.
 func (a *authenticator) authenticate(r *http.Request) (Identity, *authError) {
 	key := r.Header.Get("X-API-Key")
-	bearer, hasBearer := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	authz := r.Header.Get("Authorization")
+	bearer, scheme, hasBearer := bearerToken(authz)
 	switch {
 	case key != "":
 		return a.checkKey(key)
+	case hasBearer && bearer == "":
+		return Identity{}, &authError{status: 401, code: "invalid_request", msg: "the Authorization header names the Bearer scheme but carries no token"}
 	case hasBearer && strings.Count(bearer, ".") == 2 && a.keys != nil:
-		return a.checkToken(r.Context(), strings.TrimSpace(bearer))
+		return a.checkToken(r.Context(), bearer)
 	case hasBearer && len(a.cfg.APIKeys) > 0:
-		return a.checkKey(strings.TrimSpace(bearer))
+		return a.checkKey(bearer)
 	case hasBearer:
 		return Identity{}, &authError{status: 401, code: "invalid_token", msg: "bearer token is not a JWT access token"}
+	case authz != "":
+		return Identity{}, &authError{status: 401, code: "invalid_request", msg: "Authorization scheme " + strconv.Quote(clipEcho(scheme, 16)) +
+			" is not supported: send Authorization: Bearer <token or API key>, or an X-API-Key header"}
 	}
 	return Identity{}, &authError{status: 401, msg: "authentication required: send an X-API-Key header or an Authorization: Bearer token"}
 }
@@ -271,7 +299,7 @@ func (k *keySet) key(ctx context.Context, kid string) (jose.JSONWebKey, error) {
 			return c, nil
 		}
 	}
-	return jose.JSONWebKey{}, fmt.Errorf("access token is signed with an unknown key (kid %q)", kid)
+	return jose.JSONWebKey{}, fmt.Errorf("access token is signed with an unknown key (kid %q)", clipEcho(kid, maxEcho))
 }
 
 func (k *keySet) fetch(ctx context.Context) (*jose.JSONWebKeySet, error) {
@@ -373,7 +401,18 @@ func toolScope(tool, action string) string {
 func (s *Server) requireAuth(next http.Handler) http.Handler {
 	metadataURL := s.protectedResourceMetadataURL()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		addr := remoteAddr(r)
+		presented := hasCredential(r)
+		if presented {
+			if blocked, wait := s.auth.failures.blocked(addr, time.Now()); blocked {
+				s.refuseFailedAuth(w, r, wait, true)
+				return
+			}
+		}
 		id, aerr := s.auth.authenticate(r)
+		if aerr != nil && presented && aerr.status == http.StatusUnauthorized {
+			s.auth.failures.failed(addr, time.Now())
+		}
 		if aerr == nil && s.auth.limiter != nil {
 			if ok, wait := s.auth.limiter.allow(id.Subject, time.Now()); !ok {
 				secs := int(math.Ceil(wait.Seconds()))
@@ -387,12 +426,10 @@ func (s *Server) requireAuth(next http.Handler) http.Handler {
 			}
 		}
 		if aerr == nil && r.Method == http.MethodPost {
-			body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxRequestBytes))
-			if err != nil {
-				http.Error(w, "request body too large", http.StatusRequestEntityTooLarge)
+			body, ok := readBody(w, r)
+			if !ok {
 				return
 			}
-			r.Body = io.NopCloser(bytes.NewReader(body))
 			var msg struct {
 				Method string          `json:"method"`
 				Params json.RawMessage `json:"params"`
@@ -400,13 +437,13 @@ func (s *Server) requireAuth(next http.Handler) http.Handler {
 			_ = json.Unmarshal(body, &msg) // batches and garbage get no scope; mcp-go answers them
 			if need := requiredScope(msg.Method, msg.Params); need != "" && !slices.Contains(id.Scopes, need) {
 				aerr = &authError{status: http.StatusForbidden, code: "insufficient_scope", scope: need,
-					msg: fmt.Sprintf("%s needs scope %q; %s has %s", describeCall(msg.Method, msg.Params), need, id.Subject, strings.Join(id.Scopes, " "))}
+					msg: fmt.Sprintf("%s needs scope %q; %s has %s", describeCall(msg.Method, msg.Params), need, clipEcho(id.Subject, maxEcho), strings.Join(id.Scopes, " "))}
 			}
 		}
 		if aerr != nil {
 			challenge := `Bearer resource_metadata="` + metadataURL + `"`
 			if aerr.code != "" {
-				challenge += `, error="` + aerr.code + `", error_description="` + strings.ReplaceAll(aerr.msg, `"`, "'") + `"`
+				challenge += `, error="` + aerr.code + `", error_description="` + headerQuoted(aerr.msg) + `"`
 			}
 			if aerr.scope != "" {
 				challenge += `, scope="` + aerr.scope + `"`
@@ -422,19 +459,38 @@ func (s *Server) requireAuth(next http.Handler) http.Handler {
 	})
 }
 
+// describeCall names a call in a refusal (header, body and log), its client-chosen parts
+// clipped (clipEcho): a 3 MiB tool name is not repeated back.
 func describeCall(method string, params json.RawMessage) string {
 	var p struct {
 		Name string `json:"name"`
 		URI  string `json:"uri"`
 	}
 	_ = json.Unmarshal(params, &p)
+	method = clipEcho(method, maxEcho)
 	switch {
 	case p.Name != "":
-		return method + " " + p.Name
+		return method + " " + clipEcho(p.Name, maxEcho)
 	case p.URI != "":
-		return method + " " + p.URI
+		return method + " " + clipEcho(p.URI, 2*maxEcho)
 	}
 	return method
+}
+
+// headerQuoted makes s fit a quoted-string of a header (RFC 9110): printable ASCII only,
+// with quotes and backslashes replaced.
+func headerQuoted(s string) string {
+	return strings.Map(func(r rune) rune {
+		switch {
+		case r == '"':
+			return '\''
+		case r == '\\':
+			return '/'
+		case r < 0x20 || r > 0x7e:
+			return '?'
+		}
+		return r
+	}, s)
 }
 
 func firstNonEmpty(a, b string) string {

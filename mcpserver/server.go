@@ -74,6 +74,10 @@ type Config struct {
 	SessionIdleTimeout     time.Duration
 	MaxSessions            int
 	MaxSessionsPerIdentity int
+	// MaxConnections bounds the connections ListenHTTP holds open at once (default
+	// DefaultMaxConnections; negative: no bound); past it new connections wait in the
+	// listen backlog until one closes.
+	MaxConnections int
 	// Services are the gateway service names the workers know; a deployment of another
 	// service is refused before anything starts. Empty skips the check.
 	Services []string

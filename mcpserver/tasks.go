@@ -129,7 +129,7 @@ type taskCall struct {
 	// is served as the plain call. None reaches mcp-go's own in-memory tasks, which know
 	// no identity.
 	modern bool
-	p struct {
+	p      struct {
 		Name      string          `json:"name"`
 		Arguments json.RawMessage `json:"arguments"`
 		Task      *mcp.TaskParams `json:"task"`

@@ -13,7 +13,11 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
+	"sync"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
@@ -22,8 +26,29 @@ import (
 // EndpointPath is where the Streamable HTTP transport answers.
 const EndpointPath = "/mcp"
 
-// MaxRequestBytes bounds one HTTP request body.
-const MaxRequestBytes = 4 << 20
+// MaxRequestBytes bounds the body of one request to /mcp: a larger one is refused with
+// 413 and a JSON-RPC error that names the limit.
+const MaxRequestBytes = 1 << 20
+
+// Bounds of the HTTP server's connections.
+const (
+	// DefaultMaxConnections is how many connections the HTTP transport holds open at once
+	// unless Config.MaxConnections says otherwise; past it new connections wait in the
+	// listen backlog until one closes.
+	DefaultMaxConnections = 1024
+	// MaxHeaderBytes bounds a request's header lines; a larger header is refused with 431.
+	MaxHeaderBytes = 64 << 10
+)
+
+// Timeouts of the HTTP transport (variables so tests can shorten them). A request's
+// headers must arrive within headerReadTimeout and its body within bodyReadTimeout; a
+// keep-alive connection idle for httpIdleTimeout is closed. Responses have no deadline:
+// an SSE stream or a long tool call is never cut.
+var (
+	headerReadTimeout = 10 * time.Second
+	bodyReadTimeout   = 30 * time.Second
+	httpIdleTimeout   = 60 * time.Second
+)
 
 // HTTPHandler serves the Streamable HTTP transport at /mcp and a health check at /healthz.
 func (s *Server) HTTPHandler() http.Handler {
@@ -41,6 +66,9 @@ func (s *Server) HTTPHandler() http.Handler {
 		}),
 	)
 	var endpoint = s.sessions.guard(requireSession(s.codes.httpAnswers(s.taskGuard(s.watch.guard(streamable)))))
+	// The body is read whole (bounded in size and time) before anything parses it; with
+	// auth on, only once the caller is authenticated.
+	endpoint = s.bufferBody(endpoint)
 	mux := http.NewServeMux()
 	if s.auth != nil {
 		endpoint = s.requireAuth(endpoint)
@@ -50,7 +78,7 @@ func (s *Server) HTTPHandler() http.Handler {
 	mux.Handle(EndpointPath, http.MaxBytesHandler(s.checkOrigin(endpoint), MaxRequestBytes))
 	// Approval links: GET shows the gate, POST decides it (the link is the credential).
 	mux.Handle(ApprovalPath, http.MaxBytesHandler(http.HandlerFunc(s.approvalHandler), 64<<10))
-	mux.Handle(InboxPath, http.MaxBytesHandler(http.HandlerFunc(s.inboxHandler), 16<<10))
+	mux.Handle(InboxPath, http.MaxBytesHandler(s.limitFailedSignIns(http.HandlerFunc(s.inboxHandler)), 16<<10))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = io.WriteString(w, `{"status":"ok"}`)
@@ -70,7 +98,106 @@ func (s *Server) HTTPHandler() http.Handler {
 		}
 		_, _ = io.WriteString(w, `{"status":"ready"}`)
 	})
-	return mux
+	return bodyDeadline(mux)
+}
+
+// bodyDeadline gives a request's body bodyReadTimeout to arrive, so a client that sends
+// headers and then stalls cannot hold a connection open. Only reading the body is bounded:
+// once it is read to its end, net/http lifts the deadline for the background read that
+// notices a client going away, and bufferBody lifts it explicitly, so a long response (an
+// SSE stream, a tool call that waits on Temporal) runs as long as it needs. A request
+// without a body (GET, an empty POST) gets no deadline: its background read has started.
+func bodyDeadline(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Body != nil && r.Body != http.NoBody {
+			// Unsupported by a ResponseWriter that is not a connection's (httptest's recorder).
+			_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(bodyReadTimeout))
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// bufferedBody is a request body already read whole by readBody; raw is all of it.
+type bufferedBody struct {
+	*bytes.Reader
+	raw []byte
+}
+
+func (bufferedBody) Close() error { return nil }
+
+// readBody reads a POST's body whole, at most MaxRequestBytes within bodyReadTimeout, puts
+// it back on r for the handlers after, and lifts the read deadline. On failure it answers
+// (413 too large, 408 too slow, 400 otherwise) with a JSON-RPC error saying what was wrong
+// and what is allowed, and returns false.
+func readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
+	if b, ok := r.Body.(bufferedBody); ok {
+		return b.raw, true
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxRequestBytes))
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		var netErr net.Error
+		switch {
+		case errors.As(err, &tooLarge):
+			rpcRefusal(w, http.StatusRequestEntityTooLarge, fmt.Sprintf(
+				"the request body is larger than %d bytes (%d MiB), the most %s accepts; send smaller arguments", MaxRequestBytes, MaxRequestBytes>>20, EndpointPath))
+		case errors.As(err, &netErr) && netErr.Timeout():
+			rpcRefusal(w, http.StatusRequestTimeout, fmt.Sprintf(
+				"the request body did not arrive within %s; send the whole body right after the headers", bodyReadTimeout))
+		default:
+			rpcRefusal(w, http.StatusBadRequest, "the request body could not be read: the connection failed while it was sent")
+		}
+		return nil, false
+	}
+	_ = http.NewResponseController(w).SetReadDeadline(time.Time{})
+	r.Body = bufferedBody{bytes.NewReader(body), body}
+	r.ContentLength = int64(len(body))
+	return body, true
+}
+
+// bufferBody reads a POST's body (see readBody) before the handlers that parse it.
+func (s *Server) bufferBody(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost {
+			if _, ok := readBody(w, r); !ok {
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// rpcRefusal answers a request the transport refuses with status and a JSON-RPC error
+// (Invalid Request) whose message is msg.
+func rpcRefusal(w http.ResponseWriter, status int, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]any{"jsonrpc": "2.0", "id": nil,
+		"error": map[string]any{"code": mcp.INVALID_REQUEST, "message": msg}})
+}
+
+// maxEcho bounds what of a client's input (a tool name, a method, an origin) is repeated
+// in headers, bodies and logs.
+const maxEcho = 64
+
+// clipEcho makes client input safe to repeat: control characters (and invalid UTF-8)
+// become '?', and past n characters it is cut, saying how long it was. It reads no further
+// than it keeps, so a 1 MiB name costs no more than a short one.
+func clipEcho(s string, n int) string {
+	var b strings.Builder
+	count := 0
+	for _, r := range s {
+		if count == n {
+			fmt.Fprintf(&b, "... (%d bytes)", len(s))
+			return b.String()
+		}
+		if unicode.IsControl(r) || r == utf8.RuneError {
+			r = '?'
+		}
+		b.WriteRune(r)
+		count++
+	}
+	return b.String()
 }
 
 // HTTPServer is a running Streamable HTTP transport.
@@ -99,9 +226,24 @@ func (s *Server) ListenHTTP(addr string) (*HTTPServer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("MCP HTTP address %s is not available: %w", addr, err)
 	}
+	endpointURL := "http://" + l.Addr().String() + EndpointPath
+	maxConns := s.cfg.MaxConnections
+	if maxConns == 0 {
+		maxConns = DefaultMaxConnections
+	}
+	if maxConns > 0 {
+		l = newLimitListener(l, maxConns)
+	}
 	h := &HTTPServer{
-		srv: &http.Server{Handler: s.HTTPHandler(), ReadHeaderTimeout: 10 * time.Second},
-		url: "http://" + l.Addr().String() + EndpointPath,
+		srv: &http.Server{
+			Handler:           s.HTTPHandler(),
+			ReadHeaderTimeout: headerReadTimeout,
+			IdleTimeout:       httpIdleTimeout,
+			MaxHeaderBytes:    MaxHeaderBytes,
+			// WriteTimeout and ReadTimeout stay unset: they would cut SSE streams and long
+			// tool calls. bodyDeadline bounds the reading of each body instead.
+		},
+		url: endpointURL,
 	}
 	go func() {
 		if err := h.srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -200,7 +342,7 @@ func (s *Server) checkOrigin(next http.Handler) http.Handler {
 			u, err := url.Parse(origin)
 			ip := net.ParseIP(u.Hostname())
 			if err != nil || !(u.Hostname() == "localhost" || (ip != nil && ip.IsLoopback())) {
-				http.Error(w, "origin "+origin+" is not allowed", http.StatusForbidden)
+				http.Error(w, "origin "+clipEcho(origin, 2*maxEcho)+" is not allowed: only loopback origins and those configured as allowed may call "+EndpointPath, http.StatusForbidden)
 				return
 			}
 		}
@@ -235,7 +377,7 @@ func requireSession(next http.Handler) http.Handler {
 			// Anything that does not parse is left to the transport's own JSON-RPC errors.
 			if json.Unmarshal(body, &msg) == nil && msg.Method != string(mcp.MethodInitialize) {
 				if meta, ok := msg.Params["_meta"].(map[string]any); !ok || meta[mcp.MetaKeyProtocolVersion] == nil {
-					sessionRequired(w, msg.Method+" needs the Mcp-Session-Id header that initialize returned; start with initialize")
+					sessionRequired(w, clipEcho(msg.Method, maxEcho)+" needs the Mcp-Session-Id header that initialize returned; start with initialize")
 					return
 				}
 			}
@@ -253,7 +395,58 @@ func sessionRequired(w http.ResponseWriter, why string) {
 
 // peekBody reads a request's body and puts it back for the next handler.
 func peekBody(r *http.Request) ([]byte, bool) {
+	if b, ok := r.Body.(bufferedBody); ok {
+		return b.raw, true
+	}
 	body, err := io.ReadAll(r.Body)
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	return body, err == nil
+}
+
+// limitListener holds at most n connections open at once: Accept waits for a slot, so
+// connections past the cap wait in the kernel's listen backlog (or time out there) rather
+// than each costing the server a goroutine and buffers.
+type limitListener struct {
+	net.Listener
+	slots chan struct{}
+	done  chan struct{}
+	once  sync.Once
+}
+
+func newLimitListener(l net.Listener, n int) *limitListener {
+	return &limitListener{Listener: l, slots: make(chan struct{}, n), done: make(chan struct{})}
+}
+
+// Accept waits for a free slot, then for a connection.
+func (l *limitListener) Accept() (net.Conn, error) {
+	select {
+	case l.slots <- struct{}{}:
+	case <-l.done:
+		return nil, net.ErrClosed
+	}
+	c, err := l.Listener.Accept()
+	if err != nil {
+		<-l.slots
+		return nil, err
+	}
+	return &limitConn{Conn: c, release: func() { <-l.slots }}, nil
+}
+
+// Close stops accepting; connections open keep their slots until they close.
+func (l *limitListener) Close() error {
+	l.once.Do(func() { close(l.done) })
+	return l.Listener.Close()
+}
+
+// limitConn gives its slot back when it closes, once.
+type limitConn struct {
+	net.Conn
+	once    sync.Once
+	release func()
+}
+
+func (c *limitConn) Close() error {
+	err := c.Conn.Close()
+	c.once.Do(c.release)
+	return err
 }
