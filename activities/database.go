@@ -13,7 +13,8 @@ import (
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver for PostgreSQL
-	"modernc.org/sqlite"               // registers the pure-Go "sqlite" driver
+	"go.temporal.io/sdk/temporal"
+	"modernc.org/sqlite" // registers the pure-Go "sqlite" driver
 	sqlite3 "modernc.org/sqlite/lib"
 )
 
@@ -70,8 +71,6 @@ const (
 	DefaultSearchLimit = 50
 	MaxSearchLimit     = 100
 	queryTimeout       = 5 * time.Second
-	// MaxResultBytes bounds the data one query may return.
-	MaxResultBytes = 4 << 20
 	// maxSQLiteValueBytes is SQLite's length limit (SQLITE_LIMIT_LENGTH) on the read-only
 	// connections: no string, blob or row a query reads or builds may be longer, so a
 	// value-amplifying expression the guard lets through (replace(replace(…)), s||s in a
@@ -429,14 +428,22 @@ func (d *Database) query(ctx context.Context, limit int, stmt string, args ...an
 }
 
 // scanRows reads up to limit rows as maps from column to value (text as strings), within
-// MaxResultBytes.
+// MaxResultBytes of JSON: every row's encoded size is added as it is read, and a result
+// that would outgrow the budget is refused at the row that crosses it, before Temporal
+// would refuse it after retries.
 func scanRows(ctx context.Context, rows *sql.Rows, limit int) (QueryResult, error) {
 	cols, err := rows.Columns()
 	if err != nil {
 		return QueryResult{}, sqlError(ctx, err)
 	}
 	res := QueryResult{Columns: cols, Rows: []map[string]any{}}
-	size := 0
+	// The result's fields around the rows, its column names, and each row's keys.
+	size := queryResultOverhead
+	keys := make([]int, len(cols))
+	for i, c := range cols {
+		keys[i] = jsonStringLen(c) + 1 // "name":
+		size += keys[i]
+	}
 	for rows.Next() {
 		if len(res.Rows) == limit {
 			res.Truncated = true
@@ -451,18 +458,16 @@ func scanRows(ctx context.Context, rows *sql.Rows, limit int) (QueryResult, erro
 			return QueryResult{}, sqlError(ctx, err)
 		}
 		row := make(map[string]any, len(cols))
+		size += 2 + len(cols) // {}, the commas between fields and the one after the row
 		for i, c := range cols {
-			switch v := vals[i].(type) {
-			case []byte:
-				size += len(v)
+			if v, ok := vals[i].([]byte); ok {
 				vals[i] = string(v)
-			case string:
-				size += len(v)
 			}
+			size += keys[i] + jsonValueLen(vals[i])
 			row[c] = vals[i]
 		}
 		if size > MaxResultBytes {
-			return QueryResult{}, invalidInput("query", "returns more than %d bytes; select fewer columns or rows", MaxResultBytes)
+			return QueryResult{}, resultTooLarge(size, len(res.Rows)+1, limit)
 		}
 		res.Rows = append(res.Rows, row)
 	}
@@ -472,10 +477,26 @@ func scanRows(ctx context.Context, rows *sql.Rows, limit int) (QueryResult, erro
 	return res, nil
 }
 
+// queryResultOverhead bounds the JSON of a QueryResult around its columns and rows:
+// {"columns":[],"rows":[],"rows_returned":…,"truncated":false,"executed_at":"…"}.
+const queryResultOverhead = 128
+
+// resultTooLarge refuses a query result of more than MaxResultBytes of JSON.
+func resultTooLarge(size, row, limit int) error {
+	return invalidInput("query", "its result reaches %s of JSON at row %d (of up to %d asked for); "+
+		"a result may hold at most %s, below Temporal's 2 MB limit on one activity result. "+
+		"Select fewer or shorter columns (substr(column, 1, 200)), narrow the WHERE clause or lower limit, and page with WHERE id > last id",
+		sizeText(int64(size)), row, limit, sizeText(MaxResultBytes))
+}
+
 // sqlError turns a driver error into one an agent can act on. Errors of the statement
 // itself (syntax, unknown column, a write refused by the read-only connection) are not
 // retryable; a timeout is.
 func sqlError(ctx context.Context, err error) error {
+	var app *temporal.ApplicationError
+	if errors.As(err, &app) {
+		return err // already explained, e.g. a result over MaxResultBytes
+	}
 	if ctx.Err() != nil || strings.Contains(err.Error(), "statement timeout") {
 		// Not retried: the same query would run out of time again.
 		return invalidInput("query", "did not finish within %s; narrow it down (a WHERE clause, a LIMIT, no unbounded recursion)", queryTimeout)

@@ -13,6 +13,8 @@ import (
 	"os"
 	"path"
 	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -136,7 +138,7 @@ type ParseInput struct {
 }
 
 // ParsedFile is the output of ParseFile. JSON files fill Data; CSV files fill Header,
-// Rows and RowCount.
+// Rows and RowCount. Encoded, it is at most MaxResultBytes, with at most MaxParseRows rows.
 type ParsedFile struct {
 	Path      string              `json:"path"`
 	Format    string              `json:"format"`
@@ -147,58 +149,166 @@ type ParsedFile struct {
 	RowCount  int                 `json:"row_count"`
 }
 
-// ParseFile reads a JSON or CSV file from the sandbox.
+// parsedFileOverhead bounds the JSON of a ParsedFile around its path, data, header and
+// rows: {"path":,"format":"json","size_bytes":…,"data":,"header":[],"rows":[],"row_count":…}.
+const parsedFileOverhead = 128
+
+// ParseFile reads a JSON or CSV file from the sandbox. CSV is read a row at a time. A file
+// whose result would be larger than MaxResultBytes of JSON, or hold more than MaxParseRows
+// rows, is refused with its figures: it is to be read in chunks (ReadChunk).
 func (f *Files) ParseFile(_ context.Context, in ParseInput) (ParsedFile, error) {
-	ext := strings.ToLower(path.Ext(in.FilePath))
-	if ext != ".json" && ext != ".csv" {
-		return ParsedFile{}, invalidInput("file_path", "has extension %q; supported formats are %s", ext, strings.Join(SupportedFormats, ", "))
-	}
-	file, info, clean, err := f.open("file_path", in.FilePath)
+	file, _, clean, ext, err := f.openParsable(in.FilePath)
 	if err != nil {
 		return ParsedFile{}, err
 	}
 	defer file.Close()
-	if info.Size() > f.maxBytes() {
-		return ParsedFile{}, invalidInput("file_path", "%q is %d bytes; the limit is %d bytes", clean, info.Size(), f.maxBytes())
-	}
-	raw, err := io.ReadAll(io.LimitReader(file, f.maxBytes()+1))
-	if err != nil {
-		return ParsedFile{}, fmt.Errorf("read %s: %w", clean, err)
-	}
-	if int64(len(raw)) > f.maxBytes() {
-		return ParsedFile{}, invalidInput("file_path", "%q is larger than the limit of %d bytes", clean, f.maxBytes())
-	}
-	out := ParsedFile{Path: clean, Format: strings.TrimPrefix(ext, "."), SizeBytes: int64(len(raw))}
+	out := ParsedFile{Path: clean, Format: strings.TrimPrefix(ext, ".")}
 	if ext == ".json" {
-		if err := checkJSON(raw); err != nil {
+		raw, err := f.readAll(file, clean)
+		if err != nil {
+			return ParsedFile{}, err
+		}
+		out.SizeBytes = int64(len(raw))
+		// Encoded as Temporal will encode it (compact, HTML characters escaped), to measure it.
+		data, err := json.Marshal(json.RawMessage(raw))
+		if err != nil || len(raw) == 0 {
+			if jerr := checkJSON(raw); jerr != nil {
+				err = jerr
+			}
 			return ParsedFile{}, invalidInput("file_path", "%q is not valid JSON: %v", clean, err)
 		}
-		out.Data = json.RawMessage(raw)
+		if size := parsedFileOverhead + jsonStringLen(clean) + len(data); size > MaxResultBytes {
+			return ParsedFile{}, invalidInput("file_path", "%q is %s of JSON, %s once encoded as a result; parse_file returns at most %s, below Temporal's 2 MB limit on one activity result. %s",
+				clean, sizeText(out.SizeBytes), sizeText(int64(size)), sizeText(MaxResultBytes), chunkAdvice(clean))
+		}
+		out.Data = data
 		return out, nil
 	}
-	r := csv.NewReader(bytes.NewReader(raw))
-	records, err := r.ReadAll()
-	if err != nil {
-		return ParsedFile{}, invalidInput("file_path", "%q is not valid CSV: %v", clean, err)
-	}
-	if len(records) == 0 {
-		return ParsedFile{}, invalidInput("file_path", "%q is empty; a CSV file needs a header row", clean)
-	}
-	out.Header = records[0]
-	out.Rows = make([]map[string]string, 0, len(records)-1)
-	for _, rec := range records[1:] {
+	// The size of the result as it is encoded: the header's names, and each row's keys and
+	// values. Rows past a budget are counted, not kept, to report the file's figures.
+	var keys []int
+	size := parsedFileOverhead + jsonStringLen(clean)
+	over := false
+	rows, read, err := f.readCSV(file, clean, func(header, rec []string) {
+		if rec == nil {
+			out.Header = slices.Clone(header)
+			out.Rows = []map[string]string{}
+			keys = make([]int, len(header))
+			for i, h := range header {
+				keys[i] = jsonStringLen(h) + 1 // "name": in a row, the name and a comma in header
+				size += keys[i]
+			}
+			return
+		}
+		size += 2 + len(rec) // {}, the commas between fields and the one after the row
+		for i, v := range rec {
+			size += keys[i] + jsonStringLen(v)
+		}
+		if over = over || size > MaxResultBytes || len(out.Rows) == MaxParseRows; over {
+			out.Rows = nil
+			return
+		}
 		row := make(map[string]string, len(rec))
 		for i, v := range rec {
 			row[out.Header[i]] = v
 		}
 		out.Rows = append(out.Rows, row)
+	})
+	if err != nil {
+		return ParsedFile{}, err
+	}
+	out.SizeBytes = read
+	if over {
+		return ParsedFile{}, invalidInput("file_path", "%q has %d rows, %s of JSON as parse_file's result; parse_file returns at most %d rows and %s, below Temporal's 2 MB limit on one activity result. %s",
+			clean, rows, sizeText(int64(size)), MaxParseRows, sizeText(MaxResultBytes), chunkAdvice(clean))
 	}
 	out.RowCount = len(out.Rows)
 	return out, nil
 }
 
+// chunkAdvice tells how to read a file too large to parse.
+func chunkAdvice(p string) string {
+	return fmt.Sprintf("Read it in pieces with the file://%s/stream resource (read_chunk: offset and length, up to %d bytes a chunk), or split it into smaller files.", p, MaxChunkBytes)
+}
+
+// openParsable opens a file ParseFile understands, within the size limit.
+func (f *Files) openParsable(p string) (*os.File, fs.FileInfo, string, string, error) {
+	ext := strings.ToLower(path.Ext(p))
+	if ext != ".json" && ext != ".csv" {
+		return nil, nil, "", "", invalidInput("file_path", "has extension %q; supported formats are %s", ext, strings.Join(SupportedFormats, ", "))
+	}
+	file, info, clean, err := f.open("file_path", p)
+	if err != nil {
+		return nil, nil, "", "", err
+	}
+	if info.Size() > f.maxBytes() {
+		file.Close()
+		return nil, nil, "", "", invalidInput("file_path", "%q is %d bytes; the limit is %d bytes", clean, info.Size(), f.maxBytes())
+	}
+	return file, info, clean, ext, nil
+}
+
+// readAll reads a whole file, within the size limit even when it grew after it was opened.
+func (f *Files) readAll(file *os.File, clean string) ([]byte, error) {
+	raw, err := io.ReadAll(io.LimitReader(file, f.maxBytes()+1))
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", clean, err)
+	}
+	if int64(len(raw)) > f.maxBytes() {
+		return nil, invalidInput("file_path", "%q is larger than the limit of %d bytes", clean, f.maxBytes())
+	}
+	return raw, nil
+}
+
+// readCSV reads a CSV file a record at a time, within the size limit even when the file
+// grew after it was opened. It calls row with the header and nil first, then with the
+// header and each record; the record's slice is reused between calls. It returns the
+// number of records after the header and the number of bytes read.
+func (f *Files) readCSV(file *os.File, clean string, row func(header, rec []string)) (int, int64, error) {
+	limited := &io.LimitedReader{R: file, N: f.maxBytes() + 1}
+	r := csv.NewReader(limited)
+	r.ReuseRecord = true
+	rec, err := r.Read()
+	if errors.Is(err, io.EOF) {
+		return 0, 0, invalidInput("file_path", "%q is empty; a CSV file needs a header row", clean)
+	}
+	if err != nil {
+		return 0, 0, csvError(clean, err)
+	}
+	header := slices.Clone(rec)
+	row(header, nil)
+	n := 0
+	for {
+		rec, err := r.Read()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return 0, 0, csvError(clean, err)
+		}
+		n++
+		row(header, rec)
+	}
+	if limited.N <= 0 {
+		return 0, 0, invalidInput("file_path", "%q is larger than the limit of %d bytes", clean, f.maxBytes())
+	}
+	return n, f.maxBytes() + 1 - limited.N, nil
+}
+
+// csvError explains a CSV syntax error; a failed read may be retried.
+func csvError(clean string, err error) error {
+	var pe *csv.ParseError
+	if errors.As(err, &pe) {
+		return invalidInput("file_path", "%q is not valid CSV: %v", clean, err)
+	}
+	return fmt.Errorf("read %s: %w", clean, err)
+}
+
 // checkJSON reports the line, column and offset of the first syntax error.
 func checkJSON(raw []byte) error {
+	if json.Valid(raw) {
+		return nil // without decoding it
+	}
 	var v any
 	err := json.Unmarshal(raw, &v)
 	var se *json.SyntaxError
@@ -415,35 +525,96 @@ type EvidenceResult struct {
 var evidenceColumns = []struct{ column, table string }{{"email", "users"}, {"sku", "products"}, {"reference", "orders"}}
 
 // ReadEvidence parses CSV or JSON evidence files and returns the records they refer to:
-// every row (CSV) or object of a top-level array (JSON) with an email, sku or reference field.
-func (f *Files) ReadEvidence(ctx context.Context, in EvidenceInput) (EvidenceResult, error) {
-	res := EvidenceResult{Items: []EvidenceItem{}}
+// every row (CSV) or object of a top-level array (JSON) with an email, sku or reference
+// field. CSV files are read a row at a time and only the items are kept; the items may
+// come to at most MaxResultBytes of JSON.
+func (f *Files) ReadEvidence(_ context.Context, in EvidenceInput) (EvidenceResult, error) {
+	ev := evidence{res: EvidenceResult{Items: []EvidenceItem{}}, size: len(`{"items":[]}`)}
 	for _, p := range in.Paths {
-		parsed, err := f.ParseFile(ctx, ParseInput{FilePath: p})
-		if err != nil {
-			return res, err
-		}
-		rows := parsed.Rows
-		if parsed.Format == "json" {
-			var objs []map[string]any
-			if err := json.Unmarshal(parsed.Data, &objs); err != nil {
-				return res, invalidInput("evidence", "%q must hold a JSON array of objects: %v", parsed.Path, err)
-			}
-			rows = make([]map[string]string, len(objs))
-			for i, o := range objs {
-				rows[i] = map[string]string{}
-				for k, v := range o {
-					rows[i][k] = fmt.Sprint(v)
-				}
-			}
-		}
-		for i, row := range rows {
-			for _, c := range evidenceColumns {
-				if v := strings.TrimSpace(row[c.column]); v != "" {
-					res.Items = append(res.Items, EvidenceItem{File: parsed.Path, Row: i + 1, Table: c.table, Key: v})
-				}
-			}
+		if err := f.readEvidence(&ev, p); err != nil {
+			return ev.res, err
 		}
 	}
-	return res, nil
+	if ev.size > MaxResultBytes {
+		return EvidenceResult{Items: []EvidenceItem{}}, invalidInput("paths", "the evidence files name %d records, %s of JSON as the result; at most %s may travel as one activity result, below Temporal's 2 MB limit. Split the evidence over several audits, each with fewer or smaller files",
+			ev.count, sizeText(int64(ev.size)), sizeText(MaxResultBytes))
+	}
+	return ev.res, nil
+}
+
+// evidence collects ReadEvidence's items within MaxResultBytes; past it, they are counted.
+type evidence struct {
+	res   EvidenceResult
+	size  int
+	count int
+}
+
+func (ev *evidence) add(item EvidenceItem) {
+	var buf [20]byte
+	// {"file":…,"row":…,"table":…,"key":…} and a comma
+	ev.size += 33 + jsonStringLen(item.File) + len(strconv.AppendInt(buf[:0], int64(item.Row), 10)) + jsonStringLen(item.Table) + jsonStringLen(item.Key)
+	ev.count++
+	if ev.size > MaxResultBytes {
+		ev.res.Items = nil
+		return
+	}
+	ev.res.Items = append(ev.res.Items, item)
+}
+
+// addRow adds the items of one evidence row: value gives a field's value, "" when absent.
+func (ev *evidence) addRow(file string, row int, value func(column string) string) {
+	for _, c := range evidenceColumns {
+		if v := strings.TrimSpace(value(c.column)); v != "" {
+			ev.add(EvidenceItem{File: file, Row: row, Table: c.table, Key: v})
+		}
+	}
+}
+
+func (f *Files) readEvidence(ev *evidence, p string) error {
+	file, _, clean, ext, err := f.openParsable(p)
+	if err != nil {
+		return err
+	}
+	defer file.Close()
+	if ext == ".csv" {
+		// A column named twice counts with its last value, as in parse_file's row objects.
+		index := map[string]int{}
+		n := 0
+		_, _, err := f.readCSV(file, clean, func(header, rec []string) {
+			if rec == nil {
+				for i, h := range header {
+					index[h] = i
+				}
+				return
+			}
+			n++
+			ev.addRow(clean, n, func(column string) string {
+				if i, ok := index[column]; ok {
+					return rec[i]
+				}
+				return ""
+			})
+		})
+		return err
+	}
+	raw, err := f.readAll(file, clean)
+	if err != nil {
+		return err
+	}
+	if err := checkJSON(raw); err != nil {
+		return invalidInput("file_path", "%q is not valid JSON: %v", clean, err)
+	}
+	var objs []map[string]any
+	if err := json.Unmarshal(raw, &objs); err != nil {
+		return invalidInput("evidence", "%q must hold a JSON array of objects: %v", clean, err)
+	}
+	for i, o := range objs {
+		ev.addRow(clean, i+1, func(column string) string {
+			if v, ok := o[column]; ok {
+				return fmt.Sprint(v)
+			}
+			return ""
+		})
+	}
+	return nil
 }
