@@ -104,3 +104,23 @@ func TestARemovedKeyEndsItsInboxSessions(t *testing.T) {
 		t.Error("an approval link counts as an inbox session")
 	}
 }
+
+// TestOutputSchemasOfRawJSONFieldsTakeAnyValue: call_service's json and parse_file's
+// data hold objects, arrays or any JSON value, not the byte arrays a generated schema of
+// json.RawMessage would declare.
+func TestOutputSchemasOfRawJSONFieldsTakeAnyValue(t *testing.T) {
+	s, err := New(Config{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for tool, field := range map[string]string{"call_service": "json", "parse_file": "data"} {
+		got := s.mcp.GetTool(tool)
+		if got == nil {
+			t.Fatalf("%s is not registered", tool)
+		}
+		prop, _ := got.Tool.OutputSchema.Properties[field].(map[string]any)
+		if prop == nil || prop["type"] != nil || prop["items"] != nil {
+			t.Errorf("%s output %s: %v, want a schema that takes any JSON value", tool, field, got.Tool.OutputSchema.Properties[field])
+		}
+	}
+}

@@ -26,7 +26,9 @@ func (s *Server) addDataTools() {
 	s.mcp.AddTool(mcp.NewTool("execute_query",
 		mcp.WithDescription(fmt.Sprintf(`Run one read-only SQL SELECT on Flowgate's application database (SQLite) and get rows as objects.
 Tables and their columns: %s.
-Only one SELECT/WITH statement; writes, PRAGMA and ATTACH are refused by the database itself. At most %d rows (default %d); truncated tells when there were more.`, activities.DescribeSchema(), activities.MaxQueryLimit, activities.DefaultQueryLimit)),
+Only one SELECT/WITH statement; writes, PRAGMA and ATTACH are refused by the database itself. At most %d rows (default %d); truncated tells when there were more.
+A result over %.1f MiB of JSON (%d bytes, below Temporal's 2 MB limit on one result) is refused with its size: select fewer or shorter columns, narrow the WHERE clause or lower limit, and page with WHERE id > the last id.`, activities.DescribeSchema(), activities.MaxQueryLimit, activities.DefaultQueryLimit,
+			float64(activities.MaxResultBytes)/(1<<20), activities.MaxResultBytes)),
 		mcp.WithString("query", mcp.Required(), mcp.MinLength(1), mcp.MaxLength(activities.MaxQueryLength)),
 		mcp.WithInteger("limit", mcp.Min(1), mcp.Max(activities.MaxQueryLimit), mcp.DefaultNumber(activities.DefaultQueryLimit)),
 		mcp.WithOutputSchema[activities.QueryResult](),
@@ -48,7 +50,8 @@ Only one SELECT/WITH statement; writes, PRAGMA and ATTACH are refused by the dat
 	}))
 
 	s.mcp.AddTool(mcp.NewTool("search_table",
-		mcp.WithDescription(fmt.Sprintf("Find rows of users, products or orders whose text columns contain search_term (case-insensitive, at least %d characters). users: email, name, role, team, status; products: sku, name, category; orders: status, shipping_city, note.", activities.MinSearchTermLen)),
+		mcp.WithDescription(fmt.Sprintf("Find rows of users, products or orders whose text columns contain search_term (case-insensitive, at least %d characters). users: email, name, role, team, status; products: sku, name, category; orders: status, shipping_city, note. A result over %.1f MiB of JSON (%d bytes) is refused with its size: lower limit or use a narrower term.", activities.MinSearchTermLen,
+			float64(activities.MaxResultBytes)/(1<<20), activities.MaxResultBytes)),
 		mcp.WithString("table", mcp.Required(), mcp.Enum(activities.SearchableTables()...)),
 		mcp.WithString("search_term", mcp.Required(), mcp.MinLength(activities.MinSearchTermLen), mcp.MaxLength(activities.MaxSearchTermLen)),
 		mcp.WithInteger("limit", mcp.Min(1), mcp.Max(activities.MaxSearchLimit), mcp.DefaultNumber(activities.DefaultSearchLimit)),
@@ -80,6 +83,7 @@ POSTs carry an idempotency key, so a retry never does the work twice.`, s.cfg.Di
 		mcp.WithString("method", mcp.Enum("GET", "POST"), mcp.DefaultString("GET")),
 		mcp.WithObject("data", mcp.Description("JSON body of a POST.")),
 		mcp.WithOutputSchema[activities.CallResult](),
+		anyJSON("json", "The answer's body when it is JSON: any JSON value."),
 		// A POST changes a service outside Flowgate, and each call gets a key of its own.
 		behaviour("Call a service", writes, destructive, notIdempotent, openWorld),
 		// As a task (params.task), its tool_call run answers through tasks/result.
@@ -107,9 +111,12 @@ POSTs carry an idempotency key, so a retry never does the work twice.`, s.cfg.Di
 	}))
 
 	s.mcp.AddTool(mcp.NewTool("parse_file",
-		mcp.WithDescription("Read a JSON or CSV file from Flowgate's file sandbox. JSON returns data; CSV returns header, rows as objects and row_count. Paths are relative to the sandbox (e.g. \"evidence/users.csv\", \"manifests/orders.json\"); nothing outside it can be read. Files over 10 MiB are refused; read them with the file://{path}/stream resource."),
+		mcp.WithDescription(fmt.Sprintf("Read a JSON or CSV file from Flowgate's file sandbox. JSON returns data; CSV returns header, rows as objects and row_count. Paths are relative to the sandbox (e.g. \"evidence/users.csv\", \"manifests/orders.json\"); nothing outside it can be read. "+
+			"The result is at most %.1f MiB of JSON (%d bytes, below Temporal's 2 MB limit on one result) and at most %d CSV rows; files over %d MiB are refused. A larger file is refused with its size and row count: read it in pieces with the file://{path}/stream resource (offset and length, up to %d bytes a chunk).",
+			float64(activities.MaxResultBytes)/(1<<20), activities.MaxResultBytes, activities.MaxParseRows, activities.DefaultMaxFileBytes>>20, activities.MaxChunkBytes)),
 		mcp.WithString("file_path", mcp.Required(), mcp.MaxLength(activities.MaxPathLength)),
 		mcp.WithOutputSchema[activities.ParsedFile](),
+		anyJSON("data", "The file's content when it is JSON: any JSON value."),
 		readOnly("Parse a sandbox file"),
 		// As a task (params.task), its tool_call run answers through tasks/result.
 		mcp.WithTaskSupport(mcp.TaskSupportOptional),
@@ -125,6 +132,17 @@ POSTs carry an idempotency key, so a retry never does the work twice.`, s.cfg.Di
 			return fmt.Sprintf("%s: %s", out.Path, string(out.Data))
 		})
 	}))
+}
+
+// anyJSON declares an output field that holds a JSON value of any shape (a
+// json.RawMessage): the generated schema would say an array of bytes, which the value
+// never is, and a client that validates structuredContent would refuse it.
+func anyJSON(field, description string) mcp.ToolOption {
+	return func(t *mcp.Tool) {
+		if t.OutputSchema.Properties != nil {
+			t.OutputSchema.Properties[field] = map[string]any{"description": description}
+		}
+	}
 }
 
 // processMaking names a loaded process whose definition makes the call method endpoint
