@@ -315,6 +315,8 @@ type checker struct {
 	rules    DefinitionRules
 	env      *cel.Env
 	problems []error
+	// schema is the parameter schema as JSON gives it, for the cost estimates' sizes.
+	schema map[string]any
 }
 
 // at records a problem at the node path (mapping keys and sequence indexes) names.
@@ -365,6 +367,7 @@ func (c *checker) check(d Definition) {
 		c.at([]any{"version"}, "version %d; allowed: a whole number from 1, raised with each change", d.Version)
 	}
 	params := c.checkParameters(d.Parameters)
+	c.schema, _ = jsonValue(d.Parameters).(map[string]any)
 	if len(d.Steps) == 0 {
 		c.at([]any{"steps"}, "no steps; allowed: a list of steps, each one of %s", strings.Join(StepKinds, ", "))
 	}
@@ -588,7 +591,8 @@ func errorText(err error) string {
 // the interpreter evaluates them in.
 func (c *checker) celEnv() *cel.Env { return conditionEnv() }
 
-// checkCondition compiles a CEL condition and requires it to be boolean.
+// checkCondition compiles a CEL condition and requires it to be boolean and, at worst,
+// within ConditionCostLimit.
 func (c *checker) checkCondition(env *cel.Env, path []any, expr string) {
 	ast, issues := env.Compile(expr)
 	if issues != nil && issues.Err() != nil {
@@ -597,6 +601,9 @@ func (c *checker) checkCondition(env *cel.Env, path []any, expr string) {
 	}
 	if !ast.OutputType().IsExactType(cel.BoolType) && !ast.OutputType().IsExactType(cel.DynType) {
 		c.at(path, "condition %q is of type %s; allowed: a boolean CEL expression", expr, ast.OutputType())
+	}
+	if msg := costProblem(env, ast, c.schema, fmt.Sprintf("condition %q", expr)); msg != "" {
+		c.at(path, "%s", msg)
 	}
 }
 
@@ -736,12 +743,14 @@ func (c *checker) checkApproval(path []any, a ApprovalStep) {
 	if len(a.Approvers) == 0 && a.Scope == "" {
 		c.at(path, "approval names nobody who may decide; allowed: approvers (API-key names or token subjects) and/or scope")
 	}
+	distinct := c.checkNames(append(path, "approvers"), a.Approvers)
+	c.checkScope(append(path, "scope"), a.Scope)
 	quorum := max(a.Quorum, 1)
 	if a.Quorum < 0 {
 		c.at(append(path, "quorum"), "quorum %d; allowed: 1 or more", a.Quorum)
 	}
-	if len(a.Approvers) > 0 && a.Scope == "" && quorum > len(a.Approvers) {
-		c.at(append(path, "quorum"), "quorum %d is larger than the %d approvers; allowed: at most %d, or a scope", quorum, len(a.Approvers), len(a.Approvers))
+	if len(a.Approvers) > 0 && a.Scope == "" && quorum > distinct {
+		c.at(append(path, "quorum"), "quorum %d is larger than the %d approvers; allowed: at most %d, or a scope", quorum, distinct, distinct)
 	}
 	deadline := c.duration(append(path, "deadline"), a.Deadline, DefaultApprovalTimeout)
 	if a.Reminder != "" {
@@ -759,6 +768,8 @@ func (c *checker) checkApproval(path []any, a ApprovalStep) {
 			c.at(append(path, "on_timeout"), "on_timeout escalate needs escalate: {approvers or scope, deadline}")
 			break
 		}
+		c.checkNames(append(path, "escalate", "approvers"), a.Escalate.Approvers)
+		c.checkScope(append(path, "escalate", "scope"), a.Escalate.Scope)
 		if len(a.Escalate.Approvers) == 0 && a.Escalate.Scope == "" {
 			c.at(append(path, "escalate"), "escalate names nobody; allowed: approvers and/or scope")
 		}
@@ -769,6 +780,35 @@ func (c *checker) checkApproval(path []any, a ApprovalStep) {
 		}
 	default:
 		c.at(append(path, "on_timeout"), "on_timeout %q; allowed: reject, escalate", a.OnTimeout)
+	}
+}
+
+// checkNames refuses approver names CheckName refuses and names listed twice (compared
+// as a quorum counts them: without case); it returns how many distinct names there are.
+func (c *checker) checkNames(path []any, names []string) int {
+	seen := map[string]string{}
+	for i, name := range names {
+		if err := CheckName("approver", name); err != nil {
+			c.at(append(slices.Clone(path), i), "%v", err)
+			continue
+		}
+		key := actorKey(name)
+		if first, dup := seen[key]; dup {
+			c.at(append(slices.Clone(path), i), "approver %q is listed twice (as %q): a quorum counts one person once, whatever the case of their name; allowed: each approver once", name, first)
+			continue
+		}
+		seen[key] = name
+	}
+	return len(seen)
+}
+
+// checkScope refuses a scope CheckName refuses.
+func (c *checker) checkScope(path []any, scope string) {
+	if scope == "" {
+		return
+	}
+	if err := CheckName("scope", scope); err != nil {
+		c.at(path, "%v", err)
 	}
 }
 
@@ -806,9 +846,13 @@ func (r refChecker) templates(path []any, s string) {
 			continue
 		}
 		// Anything else is a CEL expression over params, steps and run.
-		if _, issues := r.c.env.Compile(ref); issues != nil && issues.Err() != nil {
+		ast, issues := r.c.env.Compile(ref)
+		if issues != nil && issues.Err() != nil {
 			r.c.at(path, "template {{%s}} is neither a reference nor a CEL expression (%s); allowed: {{params.NAME}}, {{steps.STEP.output}} or {{steps.STEP.output.FIELD}}, {{run.id}}, {{run.requested_by}}, or a CEL expression over params, steps and run", ref, strings.ReplaceAll(issues.Err().Error(), "\n", " "))
 			continue
+		}
+		if msg := costProblem(r.c.env, ast, r.c.schema, "template {{"+ref+"}}"); msg != "" {
+			r.c.at(path, "%s", msg)
 		}
 		r.expression(path, ref)
 	}

@@ -123,6 +123,12 @@ type runner struct {
 	// notifying counts the gate notifications in flight: a run does not continue as new
 	// while one is, so no one goes untold.
 	notifying int
+	// costLimited stops each CEL expression at ConditionCostLimit, and strictActors
+	// compares actors folded (one person however their name is cased, for a quorum and
+	// for separation of duties), refuses actor names CheckName refuses and cleans the
+	// comments of decisions (CleanText): both are version 1 of changeCostAndActors.
+	costLimited  bool
+	strictActors bool
 }
 
 // changeUpsertOnChange gates the change that upserts search attributes only when the
@@ -223,6 +229,9 @@ func (r *runner) setup(ctx workflow.Context) error {
 				}
 				r.usedNonces[req.Nonce] = true
 			}
+			if r.strictActors {
+				req.Comment = CleanText(req.Comment)
+			}
 			r.decision = &req
 			taken := r.decisionsTaken
 			// Wait until the main loop has applied the decision and moved on to its next
@@ -270,6 +279,9 @@ func (r *runner) setup(ctx workflow.Context) error {
 				if err := r.check(req); err != nil {
 					r.ignored(ctx, d.Step, req.Actor, fmt.Sprintf("%s signal ignored: %v", action, err))
 					continue
+				}
+				if r.strictActors {
+					req.Comment = CleanText(req.Comment)
 				}
 				r.decision = &req
 			}
@@ -364,6 +376,11 @@ func (r *runner) check(req AdvanceRequest) error {
 	if strings.TrimSpace(req.Actor) == "" {
 		return errors.New("actor is empty; every decision is recorded with who made it")
 	}
+	if r.strictActors {
+		if err := CheckName("actor", req.Actor); err != nil {
+			return err
+		}
+	}
 	if r.gate == nil {
 		return fmt.Errorf("workflow is not waiting for a decision (status %s, step %s)", r.state.Status, r.state.CurrentStep)
 	}
@@ -379,7 +396,7 @@ func (r *runner) check(req AdvanceRequest) error {
 	case r.gate.kind == gateInput && req.Action == ActionApprove:
 		return fmt.Errorf("step %s failed and waits for continue (retry it) or reject (end the workflow), not approve", r.gate.step)
 	}
-	if r.gate.kind == gateApproval && req.Action == ActionApprove && !r.selfApproval() && req.Actor == r.req.RequestedBy {
+	if r.gate.kind == gateApproval && req.Action == ActionApprove && !r.selfApproval() && r.sameActor(req.Actor, r.req.RequestedBy) {
 		return fmt.Errorf("%s requested this workflow and cannot approve it (separation of duties); another person must approve", req.Actor)
 	}
 	return r.checkPolicy(req)
@@ -426,10 +443,12 @@ func (r *runner) step(name string) *Step {
 	panic("workflows: unknown step " + name) // a programming error in this package
 }
 
+// log appends an entry to the record; its actor and detail are made safe to show
+// (CleanText), whatever a decision or a service answered.
 func (r *runner) log(ctx workflow.Context, event, step, actor, detail string) {
 	now := workflow.Now(ctx).UTC()
 	r.state.UpdatedAt = now
-	r.state.History = append(r.state.History, Event{At: now, Event: event, Step: step, Actor: actor, Detail: detail})
+	r.state.History = append(r.state.History, Event{At: now, Event: event, Step: step, Actor: CleanText(actor), Detail: CleanText(detail)})
 }
 
 // publish recomputes progress and pushes status, step and details to Temporal's
@@ -539,7 +558,10 @@ func (r *runner) begin(ctx workflow.Context, name string, status Status, stepSta
 	r.publish(ctx)
 }
 
+// finishStep records how a step ended; actor, comment, output and error are made safe to
+// show (CleanText).
 func (r *runner) finishStep(ctx workflow.Context, name string, status StepStatus, actor, comment, output, errMsg string) {
+	actor, comment, output, errMsg = CleanText(actor), CleanText(comment), CleanText(output), CleanText(errMsg)
 	s := r.step(name)
 	now := workflow.Now(ctx).UTC()
 	s.FinishedAt = &now
@@ -691,7 +713,7 @@ func (r *runner) finish(ctx workflow.Context, err error) (State, error) {
 		final = StatusTimedOut
 	default:
 		final = StatusFailed
-		r.state.Error = err.Error()
+		r.state.Error = CleanText(err.Error())
 	}
 	// The rest runs even when the workflow was cancelled: compensate, record, publish.
 	ctx, cancel := workflow.NewDisconnectedContext(ctx)

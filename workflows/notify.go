@@ -29,7 +29,10 @@ func (r *runner) notifyGate(ctx workflow.Context, event string, g *gate) {
 	n.Step, n.Deadline = g.step, g.deadline
 	n.Who, n.SelfApproval = "anyone allowed to approve", r.req.AllowSelfApproval
 	if g.policy != nil {
-		n.Who, n.Approvers, n.SelfApproval = g.policy.who(), g.policy.Approvers, g.policy.SelfApproval
+		n.Who, n.SelfApproval = CleanText(g.policy.who()), g.policy.SelfApproval
+		for _, a := range g.policy.Approvers {
+			n.Approvers = append(n.Approvers, CleanText(a))
+		}
 	}
 	until := g.deadline.Sub(workflow.Now(ctx))
 	r.notifying++
@@ -76,7 +79,10 @@ func (r *runner) notifyEnd(ctx workflow.Context) {
 	r.log(ctx, "notified", "", "", "run_ended sent to "+strings.Join(res.Delivered, ", "))
 }
 
+// notice is what the channels are told of the run: its texts made safe to show
+// (CleanText), its parameters with every control or bidirectional character written as a
+// JSON escape (the same values, shown as \u202e instead of turning the text around).
 func (r *runner) notice(event string) activities.Notice {
 	return activities.Notice{Event: event, WorkflowID: r.state.WorkflowID, Type: string(r.state.Type),
-		Summary: r.summary, RequestedBy: r.state.RequestedBy, Params: r.state.Parameters}
+		Summary: CleanText(r.summary), RequestedBy: CleanText(r.state.RequestedBy), Params: escapeJSONText(r.state.Parameters)}
 }

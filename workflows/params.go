@@ -294,6 +294,9 @@ func checkRequest(req Request) error {
 	if strings.TrimSpace(req.RequestedBy) == "" {
 		return paramErr("requested_by", "the caller's identity", "is empty")
 	}
+	if problem := nameProblem(req.RequestedBy); problem != "" {
+		return paramErr("requested_by", "the caller's identity: "+nameAllowed, "%s", problem)
+	}
 	if req.ApprovalTimeout < 0 || (req.ApprovalTimeout > 0 && req.ApprovalTimeout < time.Second) || req.ApprovalTimeout > 365*24*time.Hour {
 		return paramErr("approval_timeout", "1s to 8760h", "%s is out of range", req.ApprovalTimeout)
 	}

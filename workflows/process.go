@@ -147,8 +147,10 @@ func Process(ctx workflow.Context, in ProcessInput) (State, error) {
 		ref := in.Process.Ref()
 		r.state.Process = &ref
 		r.unsignedHoldsScopes = r.bundled || workflow.GetVersion(ctx, changeUnsignedHoldsScopes, workflow.DefaultVersion, 1) == 1
+		r.costLimited = workflow.GetVersion(ctx, changeCostAndActors, workflow.DefaultVersion, 1) == 1
+		r.strictActors = r.costLimited
 	}
-	r.summary = RenderSummary(def, in.Params, r.state.WorkflowID, in.RequestedBy)
+	r.summary = renderSummary(def, in.Params, r.state.WorkflowID, in.RequestedBy, r.costLimited)
 	ip := &interpreter{r: r, def: def, params: pmap, outputs: outputs}
 	if def.Details != "" {
 		r.extraDetails, _ = ip.render(def.Details)
@@ -166,6 +168,23 @@ func Process(ctx workflow.Context, in ProcessInput) (State, error) {
 // changeUnsignedHoldsScopes gates letting an unsigned signal (accepted only on runs
 // without authentication) pass a gate's scope; runs started before refuse it, as they did.
 const changeUnsignedHoldsScopes = "unsigned-signal-holds-every-scope"
+
+// changeCostAndActors gates two changes, with one marker on the runs started since:
+//
+//   - Every CEL expression (a when, a template) is evaluated under ConditionCostLimit. A
+//     run started before evaluates without a limit, as it did: on replay, an expression
+//     it once evaluated to a value (however long that took) must give the same value, not
+//     stop at the limit. An expression that never finished wrote nothing to any history,
+//     so the limit could only have helped those runs, but replay cannot tell the two apart.
+//   - Actors are compared folded (actorKey): "fin-ann" and "Fin-Ann" are one approval of a
+//     quorum, and a requester cannot approve under another casing of their name; an actor
+//     name CheckName refuses is refused; a decision's comment is kept as CleanText makes
+//     it. Decisions reach a run's history through signals and decide what it does next,
+//     so runs started before keep comparing exactly.
+//
+// What only the record and notices show (CleanText over what is rendered, logged and
+// told) applies to every run: it changes no command a run issues.
+const changeCostAndActors = "cel-cost-limit-and-folded-actors"
 
 // interpreter runs one definition on a runner.
 type interpreter struct {
@@ -460,6 +479,9 @@ func (ip *interpreter) effect(ctx workflow.Context, key string, spec activitySpe
 			if body == nil {
 				body = map[string]any{}
 			}
+			// A body is what a service shows people (a notification's text): its strings
+			// carry no control character or bidirectional override.
+			body = cleanValue(body)
 			if in.Data, err = json.Marshal(body); err != nil {
 				return nil, "", templateError(err)
 			}
@@ -562,7 +584,7 @@ func (ip *interpreter) keep(step string, v any) {
 		ip.r.state.Outputs[step] = fmt.Sprintf("(%d bytes of JSON, more than the record keeps)", len(raw))
 		return
 	}
-	ip.r.state.Outputs[step] = string(raw)
+	ip.r.state.Outputs[step] = CleanText(string(raw))
 }
 
 // maxRecordedOutput bounds a step's output in the record.
@@ -620,9 +642,15 @@ func numbers(v any) any {
 var (
 	celOnce sync.Once
 	celEnv  *cel.Env
-	// programs caches compiled conditions by expression: compiling is pure.
-	programs sync.Map // string → cel.Program
+	// programs caches compiled conditions by expression and limit: compiling is pure.
+	programs sync.Map // programKey → cel.Program
 )
+
+// programKey names a compiled expression: limited ones stop at ConditionCostLimit.
+type programKey struct {
+	expr    string
+	limited bool
+}
 
 // conditionEnv is the CEL environment of conditions: params, steps and run.
 func conditionEnv() *cel.Env {
@@ -634,6 +662,7 @@ func conditionEnv() *cel.Env {
 			cel.CrossTypeNumericComparisons(true),
 			// String functions: trim, lowerAscii, upperAscii, join, split, replace, …
 			ext.Strings(),
+			cel.CostModelVersion(costModelVersion),
 		)
 		if err != nil {
 			panic("workflows: CEL environment: " + err.Error()) // fixed declarations; cannot fail
@@ -666,31 +695,51 @@ func (ip *interpreter) eval(expr string) (any, error) {
 		}
 		steps[s.Name] = entry
 	}
-	return evalCEL(expr, ip.params, steps, ip.r.state.WorkflowID, ip.r.state.RequestedBy)
+	return evalCEL(expr, ip.r.costLimited, ip.params, steps, ip.r.state.WorkflowID, ip.r.state.RequestedBy)
 }
 
-// evalCEL evaluates a CEL expression and returns its value as JSON would hold it.
-func evalCEL(expr string, params, steps map[string]any, id, requester string) (any, error) {
-	prg, ok := programs.Load(expr)
+// evalCEL evaluates a CEL expression and returns its value as JSON would hold it. When
+// limited, evaluation stops with errCostLimit once it reaches ConditionCostLimit; the
+// charge is counted, not timed, so a replay stops at the same place.
+func evalCEL(expr string, limited bool, params, steps map[string]any, id, requester string) (any, error) {
+	key := programKey{expr, limited}
+	prg, ok := programs.Load(key)
 	if !ok {
 		ast, issues := conditionEnv().Compile(expr)
 		if issues != nil && issues.Err() != nil {
 			return nil, issues.Err()
 		}
-		p, err := conditionEnv().Program(ast)
+		var opts []cel.ProgramOption
+		if limited {
+			opts = limitOptions()
+		}
+		p, err := conditionEnv().Program(ast, opts...)
 		if err != nil {
 			return nil, err
 		}
-		programs.Store(expr, p)
+		programs.Store(key, p)
 		prg = p
 	}
-	out, _, err := prg.(cel.Program).Eval(map[string]any{
+	vars := map[string]any{
 		"params": params,
 		"steps":  steps,
 		"run":    map[string]string{"id": id, "requested_by": requester},
-	})
+	}
+	if limited {
+		// Objects iterate in one order, so the charge, like the value, is the same on
+		// every execution of the run.
+		a := newOrderingAdapter()
+		vars["params"], vars["steps"] = a.NativeToValue(params), a.NativeToValue(steps)
+		vars["run"] = a.NativeToValue(map[string]any{"id": id, "requested_by": requester})
+	}
+	out, _, err := prg.(cel.Program).Eval(vars)
 	if err != nil {
-		return nil, err
+		return nil, costLimited(err)
+	}
+	if limited && deepSize(out, ConditionCostLimit) >= ConditionCostLimit {
+		// A value made of references (a list of one long list, many times) is cheap to
+		// build and dear to write out.
+		return nil, errValueLimit
 	}
 	switch v := out.Value().(type) {
 	case string, bool, int64, float64, nil:
@@ -759,9 +808,11 @@ func lookupRef(ref string, params map[string]any, outputs map[string]any, id, re
 	return nil, fmt.Errorf("{{%s}} is not a reference", ref)
 }
 
-// render fills every {{…}} of s with its value as text.
+// render fills every {{…}} of s with its value as text, made safe for the record and
+// notices (CleanText): a value cannot bring a control character or a bidirectional
+// override into them.
 func (ip *interpreter) render(s string) (string, error) {
-	return renderTemplate(s, ip.lookup, func(s string) string { return s })
+	return renderTemplate(s, ip.lookup, CleanText)
 }
 
 // renderPath fills an endpoint; each value is escaped as one path segment, so a value
@@ -835,7 +886,15 @@ func text(v any) string {
 }
 
 // RenderSummary fills a definition's summary for a run: the line the Temporal UI shows.
+// Its values are made safe to show (CleanText), and its CEL expressions stop at
+// ConditionCostLimit.
 func RenderSummary(d Definition, params json.RawMessage, id, requestedBy string) string {
+	return renderSummary(d, params, id, requestedBy, true)
+}
+
+// renderSummary is RenderSummary; a run started before changeCostAndActors evaluates its
+// expressions without a limit (limited false), as it did.
+func renderSummary(d Definition, params json.RawMessage, id, requestedBy string, limited bool) string {
 	p, err := decodeJSON(params)
 	pm, _ := p.(map[string]any)
 	if err != nil || pm == nil {
@@ -843,10 +902,10 @@ func RenderSummary(d Definition, params json.RawMessage, id, requestedBy string)
 	}
 	s, _ := renderTemplate(d.Summary, func(ref string) (any, error) {
 		if !templateRef.MatchString(ref) {
-			return evalCEL(ref, pm, map[string]any{}, id, requestedBy)
+			return evalCEL(ref, limited, pm, map[string]any{}, id, requestedBy)
 		}
 		return lookupRef(ref, pm, nil, id, requestedBy)
-	}, func(s string) string { return s })
+	}, CleanText)
 	return s
 }
 
@@ -890,8 +949,12 @@ func (r *runner) checkPolicy(req AdvanceRequest) error {
 	if !p.may(req) {
 		return fmt.Errorf("%s may not decide at step %s; allowed: %s", req.Actor, r.gate.step, p.who())
 	}
-	if req.Action == ActionApprove && slices.Contains(p.Approvals, req.Actor) {
-		return fmt.Errorf("%s already approved step %s; it needs %d distinct approvers, %d more", req.Actor, r.gate.step, p.Quorum, p.Quorum-len(p.Approvals))
+	if i := slices.IndexFunc(p.Approvals, func(a string) bool { return r.sameActor(a, req.Actor) }); req.Action == ActionApprove && i >= 0 {
+		as := ""
+		if p.Approvals[i] != req.Actor {
+			as = fmt.Sprintf(" (as %s: names are compared without case)", p.Approvals[i])
+		}
+		return fmt.Errorf("%s already approved step %s%s; it needs %d distinct approvers, %d more", req.Actor, r.gate.step, as, p.Quorum, p.Quorum-len(p.Approvals))
 	}
 	return nil
 }

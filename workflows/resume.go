@@ -47,6 +47,9 @@ type Resume struct {
 	Told                bool     `json:"told,omitempty"`
 	UnsignedHoldsScopes bool     `json:"unsigned_holds_scopes,omitempty"`
 	UsedNonces          []string `json:"used_nonces,omitempty"`
+	// CostLimited and StrictActors are version 1 of changeCostAndActors.
+	CostLimited  bool `json:"cost_limited,omitempty"`
+	StrictActors bool `json:"strict_actors,omitempty"`
 	// Runs counts the runs of the workflow id so far (2 for the first continued one).
 	Runs int `json:"runs"`
 }
@@ -105,7 +108,7 @@ func (ip *interpreter) resumeAt(ctx workflow.Context, i int, g *gate, wait, remi
 		State: r.state, Step: i, Outputs: outputs,
 		Gate:           GateResume{Deadline: g.deadline, Wait: wait, Remind: remind, Policy: *g.policy, SelfApproval: g.policy.SelfApproval},
 		UpsertOnChange: r.upsertOnChange, UpsertOncePerTask: r.coalesces, Bundled: r.bundled, LocalReads: r.localReads, Notifies: r.notifies, Told: r.told, UnsignedHoldsScopes: r.unsignedHoldsScopes,
-		UsedNonces: nonces, Runs: runs,
+		UsedNonces: nonces, Runs: runs, CostLimited: r.costLimited, StrictActors: r.strictActors,
 	}}, nil
 }
 
@@ -116,7 +119,8 @@ func resumeRunner(ctx workflow.Context, req Request, res Resume) (*runner, error
 		req.ApprovalTimeout = DefaultApprovalTimeout
 	}
 	r := &runner{req: req, state: res.State, upsertOnChange: res.UpsertOnChange, notifies: res.Notifies, told: res.Told,
-		unsignedHoldsScopes: res.UnsignedHoldsScopes, continues: true, runs: res.Runs, bundled: res.Bundled, localReads: res.LocalReads}
+		unsignedHoldsScopes: res.UnsignedHoldsScopes, continues: true, runs: res.Runs, bundled: res.Bundled, localReads: res.LocalReads,
+		costLimited: res.CostLimited, strictActors: res.StrictActors}
 	if r.state.Outputs == nil {
 		r.state.Outputs = map[string]string{}
 	}

@@ -51,13 +51,16 @@ func TestALongGateContinuesAsNewWithItsRecordAndItsGate(t *testing.T) {
 		!slices.Equal(res.Gate.Policy.Approvals, []string{"bob"}) || !res.Gate.Deadline.Equal(deadline) || len(res.State.Events("continued_as_new")) != 1 {
 		t.Fatalf("resume = %+v", res)
 	}
+	if !res.CostLimited || !res.StrictActors {
+		t.Errorf("the next run does not keep the cost limit and folded names: %+v", res)
+	}
 	if in.Process.Hash != workflows.NewProcessSource(d, src).Hash || string(in.Params) == "" {
 		t.Errorf("the next run does not carry the definition and parameters: %+v", in)
 	}
 
 	next := h.sibling(res.State.WorkflowID)
 	next.env.SetStartTime(res.State.UpdatedAt)
-	var again, second *outcome
+	var again, folded, second *outcome
 	next.at(time.Minute, func() {
 		s := next.status()
 		if s.Status != workflows.StatusWaitingApproval || s.Waiting == nil || !slices.Equal(s.Waiting.Approvals, []string{"bob"}) ||
@@ -65,6 +68,7 @@ func TestALongGateContinuesAsNewWithItsRecordAndItsGate(t *testing.T) {
 			t.Errorf("the next run waits as %s %+v (started %v), want the gate with bob's approval until %v", s.Status, s.Waiting, s.StartedAt, deadline)
 		}
 		again = next.advance(decide(workflows.ActionApprove, "finance_approval", "bob", finance))
+		folded = next.advance(decide(workflows.ActionApprove, "finance_approval", "BOB", finance))
 		second = next.advance(decide(workflows.ActionApprove, "finance_approval", "carol", finance))
 	})
 	next.env.ExecuteWorkflow(d.Name, in)
@@ -73,6 +77,7 @@ func TestALongGateContinuesAsNewWithItsRecordAndItsGate(t *testing.T) {
 		t.Fatal(err)
 	}
 	again.refused(t, "bob already approved step finance_approval")
+	folded.refused(t, "BOB already approved step finance_approval (as bob")
 	second.accepted(t)
 	if st.Status != workflows.StatusCompleted || stepOf(st, "finance_approval").Actor != "bob, carol" {
 		t.Errorf("ended %s with finance_approval %+v", st.Status, stepOf(st, "finance_approval"))
