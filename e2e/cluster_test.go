@@ -53,6 +53,8 @@ func waitHTTP(t *testing.T, url string) {
 // approved through the other; one worker is killed with SIGKILL while they run. Every
 // deployment completes and reaches the deploy backend once.
 func TestSeparateProcesses(t *testing.T) {
+	// Its own flowgate dev processes, ports and data folder: it runs beside the others.
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("multi-process test skipped in -short mode")
 	}

@@ -222,6 +222,8 @@ func TestAProcessDefinedInAFileRunsThroughMCP(t *testing.T) {
 // signal the new version is what describe_process shows and clients hear that the tools
 // and resources changed.
 func TestDefinitionsReloadOnSIGHUP(t *testing.T) {
+	// Its own flowgate dev processes, ports and data folder: it runs beside the others.
+	t.Parallel()
 	dir := t.TempDir()
 	procs := filepath.Join(dir, "processes")
 	os.Mkdir(procs, 0o755)
@@ -371,6 +373,8 @@ func TestProcessLifecyclesOnTheEmbeddedServer(t *testing.T) {
 // the process can no longer be started, but the waiting run is approved and finishes on
 // the definition it carries, its refund issued once.
 func TestADefinedRunOutlivesKill9AndItsFile(t *testing.T) {
+	// Its own flowgate dev processes, ports and data folder: it runs beside the others.
+	t.Parallel()
 	dir := t.TempDir()
 	procs := filepath.Join(dir, "processes")
 	os.Mkdir(procs, 0o755)

@@ -113,6 +113,8 @@ func (p *devProcess) waitReady(t *testing.T, mcpAddr string) {
 // deployed versions, idempotency keys) is still there, each side effect applied once.
 // While the first process runs, a second one on the same folder is refused.
 func TestKill9OfTheWholeStackLosesNothing(t *testing.T) {
+	// Its own flowgate dev processes, ports and data folder: it runs beside the others.
+	t.Parallel()
 	dir := t.TempDir()
 	args, mcpAddr, demoPort := devOnFreePorts(t, dir)
 
@@ -278,6 +280,8 @@ func TestDevRefusesATakenPort(t *testing.T) {
 // backends still know what ran before the restart (they used to forget it and roll back
 // to nothing).
 func TestRollbackAfterRestartRestoresThePreviousVersion(t *testing.T) {
+	// Its own flowgate dev processes, ports and data folder: it runs beside the others.
+	t.Parallel()
 	dir := t.TempDir()
 	args, mcpAddr, demoPort := devOnFreePorts(t, dir)
 	deployed := func() string {
@@ -328,6 +332,8 @@ func TestRollbackAfterRestartRestoresThePreviousVersion(t *testing.T) {
 // runs, six deployments wait at their gates (most evicted from memory); each answers its
 // status, is approved and completes, rebuilt by replay.
 func TestEvictedRunsStillFollowTheirGates(t *testing.T) {
+	// Its own flowgate dev processes, ports and data folder: it runs beside the others.
+	t.Parallel()
 	args, mcpAddr, _ := devOnFreePorts(t, t.TempDir())
 	dev := startDev(t, append(args, "--workflow-cache", "2")...)
 	dev.waitReady(t, mcpAddr)

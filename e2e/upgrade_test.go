@@ -24,6 +24,8 @@ const previousRelease = "94829227a2905a38fdd5890332e823cafebb1b2f"
 // their gates, stops it, and starts this build on the same data folder: every run is
 // approved through MCP and completes, each side effect applied once.
 func TestAnUpgradeFinishesWhatThePreviousReleaseStarted(t *testing.T) {
+	// Its own flowgate dev processes, ports and data folder: it runs beside the others.
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("builds the previous release; skipped in -short mode")
 	}
