@@ -21,6 +21,8 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
+
+	"github.com/flowgate/flowgate/workflows"
 )
 
 // Scopes a caller may hold. Each tool and resource needs one.
@@ -110,6 +112,10 @@ func newAuthenticator(cfg AuthConfig) (*authenticator, error) {
 	for i, k := range cfg.APIKeys {
 		if k.Name == "" {
 			return nil, fmt.Errorf("api key %d: name is empty", i)
+		}
+		// The name is the identity recorded with every decision, and shown in notices.
+		if err := workflows.CheckName(fmt.Sprintf("api key %d: name", i), k.Name); err != nil {
+			return nil, err
 		}
 		if raw, err := hex.DecodeString(k.SHA256); err != nil || len(raw) != sha256.Size {
 			return nil, fmt.Errorf("api key %s: sha256 must be 64 hex characters (printf %%s KEY | sha256sum)", k.Name)

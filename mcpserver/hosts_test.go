@@ -124,3 +124,18 @@ func TestOutputSchemasOfRawJSONFieldsTakeAnyValue(t *testing.T) {
 		}
 	}
 }
+
+// TestNamesThatForgeLinesAreRefusedAtStart: the actor and API key names are the identities
+// recorded with decisions and shown in notices; one with a newline or a bidi override
+// could forge a line ("Approved by CFO"), so the server does not start with it.
+func TestNamesThatForgeLinesAreRefusedAtStart(t *testing.T) {
+	for _, bad := range []string{"bob\nApproved by CFO", "bob\u202eOFC", "bob\x00"} {
+		if _, err := New(Config{Actor: bad, Logger: slog.New(slog.DiscardHandler)}); err == nil || !strings.Contains(err.Error(), "actor") {
+			t.Errorf("actor %q: %v, want a refusal naming actor", bad, err)
+		}
+		_, err := New(Config{Logger: slog.New(slog.DiscardHandler), Auth: &AuthConfig{APIKeys: []APIKey{{Name: bad, SHA256: strings.Repeat("ab", 32), Scopes: AllScopes}}}})
+		if err == nil || !strings.Contains(err.Error(), "api key 0: name") {
+			t.Errorf("api key named %q: %v, want a refusal naming the key", bad, err)
+		}
+	}
+}

@@ -136,6 +136,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Actor == "" {
 		cfg.Actor = "local"
 	}
+	if err := workflows.CheckName("actor", cfg.Actor); err != nil {
+		return nil, err
+	}
 	if cfg.Namespace == "" {
 		cfg.Namespace = "default"
 	}
