@@ -49,6 +49,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	debugAddr := fs.String("debug-addr", "", "serve Go's runtime profiles (/debug/pprof/) on this loopback address; off by default")
 	retention := fs.Duration("retention", devserver.DefaultRetention, "how long finished runs (completed, rejected, failed, timed out, cancelled) and their history stay before Temporal deletes them")
 	historyCache := fs.Int("history-cache", devserver.DefaultHistoryCacheSize, "runs whose state the embedded Temporal keeps in memory; a run not in it is read from the database when it next has work")
+	allowedOrigins := fs.String("allowed-origins", envOr("FLOWGATE_ALLOWED_ORIGINS", ""), stack.AllowedOriginsUsage)
 	directCalls := fs.String("direct-calls", envOr("FLOWGATE_DIRECT_CALLS", ""), stack.DirectCallsUsage)
 	toolsNS := fs.String("tools-namespace", envOr("FLOWGATE_TOOLS_NAMESPACE", stack.DefaultToolsNamespace), "Temporal namespace of the data tools' short tool_call runs, created beside default so the web UI lists processes alone (env FLOWGATE_TOOLS_NAMESPACE)")
 	actor := fs.String("actor", stack.LocalActor(), "identity recorded for MCP calls (no auth in dev)")
@@ -82,6 +83,10 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return usageError{err}
 	}
 	direct, err := stack.ParseDirectCalls(*directCalls, true)
+	if err != nil {
+		return usageError{err}
+	}
+	origins, err := stack.ParseAllowedOrigins(*allowedOrigins)
 	if err != nil {
 		return usageError{err}
 	}
@@ -230,7 +235,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	mcpURL := ""
 	if !*noMCP {
-		m, err := stack.NewMCP(c, srv.Namespace(), stack.MCPConfig{UIBaseURL: srv.UIURL(), Actor: *actor, Auth: auth, Metrics: reg, Sessions: sf, DirectCalls: direct, ToolsNamespace: *toolsNS, Processes: catalog, DecisionKeys: keys, LinkKeys: linkKeys,
+		m, err := stack.NewMCP(c, srv.Namespace(), stack.MCPConfig{UIBaseURL: srv.UIURL(), Actor: *actor, Auth: auth, Metrics: reg, Sessions: sf, DirectCalls: direct, AllowedOrigins: origins, ToolsNamespace: *toolsNS, Processes: catalog, DecisionKeys: keys, LinkKeys: linkKeys,
 			WorkflowCacheSize: *workflowCache, HistoryCacheSize: *historyCache, ServerCaches: srv.Caches}, logger)
 		if err != nil {
 			return usageError{err}

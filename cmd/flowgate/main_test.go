@@ -151,3 +151,15 @@ func TestDevOnEveryInterfaceNeedsAuth(t *testing.T) {
 		}
 	}
 }
+
+// TestAllowedOriginsAreChecked: --allowed-origins takes origins only, and a typo is named
+// before anything listens.
+func TestAllowedOriginsAreChecked(t *testing.T) {
+	for _, bad := range []string{"flowgate.example.com", "ftp://x.example", "https://x.example/mcp", "https://user@x.example"} {
+		var stdout, stderr bytes.Buffer
+		code := run([]string{"dev", "--allowed-origins", bad, "--data-dir", t.TempDir()}, &stdout, &stderr)
+		if code != 2 || !strings.Contains(stderr.String(), "--allowed-origins") || !strings.Contains(stderr.String(), bad) {
+			t.Errorf("dev --allowed-origins %q: exit %d, %s", bad, code, stderr.String())
+		}
+	}
+}

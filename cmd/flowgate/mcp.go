@@ -21,6 +21,7 @@ func runMCP(ctx context.Context, args []string, stderr io.Writer) error {
 	uiURL := fs.String("ui-url", envOr("FLOWGATE_UI_URL", "http://127.0.0.1:8233"), "Temporal web UI base URL for links in results (env FLOWGATE_UI_URL)")
 	actor := fs.String("actor", envOr("FLOWGATE_ACTOR", stack.LocalActor()), "identity recorded for calls (env FLOWGATE_ACTOR)")
 	services := fs.String("services", envOr("FLOWGATE_SERVICES", ""), "the workers' gateway services as name=url,name=url, as given to flowgate worker (env FLOWGATE_SERVICES; default: the demo services); a deployment of another service is refused before it starts")
+	allowedOrigins := fs.String("allowed-origins", envOr("FLOWGATE_ALLOWED_ORIGINS", ""), stack.AllowedOriginsUsage)
 	directCalls := fs.String("direct-calls", envOr("FLOWGATE_DIRECT_CALLS", ""), stack.DirectCallsUsage+", as given to flowgate worker")
 	toolsNS := fs.String("tools-namespace", envOr("FLOWGATE_TOOLS_NAMESPACE", stack.DefaultToolsNamespace), "Temporal namespace where the data tools' tool_call runs live, as given to flowgate worker (env FLOWGATE_TOOLS_NAMESPACE)")
 	sod := fs.Bool("separation-of-duties", false, "refuse approvals by the workflow's requester (always on with --api-keys or --oauth-issuer)")
@@ -57,6 +58,10 @@ func runMCP(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return usageError{err}
 	}
+	origins, err := stack.ParseAllowedOrigins(*allowedOrigins)
+	if err != nil {
+		return usageError{err}
+	}
 	if err := sf.Check(); err != nil {
 		return usageError{err}
 	}
@@ -85,7 +90,7 @@ func runMCP(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	defer c.Close()
 	ns := processNamespace(*namespace)
-	m, err := stack.NewMCP(c, ns, stack.MCPConfig{UIBaseURL: *uiURL, Actor: *actor, SeparationOfDuties: *sod, Auth: auth, Metrics: reg, Services: serviceNames, DirectCalls: direct, Sessions: sf, ToolsNamespace: *toolsNS, Processes: catalog, DecisionKeys: keys}, logger)
+	m, err := stack.NewMCP(c, ns, stack.MCPConfig{UIBaseURL: *uiURL, Actor: *actor, SeparationOfDuties: *sod, Auth: auth, Metrics: reg, Services: serviceNames, DirectCalls: direct, AllowedOrigins: origins, Sessions: sf, ToolsNamespace: *toolsNS, Processes: catalog, DecisionKeys: keys}, logger)
 	if err != nil {
 		return usageError{err}
 	}

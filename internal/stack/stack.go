@@ -15,6 +15,7 @@ import (
 	"maps"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -468,6 +469,27 @@ func serviceNamesOr(names []string) []string {
 		return activities.DefaultServiceNames
 	}
 	return names
+}
+
+// AllowedOriginsUsage is the help of the --allowed-origins flag.
+const AllowedOriginsUsage = "browser origins besides loopback that may call the MCP endpoint and post approval and inbox forms, comma-separated scheme://host[:port] (env FLOWGATE_ALLOWED_ORIGINS)"
+
+// ParseAllowedOrigins reads an --allowed-origins value: comma-separated origins, each
+// scheme://host[:port] with scheme http or https and nothing after the host.
+func ParseAllowedOrigins(s string) ([]string, error) {
+	var out []string
+	for _, part := range strings.Split(s, ",") {
+		o := strings.TrimSpace(part)
+		if o == "" {
+			continue
+		}
+		u, err := url.Parse(o)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.User != nil {
+			return nil, fmt.Errorf("--allowed-origins: %q is not an origin; allowed: scheme://host[:port] with http or https, e.g. https://flowgate.example.com", o)
+		}
+		out = append(out, u.Scheme+"://"+u.Host)
+	}
+	return out, nil
 }
 
 // DemoDirectCalls is the direct-call policy on the demo backends: agents may place an
