@@ -68,7 +68,7 @@ func (p DirectCalls) Allows(service, method, endpoint string) bool {
 	if method == "" || method == http.MethodGet {
 		return true
 	}
-	p0 := strings.Trim(strings.SplitN(endpoint, "?", 2)[0], "/")
+	p0 := endpointPath(endpoint)
 	for _, d := range p {
 		if d.Service == service && d.Method == method {
 			if ok, _ := path.Match(d.Path, p0); ok {
@@ -94,7 +94,7 @@ func (p DirectCalls) String() string {
 // Refusal is the error for a direct call the policy does not open. process, when not
 // empty, names the process whose definition makes that call after its approval.
 func (p DirectCalls) Refusal(service, method, endpoint, process string) error {
-	ep := strings.Trim(strings.SplitN(endpoint, "?", 2)[0], "/")
+	ep := endpointPath(endpoint)
 	msg := fmt.Sprintf("%s %s/%s is not open to direct calls: call_service may send GET to any service, and %s only to %s",
 		method, service, ep, method, p.String())
 	if process != "" {
@@ -102,6 +102,12 @@ func (p DirectCalls) Refusal(service, method, endpoint, process string) error {
 			method, service, ep, process, process, method, p.String())
 	}
 	return expected(ErrTypeNotAllowed, msg)
+}
+
+// endpointPath is an endpoint's path without its query and outer slashes, as the
+// policy's patterns name it.
+func endpointPath(endpoint string) string {
+	return strings.Trim(strings.SplitN(endpoint, "?", 2)[0], "/")
 }
 
 // isDirectCall tells whether ctx is an activity of an agent's own tool call.

@@ -18,17 +18,24 @@ func (s *Server) hostAllowed(host string) bool {
 	if h, _, err := net.SplitHostPort(host); err == nil {
 		name = h
 	}
-	name = strings.TrimSuffix(strings.Trim(name, "[]"), ".")
-	if strings.EqualFold(name, "localhost") {
-		return true
-	}
-	if ip := net.ParseIP(name); ip != nil && ip.IsLoopback() {
+	if loopbackName(name) {
 		return true
 	}
 	return slices.ContainsFunc(s.publicOrigins(), func(o string) bool {
 		u, err := url.Parse(o)
 		return err == nil && strings.EqualFold(u.Host, host)
 	})
+}
+
+// loopbackName tells whether a host name (no port) names this machine's loopback:
+// localhost in any case, or a loopback address, bracketed or not.
+func loopbackName(name string) bool {
+	name = strings.TrimSuffix(strings.Trim(name, "[]"), ".")
+	if strings.EqualFold(name, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(name)
+	return ip != nil && ip.IsLoopback()
 }
 
 // publicOrigins are the origins this server is reached at besides loopback.

@@ -139,3 +139,22 @@ func TestNamesThatForgeLinesAreRefusedAtStart(t *testing.T) {
 		}
 	}
 }
+
+// TestAnOriginThatDoesNotParseIsRefused: a browser Origin that is not a URL gets 403 at
+// /mcp, as a foreign one does (it used to reach a nil URL).
+func TestAnOriginThatDoesNotParseIsRefused(t *testing.T) {
+	s, err := New(Config{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for origin, want := range map[string]int{"http://[::1": http.StatusForbidden, "http://evil.example": http.StatusForbidden, "http://LOCALHOST:3000": http.StatusBadRequest} {
+		r := httptest.NewRequest(http.MethodPost, EndpointPath, strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"tools/list"}`))
+		r.Header.Set("Origin", origin)
+		r.Header.Set("Content-Type", "application/json")
+		w := httptest.NewRecorder()
+		s.HTTPHandler().ServeHTTP(w, r)
+		if w.Code != want {
+			t.Errorf("Origin %q: %d %s, want %d", origin, w.Code, w.Body.String(), want)
+		}
+	}
+}

@@ -219,7 +219,7 @@ func (s *Server) ListenHTTP(addr string) (*HTTPServer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("MCP HTTP address %q is not host:port", addr)
 	}
-	if ip := net.ParseIP(host); s.auth == nil && host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+	if s.auth == nil && !loopbackName(host) {
 		return nil, fmt.Errorf("MCP HTTP address %s is not loopback and no authentication is configured: configure API keys or OAuth, or listen on 127.0.0.1", addr)
 	}
 	l, err := net.Listen("tcp", addr)
@@ -340,8 +340,7 @@ func (s *Server) checkOrigin(next http.Handler) http.Handler {
 		origin := r.Header.Get("Origin")
 		if origin != "" && !slices.Contains(s.cfg.AllowedOrigins, origin) {
 			u, err := url.Parse(origin)
-			ip := net.ParseIP(u.Hostname())
-			if err != nil || !(u.Hostname() == "localhost" || (ip != nil && ip.IsLoopback())) {
+			if err != nil || !loopbackName(u.Hostname()) {
 				http.Error(w, "origin "+clipEcho(origin, 2*maxEcho)+" is not allowed: only loopback origins and those configured as allowed may call "+EndpointPath, http.StatusForbidden)
 				return
 			}
