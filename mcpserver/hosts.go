@@ -1,11 +1,12 @@
 package mcpserver
 
 import (
-	"net"
 	"net/http"
 	"net/url"
 	"slices"
 	"strings"
+
+	"github.com/flowgate/flowgate/internal/hostallow"
 )
 
 // hostAllowed tells whether a request names this server by a name it answers to: a
@@ -14,36 +15,15 @@ import (
 // whose name now points at this machine, reading links and posting decisions as if it
 // were this server.
 func (s *Server) hostAllowed(host string) bool {
-	name := host
-	if h, _, err := net.SplitHostPort(host); err == nil {
-		name = h
-	}
-	if loopbackName(name) {
-		return true
-	}
-	return slices.ContainsFunc(s.publicOrigins(), func(o string) bool {
-		u, err := url.Parse(o)
-		return err == nil && strings.EqualFold(u.Host, host)
-	})
-}
-
-// loopbackName tells whether a host name (no port) names this machine's loopback:
-// localhost in any case, or a loopback address, bracketed or not.
-func loopbackName(name string) bool {
-	name = strings.TrimSuffix(strings.Trim(name, "[]"), ".")
-	if strings.EqualFold(name, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(name)
-	return ip != nil && ip.IsLoopback()
+	return hostallow.Allowed(host, s.publicOrigins())
 }
 
 // publicOrigins are the origins this server is reached at besides loopback.
 func (s *Server) publicOrigins() []string {
 	out := slices.Clone(s.cfg.AllowedOrigins)
-	if s.cfg.Auth != nil && s.cfg.Auth.ResourceURL != "" {
-		if u, err := url.Parse(s.cfg.Auth.ResourceURL); err == nil && u.Host != "" {
-			out = append(out, u.Scheme+"://"+u.Host)
+	if s.cfg.Auth != nil {
+		if o := hostallow.Origin(s.cfg.Auth.ResourceURL); o != "" {
+			out = append(out, o)
 		}
 	}
 	return out

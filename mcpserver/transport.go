@@ -21,6 +21,8 @@ import (
 
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
+
+	"github.com/flowgate/flowgate/internal/hostallow"
 )
 
 // EndpointPath is where the Streamable HTTP transport answers.
@@ -219,7 +221,7 @@ func (s *Server) ListenHTTP(addr string) (*HTTPServer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("MCP HTTP address %q is not host:port", addr)
 	}
-	if s.auth == nil && !loopbackName(host) {
+	if s.auth == nil && !hostallow.LoopbackName(host) {
 		return nil, fmt.Errorf("MCP HTTP address %s is not loopback and no authentication is configured: configure API keys or OAuth, or listen on 127.0.0.1", addr)
 	}
 	l, err := net.Listen("tcp", addr)
@@ -340,7 +342,7 @@ func (s *Server) checkOrigin(next http.Handler) http.Handler {
 		origin := r.Header.Get("Origin")
 		if origin != "" && !slices.Contains(s.cfg.AllowedOrigins, origin) {
 			u, err := url.Parse(origin)
-			if err != nil || !loopbackName(u.Hostname()) {
+			if err != nil || !hostallow.LoopbackName(u.Hostname()) {
 				http.Error(w, "origin "+clipEcho(origin, 2*maxEcho)+" is not allowed: only loopback origins and those configured as allowed may call "+EndpointPath, http.StatusForbidden)
 				return
 			}

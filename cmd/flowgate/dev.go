@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -23,8 +24,10 @@ import (
 	"github.com/flowgate/flowgate/internal/debugserver"
 	"github.com/flowgate/flowgate/internal/demo"
 	"github.com/flowgate/flowgate/internal/devserver"
+	"github.com/flowgate/flowgate/internal/hostallow"
 	"github.com/flowgate/flowgate/internal/metrics"
 	"github.com/flowgate/flowgate/internal/stack"
+	"github.com/flowgate/flowgate/mcpserver"
 	"github.com/flowgate/flowgate/workflows"
 )
 
@@ -189,7 +192,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	srv, err := devserver.Start(ctx, devserver.Options{
 		DatabaseFile: temporalDB, PostgresDSN: *temporalDSN, IP: *ip, FrontendPort: *port, UIPort: *uiPort, UI: !*noUI, ReadOnlyUI: auth != nil,
 		Durability: dur, Logger: logger, SearchAttributes: searchAttributes(), ExtraNamespaces: extraNamespaces(*toolsNS),
-		HistoryCacheSize: *historyCache, Retention: *retention,
+		HistoryCacheSize: *historyCache, Retention: *retention, UIOrigins: uiOrigins(origins, auth),
 	})
 	if err != nil {
 		return fmt.Errorf("embedded Temporal: %w (database file set by --db / --data-dir)", err)
@@ -265,6 +268,18 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	<-ctx.Done()
 	fmt.Fprintln(stdout, "flowgate: stopping…")
 	return nil
+}
+
+// uiOrigins are the origins the web UI answers at besides loopback, as the MCP server's
+// pages do: the allowed origins, and the public URL's (--resource-url) with auth on.
+func uiOrigins(allowed []string, auth *mcpserver.AuthConfig) []string {
+	out := slices.Clone(allowed)
+	if auth != nil {
+		if o := hostallow.Origin(auth.ResourceURL); o != "" {
+			out = append(out, o)
+		}
+	}
+	return out
 }
 
 // extraNamespaces are the namespaces the embedded server creates beside default.

@@ -10,10 +10,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log"
 	"log/slog"
 	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"time"
 
@@ -35,6 +40,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/flowgate/flowgate/internal/freeport"
+	"github.com/flowgate/flowgate/internal/hostallow"
 )
 
 // Durability selects how the embedded server's SQLite file trades write speed for crash safety.
@@ -81,6 +87,11 @@ type Options struct {
 	UIPort int
 	// UI serves the Temporal web UI when set.
 	UI bool
+	// UIOrigins are the origins (scheme://host[:port]) the web UI is reached at besides
+	// loopback and its own address, such as a proxy's public URL. A request naming any
+	// other Host is refused with 421, so a page whose DNS name now points at this machine
+	// (DNS rebinding) cannot read runs through the UI's API. Ignored unless UI is set.
+	UIOrigins []string
 	// ReadOnlyUI turns the UI's write actions off (start, signal, cancel, terminate,
 	// reset), in the UI server itself: with authentication on, decisions and changes go
 	// through Flowgate, and the UI is for inspection.
@@ -113,6 +124,7 @@ type Server struct {
 	postgres  bool
 	server    temporal.Server
 	ui        *uiserver.Server
+	uiProxy   *http.Server
 	level     *slog.LevelVar
 	frontend  string
 	uiURL     string
@@ -133,6 +145,9 @@ func (s *Server) Namespace() string { return s.namespace }
 // Stop shuts the server and the UI down. The server's shutdown warnings are silenced.
 func (s *Server) Stop() {
 	s.level.Set(slog.LevelError + 4)
+	if s.uiProxy != nil {
+		_ = s.uiProxy.Close()
+	}
 	if s.ui != nil {
 		s.ui.Stop()
 	}
@@ -207,23 +222,93 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		}
 	}
 	if opts.UI {
-		s.ui = uiserver.NewServer(uiserveroptions.WithConfigProvider(&uiconfig.Config{
-			Host:                opts.IP,
-			Port:                opts.UIPort,
-			TemporalGRPCAddress: s.frontend,
-			EnableUI:            true,
-			DefaultNamespace:    opts.Namespace,
-			CORS:                uiconfig.CORS{CookieInsecure: true},
-			HideLogs:            true,
-			DisableWriteActions: opts.ReadOnlyUI,
-			DisableNewsFetch:    true,
-			RefreshInterval:     time.Minute,
-		}))
-		// Start blocks until Stop; it only fails when the port is taken, checked above.
-		go func() { _ = s.ui.Start() }()
-		s.uiURL = "http://" + net.JoinHostPort(opts.IP, strconv.Itoa(opts.UIPort))
+		if err := s.startUI(opts); err != nil {
+			s.Stop()
+			return nil, err
+		}
 	}
 	return s, nil
+}
+
+// Hardening of the UI port, as on the MCP listener.
+const (
+	uiHeaderReadTimeout = 10 * time.Second
+	uiIdleTimeout       = 60 * time.Second
+	uiMaxHeaderBytes    = 64 << 10
+)
+
+// startUI serves the web UI on opts.UIPort. The UI server's middleware cannot refuse a
+// request, so the UI server listens on a loopback port of its own, and the UI port is a
+// proxy in front of it that refuses a Host the UI does not answer to.
+func (s *Server) startUI(opts Options) error {
+	public := net.JoinHostPort(opts.IP, strconv.Itoa(opts.UIPort))
+	l, err := net.Listen("tcp", public)
+	if err != nil {
+		return fmt.Errorf("web UI port: %s is not available (in use by another process?): %w", public, err)
+	}
+	internalIP := "127.0.0.1"
+	if ip := net.ParseIP(opts.IP); ip != nil && ip.IsLoopback() {
+		internalIP = opts.IP
+	}
+	internalPort, err := freeport.Port(internalIP)
+	if err != nil {
+		l.Close()
+		return err
+	}
+	s.ui = uiserver.NewServer(uiserveroptions.WithConfigProvider(&uiconfig.Config{
+		Host:                internalIP,
+		Port:                internalPort,
+		TemporalGRPCAddress: s.frontend,
+		EnableUI:            true,
+		DefaultNamespace:    opts.Namespace,
+		CORS:                uiconfig.CORS{CookieInsecure: true},
+		HideLogs:            true,
+		DisableWriteActions: opts.ReadOnlyUI,
+		DisableNewsFetch:    true,
+		RefreshInterval:     time.Minute,
+	}))
+	// Start blocks until Stop; it only fails when the port is taken, and freeport keeps
+	// it for this bind.
+	go func() { _ = s.ui.Start() }()
+	s.uiURL = "http://" + public
+	// The UI's own address, the one printed, names this server too: a rebinding page
+	// comes under a name of its own site.
+	origins := append(slices.Clone(opts.UIOrigins), s.uiURL)
+	errorLog := slog.NewLogLogger(opts.Logger.Handler(), slog.LevelDebug)
+	s.uiProxy = &http.Server{
+		Handler:           uiHandler(&url.URL{Scheme: "http", Host: net.JoinHostPort(internalIP, strconv.Itoa(internalPort))}, origins, errorLog),
+		ReadHeaderTimeout: uiHeaderReadTimeout,
+		IdleTimeout:       uiIdleTimeout,
+		MaxHeaderBytes:    uiMaxHeaderBytes,
+		ErrorLog:          errorLog,
+	}
+	go func() {
+		if err := s.uiProxy.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			opts.Logger.Error("web UI stopped", "error", err)
+		}
+	}()
+	return nil
+}
+
+// uiHandler answers 421 to a request whose Host is not a loopback name or one of origins
+// (DNS rebinding), and passes every other request to the UI server at target, under the
+// Host the browser used.
+func uiHandler(target *url.URL, origins []string, errorLog *log.Logger) http.Handler {
+	proxy := &httputil.ReverseProxy{
+		Rewrite: func(r *httputil.ProxyRequest) {
+			r.SetURL(target)
+			r.Out.Host = r.In.Host // SetURL names target; the UI sees the browser's Host
+		},
+		FlushInterval: -1,
+		ErrorLog:      errorLog,
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !hostallow.Allowed(r.Host, origins) {
+			http.Error(w, "this web UI does not answer to the host named in the request; open it at its own address (loopback, or an origin it is configured with)", http.StatusMisdirectedRequest)
+			return
+		}
+		proxy.ServeHTTP(w, r)
+	})
 }
 
 func (o *Options) defaults() error {

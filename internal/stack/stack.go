@@ -472,7 +472,7 @@ func serviceNamesOr(names []string) []string {
 }
 
 // AllowedOriginsUsage is the help of the --allowed-origins flag.
-const AllowedOriginsUsage = "browser origins besides loopback that may call the MCP endpoint and post approval and inbox forms, comma-separated scheme://host[:port] (env FLOWGATE_ALLOWED_ORIGINS)"
+const AllowedOriginsUsage = "browser origins besides loopback that may call the MCP endpoint, post approval and inbox forms and (in dev) open the web UI, comma-separated scheme://host[:port] (env FLOWGATE_ALLOWED_ORIGINS)"
 
 // ParseAllowedOrigins reads an --allowed-origins value: comma-separated origins, each
 // scheme://host[:port] with scheme http or https and nothing after the host.
