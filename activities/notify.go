@@ -32,7 +32,10 @@ const (
 type Notice struct {
 	Event      string `json:"event"`
 	WorkflowID string `json:"workflow_id"`
-	Type       string `json:"type"`
+	// RunID is the first run of the workflow id (it stays across continue-as-new): the
+	// approval links of the notice decide that run only, not a later one reusing the id.
+	RunID string `json:"run_id,omitempty"`
+	Type  string `json:"type"`
 	// Summary says what is asked, for whom and requested by whom.
 	Summary     string `json:"summary"`
 	Step        string `json:"step,omitempty"`
@@ -99,10 +102,10 @@ func ParseChannel(s string) (Channel, error) {
 	return Channel{Kind: kind, URL: raw}, nil
 }
 
-// LinkSigner makes the signed approval link of one approver for one gate of one run,
-// valid until expires.
+// LinkSigner makes the signed approval link of one approver for one gate of one run (its
+// workflow id and first run id), valid until expires.
 type LinkSigner interface {
-	ApprovalLink(workflowID, step, approver string, expires time.Time) (string, error)
+	ApprovalLink(workflowID, runID, step, approver string, expires time.Time) (string, error)
 }
 
 // Notifier sends notices to the configured channels. Each delivery carries an id
@@ -357,7 +360,7 @@ func (n *Notifier) links(in Notice) ([]linkPair, error) {
 	}
 	var out []linkPair
 	for _, a := range names {
-		link, err := n.Links.ApprovalLink(in.WorkflowID, in.Step, a, in.Deadline)
+		link, err := n.Links.ApprovalLink(in.WorkflowID, in.RunID, in.Step, a, in.Deadline)
 		if err != nil {
 			return nil, fmt.Errorf("approval link for %s: %w", a, err)
 		}

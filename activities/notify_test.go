@@ -82,7 +82,7 @@ func (f *notifyFixture) notice() activities.Notice {
 
 type notifyLinks struct{}
 
-func (notifyLinks) ApprovalLink(workflowID, step, approver string, _ time.Time) (string, error) {
+func (notifyLinks) ApprovalLink(workflowID, _, step, approver string, _ time.Time) (string, error) {
 	return "https://flowgate.example.test/approve?run=" + workflowID + "&step=" + step + "&who=" + approver, nil
 }
 

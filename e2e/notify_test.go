@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"github.com/chromedp/chromedp"
+	"github.com/google/uuid"
+	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/temporal"
 	"html"
 	"io"
@@ -126,6 +128,11 @@ func TestAnApproverWhoIsInNoChatIsToldAndDecidesFromALink(t *testing.T) {
 		!strings.Contains(notice.Summary, "Deploy orders 8.1.0 to production") || !strings.Contains(string(notice.Params), `"version":"8.1.0"`) {
 		t.Errorf("notice = %+v", notice.Notice)
 	}
+	// The notice and its links name the run they were made for.
+	desc, err := env.Client.DescribeWorkflowExecution(t.Context(), id, "")
+	if err != nil || notice.RunID == "" || notice.RunID != desc.GetWorkflowExecutionInfo().GetFirstRunId() {
+		t.Errorf("notice run %q, the run's first run %q (%v)", notice.RunID, desc.GetWorkflowExecutionInfo().GetFirstRunId(), err)
+	}
 	// The requester gets no link of their own.
 	if len(notice.Links) != 1 || notice.Links[0].Approver != "bob" || !strings.Contains(notice.Links[0].Approve, mcpserver.ApprovalPath+"?t=") {
 		t.Fatalf("links = %+v", notice.Links)
@@ -166,11 +173,11 @@ func TestAnApproverWhoIsInNoChatIsToldAndDecidesFromALink(t *testing.T) {
 	if code, body := post(t, env.MCPURL, altered); code != http.StatusForbidden || !strings.Contains(body, "not valid") {
 		t.Errorf("altered link: %d %s", code, body)
 	}
-	expired, _ := testenv.DecisionKeys().SignLink(id, "approval", "bob", time.Now().Add(-time.Minute))
+	expired, _ := testenv.DecisionKeys().SignLink(workflows.ApprovalLink{WorkflowID: id, Step: "approval", Approver: "bob", Expires: time.Now().Add(-time.Minute)})
 	if code, body := post(t, env.MCPURL, url.Values{"t": {expired}, "csrf": {testenv.DecisionKeys().FormToken(expired)}, "action": {"approve"}}); code != http.StatusForbidden || !strings.Contains(body, "expired") {
 		t.Errorf("expired link: %d %s", code, body)
 	}
-	own, _ := testenv.DecisionKeys().SignLink(id, "approval", "tester", time.Now().Add(time.Hour))
+	own, _ := testenv.DecisionKeys().SignLink(workflows.ApprovalLink{WorkflowID: id, Step: "approval", Approver: "tester", Expires: time.Now().Add(time.Hour)})
 	if code, body := post(t, env.MCPURL, url.Values{"t": {own}, "csrf": {testenv.DecisionKeys().FormToken(own)}, "action": {"approve"}}); code != http.StatusConflict || !strings.Contains(body, "separation of duties") {
 		t.Errorf("the requester's own link: %d %s", code, body)
 	}
@@ -325,7 +332,7 @@ func TestTheInboxListsWhatWaitsOnTheSignedInApprover(t *testing.T) {
 	}
 	// Bob's link as a reader of a shared channel has it, with no sign-in: it shows the gate
 	// and decides nothing.
-	bobs, _ := mcpserver.ApprovalLink(testenv.DecisionKeys(), origin, s.WorkflowID, "approval", "bob", time.Now().Add(time.Hour))
+	bobs, _ := mcpserver.ApprovalLink(testenv.DecisionKeys(), origin, workflows.ApprovalLink{WorkflowID: s.WorkflowID, Step: "approval", Approver: "bob", Expires: time.Now().Add(time.Hour)})
 	anon := &http.Client{}
 	if page := read(t, anon, http.MethodGet, bobs, nil); !strings.Contains(page, "sign in as bob") || strings.Contains(page, `value="approve"`) {
 		t.Errorf("bob's link opened by nobody signed in offers to decide:\n%s", page)
@@ -346,7 +353,7 @@ func TestTheInboxListsWhatWaitsOnTheSignedInApprover(t *testing.T) {
 	if m == nil {
 		t.Fatalf("bob's inbox does not link the run:\n%s", page)
 	}
-	carols, _ := mcpserver.ApprovalLink(testenv.DecisionKeys(), origin, s.WorkflowID, "approval", "carol", time.Now().Add(time.Hour))
+	carols, _ := mcpserver.ApprovalLink(testenv.DecisionKeys(), origin, workflows.ApprovalLink{WorkflowID: s.WorkflowID, Step: "approval", Approver: "carol", Expires: time.Now().Add(time.Hour)})
 	if page := read(t, c, http.MethodGet, carols, nil); !strings.Contains(page, "sent to carol, and you are signed in as bob") {
 		t.Errorf("someone else's link opened by bob:\n%s", page)
 	}
@@ -363,6 +370,113 @@ func TestTheInboxListsWhatWaitsOnTheSignedInApprover(t *testing.T) {
 	}
 	if page := read(t, c, http.MethodGet, inbox, nil); strings.Contains(page, s.WorkflowID) || !strings.Contains(page, "Nothing waits on you") {
 		t.Errorf("the inbox after the decision:\n%s", page)
+	}
+	// The inbox's link names the run it was made for.
+	q, _ := url.ParseQuery(strings.SplitN(html.UnescapeString(m[1]), "?", 2)[1])
+	l, err := testenv.DecisionKeys().VerifyLink(q.Get("t"), time.Now())
+	desc, derr := env.Client.DescribeWorkflowExecution(t.Context(), s.WorkflowID, "")
+	if err != nil || derr != nil || l.RunID != desc.GetWorkflowExecutionInfo().GetFirstRunId() {
+		t.Errorf("the inbox's link names run %q, the run is %q (%v, %v)", l.RunID, desc.GetWorkflowExecutionInfo().GetFirstRunId(), err, derr)
+	}
+
+	// Signing out ends the session on the server: a copy of the cookie (another tab, a
+	// stolen cookie) no longer signs in, on this server or any other.
+	u, _ := url.Parse(inbox)
+	cookies := c.Jar.Cookies(u)
+	if len(cookies) != 1 {
+		t.Fatalf("cookies = %v", cookies)
+	}
+	copied, _ := cookiejar.New(nil)
+	copied.SetCookies(u, cookies)
+	other := &http.Client{Jar: copied}
+	if page := read(t, other, http.MethodGet, inbox, nil); !strings.Contains(page, "waiting on bob") {
+		t.Fatalf("the copied cookie does not sign in before sign-out:\n%s", page)
+	}
+	if page := read(t, c, http.MethodPost, inbox, url.Values{"sign_out": {"1"}}); !strings.Contains(page, "Signed out: this session is ended on the server") {
+		t.Fatalf("sign-out:\n%s", page)
+	}
+	if page := read(t, other, http.MethodGet, inbox, nil); !strings.Contains(page, "You signed out of this session") || strings.Contains(page, "waiting on bob") {
+		t.Errorf("the copied cookie after sign-out:\n%s", page)
+	}
+	if page := read(t, other, http.MethodGet, bobs, nil); !strings.Contains(page, "sign in as bob") || strings.Contains(page, `value="approve"`) {
+		t.Errorf("bob's link with the signed-out cookie offers to decide:\n%s", page)
+	}
+	desc, err = env.Client.DescribeWorkflowExecution(t.Context(), "inbox-sign-out-"+sessionNonce(t, cookies[0].Value), "")
+	if err != nil || desc.GetWorkflowExecutionInfo().GetType().GetName() != mcpserver.SignOutWorkflow {
+		t.Errorf("the sign-out record: %v %v", desc, err)
+	}
+}
+
+// sessionNonce is the nonce of an inbox session cookie.
+func sessionNonce(t *testing.T, cookie string) string {
+	t.Helper()
+	l, err := testenv.DecisionKeys().VerifyLink(cookie, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l.Nonce
+}
+
+// TestALinkDecidesOnlyTheRunItWasMadeFor: after a run ends, a new run may take its
+// workflow id (an idempotency key after retention). An unexpired link of the first run
+// shows that and decides nothing in the new one, even at the same step.
+func TestALinkDecidesOnlyTheRunItWasMadeFor(t *testing.T) {
+	env := testenv.StartT(t, testenv.Options{})
+	ctx := t.Context()
+	s, err := workflows.PrepareStart(workflows.KindDeployment, json.RawMessage(`{"service":"orders","version":"8.3.0","environment":"production"}`), workflows.Request{RequestedBy: "dave"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := "deployment-" + uuid.NewString()
+	first, err := env.Client.ExecuteWorkflow(ctx, s.Options(id), string(workflows.KindDeployment), s.Input)
+	if err != nil {
+		t.Fatal(err)
+	}
+	testenv.WaitForStatus(t, env.Client, id, workflows.StatusWaitingApproval)
+	origin := strings.TrimSuffix(env.MCPURL, mcpserver.EndpointPath)
+	link, err := mcpserver.ApprovalLink(testenv.DecisionKeys(), origin, workflows.ApprovalLink{WorkflowID: id, RunID: first.GetRunID(),
+		Step: "approval", Approver: "bob", Expires: time.Now().Add(time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := env.Client.CancelWorkflow(ctx, id, ""); err != nil {
+		t.Fatal(err)
+	}
+	var st workflows.State
+	_ = first.Get(ctx, &st)
+	// As after retention, when Temporal no longer knows the first run and takes the id again.
+	again := s.Options(id)
+	again.WorkflowIDReusePolicy = enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE
+	second, err := env.Client.ExecuteWorkflow(ctx, again, string(workflows.KindDeployment), s.Input)
+	if err != nil {
+		t.Fatal(err)
+	}
+	testenv.WaitForStatus(t, env.Client, id, workflows.StatusWaitingApproval)
+
+	resp, err := http.Get(link)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusGone || !strings.Contains(string(body), "earlier run of "+id) || strings.Contains(string(body), `value="approve"`) {
+		t.Errorf("the first run's link on the second run: %d\n%s", resp.StatusCode, body)
+	}
+	token, _ := url.ParseQuery(strings.SplitN(link, "?", 2)[1])
+	form := url.Values{"t": {token.Get("t")}, "csrf": {testenv.DecisionKeys().FormToken(token.Get("t"))}, "action": {"approve"}}
+	if code, body := post(t, env.MCPURL, form); code != http.StatusGone || !strings.Contains(body, "Nothing changed") {
+		t.Errorf("the first run's link posted to the second run: %d\n%s", code, body)
+	}
+	if v, _ := testenv.Status(ctx, env.Client, id); v.Status != workflows.StatusWaitingApproval {
+		t.Fatalf("the first run's link decided the second run: %s", v.Status)
+	}
+	// The second run's own link decides it (no auth here: a link alone decides).
+	own, _ := mcpserver.ApprovalLink(testenv.DecisionKeys(), origin, workflows.ApprovalLink{WorkflowID: id, RunID: second.GetRunID(),
+		Step: "approval", Approver: "bob", Expires: time.Now().Add(time.Hour)})
+	token, _ = url.ParseQuery(strings.SplitN(own, "?", 2)[1])
+	form = url.Values{"t": {token.Get("t")}, "csrf": {testenv.DecisionKeys().FormToken(token.Get("t"))}, "action": {"approve"}}
+	if code, body := post(t, env.MCPURL, form); code != http.StatusOK || !strings.Contains(body, "by bob accepted") {
+		t.Errorf("the second run's own link: %d\n%s", code, body)
 	}
 }
 

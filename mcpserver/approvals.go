@@ -41,10 +41,11 @@ type approvalPage struct {
 	SignIn string
 }
 
-// ApprovalLink returns the link of an approver for a gate, under base (the MCP server's
-// public origin), signed with keys. Workers call it through activities.LinkSigner.
-func ApprovalLink(keys *workflows.DecisionKeys, base, workflowID, step, approver string, expires time.Time) (string, error) {
-	token, err := keys.SignLink(workflowID, step, approver, expires)
+// ApprovalLink returns the link l grants (an approver, a gate of a run, until a deadline)
+// under base (the MCP server's public origin), signed with keys. Workers call it through
+// activities.LinkSigner.
+func ApprovalLink(keys *workflows.DecisionKeys, base string, l workflows.ApprovalLink) (string, error) {
+	token, err := keys.SignLink(l)
 	if err != nil {
 		return "", err
 	}
@@ -96,7 +97,7 @@ func (s *Server) approvalHandler(w http.ResponseWriter, r *http.Request) {
 	signedIn := false
 	if c, cerr := r.Cookie(inboxCookie); cerr == nil && s.auth != nil {
 		// Someone signed in to the inbox as another person is not the link's approver.
-		if session, ok := s.inboxSession(c.Value); ok {
+		if session, why := s.inboxSession(r.Context(), c.Value); why == "" {
 			if session.Approver != link.Approver {
 				s.renderApproval(w, http.StatusForbidden, approvalPage{Title: "This link is someone else's", Problem: true,
 					Message: fmt.Sprintf("This link was sent to %s, and you are signed in as %s. Nothing changed.", link.Approver, session.Approver)})
@@ -112,6 +113,10 @@ func (s *Server) approvalHandler(w http.ResponseWriter, r *http.Request) {
 		// Slack and webhook messages carry links that every reader of the channel sees:
 		// with authentication on, a link alone decides nothing.
 		page.SignIn = fmt.Sprintf("To decide, sign in as %s at %s with your own API key or token, then open this link again: a link may have reached others (a shared channel), so it decides nothing by itself.", link.Approver, InboxPath)
+	}
+	if why := s.otherRun(ctx, link); why != "" {
+		s.renderApproval(w, http.StatusGone, approvalPage{Title: "This link is for an earlier run", Problem: true, Message: why})
+		return
 	}
 	if r.Method == http.MethodPost {
 		if page.SignIn != "" {
@@ -135,6 +140,20 @@ func (s *Server) approvalHandler(w http.ResponseWriter, r *http.Request) {
 		page.Title, page.Problem, page.Message = "Nothing to decide here now", true, why
 	}
 	s.renderApproval(w, http.StatusOK, page)
+}
+
+// otherRun says why a link does not belong to the run its workflow id names now, or "":
+// after retention, a new run may reuse the id (and the step), and a link decides only
+// the run it was made for (its first run, which stays across continue-as-new).
+func (s *Server) otherRun(ctx context.Context, link workflows.ApprovalLink) string {
+	if link.RunID == "" {
+		return "" // a link made before links named their run: bound to the id until its deadline
+	}
+	desc, err := s.cfg.Client.DescribeWorkflowExecution(ctx, link.WorkflowID, "")
+	if err != nil || desc.GetWorkflowExecutionInfo().GetFirstRunId() == link.RunID {
+		return "" // not found or not readable: the page says so when it reads the run
+	}
+	return fmt.Sprintf("This link was made for an earlier run of %s, which has ended; the run with that id now is another one, and this link decides nothing in it. Nothing changed.", link.WorkflowID)
 }
 
 // gateMoved says why a link's gate no longer waits, or "".
@@ -181,7 +200,7 @@ func (s *Server) decideByLink(ctx context.Context, w http.ResponseWriter, r *htt
 	}
 	req = s.linkKeys().SignWithNonce(link.WorkflowID, req, link.Nonce, time.Now())
 	handle, err := s.cfg.Client.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
-		WorkflowID: link.WorkflowID, UpdateName: workflows.UpdateAdvance, Args: []any{req},
+		WorkflowID: link.WorkflowID, FirstExecutionRunID: link.RunID, UpdateName: workflows.UpdateAdvance, Args: []any{req},
 		WaitForStage: client.WorkflowUpdateStageCompleted,
 	})
 	var v workflows.StatusView

@@ -211,6 +211,33 @@ func (a *authenticator) checkKey(key string) (Identity, *authError) {
 	return Identity{Subject: found.Name, Scopes: found.Scopes}, nil
 }
 
+// credentialOf names what name signs in with now, for inbox sessions: a fingerprint of
+// their API keys that are not revoked (it changes when a key is replaced, and is "" when
+// every key of theirs is revoked), or "oauth" when they have no key and an OAuth issuer
+// vouches for people.
+func (a *authenticator) credentialOf(name string) string {
+	h := sha256.New()
+	h.Write([]byte("flowgate-session-credential"))
+	keys, live := 0, 0
+	for _, k := range a.cfg.APIKeys {
+		if k.Name != name {
+			continue
+		}
+		keys++
+		if !k.Revoked {
+			live++
+			h.Write([]byte("\n" + strings.ToLower(k.SHA256)))
+		}
+	}
+	switch {
+	case live > 0:
+		return hex.EncodeToString(h.Sum(nil)[:12])
+	case keys == 0 && a.cfg.OAuth != nil:
+		return "oauth"
+	}
+	return ""
+}
+
 // tokenClaims are the access-token claims Flowgate reads.
 type tokenClaims struct {
 	jwt.Claims

@@ -6,7 +6,6 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/flowgate/flowgate/workflows"
 )
@@ -79,30 +78,6 @@ func mustKeys(t *testing.T) *workflows.DecisionKeys {
 		t.Fatal(err)
 	}
 	return keys
-}
-
-// TestARemovedKeyEndsItsInboxSessions: a session cookie stays signed until it expires,
-// but it counts only while its person's API key is still in the key set.
-func TestARemovedKeyEndsItsInboxSessions(t *testing.T) {
-	keys := mustKeys(t)
-	s, err := New(Config{Auth: &AuthConfig{ResourceURL: "https://flowgate.example.com/mcp", APIKeys: []APIKey{{Name: "bob", SHA256: strings.Repeat("ab", 32), Scopes: AllScopes}}},
-		DecisionKeys: keys, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for who, want := range map[string]bool{"bob": true, "carol": false} {
-		cookie, err := keys.SignLink("", "read approve", who, time.Now().Add(time.Hour))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, ok := s.inboxSession(cookie); ok != want {
-			t.Errorf("the session of %s counts: %v, want %v", who, ok, want)
-		}
-	}
-	link, _ := keys.SignLink("deployment-1", "approval", "bob", time.Now().Add(time.Hour))
-	if _, ok := s.inboxSession(link); ok {
-		t.Error("an approval link counts as an inbox session")
-	}
 }
 
 // TestOutputSchemasOfRawJSONFieldsTakeAnyValue: call_service's json and parse_file's

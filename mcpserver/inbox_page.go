@@ -1,11 +1,17 @@
 package mcpserver
 
 import (
+	"context"
+	"errors"
 	"html/template"
 	"net/http"
 	"net/url"
 	"strings"
 	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
 
 	"github.com/flowgate/flowgate/workflows"
 )
@@ -59,9 +65,9 @@ func (s *Server) inboxHandler(w http.ResponseWriter, r *http.Request) {
 			s.renderInbox(w, http.StatusOK, inboxPage{SignIn: true})
 			return
 		}
-		session, ok := s.inboxSession(c.Value)
-		if !ok {
-			s.renderInbox(w, http.StatusOK, inboxPage{SignIn: true, Message: "Your sign-in has expired or its key was removed; sign in again."})
+		session, why := s.inboxSession(ctx, c.Value)
+		if why != "" {
+			s.renderInbox(w, http.StatusOK, inboxPage{SignIn: true, Message: why + "; sign in again."})
 			return
 		}
 		ctx = WithIdentity(ctx, Identity{Subject: session.Approver, Scopes: s.sessionScopes(session)})
@@ -76,7 +82,13 @@ func (s *Server) inboxHandler(w http.ResponseWriter, r *http.Request) {
 	page := inboxPage{Who: res.For, Truncate: res.Truncated}
 	base := "//" + r.Host
 	for _, p := range res.Items {
-		link, err := ApprovalLink(keys, base, p.WorkflowID, p.Step, res.For, p.Deadline)
+		// Each link decides the run that waits now, not a later one reusing its id.
+		desc, err := s.cfg.Client.DescribeWorkflowExecution(ctx, p.WorkflowID, "")
+		if err != nil {
+			continue
+		}
+		link, err := ApprovalLink(keys, base, workflows.ApprovalLink{WorkflowID: p.WorkflowID,
+			RunID: desc.GetWorkflowExecutionInfo().GetFirstRunId(), Step: p.Step, Approver: res.For, Expires: p.Deadline})
 		if err != nil {
 			continue
 		}
@@ -85,15 +97,15 @@ func (s *Server) inboxHandler(w http.ResponseWriter, r *http.Request) {
 	s.renderInbox(w, http.StatusOK, page)
 }
 
-// inboxSignIn checks an API key posted from the sign-in form and sets the session cookie.
+// inboxSignIn checks an API key posted from the sign-in form and sets the session
+// cookie, or signs out.
 func (s *Server) inboxSignIn(w http.ResponseWriter, r *http.Request) {
 	if s.auth == nil || !s.sameOrigin(r) {
 		http.Redirect(w, r, InboxPath, http.StatusSeeOther)
 		return
 	}
 	if r.PostFormValue("sign_out") != "" {
-		http.SetCookie(w, &http.Cookie{Name: inboxCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteStrictMode})
-		http.Redirect(w, r, InboxPath, http.StatusSeeOther)
+		s.inboxSignOut(w, r)
 		return
 	}
 	credential := strings.TrimSpace(r.PostFormValue("api_key"))
@@ -111,7 +123,8 @@ func (s *Server) inboxSignIn(w http.ResponseWriter, r *http.Request) {
 	}
 	// A session is a signed token with no run; its step field carries the scopes a token
 	// sign-in had (an API key's are read again at each visit, so revoking it takes effect).
-	token, err := s.linkKeys().SignLink("", strings.Join(id.Scopes, " "), id.Subject, time.Now().Add(InboxSession))
+	token, err := s.linkKeys().SignLink(workflows.ApprovalLink{Step: strings.Join(id.Scopes, " "), Approver: id.Subject,
+		Expires: time.Now().Add(InboxSession), Credential: s.auth.credentialOf(id.Subject)})
 	if err != nil {
 		s.renderInbox(w, http.StatusInternalServerError, inboxPage{SignIn: true, Message: "Sign-in failed; try again."})
 		return
@@ -121,20 +134,84 @@ func (s *Server) inboxSignIn(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, InboxPath, http.StatusSeeOther)
 }
 
-// inboxSession reads an inbox session cookie: valid while it is signed and unexpired and
-// its person can still sign in, that is their API key is still in the key set (or, for a
-// token sign-in, an OAuth issuer is still configured): deleting a key ends its sessions.
-func (s *Server) inboxSession(cookie string) (workflows.ApprovalLink, bool) {
+// signOutQueue is the task queue of sign-out records. No worker polls it: a record is a
+// workflow that stays open until the session it ends would have expired, then times out.
+const signOutQueue = "flowgate-sign-outs"
+
+// SignOutWorkflow is the workflow type of a sign-out record, as the web UI shows it.
+const SignOutWorkflow = "inbox_sign_out"
+
+func signOutID(nonce string) string { return "inbox-sign-out-" + nonce }
+
+// inboxSignOut ends the session on the server, for every replica and across restarts:
+// it records the sign-out in Temporal (the source of truth), where inboxSession looks.
+// The cookie is cleared either way; the page says when the session could not be ended.
+func (s *Server) inboxSignOut(w http.ResponseWriter, r *http.Request) {
+	http.SetCookie(w, &http.Cookie{Name: inboxCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: s.secureCookies(r), SameSite: http.SameSiteStrictMode})
+	c, err := r.Cookie(inboxCookie)
+	if err != nil {
+		http.Redirect(w, r, InboxPath, http.StatusSeeOther)
+		return
+	}
+	session, err := s.linkKeys().VerifyLink(c.Value, time.Now())
+	if err != nil || session.WorkflowID != "" {
+		http.Redirect(w, r, InboxPath, http.StatusSeeOther) // nothing valid to end
+		return
+	}
+	ctx, cancel := s.callContext(r.Context())
+	defer cancel()
+	_, err = s.cfg.Client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+		ID: signOutID(session.Nonce), TaskQueue: signOutQueue,
+		WorkflowExecutionTimeout: time.Until(session.Expires) + time.Minute,
+		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
+		StaticSummary:            session.Approver + " signed out of the inbox",
+		StaticDetails: "A record, not a process: no worker runs it. While it is open, the inbox session it names is ended on every Flowgate server; " +
+			"it times out when that session would have expired (" + session.Expires.Format(time.RFC3339) + ").",
+	}, SignOutWorkflow, session.Approver)
+	if err != nil {
+		s.cfg.Logger.Warn("inbox sign-out not recorded", "approver", session.Approver, "error", err)
+		s.renderInbox(w, http.StatusServiceUnavailable, inboxPage{SignIn: true, Message: "Signed out in this browser only: the sign-out could not be recorded (" +
+			s.explain(ctx, "", err) + "), so a copy of the session cookie works until " + session.Expires.UTC().Format("2006-01-02 15:04 UTC") + ". Sign out again to end it."})
+		return
+	}
+	s.cfg.Logger.Info("inbox sign-out", "approver", session.Approver)
+	s.renderInbox(w, http.StatusOK, inboxPage{SignIn: true, Message: "Signed out: this session is ended on the server."})
+}
+
+// inboxSession reads an inbox session cookie and returns it, or why it does not count
+// (""): it must be signed and unexpired, its person must still hold the credential they
+// signed in with (the same API key, not revoked; or, for a token sign-in, an OAuth issuer
+// still configured), and it must not have been signed out.
+func (s *Server) inboxSession(ctx context.Context, cookie string) (workflows.ApprovalLink, string) {
+	session, why := s.sessionClaims(cookie)
+	if why != "" {
+		return session, why
+	}
+	_, err := s.cfg.Client.DescribeWorkflowExecution(ctx, signOutID(session.Nonce), "")
+	var notFound *serviceerror.NotFound
+	switch {
+	case errors.As(err, &notFound):
+		return session, ""
+	case err == nil:
+		return session, "You signed out of this session"
+	default:
+		s.cfg.Logger.Warn("inbox session not checked", "approver", session.Approver, "error", err)
+		return session, "Your sign-in cannot be checked now (" + s.explain(ctx, "", err) + ")"
+	}
+}
+
+// sessionClaims checks what a session cookie says against the key set, without Temporal.
+func (s *Server) sessionClaims(cookie string) (workflows.ApprovalLink, string) {
 	session, err := s.linkKeys().VerifyLink(cookie, time.Now())
-	if err != nil || session.WorkflowID != "" || s.auth == nil {
-		return session, false
+	switch {
+	case s.auth == nil:
+		return session, "This server has no sign-in"
+	case err != nil || session.WorkflowID != "":
+		return session, "Your sign-in has expired or is not valid"
+	case session.Credential == "" || session.Credential != s.auth.credentialOf(session.Approver):
+		return session, "The key you signed in with was replaced, revoked or removed"
 	}
-	for _, k := range s.auth.cfg.APIKeys {
-		if k.Name == session.Approver {
-			return session, true
-		}
-	}
-	return session, s.auth.cfg.OAuth != nil
+	return session, ""
 }
 
 // sessionScopes are a signed-in approver's scopes: their API key's now, or the scopes

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -147,17 +148,51 @@ var verifier atomic.Pointer[DecisionKeys]
 // worker without keys refuses every decision on a run that requires signed decisions.
 func UseDecisionKeys(keys *DecisionKeys) { verifier.Store(keys) }
 
-// mac is the signature of a decision on a run.
+// macPrefix marks a decision signature of the current form (macV2).
+const macPrefix = "v2."
+
+// mac is the signature of a decision on a run: an HMAC over every field the decision
+// says, each preceded by its length, so no value can move a boundary between fields.
 func (d AdvanceRequest) mac(secret []byte, workflowID string) string {
+	h := hmac.New(sha256.New, secret)
+	for _, f := range d.macFields(workflowID, "flowgate-decision-v2") {
+		var n [4]byte
+		binary.BigEndian.PutUint32(n[:], uint32(len(f)))
+		h.Write(n[:])
+		h.Write([]byte(f))
+	}
+	return macPrefix + hex.EncodeToString(h.Sum(nil))
+}
+
+// macV1 is the signature servers made before mac: the fields joined by newlines. It is
+// still checked for decisions signed by an older MCP server (they expire in DecisionTTL),
+// but only when no field holds a newline, where the join is unambiguous.
+func (d AdvanceRequest) macV1(secret []byte, workflowID string) (string, bool) {
+	fields := d.macFields(workflowID, "flowgate-decision-v1")
+	if slices.ContainsFunc(fields, func(f string) bool { return strings.Contains(f, "\n") }) {
+		return "", false
+	}
+	h := hmac.New(sha256.New, secret)
+	h.Write([]byte(strings.Join(fields, "\n")))
+	return hex.EncodeToString(h.Sum(nil)), true
+}
+
+func (d AdvanceRequest) macFields(workflowID, version string) []string {
 	scopes := slices.Clone(d.Scopes)
 	slices.Sort(scopes)
 	comment := sha256.Sum256([]byte(d.Comment))
-	msg := strings.Join([]string{"flowgate-decision-v1", workflowID, d.Step, string(d.Action), d.Actor,
+	return []string{version, workflowID, d.Step, string(d.Action), d.Actor,
 		strings.Join(scopes, " "), fmt.Sprint(d.AllScopes), hex.EncodeToString(comment[:]),
-		d.Nonce, d.Expires.UTC().Format(time.RFC3339Nano)}, "\n")
-	h := hmac.New(sha256.New, secret)
-	h.Write([]byte(msg))
-	return hex.EncodeToString(h.Sum(nil))
+		d.Nonce, d.Expires.UTC().Format(time.RFC3339Nano)}
+}
+
+// signedBy tells whether sig is d's signature on workflowID with secret, in either form.
+func (d AdvanceRequest) signedBy(secret []byte, workflowID, sig string) bool {
+	if strings.HasPrefix(sig, macPrefix) {
+		return hmac.Equal([]byte(d.mac(secret, workflowID)), []byte(sig))
+	}
+	want, ok := d.macV1(secret, workflowID)
+	return ok && hmac.Equal([]byte(want), []byte(sig))
 }
 
 // Sign signs a decision on a run with the first key: a fresh nonce, an expiry DecisionTTL
@@ -183,8 +218,7 @@ func (k *DecisionKeys) verify(workflowID string, d AdvanceRequest, now time.Time
 	if i < 0 {
 		return fmt.Errorf("the decision is signed with key %q, which this worker does not have; the decision is refused", d.KeyID)
 	}
-	want := d.mac(k.keys[i].secret, workflowID)
-	if !hmac.Equal([]byte(want), []byte(d.Signature)) {
+	if !d.signedBy(k.keys[i].secret, workflowID, d.Signature) {
 		return errors.New("the decision's signature does not match what it says (altered or forged); it is refused")
 	}
 	if !now.Before(d.Expires) {
@@ -194,14 +228,22 @@ func (k *DecisionKeys) verify(workflowID string, d AdvanceRequest, now time.Time
 }
 
 // ApprovalLink is what an approval link grants: one approver may decide one gate of one
-// run once (Nonce) until Expires.
+// run once (Nonce) until Expires. The same signed form is an inbox session (no
+// WorkflowID).
 type ApprovalLink struct {
-	WorkflowID string    `json:"w"`
-	Step       string    `json:"s"`
-	Approver   string    `json:"a"`
-	Expires    time.Time `json:"e"`
-	Nonce      string    `json:"n"`
-	KeyID      string    `json:"k"`
+	WorkflowID string `json:"w"`
+	// RunID is the first run of the workflow id the link was made for: a later run that
+	// reuses the id (after retention) is not decided by it. Links made before it existed
+	// have none, and are bound to the workflow id only, until their deadline.
+	RunID    string    `json:"r,omitempty"`
+	Step     string    `json:"s"`
+	Approver string    `json:"a"`
+	Expires  time.Time `json:"e"`
+	Nonce    string    `json:"n"`
+	KeyID    string    `json:"k"`
+	// Credential names what an inbox session signed in with (a fingerprint of the API
+	// key, or "oauth"): replacing or revoking that key ends the session.
+	Credential string `json:"c,omitempty"`
 }
 
 func linkMAC(secret, payload []byte) []byte {
@@ -211,14 +253,14 @@ func linkMAC(secret, payload []byte) []byte {
 	return h.Sum(nil)
 }
 
-// SignLink returns the token of a link for approver at the gate step of a run, valid
-// until expires, with a fresh nonce: base64url(claims) "." base64url(HMAC).
-func (k *DecisionKeys) SignLink(workflowID, step, approver string, expires time.Time) (string, error) {
+// SignLink returns the token of l, valid until l.Expires, with a fresh nonce and the
+// first key: base64url(claims) "." base64url(HMAC).
+func (k *DecisionKeys) SignLink(l ApprovalLink) (string, error) {
 	nonce := make([]byte, 16)
 	if _, err := rand.Read(nonce); err != nil {
 		return "", err
 	}
-	l := ApprovalLink{WorkflowID: workflowID, Step: step, Approver: approver, Expires: expires.UTC(), Nonce: hex.EncodeToString(nonce), KeyID: k.keys[0].id}
+	l.Expires, l.Nonce, l.KeyID = l.Expires.UTC(), hex.EncodeToString(nonce), k.keys[0].id
 	payload, err := json.Marshal(l)
 	if err != nil {
 		return "", err

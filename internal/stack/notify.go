@@ -113,6 +113,6 @@ type linkSigner struct {
 	base string
 }
 
-func (l linkSigner) ApprovalLink(workflowID, step, approver string, expires time.Time) (string, error) {
-	return mcpserver.ApprovalLink(l.keys, l.base, workflowID, step, approver, expires)
+func (l linkSigner) ApprovalLink(workflowID, runID, step, approver string, expires time.Time) (string, error) {
+	return mcpserver.ApprovalLink(l.keys, l.base, workflows.ApprovalLink{WorkflowID: workflowID, RunID: runID, Step: step, Approver: approver, Expires: expires})
 }
