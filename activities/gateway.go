@@ -138,8 +138,12 @@ func ValidateEndpoint(endpoint string) error {
 			return invalidInput("endpoint", "has a %q segment; give %s", seg, allowed)
 		}
 	}
-	if raw := strings.ToLower(u.RawPath + u.RawQuery); strings.Contains(raw, "%2e%2e") || strings.Contains(raw, "%2f") {
-		return invalidInput("endpoint", "has an encoded '..' or '/'; give %s", allowed)
+	if raw := strings.ToLower(u.EscapedPath()); strings.Contains(raw, "%2e%2e") || strings.Contains(raw, "%2f") {
+		return invalidInput("endpoint", "has an encoded '..' or '/' in its path; give %s", allowed)
+	}
+	if strings.ContainsRune(u.Path, '\\') {
+		// Some servers read a backslash in a path as '/', a segment the endpoint did not name.
+		return invalidInput("endpoint", "has an encoded backslash (%%5c) in its path; give %s", allowed)
 	}
 	return nil
 }

@@ -79,13 +79,13 @@ func TestCallServiceAnswersAndErrors(t *testing.T) {
 }
 
 func TestValidateEndpoint(t *testing.T) {
-	for _, ok := range []string{"health", "/health", "deployments/orders/production/health", "orders?status=shipped&limit=5", "a-b_c.d/e"} {
+	for _, ok := range []string{"health", "/health", "deployments/orders/production/health", "orders?status=shipped&limit=5", "a-b_c.d/e", "search?path=a%2Fb&q=%5C"} {
 		if err := activities.ValidateEndpoint(ok); err != nil {
 			t.Errorf("%q refused: %v", ok, err)
 		}
 	}
 	for _, bad := range []string{"", "http://evil.example/x", "https://169.254.169.254/", "//evil.example/x", "../admin", "a/../../b",
-		"a/./b", "%2e%2e/admin", "a%2fb", "a\\b", "a\nb", "a b", "a\x00", "mailto:x@y", "#frag", strings.Repeat("a", 600), "file:///etc/passwd"} {
+		"a/./b", "%2e%2e/admin", "a%2fb", "a\\b", "a%5cb", "a%5Cb/c", "a\nb", "a b", "a\x00", "mailto:x@y", "#frag", strings.Repeat("a", 600), "file:///etc/passwd"} {
 		if err := activities.ValidateEndpoint(bad); err == nil {
 			t.Errorf("%q accepted", bad)
 		}

@@ -95,3 +95,14 @@ func postgresDSN(t *testing.T) string {
 	})
 	return u.String()
 }
+
+// runKey is how a run of a process definition names itself to backends (its
+// idempotency keys, {{run.key}}): its workflow id and its first run id.
+func runKey(t *testing.T, c client.Client, id string) string {
+	t.Helper()
+	desc, err := c.DescribeWorkflowExecution(context.Background(), id, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id + "/" + desc.GetWorkflowExecutionInfo().GetFirstRunId()
+}

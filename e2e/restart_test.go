@@ -51,7 +51,7 @@ func TestWaitingWorkflowSurvivesServerAndWorkerRestart(t *testing.T) {
 			if got := second.Backends.Deployed("users", "staging"); got != "5.0.0" {
 				t.Errorf("deployed %q", got)
 			}
-			if e := second.Backends.Ledger()[id+"/deploy"]; e.Applied != 1 {
+			if e := second.Backends.Ledger()[runKey(t, second.Client, id)+"/deploy"]; e.Applied != 1 {
 				t.Errorf("deploy ledger = %+v", e)
 			}
 		})

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -9,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/api/workflowservice/v1"
 
@@ -51,5 +54,47 @@ func TestFinishedRunsGoAwayAfterTheRetention(t *testing.T) {
 	}
 	if v := testenv.WaitForStatus(t, c, waiting.WorkflowID, workflows.StatusWaitingApproval); v.WorkflowID != waiting.WorkflowID {
 		t.Errorf("the waiting run: %+v", v)
+	}
+}
+
+// TestARunThatReusesAnIdIsANewRequest: after retention, a new run may take a finished
+// run's workflow id (an idempotency key given again). It is a new request: backends that
+// remember idempotency keys answer it afresh (it deploys, not replays the old answer), and
+// the app database records it beside the first.
+func TestARunThatReusesAnIdIsANewRequest(t *testing.T) {
+	env := testenv.StartT(t, testenv.Options{NoMCP: true})
+	ctx := t.Context()
+	s, err := workflows.PrepareStart(workflows.KindDeployment, json.RawMessage(`{"service":"orders","version":"9.1.0","environment":"staging"}`), workflows.Request{RequestedBy: "alice"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := "deployment-" + uuid.NewString()
+	opts := s.Options(id)
+	// As after retention, when Temporal no longer knows the first run and takes the id again.
+	opts.WorkflowIDReusePolicy = enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE
+	var runs [2]workflows.State
+	var keys [2]string
+	for i := range runs {
+		run, err := env.Client.ExecuteWorkflow(ctx, opts, string(workflows.KindDeployment), s.Input)
+		if err != nil {
+			t.Fatal(err)
+		}
+		testenv.WaitForStatus(t, env.Client, id, workflows.StatusWaitingApproval)
+		if _, err := advance(t, env.Client, id, workflows.AdvanceRequest{Scopes: approverScopes, Action: workflows.ActionApprove, Step: "approval", Actor: "bob"}); err != nil {
+			t.Fatal(err)
+		}
+		if err := run.Get(ctx, &runs[i]); err != nil || runs[i].Status != workflows.StatusCompleted {
+			t.Fatalf("run %d: %s %v %+v", i+1, runs[i].Status, err, runs[i].Steps)
+		}
+		keys[i] = id + "/" + run.GetRunID() + "/deploy"
+	}
+	ledger := env.Backends.Ledger()
+	for i, k := range keys {
+		if e := ledger[k]; e.Applied != 1 {
+			t.Errorf("run %d: the deploy under %s = %+v, want applied once", i+1, k, e)
+		}
+	}
+	if a, b := runs[0].Outputs["deployment_id"], runs[1].Outputs["deployment_id"]; a == "" || a == b {
+		t.Errorf("deployment rows %q and %q: the second run must record its own", a, b)
 	}
 }

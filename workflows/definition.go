@@ -261,7 +261,7 @@ var (
 	definitionName = regexp.MustCompile(`^[a-z][a-z0-9_]{0,62}$`)
 	placeholder    = regexp.MustCompile(`(^|[^:]):([a-z_][a-z0-9_]*)`)
 	template       = regexp.MustCompile(`\{\{\s*([^{}]*?)\s*\}\}`)
-	templateRef    = regexp.MustCompile(`^(params\.[A-Za-z_][A-Za-z0-9_]*|steps\.[a-z][a-z0-9_]*\.output(\.[A-Za-z_][A-Za-z0-9_]*)*|run\.(id|requested_by))$`)
+	templateRef    = regexp.MustCompile(`^(params\.[A-Za-z_][A-Za-z0-9_]*|steps\.[a-z][a-z0-9_]*\.output(\.[A-Za-z_][A-Za-z0-9_]*)*|run\.(id|key|requested_by))$`)
 	unknownField   = regexp.MustCompile(`line (\d+): field (\S+) not found in type \S+`)
 	yamlLine       = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 )
@@ -848,7 +848,7 @@ func (r refChecker) templates(path []any, s string) {
 		// Anything else is a CEL expression over params, steps and run.
 		ast, issues := r.c.env.Compile(ref)
 		if issues != nil && issues.Err() != nil {
-			r.c.at(path, "template {{%s}} is neither a reference nor a CEL expression (%s); allowed: {{params.NAME}}, {{steps.STEP.output}} or {{steps.STEP.output.FIELD}}, {{run.id}}, {{run.requested_by}}, or a CEL expression over params, steps and run", ref, strings.ReplaceAll(issues.Err().Error(), "\n", " "))
+			r.c.at(path, "template {{%s}} is neither a reference nor a CEL expression (%s); allowed: {{params.NAME}}, {{steps.STEP.output}} or {{steps.STEP.output.FIELD}}, {{run.id}}, {{run.key}}, {{run.requested_by}}, or a CEL expression over params, steps and run", ref, strings.ReplaceAll(issues.Err().Error(), "\n", " "))
 			continue
 		}
 		if msg := costProblem(r.c.env, ast, r.c.schema, "template {{"+ref+"}}"); msg != "" {

@@ -129,6 +129,9 @@ type runner struct {
 	// comments of decisions (CleanText): both are version 1 of changeCostAndActors.
 	costLimited  bool
 	strictActors bool
+	// runKeys names the run's first run in its idempotency keys and in {{run.key}}
+	// (version 1 of changeRunKeys).
+	runKeys bool
 }
 
 // changeUpsertOnChange gates the change that upserts search attributes only when the

@@ -149,9 +149,10 @@ func Process(ctx workflow.Context, in ProcessInput) (State, error) {
 		r.unsignedHoldsScopes = r.bundled || workflow.GetVersion(ctx, changeUnsignedHoldsScopes, workflow.DefaultVersion, 1) == 1
 		r.costLimited = workflow.GetVersion(ctx, changeCostAndActors, workflow.DefaultVersion, 1) == 1
 		r.strictActors = r.costLimited
+		r.runKeys = workflow.GetVersion(ctx, changeRunKeys, workflow.DefaultVersion, 1) == 1
 	}
 	r.summary = renderSummary(def, in.Params, r.state.WorkflowID, in.RequestedBy, r.costLimited)
-	ip := &interpreter{r: r, def: def, params: pmap, outputs: outputs}
+	ip := &interpreter{r: r, def: def, params: pmap, outputs: outputs, firstRun: firstRunID(ctx)}
 	if def.Details != "" {
 		r.extraDetails, _ = ip.render(def.Details)
 	}
@@ -186,12 +187,31 @@ const changeUnsignedHoldsScopes = "unsigned-signal-holds-every-scope"
 // told) applies to every run: it changes no command a run issues.
 const changeCostAndActors = "cel-cost-limit-and-folded-actors"
 
+// changeRunKeys names the run in what it tells backends: the idempotency keys of its
+// calls and statements, and {{run.key}}, are its workflow id and its first run id, so a
+// later run that reuses the workflow id (after retention) is not answered with this
+// run's results. Runs started before keep the workflow id alone, as their backends
+// remember it.
+const changeRunKeys = "idempotency-keys-name-the-run"
+
+// firstRunID is the run id of the first run of the workflow id. Temporal's test
+// environment leaves FirstRunID empty: there the one run is the first.
+func firstRunID(ctx workflow.Context) string {
+	info := workflow.GetInfo(ctx)
+	if info.FirstRunID != "" {
+		return info.FirstRunID
+	}
+	return info.WorkflowExecution.RunID
+}
+
 // interpreter runs one definition on a runner.
 type interpreter struct {
 	r       *runner
 	def     Definition
 	params  map[string]any
 	outputs map[string]any
+	// firstRun is the first run id of the workflow id, the same across continue-as-new.
+	firstRun string
 }
 
 // run runs the definition's steps in order; on a resumed run, from its gate on (the
@@ -459,14 +479,14 @@ func (ip *interpreter) builtin(ctx workflow.Context, spec activitySpec, b Builti
 
 // effect runs a call or a statement; key names it for idempotency (run id / key).
 func (ip *interpreter) effect(ctx workflow.Context, key string, spec activitySpec, call *CallStep, stmt *SQLStep) (any, string, error) {
-	idem := ip.r.state.WorkflowID + "/" + key
+	idem := ip.runKey() + "/" + key
 	switch {
 	case call != nil:
 		service, err := ip.render(call.Service)
 		if err != nil {
 			return nil, "", templateError(err)
 		}
-		endpoint, err := ip.renderPath(call.Endpoint)
+		endpoint, err := ip.renderEndpoint(ctx, call.Endpoint)
 		if err != nil {
 			return nil, "", templateError(err)
 		}
@@ -773,7 +793,19 @@ func (ip *interpreter) lookup(ref string) (any, error) {
 			return nil, nil // a skipped step's output reads as empty
 		}
 	}
+	if ref == "run.key" {
+		return ip.runKey(), nil
+	}
 	return lookupRef(ref, ip.params, ip.outputs, ip.r.state.WorkflowID, ip.r.state.RequestedBy)
+}
+
+// runKey names this run to backends: its workflow id and, since changeRunKeys, its first
+// run id (the same across continue-as-new).
+func (ip *interpreter) runKey() string {
+	if !ip.r.runKeys {
+		return ip.r.state.WorkflowID
+	}
+	return ip.r.state.WorkflowID + "/" + ip.firstRun
 }
 
 func lookupRef(ref string, params map[string]any, outputs map[string]any, id, requester string) (any, error) {
@@ -815,10 +847,26 @@ func (ip *interpreter) render(s string) (string, error) {
 	return renderTemplate(s, ip.lookup, CleanText)
 }
 
-// renderPath fills an endpoint; each value is escaped as one path segment, so a value
-// can never add a segment, a query or a '..'.
-func (ip *interpreter) renderPath(s string) (string, error) {
-	return renderTemplate(s, ip.lookup, url.PathEscape)
+// changeQueryEscape escapes the values a call's endpoint puts after its '?' as query
+// values (so '&' and '=' cannot add or change a parameter); runs that rendered a query
+// before it keep path escaping there.
+const changeQueryEscape = "endpoint-query-values-escaped"
+
+// renderEndpoint fills an endpoint. A value before the '?' is escaped as one path
+// segment, so it can never add a segment, a query or a '..'; a value after it is escaped
+// as a query value, so it can never add or change a parameter.
+func (ip *interpreter) renderEndpoint(ctx workflow.Context, s string) (string, error) {
+	path, query, hasQuery := strings.Cut(s, "?")
+	if !hasQuery || !template.MatchString(query) ||
+		workflow.GetVersion(ctx, changeQueryEscape, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+		return renderTemplate(s, ip.lookup, url.PathEscape)
+	}
+	p, err := renderTemplate(path, ip.lookup, url.PathEscape)
+	if err != nil {
+		return "", err
+	}
+	q, err := renderTemplate(query, ip.lookup, url.QueryEscape)
+	return p + "?" + q, err
 }
 
 func renderTemplate(s string, lookup func(string) (any, error), escape func(string) string) (string, error) {

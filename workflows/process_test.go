@@ -4,13 +4,21 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"os"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"go.temporal.io/sdk/testsuite"
+
 	"github.com/flowgate/flowgate/activities"
+	"github.com/flowgate/flowgate/internal/demo"
+	"github.com/flowgate/flowgate/worker"
 	"github.com/flowgate/flowgate/workflows"
 )
 
@@ -99,7 +107,7 @@ func TestProcessSmallRefundNeedsOneApproverFromTheGroup(t *testing.T) {
 	if got := h.orderStatus("ORD-01003"); got != "refunded" || before == "refunded" {
 		t.Errorf("order status %q → %q", before, got)
 	}
-	if e := h.backends.Ledger()[st.WorkflowID+"/issue_refund"]; e.Applied != 1 {
+	if e := h.backends.Ledger()[processKey(st.WorkflowID, "issue_refund")]; e.Applied != 1 {
 		t.Errorf("refund ledger entry %+v, want applied once", e)
 	}
 	var order map[string]any
@@ -245,7 +253,7 @@ func TestProcessUndoesInReverseOrderWhenALaterStepFails(t *testing.T) {
 	if got := h.orderStatus("ORD-01002"); got != before {
 		t.Errorf("order status %q, want it restored to %q", got, before)
 	}
-	if e := h.backends.Ledger()[st.WorkflowID+"/issue_refund/undo"]; e.Applied != 1 {
+	if e := h.backends.Ledger()[processKey(st.WorkflowID, "issue_refund/undo")]; e.Applied != 1 {
 		t.Errorf("reversal ledger %+v", e)
 	}
 }
@@ -317,5 +325,74 @@ func TestProcessRefusesASourceThatDoesNotMatchItsHash(t *testing.T) {
 	h.env.ExecuteWorkflow(d.Name, workflows.ProcessInput{Request: alice, Process: ps, Params: json.RawMessage(`{}`)})
 	if err := h.env.GetWorkflowError(); err == nil || !strings.Contains(err.Error(), "does not match its hash") {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+// TestProcessEndpointValuesCannotAddParameters: a value filled into an endpoint's query is
+// one query value ('&' and '=' escaped), and a value in its path is one segment that
+// cannot bring a backslash some servers read as '/'.
+func TestProcessEndpointValuesCannotAddParameters(t *testing.T) {
+	h := newHarness(t)
+	var mu sync.Mutex
+	var got []string
+	rec := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		got = append(got, r.URL.EscapedPath()+"?"+r.URL.RawQuery)
+		mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(`{"found": 0}`))
+	}))
+	t.Cleanup(rec.Close)
+	services := demo.Services(h.baseURL)
+	services["users"] = activities.Service{BaseURL: rec.URL + "/users"}
+	var suite testsuite.WorkflowTestSuite
+	suite.SetLogger(quietLogger)
+	h.env = suite.NewTestWorkflowEnvironment()
+	worker.Register(h.env, worker.Activities{Database: h.db, Files: h.files, Gateway: &activities.Gateway{Client: &http.Client{}, Services: services}})
+	src := []byte(`name: user_search
+title: User search
+version: 1
+parameters:
+  type: object
+  properties:
+    name: {type: string}
+    team: {type: string}
+summary: "Search {{params.name}}"
+steps:
+  - name: search
+    call: {service: users, method: GET, endpoint: "teams/{{params.team}}/search?name={{params.name}}&limit=5"}
+`)
+	d, err := workflows.ParseDefinition("user_search.yaml", src, workflows.DefinitionRules{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := h.runProcess(d, src, `{"name": "ann&role=admin=1 x/y", "team": "a b"}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0] != "/users/teams/a%20b/search?name=ann%26role%3Dadmin%3D1+x%2Fy&limit=5" {
+		t.Errorf("the backend got %q", got)
+	}
+	q, _ := url.ParseQuery(strings.SplitN(got[0], "?", 2)[1])
+	if q.Get("name") != "ann&role=admin=1 x/y" || q.Has("role") || st.Status != workflows.StatusCompleted {
+		t.Errorf("query %v, status %s", q, st.Status)
+	}
+
+	// A backslash in a path value fails the step, named, before any request.
+	h2 := newHarness(t)
+	h2.env = suite.NewTestWorkflowEnvironment()
+	worker.Register(h2.env, worker.Activities{Database: h2.db, Files: h2.files, Gateway: &activities.Gateway{Client: &http.Client{}, Services: services}})
+	checked := false
+	h2.at(time.Hour, func() {
+		checked = true
+		s := h2.details()
+		if s.Status != workflows.StatusWaitingInput || !strings.Contains(stepOf(s, "search").Error, "encoded backslash") {
+			t.Errorf("after a backslash: %s, %+v", s.Status, stepOf(s, "search"))
+		}
+		h2.env.CancelWorkflow()
+	})
+	h2.runProcess(d, src, `{"name": "ann", "team": "a\\b"}`)
+	if !checked || len(got) != 1 {
+		t.Errorf("a request went out with a backslash (%v): %q", checked, got)
 	}
 }

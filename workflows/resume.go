@@ -50,6 +50,8 @@ type Resume struct {
 	// CostLimited and StrictActors are version 1 of changeCostAndActors.
 	CostLimited  bool `json:"cost_limited,omitempty"`
 	StrictActors bool `json:"strict_actors,omitempty"`
+	// RunKeys is version 1 of changeRunKeys.
+	RunKeys bool `json:"run_keys,omitempty"`
 	// Runs counts the runs of the workflow id so far (2 for the first continued one).
 	Runs int `json:"runs"`
 }
@@ -108,7 +110,7 @@ func (ip *interpreter) resumeAt(ctx workflow.Context, i int, g *gate, wait, remi
 		State: r.state, Step: i, Outputs: outputs,
 		Gate:           GateResume{Deadline: g.deadline, Wait: wait, Remind: remind, Policy: *g.policy, SelfApproval: g.policy.SelfApproval},
 		UpsertOnChange: r.upsertOnChange, UpsertOncePerTask: r.coalesces, Bundled: r.bundled, LocalReads: r.localReads, Notifies: r.notifies, Told: r.told, UnsignedHoldsScopes: r.unsignedHoldsScopes,
-		UsedNonces: nonces, Runs: runs, CostLimited: r.costLimited, StrictActors: r.strictActors,
+		UsedNonces: nonces, Runs: runs, CostLimited: r.costLimited, StrictActors: r.strictActors, RunKeys: r.runKeys,
 	}}, nil
 }
 
@@ -120,7 +122,7 @@ func resumeRunner(ctx workflow.Context, req Request, res Resume) (*runner, error
 	}
 	r := &runner{req: req, state: res.State, upsertOnChange: res.UpsertOnChange, notifies: res.Notifies, told: res.Told,
 		unsignedHoldsScopes: res.UnsignedHoldsScopes, continues: true, runs: res.Runs, bundled: res.Bundled, localReads: res.LocalReads,
-		costLimited: res.CostLimited, strictActors: res.StrictActors}
+		costLimited: res.CostLimited, strictActors: res.StrictActors, runKeys: res.RunKeys}
 	if r.state.Outputs == nil {
 		r.state.Outputs = map[string]string{}
 	}

@@ -111,10 +111,17 @@ func (h *harness) startAudit(in workflows.AuditInput) {
 // action names) gives a gateway call.
 func (h *harness) ledgerKey(id, short, defined string) string {
 	if h.defined {
-		return id + "/" + defined
+		return processKey(id, defined)
 	}
 	return id + "/" + short
 }
+
+// processKey is the idempotency key of a definition's step in the test environment: the
+// workflow id, the first run id and the step's key.
+func processKey(id, key string) string { return id + "/" + testRunID + "/" + key }
+
+// testRunID is the run id of every run in Temporal's test environment.
+const testRunID = "default-test-run-id"
 
 func newHarness(t *testing.T) *harness {
 	t.Helper()
@@ -296,7 +303,7 @@ func testDeploymentApprovedDeploysOnceAndRecords(t *testing.T, defined bool) {
 	if approval.Actor != "bob" || approval.Comment != "ship it" || approval.Status != workflows.StepCompleted {
 		t.Errorf("approval step = %+v", approval)
 	}
-	entry := h.backends.Ledger()[st.WorkflowID+"/deploy"]
+	entry := h.backends.Ledger()[h.ledgerKey(st.WorkflowID, "deploy", "deploy")]
 	if entry.Applied != 1 {
 		t.Errorf("deploy ledger entry = %+v, want applied once", entry)
 	}
