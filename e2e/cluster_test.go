@@ -137,7 +137,7 @@ func TestSeparateProcesses(t *testing.T) {
 	json.NewDecoder(resp.Body).Decode(&ledger)
 	resp.Body.Close()
 	for _, id := range ids {
-		if e := ledger[id+"/deploy"]; e.Applied != 1 {
+		if e, runs := ledgerOf(ledger, id, "deploy"); e.Applied != 1 || runs != 1 {
 			t.Errorf("deploy of %s reached the backend with %+v, want applied once", id, e)
 		}
 	}

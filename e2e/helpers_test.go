@@ -16,6 +16,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"go.temporal.io/sdk/client"
 
+	"github.com/flowgate/flowgate/internal/demo"
 	"github.com/flowgate/flowgate/internal/stack"
 	"github.com/flowgate/flowgate/internal/testenv"
 	"github.com/flowgate/flowgate/mcpserver"
@@ -105,4 +106,19 @@ func runKey(t *testing.T, c client.Client, id string) string {
 		t.Fatal(err)
 	}
 	return id + "/" + desc.GetWorkflowExecutionInfo().GetFirstRunId()
+}
+
+// ledgerOf returns the demo backends' ledger entry of a process run's step (its
+// idempotency key is the workflow id, the first run id and the step's key), and how many
+// runs of the id have one: a test that ran the id once expects exactly one.
+func ledgerOf(ledger map[string]demo.LedgerEntry, id, step string) (demo.LedgerEntry, int) {
+	var found demo.LedgerEntry
+	n := 0
+	for k, e := range ledger {
+		rest, ok := strings.CutPrefix(k, id+"/")
+		if run, s, cut := strings.Cut(rest, "/"); ok && cut && s == step && run != "" {
+			found, n = e, n+1
+		}
+	}
+	return found, n
 }

@@ -185,16 +185,16 @@ func TestKill9OfTheWholeStackLosesNothing(t *testing.T) {
 	var ledger map[string]demo.LedgerEntry
 	getJSON(t, fmt.Sprintf("http://127.0.0.1:%d/_ledger", demoPort), &ledger)
 	for _, r := range runs {
-		var keys []string
+		var steps []string
 		switch r.kind {
 		case "deployment":
-			keys = []string{r.id + "/deploy"}
+			steps = []string{"deploy"}
 		case "onboarding":
-			keys = []string{r.id + "/provision_accounts", r.id + "/grant_access/grant", r.id + "/send_welcome"}
+			steps = []string{"provision_accounts", "grant_access/grant", "send_welcome"}
 		}
-		for _, k := range keys {
-			if e := ledger[k]; e.Applied != 1 {
-				t.Errorf("ledger %s = %+v, want applied once", k, e)
+		for _, step := range steps {
+			if e, runs := ledgerOf(ledger, r.id, step); e.Applied != 1 || runs != 1 {
+				t.Errorf("ledger %s %s = %+v in %d runs, want applied once", r.id, step, e, runs)
 			}
 		}
 	}

@@ -475,8 +475,8 @@ func TestProofFaults(t *testing.T) {
 	}
 	// Every approved deployment reached the deploy backend once.
 	for i, id := range ids {
-		if i%3 == 1 && ledger[id+"/"+workflows.StepDeploy].Applied != 1 {
-			t.Errorf("deploy of %s: %+v, want applied once", id, ledger[id+"/"+workflows.StepDeploy])
+		if e, runs := ledgerOf(ledger, id, workflows.StepDeploy); i%3 == 1 && (e.Applied != 1 || runs != 1) {
+			t.Errorf("deploy of %s: %+v in %d runs, want applied once", id, e, runs)
 		}
 	}
 }

@@ -3,6 +3,7 @@ package processes_test
 import (
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -91,7 +92,7 @@ func TestShippedDefinitionsAreLoadedAndAFileOverridesThem(t *testing.T) {
 	}
 	dir := t.TempDir()
 	file := filepath.Join(dir, "deployment.yaml")
-	own := strings.Replace(shipped.Source.Source, "version: 1\n", "version: 7\n", 1)
+	own := regexp.MustCompile(`(?m)^version: \d+$`).ReplaceAllString(shipped.Source.Source, "version: 7")
 	if err := os.WriteFile(file, []byte(own), 0o644); err != nil {
 		t.Fatal(err)
 	}
