@@ -20,6 +20,7 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
 
+	"github.com/flowgate/flowgate/internal/app"
 	"github.com/flowgate/flowgate/internal/testenv"
 	"github.com/flowgate/flowgate/mcpserver"
 	"github.com/flowgate/flowgate/workflows"
@@ -230,11 +231,11 @@ func TestIdentityIsTheActor(t *testing.T) {
 	// requested it.
 	for who, c := range map[string]*plainMCP{"bob": bob, "dave": dave} {
 		text, err := c.read(mcpserver.PendingURI)
-		var inbox mcpserver.PendingResult
+		var inbox app.PendingResult
 		if err != nil || json.Unmarshal([]byte(text), &inbox) != nil || inbox.For != who {
 			t.Fatalf("%s's approvals://pending: %s %v", who, text, err)
 		}
-		listed := slices.ContainsFunc(inbox.Items, func(p mcpserver.Pending) bool {
+		listed := slices.ContainsFunc(inbox.Items, func(p app.Pending) bool {
 			return p.WorkflowID == s.WorkflowID && p.Step == "approval" && p.RequestedBy == "dave"
 		})
 		if listed != (who == "bob") {

@@ -24,6 +24,7 @@ import (
 	"go.temporal.io/sdk/client"
 	sdklog "go.temporal.io/sdk/log"
 
+	"github.com/flowgate/flowgate/internal/app"
 	"github.com/flowgate/flowgate/internal/demo"
 	"github.com/flowgate/flowgate/internal/testenv"
 	"github.com/flowgate/flowgate/mcpserver"
@@ -805,12 +806,12 @@ func TestProofScale(t *testing.T) {
 			// The raw SDK doing list_workflows' work for its first page, side by side: a page
 			// of the same query, and its count.
 			t1 := time.Now()
-			if _, err := c.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Query: mcpserver.ListQuery("", ""), PageSize: 20}); err != nil {
+			if _, err := c.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Query: app.ListQuery("", ""), PageSize: 20}); err != nil {
 				t.Fatal(err)
 			}
 			rawList.add(time.Since(t1))
 			t1 = time.Now()
-			if _, err := c.CountWorkflow(ctx, &workflowservice.CountWorkflowExecutionsRequest{Query: mcpserver.ListQuery("", "")}); err != nil {
+			if _, err := c.CountWorkflow(ctx, &workflowservice.CountWorkflowExecutionsRequest{Query: app.ListQuery("", "")}); err != nil {
 				t.Fatal(err)
 			}
 			rawCount.add(time.Since(t1))
@@ -912,7 +913,7 @@ func TestProofScale(t *testing.T) {
 // per run: at 100 000 a page of 1 000 did not answer within the server's 10 s).
 func waitingIDs(t *testing.T, c client.Client) ([]string, int) {
 	t.Helper()
-	query := mcpserver.ListQuery(string(workflows.KindDeployment), string(workflows.StatusWaitingApproval))
+	query := app.ListQuery(string(workflows.KindDeployment), string(workflows.StatusWaitingApproval))
 	n, err := c.CountWorkflow(context.Background(), &workflowservice.CountWorkflowExecutionsRequest{Query: query})
 	if err != nil {
 		t.Fatal(err)

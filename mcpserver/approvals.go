@@ -12,8 +12,7 @@ import (
 	"strings"
 	"time"
 
-	"go.temporal.io/sdk/client"
-
+	"github.com/flowgate/flowgate/internal/app"
 	"github.com/flowgate/flowgate/workflows"
 )
 
@@ -192,21 +191,11 @@ func (s *Server) decideByLink(ctx context.Context, w http.ResponseWriter, r *htt
 			return
 		}
 	}
-	req := workflows.AdvanceRequest{Action: action, Step: link.Step, Actor: link.Approver, Comment: comment}
-	if s.auth == nil {
-		req.AllScopes = true // as every caller of a server without authentication
-	} else {
-		req.Scopes = s.auth.scopesOf(link.Approver)
+	caller := app.Caller{Name: link.Approver, All: true} // as every caller of a server without authentication
+	if s.auth != nil {
+		caller = app.Caller{Name: link.Approver, Scopes: s.auth.scopesOf(link.Approver)}
 	}
-	req = s.linkKeys().SignWithNonce(link.WorkflowID, req, link.Nonce, time.Now())
-	handle, err := s.cfg.Client.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
-		WorkflowID: link.WorkflowID, FirstExecutionRunID: link.RunID, UpdateName: workflows.UpdateAdvance, Args: []any{req},
-		WaitForStage: client.WorkflowUpdateStageCompleted,
-	})
-	var v workflows.StatusView
-	if err == nil {
-		err = handle.Get(ctx, &v)
-	}
+	v, err := s.app.Advance(ctx, caller, app.Decision{WorkflowID: link.WorkflowID, RunID: link.RunID, Action: action, Step: link.Step, Comment: comment, Nonce: link.Nonce})
 	if err != nil {
 		s.cfg.Logger.Info("decision by link refused", "workflow_id", link.WorkflowID, "step", link.Step, "approver", link.Approver, "error", err)
 		page.Title, page.Problem = "Your decision was not applied", true
@@ -235,7 +224,7 @@ func (s *Server) queryDetails(ctx context.Context, id string) (workflows.State, 
 	if err := v.Get(&st); err != nil {
 		return st, err
 	}
-	view, err := s.queryStatus(ctx, id)
+	view, err := s.app.Status(ctx, id)
 	if err != nil {
 		return st, err
 	}

@@ -22,19 +22,20 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
 
+	"github.com/flowgate/flowgate/internal/app"
 	"github.com/flowgate/flowgate/workflows"
 )
 
-// Scopes a caller may hold. Each tool and resource needs one.
+// Scopes a caller may hold (the typed API's, app.Scope*). Each tool and resource needs one.
 const (
 	// ScopeRead reads: status, list, details, search, records, files.
-	ScopeRead = "read:data"
+	ScopeRead = app.ScopeRead
 	// ScopeWrite acts: start, continue, cancel, call_service.
-	ScopeWrite = "write:data"
+	ScopeWrite = app.ScopeWrite
 	// ScopeApprove decides: approve and reject.
-	ScopeApprove = "approve"
+	ScopeApprove = app.ScopeApprove
 	// ScopeAdmin runs arbitrary read-only SQL and reads system stats.
-	ScopeAdmin = "admin"
+	ScopeAdmin = app.ScopeAdmin
 )
 
 // groupScope is a group scope, such as group:finance: it grants no tool, and admits its
@@ -42,7 +43,7 @@ const (
 var groupScope = regexp.MustCompile(`^group:[a-z][a-z0-9_-]{0,62}$`)
 
 // AllScopes lists every scope.
-var AllScopes = []string{ScopeRead, ScopeWrite, ScopeApprove, ScopeAdmin}
+var AllScopes = app.AllScopes
 
 // APIKey is one configured key: the caller's name (recorded as actor), the SHA-256 of the
 // key in hex (the key itself is never stored), and its scopes.

@@ -13,6 +13,7 @@ import (
 	"go.temporal.io/api/workflowservice/v1"
 
 	"github.com/flowgate/flowgate/activities"
+	"github.com/flowgate/flowgate/internal/app"
 	"github.com/flowgate/flowgate/workflows"
 )
 
@@ -130,7 +131,7 @@ func (c completions) workflowIDs(ctx context.Context, prefix string) (*mcp.Compl
 	if len(prefix) > MaxIDLength || strings.ContainsAny(prefix, `'"\`) {
 		return complete(nil, ""), nil
 	}
-	query := ListQuery("", "")
+	query := app.ListQuery("", "")
 	if prefix != "" {
 		query += fmt.Sprintf(" AND WorkflowId STARTS_WITH '%s'", prefix)
 	}

@@ -13,6 +13,7 @@ import (
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 
+	"github.com/flowgate/flowgate/internal/app"
 	"github.com/flowgate/flowgate/workflows"
 )
 
@@ -35,7 +36,7 @@ type inboxPage struct {
 }
 
 type inboxItem struct {
-	Pending
+	app.Pending
 	Link string
 }
 

@@ -50,7 +50,7 @@ func (f *followers) follow(ctx context.Context, id string) {
 		if step != "" && !status.Terminal() {
 			msg = fmt.Sprintf("%s is %s at step %s.", id, status, step)
 		}
-		if v, err := f.s.queryStatus(ctx, id); err == nil && v.Status == status && v.CurrentStep == step {
+		if v, err := f.s.app.Status(ctx, id); err == nil && v.Status == status && v.CurrentStep == step {
 			msg = describeStatus(v) // what it is now is what changed: say it in full
 		}
 		f.s.sendLog(sid, transitionLevel(status), "flowgate.workflow", map[string]any{
@@ -98,14 +98,14 @@ func statusAndStep(status workflows.Status, step string) [2]string {
 // status query says it in full when it still stands there; else (it has moved on since)
 // the task is built from what the history recorded, with the query's fixed fields.
 func (s *Server) recordedTask(ctx context.Context, id string, status workflows.Status, step string, at time.Time) mcp.Task {
-	v, err := s.queryStatus(ctx, id)
+	v, err := s.app.Status(ctx, id)
 	for wait := 250 * time.Millisecond; err != nil && ctx.Err() == nil && wait <= 2*time.Second; wait *= 2 {
 		s.cfg.Logger.Debug("task follower: status query failed; asking again", "task", id, "error", err)
 		select {
 		case <-ctx.Done():
 		case <-time.After(wait):
 		}
-		v, err = s.queryStatus(ctx, id)
+		v, err = s.app.Status(ctx, id)
 	}
 	if err == nil && taskStatus(v.Status) == taskStatus(status) && v.CurrentStep == step {
 		return s.taskOf(ctx, v)

@@ -83,15 +83,7 @@ func does(d workflows.Definition, call *workflows.CallStep, stmt *workflows.SQLS
 
 // workflowTypes lists what start_workflow can start: the Go processes, then the loaded
 // definitions.
-func (s *Server) workflowTypes() []string {
-	out := kindNames()
-	for _, name := range s.cfg.Processes.Names() {
-		if !slices.Contains(out, name) {
-			out = append(out, name)
-		}
-	}
-	return out
-}
+func (s *Server) workflowTypes() []string { return s.app.Processes() }
 
 // processLines is the part of start_workflow's description that lists the definitions.
 func (s *Server) processLines() string {

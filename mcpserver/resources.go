@@ -16,6 +16,7 @@ import (
 	"go.temporal.io/api/workflowservice/v1"
 
 	"github.com/flowgate/flowgate/activities"
+	"github.com/flowgate/flowgate/internal/app"
 	"github.com/flowgate/flowgate/internal/metrics"
 	"github.com/flowgate/flowgate/workflows"
 )
@@ -67,7 +68,7 @@ func (s *Server) readWorkflowDetails(ctx context.Context, req mcp.ReadResourceRe
 	ctx, cancel := s.callContext(ctx)
 	defer cancel()
 	var st workflows.State
-	if err := s.query(ctx, id, workflows.QueryDetails, &st); err != nil {
+	if err := s.app.Query(ctx, id, workflows.QueryDetails, &st); err != nil {
 		var notFound *serviceerror.NotFound
 		if errors.As(err, &notFound) {
 			return nil, notFoundError(s.explain(ctx, id, err))
@@ -174,14 +175,14 @@ func (s *Server) readStats(ctx context.Context, req mcp.ReadResourceRequest) ([]
 	st := Stats{ByType: map[string]int64{}, ByStatus: map[string]int64{}}
 	count := func(q string) (int64, error) { return s.countRuns(ctx, q) }
 	for _, k := range s.workflowTypes() {
-		n, err := count(ListQuery(k, ""))
+		n, err := count(app.ListQuery(k, ""))
 		if err != nil {
 			return nil, internalError(s.explain(ctx, "", err))
 		}
 		st.ByType[k] = n
 	}
 	for _, status := range statusNames() {
-		n, err := count(ListQuery("", status))
+		n, err := count(app.ListQuery("", status))
 		if err != nil {
 			return nil, internalError(s.explain(ctx, "", err))
 		}
@@ -226,7 +227,7 @@ func (s *Server) readStats(ctx context.Context, req mcp.ReadResourceRequest) ([]
 func (s *Server) Waiting(ctx context.Context) (map[string]map[string]int64, *time.Time, error) {
 	count := func(q string) (int64, error) { return s.countRuns(ctx, q) }
 	byGate := map[string]map[string]int64{}
-	waiting := ListQuery("", string(workflows.StatusWaitingApproval))
+	waiting := app.ListQuery("", string(workflows.StatusWaitingApproval))
 	for _, kind := range s.workflowTypes() {
 		for _, gate := range s.gates(kind) {
 			n, err := count(fmt.Sprintf("%s AND FlowgateType = '%s' AND FlowgateStep = '%s'", waiting, kind, gate))

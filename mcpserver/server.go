@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/flowgate/flowgate/activities"
+	"github.com/flowgate/flowgate/internal/app"
 	"github.com/flowgate/flowgate/internal/processes"
 	"github.com/flowgate/flowgate/workflows"
 	"github.com/mark3labs/mcp-go/mcp"
@@ -104,7 +105,9 @@ type CallObserver interface {
 
 // Server is Flowgate's MCP server.
 type Server struct {
-	cfg      Config
+	cfg Config
+	// app is the typed API the tools, tasks, pages and the inbox call.
+	app      *app.Service
 	mcp      *server.MCPServer
 	auth     *authenticator
 	codes    errorCodes
@@ -160,7 +163,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.MaxSessionsPerIdentity == 0 {
 		cfg.MaxSessionsPerIdentity = DefaultMaxSessionsPerIdentity
 	}
-	s := &Server{cfg: cfg, sessions: newSessionLimits(cfg), confirms: newConfirmations()}
+	s := &Server{cfg: cfg, sessions: newSessionLimits(cfg), confirms: newConfirmations(),
+		app: app.New(app.Config{Client: cfg.Client, Namespace: cfg.Namespace, DecisionKeys: cfg.DecisionKeys, LinkKeys: cfg.LinkKeys,
+			Processes: cfg.Processes, SeparationOfDuties: cfg.SeparationOfDuties, Services: cfg.Services, Logger: cfg.Logger})}
 	if cfg.Auth != nil {
 		a, err := newAuthenticator(*cfg.Auth)
 		if err != nil {
@@ -258,6 +263,15 @@ Typical flow: start_workflow → get_workflow_status (see which step waits and f
 list_workflows with status=waiting_approval shows what waits for a person. execute_query, search_table, call_service and parse_file read data through Temporal, so every call is retried and audited.`
 
 // actor is the identity of the caller.
+// caller is who calls, for the typed API: the verified identity and its scopes, or,
+// without authentication, the local identity holding every scope.
+func (s *Server) caller(ctx context.Context) app.Caller {
+	if id, ok := IdentityFromContext(ctx); ok {
+		return app.Caller{Name: id.Subject, Scopes: id.Scopes}
+	}
+	return app.Caller{Name: s.cfg.Actor, All: true}
+}
+
 func (s *Server) actor(ctx context.Context) string {
 	if id, ok := IdentityFromContext(ctx); ok {
 		return id.Subject
@@ -295,13 +309,15 @@ func (s *Server) explain(ctx context.Context, workflowID string, err error) stri
 		started     *serviceerror.WorkflowExecutionAlreadyStarted
 		queryFailed *serviceerror.QueryFailed
 		nsNotFound  *serviceerror.NamespaceNotFound
-		app         *temporal.ApplicationError
+		appErr      *temporal.ApplicationError
 		canceled    *temporal.CanceledError
 		timeout     *temporal.TimeoutError
 	)
 	switch {
-	case errors.As(err, &app):
-		return app.Message()
+	case refusal(err):
+		return err.Error() // the typed API's own refusals say what is wrong
+	case errors.As(err, &appErr):
+		return appErr.Message()
 	case errors.As(err, &canceled):
 		return "the call was cancelled"
 	case errors.As(err, &timeout):
@@ -340,9 +356,9 @@ func (s *Server) explain(ctx context.Context, workflowID string, err error) stri
 		return "Temporal is unavailable right now; try again in a few seconds"
 	}
 	switch {
-	case serverGaveUp(err) && ctx.Err() == nil, errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil:
+	case app.ServerGaveUp(err) && ctx.Err() == nil, errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil:
 		return "Temporal did not answer in time; try again in a few seconds"
-	case errors.Is(err, context.DeadlineExceeded), serverGaveUp(err):
+	case errors.Is(err, context.DeadlineExceeded), app.ServerGaveUp(err):
 		return fmt.Sprintf("no answer within %s: is a Flowgate worker running (flowgate worker) and is Temporal reachable?", s.cfg.CallTimeout)
 	case errors.Is(err, context.Canceled):
 		return "the call was cancelled by the client"

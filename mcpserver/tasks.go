@@ -24,6 +24,7 @@ import (
 
 	"github.com/mark3labs/mcp-go/mcp"
 
+	"github.com/flowgate/flowgate/internal/app"
 	"github.com/flowgate/flowgate/workflows"
 )
 
@@ -249,14 +250,13 @@ func (s *Server) createTask(ctx context.Context, id json.RawMessage, tool string
 			return rpcError(id, invalidParamsError("arguments of start_workflow: "+err.Error()))
 		}
 	}
-	res, err := s.startWorkflow(ctx, mcp.CallToolRequest{}, sa)
+	started, text, err := s.start(ctx, sa)
 	if err != nil {
-		return rpcError(id, internalError("start_workflow failed: "+err.Error()))
+		if refusal(err) {
+			return rpcError(id, invalidParamsError("start_workflow refused: "+s.explain(ctx, started.WorkflowID, err)))
+		}
+		return rpcError(id, internalError("start_workflow failed: "+s.explain(ctx, started.WorkflowID, err)))
 	}
-	if res.IsError {
-		return rpcError(id, invalidParamsError("start_workflow refused: "+resultText(res)))
-	}
-	started, _ := res.StructuredContent.(StartResult)
 	seen := time.Now()
 	t, err := s.ownedTask(ctx, started.WorkflowID)
 	if err != nil {
@@ -267,7 +267,7 @@ func (s *Server) createTask(ctx context.Context, id json.RawMessage, tool string
 	}
 	s.follow.watchTask(taskSession(ctx), t.task.TaskId, t.task.Status, seen)
 	return rpcResult(id, mcp.CreateTaskResult{Task: t.task,
-		Result: mcp.Result{Meta: &mcp.Meta{AdditionalFields: map[string]any{"io.modelcontextprotocol/model-immediate-response": resultText(res)}}}})
+		Result: mcp.Result{Meta: &mcp.Meta{AdditionalFields: map[string]any{"io.modelcontextprotocol/model-immediate-response": text}}}})
 }
 
 // createToolTask runs a data tool's own handler (its checks, then its tool_call run) in
@@ -320,12 +320,12 @@ func (s *Server) ownedToolTask(ctx context.Context, id string) (taskView, error)
 		return taskView{}, internalError("task " + id + ": " + s.explain(qctx, id, err))
 	}
 	info := d.GetWorkflowExecutionInfo()
-	if decodeKeyword(info.GetSearchAttributes().GetIndexedFields()[workflows.AttrRequestedBy.GetName()]) != s.actor(ctx) {
+	if app.DecodeKeyword(info.GetSearchAttributes().GetIndexedFields()[workflows.AttrRequestedBy.GetName()]) != s.actor(ctx) {
 		return taskView{}, s.unknownTask(ctx, id)
 	}
 	return taskView{task: toolTaskOf(id, info.GetStatus(), info.GetStartTime().AsTime(), info.GetCloseTime().AsTime(), s.taskTTL(ctx)),
-		tool: decodeKeyword(info.GetSearchAttributes().GetIndexedFields()[workflows.AttrStep.GetName()]),
-		args: decodeKeyword(info.GetMemo().GetFields()[toolTaskArgsMemo])}, nil
+		tool: app.DecodeKeyword(info.GetSearchAttributes().GetIndexedFields()[workflows.AttrStep.GetName()]),
+		args: app.DecodeKeyword(info.GetMemo().GetFields()[toolTaskArgsMemo])}, nil
 }
 
 // toolTaskOf maps a tool_call run onto a task.
@@ -383,7 +383,7 @@ func (s *Server) ownedTask(ctx context.Context, id string) (taskView, error) {
 	}
 	qctx, cancel := s.callContext(ctx)
 	defer cancel()
-	v, err := s.queryStatus(qctx, id)
+	v, err := s.app.Status(qctx, id)
 	var nf *serviceerror.NotFound
 	switch {
 	case errors.As(err, &nf) || (err == nil && v.RequestedBy != s.actor(ctx)):
@@ -470,7 +470,7 @@ func (s *Server) listTasks(ctx context.Context, id json.RawMessage, cursor strin
 				continue
 			}
 			out.Tasks = append(out.Tasks, s.listedTask(ctx, wid, e.GetStatus(), e.GetStartTime().AsTime(), e.GetCloseTime().AsTime(),
-				decodeKeyword(e.GetSearchAttributes().GetIndexedFields()[workflows.AttrStatus.GetName()])))
+				app.DecodeKeyword(e.GetSearchAttributes().GetIndexedFields()[workflows.AttrStatus.GetName()])))
 		}
 		if c.Token = resp.GetNextPageToken(); len(c.Token) == 0 {
 			c.Phase++
@@ -520,8 +520,12 @@ func (s *Server) cancelTask(ctx context.Context, id json.RawMessage, taskID stri
 		if err := s.toolsClient().CancelWorkflow(qctx, taskID, ""); err != nil {
 			return rpcError(id, internalError("task "+taskID+": "+s.explain(qctx, taskID, err)))
 		}
-	} else if res, err := s.cancelWorkflow(ctx, mcp.CallToolRequest{}, CancelArgs{WorkflowID: taskID, Reason: "tasks/cancel"}); err != nil || res.IsError {
-		return rpcError(id, invalidParamsError("task "+taskID+": "+resultText(res)))
+	} else {
+		qctx, cancel := s.callContext(ctx)
+		defer cancel()
+		if err := s.app.Cancel(qctx, s.caller(ctx), taskID, "tasks/cancel"); err != nil {
+			return rpcError(id, invalidParamsError("task "+taskID+": "+s.explain(qctx, taskID, err)))
+		}
 	}
 	t.task.Status = mcp.TaskStatusCancelled
 	t.task.StatusMessage = "cancelled: the run stops at its current step and undoes what its completed steps changed"

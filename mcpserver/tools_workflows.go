@@ -12,18 +12,13 @@ import (
 	"strings"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/mark3labs/mcp-go/mcp"
-	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/api/workflowservice/v1"
-	"go.temporal.io/sdk/client"
 
+	"github.com/flowgate/flowgate/internal/app"
 	"github.com/flowgate/flowgate/workflows"
 )
-
-// idNamespace scopes idempotency-key-derived workflow ids to Flowgate.
-var idNamespace = uuid.MustParse("6f1f3f5e-6b8a-4c7e-9a59-0d5bd1f0c2a1")
 
 // StartArgs are the arguments of start_workflow.
 type StartArgs struct {
@@ -120,8 +115,8 @@ type ListResult struct {
 
 // Bounds of the workflow tools' arguments.
 const (
-	MaxIDLength      = 200
-	MaxCommentLength = 1000
+	MaxIDLength      = app.MaxIDLength
+	MaxCommentLength = app.MaxCommentLength
 	DefaultListLimit = 20
 	MaxListLimit     = 100
 )
@@ -206,28 +201,6 @@ Returns the new status.`),
 	), mcp.NewTypedToolHandler(s.cancelWorkflow))
 }
 
-// checkServiceParams refuses a start whose parameters name, as the service of a call step,
-// a service the gateway is not configured for: nothing would reach it.
-func (s *Server) checkServiceParams(in workflows.ProcessInput) *mcp.CallToolResult {
-	if len(s.cfg.Services) == 0 {
-		return nil
-	}
-	d, err := in.Process.Definition()
-	if err != nil {
-		return nil // PrepareProcess decoded it; cannot happen
-	}
-	var values map[string]any
-	if err := json.Unmarshal(in.Params, &values); err != nil {
-		return nil // the schema has checked the shape; the worker refuses what is left
-	}
-	for _, name := range d.ServiceParams() {
-		if v, ok := values[name].(string); ok && !slices.Contains(s.cfg.Services, v) {
-			return argError("parameters."+name, fmt.Sprintf("%q is not a service the gateway is configured for", v), strings.Join(s.cfg.Services, ", "))
-		}
-	}
-	return nil
-}
-
 // argError is a tool error for an argument: which one, what is wrong, what is allowed.
 func argError(field, problem, allowed string) *mcp.CallToolResult {
 	msg := field + ": " + problem
@@ -238,105 +211,52 @@ func argError(field, problem, allowed string) *mcp.CallToolResult {
 }
 
 func checkID(field, id string) *mcp.CallToolResult {
-	switch {
-	case strings.TrimSpace(id) == "":
-		return argError(field, "is empty", "the id start_workflow or list_workflows returned")
-	case len(id) > MaxIDLength:
-		return argError(field, fmt.Sprintf("is %d characters long", len(id)), fmt.Sprintf("at most %d", MaxIDLength))
-	case strings.ContainsFunc(id, func(r rune) bool { return r < 0x20 || r == 0x7f }):
-		return argError(field, "has a control character", "printable characters")
+	if err := app.CheckID(field, id); err != nil {
+		return mcp.NewToolResultError(err.Error())
 	}
 	return nil
 }
 
 func (s *Server) startWorkflow(ctx context.Context, _ mcp.CallToolRequest, args StartArgs) (*mcp.CallToolResult, error) {
-	req := workflows.Request{RequestedBy: s.actor(ctx), AllowSelfApproval: !s.cfg.SeparationOfDuties, RequireSignedDecisions: s.cfg.DecisionKeys != nil}
-	if args.ApprovalTimeout != "" {
-		d, err := time.ParseDuration(args.ApprovalTimeout)
-		if err != nil || d < time.Second || d > 365*24*time.Hour {
-			return argError("approval_timeout", fmt.Sprintf("%q is not a duration between 1s and 8760h", args.ApprovalTimeout), `a Go duration such as "72h" or "30m"`), nil
-		}
-		req.ApprovalTimeout = d
-	}
-	if len(args.IdempotencyKey) > MaxIDLength {
-		return argError("idempotency_key", fmt.Sprintf("is %d characters long", len(args.IdempotencyKey)), fmt.Sprintf("at most %d characters", MaxIDLength)), nil
-	}
-	var start workflows.Start
-	var err error
-	if p, ok := s.cfg.Processes.Get(args.WorkflowType); ok {
-		start, err = workflows.PrepareProcess(p.Source, p.Params, args.Parameters, req)
-	} else if slices.Contains(kindNames(), args.WorkflowType) {
-		start, err = workflows.PrepareStart(workflows.Kind(args.WorkflowType), args.Parameters, req)
-	} else {
-		return argError("workflow_type", fmt.Sprintf("%q is not a workflow type", args.WorkflowType), strings.Join(s.workflowTypes(), " | ")), nil
-	}
+	res, text, err := s.start(ctx, args)
 	if err != nil {
-		return mcp.NewToolResultError(err.Error()), nil
-	}
-	if in, ok := start.Input.(workflows.ProcessInput); ok {
-		if res := s.checkServiceParams(in); res != nil {
-			return res, nil
-		}
-	}
-	id := args.WorkflowType + "-" + uuid.NewString()
-	if args.IdempotencyKey != "" {
-		id = args.WorkflowType + "-" + uuid.NewSHA1(idNamespace, []byte(req.RequestedBy+"\x00"+args.IdempotencyKey)).String()
-	}
-	ctx, cancel := s.callContext(ctx)
-	defer cancel()
-	opts := start.Options(id)
-	run, err := s.cfg.Client.ExecuteWorkflow(ctx, opts, args.WorkflowType, start.Input)
-	res := StartResult{WorkflowID: id, Type: args.WorkflowType, Status: workflows.StatusPending, UIURL: s.uiLink(id)}
-	var started *serviceerror.WorkflowExecutionAlreadyStarted
-	switch {
-	case errors.As(err, &started):
-		// The key's workflow exists, running or ended: return it, do not start another,
-		// unless the key was used for a start that asked for something else.
-		res.Existing, res.RunID = true, started.RunId
-		if same, err := s.sameStart(ctx, id, start); err != nil {
-			return s.toolError(ctx, "start_workflow", id, err), nil
-		} else if !same {
-			return mcp.NewToolResultError(fmt.Sprintf("idempotency_key %q was already used for workflow %s with other parameters; nothing was started. Use a new key to start another run, or the same parameters to get that run back",
-				args.IdempotencyKey, id)), nil
-		}
-	case err != nil:
-		return s.toolError(ctx, "start_workflow", id, err), nil
-	default:
-		res.RunID = run.GetRunID()
-		s.follow.follow(ctx, id) // its transitions reach the session as log messages
-	}
-	if res.Existing {
-		if v, err := s.queryStatus(ctx, id); err == nil {
-			res.Status, res.CurrentStep = v.Status, v.CurrentStep
-		}
-	}
-	text := fmt.Sprintf("Started %s workflow %s (%s).", args.WorkflowType, id, start.Summary)
-	if res.Existing {
-		text = fmt.Sprintf("Workflow %s already exists for this idempotency key; status %s.", id, res.Status)
-	}
-	if res.UIURL != "" {
-		text += " Watch it at " + res.UIURL
+		return s.toolError(ctx, "start_workflow", res.WorkflowID, err), nil
 	}
 	return mcp.NewToolResultStructured(res, text), nil
 }
 
-// sameStart reports whether the existing run id was started with what start asks for.
-// Runs started before Flowgate recorded the fingerprint count as the same.
-func (s *Server) sameStart(ctx context.Context, id string, start workflows.Start) (bool, error) {
-	desc, err := s.cfg.Client.DescribeWorkflowExecution(ctx, id, "")
+// start starts a run through the typed API, as start_workflow and task-augmented calls
+// of it do: a new run's transitions reach the session as log messages.
+func (s *Server) start(ctx context.Context, args StartArgs) (StartResult, string, error) {
+	ctx, cancel := s.callContext(ctx)
+	defer cancel()
+	started, err := s.app.Start(ctx, s.caller(ctx), app.StartRequest{Process: args.WorkflowType, Parameters: args.Parameters,
+		IdempotencyKey: args.IdempotencyKey, ApprovalTimeout: args.ApprovalTimeout})
+	res := StartResult{WorkflowID: started.WorkflowID, RunID: started.RunID, Type: args.WorkflowType, Status: started.Status,
+		CurrentStep: started.CurrentStep, Existing: started.Existing, UIURL: s.uiLink(started.WorkflowID)}
 	if err != nil {
-		return false, err
+		return res, "", err
 	}
-	p := desc.GetWorkflowExecutionInfo().GetMemo().GetFields()[workflows.MemoStartFingerprint]
-	if p == nil {
-		return true, nil
+	if !started.Existing {
+		s.follow.follow(ctx, res.WorkflowID)
 	}
-	return decodeKeyword(p) == start.Fingerprint(), nil
+	text := fmt.Sprintf("Started %s workflow %s (%s).", args.WorkflowType, res.WorkflowID, started.Summary)
+	if res.Existing {
+		text = fmt.Sprintf("Workflow %s already exists for this idempotency key; status %s.", res.WorkflowID, res.Status)
+	}
+	if res.UIURL != "" {
+		text += " Watch it at " + res.UIURL
+	}
+	return res, text, nil
 }
 
-func (s *Server) queryStatus(ctx context.Context, id string) (workflows.StatusView, error) {
-	var v workflows.StatusView
-	return v, s.query(ctx, id, workflows.QueryStatus, &v)
+// refusal tells whether err is the typed API refusing a request as it stands (an
+// argument, a scope, a state), not a failure to reach Temporal.
+func refusal(err error) bool {
+	var arg *app.ArgError
+	var scope *app.ScopeError
+	var refused *app.RefusedError
+	return errors.As(err, &arg) || errors.As(err, &scope) || errors.As(err, &refused)
 }
 
 func (s *Server) getStatus(ctx context.Context, _ mcp.CallToolRequest, args WorkflowIDArgs) (*mcp.CallToolResult, error) {
@@ -345,7 +265,7 @@ func (s *Server) getStatus(ctx context.Context, _ mcp.CallToolRequest, args Work
 	}
 	ctx, cancel := s.callContext(ctx)
 	defer cancel()
-	v, err := s.queryStatus(ctx, args.WorkflowID)
+	v, err := s.app.Status(ctx, args.WorkflowID)
 	if err != nil {
 		return s.toolError(ctx, "get_workflow_status", args.WorkflowID, err), nil
 	}
@@ -411,42 +331,17 @@ func (s *Server) advanceWorkflow(ctx context.Context, request mcp.CallToolReques
 	return s.advance(ctx, request, args, true)
 }
 
-// advance sends a decision through the validated advance update. With confirm, a client
-// that can ask its person is asked to confirm an approve or reject first; a decision the
-// person just gave through elicitation needs no second asking.
+// advance sends a decision through the typed API. With confirm, a client that can ask
+// its person is asked to confirm an approve or reject first; a decision the person just
+// gave through elicitation needs no second asking.
 func (s *Server) advance(ctx context.Context, request mcp.CallToolRequest, args AdvanceArgs, confirm bool) (*mcp.CallToolResult, error) {
-	if bad := checkID("workflow_id", args.WorkflowID); bad != nil {
-		return bad, nil
-	}
-	if !slices.Contains(workflows.Actions, workflows.Action(args.Action)) {
-		return argError("action", fmt.Sprintf("%q is not an action", args.Action), "approve | reject | continue"), nil
-	}
-	if len(args.Comment) > MaxCommentLength {
-		return argError("comment", fmt.Sprintf("is %d characters long", len(args.Comment)), fmt.Sprintf("at most %d", MaxCommentLength)), nil
-	}
-	if len(args.Step) > MaxIDLength {
-		return argError("step", "is too long", "the step name get_workflow_status shows"), nil
+	d := app.Decision{WorkflowID: args.WorkflowID, Action: workflows.Action(args.Action), Step: args.Step, Comment: args.Comment}
+	if err := d.Check(); err != nil {
+		return mcp.NewToolResultError(err.Error()), nil
 	}
 	ctx, cancel := s.callContext(ctx)
 	defer cancel()
-	req := workflows.AdvanceRequest{Action: workflows.Action(args.Action), Step: args.Step, Actor: s.actor(ctx), Comment: args.Comment}
-	if id, ok := IdentityFromContext(ctx); ok {
-		req.Scopes = id.Scopes
-	} else {
-		// No authentication: every caller holds every scope (gates that name people still
-		// need those people).
-		req.AllScopes = true
-	}
-	if keys := s.cfg.DecisionKeys; keys != nil {
-		// The identity was verified above (API key or token): sign what it decides, so the
-		// workflow can tell this decision from one typed into Temporal directly.
-		signed, err := keys.Sign(args.WorkflowID, req, time.Now())
-		if err != nil {
-			return s.toolError(ctx, "advance_workflow", args.WorkflowID, err), nil
-		}
-		req = signed
-	}
-	if confirm && req.Action != workflows.ActionContinue && canElicit(ctx) {
+	if confirm && d.Action != workflows.ActionContinue && canElicit(ctx) {
 		answer := confirmedIn(request)
 		if answer != nil && !s.confirms.redeem(request.Params.RequestState, s.actor(ctx), args, time.Now()) {
 			// An answer to no request this server issued (or to another decision, or one
@@ -466,27 +361,23 @@ func (s *Server) advance(ctx context.Context, request mcp.CallToolRequest, args 
 	}
 	var v workflows.StatusView
 	err := s.withProgress(ctx, request, "waiting for workflow "+args.WorkflowID+" to apply "+args.Action, func() error {
-		handle, err := s.cfg.Client.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
-			WorkflowID:   args.WorkflowID,
-			UpdateName:   workflows.UpdateAdvance,
-			Args:         []any{req},
-			WaitForStage: client.WorkflowUpdateStageCompleted,
-		})
-		if err != nil {
-			return err
-		}
-		return handle.Get(ctx, &v)
+		var err error
+		v, err = s.app.Advance(ctx, s.caller(ctx), d)
+		return err
 	})
-	if err != nil {
+	var scope *app.ScopeError
+	switch {
+	case errors.As(err, &scope):
+		return mcp.NewToolResultError(err.Error()), nil
+	case err != nil:
 		msg := "cannot " + args.Action + " " + args.WorkflowID + ": " + s.explain(ctx, args.WorkflowID, err)
-		if cur, qerr := s.queryStatus(ctx, args.WorkflowID); qerr == nil {
+		if cur, qerr := s.app.Status(ctx, args.WorkflowID); qerr == nil {
 			msg += " Now: " + describeStatus(cur)
 		}
-		s.cfg.Logger.Info("advance refused", "workflow_id", args.WorkflowID, "action", args.Action, "error", err)
 		return mcp.NewToolResultError(msg), nil
 	}
 	res := StatusResult{StatusView: v, UIURL: s.uiLink(v.WorkflowID)}
-	return mcp.NewToolResultStructured(res, fmt.Sprintf("%s of %s by %s accepted: %s.", args.Action, v.WorkflowID, req.Actor, decided(args.Action, v))), nil
+	return mcp.NewToolResultStructured(res, fmt.Sprintf("%s of %s by %s accepted: %s.", args.Action, v.WorkflowID, s.actor(ctx), decided(args.Action, v))), nil
 }
 
 func (s *Server) listWorkflows(ctx context.Context, _ mcp.CallToolRequest, args ListArgs) (*mcp.CallToolResult, error) {
@@ -502,7 +393,7 @@ func (s *Server) listWorkflows(ctx context.Context, _ mcp.CallToolRequest, args 
 	if args.Limit < 1 || args.Limit > MaxListLimit {
 		return argError("limit", fmt.Sprintf("is %d", args.Limit), fmt.Sprintf("1 to %d (default %d)", MaxListLimit, DefaultListLimit)), nil
 	}
-	query := ListQuery(args.WorkflowType, args.Status)
+	query := app.ListQuery(args.WorkflowType, args.Status)
 	var cur listCursor
 	if args.Cursor != "" {
 		var ok bool
@@ -581,9 +472,9 @@ func (s *Server) listWorkflows(ctx context.Context, _ mcp.CallToolRequest, args 
 			item.ClosedAt = &t
 		}
 		fields := e.GetSearchAttributes().GetIndexedFields()
-		item.Status = decodeKeyword(fields["FlowgateStatus"])
-		item.CurrentStep = decodeKeyword(fields["FlowgateStep"])
-		item.RequestedBy = decodeKeyword(fields["FlowgateRequestedBy"])
+		item.Status = app.DecodeKeyword(fields["FlowgateStatus"])
+		item.CurrentStep = app.DecodeKeyword(fields["FlowgateStep"])
+		item.RequestedBy = app.DecodeKeyword(fields["FlowgateRequestedBy"])
 		item.UIURL = s.uiLink(item.WorkflowID)
 		res.Items = append(res.Items, item)
 	}
@@ -664,54 +555,10 @@ func decodeCursor(s, query string) (listCursor, bool) {
 	return c, true
 }
 
-// ListQuery is the visibility query list_workflows runs for its filters (validated enum
-// values only; empty for any): the same query finds the runs in the Temporal UI.
-func ListQuery(kind, status string) string {
-	// Every Flowgate process, built in or defined, runs on Flowgate's task queue; the data
-	// tools' tool_call runs are not processes.
-	// A run that continued as new goes on as the next run of its id: only that one counts.
-	parts := []string{fmt.Sprintf("TaskQueue = '%s' AND WorkflowType != '%s' AND ExecutionStatus != 'ContinuedAsNew'", workflows.TaskQueue, workflows.ToolCallWorkflow)}
-	if kind != "" {
-		parts = append(parts, fmt.Sprintf("FlowgateType = '%s'", kind))
-	}
-	if status != "" {
-		parts = append(parts, fmt.Sprintf("FlowgateStatus = '%s'", status))
-	}
-	return strings.Join(parts, " AND ")
-}
-
 func (s *Server) cancelWorkflow(ctx context.Context, _ mcp.CallToolRequest, args CancelArgs) (*mcp.CallToolResult, error) {
-	if bad := checkID("workflow_id", args.WorkflowID); bad != nil {
-		return bad, nil
-	}
-	reason := strings.TrimSpace(args.Reason)
-	if reason == "" || len(reason) > MaxCommentLength {
-		return argError("reason", "is empty or too long", fmt.Sprintf("1 to %d characters saying why", MaxCommentLength)), nil
-	}
 	ctx, cancel := s.callContext(ctx)
 	defer cancel()
-	// A run that has ended cannot be cancelled: say how and when it ended, change nothing.
-	desc, err := s.cfg.Client.DescribeWorkflowExecution(ctx, args.WorkflowID, "")
-	if err != nil {
-		return s.toolError(ctx, "cancel_workflow", args.WorkflowID, err), nil
-	}
-	if info := desc.GetWorkflowExecutionInfo(); info.GetStatus() != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
-		ended := decodeKeyword(info.GetSearchAttributes().GetIndexedFields()[workflows.AttrStatus.GetName()])
-		if ended == "" {
-			ended = strings.ToLower(strings.TrimPrefix(info.GetStatus().String(), "WORKFLOW_EXECUTION_STATUS_"))
-		}
-		return mcp.NewToolResultError(fmt.Sprintf("cannot cancel %s: it already ended %s at %s, so there is nothing to cancel and nothing was changed; get_workflow_status shows its record",
-			args.WorkflowID, ended, info.GetCloseTime().AsTime().UTC().Format(time.RFC3339))), nil
-	}
-	actor := s.actor(ctx)
-	_, err = s.cfg.Client.WorkflowService().RequestCancelWorkflowExecution(ctx, &workflowservice.RequestCancelWorkflowExecutionRequest{
-		Namespace:         s.cfg.Namespace,
-		WorkflowExecution: workflowExecution(args.WorkflowID),
-		Identity:          actor,
-		RequestId:         uuid.NewString(),
-		Reason:            reason + " (by " + actor + ")",
-	})
-	if err != nil {
+	if err := s.app.Cancel(ctx, s.caller(ctx), args.WorkflowID, args.Reason); err != nil {
 		return s.toolError(ctx, "cancel_workflow", args.WorkflowID, err), nil
 	}
 	res := CancelResult{WorkflowID: args.WorkflowID, Requested: true,
@@ -723,7 +570,7 @@ func (s *Server) cancelWorkflow(ctx context.Context, _ mcp.CallToolRequest, args
 // to confirm it. The workflow's details give the what.
 func (s *Server) describeAdvance(ctx context.Context, args AdvanceArgs) (string, error) {
 	var st workflows.State
-	if err := s.query(ctx, args.WorkflowID, workflows.QueryDetails, &st); err != nil {
+	if err := s.app.Query(ctx, args.WorkflowID, workflows.QueryDetails, &st); err != nil {
 		return "", err
 	}
 	step := args.Step

@@ -973,7 +973,13 @@ type approvalPolicy struct {
 
 // may reports whether the actor may decide at the gate.
 func (p *approvalPolicy) may(req AdvanceRequest) bool {
-	return slices.Contains(p.Approvers, req.Actor) || (p.Scope != "" && (req.AllScopes || slices.Contains(req.Scopes, p.Scope)))
+	return admits(p.Approvers, p.Scope, req.Actor, req.Scopes, req.AllScopes)
+}
+
+// admits tells whether a gate that names approvers and a scope admits actor, holding
+// scopes (all: every scope): one of the approvers, or anyone holding the scope.
+func admits(approvers []string, scope, actor string, scopes []string, all bool) bool {
+	return slices.Contains(approvers, actor) || (scope != "" && (all || slices.Contains(scopes, scope)))
 }
 
 // who says who may decide, in words.

@@ -8,6 +8,7 @@ package workflows
 
 import (
 	"encoding/json"
+	"slices"
 	"time"
 )
 
@@ -137,6 +138,25 @@ type Waiting struct {
 	Scope     string   `json:"scope,omitempty"`
 	Quorum    int      `json:"quorum,omitempty"`
 	Approvals []string `json:"approvals,omitempty"`
+}
+
+// MayApprove tells whether actor, holding scopes (all: every scope), may approve at this
+// gate now: it is an approval gate, its approvers or scope admit them (a gate naming
+// neither admits anyone), separation of duties does not bar them (NotBy), and they have
+// not approved already. The run's validator has the last word; lists of what waits on
+// someone (the inbox, approvals://pending) use this, the same rule.
+func (w *Waiting) MayApprove(actor string, scopes []string, all bool) bool {
+	if w == nil || w.For != "approval" {
+		return false
+	}
+	key := actorKey(actor)
+	if (w.NotBy != "" && actorKey(w.NotBy) == key) || slices.ContainsFunc(w.Approvals, func(a string) bool { return actorKey(a) == key }) {
+		return false
+	}
+	if len(w.Approvers) == 0 && w.Scope == "" {
+		return true
+	}
+	return admits(w.Approvers, w.Scope, actor, scopes, all)
 }
 
 // StatusView is the compact record returned by the status query and the advance update.

@@ -1,0 +1,167 @@
+// Package app is Flowgate's one typed API over Temporal: advance a run and list the
+// gates that wait on a person, with the authorization each call needs. The MCP tools,
+// tasks, the approval page and the inbox call it; none of them decides by itself who may
+// do what.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"time"
+
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
+
+	"github.com/flowgate/flowgate/internal/processes"
+	"github.com/flowgate/flowgate/workflows"
+)
+
+// The scopes a caller may hold.
+const (
+	// ScopeRead reads runs, processes and data.
+	ScopeRead = "read:data"
+	// ScopeWrite starts, continues and cancels runs, and writes data.
+	ScopeWrite = "write:data"
+	// ScopeApprove approves or rejects at gates.
+	ScopeApprove = "approve"
+	// ScopeAdmin runs any SQL and reads the server's own state.
+	ScopeAdmin = "admin"
+)
+
+// AllScopes lists every scope.
+var AllScopes = []string{ScopeRead, ScopeWrite, ScopeApprove, ScopeAdmin}
+
+// Limits of what a caller may send.
+const (
+	// MaxIDLength bounds workflow ids, step names and idempotency keys.
+	MaxIDLength = 200
+	// MaxCommentLength bounds comments and reasons.
+	MaxCommentLength = 1000
+)
+
+// Caller is who asks: an identity Flowgate verified (an API key, a token, a signed-in
+// approver) and its scopes, or, on a server without authentication, the one local
+// identity, which holds every scope (All).
+type Caller struct {
+	Name   string
+	Scopes []string
+	All    bool
+}
+
+// Has tells whether the caller holds scope.
+func (c Caller) Has(scope string) bool { return c.All || slices.Contains(c.Scopes, scope) }
+
+// Config is what the Service works with.
+type Config struct {
+	Client    client.Client
+	Namespace string
+	// DecisionKeys sign every decision the Service sends, so a run that requires signed
+	// decisions can tell it from one typed into Temporal directly; nil sends them unsigned.
+	DecisionKeys *workflows.DecisionKeys
+	// LinkKeys sign the decisions made through approval links when DecisionKeys is nil
+	// (the keys the links were checked with), so a link still decides once.
+	LinkKeys *workflows.DecisionKeys
+	// Processes are the loaded definitions runs may be started of, besides the built-in
+	// processes.
+	Processes *processes.Catalog
+	// SeparationOfDuties refuses an approval by a run's requester (unless a gate of its
+	// definition says otherwise).
+	SeparationOfDuties bool
+	// Services are the services the gateway is configured for; a start whose parameters
+	// name another as a call's service is refused. Empty checks nothing.
+	Services []string
+	Logger   *slog.Logger
+}
+
+// Service is the typed API.
+type Service struct {
+	cfg Config
+}
+
+// New returns a Service.
+func New(cfg Config) *Service {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Service{cfg: cfg}
+}
+
+// ArgError is an argument the Service refuses: which one, what is wrong with it, and
+// what is allowed.
+type ArgError struct {
+	Field, Problem, Allowed string
+}
+
+func (e *ArgError) Error() string {
+	msg := e.Field + ": " + e.Problem
+	if e.Allowed != "" {
+		msg += "; allowed: " + e.Allowed
+	}
+	return msg
+}
+
+// ScopeError is a call the caller's scopes do not allow.
+type ScopeError struct {
+	Caller, Need, Doing string
+}
+
+func (e *ScopeError) Error() string {
+	return fmt.Sprintf("%s lacks the scope %s, which %s needs", e.Caller, e.Need, e.Doing)
+}
+
+// CheckID refuses an empty, overlong or unprintable id.
+func CheckID(field, id string) error {
+	switch {
+	case strings.TrimSpace(id) == "":
+		return &ArgError{field, "is empty", "the id start_workflow or list_workflows returned"}
+	case len(id) > MaxIDLength:
+		return &ArgError{field, fmt.Sprintf("is %d characters long", len(id)), fmt.Sprintf("at most %d", MaxIDLength)}
+	case strings.ContainsFunc(id, func(r rune) bool { return r < 0x20 || r == 0x7f }):
+		return &ArgError{field, "has a control character", "printable characters"}
+	}
+	return nil
+}
+
+// Query runs a workflow query and decodes its answer into out. A query is read-only, so
+// when Temporal gives up on it before the caller's deadline (a busy worker held the query
+// task past the server's sticky-queue timeout), it is asked again until ctx ends.
+func (s *Service) Query(ctx context.Context, workflowID, queryType string, out any) error {
+	wait := 100 * time.Millisecond
+	for {
+		resp, err := s.cfg.Client.QueryWorkflow(ctx, workflowID, "", queryType)
+		if err == nil {
+			return resp.Get(out)
+		}
+		if !ServerGaveUp(err) || ctx.Err() != nil {
+			return err
+		}
+		s.cfg.Logger.Debug("query timed out inside Temporal; asking again", "workflow_id", workflowID, "query", queryType, "error", err)
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, time.Second)
+	}
+}
+
+// ServerGaveUp reports whether Temporal abandoned a call on its side (its own deadline or
+// cancellation), as opposed to refusing it.
+func ServerGaveUp(err error) bool {
+	var deadline *serviceerror.DeadlineExceeded
+	var canceled *serviceerror.Canceled
+	return errors.As(err, &deadline) || errors.As(err, &canceled)
+}
+
+// Status is where a run stands: its status query's answer.
+func (s *Service) Status(ctx context.Context, workflowID string) (workflows.StatusView, error) {
+	var v workflows.StatusView
+	if err := CheckID("workflow_id", workflowID); err != nil {
+		return v, err
+	}
+	return v, s.Query(ctx, workflowID, workflows.QueryStatus, &v)
+}
