@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"runtime"
 	"strings"
 	"testing"
@@ -76,15 +77,18 @@ func TestSessionsAreBoundedAndExpire(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+	if resp := initialize(t, url); resp.StatusCode != http.StatusOK {
+		t.Errorf("initialize after expiry: %d", resp.StatusCode)
+	}
+	if os.Getenv("FLOWGATE_PROOF") == "" {
+		return // the heap comparison below is a measurement: FLOWGATE_PROOF=ci runs it (CI does)
+	}
 	after := heapInUse()
 	perSession := (int64(full) - int64(before)) / opened
 	t.Logf("heap in use: %d KiB before, %d KiB with %d idle sessions (%d bytes each), %d KiB after they expired",
 		before>>10, full>>10, opened, perSession, after>>10)
 	if grown, kept := int64(full)-int64(before), int64(after)-int64(before); grown <= 0 || kept > grown/2 {
 		t.Errorf("memory did not come back: grew %d bytes for %d sessions, %d still held after expiry", grown, opened, kept)
-	}
-	if resp := initialize(t, url); resp.StatusCode != http.StatusOK {
-		t.Errorf("initialize after expiry: %d", resp.StatusCode)
 	}
 }
 
