@@ -63,6 +63,12 @@ func rawSource(data []byte) workflows.ProcessSource {
 	return workflows.NewProcessSource(workflows.Definition{Name: "costly", Version: 1}, data)
 }
 
+// startedBeforeTheCheck makes the run one started before runs checked their definition
+// at start (version check-definition-at-start), so what it carries reaches its steps.
+func (h *harness) startedBeforeTheCheck() {
+	h.env.OnGetVersion("check-definition-at-start", workflow.DefaultVersion, 1).Return(workflow.DefaultVersion)
+}
+
 func manyItems(n int) string {
 	items := make([]int, n)
 	for i := range items {
@@ -74,6 +80,7 @@ func manyItems(n int) string {
 
 func TestAConditionOverTheCostLimitFailsTheRunInsteadOfHanging(t *testing.T) {
 	h := newHarness(t)
+	h.startedBeforeTheCheck()
 	start := time.Now()
 	h.env.ExecuteWorkflow("costly", workflows.ProcessInput{Request: alice, Process: rawSource(costly("{type: array}", cubic, "done")), Params: json.RawMessage(manyItems(3000))})
 	took := time.Since(start)
@@ -97,6 +104,7 @@ func TestAConditionOverTheCostLimitFailsTheRunInsteadOfHanging(t *testing.T) {
 
 func TestATemplateOverTheCostLimitFailsItsStep(t *testing.T) {
 	h := newHarness(t)
+	h.startedBeforeTheCheck()
 	src := costly("{type: array}", "true", "{{params.items.map(a, params.items.map(b, params.items.map(c, a))).size()}}")
 	h.at(time.Hour, func() {
 		s := h.details()
@@ -257,5 +265,37 @@ func TestNoticesShowNoControlOrBidiCharacters(t *testing.T) {
 		if !strings.Contains(n.Summary, "requested by malloryOFC") || !strings.Contains(string(n.Params), `damaged\u202e in transit`) {
 			t.Errorf("notice %s: summary %q, params %s; want the name without its override, the parameter escaped", n.Event, n.Summary, n.Params)
 		}
+	}
+}
+
+// TestARunChecksItsDefinitionWhenItStarts: a definition no server loaded (started by a raw
+// Temporal client) is checked when its run starts: one that names a step it does not
+// have, or costs too much, fails at once with every problem named, never reaching a step.
+func TestARunChecksItsDefinitionWhenItStarts(t *testing.T) {
+	for name, tc := range map[string]struct {
+		src  []byte
+		want []string
+	}{
+		"a step it does not have": {costly("{type: array}", "steps.nosuch.status == 'completed'", "done"),
+			[]string{"process costly cannot run", "costly.yaml:11", "nosuch"}},
+		"a condition that costs too much": {costly("{type: array}", cubic, "done"),
+			[]string{"process costly cannot run", "over the cost limit of 1000000"}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			h := newHarness(t)
+			h.env.ExecuteWorkflow("costly", workflows.ProcessInput{Request: alice, Process: rawSource(tc.src), Params: json.RawMessage(manyItems(3))})
+			if !h.env.IsWorkflowCompleted() {
+				t.Fatal("the run did not end")
+			}
+			err := h.env.GetWorkflowError()
+			if errorType(err) != activities.ErrTypeInvalidInput {
+				t.Fatalf("err = %v, want the start refused as invalid", err)
+			}
+			for _, want := range tc.want {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("error %q does not say %q", err, want)
+				}
+			}
+		})
 	}
 }

@@ -68,7 +68,7 @@ func (s ProcessSource) Ref() ProcessRef {
 
 // decoded caches decoded definitions by hash: decoding is pure, so every run and every
 // replay of the same source gets the same definition.
-var decoded sync.Map // hash → Definition
+var decoded pureCache[string, Definition]
 
 // Definition decodes the carried definition, after checking its hash.
 func (s ProcessSource) Definition() (Definition, error) {
@@ -76,8 +76,8 @@ func (s ProcessSource) Definition() (Definition, error) {
 	if hex.EncodeToString(sum[:]) != s.Hash {
 		return Definition{}, fmt.Errorf("process %s: its source does not match its hash %s", s.Name, s.Hash)
 	}
-	if d, ok := decoded.Load(s.Hash); ok {
-		return d.(Definition), nil
+	if d, ok := decoded.get(s.Hash); ok {
+		return d, nil
 	}
 	var d Definition
 	dec := yaml.NewDecoder(strings.NewReader(s.Source))
@@ -85,9 +85,30 @@ func (s ProcessSource) Definition() (Definition, error) {
 	if err := dec.Decode(&d); err != nil {
 		return Definition{}, fmt.Errorf("process %s: %w", s.Name, err)
 	}
-	decoded.Store(s.Hash, d)
+	decoded.put(s.Hash, d)
 	return d, nil
 }
+
+// Check checks the source as loading a definition file does (every rule but the list of
+// configured services, which the worker does not know; the gateway refuses an unknown
+// service when it is called). A run checks its definition when it starts, so one started
+// by a raw Temporal client with a definition no server loaded fails with the problems
+// named, instead of reaching a step the definition does not have.
+func (s ProcessSource) Check() error {
+	if err, ok := checked.get(s.Hash); ok {
+		return err
+	}
+	_, err := ParseDefinition(s.Name+".yaml", []byte(s.Source), DefinitionRules{AnyService: true})
+	checked.put(s.Hash, err)
+	return err
+}
+
+// checked caches the outcome of Check by hash: checking is pure.
+var checked pureCache[string, error]
+
+// changeCheckAtStart checks a run's definition when it starts (ProcessSource.Check); runs
+// started before it went without, and replay keeps them so.
+const changeCheckAtStart = "check-definition-at-start"
 
 // ProcessDynamic is the interpreter registered as Temporal's dynamic workflow: it runs
 // every workflow type the worker has no code for, each a process definition carried in
@@ -109,6 +130,11 @@ func Process(ctx workflow.Context, in ProcessInput) (State, error) {
 	}
 	if t := workflow.GetInfo(ctx).WorkflowType.Name; t != def.Name {
 		return State{}, invalidStart(fmt.Errorf("workflow type %s carries process %s; they must be the same", t, def.Name))
+	}
+	if in.Resume == nil && workflow.GetVersion(ctx, changeCheckAtStart, workflow.DefaultVersion, 1) == 1 {
+		if err := in.Process.Check(); err != nil {
+			return State{}, invalidStart(fmt.Errorf("process %s cannot run: %w", def.Name, err))
+		}
 	}
 	params, err := decodeJSON(in.Params)
 	if err != nil {
@@ -663,7 +689,7 @@ var (
 	celOnce sync.Once
 	celEnv  *cel.Env
 	// programs caches compiled conditions by expression and limit: compiling is pure.
-	programs sync.Map // programKey → cel.Program
+	programs pureCache[programKey, cel.Program]
 )
 
 // programKey names a compiled expression: limited ones stop at ConditionCostLimit.
@@ -723,7 +749,7 @@ func (ip *interpreter) eval(expr string) (any, error) {
 // charge is counted, not timed, so a replay stops at the same place.
 func evalCEL(expr string, limited bool, params, steps map[string]any, id, requester string) (any, error) {
 	key := programKey{expr, limited}
-	prg, ok := programs.Load(key)
+	prg, ok := programs.get(key)
 	if !ok {
 		ast, issues := conditionEnv().Compile(expr)
 		if issues != nil && issues.Err() != nil {
@@ -737,7 +763,7 @@ func evalCEL(expr string, limited bool, params, steps map[string]any, id, reques
 		if err != nil {
 			return nil, err
 		}
-		programs.Store(key, p)
+		programs.put(key, p)
 		prg = p
 	}
 	vars := map[string]any{
@@ -752,7 +778,7 @@ func evalCEL(expr string, limited bool, params, steps map[string]any, id, reques
 		vars["params"], vars["steps"] = a.NativeToValue(params), a.NativeToValue(steps)
 		vars["run"] = a.NativeToValue(map[string]any{"id": id, "requested_by": requester})
 	}
-	out, _, err := prg.(cel.Program).Eval(vars)
+	out, _, err := prg.Eval(vars)
 	if err != nil {
 		return nil, costLimited(err)
 	}
