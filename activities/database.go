@@ -391,28 +391,11 @@ func (d *Database) RecordIDs(ctx context.Context, in RecordIDsInput) (RecordIDs,
 func (d *Database) query(ctx context.Context, limit int, stmt string, args ...any) (QueryResult, error) {
 	ctx, cancel := context.WithTimeout(ctx, queryTimeout)
 	defer cancel()
-	conn, err := d.ro.Conn(ctx)
+	tx, done, err := d.readOnly(ctx, queryTimeout)
 	if err != nil {
-		return QueryResult{}, fmt.Errorf("read-only connection: %w", err)
+		return QueryResult{}, err
 	}
-	defer conn.Close()
-	if !d.pg {
-		// Limits belong to a connection; setting it on every use costs one call and
-		// covers connections the pool opens later.
-		if _, err := sqlite.Limit(conn, sqlite3.SQLITE_LIMIT_LENGTH, maxSQLiteValueBytes); err != nil {
-			return QueryResult{}, fmt.Errorf("limit value length: %w", err)
-		}
-	}
-	tx, err := conn.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
-	if err != nil {
-		return QueryResult{}, fmt.Errorf("begin read-only transaction: %w", err)
-	}
-	defer tx.Rollback()
-	if d.pg {
-		if _, err := tx.ExecContext(ctx, fmt.Sprintf("SET LOCAL statement_timeout = %d", queryTimeout.Milliseconds())); err != nil {
-			return QueryResult{}, fmt.Errorf("set statement timeout: %w", err)
-		}
-	}
+	defer done()
 	rows, err := tx.QueryContext(ctx, d.rebind(stmt), args...)
 	if err != nil {
 		return QueryResult{}, sqlError(ctx, err)
@@ -425,6 +408,40 @@ func (d *Database) query(ctx context.Context, limit int, stmt string, args ...an
 	res.RowsReturned = len(res.Rows)
 	res.ExecutedAt = time.Now().UTC()
 	return res, nil
+}
+
+// readOnly begins a read-only transaction on a connection of the read-only pool, its
+// statements bounded by timeout on PostgreSQL (ctx bounds them on SQLite); done ends the
+// transaction and returns the connection.
+func (d *Database) readOnly(ctx context.Context, timeout time.Duration) (*sql.Tx, func(), error) {
+	conn, err := d.ro.Conn(ctx)
+	if err != nil {
+		return nil, nil, fmt.Errorf("read-only connection: %w", err)
+	}
+	if !d.pg {
+		// Limits belong to a connection; setting it on every use costs one call and
+		// covers connections the pool opens later.
+		if _, err := sqlite.Limit(conn, sqlite3.SQLITE_LIMIT_LENGTH, maxSQLiteValueBytes); err != nil {
+			conn.Close()
+			return nil, nil, fmt.Errorf("limit value length: %w", err)
+		}
+	}
+	tx, err := conn.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		conn.Close()
+		return nil, nil, fmt.Errorf("begin read-only transaction: %w", err)
+	}
+	done := func() {
+		tx.Rollback()
+		conn.Close()
+	}
+	if d.pg {
+		if _, err := tx.ExecContext(ctx, fmt.Sprintf("SET LOCAL statement_timeout = %d", timeout.Milliseconds())); err != nil {
+			done()
+			return nil, nil, fmt.Errorf("set statement timeout: %w", err)
+		}
+	}
+	return tx, done, nil
 }
 
 // scanRows reads up to limit rows as maps from column to value (text as strings), within
@@ -752,4 +769,89 @@ func sqliteDSN(path string, readOnly bool) string {
 		q.Add("_pragma", "synchronous(normal)")
 	}
 	return "file:" + path + "?" + q.Encode()
+}
+
+// collectTimeout bounds reading the records of an audit (CollectAuditRecords): a million
+// rows of three columns take seconds; a query still running after this is refused.
+const collectTimeout = 10 * time.Minute
+
+// eachAuditRecord calls emit with every record of the tables created at or after since,
+// table by table in id order, in one read-only transaction. The records are counted
+// first: more than limit are refused with the figures before a row is read.
+func (d *Database) eachAuditRecord(ctx context.Context, tables []string, since string, limit int, emit func(CollectedRecord) error) (int, error) {
+	keys := make([]string, len(tables))
+	for i, t := range tables {
+		key, ok := auditKeys[t]
+		if !ok {
+			return 0, invalidInput("tables", "%q is not auditable; allowed are %s", t, strings.Join(SearchableTables(), ", "))
+		}
+		keys[i] = key
+	}
+	ctx, cancel := context.WithTimeout(ctx, collectTimeout)
+	defer cancel()
+	tx, done, err := d.readOnly(ctx, collectTimeout)
+	if err != nil {
+		return 0, err
+	}
+	defer done()
+	total := 0
+	counts := make([]string, len(tables))
+	for i, t := range tables {
+		var n int
+		if err := tx.QueryRowContext(ctx, d.rebind("SELECT COUNT(*) FROM "+t+" WHERE created_at >= ?"), since).Scan(&n); err != nil {
+			return 0, fmt.Errorf("count the records of %s: %w", t, err)
+		}
+		total += n
+		counts[i] = fmt.Sprintf("%s %d", t, n)
+	}
+	tooMany := func(n int) error {
+		created := ""
+		if since != "" {
+			created = fmt.Sprintf(" created since %s", since)
+		}
+		return invalidInput("tables", "%s hold %d records%s (%s); an audit reads at most %d. Audit fewer tables at a time, or give a later since",
+			strings.Join(tables, ", "), n, created, strings.Join(counts, ", "), limit)
+	}
+	if total > limit {
+		return 0, tooMany(total)
+	}
+	n := 0
+	for i, t := range tables {
+		rows, err := tx.QueryContext(ctx, d.rebind("SELECT id, "+keys[i]+", created_at FROM "+t+" WHERE created_at >= ? ORDER BY id"), since)
+		if err != nil {
+			return n, fmt.Errorf("read the records of %s: %w", t, err)
+		}
+		for rows.Next() {
+			var id, key, created any
+			if err := rows.Scan(&id, &key, &created); err != nil {
+				rows.Close()
+				return n, fmt.Errorf("read the records of %s: %w", t, err)
+			}
+			if n++; n > limit {
+				rows.Close()
+				return n, tooMany(n) // rows added since they were counted
+			}
+			// As CollectRecords renders them: text as strings, NULL as <nil>.
+			rec := CollectedRecord{Table: t, Key: fmt.Sprint(textValue(key)), CreatedAt: fmt.Sprint(textValue(created))}
+			rec.ID, _ = id.(int64)
+			if err := emit(rec); err != nil {
+				rows.Close()
+				return n, err
+			}
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return n, fmt.Errorf("read the records of %s: %w", t, err)
+		}
+	}
+	return n, nil
+}
+
+// textValue is a scanned value with bytes as a string.
+func textValue(v any) any {
+	if b, ok := v.([]byte); ok {
+		return string(b)
+	}
+	return v
 }

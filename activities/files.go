@@ -1,10 +1,14 @@
 package activities
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/csv"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -531,7 +535,7 @@ var evidenceColumns = []struct{ column, table string }{{"email", "users"}, {"sku
 func (f *Files) ReadEvidence(_ context.Context, in EvidenceInput) (EvidenceResult, error) {
 	ev := evidence{res: EvidenceResult{Items: []EvidenceItem{}}, size: len(`{"items":[]}`)}
 	for _, p := range in.Paths {
-		if err := f.readEvidence(&ev, p); err != nil {
+		if err := f.readEvidence(ev.add, p); err != nil {
 			return ev.res, err
 		}
 	}
@@ -561,16 +565,18 @@ func (ev *evidence) add(item EvidenceItem) {
 	ev.res.Items = append(ev.res.Items, item)
 }
 
-// addRow adds the items of one evidence row: value gives a field's value, "" when absent.
-func (ev *evidence) addRow(file string, row int, value func(column string) string) {
+// addEvidenceRow adds the items of one evidence row: value gives a field's value, "" when
+// absent.
+func addEvidenceRow(add func(EvidenceItem), file string, row int, value func(column string) string) {
 	for _, c := range evidenceColumns {
 		if v := strings.TrimSpace(value(c.column)); v != "" {
-			ev.add(EvidenceItem{File: file, Row: row, Table: c.table, Key: v})
+			add(EvidenceItem{File: file, Row: row, Table: c.table, Key: v})
 		}
 	}
 }
 
-func (f *Files) readEvidence(ev *evidence, p string) error {
+// readEvidence calls add with the items of one evidence file, in file order.
+func (f *Files) readEvidence(add func(EvidenceItem), p string) error {
 	file, _, clean, ext, err := f.openParsable(p)
 	if err != nil {
 		return err
@@ -588,7 +594,7 @@ func (f *Files) readEvidence(ev *evidence, p string) error {
 				return
 			}
 			n++
-			ev.addRow(clean, n, func(column string) string {
+			addEvidenceRow(add, clean, n, func(column string) string {
 				if i, ok := index[column]; ok {
 					return rec[i]
 				}
@@ -609,7 +615,7 @@ func (f *Files) readEvidence(ev *evidence, p string) error {
 		return invalidInput("evidence", "%q must hold a JSON array of objects: %v", clean, err)
 	}
 	for i, o := range objs {
-		ev.addRow(clean, i+1, func(column string) string {
+		addEvidenceRow(add, clean, i+1, func(column string) string {
 			if v, ok := o[column]; ok {
 				return fmt.Sprint(v)
 			}
@@ -617,4 +623,106 @@ func (f *Files) readEvidence(ev *evidence, p string) error {
 		})
 	}
 	return nil
+}
+
+// tempMark separates a file's name from the suffix of its temporary files.
+const tempMark = ".tmp-"
+
+// writeTemp writes a new temporary file beside the sandbox file p through write, synced
+// to disk, and returns its path, the SHA-256 of its content (hex) and its size. Temporary
+// files of p that earlier attempts left (a worker killed mid-write) are removed first; a
+// writer still working on one (a lost attempt that goes on) then fails to commit it.
+// Errors of write are returned as they are, so their type survives.
+func (f *Files) writeTemp(p string, write func(w io.Writer) error) (string, string, int64, error) {
+	dir := path.Dir(p)
+	if err := f.root.MkdirAll(dir, 0o755); err != nil {
+		return "", "", 0, fmt.Errorf("create %s: %w", dir, err)
+	}
+	if entries, err := fs.ReadDir(f.root.FS(), dir); err == nil {
+		for _, e := range entries {
+			if strings.HasPrefix(e.Name(), path.Base(p)+tempMark) {
+				f.root.Remove(path.Join(dir, e.Name()))
+			}
+		}
+	}
+	var random [8]byte
+	rand.Read(random[:])
+	tmp := p + tempMark + hex.EncodeToString(random[:])
+	file, err := f.root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return "", "", 0, fmt.Errorf("create %s: %w", tmp, err)
+	}
+	h := sha256.New()
+	counter := &countingWriter{w: io.MultiWriter(file, h)}
+	buf := bufio.NewWriterSize(counter, 256<<10)
+	werr := write(buf)
+	var ioErr error
+	if werr == nil {
+		ioErr = buf.Flush()
+	}
+	if ioErr == nil {
+		ioErr = file.Sync()
+	}
+	if cerr := file.Close(); ioErr == nil {
+		ioErr = cerr
+	}
+	if werr != nil || ioErr != nil {
+		f.root.Remove(tmp)
+		if werr != nil {
+			return "", "", 0, werr
+		}
+		return "", "", 0, fmt.Errorf("write %s: %w", p, ioErr)
+	}
+	return tmp, hex.EncodeToString(h.Sum(nil)), counter.n, nil
+}
+
+// writeAtomic writes the sandbox file p through write: into a temporary file beside it,
+// then renamed over p. p is always whole, the old content or the new, however an attempt
+// ends, and writing it again (a retry) replaces it whole. It returns the SHA-256 of the
+// content (hex) and its size.
+func (f *Files) writeAtomic(p string, write func(w io.Writer) error) (string, int64, error) {
+	tmp, sum, size, err := f.writeTemp(p, write)
+	if err != nil {
+		return "", 0, err
+	}
+	if err := f.root.Rename(tmp, p); err != nil {
+		f.root.Remove(tmp)
+		return "", 0, fmt.Errorf("replace %s: %w", p, err)
+	}
+	f.syncDir(path.Dir(p))
+	return sum, size, nil
+}
+
+// syncDir makes a rename or link in dir durable; it is best effort.
+func (f *Files) syncDir(dir string) {
+	if d, err := f.root.Open(dir); err == nil {
+		d.Sync()
+		d.Close()
+	}
+}
+
+// hashFile returns the SHA-256 (hex) and size of the sandbox file p.
+func (f *Files) hashFile(p string) (string, int64, error) {
+	file, err := f.root.Open(p)
+	if err != nil {
+		return "", 0, err
+	}
+	defer file.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, file)
+	if err != nil {
+		return "", 0, err
+	}
+	return hex.EncodeToString(h.Sum(nil)), n, nil
+}
+
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
 }

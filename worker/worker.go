@@ -38,6 +38,7 @@ func Register(r sdkworker.Registry, a Activities) {
 	if a.Notifier == nil {
 		a.Notifier = &activities.Notifier{}
 	}
+	audits := &activities.Audits{Database: a.Database, Files: a.Files}
 	for _, fn := range []any{
 		a.Notifier.Notify,
 		a.Database.ExecuteQuery, a.Database.SearchTable, a.Database.GetRecord, a.Database.RecordIDs, a.Database.CollectRecords,
@@ -45,6 +46,7 @@ func Register(r sdkworker.Registry, a Activities) {
 		a.Database.RecordDeployment, a.Database.RecordAudit, a.Database.RunStatement,
 		a.Gateway.CheckService, a.Gateway.CallService,
 		a.Files.ParseFile, a.Files.ReadChunk, a.Files.ListFiles, a.Files.ReadEvidence, a.Files.WriteReport,
+		audits.CollectAuditRecords, audits.ReadAuditEvidence, audits.AnalyzeAudit, audits.PublishAuditReport,
 	} {
 		r.RegisterActivity(fn)
 	}

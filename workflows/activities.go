@@ -13,9 +13,10 @@ import (
 // Activity receivers: workflows name activities by method value; the worker registers
 // real instances under the same names.
 var (
-	db    *activities.Database
-	gw    *activities.Gateway
-	files *activities.Files
+	db     *activities.Database
+	gw     *activities.Gateway
+	files  *activities.Files
+	audits *activities.Audits
 )
 
 // defaultRetry retries transient failures with backoff; errors the activities mark

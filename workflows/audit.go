@@ -3,9 +3,7 @@ package workflows
 import (
 	"encoding/json"
 	"fmt"
-	"slices"
 	"strings"
-	"time"
 
 	"go.temporal.io/sdk/workflow"
 
@@ -42,36 +40,20 @@ func Audit(ctx workflow.Context, in AuditInput) (State, error) {
 	return r.finish(ctx, r.audit(ctx, in.Params))
 }
 
-// Finding is one discrepancy an audit found.
-type Finding struct {
-	Kind   string `json:"kind"`
-	Table  string `json:"table"`
-	Key    string `json:"key"`
-	Detail string `json:"detail"`
-}
+// Finding is one discrepancy an audit found. It lives with the activities, which analyze
+// an audit's data where it is too large to travel through the workflow.
+type Finding = activities.Finding
 
 // Kinds of finding.
 const (
-	FindingMissingEvidence  = "record_without_evidence"
-	FindingUnknownRecord    = "evidence_without_record"
-	FindingDuplicateRecord  = "duplicate_record"
-	FindingDuplicateEvident = "duplicate_evidence"
+	FindingMissingEvidence  = activities.FindingMissingEvidence
+	FindingUnknownRecord    = activities.FindingUnknownRecord
+	FindingDuplicateRecord  = activities.FindingDuplicateRecord
+	FindingDuplicateEvident = activities.FindingDuplicateEvident
 )
 
 // AuditReport is the report an audit publishes.
-type AuditReport struct {
-	WorkflowID    string    `json:"workflow_id"`
-	Tables        []string  `json:"tables"`
-	Since         string    `json:"since,omitempty"`
-	Evidence      []string  `json:"evidence"`
-	RecordsCount  int       `json:"records"`
-	EvidenceCount int       `json:"evidence_items"`
-	Findings      []Finding `json:"findings"`
-	RequestedBy   string    `json:"requested_by"`
-	SignedOffBy   string    `json:"signed_off_by"`
-	Comment       string    `json:"comment,omitempty"`
-	GeneratedAt   time.Time `json:"generated_at"`
-}
+type AuditReport = activities.AuditReport
 
 func (r *runner) audit(ctx workflow.Context, p AuditParams) error {
 	id := r.state.WorkflowID
@@ -133,43 +115,9 @@ func (r *runner) audit(ctx workflow.Context, p AuditParams) error {
 }
 
 // Analyze compares records with evidence and returns the findings in a stable order.
-// Without evidence files only duplicate records are reported.
+// Without evidence files only duplicate records are reported. The audit's Go code and the
+// analyze_evidence operation run it in the workflow; analyze_audit runs the same function
+// in an activity.
 func Analyze(tables []string, records []activities.CollectedRecord, evidence []activities.EvidenceItem, haveEvidence bool) []Finding {
-	type key struct{ table, key string }
-	findings := []Finding{}
-	recordCount := map[key]int{}
-	for _, rec := range records {
-		recordCount[key{rec.Table, strings.ToLower(rec.Key)}]++
-	}
-	evidenceCount := map[key]int{}
-	for _, ev := range evidence {
-		evidenceCount[key{ev.Table, strings.ToLower(ev.Key)}]++
-	}
-	for _, rec := range records {
-		k := key{rec.Table, strings.ToLower(rec.Key)}
-		if n := recordCount[k]; n > 1 {
-			findings = append(findings, Finding{FindingDuplicateRecord, rec.Table, rec.Key, fmt.Sprintf("record %d shares its key with %d other records", rec.ID, n-1)})
-		}
-		if haveEvidence && evidenceCount[k] == 0 {
-			findings = append(findings, Finding{FindingMissingEvidence, rec.Table, rec.Key, fmt.Sprintf("record %d has no evidence", rec.ID)})
-		}
-	}
-	seen := map[key]bool{}
-	for _, ev := range evidence {
-		if !slices.Contains(tables, ev.Table) {
-			continue
-		}
-		k := key{ev.Table, strings.ToLower(ev.Key)}
-		if recordCount[k] == 0 {
-			findings = append(findings, Finding{FindingUnknownRecord, ev.Table, ev.Key, fmt.Sprintf("%s row %d names no record", ev.File, ev.Row)})
-		}
-		if evidenceCount[k] > 1 && !seen[k] {
-			findings = append(findings, Finding{FindingDuplicateEvident, ev.Table, ev.Key, fmt.Sprintf("listed %d times in the evidence", evidenceCount[k])})
-		}
-		seen[k] = true
-	}
-	slices.SortStableFunc(findings, func(a, b Finding) int {
-		return strings.Compare(a.Kind+"\x00"+a.Table+"\x00"+a.Key, b.Kind+"\x00"+b.Table+"\x00"+b.Key)
-	})
-	return findings
+	return activities.Analyze(tables, records, evidence, haveEvidence)
 }

@@ -45,6 +45,21 @@ func activityOp[I, O any](doc string, fn any, required ...string) operation {
 		}}
 }
 
+// longAttempt gives an operation over an audit's data (the Audits activities) the time a
+// large audit needs, at least activities.AuditAttemptTimeout an attempt (a step's longer
+// retry.timeout is kept), and a heartbeat timeout, so a worker lost mid-way is noticed
+// within activities.AuditHeartbeatTimeout and the activity retried.
+func longAttempt(op operation) operation {
+	run := op.run
+	op.run = func(ctx workflow.Context, in any) (any, error) {
+		opts := workflow.GetActivityOptions(ctx)
+		opts.StartToCloseTimeout = max(opts.StartToCloseTimeout, activities.AuditAttemptTimeout)
+		opts.HeartbeatTimeout = activities.AuditHeartbeatTimeout
+		return run(workflow.WithActivityOptions(ctx, opts), in)
+	}
+	return op
+}
+
 // AnalysisInput is what the analyze_evidence operation compares.
 type AnalysisInput struct {
 	Tables   []string                     `json:"tables"`
@@ -67,7 +82,10 @@ type AuditReportInput struct {
 	AuditReport
 }
 
-// operations are the operations a builtin step may name.
+// operations are the operations a builtin step may name. An operation stays here as long
+// as a run in flight may carry a definition that names it: the audit's version 2 names
+// collect_records, read_evidence, analyze_evidence and write_audit_report, which pass the
+// data by value; version 3 names the *_audit_* operations, which pass it by reference.
 var operations = map[string]operation{
 	"check_email_available": activityOp[activities.CheckEmailInput, noResult](
 		"fails (not retried) when an active user other than the one this run created has the email",
@@ -82,16 +100,36 @@ var operations = map[string]operation{
 		"marks the user created by request_id inactive, with a reason; safe to repeat",
 		db.DeactivateUser, "request_id"),
 	"collect_records": activityOp[activities.CollectInput, activities.CollectResult](
-		"reads the natural keys of the records of auditable tables, read-only; output {records}",
+		"reads the natural keys of the records of auditable tables, read-only; output {records}, by value: at most 1.5 MiB of JSON (about 17 000 users). The audit's version 2 uses it; collect_audit_records passes records by reference",
 		db.CollectRecords, "tables"),
 	"read_evidence": activityOp[activities.EvidenceInput, activities.EvidenceResult](
-		"reads the items of CSV or JSON evidence files in the sandbox; output {items}",
+		"reads the items of CSV or JSON evidence files in the sandbox; output {items}, by value: at most 1.5 MiB of JSON (about 15 000 rows). The audit's version 2 uses it; read_audit_evidence passes items by reference",
 		files.ReadEvidence, "paths"),
 	"record_audit": activityOp[activities.AuditRecord, activities.RecordedRow](
 		"writes one audits row per request_id; output {id}",
 		db.RecordAudit, "request_id", "tables", "report_path"),
+	"collect_audit_records": longAttempt(activityOp[activities.AuditRecordsInput, activities.AuditFile](
+		fmt.Sprintf("reads the natural keys of the records of auditable tables, read-only, into the sandbox work file audits/RUN/records.jsonl (run: {{run.key}}); output {file, count, sha256}. At most %d records in all, refused before a row is read, with the count of each table", activities.MaxAuditRecords),
+		audits.CollectAuditRecords, "run", "tables")),
+	"read_audit_evidence": longAttempt(activityOp[activities.AuditEvidenceInput, activities.AuditFile](
+		fmt.Sprintf("reads the items of CSV or JSON evidence files in the sandbox into audits/RUN/evidence.jsonl; output {file, count, sha256}. Each file at most %d bytes (%d MiB), checked before any is read; at most %d items in all, refused with their count", activities.DefaultMaxFileBytes, activities.DefaultMaxFileBytes>>20, activities.MaxAuditEvidenceItems),
+		audits.ReadAuditEvidence, "run", "paths")),
+	"analyze_audit": longAttempt(activityOp[activities.AnalyzeAuditInput, activities.AuditAnalysis](
+		fmt.Sprintf("compares the records file (records: collect_audit_records' output) with the evidence file (evidence: read_audit_evidence's output, empty when no evidence was read: duplicates only), in an activity, and writes every finding to audits/RUN/findings.jsonl; output {count, file, sha256, records, evidence_items, by_kind, sample: the first %d findings}", activities.AuditSampleFindings),
+		audits.AnalyzeAudit, "run", "tables", "records")),
+	"publish_audit_report": longAttempt(operation{
+		doc:      "writes the audit report with every finding of analysis (analyze_audit's output) to reports/NAME.json, the report write_audit_report writes, never overwriting another; output {path, size_bytes}",
+		required: []string{"name", "run", "workflow_id", "tables", "analysis"},
+		input:    func() any { return new(activities.AuditReportArgs) },
+		run: func(ctx workflow.Context, in any) (any, error) {
+			r := activities.PublishAuditInput{AuditReportArgs: *in.(*activities.AuditReportArgs), GeneratedAt: workflow.Now(ctx).UTC()}
+			var file activities.ReportFile
+			err := workflow.ExecuteActivity(ctx, audits.PublishAuditReport, r).Get(ctx, &file)
+			return file, err
+		},
+	}),
 	"analyze_evidence": {
-		doc:      "compares records with evidence, in the workflow; output {findings, count}",
+		doc:      "compares records with evidence, in the workflow; output {findings, count}. Its input and output travel in the workflow's history; the audit's version 2 uses it, analyze_audit runs in an activity over work files",
 		required: []string{"tables", "records"},
 		input:    func() any { return new(AnalysisInput) },
 		run: func(_ workflow.Context, in any) (any, error) {
@@ -101,7 +139,7 @@ var operations = map[string]operation{
 		},
 	},
 	"write_audit_report": {
-		doc:      "writes an audit report to reports/NAME.json, never overwriting; output {path, size_bytes}",
+		doc:      "writes an audit report to reports/NAME.json, never overwriting; output {path, size_bytes}. Every finding travels in the activity's input, which Temporal refuses over 2 MB (about 12 000 findings); the audit's version 2 uses it, publish_audit_report reads the findings from a work file",
 		required: []string{"name", "workflow_id", "tables"},
 		input:    func() any { return new(AuditReportInput) },
 		run: func(ctx workflow.Context, in any) (any, error) {
