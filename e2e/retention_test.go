@@ -55,6 +55,12 @@ func TestFinishedRunsGoAwayAfterTheRetention(t *testing.T) {
 	if v := testenv.WaitForStatus(t, c, waiting.WorkflowID, workflows.StatusWaitingApproval); v.WorkflowID != waiting.WorkflowID {
 		t.Errorf("the waiting run: %+v", v)
 	}
+	// On a laptop without authentication the inbox shows the local identity's gates, each
+	// with its link, and offers no sign-out (nobody signed in).
+	page := get(t, strings.TrimSuffix(dev.mcpURL, mcpserver.EndpointPath)+mcpserver.InboxPath)
+	if !strings.Contains(page, waiting.WorkflowID) || !strings.Contains(page, mcpserver.ApprovalPath+"?t=") || strings.Contains(page, "Sign out") {
+		t.Errorf("the inbox of flowgate dev without authentication:\n%s", page)
+	}
 }
 
 // TestARunThatReusesAnIdIsANewRequest: after retention, a new run may take a finished

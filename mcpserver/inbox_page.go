@@ -28,6 +28,10 @@ const inboxCookie = "flowgate_inbox"
 const InboxSession = 8 * time.Hour
 
 type inboxPage struct {
+	// Off is set when the inbox cannot work here: the page says why, and nothing else.
+	Off bool
+	// SignedIn is set when the page is a signed-in approver's (it offers sign-out).
+	SignedIn bool
 	Who      string
 	Items    []inboxItem
 	SignIn   bool
@@ -52,7 +56,7 @@ func (s *Server) inboxHandler(w http.ResponseWriter, r *http.Request) {
 	}
 	keys := s.linkKeys()
 	if keys == nil {
-		s.renderInbox(w, http.StatusNotFound, inboxPage{Message: "This Flowgate server has no decision keys, so it cannot make approval links (start it with --decision-keys)."})
+		s.renderInbox(w, http.StatusNotFound, inboxPage{Off: true, Message: "This Flowgate server has no decision keys, so it cannot make approval links (start it with --decision-keys)."})
 		return
 	}
 	ctx := r.Context()
@@ -80,7 +84,7 @@ func (s *Server) inboxHandler(w http.ResponseWriter, r *http.Request) {
 		s.renderInbox(w, http.StatusServiceUnavailable, inboxPage{Who: s.actor(ctx), Message: "The list cannot be read now: " + s.explain(ctx, "", err)})
 		return
 	}
-	page := inboxPage{Who: res.For, Truncate: res.Truncated}
+	page := inboxPage{Who: res.For, Truncate: res.Truncated, SignedIn: s.auth != nil}
 	base := "//" + r.Host
 	for _, p := range res.Items {
 		// Each link decides the run that waits now, not a later one reusing its id.
@@ -260,7 +264,8 @@ button:focus,input:focus,a:focus{outline:3px solid #0b57d0;outline-offset:2px}
 <main>
 <h1>Approvals{{with .Who}} waiting on {{.}}{{end}}</h1>
 {{with .Message}}<p class="note" role="status">{{.}}</p>{{end}}
-{{if .SignIn}}
+{{if .Off}}
+{{else if .SignIn}}
 <form method="post" action="` + InboxPath + `">
 <label for="api_key">Your Flowgate API key (or an OAuth access token)</label>
 <input id="api_key" name="api_key" type="password" autocomplete="current-password" required>
@@ -271,7 +276,7 @@ button:focus,input:focus,a:focus{outline:3px solid #0b57d0;outline-offset:2px}
 <ol>{{range .Items}}<li><a href="{{.Link}}">{{.WorkflowID}}</a>: {{.Type}} waits at <strong>{{.Step}}</strong>, requested by {{.RequestedBy}}; deadline {{when .Deadline}} (in {{left .Deadline}}){{if gt .Needs 1}}, needs {{.Needs}} more approvals{{end}}</li>{{end}}</ol>
 {{if .Truncate}}<p>More runs wait than this page looked at; the oldest deadlines are shown.</p>{{end}}
 {{else}}<p>Nothing waits on you now.</p>{{end}}
-<form method="post" action="` + InboxPath + `"><button type="submit" name="sign_out" value="1">Sign out</button></form>
+{{if .SignedIn}}<form method="post" action="` + InboxPath + `"><button type="submit" name="sign_out" value="1">Sign out</button></form>{{end}}
 {{end}}
 </main>
 </body>

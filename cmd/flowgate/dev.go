@@ -58,7 +58,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	actor := fs.String("actor", stack.LocalActor(), "identity recorded for MCP calls (no auth in dev)")
 	logLevel := fs.String("log-level", "warn", "debug | info | warn | error")
 	var dk stack.DecisionKeyFlag
-	dk.Register(fs, "default <data-dir>/decision.keys when auth is on")
+	dk.Register(fs, "default <data-dir>/decision.keys; with auth on it signs every decision, without auth only approval links and inbox sessions")
 	var pf stack.ProcessFlags
 	pf.Register(fs, "agents can start them; edits are picked up within seconds and on SIGHUP")
 	pf.RegisterReload(fs)
@@ -128,9 +128,10 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return usageError{err}
 	}
 	explicitKeys := dk.Path != ""
-	if (auth != nil || nf.On()) && dk.Path == "" {
+	if dk.Path == "" {
 		// With authentication on, every decision is signed and runs take no other; approval
-		// links are signed with the same keys.
+		// links (notices, the inbox) are signed with the same keys. Without it the keys sign
+		// links only.
 		dk.Path = filepath.Join(*dataDir, "decision.keys")
 	}
 	linkKeys, err := dk.Load()
