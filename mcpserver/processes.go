@@ -116,7 +116,7 @@ func (s *Server) addProcessTools() {
 	} else {
 		opts = append(opts, mcp.WithString("name", mcp.Required(), mcp.Description("The process name; none is loaded now (start flowgate with --processes DIR).")))
 	}
-	s.mcp.AddTool(mcp.NewTool("describe_process", opts...), mcp.NewTypedToolHandler(s.describeProcessTool))
+	s.mcp.AddTool(mcp.NewTool("describe_process", opts...), typed(s.describeProcessTool))
 }
 
 // ProcessArgs are the arguments of describe_process.

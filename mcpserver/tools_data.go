@@ -35,7 +35,7 @@ A result over %.1f MiB of JSON (%d bytes, below Temporal's 2 MB limit on one res
 		readOnly("Run a read-only SQL query"),
 		// As a task (params.task), its tool_call run answers through tasks/result.
 		mcp.WithTaskSupport(mcp.TaskSupportOptional),
-	), mcp.NewTypedToolHandler(func(ctx context.Context, req mcp.CallToolRequest, in activities.QueryInput) (*mcp.CallToolResult, error) {
+	), typed(func(ctx context.Context, req mcp.CallToolRequest, in activities.QueryInput) (*mcp.CallToolResult, error) {
 		if err := in.Validate(); err != nil {
 			return mcp.NewToolResultError(errorText(err)), nil
 		}
@@ -59,7 +59,7 @@ A result over %.1f MiB of JSON (%d bytes, below Temporal's 2 MB limit on one res
 		readOnly("Search a table"),
 		// As a task (params.task), its tool_call run answers through tasks/result.
 		mcp.WithTaskSupport(mcp.TaskSupportOptional),
-	), mcp.NewTypedToolHandler(func(ctx context.Context, req mcp.CallToolRequest, in activities.SearchInput) (*mcp.CallToolResult, error) {
+	), typed(func(ctx context.Context, req mcp.CallToolRequest, in activities.SearchInput) (*mcp.CallToolResult, error) {
 		if err := in.Validate(); err != nil {
 			return mcp.NewToolResultError(errorText(err)), nil
 		}
@@ -88,7 +88,7 @@ POSTs carry an idempotency key, so a retry never does the work twice.`, s.cfg.Di
 		behaviour("Call a service", writes, destructive, notIdempotent, openWorld),
 		// As a task (params.task), its tool_call run answers through tasks/result.
 		mcp.WithTaskSupport(mcp.TaskSupportOptional),
-	), mcp.NewTypedToolHandler(func(ctx context.Context, req mcp.CallToolRequest, in activities.CallInput) (*mcp.CallToolResult, error) {
+	), typed(func(ctx context.Context, req mcp.CallToolRequest, in activities.CallInput) (*mcp.CallToolResult, error) {
 		in.IdempotencyKey = ""
 		if strings.TrimSpace(in.Service) == "" {
 			return argError("service", "is empty", strings.Join(activities.DefaultServiceNames, ", ")), nil
@@ -120,7 +120,7 @@ POSTs carry an idempotency key, so a retry never does the work twice.`, s.cfg.Di
 		readOnly("Parse a sandbox file"),
 		// As a task (params.task), its tool_call run answers through tasks/result.
 		mcp.WithTaskSupport(mcp.TaskSupportOptional),
-	), mcp.NewTypedToolHandler(func(ctx context.Context, req mcp.CallToolRequest, in ParseArgs) (*mcp.CallToolResult, error) {
+	), typed(func(ctx context.Context, req mcp.CallToolRequest, in ParseArgs) (*mcp.CallToolResult, error) {
 		if _, err := activities.CleanSandboxPath("file_path", in.FilePath); err != nil {
 			return mcp.NewToolResultError(errorText(err)), nil
 		}
@@ -171,7 +171,7 @@ func (s *Server) addListFiles() {
 		readOnly("List sandbox files"),
 		// As a task (params.task), its tool_call run answers through tasks/result.
 		mcp.WithTaskSupport(mcp.TaskSupportOptional),
-	), mcp.NewTypedToolHandler(func(ctx context.Context, req mcp.CallToolRequest, in activities.ListInput) (*mcp.CallToolResult, error) {
+	), typed(func(ctx context.Context, req mcp.CallToolRequest, in activities.ListInput) (*mcp.CallToolResult, error) {
 		if in.Folder != "" {
 			if _, err := activities.CleanSandboxPath("folder", in.Folder); err != nil {
 				return mcp.NewToolResultError(errorText(err)), nil

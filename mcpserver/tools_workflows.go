@@ -156,14 +156,14 @@ To follow the run: if your client speaks MCP tasks, call this as a task (params.
 		behaviour("Start a workflow", writes, destructive, notIdempotent, openWorld),
 		// As a task (params.task), tasks/result waits for the run's end and asks at its gates.
 		mcp.WithTaskSupport(mcp.TaskSupportOptional),
-	), mcp.NewTypedToolHandler(s.startWorkflow))
+	), typed(s.startWorkflow))
 
 	s.mcp.AddTool(mcp.NewTool("get_workflow_status",
 		mcp.WithDescription("Get where a workflow stands: status, progress, current step and, when it waits, what for (waiting.step, waiting.actions, waiting.deadline, waiting.not_by). Call this before advance_workflow. To wait for a change, subscribe to workflow://{id}/details or use a task instead of calling this in a loop."),
 		mcp.WithString("workflow_id", mcp.Required(), mcp.MaxLength(MaxIDLength), mcp.Description("The id start_workflow returned, e.g. deployment-9b1c…")),
 		mcp.WithOutputSchema[StatusResult](),
 		readOnly("Get workflow status"),
-	), mcp.NewTypedToolHandler(s.getStatus))
+	), typed(s.getStatus))
 
 	s.mcp.AddTool(mcp.NewTool("advance_workflow",
 		mcp.WithDescription(`Approve or reject the step a workflow waits at, or continue a step that failed. Call get_workflow_status first and pass the waiting step as "step", so a decision about a step that has moved on is refused.
@@ -178,7 +178,7 @@ Returns the new status.`),
 		// A reject undoes work through the services; a second call without step may decide
 		// the next gate.
 		behaviour("Approve, reject or continue a workflow", writes, destructive, notIdempotent, openWorld),
-	), mcp.NewTypedToolHandler(s.advanceWorkflow))
+	), typed(s.advanceWorkflow))
 
 	s.mcp.AddTool(mcp.NewTool("list_workflows",
 		mcp.WithDescription("List Flowgate workflows, newest first, optionally filtered by type and status (status=waiting_approval lists what waits for a person). Pass pagination.next_cursor as cursor for the next page."),
@@ -189,7 +189,7 @@ Returns the new status.`),
 		mcp.WithBoolean("include_total", mcp.Description("count every match for pagination.total, however long it takes; without it a count that takes longer than "+s.cfg.ListCountBudget.String()+" (many thousands of runs) is left out, and has_more still says whether a page follows.")),
 		mcp.WithOutputSchema[ListResult](),
 		readOnly("List workflows"),
-	), mcp.NewTypedToolHandler(s.listWorkflows))
+	), typed(s.listWorkflows))
 
 	s.mcp.AddTool(mcp.NewTool("cancel_workflow",
 		mcp.WithDescription("Cancel a running workflow. It undoes the work its completed steps did (deactivates records, rolls back deployments) and ends cancelled. The reason is recorded in its history."),
@@ -198,7 +198,7 @@ Returns the new status.`),
 		mcp.WithOutputSchema[CancelResult](),
 		// Cancelling again changes nothing more: the second call is refused.
 		behaviour("Cancel a workflow", writes, destructive, idempotent, openWorld),
-	), mcp.NewTypedToolHandler(s.cancelWorkflow))
+	), typed(s.cancelWorkflow))
 }
 
 // argError is a tool error for an argument: which one, what is wrong, what is allowed.
@@ -370,7 +370,7 @@ func (s *Server) advance(ctx context.Context, request mcp.CallToolRequest, args 
 	case errors.As(err, &scope):
 		return mcp.NewToolResultError(err.Error()), nil
 	case err != nil:
-		msg := "cannot " + args.Action + " " + args.WorkflowID + ": " + s.explain(ctx, args.WorkflowID, err)
+		msg := "cannot " + args.Action + " " + args.WorkflowID + ": " + strings.TrimSuffix(s.explain(ctx, args.WorkflowID, err), ".") + "."
 		if cur, qerr := s.app.Status(ctx, args.WorkflowID); qerr == nil {
 			msg += " Now: " + describeStatus(cur)
 		}

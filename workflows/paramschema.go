@@ -98,7 +98,8 @@ type paramErrors []*ParamError
 func (e paramErrors) Error() string {
 	parts := make([]string, len(e))
 	for i, pe := range e {
-		parts[i] = pe.Error()
+		// A description may end its sentence: "(kept in lowercase)." then "; …" reads badly.
+		parts[i] = strings.TrimSuffix(pe.Error(), ".")
 	}
 	return strings.Join(parts, "; ")
 }
