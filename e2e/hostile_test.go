@@ -29,7 +29,7 @@ func TestHostileHTTPInput(t *testing.T) {
 		ok      func(status int, out string) bool
 	}{
 		{"not JSON", `{"jsonrpc":`, nil, func(s int, o string) bool { return s == 400 && strings.Contains(o, "-32700") }},
-		{"JSON but not JSON-RPC", `[1, 2, 3]`, nil, func(s int, o string) bool { return s == 400 && strings.Contains(o, `"error"`) }},
+		{"JSON but not JSON-RPC", `[1, 2, 3]`, nil, func(s int, o string) bool { return s == 400 && strings.Contains(o, "-32600") }},
 		{"unknown method", `{"jsonrpc":"2.0","id":7,"method":"tools/explode","params":{}}`, nil, func(s int, o string) bool { return strings.Contains(o, "-32601") }},
 		// The spec's answer to an unknown tool is invalid params.
 		{"unknown tool", toolCall("rm_rf", map[string]any{}), nil, func(s int, o string) bool { return strings.Contains(o, `"code":-32602`) }},

@@ -161,12 +161,25 @@ func readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
 func (s *Server) bufferBody(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodPost {
-			if _, ok := readBody(w, r); !ok {
+			body, ok := readBody(w, r)
+			if !ok {
+				return
+			}
+			if notAMessage(body) {
+				rpcRefusal(w, http.StatusBadRequest, "the body is JSON but not a JSON-RPC message: send one JSON object with jsonrpc, method and, for a request, id (this protocol has no batches)")
 				return
 			}
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// notAMessage tells whether body is valid JSON that cannot be a JSON-RPC message (an
+// array, a number, a string): the spec's answer is Invalid Request, not a parse error.
+// Invalid JSON is left to the server, which answers Parse error.
+func notAMessage(body []byte) bool {
+	t := bytes.TrimSpace(body)
+	return json.Valid(t) && (len(t) == 0 || t[0] != '{')
 }
 
 // rpcRefusal answers a request the transport refuses with status and a JSON-RPC error
