@@ -32,10 +32,10 @@ type Finding struct {
 
 // Kinds of finding.
 const (
-	FindingMissingEvidence  = "record_without_evidence"
-	FindingUnknownRecord    = "evidence_without_record"
-	FindingDuplicateRecord  = "duplicate_record"
-	FindingDuplicateEvident = "duplicate_evidence"
+	FindingMissingEvidence   = "record_without_evidence"
+	FindingUnknownRecord     = "evidence_without_record"
+	FindingDuplicateRecord   = "duplicate_record"
+	FindingDuplicateEvidence = "duplicate_evidence"
 )
 
 // AuditReport is the report an audit publishes.
@@ -86,7 +86,7 @@ func Analyze(tables []string, records []CollectedRecord, evidence []EvidenceItem
 			findings = append(findings, Finding{FindingUnknownRecord, ev.Table, ev.Key, fmt.Sprintf("%s row %d names no record", ev.File, ev.Row)})
 		}
 		if evidenceCount[k] > 1 && !seen[k] {
-			findings = append(findings, Finding{FindingDuplicateEvident, ev.Table, ev.Key, fmt.Sprintf("listed %d times in the evidence", evidenceCount[k])})
+			findings = append(findings, Finding{FindingDuplicateEvidence, ev.Table, ev.Key, fmt.Sprintf("listed %d times in the evidence", evidenceCount[k])})
 		}
 		seen[k] = true
 	}

@@ -171,7 +171,7 @@ func TestAnalyzeAuditFindsWhatTheWorkflowFinds(t *testing.T) {
 	}
 	// The fixture has every kind of finding, so the comparison means something.
 	_, _, an := f.run(t, "audit-kinds", f.tables, f.paths)
-	for _, k := range []string{activities.FindingMissingEvidence, activities.FindingUnknownRecord, activities.FindingDuplicateRecord, activities.FindingDuplicateEvident} {
+	for _, k := range []string{activities.FindingMissingEvidence, activities.FindingUnknownRecord, activities.FindingDuplicateRecord, activities.FindingDuplicateEvidence} {
 		if an.ByKind[k] == 0 {
 			t.Errorf("no finding of kind %s: %v", k, an.ByKind)
 		}

@@ -11,6 +11,7 @@ import (
 	"github.com/mark3labs/mcp-go/server"
 
 	"github.com/flowgate/flowgate/internal/processes"
+	"github.com/flowgate/flowgate/internal/words"
 	"github.com/flowgate/flowgate/workflows"
 )
 
@@ -61,7 +62,7 @@ func describeProcess(p *processes.Process) ProcessView {
 				g.Quorum = 1
 			}
 			sv.Gate = &g
-			sv.Does = fmt.Sprintf("wait for %s", plural(g.Quorum, "approval"))
+			sv.Does = fmt.Sprintf("wait for %s", words.Plural(g.Quorum, "approval"))
 		}
 		if c := s.Compensate; c != nil {
 			sv.Undo = does(d, c.Call, c.SQL)

@@ -19,6 +19,7 @@ import (
 	"github.com/flowgate/flowgate/activities"
 	"github.com/flowgate/flowgate/internal/app"
 	"github.com/flowgate/flowgate/internal/processes"
+	"github.com/flowgate/flowgate/internal/words"
 	"github.com/flowgate/flowgate/workflows"
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
@@ -335,15 +336,15 @@ func (s *Server) explain(ctx context.Context, workflowID string, err error) stri
 	case errors.As(err, &nsNotFound):
 		return fmt.Sprintf("the Temporal namespace %s does not exist; the operator should create it (temporal operator namespace create %s, with Flowgate's search attributes) or point --tools-namespace at the processes' namespace", nsNotFound.Namespace, nsNotFound.Namespace)
 	case errors.As(err, &queryFailed):
-		return fmt.Sprintf("workflow %q could not answer: %s", workflowID, firstLine(queryFailed.Message))
+		return fmt.Sprintf("workflow %q could not answer: %s", workflowID, words.FirstLine(queryFailed.Message))
 	}
 	switch serviceerror.ToStatus(err).Code() {
 	case codes.InvalidArgument:
-		return "Temporal refused the request as invalid: " + firstLine(serviceerror.ToStatus(err).Message())
+		return "Temporal refused the request as invalid: " + words.FirstLine(serviceerror.ToStatus(err).Message())
 	case codes.AlreadyExists:
-		return "it already exists: " + firstLine(serviceerror.ToStatus(err).Message())
+		return "it already exists: " + words.FirstLine(serviceerror.ToStatus(err).Message())
 	case codes.FailedPrecondition:
-		return "Temporal cannot do this in the current state: " + firstLine(serviceerror.ToStatus(err).Message())
+		return "Temporal cannot do this in the current state: " + words.FirstLine(serviceerror.ToStatus(err).Message())
 	case codes.PermissionDenied, codes.Unauthenticated:
 		return "Flowgate's connection to Temporal is not allowed to do this; the operator should check its namespace and credentials"
 	case codes.ResourceExhausted:
@@ -363,12 +364,5 @@ func (s *Server) explain(ctx context.Context, workflowID string, err error) stri
 	case errors.Is(err, context.Canceled):
 		return "the call was cancelled by the client"
 	}
-	return "the call failed: " + firstLine(err.Error())
-}
-
-func firstLine(s string) string {
-	if i := strings.IndexByte(s, '\n'); i >= 0 {
-		return s[:i]
-	}
-	return s
+	return "the call failed: " + words.FirstLine(err.Error())
 }

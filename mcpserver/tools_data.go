@@ -14,6 +14,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/flowgate/flowgate/activities"
+	"github.com/flowgate/flowgate/internal/words"
 	"github.com/flowgate/flowgate/workflows"
 )
 
@@ -45,7 +46,7 @@ A result over %.1f MiB of JSON (%d bytes, below Temporal's 2 MB limit on one res
 			if out.Truncated {
 				more = " (more rows matched: raise limit or narrow the query)"
 			}
-			return fmt.Sprintf("%s%s: %s", plural(out.RowsReturned, "row"), more, compactJSON(out.Rows))
+			return fmt.Sprintf("%s%s: %s", words.Plural(out.RowsReturned, "row"), more, compactJSON(out.Rows))
 		})
 	}))
 
@@ -69,7 +70,7 @@ A result over %.1f MiB of JSON (%d bytes, below Temporal's 2 MB limit on one res
 			if out.RowsReturned == 1 {
 				verb = " matches"
 			}
-			return fmt.Sprintf("%s in %s%s %q: %s", plural(out.RowsReturned, "row"), in.Table, verb, in.SearchTerm, compactJSON(out.Rows))
+			return fmt.Sprintf("%s in %s%s %q: %s", words.Plural(out.RowsReturned, "row"), in.Table, verb, in.SearchTerm, compactJSON(out.Rows))
 		})
 	}))
 
@@ -127,7 +128,7 @@ POSTs carry an idempotency key, so a retry never does the work twice.`, s.cfg.Di
 		var out activities.ParsedFile
 		return s.runTool(ctx, req, workflows.ToolParseFile, activities.ParseInput{FilePath: in.FilePath}, &out, func() string {
 			if out.Format == "csv" {
-				return fmt.Sprintf("%s: CSV with %s, columns %s", out.Path, plural(out.RowCount, "row"), strings.Join(out.Header, ", "))
+				return fmt.Sprintf("%s: CSV with %s, columns %s", out.Path, words.Plural(out.RowCount, "row"), strings.Join(out.Header, ", "))
 			}
 			return fmt.Sprintf("%s: %s", out.Path, string(out.Data))
 		})
@@ -186,7 +187,7 @@ func (s *Server) addListFiles() {
 			if out.Folder == "." {
 				where = "the sandbox"
 			}
-			lines := []string{fmt.Sprintf("%s in %s%s:", plural(out.Count, "file"), where, map[bool]string{true: " (more not shown: raise limit or narrow folder)"}[out.Truncated])}
+			lines := []string{fmt.Sprintf("%s in %s%s:", words.Plural(out.Count, "file"), where, map[bool]string{true: " (more not shown: raise limit or narrow folder)"}[out.Truncated])}
 			for _, f := range out.Files {
 				lines = append(lines, fmt.Sprintf("- %s (%d bytes)", f.Path, f.Size))
 			}

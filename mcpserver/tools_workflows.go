@@ -17,6 +17,7 @@ import (
 	"go.temporal.io/api/workflowservice/v1"
 
 	"github.com/flowgate/flowgate/internal/app"
+	"github.com/flowgate/flowgate/internal/words"
 	"github.com/flowgate/flowgate/workflows"
 )
 
@@ -277,7 +278,7 @@ func (s *Server) getStatus(ctx context.Context, _ mcp.CallToolRequest, args Work
 func describeStatus(v workflows.StatusView) string {
 	text := fmt.Sprintf("%s %s is %s (%d%%, %d of %d steps done)", v.Type, v.WorkflowID, v.Status, v.Progress, v.StepsCompleted, v.TotalSteps)
 	if len(v.Undoing) > 0 {
-		text += fmt.Sprintf(", undoing %s (%s)", plural(len(v.Undoing), "step"), strings.Join(v.Undoing, ", "))
+		text += fmt.Sprintf(", undoing %s (%s)", words.Plural(len(v.Undoing), "step"), strings.Join(v.Undoing, ", "))
 	}
 	text += "."
 	if w := v.Waiting; w != nil {
@@ -301,14 +302,6 @@ func describeStatus(v workflows.StatusView) string {
 	return text
 }
 
-// plural renders a count with its noun: "1 step", "2 steps".
-func plural(n int, noun string) string {
-	if n == 1 {
-		return "1 " + noun
-	}
-	return fmt.Sprintf("%d %ss", n, noun)
-}
-
 // decided says what an accepted decision did, from the status the workflow answered with:
 // "rejected, undoing 2 steps (provision_accounts, create_user_record)" or "approved, now
 // at step grant_access".
@@ -316,7 +309,7 @@ func decided(action string, v workflows.StatusView) string {
 	past := map[string]string{"approve": "approved", "reject": "rejected", "continue": "continued"}[action]
 	switch {
 	case len(v.Undoing) > 0:
-		return fmt.Sprintf("%s, undoing %s (%s)", v.Status, plural(len(v.Undoing), "step"), strings.Join(v.Undoing, ", "))
+		return fmt.Sprintf("%s, undoing %s (%s)", v.Status, words.Plural(len(v.Undoing), "step"), strings.Join(v.Undoing, ", "))
 	case v.Status.Terminal():
 		return string(v.Status)
 	case v.Waiting != nil:
@@ -487,11 +480,11 @@ func (s *Server) listWorkflows(ctx context.Context, _ mcp.CallToolRequest, args 
 		res.Pagination.NextCursor = encodeCursor(c)
 	}
 	if total != nil {
-		lines = append(lines, fmt.Sprintf("%s match%s (showing %d).", plural(int(*total), "workflow"),
+		lines = append(lines, fmt.Sprintf("%s match%s (showing %d).", words.Plural(int(*total), "workflow"),
 			map[bool]string{true: "es", false: ""}[*total == 1], len(res.Items)))
 	} else {
 		lines = append(lines, fmt.Sprintf("More than %s match (showing %d; not counted, since counting every match takes longer than %s: call again with include_total true for the count).",
-			plural(int(seen), "workflow"), len(res.Items), s.cfg.ListCountBudget))
+			words.Plural(int(seen), "workflow"), len(res.Items), s.cfg.ListCountBudget))
 	}
 	for _, it := range res.Items {
 		line := fmt.Sprintf("- %s: %s %s", it.WorkflowID, it.Type, it.Status)

@@ -46,10 +46,10 @@ type Finding = activities.Finding
 
 // Kinds of finding.
 const (
-	FindingMissingEvidence  = activities.FindingMissingEvidence
-	FindingUnknownRecord    = activities.FindingUnknownRecord
-	FindingDuplicateRecord  = activities.FindingDuplicateRecord
-	FindingDuplicateEvident = activities.FindingDuplicateEvident
+	FindingMissingEvidence   = activities.FindingMissingEvidence
+	FindingUnknownRecord     = activities.FindingUnknownRecord
+	FindingDuplicateRecord   = activities.FindingDuplicateRecord
+	FindingDuplicateEvidence = activities.FindingDuplicateEvidence
 )
 
 // AuditReport is the report an audit publishes.

@@ -15,6 +15,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/flowgate/flowgate/activities"
+	"github.com/flowgate/flowgate/internal/words"
 )
 
 // Definition is a process declared in a file: its parameters, its ordered steps and the
@@ -522,7 +523,7 @@ func (c *checker) checkParameters(schema map[string]any) map[string]bool {
 		return props
 	}
 	if _, err := comp.Compile("parameters.json"); err != nil {
-		c.at(path, "parameters is not a valid JSON Schema (2020-12): %s", firstLine(err.Error()))
+		c.at(path, "parameters is not a valid JSON Schema (2020-12): %s", words.FirstLine(err.Error()))
 	}
 	if p, ok := schema["properties"].(map[string]any); ok {
 		for name := range p {
@@ -556,11 +557,6 @@ func jsonValue(v any) any {
 		return float64(x)
 	}
 	return v
-}
-
-func firstLine(s string) string {
-	s, _, _ = strings.Cut(s, "\n")
-	return s
 }
 
 func (c *checker) checkStatements(stmts map[string]Statement) {

@@ -25,6 +25,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/flowgate/flowgate/activities"
+	"github.com/flowgate/flowgate/internal/words"
 )
 
 // ProcessSource is the definition a run carries in its input: the file's content and its
@@ -568,9 +569,9 @@ func (ip *interpreter) effect(ctx workflow.Context, key string, spec activitySpe
 			return nil, "", err
 		}
 		if st.Mode == "read" {
-			return out, fmt.Sprintf("statement %s returned %s", stmt.Statement, plural(res.RowsReturned, "row")), nil
+			return out, fmt.Sprintf("statement %s returned %s", stmt.Statement, words.Plural(res.RowsReturned, "row")), nil
 		}
-		return out, fmt.Sprintf("statement %s changed %s", stmt.Statement, plural(int(res.RowsAffected), "row")), nil
+		return out, fmt.Sprintf("statement %s changed %s", stmt.Statement, words.Plural(int(res.RowsAffected), "row")), nil
 	}
 	return nil, "", errors.New("step has nothing to run")
 }
@@ -639,13 +640,6 @@ const maxRecordedOutput = 4096
 // templateError fails a step whose template cannot be filled; no retry fills it.
 func templateError(err error) error {
 	return temporal.NewNonRetryableApplicationError(err.Error(), activities.ErrTypeInvalidInput, nil)
-}
-
-func plural(n int, noun string) string {
-	if n == 1 {
-		return "1 " + noun
-	}
-	return strconv.Itoa(n) + " " + noun + "s"
 }
 
 // decodeJSON decodes JSON keeping whole numbers as int64, so CEL and templates see 5000

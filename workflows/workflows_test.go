@@ -867,7 +867,7 @@ func testAuditPublishesReportWithFindings(t *testing.T, defined bool) {
 	}
 	// The sample evidence names one unknown user and one unknown order, lists Ada twice,
 	// and covers 4 of 20 users and 2 of 40 orders.
-	if kinds[workflows.FindingUnknownRecord] != 2 || kinds[workflows.FindingDuplicateEvident] != 1 || kinds[workflows.FindingMissingEvidence] != 16+38 {
+	if kinds[workflows.FindingUnknownRecord] != 2 || kinds[workflows.FindingDuplicateEvidence] != 1 || kinds[workflows.FindingMissingEvidence] != 16+38 {
 		t.Errorf("findings by kind = %v", kinds)
 	}
 	if report.SignedOffBy != "auditor" || report.RecordsCount != 60 {

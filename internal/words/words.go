@@ -1,0 +1,21 @@
+// Package words holds the small text helpers the packages that speak to people share.
+package words
+
+import (
+	"strconv"
+	"strings"
+)
+
+// Plural renders a count with its noun: "1 step", "2 steps".
+func Plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return strconv.Itoa(n) + " " + noun + "s"
+}
+
+// FirstLine is s up to its first newline.
+func FirstLine(s string) string {
+	s, _, _ = strings.Cut(s, "\n")
+	return s
+}
