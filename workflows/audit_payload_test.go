@@ -161,3 +161,41 @@ func TestAuditVersion2RunsFinishOnThisBuild(t *testing.T) {
 		t.Errorf("report\n version 2 %s\n version 3 %s", oldReport, newReport)
 	}
 }
+
+// TestAVersion2AuditTooLargeToPublishFailsItsStep: a run on the audit's version 2 whose
+// report is over Temporal's payload limit once encoded used to leave every approval
+// failing ("Workflow Task in failed state"). Its publish step now fails, naming the sizes
+// and the limit, and the run waits for a decision: rejecting it ends it, failed.
+func TestAVersion2AuditTooLargeToPublishFailsItsStep(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join("testdata", "audit_v2.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := workflows.ParseDefinition("testdata/audit_v2.yaml", data, workflows.DefinitionRules{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v2 := workflows.NewProcessSource(d, data)
+	h := newHarness(t)
+	writeUnknownEvidence(t, h, "evidence/many.csv", 13_700)
+	h.at(time.Minute, func() {
+		h.advance(workflows.AdvanceRequest{Scopes: approveScope, Action: workflows.ActionApprove, Step: workflows.StepAuditorSignoff, Actor: "auditor"})
+	})
+	var failed workflows.State
+	h.at(time.Hour, func() {
+		failed = h.details()
+		h.advance(workflows.AdvanceRequest{Scopes: approveScope, Action: workflows.ActionReject, Step: "publish_report", Actor: "auditor"})
+	})
+	raw, _ := json.Marshal(workflows.AuditParams{Tables: []string{"users"}, Evidence: []string{"evidence/many.csv"}})
+	h.env.ExecuteWorkflow(string(workflows.KindAudit), workflows.BuiltinInput{Request: alice, Params: raw, Process: &v2})
+	st, _ := h.result()
+	if failed.Status != workflows.StatusWaitingInput || failed.CurrentStep != "publish_report" {
+		t.Fatalf("after the approval: %s at %s", failed.Status, failed.CurrentStep)
+	}
+	if e := stepOf(failed, "publish_report").Error; !strings.Contains(e, "over Temporal's payload limit of 2097152 bytes") || !strings.Contains(e, "13720 findings") {
+		t.Errorf("publish_report error %q", e)
+	}
+	if st.Status != workflows.StatusFailed || st.ClosedAt == nil {
+		t.Errorf("after the reject: %s, closed %v (a reject at a failed step ends the run failed)", st.Status, st.ClosedAt)
+	}
+}

@@ -2,6 +2,7 @@ package workflows
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"slices"
 	"strings"
 
+	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/flowgate/flowgate/activities"
@@ -81,6 +83,9 @@ type AuditReportInput struct {
 	Name string `json:"name"`
 	AuditReport
 }
+
+// maxPayloadBytes is Temporal's default limit of one payload (blobSizeLimitError).
+const maxPayloadBytes = 2 << 20
 
 // operations are the operations a builtin step may name. An operation stays here as long
 // as a run in flight may carry a definition that names it: the audit's version 2 names
@@ -155,6 +160,15 @@ var operations = map[string]operation{
 			content, err := json.MarshalIndent(report, "", "  ")
 			if err != nil {
 				return nil, err
+			}
+			// The report travels base64-encoded in the activity's input. At or over Temporal's
+			// 2 MiB payload limit the workflow task would fail on every attempt, and the run
+			// could not be decided; such a task never completed, so no history holds one, and
+			// failing the step here changes no run that replays.
+			if enc := base64.StdEncoding.EncodedLen(len(content)); enc >= maxPayloadBytes {
+				return nil, temporal.NewNonRetryableApplicationError(fmt.Sprintf(
+					"the report of %d findings is %d bytes, %d once encoded, over Temporal's payload limit of %d bytes: this run carries the audit's version 2, which passes findings by value; reject it and start the audit again (version 3 passes them by reference)",
+					len(report.Findings), len(content), enc, maxPayloadBytes), activities.ErrTypeInvalidInput, nil)
 			}
 			var file activities.ReportFile
 			err = workflow.ExecuteActivity(ctx, files.WriteReport, activities.ReportInput{Name: r.Name, Content: content}).Get(ctx, &file)
