@@ -90,10 +90,12 @@ func TestSeparateProcesses(t *testing.T) {
 			"parameters": map[string]any{"service": []string{"orders", "users", "products"}[i%3], "version": fmt.Sprintf("9.%d.0", i), "environment": "production"}}).decode(t, &s)
 		ids = append(ids, s.WorkflowID)
 	}
+	var lastRefusal string
 	status := func(id string) workflows.Status {
 		var st mcpserver.StatusResult
 		r := callTool(t, b, "get_workflow_status", map[string]any{"workflow_id": id})
 		if r.IsError {
+			lastRefusal = r.Text
 			return ""
 		}
 		r.decode(t, &st)
@@ -123,10 +125,15 @@ func TestSeparateProcesses(t *testing.T) {
 			}
 		}
 	}
+	// Under load (a cold go test ./... compiles the other packages beside this one), a run
+	// that was on the killed worker has twice taken over 90 s to answer again (its status
+	// query refused meanwhile); alone this test takes 27-48 s. Why recovery takes that
+	// long is issue 24's recovery item; until then the wait allows 3 minutes and says what
+	// the MCP server answered.
 	for _, id := range ids {
-		testenv.WaitFor(t, 90*time.Second, id+" completed", func() (bool, error) {
+		testenv.WaitFor(t, 3*time.Minute, id+" completed", func() (bool, error) {
 			s := status(id)
-			return s == workflows.StatusCompleted, fmt.Errorf("status %s", s)
+			return s == workflows.StatusCompleted, fmt.Errorf("status %q, last refusal %q", s, lastRefusal)
 		})
 	}
 	resp, err := http.Get(demoURL + "/_ledger")
