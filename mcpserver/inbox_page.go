@@ -88,12 +88,8 @@ func (s *Server) inboxHandler(w http.ResponseWriter, r *http.Request) {
 	base := "//" + r.Host
 	for _, p := range res.Items {
 		// Each link decides the run that waits now, not a later one reusing its id.
-		desc, err := s.cfg.Client.DescribeWorkflowExecution(ctx, p.WorkflowID, "")
-		if err != nil {
-			continue
-		}
 		link, err := ApprovalLink(keys, base, workflows.ApprovalLink{WorkflowID: p.WorkflowID,
-			RunID: desc.GetWorkflowExecutionInfo().GetFirstRunId(), Step: p.Step, Approver: res.For, Expires: p.Deadline})
+			RunID: p.FirstRunID, Step: p.Step, Approver: res.For, Expires: p.Deadline})
 		if err != nil {
 			continue
 		}

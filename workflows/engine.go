@@ -166,6 +166,7 @@ func newRunner(ctx workflow.Context, kind Kind, req Request, params any, steps [
 	r := &runner{req: req, state: State{
 		StatusView: StatusView{
 			WorkflowID:  info.WorkflowExecution.ID,
+			FirstRunID:  firstRunID(ctx),
 			Type:        kind,
 			Status:      StatusPending,
 			TotalSteps:  len(steps),

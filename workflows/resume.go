@@ -123,6 +123,9 @@ func resumeRunner(ctx workflow.Context, req Request, res Resume) (*runner, error
 	r := &runner{req: req, state: res.State, upsertOnChange: res.UpsertOnChange, notifies: res.Notifies, told: res.Told,
 		unsignedHoldsScopes: res.UnsignedHoldsScopes, continues: true, runs: res.Runs, bundled: res.Bundled, localReads: res.LocalReads,
 		costLimited: res.CostLimited, strictActors: res.StrictActors, runKeys: res.RunKeys}
+	if r.state.FirstRunID == "" { // a run that continued before runs knew it
+		r.state.FirstRunID = firstRunID(ctx)
+	}
 	if r.state.Outputs == nil {
 		r.state.Outputs = map[string]string{}
 	}

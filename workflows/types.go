@@ -161,7 +161,10 @@ func (w *Waiting) MayApprove(actor string, scopes []string, all bool) bool {
 
 // StatusView is the compact record returned by the status query and the advance update.
 type StatusView struct {
-	WorkflowID     string `json:"workflow_id"`
+	WorkflowID string `json:"workflow_id"`
+	// FirstRunID is the run id of the first run of the workflow id (the same across
+	// continue-as-new): what approval links are bound to.
+	FirstRunID     string `json:"first_run_id,omitempty"`
 	Type           Kind   `json:"type"`
 	Status         Status `json:"status"`
 	Progress       int    `json:"progress"`

@@ -17,7 +17,9 @@ const MaxPending = 100
 
 // Pending is one gate that waits on the caller.
 type Pending struct {
-	WorkflowID  string    `json:"workflow_id"`
+	WorkflowID string `json:"workflow_id"`
+	// FirstRunID is the first run of the workflow id, which approval links are bound to.
+	FirstRunID  string    `json:"first_run_id,omitempty"`
 	Type        string    `json:"type"`
 	Step        string    `json:"step"`
 	RequestedBy string    `json:"requested_by"`
@@ -59,7 +61,7 @@ func (s *Service) Pending(ctx context.Context, c Caller) (PendingResult, error) 
 			continue // moved on since the listing, or not the caller's to decide
 		}
 		w := v.Waiting
-		res.Items = append(res.Items, Pending{WorkflowID: id, Type: string(v.Type), Step: w.Step, RequestedBy: v.RequestedBy,
+		res.Items = append(res.Items, Pending{WorkflowID: id, FirstRunID: v.FirstRunID, Type: string(v.Type), Step: w.Step, RequestedBy: v.RequestedBy,
 			Deadline: w.Deadline, Needs: max(w.Quorum-len(w.Approvals), 1)})
 	}
 	slices.SortFunc(res.Items, func(a, b Pending) int { return a.Deadline.Compare(b.Deadline) })
