@@ -117,15 +117,7 @@ func TestShippedAuditCarriesThousandsOfFindingsByReference(t *testing.T) {
 // (records, evidence and findings by value, as runs in flight do) still runs on this
 // build, and publishes the report version 3 publishes, byte for byte but its time.
 func TestAuditVersion2RunsFinishOnThisBuild(t *testing.T) {
-	data, err := os.ReadFile(filepath.Join("testdata", "audit_v2.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, err := workflows.ParseDefinition("testdata/audit_v2.yaml", data, workflows.DefinitionRules{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	v2 := workflows.NewProcessSource(d, data)
+	v2 := auditV2(t)
 	if v2.Version != 2 || shipped(t, workflows.KindAudit).Version != 3 {
 		t.Fatalf("versions: testdata %d, shipped %d", v2.Version, shipped(t, workflows.KindAudit).Version)
 	}
@@ -167,15 +159,7 @@ func TestAuditVersion2RunsFinishOnThisBuild(t *testing.T) {
 // failing ("Workflow Task in failed state"). Its publish step now fails, naming the sizes
 // and the limit, and the run waits for a decision: rejecting it ends it, failed.
 func TestAVersion2AuditTooLargeToPublishFailsItsStep(t *testing.T) {
-	data, err := os.ReadFile(filepath.Join("testdata", "audit_v2.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, err := workflows.ParseDefinition("testdata/audit_v2.yaml", data, workflows.DefinitionRules{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	v2 := workflows.NewProcessSource(d, data)
+	v2 := auditV2(t)
 	h := newHarness(t)
 	writeUnknownEvidence(t, h, "evidence/many.csv", 13_700)
 	h.at(time.Minute, func() {
@@ -198,4 +182,18 @@ func TestAVersion2AuditTooLargeToPublishFailsItsStep(t *testing.T) {
 	if st.Status != workflows.StatusFailed || st.ClosedAt == nil {
 		t.Errorf("after the reject: %s, closed %v (a reject at a failed step ends the run failed)", st.Status, st.ClosedAt)
 	}
+}
+
+// auditV2 is the shipped audit's version 2, which runs in flight still carry.
+func auditV2(t *testing.T) workflows.ProcessSource {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join("testdata", "audit_v2.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := workflows.ParseDefinition("testdata/audit_v2.yaml", data, workflows.DefinitionRules{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return workflows.NewProcessSource(d, data)
 }

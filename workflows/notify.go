@@ -26,7 +26,7 @@ func (r *runner) notifyGate(ctx workflow.Context, event string, g *gate) {
 		return
 	}
 	n := r.notice(event)
-	n.RunID, n.Step, n.Deadline = firstRunID(ctx), g.step, g.deadline
+	n.RunID, n.Step, n.Deadline = r.state.FirstRunID, g.step, g.deadline
 	n.Who, n.SelfApproval = "anyone allowed to approve", r.req.AllowSelfApproval
 	if g.policy != nil {
 		n.Who, n.SelfApproval = CleanText(g.policy.who()), g.policy.SelfApproval

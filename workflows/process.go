@@ -179,7 +179,7 @@ func Process(ctx workflow.Context, in ProcessInput) (State, error) {
 		r.runKeys = workflow.GetVersion(ctx, changeRunKeys, workflow.DefaultVersion, 1) == 1
 	}
 	r.summary = renderSummary(def, in.Params, r.state.WorkflowID, in.RequestedBy, r.costLimited)
-	ip := &interpreter{r: r, def: def, params: pmap, outputs: outputs, firstRun: firstRunID(ctx)}
+	ip := &interpreter{r: r, def: def, params: pmap, outputs: outputs}
 	if def.Details != "" {
 		r.extraDetails, _ = ip.render(def.Details)
 	}
@@ -237,8 +237,6 @@ type interpreter struct {
 	def     Definition
 	params  map[string]any
 	outputs map[string]any
-	// firstRun is the first run id of the workflow id, the same across continue-as-new.
-	firstRun string
 }
 
 // run runs the definition's steps in order; on a resumed run, from its gate on (the
@@ -825,7 +823,7 @@ func (ip *interpreter) runKey() string {
 	if !ip.r.runKeys {
 		return ip.r.state.WorkflowID
 	}
-	return ip.r.state.WorkflowID + "/" + ip.firstRun
+	return ip.r.state.WorkflowID + "/" + ip.r.state.FirstRunID
 }
 
 func lookupRef(ref string, params map[string]any, outputs map[string]any, id, requester string) (any, error) {
