@@ -358,9 +358,8 @@ func (s *Server) advance(ctx context.Context, request mcp.CallToolRequest, args 
 		v, err = s.app.Advance(ctx, s.caller(ctx), d)
 		return err
 	})
-	var scope *app.ScopeError
 	switch {
-	case errors.As(err, &scope):
+	case refusal(err):
 		return mcp.NewToolResultError(err.Error()), nil
 	case err != nil:
 		msg := "cannot " + args.Action + " " + args.WorkflowID + ": " + strings.TrimSuffix(s.explain(ctx, args.WorkflowID, err), ".") + "."
