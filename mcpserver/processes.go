@@ -11,7 +11,6 @@ import (
 	"github.com/mark3labs/mcp-go/server"
 
 	"github.com/flowgate/flowgate/internal/processes"
-	"github.com/flowgate/flowgate/internal/words"
 	"github.com/flowgate/flowgate/workflows"
 )
 
@@ -33,7 +32,7 @@ type ProcessView struct {
 // StepView is one step of a process as describe_process shows it.
 type StepView struct {
 	Name string `json:"name"`
-	// Kind is call, sql, file or approval.
+	// Kind is one of the step kinds a definition may use (workflows.StepKinds).
 	Kind string `json:"kind"`
 	// When is the CEL condition under which the step runs; empty means always.
 	When string `json:"when,omitempty"`
@@ -50,36 +49,16 @@ func describeProcess(p *processes.Process) ProcessView {
 	v := ProcessView{Name: d.Name, Title: d.Title, Description: d.Description, Version: d.Version, Hash: p.Source.Hash,
 		File: filepath.Base(p.Path), Parameters: d.Parameters, Source: p.Source.Source, Steps: []StepView{}}
 	for _, s := range d.Steps {
-		sv := StepView{Name: s.Name, Kind: s.Kind(), When: s.When, Does: does(d, s.Call, s.SQL)}
-		switch {
-		case s.File != nil && s.File.Action == "parse":
-			sv.Does = "parse the sandbox file " + s.File.Path
-		case s.File != nil:
-			sv.Does = "write the report " + s.File.Name + " into the sandbox"
-		case s.Approval != nil:
+		desc := d.Describe(s)
+		sv := StepView{Name: s.Name, Kind: desc.Kind, When: s.When, Does: desc.Does, Undo: desc.Undo}
+		if s.Approval != nil {
 			g := *s.Approval
-			if g.Quorum == 0 {
-				g.Quorum = 1
-			}
+			g.Quorum = max(g.Quorum, 1)
 			sv.Gate = &g
-			sv.Does = fmt.Sprintf("wait for %s", words.Plural(g.Quorum, "approval"))
-		}
-		if c := s.Compensate; c != nil {
-			sv.Undo = does(d, c.Call, c.SQL)
 		}
 		v.Steps = append(v.Steps, sv)
 	}
 	return v
-}
-
-func does(d workflows.Definition, call *workflows.CallStep, stmt *workflows.SQLStep) string {
-	switch {
-	case call != nil:
-		return fmt.Sprintf("%s %s on service %s", call.Method, call.Endpoint, call.Service)
-	case stmt != nil:
-		return fmt.Sprintf("run the %s statement %s", d.Statements[stmt.Statement].Mode, stmt.Statement)
-	}
-	return ""
 }
 
 // workflowTypes lists what start_workflow can start: the Go processes, then the loaded

@@ -132,21 +132,6 @@ type ActionDef struct {
 	Builtin *BuiltinStep `yaml:"builtin,omitempty" json:"builtin,omitempty"`
 }
 
-// kinds are the kinds an action sets.
-func (a ActionDef) kinds() []string {
-	return setKinds([]string{"call", "sql", "file", "builtin"}, a.Call != nil, a.SQL != nil, a.File != nil, a.Builtin != nil)
-}
-
-func setKinds(names []string, set ...bool) []string {
-	var out []string
-	for i, ok := range set {
-		if ok {
-			out = append(out, names[i])
-		}
-	}
-	return out
-}
-
 // ApprovalStep is a gate: who may decide, how many distinct approvals it needs, and what
 // happens at its deadline.
 type ApprovalStep struct {
@@ -235,23 +220,6 @@ func (c CallStep) Makes(service, method, endpoint string) bool {
 	return ok
 }
 
-// Kind is the step's kind: call, sql, file, builtin, actions or approval ("" when none or
-// several are set).
-func (s StepDef) Kind() string {
-	kinds := s.kinds()
-	if len(kinds) != 1 {
-		return ""
-	}
-	return kinds[0]
-}
-
-func (s StepDef) kinds() []string {
-	return setKinds(StepKinds, s.Call != nil, s.SQL != nil, s.File != nil, s.Builtin != nil, s.Actions != nil, s.Approval != nil)
-}
-
-// StepKinds lists the kinds a step may have.
-var StepKinds = []string{"call", "sql", "file", "builtin", "actions", "approval"}
-
 // DefinitionRules are what a definition is checked against besides its own consistency.
 type DefinitionRules struct {
 	// Services are the gateway services call steps may name; empty allows the demo ones.
@@ -319,6 +287,8 @@ type checker struct {
 	rules    DefinitionRules
 	env      *cel.Env
 	problems []error
+	// statements are the definition's, which sql acts name.
+	statements map[string]Statement
 	// schema is the parameter schema as JSON gives it, for the cost estimates' sizes.
 	schema map[string]any
 }
@@ -376,6 +346,7 @@ func (c *checker) check(d Definition) {
 		c.at([]any{"steps"}, "no steps; allowed: a list of steps, each one of %s", strings.Join(StepKinds, ", "))
 	}
 	c.checkStatements(d.Statements)
+	c.statements = d.Statements
 	env := c.celEnv()
 	c.env = env
 	seen := map[string]int{}
@@ -401,20 +372,9 @@ func (c *checker) check(d Definition) {
 			c.checkCondition(env, append(path, "when"), s.When)
 			refs.expression(append(path, "when"), s.When)
 		}
-		if s.Call != nil {
-			c.checkCall(append(path, "call"), *s.Call, refs)
-		}
-		if s.SQL != nil {
-			c.checkSQL(append(path, "sql"), *s.SQL, d.Statements, refs)
-		}
-		if s.File != nil {
-			c.checkFile(append(path, "file"), *s.File, refs)
-		}
-		if s.Builtin != nil {
-			c.checkBuiltin(append(path, "builtin"), *s.Builtin, refs)
-		}
+		c.checkAct(path, s.act(), refs)
 		if s.Actions != nil {
-			c.checkActions(append(path, "actions"), s, d.Statements, refs)
+			c.checkActions(append(path, "actions"), s, refs)
 		}
 		if s.Approval != nil {
 			c.checkApproval(append(path, "approval"), *s.Approval)
@@ -428,16 +388,11 @@ func (c *checker) check(d Definition) {
 			// A compensation may use the step's own output: the step has completed by then.
 			refs.earlier, refs.step = stepSet(seen), ""
 			refs.templates(append(cpath, "summary"), comp.Summary)
-			switch kinds := setKinds([]string{"call", "sql", "builtin"}, comp.Call != nil, comp.SQL != nil, comp.Builtin != nil); {
-			case len(kinds) != 1:
-				c.at(cpath, "compensate of step %q needs exactly one of call, sql or builtin", s.Name)
-			case comp.Call != nil:
-				c.checkCall(append(cpath, "call"), *comp.Call, refs)
-			case comp.SQL != nil:
-				c.checkSQL(append(cpath, "sql"), *comp.SQL, d.Statements, refs)
-			default:
-				c.checkBuiltin(append(cpath, "builtin"), *comp.Builtin, refs)
+			undoes := actKindNames(true)
+			if kinds := comp.act().kinds(); len(kinds) != 1 {
+				c.at(cpath, "compensate of step %q needs exactly one of %s", s.Name, strings.Join(undoes, ", "))
 			}
+			c.checkAct(cpath, comp.act(), refs)
 		}
 	}
 	refs := refChecker{c: c, params: params, earlier: stepSet(seen)}
@@ -606,6 +561,15 @@ func (c *checker) checkCondition(env *cel.Env, path []any, expr string) {
 	}
 }
 
+// checkAct checks the declaration of each kind a sets, each at its own field under path.
+func (c *checker) checkAct(path []any, a act, refs refChecker) {
+	for _, k := range actKinds {
+		if k.set(a) {
+			k.check(c, append(slices.Clone(path), k.name), a, refs)
+		}
+	}
+}
+
 func (c *checker) checkCall(path []any, call CallStep, refs refChecker) {
 	services := c.rules.Services
 	if len(services) == 0 {
@@ -631,7 +595,8 @@ func (c *checker) checkCall(path []any, call CallStep, refs refChecker) {
 	refs.value(append(path, "body"), call.Body)
 }
 
-func (c *checker) checkSQL(path []any, step SQLStep, stmts map[string]Statement, refs refChecker) {
+func (c *checker) checkSQL(path []any, step SQLStep, refs refChecker) {
+	stmts := c.statements
 	st, ok := stmts[step.Statement]
 	if !ok {
 		names := make([]string, 0, len(stmts))
@@ -700,7 +665,7 @@ func (c *checker) checkBuiltin(path []any, b BuiltinStep, refs refChecker) {
 
 // checkActions checks the actions of a step: each named once and of one kind; an action
 // may use the output of the actions before it.
-func (c *checker) checkActions(path []any, s StepDef, stmts map[string]Statement, refs refChecker) {
+func (c *checker) checkActions(path []any, s StepDef, refs refChecker) {
 	if len(s.Actions) == 0 {
 		c.at(path, "step %q has no actions; allowed: a list of call, sql, file and builtin actions", s.Name)
 	}
@@ -713,26 +678,15 @@ func (c *checker) checkActions(path []any, s StepDef, stmts map[string]Statement
 		case refs.selfActions[a.Name]:
 			c.at(append(apath, "name"), "action %q is declared twice in step %q; allowed: one action per name", a.Name, s.Name)
 		}
-		switch kinds := a.kinds(); len(kinds) {
+		switch kinds := a.act().kinds(); len(kinds) {
 		case 0:
-			c.at(apath, "action %q has no kind; allowed: exactly one of call, sql, file, builtin", a.Name)
+			c.at(apath, "action %q has no kind; allowed: exactly one of %s", a.Name, strings.Join(actKindNames(false), ", "))
 		case 1:
 		default:
-			c.at(apath, "action %q has several kinds (%s); allowed: exactly one of call, sql, file, builtin", a.Name, strings.Join(kinds, ", "))
+			c.at(apath, "action %q has several kinds (%s); allowed: exactly one of %s", a.Name, strings.Join(kinds, ", "), strings.Join(actKindNames(false), ", "))
 		}
 		refs.templates(append(apath, "summary"), a.Summary)
-		if a.Call != nil {
-			c.checkCall(append(apath, "call"), *a.Call, refs)
-		}
-		if a.SQL != nil {
-			c.checkSQL(append(apath, "sql"), *a.SQL, stmts, refs)
-		}
-		if a.File != nil {
-			c.checkFile(append(apath, "file"), *a.File, refs)
-		}
-		if a.Builtin != nil {
-			c.checkBuiltin(append(apath, "builtin"), *a.Builtin, refs)
-		}
+		c.checkAct(apath, a.act(), refs)
 		refs.selfActions = maps.Clone(refs.selfActions)
 		refs.selfActions[a.Name] = true
 	}

@@ -25,7 +25,6 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/flowgate/flowgate/activities"
-	"github.com/flowgate/flowgate/internal/words"
 )
 
 // ProcessSource is the definition a run carries in its input: the file's content and its
@@ -315,7 +314,7 @@ func (ip *interpreter) undoable(s StepDef) {
 				summary = text
 			}
 		}
-		out, _, err := ip.do(ctx, name+"/undo", activitySpec{summary: summary, named: comp.Summary != ""}, act{call: comp.Call, sql: comp.SQL, builtin: comp.Builtin})
+		out, _, err := ip.do(ctx, name+"/undo", activitySpec{summary: summary, named: comp.Summary != ""}, comp.act())
 		if err == nil {
 			ip.keep(name+"/undo", out) // the record keeps what the undo answered
 		}
@@ -416,7 +415,7 @@ func (ip *interpreter) action(ctx workflow.Context, s StepDef) (string, error) {
 	if s.Actions != nil {
 		return ip.actions(ctx, s)
 	}
-	out, text, err := ip.do(ctx, s.Name, ip.spec(s), act{s.Call, s.SQL, s.File, s.Builtin})
+	out, text, err := ip.do(ctx, s.Name, ip.spec(s), s.act())
 	if err != nil {
 		return "", err
 	}
@@ -439,7 +438,7 @@ func (ip *interpreter) actions(ctx workflow.Context, s StepDef) (string, error) 
 				spec.summary, spec.named = text, true
 			}
 		}
-		v, text, err := ip.do(ctx, s.Name+"/"+a.Name, spec, act{a.Call, a.SQL, a.File, a.Builtin})
+		v, text, err := ip.do(ctx, s.Name+"/"+a.Name, spec, a.act())
 		if err != nil {
 			return "", fmt.Errorf("%s: %w", a.Name, err)
 		}
@@ -448,166 +447,6 @@ func (ip *interpreter) actions(ctx workflow.Context, s StepDef) (string, error) 
 		texts = append(texts, a.Name+": "+text)
 	}
 	return strings.Join(texts, "; "), nil
-}
-
-// act is one thing a step or compensation does: exactly one field is set.
-type act struct {
-	call    *CallStep
-	sql     *SQLStep
-	file    *FileStep
-	builtin *BuiltinStep
-}
-
-// do runs a call, statement, file action or operation and returns its output and what it
-// did; key names it for idempotency (run id / key).
-func (ip *interpreter) do(ctx workflow.Context, key string, spec activitySpec, a act) (any, string, error) {
-	switch {
-	case a.file != nil:
-		return ip.file(ctx, spec, *a.file)
-	case a.builtin != nil:
-		return ip.builtin(ctx, spec, *a.builtin)
-	}
-	return ip.effect(ctx, key, spec, a.call, a.sql)
-}
-
-// builtin runs one of Flowgate's operations with its rendered arguments.
-func (ip *interpreter) builtin(ctx workflow.Context, spec activitySpec, b BuiltinStep) (any, string, error) {
-	op, ok := operations[b.Operation]
-	if !ok {
-		return nil, "", templateError(fmt.Errorf("operation %q is not one of Flowgate's", b.Operation))
-	}
-	args, err := ip.renderValue(b.Args)
-	if err != nil {
-		return nil, "", templateError(err)
-	}
-	if args == nil {
-		args = map[string]any{}
-	}
-	in, err := op.decode(b.Operation, args)
-	if err != nil {
-		return nil, "", templateError(err)
-	}
-	v, err := op.run(spec.options(ctx, b.Operation), in)
-	if err != nil {
-		return nil, "", err
-	}
-	raw, err := json.Marshal(v)
-	if err != nil {
-		return nil, "", err
-	}
-	out, err := decodeJSON(raw)
-	if err != nil {
-		return nil, "", err
-	}
-	return out, b.Operation + " done", nil
-}
-
-// effect runs a call or a statement; key names it for idempotency (run id / key).
-func (ip *interpreter) effect(ctx workflow.Context, key string, spec activitySpec, call *CallStep, stmt *SQLStep) (any, string, error) {
-	idem := ip.runKey() + "/" + key
-	switch {
-	case call != nil:
-		service, err := ip.render(call.Service)
-		if err != nil {
-			return nil, "", templateError(err)
-		}
-		endpoint, err := ip.renderEndpoint(ctx, call.Endpoint)
-		if err != nil {
-			return nil, "", templateError(err)
-		}
-		in := activities.CallInput{Service: service, Endpoint: endpoint, Method: call.Method}
-		if call.Method == "POST" {
-			body, err := ip.renderValue(call.Body)
-			if err != nil {
-				return nil, "", templateError(err)
-			}
-			if body == nil {
-				body = map[string]any{}
-			}
-			// A body is what a service shows people (a notification's text): its strings
-			// carry no control character or bidirectional override.
-			body = cleanValue(body)
-			if in.Data, err = json.Marshal(body); err != nil {
-				return nil, "", templateError(err)
-			}
-			in.IdempotencyKey = idem
-		}
-		var res activities.CallResult
-		err = ip.exec(ctx, spec, fmt.Sprintf("%s %s %s", call.Method, service, endpoint), ip.r.localReads && call.Method == "GET", gw.CallService, in, &res)
-		if err != nil {
-			return nil, "", err
-		}
-		out := any(res.Text)
-		if len(res.JSON) > 0 {
-			if out, err = decodeJSON(res.JSON); err != nil {
-				return nil, "", err
-			}
-		}
-		return out, fmt.Sprintf("%s %s %s answered %d", call.Method, service, endpoint, res.StatusCode), nil
-	case stmt != nil:
-		st := ip.def.Statements[stmt.Statement]
-		args := make(map[string]any, len(stmt.Args))
-		for name, tmpl := range stmt.Args {
-			v, err := ip.renderValue(tmpl)
-			if err != nil {
-				return nil, "", templateError(err)
-			}
-			args[name] = v
-		}
-		in := activities.StatementInput{Name: stmt.Statement, Mode: st.Mode, Query: st.Query, Args: args}
-		if st.Mode == "write" {
-			in.Key = idem
-		}
-		var res activities.StatementResult
-		if err := ip.exec(ctx, spec, "statement "+stmt.Statement, ip.r.localReads && st.Mode == "read", db.RunStatement, in, &res); err != nil {
-			return nil, "", err
-		}
-		out, err := jsonOf(res)
-		if err != nil {
-			return nil, "", err
-		}
-		if st.Mode == "read" {
-			return out, fmt.Sprintf("statement %s returned %s", stmt.Statement, words.Plural(res.RowsReturned, "row")), nil
-		}
-		return out, fmt.Sprintf("statement %s changed %s", stmt.Statement, words.Plural(int(res.RowsAffected), "row")), nil
-	}
-	return nil, "", errors.New("step has nothing to run")
-}
-
-func (ip *interpreter) file(ctx workflow.Context, spec activitySpec, f FileStep) (any, string, error) {
-	if f.Action == "parse" {
-		p, err := ip.render(f.Path)
-		if err != nil {
-			return nil, "", templateError(err)
-		}
-		var res activities.ParsedFile
-		if err := ip.exec(ctx, spec, "parse "+p, ip.r.localReads, files.ParseFile, activities.ParseInput{FilePath: p}, &res); err != nil {
-			return nil, "", err
-		}
-		out, err := jsonOf(res)
-		return out, fmt.Sprintf("parsed %s (%s)", res.Path, res.Format), err
-	}
-	name, err := ip.render(f.Name)
-	if err != nil {
-		return nil, "", templateError(err)
-	}
-	text, err := ip.render(f.Content)
-	if err != nil {
-		return nil, "", templateError(err)
-	}
-	content, err := json.Marshal(map[string]any{
-		"process": ip.def.Name, "version": ip.def.Version, "run": ip.r.state.WorkflowID,
-		"requested_by": ip.r.state.RequestedBy, "content": text,
-	})
-	if err != nil {
-		return nil, "", err
-	}
-	var res activities.ReportFile
-	if err := workflow.ExecuteActivity(spec.options(ctx, "write report "+name), files.WriteReport, activities.ReportInput{Name: name, Content: content}).Get(ctx, &res); err != nil {
-		return nil, "", err
-	}
-	out, err := jsonOf(res)
-	return out, "wrote " + res.Path, err
 }
 
 // jsonOf is v as a template sees it: JSON values with whole numbers as int64.
