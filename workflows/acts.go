@@ -279,7 +279,7 @@ func (ip *interpreter) call(ctx workflow.Context, key string, spec activitySpec,
 // statement runs a declared statement; key names a write for idempotency (run key / key).
 func (ip *interpreter) statement(ctx workflow.Context, key string, spec activitySpec, stmt SQLStep) (any, string, error) {
 	idem := ip.runKey() + "/" + key
-	st := ip.def.Statements[stmt.Statement]
+	st := ip.plan.Statements[stmt.Statement]
 	args := make(map[string]any, len(stmt.Args))
 	for name, tmpl := range stmt.Args {
 		v, err := ip.renderValue(tmpl)
@@ -329,7 +329,7 @@ func (ip *interpreter) file(ctx workflow.Context, spec activitySpec, f FileStep)
 		return nil, "", templateError(err)
 	}
 	content, err := json.Marshal(map[string]any{
-		"process": ip.def.Name, "version": ip.def.Version, "run": ip.r.state.WorkflowID,
+		"process": ip.plan.Name, "version": ip.plan.Version, "run": ip.r.state.WorkflowID,
 		"requested_by": ip.r.state.RequestedBy, "content": text,
 	})
 	if err != nil {

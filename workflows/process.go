@@ -124,10 +124,11 @@ func ProcessDynamic(ctx workflow.Context, args converter.EncodedValues) (State, 
 // Process interprets a process definition: it runs the steps in order on the step engine
 // (gates, deadlines, retries, compensation, queries and the advance update).
 func Process(ctx workflow.Context, in ProcessInput) (State, error) {
-	def, err := in.Process.Definition()
+	plan, err := in.Process.Plan()
 	if err != nil {
 		return State{}, invalidStart(err)
 	}
+	def := plan.Definition
 	if t := workflow.GetInfo(ctx).WorkflowType.Name; t != def.Name {
 		return State{}, invalidStart(fmt.Errorf("workflow type %s carries process %s; they must be the same", t, def.Name))
 	}
@@ -178,7 +179,7 @@ func Process(ctx workflow.Context, in ProcessInput) (State, error) {
 		r.runKeys = workflow.GetVersion(ctx, changeRunKeys, workflow.DefaultVersion, 1) == 1
 	}
 	r.summary = renderSummary(def, in.Params, r.state.WorkflowID, in.RequestedBy, r.costLimited)
-	ip := &interpreter{r: r, def: def, params: pmap, outputs: outputs}
+	ip := &interpreter{r: r, plan: plan, params: pmap, outputs: outputs}
 	if def.Details != "" {
 		r.extraDetails, _ = ip.render(def.Details)
 	}
@@ -233,7 +234,7 @@ func firstRunID(ctx workflow.Context) string {
 // interpreter runs one definition on a runner.
 type interpreter struct {
 	r       *runner
-	def     Definition
+	plan    *Plan
 	params  map[string]any
 	outputs map[string]any
 }
@@ -241,10 +242,10 @@ type interpreter struct {
 // run runs the definition's steps in order; on a resumed run, from its gate on (the
 // steps before it are in the record, and their undos are registered again).
 func (ip *interpreter) run(ctx workflow.Context, resume *Resume) error {
-	for i, s := range ip.def.Steps {
+	for i, s := range ip.plan.steps {
 		if resume != nil && i < resume.Step {
 			if st := ip.r.step(s.Name); st != nil && st.Status == StepCompleted {
-				ip.undoable(s)
+				ip.undoable(s.StepDef)
 			}
 			continue
 		}
@@ -295,7 +296,7 @@ func (ip *interpreter) run(ctx workflow.Context, resume *Resume) error {
 			return err
 		}
 		ip.setOutputs()
-		ip.undoable(s)
+		ip.undoable(s.StepDef)
 	}
 	return nil
 }
@@ -324,11 +325,11 @@ func (ip *interpreter) undoable(s StepDef) {
 
 // setOutputs sets each of the definition's outputs that every step it names has reached.
 func (ip *interpreter) setOutputs() {
-	for _, name := range slices.Sorted(maps.Keys(ip.def.Outputs)) {
+	for _, name := range slices.Sorted(maps.Keys(ip.plan.Outputs)) {
 		if _, done := ip.r.state.Outputs[name]; done {
 			continue
 		}
-		if v, err := ip.render(ip.def.Outputs[name]); err == nil {
+		if v, err := ip.render(ip.plan.Outputs[name]); err == nil {
 			ip.r.state.Outputs[name] = v
 		}
 	}
@@ -339,12 +340,12 @@ type activitySpec struct {
 	summary string
 	// named is true when summary is the definition's own text, shown alone.
 	named bool
-	retry *RetryPolicy
+	retry *retryPlan
 }
 
 // spec is the activity spec of a step.
-func (ip *interpreter) spec(s StepDef) activitySpec {
-	a := activitySpec{summary: s.Name, retry: s.Retry}
+func (ip *interpreter) spec(s planStep) activitySpec {
+	a := activitySpec{summary: s.Name, retry: s.retry}
 	if s.Summary != "" {
 		if text, err := ip.render(s.Summary); err == nil {
 			a.summary, a.named = text, true
@@ -365,21 +366,9 @@ func (a activitySpec) options(ctx workflow.Context, detail string) workflow.Cont
 		return ctx
 	}
 	opts := workflow.GetActivityOptions(ctx)
-	policy := *defaultRetry
-	if a.retry.MaximumAttempts > 0 {
-		policy.MaximumAttempts = int32(a.retry.MaximumAttempts)
-	}
-	if d, err := time.ParseDuration(a.retry.InitialInterval); err == nil {
-		policy.InitialInterval = d
-	}
-	if d, err := time.ParseDuration(a.retry.MaximumInterval); err == nil {
-		policy.MaximumInterval = d
-	}
-	if a.retry.BackoffCoefficient > 0 {
-		policy.BackoffCoefficient = a.retry.BackoffCoefficient
-	}
-	if d, err := time.ParseDuration(a.retry.Timeout); err == nil {
-		opts.StartToCloseTimeout = d
+	policy := a.retry.policy
+	if a.retry.timeout > 0 {
+		opts.StartToCloseTimeout = a.retry.timeout
 	}
 	opts.RetryPolicy = &policy
 	return workflow.WithActivityOptions(ctx, opts)
@@ -411,7 +400,7 @@ func (ip *interpreter) exec(ctx workflow.Context, a activitySpec, detail string,
 const localReadBound = 24 * time.Hour
 
 // action runs a step that does something and keeps its output for later steps.
-func (ip *interpreter) action(ctx workflow.Context, s StepDef) (string, error) {
+func (ip *interpreter) action(ctx workflow.Context, s planStep) (string, error) {
 	if s.Actions != nil {
 		return ip.actions(ctx, s)
 	}
@@ -426,13 +415,13 @@ func (ip *interpreter) action(ctx workflow.Context, s StepDef) (string, error) {
 // actions runs a step's actions in order. The step's output holds each action's by name,
 // so a later action can use an earlier one's; a retry of the step (continue) runs them
 // all again under the same idempotency keys.
-func (ip *interpreter) actions(ctx workflow.Context, s StepDef) (string, error) {
+func (ip *interpreter) actions(ctx workflow.Context, s planStep) (string, error) {
 	out := map[string]any{}
 	ip.outputs[s.Name] = out
 	texts := make([]string, 0, len(s.Actions))
 	base := ip.spec(s)
 	for _, a := range s.Actions {
-		spec := activitySpec{summary: base.summary + " (" + a.Name + ")", named: base.named, retry: s.Retry}
+		spec := activitySpec{summary: base.summary + " (" + a.Name + ")", named: base.named, retry: s.retry}
 		if a.Summary != "" {
 			if text, err := ip.render(a.Summary); err == nil {
 				spec.summary, spec.named = text, true
@@ -874,7 +863,7 @@ func (r *runner) checkPolicy(req AdvanceRequest) error {
 // allowed rejects, or its deadline passes (then rejects, or escalates once to a second
 // group). When the run's history passes its bound first, the run continues as new,
 // waiting at the same gate (res is then the gate's wait so far).
-func (ip *interpreter) approval(ctx workflow.Context, i int, s StepDef, res *GateResume) error {
+func (ip *interpreter) approval(ctx workflow.Context, i int, s planStep, res *GateResume) error {
 	r, a := ip.r, s.Approval
 	var pol *approvalPolicy
 	var wait, remind time.Duration
@@ -888,12 +877,9 @@ func (ip *interpreter) approval(ctx workflow.Context, i int, s StepDef, res *Gat
 	} else {
 		sod := a.SeparationOfDuties == nil || *a.SeparationOfDuties
 		pol = &approvalPolicy{Approvers: a.Approvers, Scope: a.Scope, Quorum: max(a.Quorum, 1), SelfApproval: !sod || r.req.AllowSelfApproval}
-		wait = r.req.ApprovalTimeout
-		if a.Deadline != "" {
-			wait, _ = time.ParseDuration(a.Deadline)
-		}
-		if a.Reminder != "" {
-			remind, _ = time.ParseDuration(a.Reminder)
+		wait, remind = r.req.ApprovalTimeout, s.gate.reminder
+		if s.gate.deadline > 0 {
+			wait = s.gate.deadline
 		}
 		r.begin(ctx, s.Name, StatusWaitingApproval, StepWaiting)
 		g = &gate{step: s.Name, kind: gateApproval, deadline: workflow.Now(ctx).UTC().Add(wait), policy: pol}
@@ -913,7 +899,7 @@ func (ip *interpreter) approval(ctx workflow.Context, i int, s StepDef, res *Gat
 			r.finishStep(ctx, s.Name, StepCancelled, "", "", "", "cancelled while waiting")
 			return err
 		case !ok && a.OnTimeout == "escalate" && !pol.Escalated:
-			esc, _ := time.ParseDuration(a.Escalate.Deadline)
+			esc := s.gate.escalate
 			pol = &approvalPolicy{Approvers: a.Escalate.Approvers, Scope: a.Escalate.Scope, Quorum: 1, SelfApproval: pol.SelfApproval, Escalated: true}
 			g = &gate{step: s.Name, kind: gateApproval, deadline: workflow.Now(ctx).UTC().Add(esc), policy: pol}
 			r.log(ctx, "escalated", s.Name, "", fmt.Sprintf("no decision within %s; now %s may decide until %s", wait, pol.who(), g.deadline.Format(time.RFC3339)))
