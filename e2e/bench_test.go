@@ -98,7 +98,7 @@ func rawLifecycle(ctx context.Context, c client.Client, version string) error {
 	if err != nil {
 		return err
 	}
-	return lifecycle(ctx, c, s, string(workflows.KindDeployment))
+	return lifecycle(ctx, c, s.Options, s.Input, string(workflows.KindDeployment))
 }
 
 // goLifecycle is rawLifecycle on the deployment's Go code: a run started with typed
@@ -106,13 +106,13 @@ func rawLifecycle(ctx context.Context, c client.Client, version string) error {
 func goLifecycle(ctx context.Context, c client.Client, version string) error {
 	in := workflows.DeploymentInput{Request: workflows.Request{RequestedBy: "bench"},
 		Params: workflows.DeploymentParams{Service: "orders", Version: version, Environment: "staging"}}
-	return lifecycle(ctx, c, workflows.Start{Kind: workflows.KindDeployment, Input: in}, string(workflows.KindDeployment))
+	return lifecycle(ctx, c, workflows.Start{Kind: workflows.KindDeployment, Input: workflows.ProcessInput{Request: in.Request}}.Options, in, string(workflows.KindDeployment))
 }
 
-// lifecycle starts s as workflowType, polls the status query until it waits, approves
+// lifecycle starts input as workflowType (with the start options of its id), polls the status query until it waits, approves
 // with the advance update and waits for the completed result.
-func lifecycle(ctx context.Context, c client.Client, s workflows.Start, workflowType string) error {
-	run, err := c.ExecuteWorkflow(ctx, s.Options(workflowType+"-"+uuid.NewString()), workflowType, s.Input)
+func lifecycle(ctx context.Context, c client.Client, options func(id string) client.StartWorkflowOptions, input any, workflowType string) error {
+	run, err := c.ExecuteWorkflow(ctx, options(workflowType+"-"+uuid.NewString()), workflowType, input)
 	if err != nil {
 		return err
 	}
@@ -500,7 +500,7 @@ func BenchmarkInterpreter(b *testing.B) {
 func goOnboardingLifecycle(ctx context.Context, c client.Client, tag string) error {
 	in := workflows.OnboardingInput{Request: workflows.Request{RequestedBy: "bench"},
 		Params: workflows.OnboardingParams{Email: "go-" + tag + "@example.com", Name: "Bench " + tag, Role: "viewer"}}
-	return lifecycle(ctx, c, workflows.Start{Kind: workflows.KindOnboarding, Input: in}, string(workflows.KindOnboarding))
+	return lifecycle(ctx, c, workflows.Start{Kind: workflows.KindOnboarding, Input: workflows.ProcessInput{Request: in.Request}}.Options, in, string(workflows.KindOnboarding))
 }
 
 // definedOnboardingLifecycle onboards a new user on the shipped definition.
@@ -510,7 +510,7 @@ func definedOnboardingLifecycle(ctx context.Context, c client.Client, tag string
 	if err != nil {
 		return err
 	}
-	return lifecycle(ctx, c, s, string(workflows.KindOnboarding))
+	return lifecycle(ctx, c, s.Options, s.Input, string(workflows.KindOnboarding))
 }
 
 // timingSink records when each gate_opened delivery arrived, by workflow id.

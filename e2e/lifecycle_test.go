@@ -186,7 +186,7 @@ func TestARunStartedBeforeTheUpgradeFinishesOnTheGoCode(t *testing.T) {
 	} {
 		t.Run(string(k.kind), func(t *testing.T) {
 			id := string(k.kind) + "-" + uuid.NewString()
-			opts := workflows.Start{Kind: k.kind, Input: k.old}.Options(id)
+			opts := workflows.Start{Kind: k.kind, Input: workflows.ProcessInput{Request: workflows.Request{RequestedBy: "alice"}}}.Options(id)
 			if _, err := c.ExecuteWorkflow(context.Background(), opts, string(k.kind), k.old); err != nil {
 				t.Fatal(err)
 			}

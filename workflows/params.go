@@ -174,11 +174,10 @@ func checkSandboxPath(field, p string, exts ...string) error {
 	return nil
 }
 
-// Start is a validated workflow start: the function to run and its input.
+// Start is a validated start of a process: its name and the input of its run.
 type Start struct {
-	Kind     Kind
-	Workflow any
-	Input    any
+	Kind  Kind
+	Input ProcessInput
 	// Summary is one line for the Temporal UI: what, for whom, requested by.
 	Summary string
 }
@@ -187,7 +186,7 @@ type Start struct {
 // summary the UI shows, the search attributes known at start, and an id that may not be
 // reused, so a repeated id (an idempotency key) finds the first run.
 func (s Start) Options(id string) client.StartWorkflowOptions {
-	req := s.request()
+	req := s.Input.Request
 	return client.StartWorkflowOptions{
 		ID:                                       id,
 		TaskQueue:                                TaskQueue,
@@ -223,23 +222,9 @@ func (s Start) Fingerprint() string {
 	return hex.EncodeToString(sum[:])
 }
 
-func (s Start) request() Request {
-	switch in := s.Input.(type) {
-	case OnboardingInput:
-		return in.Request
-	case DeploymentInput:
-		return in.Request
-	case AuditInput:
-		return in.Request
-	case ProcessInput:
-		return in.Request
-	}
-	return Request{}
-}
-
-// PrepareStart decodes and validates a kind's parameters (unknown fields are refused) and
-// returns the workflow function and input to start. A defined kind (deployment) starts on
-// the definition the binary ships, whose schema checks the parameters.
+// PrepareStart validates a start of a built-in process: its parameters against the
+// schema of the definition the binary ships (unknown fields are refused), and returns
+// the input that carries that definition.
 func PrepareStart(kind Kind, params json.RawMessage, req Request) (Start, error) {
 	if err := checkRequest(req); err != nil {
 		return Start{}, err
@@ -248,46 +233,14 @@ func PrepareStart(kind Kind, params json.RawMessage, req Request) (Start, error)
 		params = json.RawMessage("{}")
 	}
 	if slices.Contains(DefinedKinds, kind) {
-		// New runs of a defined kind follow the definition the binary ships.
+		// New runs of a built-in process follow the definition the binary ships.
 		src, schema, err := ShippedProcess(kind)
 		if err != nil {
 			return Start{}, err
 		}
 		return PrepareProcess(src, schema, params, req)
 	}
-	switch kind {
-	case KindOnboarding:
-		var p OnboardingParams
-		if err := decodeStrict(params, &p); err != nil {
-			return Start{}, err
-		}
-		if err := p.Validate(); err != nil {
-			return Start{}, err
-		}
-		return Start{kind, Onboarding, OnboardingInput{req, p},
-			fmt.Sprintf("Onboard %s <%s> as %s, requested by %s", p.Name, p.Email, p.Role, req.RequestedBy)}, nil
-	case KindDeployment:
-		var p DeploymentParams
-		if err := decodeStrict(params, &p); err != nil {
-			return Start{}, err
-		}
-		if err := p.Validate(); err != nil {
-			return Start{}, err
-		}
-		return Start{kind, Deployment, DeploymentInput{req, p},
-			fmt.Sprintf("Deploy %s %s to %s, requested by %s", p.Service, p.Version, p.Environment, req.RequestedBy)}, nil
-	case KindAudit:
-		var p AuditParams
-		if err := decodeStrict(params, &p); err != nil {
-			return Start{}, err
-		}
-		if err := p.Validate(); err != nil {
-			return Start{}, err
-		}
-		return Start{kind, Audit, AuditInput{req, p},
-			fmt.Sprintf("Audit %s, requested by %s", strings.Join(p.Tables, ", "), req.RequestedBy)}, nil
-	}
-	return Start{}, paramErr("workflow_type", "onboarding | deployment | audit", "%q is not a workflow type", kind)
+	return Start{}, paramErr("workflow_type", fmt.Sprint(DefinedKinds), "%q is not a built-in process", kind)
 }
 
 func checkRequest(req Request) error {

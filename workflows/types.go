@@ -79,7 +79,6 @@ type StepKind string
 const (
 	StepActivity StepKind = "activity"
 	StepApproval StepKind = "approval"
-	StepManual   StepKind = "manual"
 )
 
 // StepStatus is where one step stands.

@@ -100,10 +100,8 @@ func (s *Service) Start(ctx context.Context, c Caller, r StartRequest) (Started,
 	if err != nil {
 		return Started{}, &RefusedError{err.Error()}
 	}
-	if in, ok := start.Input.(workflows.ProcessInput); ok {
-		if err := s.checkServiceParams(in); err != nil {
-			return Started{}, err
-		}
+	if err := s.checkServiceParams(start.Input); err != nil {
+		return Started{}, err
 	}
 	id := r.Process + "-" + uuid.NewString()
 	if r.IdempotencyKey != "" {
