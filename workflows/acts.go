@@ -263,7 +263,7 @@ func (ip *interpreter) call(ctx workflow.Context, key string, spec activitySpec,
 		in.IdempotencyKey = idem
 	}
 	var res activities.CallResult
-	err = ip.exec(ctx, spec, fmt.Sprintf("%s %s %s", call.Method, service, endpoint), ip.r.localReads && call.Method == "GET", gw.CallService, in, &res)
+	err = ip.exec(ctx, spec, fmt.Sprintf("%s %s %s", call.Method, service, endpoint), ip.r.LocalReads && call.Method == "GET", gw.CallService, in, &res)
 	if err != nil {
 		return nil, "", err
 	}
@@ -293,7 +293,7 @@ func (ip *interpreter) statement(ctx workflow.Context, key string, spec activity
 		in.Key = idem
 	}
 	var res activities.StatementResult
-	if err := ip.exec(ctx, spec, "statement "+stmt.Statement, ip.r.localReads && st.Mode == "read", db.RunStatement, in, &res); err != nil {
+	if err := ip.exec(ctx, spec, "statement "+stmt.Statement, ip.r.LocalReads && st.Mode == "read", db.RunStatement, in, &res); err != nil {
 		return nil, "", err
 	}
 	out, err := jsonOf(res)
@@ -314,7 +314,7 @@ func (ip *interpreter) file(ctx workflow.Context, spec activitySpec, f FileStep)
 			return nil, "", templateError(err)
 		}
 		var res activities.ParsedFile
-		if err := ip.exec(ctx, spec, "parse "+p, ip.r.localReads, files.ParseFile, activities.ParseInput{FilePath: p}, &res); err != nil {
+		if err := ip.exec(ctx, spec, "parse "+p, ip.r.LocalReads, files.ParseFile, activities.ParseInput{FilePath: p}, &res); err != nil {
 			return nil, "", err
 		}
 		out, err := jsonOf(res)

@@ -85,20 +85,12 @@ type runner struct {
 	decision       *AdvanceRequest
 	decisionsTaken int
 	compensations  []compensation
-	// upsertOnChange skips search-attribute upserts that would change nothing (version 1
-	// of changeUpsertOnChange); published holds what was last upserted.
-	upsertOnChange bool
-	published      [2]string
-	// coalesces upserts search attributes once per workflow task, with where the run
-	// stands when the task's work is done (version 1 of changeUpsertOncePerTask): a
-	// task that passes several steps writes visibility once. dirty is set by publish
-	// and cleared by flush.
-	coalesces bool
-	dirty     bool
-	// bundled is set on runs that took every change up to changeBundle at once; their
-	// definition's reads run as local activities (localReads).
-	bundled    bool
-	localReads bool
+	// behaviours are what the run chose when it started: kept to its end.
+	behaviours
+	// published holds what was last upserted (UpsertOnChange).
+	published [2]string
+	// dirty is set by publish and cleared by flush (UpsertOncePerTask).
+	dirty bool
 	// localPending counts the local activities in flight (see startFlusher).
 	localPending int
 	// extraDetails is the definition's details text, shown in the UI below the status.
@@ -107,31 +99,48 @@ type runner struct {
 	timedOutAfter time.Duration
 	// usedNonces are the nonces of the signed decisions applied: each is single-use.
 	usedNonces map[string]bool
-	// notifies tells the configured channels of gates (version 1 of changeNotify); told
-	// is set once a channel was told, so the run's end is told too. summary is the run's
-	// one-line summary, for notices.
-	notifies bool
-	told     bool
-	summary  string
-	// unsignedHoldsScopes lets a signal on a run without authentication pass a gate's
-	// scope, as every caller of an MCP server without authentication holds every scope.
-	unsignedHoldsScopes bool
 	// continues lets a run waiting at an approval gate continue as new when its history
 	// passed its bound (changeContinueAsNewAtGate); runs counts the runs of the workflow id.
 	continues bool
 	runs      int
+	// told is set once a channel was told of a gate, so the run's end is told too.
+	// summary is the run's one-line summary, for notices.
+	told    bool
+	summary string
 	// notifying counts the gate notifications in flight: a run does not continue as new
 	// while one is, so no one goes untold.
 	notifying int
-	// costLimited stops each CEL expression at ConditionCostLimit, and strictActors
+}
+
+// behaviours are what a run chose when it started, each through workflow.GetVersion (or
+// all at once through changeBundle). A run keeps them to its end: Resume carries them
+// whole into the next run of a run that continued as new (their JSON names are those the
+// fields had when Resume listed them one by one, so recorded inputs decode the same).
+type behaviours struct {
+	// UpsertOnChange skips search-attribute upserts that would change nothing (version 1
+	// of changeUpsertOnChange).
+	UpsertOnChange bool `json:"upsert_on_change,omitempty"`
+	// UpsertOncePerTask upserts search attributes once per workflow task, with where the
+	// run stands when the task's work is done (version 1 of changeUpsertOncePerTask).
+	UpsertOncePerTask bool `json:"upsert_once_per_task,omitempty"`
+	// Bundled is set on runs that took every change up to changeBundle at once.
+	Bundled bool `json:"bundled,omitempty"`
+	// LocalReads runs a definition's reads as local activities (with Bundled).
+	LocalReads bool `json:"local_reads,omitempty"`
+	// Notifies tells the configured channels of gates (version 1 of changeNotify).
+	Notifies bool `json:"notifies,omitempty"`
+	// UnsignedHoldsScopes lets a signal on a run without authentication pass a gate's
+	// scope, as every caller of an MCP server without authentication holds every scope.
+	UnsignedHoldsScopes bool `json:"unsigned_holds_scopes,omitempty"`
+	// CostLimited stops each CEL expression at ConditionCostLimit, and StrictActors
 	// compares actors folded (one person however their name is cased, for a quorum and
 	// for separation of duties), refuses actor names CheckName refuses and cleans the
 	// comments of decisions (CleanText): both are version 1 of changeCostAndActors.
-	costLimited  bool
-	strictActors bool
-	// runKeys names the run's first run in its idempotency keys and in {{run.key}}
+	CostLimited  bool `json:"cost_limited,omitempty"`
+	StrictActors bool `json:"strict_actors,omitempty"`
+	// RunKeys names the run's first run in its idempotency keys and in {{run.key}}
 	// (version 1 of changeRunKeys).
-	runKeys bool
+	RunKeys bool `json:"run_keys,omitempty"`
 }
 
 // changeUpsertOnChange gates the change that upserts search attributes only when the
@@ -182,12 +191,12 @@ func newRunner(ctx workflow.Context, kind Kind, req Request, params any, steps [
 	// A run started now takes every change below at once, through one marker: each
 	// GetVersion also upserts a search attribute, which is a visibility write. Runs
 	// started before the bundle replay through the changes one by one, as they began.
-	if r.bundled = workflow.GetVersion(ctx, changeBundle, workflow.DefaultVersion, 1) == 1; r.bundled {
-		r.upsertOnChange, r.notifies, r.localReads = true, true, true
+	if r.Bundled = workflow.GetVersion(ctx, changeBundle, workflow.DefaultVersion, 1) == 1; r.Bundled {
+		r.UpsertOnChange, r.Notifies, r.LocalReads = true, true, true
 		r.startFlusher(ctx, true)
 	} else {
-		r.upsertOnChange = workflow.GetVersion(ctx, changeUpsertOnChange, workflow.DefaultVersion, 1) == 1
-		r.notifies = workflow.GetVersion(ctx, changeNotify, workflow.DefaultVersion, 1) == 1
+		r.UpsertOnChange = workflow.GetVersion(ctx, changeUpsertOnChange, workflow.DefaultVersion, 1) == 1
+		r.Notifies = workflow.GetVersion(ctx, changeNotify, workflow.DefaultVersion, 1) == 1
 		r.startFlusher(ctx, workflow.GetVersion(ctx, changeUpsertOncePerTask, workflow.DefaultVersion, 1) == 1)
 	}
 	// A worker that holds decision keys (SignedOnly) takes only signed decisions on the
@@ -233,7 +242,7 @@ func (r *runner) setup(ctx workflow.Context) error {
 				}
 				r.usedNonces[req.Nonce] = true
 			}
-			if r.strictActors {
+			if r.StrictActors {
 				req.Comment = CleanText(req.Comment)
 			}
 			r.decision = &req
@@ -279,12 +288,12 @@ func (r *runner) setup(ctx workflow.Context) error {
 					r.ignored(ctx, "", "", fmt.Sprintf("%s signal ignored: its input %s is not a decision; send {\"step\": \"<waiting step>\", \"actor\": \"<your name>\", \"comment\": \"<why>\"}", action, clip(raw)))
 					continue
 				}
-				req := AdvanceRequest{Action: action, Step: d.Step, Actor: strings.TrimSpace(d.Actor), Comment: d.Comment, AllScopes: r.unsignedHoldsScopes}
+				req := AdvanceRequest{Action: action, Step: d.Step, Actor: strings.TrimSpace(d.Actor), Comment: d.Comment, AllScopes: r.UnsignedHoldsScopes}
 				if err := r.check(req); err != nil {
 					r.ignored(ctx, d.Step, req.Actor, fmt.Sprintf("%s signal ignored: %v", action, err))
 					continue
 				}
-				if r.strictActors {
+				if r.StrictActors {
 					req.Comment = CleanText(req.Comment)
 				}
 				r.decision = &req
@@ -380,7 +389,7 @@ func (r *runner) check(req AdvanceRequest) error {
 	if strings.TrimSpace(req.Actor) == "" {
 		return errors.New("actor is empty; every decision is recorded with who made it")
 	}
-	if r.strictActors {
+	if r.StrictActors {
 		if err := CheckName("actor", req.Actor); err != nil {
 			return err
 		}
@@ -468,7 +477,7 @@ func (r *runner) publish(ctx workflow.Context) {
 	if r.state.TotalSteps > 0 {
 		r.state.Progress = done * 100 / r.state.TotalSteps
 	}
-	if r.coalesces {
+	if r.UpsertOncePerTask {
 		r.dirty = true
 	} else {
 		r.upsert(ctx)
@@ -480,7 +489,7 @@ func (r *runner) publish(ctx workflow.Context) {
 // (on runs that upsert on change) status and step are what was last written.
 func (r *runner) upsert(ctx workflow.Context) {
 	now := [2]string{string(r.state.Status), r.state.CurrentStep}
-	if r.upsertOnChange && now == r.published {
+	if r.UpsertOnChange && now == r.published {
 		return
 	}
 	_ = workflow.UpsertTypedSearchAttributes(ctx,
@@ -499,7 +508,7 @@ func (r *runner) upsert(ctx workflow.Context) {
 // returns. It lives on a disconnected context, so compensations after a cancellation
 // still show in visibility.
 func (r *runner) startFlusher(ctx workflow.Context, coalesce bool) {
-	r.coalesces = coalesce
+	r.UpsertOncePerTask = coalesce
 	if !coalesce {
 		return
 	}
@@ -758,7 +767,7 @@ func (r *runner) finish(ctx workflow.Context, err error) (State, error) {
 		return r.state, temporal.NewNonRetryableApplicationError(
 			fmt.Sprintf("no decision at step %s within %s", r.state.CurrentStep, wait), ErrTypeApprovalTimeout, nil, r.state)
 	case StatusRejected:
-		if r.bundled || workflow.GetVersion(ctx, changeRejectedFails, workflow.DefaultVersion, 1) == 1 {
+		if r.Bundled || workflow.GetVersion(ctx, changeRejectedFails, workflow.DefaultVersion, 1) == 1 {
 			return r.state, temporal.NewNonRetryableApplicationError(r.rejection(), ErrTypeRejected, nil, r.state)
 		}
 	}

@@ -122,5 +122,5 @@ func actorKey(s string) string {
 // sameActor reports whether a and b name one person: exactly, or once folded (actorKey)
 // on runs that fold names (runner.strictActors).
 func (r *runner) sameActor(a, b string) bool {
-	return a == b || (r.strictActors && actorKey(a) == actorKey(b))
+	return a == b || (r.StrictActors && actorKey(a) == actorKey(b))
 }

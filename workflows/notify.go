@@ -22,7 +22,7 @@ const changeNotify = "notify-approvers"
 // a channel that is down never holds the gate; the record says where it went, or that it
 // failed.
 func (r *runner) notifyGate(ctx workflow.Context, event string, g *gate) {
-	if !r.notifies {
+	if !r.Notifies {
 		return
 	}
 	n := r.notice(event)
@@ -62,7 +62,7 @@ func (r *runner) notifyGate(ctx workflow.Context, event string, g *gate) {
 // notifyEnd tells the channels that a run they were told of ended. It waits briefly: the
 // run closes after it, sent or not.
 func (r *runner) notifyEnd(ctx workflow.Context) {
-	if !r.notifies || !r.told {
+	if !r.Notifies || !r.told {
 		return
 	}
 	n := r.notice(activities.EventRunEnded)

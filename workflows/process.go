@@ -173,12 +173,12 @@ func Process(ctx workflow.Context, in ProcessInput) (State, error) {
 		in.Request.RequireSignedDecisions = r.req.RequireSignedDecisions
 		ref := in.Process.Ref()
 		r.state.Process = &ref
-		r.unsignedHoldsScopes = r.bundled || workflow.GetVersion(ctx, changeUnsignedHoldsScopes, workflow.DefaultVersion, 1) == 1
-		r.costLimited = workflow.GetVersion(ctx, changeCostAndActors, workflow.DefaultVersion, 1) == 1
-		r.strictActors = r.costLimited
-		r.runKeys = workflow.GetVersion(ctx, changeRunKeys, workflow.DefaultVersion, 1) == 1
+		r.UnsignedHoldsScopes = r.Bundled || workflow.GetVersion(ctx, changeUnsignedHoldsScopes, workflow.DefaultVersion, 1) == 1
+		r.CostLimited = workflow.GetVersion(ctx, changeCostAndActors, workflow.DefaultVersion, 1) == 1
+		r.StrictActors = r.CostLimited
+		r.RunKeys = workflow.GetVersion(ctx, changeRunKeys, workflow.DefaultVersion, 1) == 1
 	}
-	r.summary = renderSummary(def, in.Params, r.state.WorkflowID, in.RequestedBy, r.costLimited)
+	r.summary = renderSummary(def, in.Params, r.state.WorkflowID, in.RequestedBy, r.CostLimited)
 	ip := &interpreter{r: r, plan: plan, params: pmap, outputs: outputs}
 	if def.Details != "" {
 		r.extraDetails, _ = ip.render(def.Details)
@@ -561,7 +561,7 @@ func (ip *interpreter) eval(expr string) (any, error) {
 		}
 		steps[s.Name] = entry
 	}
-	return evalCEL(expr, ip.r.costLimited, ip.params, steps, ip.r.state.WorkflowID, ip.r.state.RequestedBy)
+	return evalCEL(expr, ip.r.CostLimited, ip.params, steps, ip.r.state.WorkflowID, ip.r.state.RequestedBy)
 }
 
 // evalCEL evaluates a CEL expression and returns its value as JSON would hold it. When
@@ -648,7 +648,7 @@ func (ip *interpreter) lookup(ref string) (any, error) {
 // runKey names this run to backends: its workflow id and, since changeRunKeys, its first
 // run id (the same across continue-as-new).
 func (ip *interpreter) runKey() string {
-	if !ip.r.runKeys {
+	if !ip.r.RunKeys {
 		return ip.r.state.WorkflowID
 	}
 	return ip.r.state.WorkflowID + "/" + ip.r.state.FirstRunID
@@ -884,7 +884,7 @@ func (ip *interpreter) approval(ctx workflow.Context, i int, s planStep, res *Ga
 		r.begin(ctx, s.Name, StatusWaitingApproval, StepWaiting)
 		g = &gate{step: s.Name, kind: gateApproval, deadline: workflow.Now(ctx).UTC().Add(wait), policy: pol}
 		r.notifyGate(ctx, activities.EventGateOpened, g)
-		r.continues = r.continues || r.bundled || workflow.GetVersion(ctx, changeContinueAsNewAtGate, workflow.DefaultVersion, 1) == 1
+		r.continues = r.continues || r.Bundled || workflow.GetVersion(ctx, changeContinueAsNewAtGate, workflow.DefaultVersion, 1) == 1
 	}
 	for {
 		d, ok, err := ip.await(ctx, g, remind)

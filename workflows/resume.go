@@ -37,21 +37,11 @@ type Resume struct {
 	// Outputs are the steps' outputs so far, for the templates of later steps.
 	Outputs json.RawMessage `json:"outputs"`
 	Gate    GateResume      `json:"gate"`
-	// The behaviours the first run of the id chose (workflow.GetVersion), kept so the
-	// run behaves the same to its end.
-	UpsertOnChange      bool     `json:"upsert_on_change,omitempty"`
-	UpsertOncePerTask   bool     `json:"upsert_once_per_task,omitempty"`
-	Bundled             bool     `json:"bundled,omitempty"`
-	LocalReads          bool     `json:"local_reads,omitempty"`
-	Notifies            bool     `json:"notifies,omitempty"`
-	Told                bool     `json:"told,omitempty"`
-	UnsignedHoldsScopes bool     `json:"unsigned_holds_scopes,omitempty"`
-	UsedNonces          []string `json:"used_nonces,omitempty"`
-	// CostLimited and StrictActors are version 1 of changeCostAndActors.
-	CostLimited  bool `json:"cost_limited,omitempty"`
-	StrictActors bool `json:"strict_actors,omitempty"`
-	// RunKeys is version 1 of changeRunKeys.
-	RunKeys bool `json:"run_keys,omitempty"`
+	// The behaviours the first run of the id chose, kept so the run behaves the same to
+	// its end.
+	behaviours
+	Told       bool     `json:"told,omitempty"`
+	UsedNonces []string `json:"used_nonces,omitempty"`
 	// Runs counts the runs of the workflow id so far (2 for the first continued one).
 	Runs int `json:"runs"`
 }
@@ -108,9 +98,8 @@ func (ip *interpreter) resumeAt(ctx workflow.Context, i int, g *gate, wait, remi
 	slices.Sort(nonces)
 	return &continueAt{Resume{
 		State: r.state, Step: i, Outputs: outputs,
-		Gate:           GateResume{Deadline: g.deadline, Wait: wait, Remind: remind, Policy: *g.policy, SelfApproval: g.policy.SelfApproval},
-		UpsertOnChange: r.upsertOnChange, UpsertOncePerTask: r.coalesces, Bundled: r.bundled, LocalReads: r.localReads, Notifies: r.notifies, Told: r.told, UnsignedHoldsScopes: r.unsignedHoldsScopes,
-		UsedNonces: nonces, Runs: runs, CostLimited: r.costLimited, StrictActors: r.strictActors, RunKeys: r.runKeys,
+		Gate:       GateResume{Deadline: g.deadline, Wait: wait, Remind: remind, Policy: *g.policy, SelfApproval: g.policy.SelfApproval},
+		behaviours: r.behaviours, Told: r.told, UsedNonces: nonces, Runs: runs,
 	}}, nil
 }
 
@@ -120,9 +109,7 @@ func resumeRunner(ctx workflow.Context, req Request, res Resume) (*runner, error
 	if req.ApprovalTimeout <= 0 {
 		req.ApprovalTimeout = DefaultApprovalTimeout
 	}
-	r := &runner{req: req, state: res.State, upsertOnChange: res.UpsertOnChange, notifies: res.Notifies, told: res.Told,
-		unsignedHoldsScopes: res.UnsignedHoldsScopes, continues: true, runs: res.Runs, bundled: res.Bundled, localReads: res.LocalReads,
-		costLimited: res.CostLimited, strictActors: res.StrictActors, runKeys: res.RunKeys}
+	r := &runner{req: req, state: res.State, behaviours: res.behaviours, told: res.Told, continues: true, runs: res.Runs}
 	if r.state.FirstRunID == "" { // a run that continued before runs knew it
 		r.state.FirstRunID = firstRunID(ctx)
 	}
@@ -138,6 +125,6 @@ func resumeRunner(ctx workflow.Context, req Request, res Resume) (*runner, error
 	if err := r.setup(ctx); err != nil {
 		return nil, err
 	}
-	r.startFlusher(ctx, res.UpsertOncePerTask)
+	r.startFlusher(ctx, r.UpsertOncePerTask)
 	return r, nil
 }
