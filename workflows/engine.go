@@ -10,8 +10,6 @@ import (
 
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
-
-	"github.com/flowgate/flowgate/activities"
 )
 
 // Search attributes every Flowgate workflow keeps current, so the Temporal UI and
@@ -40,22 +38,6 @@ const (
 // changeRejectedFails gates ending a rejected run with a Rejected failure; runs started
 // before it complete as they did.
 const changeRejectedFails = "rejected-run-fails"
-
-type gateKind string
-
-const (
-	gateApproval gateKind = "approval"
-	gateInput    gateKind = "input"
-)
-
-// gate is what a workflow waits at.
-type gate struct {
-	step     string
-	kind     gateKind
-	deadline time.Time
-	// policy, on gates of process definitions, says who may decide and how many must.
-	policy *approvalPolicy
-}
 
 // errRejected, errTimedOut and errFailed end a run; runner.finish turns them into a status.
 var (
@@ -380,69 +362,13 @@ func (r *runner) checkSigned(ctx workflow.Context, req AdvanceRequest) error {
 	return nil
 }
 
-// check decides whether an advance fits the gate the workflow waits at. It runs as the
-// update's validator, so a refused advance never reaches the workflow's history.
-func (r *runner) check(req AdvanceRequest) error {
-	if !slices.Contains(Actions, req.Action) {
-		return fmt.Errorf("action %q is unknown; allowed are approve, reject and continue", req.Action)
-	}
-	if strings.TrimSpace(req.Actor) == "" {
-		return errors.New("actor is empty; every decision is recorded with who made it")
-	}
-	if r.StrictActors {
-		if err := CheckName("actor", req.Actor); err != nil {
-			return err
-		}
-	}
-	if r.gate == nil {
-		return fmt.Errorf("workflow is not waiting for a decision (status %s, step %s)", r.state.Status, r.state.CurrentStep)
-	}
-	if r.decision != nil {
-		return fmt.Errorf("a decision on step %s is already being applied", r.gate.step)
-	}
-	if req.Step != "" && req.Step != r.gate.step {
-		return fmt.Errorf("workflow waits at step %s, not %s; get the status again and decide on %s", r.gate.step, req.Step, r.gate.step)
-	}
-	switch {
-	case r.gate.kind == gateApproval && req.Action == ActionContinue:
-		return fmt.Errorf("step %s waits for approve or reject, not continue", r.gate.step)
-	case r.gate.kind == gateInput && req.Action == ActionApprove:
-		return fmt.Errorf("step %s failed and waits for continue (retry it) or reject (end the workflow), not approve", r.gate.step)
-	}
-	if r.gate.kind == gateApproval && req.Action == ActionApprove && !r.selfApproval() && r.sameActor(req.Actor, r.req.RequestedBy) {
-		return fmt.Errorf("%s requested this workflow and cannot approve it (separation of duties); another person must approve", req.Actor)
-	}
-	return r.checkPolicy(req)
-}
-
-// selfApproval reports whether the requester may approve the gate the run waits at.
-func (r *runner) selfApproval() bool {
-	if r.gate != nil && r.gate.policy != nil {
-		return r.gate.policy.SelfApproval
-	}
-	return r.req.AllowSelfApproval
-}
-
 // view returns the compact record with what the workflow waits for.
 func (r *runner) view() StatusView {
 	v := r.state.StatusView
 	// The update's answer is encoded later: it must not share what compensation changes.
 	v.Undoing = slices.Clone(v.Undoing)
 	if r.gate != nil {
-		w := &Waiting{Step: r.gate.step, For: string(r.gate.kind), Deadline: r.gate.deadline}
-		if r.gate.kind == gateApproval {
-			w.Actions = []Action{ActionApprove, ActionReject}
-			if !r.selfApproval() {
-				w.NotBy = r.req.RequestedBy
-			}
-			if p := r.gate.policy; p != nil {
-				w.Approvers, w.Scope, w.Quorum = slices.Clone(p.Approvers), p.Scope, p.Quorum
-				w.Approvals = slices.Clone(p.Approvals)
-			}
-		} else {
-			w.Actions = []Action{ActionContinue, ActionReject}
-		}
-		v.Waiting = w
+		v.Waiting = r.waiting()
 	}
 	return v
 }
@@ -600,33 +526,11 @@ func (r *runner) skip(ctx workflow.Context, name, why string) {
 	r.publish(ctx)
 }
 
-// await waits for a decision at a gate until its deadline. It returns nil with ok=false
-// when the deadline passes.
-func (r *runner) await(ctx workflow.Context, name string, kind gateKind) (d AdvanceRequest, ok bool, err error) {
-	r.gate = &gate{step: name, kind: kind, deadline: workflow.Now(ctx).UTC().Add(r.req.ApprovalTimeout)}
-	r.publish(ctx)
-	if kind == gateApproval {
-		r.notifyGate(ctx, activities.EventGateOpened, r.gate)
-	}
-	ok, err = workflow.AwaitWithOptions(ctx, workflow.AwaitOptions{
-		Timeout:      r.req.ApprovalTimeout,
-		TimerOptions: workflow.TimerOptions{Summary: fmt.Sprintf("deadline of %s gate %s", kind, name)},
-	}, func() bool { return r.decision != nil })
-	r.gate = nil
-	if err != nil || !ok {
-		return AdvanceRequest{}, false, err
-	}
-	d = *r.decision
-	r.decision = nil
-	r.decisionsTaken++
-	return d, true, nil
-}
-
 // approval waits at an approval gate. It returns errRejected or errTimedOut when the
 // run must end.
 func (r *runner) approval(ctx workflow.Context, name string) (approver string, err error) {
 	r.begin(ctx, name, StatusWaitingApproval, StepWaiting)
-	d, ok, err := r.await(ctx, name, gateApproval)
+	d, ok, err := r.awaitAt(ctx, name, gateApproval)
 	switch {
 	case err != nil:
 		r.finishStep(ctx, name, StepCancelled, "", "", "", "cancelled while waiting")
@@ -667,7 +571,7 @@ func (r *runner) activityStep(ctx workflow.Context, name string, final bool, run
 			return &stepFailure{step: name, err: errors.New(msg)}
 		}
 		r.state.Status = StatusWaitingInput
-		d, ok, werr := r.await(ctx, name, gateInput)
+		d, ok, werr := r.awaitAt(ctx, name, gateInput)
 		switch {
 		case werr != nil:
 			return werr

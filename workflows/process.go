@@ -803,62 +803,6 @@ func renderSummary(d Definition, params json.RawMessage, id, requestedBy string,
 	return s
 }
 
-// --- approvals --------------------------------------------------------------------
-
-// approvalPolicy is who may decide at a gate of a definition, and how many must approve.
-type approvalPolicy struct {
-	Approvers []string `json:"approvers,omitempty"`
-	Scope     string   `json:"scope,omitempty"`
-	Quorum    int      `json:"quorum"`
-	// SelfApproval allows the requester to approve (separation of duties off).
-	SelfApproval bool `json:"-"`
-	Escalated    bool `json:"escalated,omitempty"`
-	// Approvals are the distinct approvers so far.
-	Approvals []string `json:"approvals,omitempty"`
-}
-
-// may reports whether the actor may decide at the gate.
-func (p *approvalPolicy) may(req AdvanceRequest) bool {
-	return admits(p.Approvers, p.Scope, req.Actor, req.Scopes, req.AllScopes)
-}
-
-// admits tells whether a gate that names approvers and a scope admits actor, holding
-// scopes (all: every scope): one of the approvers, or anyone holding the scope.
-func admits(approvers []string, scope, actor string, scopes []string, all bool) bool {
-	return slices.Contains(approvers, actor) || (scope != "" && (all || slices.Contains(scopes, scope)))
-}
-
-// who says who may decide, in words.
-func (p *approvalPolicy) who() string {
-	var parts []string
-	if len(p.Approvers) > 0 {
-		parts = append(parts, strings.Join(p.Approvers, ", "))
-	}
-	if p.Scope != "" {
-		parts = append(parts, "anyone holding the scope "+p.Scope)
-	}
-	return strings.Join(parts, " or ")
-}
-
-// checkPolicy refuses a decision the gate's policy does not allow.
-func (r *runner) checkPolicy(req AdvanceRequest) error {
-	p := r.gate.policy
-	if p == nil || req.Action == ActionContinue {
-		return nil
-	}
-	if !p.may(req) {
-		return fmt.Errorf("%s may not decide at step %s; allowed: %s", req.Actor, r.gate.step, p.who())
-	}
-	if i := slices.IndexFunc(p.Approvals, func(a string) bool { return r.sameActor(a, req.Actor) }); req.Action == ActionApprove && i >= 0 {
-		as := ""
-		if p.Approvals[i] != req.Actor {
-			as = fmt.Sprintf(" (as %s: names are compared without case)", p.Approvals[i])
-		}
-		return fmt.Errorf("%s already approved step %s%s; it needs %d distinct approvers, %d more", req.Actor, r.gate.step, as, p.Quorum, p.Quorum-len(p.Approvals))
-	}
-	return nil
-}
-
 // approval waits at a gate of a definition (step i) until its quorum approves, someone
 // allowed rejects, or its deadline passes (then rejects, or escalates once to a second
 // group). When the run's history passes its bound first, the run continues as new,
@@ -887,7 +831,10 @@ func (ip *interpreter) approval(ctx workflow.Context, i int, s planStep, res *Ga
 		r.continues = r.continues || r.Bundled || workflow.GetVersion(ctx, changeContinueAsNewAtGate, workflow.DefaultVersion, 1) == 1
 	}
 	for {
-		d, ok, err := ip.await(ctx, g, remind)
+		r.gate = g
+		r.publish(ctx)
+		d, ok, err := r.await(ctx, g, remind)
+		r.gate = nil
 		switch {
 		case errors.Is(err, errHistoryFull):
 			c, cerr := ip.resumeAt(ctx, i, g, wait, remind)
@@ -932,52 +879,4 @@ func (ip *interpreter) approval(ctx workflow.Context, i int, s planStep, res *Ga
 		r.publish(ctx)
 		return nil
 	}
-}
-
-// await waits at g for one decision until its deadline, recording a reminder remind
-// before it. ok is false when the deadline passes.
-func (ip *interpreter) await(ctx workflow.Context, g *gate, remind time.Duration) (AdvanceRequest, bool, error) {
-	r := ip.r
-	r.gate = g
-	r.publish(ctx)
-	defer func() { r.gate = nil }()
-	// A decision wins over a full history; a run continues as new only with no handler
-	// in flight, so no update is left without its answer, and no notification in flight.
-	full := func() bool { return r.historyFull(ctx) && workflow.AllHandlersFinished(ctx) && r.notifying == 0 }
-	decided := func() bool { return r.decision != nil || full() }
-	left := g.deadline.Sub(workflow.Now(ctx))
-	if remind > 0 && left > remind {
-		ok, err := workflow.AwaitWithOptions(ctx, workflow.AwaitOptions{
-			Timeout:      left - remind,
-			TimerOptions: workflow.TimerOptions{Summary: fmt.Sprintf("reminder of approval gate %s", g.step)},
-		}, decided)
-		if err != nil {
-			return AdvanceRequest{}, false, err
-		}
-		if ok && r.decision == nil {
-			return AdvanceRequest{}, false, errHistoryFull
-		}
-		if !ok {
-			r.log(ctx, "reminder", g.step, "", fmt.Sprintf("still waiting for %s; the deadline is %s", g.policy.who(), g.deadline.Format(time.RFC3339)))
-			r.notifyGate(ctx, activities.EventReminder, g)
-			r.publish(ctx)
-		}
-		left = g.deadline.Sub(workflow.Now(ctx))
-	}
-	if r.decision == nil {
-		ok, err := workflow.AwaitWithOptions(ctx, workflow.AwaitOptions{
-			Timeout:      max(left, time.Millisecond),
-			TimerOptions: workflow.TimerOptions{Summary: fmt.Sprintf("deadline of approval gate %s", g.step)},
-		}, decided)
-		if err != nil || !ok {
-			return AdvanceRequest{}, false, err
-		}
-		if r.decision == nil {
-			return AdvanceRequest{}, false, errHistoryFull
-		}
-	}
-	d := *r.decision
-	r.decision = nil
-	r.decisionsTaken++
-	return d, true, nil
 }

@@ -1,0 +1,214 @@
+package workflows
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/flowgate/flowgate/activities"
+)
+
+// A gate is where a run waits for people: an approval gate, or a failed step waiting for
+// input (continue or reject). Every gate waits in runner.await: open, remind, decide,
+// time out, or continue as new when the run's history is full.
+
+type gateKind string
+
+const (
+	gateApproval gateKind = "approval"
+	gateInput    gateKind = "input"
+)
+
+// gate is what a workflow waits at.
+type gate struct {
+	step     string
+	kind     gateKind
+	deadline time.Time
+	// policy, on gates of process definitions, says who may decide and how many must.
+	policy *approvalPolicy
+}
+
+// awaitAt opens a gate of kind at step name until the run's approval timeout and waits
+// there for a decision: the gates of the Go kinds, and a failed step waiting for input.
+func (r *runner) awaitAt(ctx workflow.Context, name string, kind gateKind) (AdvanceRequest, bool, error) {
+	g := &gate{step: name, kind: kind, deadline: workflow.Now(ctx).UTC().Add(r.req.ApprovalTimeout)}
+	r.gate = g
+	r.publish(ctx)
+	defer func() { r.gate = nil }()
+	if kind == gateApproval {
+		r.notifyGate(ctx, activities.EventGateOpened, g)
+	}
+	return r.await(ctx, g, 0)
+}
+
+// await waits at g for one decision until its deadline: the one wait of every gate. The
+// caller has opened g (r.gate is g, published and, where the run tells people, told).
+// When remind is set, a reminder is recorded and told that long before the deadline. ok
+// is false when the deadline passes; the error is errHistoryFull when the run's history
+// passed its bound first, on runs that continue as new at a gate.
+func (r *runner) await(ctx workflow.Context, g *gate, remind time.Duration) (AdvanceRequest, bool, error) {
+	// A decision wins over a full history; a run continues as new only with no handler
+	// in flight, so no update is left without its answer, and no notification in flight.
+	full := func() bool { return r.historyFull(ctx) && workflow.AllHandlersFinished(ctx) && r.notifying == 0 }
+	decided := func() bool { return r.decision != nil || full() }
+	left := g.deadline.Sub(workflow.Now(ctx))
+	if remind > 0 && left > remind {
+		ok, err := workflow.AwaitWithOptions(ctx, workflow.AwaitOptions{
+			Timeout:      left - remind,
+			TimerOptions: workflow.TimerOptions{Summary: fmt.Sprintf("reminder of %s gate %s", g.kind, g.step)},
+		}, decided)
+		if err != nil {
+			return AdvanceRequest{}, false, err
+		}
+		if ok && r.decision == nil {
+			return AdvanceRequest{}, false, errHistoryFull
+		}
+		if !ok {
+			r.log(ctx, "reminder", g.step, "", fmt.Sprintf("still waiting for %s; the deadline is %s", g.policy.who(), g.deadline.Format(time.RFC3339)))
+			r.notifyGate(ctx, activities.EventReminder, g)
+			r.publish(ctx)
+		}
+		left = g.deadline.Sub(workflow.Now(ctx))
+	}
+	if r.decision == nil {
+		ok, err := workflow.AwaitWithOptions(ctx, workflow.AwaitOptions{
+			Timeout:      max(left, time.Millisecond),
+			TimerOptions: workflow.TimerOptions{Summary: fmt.Sprintf("deadline of %s gate %s", g.kind, g.step)},
+		}, decided)
+		if err != nil || !ok {
+			return AdvanceRequest{}, false, err
+		}
+		if r.decision == nil {
+			return AdvanceRequest{}, false, errHistoryFull
+		}
+	}
+	d := *r.decision
+	r.decision = nil
+	r.decisionsTaken++
+	return d, true, nil
+}
+
+// approvalPolicy is who may decide at a gate of a definition, and how many must approve.
+type approvalPolicy struct {
+	Approvers []string `json:"approvers,omitempty"`
+	Scope     string   `json:"scope,omitempty"`
+	Quorum    int      `json:"quorum"`
+	// SelfApproval allows the requester to approve (separation of duties off).
+	SelfApproval bool `json:"-"`
+	Escalated    bool `json:"escalated,omitempty"`
+	// Approvals are the distinct approvers so far.
+	Approvals []string `json:"approvals,omitempty"`
+}
+
+// may reports whether the actor may decide at the gate.
+func (p *approvalPolicy) may(req AdvanceRequest) bool {
+	return admits(p.Approvers, p.Scope, req.Actor, req.Scopes, req.AllScopes)
+}
+
+// admits tells whether a gate that names approvers and a scope admits actor, holding
+// scopes (all: every scope): one of the approvers, or anyone holding the scope.
+func admits(approvers []string, scope, actor string, scopes []string, all bool) bool {
+	return slices.Contains(approvers, actor) || (scope != "" && (all || slices.Contains(scopes, scope)))
+}
+
+// who says who may decide, in words.
+func (p *approvalPolicy) who() string {
+	var parts []string
+	if len(p.Approvers) > 0 {
+		parts = append(parts, strings.Join(p.Approvers, ", "))
+	}
+	if p.Scope != "" {
+		parts = append(parts, "anyone holding the scope "+p.Scope)
+	}
+	return strings.Join(parts, " or ")
+}
+
+// checkPolicy refuses a decision the gate's policy does not allow.
+func (r *runner) checkPolicy(req AdvanceRequest) error {
+	p := r.gate.policy
+	if p == nil || req.Action == ActionContinue {
+		return nil
+	}
+	if !p.may(req) {
+		return fmt.Errorf("%s may not decide at step %s; allowed: %s", req.Actor, r.gate.step, p.who())
+	}
+	if i := slices.IndexFunc(p.Approvals, func(a string) bool { return r.sameActor(a, req.Actor) }); req.Action == ActionApprove && i >= 0 {
+		as := ""
+		if p.Approvals[i] != req.Actor {
+			as = fmt.Sprintf(" (as %s: names are compared without case)", p.Approvals[i])
+		}
+		return fmt.Errorf("%s already approved step %s%s; it needs %d distinct approvers, %d more", req.Actor, r.gate.step, as, p.Quorum, p.Quorum-len(p.Approvals))
+	}
+	return nil
+}
+
+// check decides whether an advance fits the gate the workflow waits at. It runs as the
+// update's validator, so a refused advance never reaches the workflow's history.
+func (r *runner) check(req AdvanceRequest) error {
+	if !slices.Contains(Actions, req.Action) {
+		return fmt.Errorf("action %q is unknown; allowed are approve, reject and continue", req.Action)
+	}
+	if strings.TrimSpace(req.Actor) == "" {
+		return errors.New("actor is empty; every decision is recorded with who made it")
+	}
+	if r.StrictActors {
+		if err := CheckName("actor", req.Actor); err != nil {
+			return err
+		}
+	}
+	if r.gate == nil {
+		return fmt.Errorf("workflow is not waiting for a decision (status %s, step %s)", r.state.Status, r.state.CurrentStep)
+	}
+	if r.decision != nil {
+		return fmt.Errorf("a decision on step %s is already being applied", r.gate.step)
+	}
+	if req.Step != "" && req.Step != r.gate.step {
+		return fmt.Errorf("workflow waits at step %s, not %s; get the status again and decide on %s", r.gate.step, req.Step, r.gate.step)
+	}
+	switch {
+	case r.gate.kind == gateApproval && req.Action == ActionContinue:
+		return fmt.Errorf("step %s waits for approve or reject, not continue", r.gate.step)
+	case r.gate.kind == gateInput && req.Action == ActionApprove:
+		return fmt.Errorf("step %s failed and waits for continue (retry it) or reject (end the workflow), not approve", r.gate.step)
+	}
+	if r.gate.kind == gateApproval && req.Action == ActionApprove && !r.selfApproval() && r.sameActor(req.Actor, r.req.RequestedBy) {
+		return fmt.Errorf("%s requested this workflow and cannot approve it (separation of duties); another person must approve", req.Actor)
+	}
+	return r.checkPolicy(req)
+}
+
+// selfApproval reports whether the requester may approve the gate the run waits at.
+func (r *runner) selfApproval() bool {
+	if r.gate != nil && r.gate.policy != nil {
+		return r.gate.policy.SelfApproval
+	}
+	return r.req.AllowSelfApproval
+}
+
+// waiting says what the run waits for at its gate, and who may decide there.
+func (r *runner) waiting() *Waiting {
+	g := r.gate
+	w := &Waiting{Step: g.step, For: string(g.kind), Deadline: g.deadline, Actions: g.actions()}
+	if g.kind == gateApproval {
+		if !r.selfApproval() {
+			w.NotBy = r.req.RequestedBy
+		}
+		if p := g.policy; p != nil {
+			w.Approvers, w.Scope, w.Quorum = slices.Clone(p.Approvers), p.Scope, p.Quorum
+			w.Approvals = slices.Clone(p.Approvals)
+		}
+	}
+	return w
+}
+
+// actions are what may be done at the gate.
+func (g *gate) actions() []Action {
+	if g.kind == gateApproval {
+		return []Action{ActionApprove, ActionReject}
+	}
+	return []Action{ActionContinue, ActionReject}
+}
