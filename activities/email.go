@@ -98,7 +98,7 @@ func (n *Notifier) emails(in Notice, links []linkPair) ([]email, error) {
 	var out []email
 	for _, name := range n.addressed() {
 		l, ok := byName[name]
-		if in.Event != EventRunEnded && !ok {
+		if in.Event != EventRunEnded && in.Event != EventInputRequired && !ok {
 			continue // not asked at this gate (the requester, say)
 		}
 		var text strings.Builder
@@ -125,6 +125,8 @@ func (n *Notifier) emails(in Notice, links []linkPair) ([]email, error) {
 			subject = "Reminder: " + in.Summary
 		case EventRunEnded:
 			subject = "Ended " + in.Status + ": " + in.Summary
+		case EventInputRequired:
+			subject = "Input needed: " + in.Summary
 		}
 		out = append(out, email{to: n.Addresses[name], subject: subject, text: text.String(), html: html.String()})
 	}

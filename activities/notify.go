@@ -25,6 +25,10 @@ const (
 	EventGateOpened = "gate_opened"
 	EventReminder   = "reminder"
 	EventRunEnded   = "run_ended"
+	// EventInputRequired tells that a step failed past its retries and waits for someone
+	// to continue it (run it again) or reject it (end the run). It carries no approval
+	// links: continue is decided through Flowgate's API (advance_workflow).
+	EventInputRequired = "input_required"
 )
 
 // Notice is what a notification says: a gate waits on people (opened, or its deadline is
@@ -48,6 +52,10 @@ type Notice struct {
 	SelfApproval bool            `json:"self_approval,omitempty"`
 	Deadline     time.Time       `json:"deadline,omitzero"`
 	Status       string          `json:"status,omitempty"`
+	// Failure is why the step failed, on input_required; Attempt is its attempt count,
+	// so each failure of the same step is told once, not once in all.
+	Failure string `json:"failure,omitempty"`
+	Attempt int    `json:"attempt,omitempty"`
 	Params       json.RawMessage `json:"parameters,omitempty"`
 }
 
@@ -195,8 +203,11 @@ func (n *Notifier) Notify(ctx context.Context, in Notice) (NoticeResult, error) 
 	}
 	p := n.resume(ctx, msgs)
 	id := in.WorkflowID + "/" + in.Step + "/" + in.Event
-	if in.Event == EventRunEnded {
+	switch in.Event {
+	case EventRunEnded:
 		id = in.WorkflowID + "/" + in.Event
+	case EventInputRequired:
+		id += "/" + strconv.Itoa(in.Attempt)
 	}
 	var failures []error
 	for i, c := range n.Channels {
@@ -349,7 +360,7 @@ func (n *Notifier) mail(ctx context.Context, i int, c Channel, id string, msgs [
 }
 
 func (n *Notifier) links(in Notice) ([]linkPair, error) {
-	if n.Links == nil || in.Event == EventRunEnded {
+	if n.Links == nil || in.Event == EventRunEnded || in.Event == EventInputRequired {
 		return nil, nil
 	}
 	var names []string
@@ -376,6 +387,8 @@ func (in Notice) text() string {
 		return fmt.Sprintf("%s ended %s: %s", in.WorkflowID, in.Status, in.Summary)
 	case EventReminder:
 		return fmt.Sprintf("Reminder: %s still waits at %s for %s until %s", in.Summary, in.Step, in.Who, in.Deadline.Format(time.RFC3339))
+	case EventInputRequired:
+		return fmt.Sprintf("Input needed: %s. Step %s of %s failed: %s. Continue it (run it again) or reject it (end the run, undoing what was done) until %s, with advance_workflow", in.Summary, in.Step, in.WorkflowID, in.Failure, in.Deadline.Format(time.RFC3339))
 	}
 	return fmt.Sprintf("Approval needed: %s. %s waits at %s for %s until %s", in.Summary, in.WorkflowID, in.Step, in.Who, in.Deadline.Format(time.RFC3339))
 }

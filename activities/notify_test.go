@@ -454,3 +454,42 @@ func (s *notifySession) Data(r io.Reader) error {
 
 func (s *notifySession) Reset()        { s.to = nil }
 func (s *notifySession) Logout() error { return nil }
+
+// TestAFailedStepIsToldWithWhyAndNoApprovalLinks: input_required says which step failed
+// and why, carries no approval links (a failed step is continued, not approved), reaches
+// every approver with an address, and each failure of a step is a delivery of its own.
+func TestAFailedStepIsToldWithWhyAndNoApprovalLinks(t *testing.T) {
+	f := newNotifyFixture(t)
+	var mu sync.Mutex
+	var bodies []map[string]any
+	var ids []string
+	web := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var b map[string]any
+		_ = json.NewDecoder(r.Body).Decode(&b)
+		mu.Lock()
+		defer mu.Unlock()
+		bodies, ids = append(bodies, b), append(ids, r.Header.Get(activities.DeliveryHeader))
+	}))
+	t.Cleanup(web.Close)
+	f.n.Channels = []activities.Channel{{Kind: activities.ChannelEmail, URL: f.smtpURL}, {Kind: activities.ChannelWebhook, URL: web.URL}}
+	in := f.notice()
+	in.Event, in.Step, in.Approvers = activities.EventInputRequired, "notify_customer", nil
+	in.Failure, in.Attempt = "the output of step find_order has no field row", 1
+	if _, _, err := runNotify(t, f.n, in, nil); err != nil {
+		t.Fatal(err)
+	}
+	in.Attempt = 2
+	if _, _, err := runNotify(t, f.n, in, nil); err != nil {
+		t.Fatal(err)
+	}
+	if len(bodies) != 2 || ids[0] == ids[1] {
+		t.Fatalf("webhook got %d deliveries with ids %q; want two, each its own", len(bodies), ids)
+	}
+	text, _ := bodies[0]["text"].(string)
+	if !strings.Contains(text, "Step notify_customer of deployment-1 failed: the output of step find_order has no field row") || bodies[0]["links"] != nil {
+		t.Errorf("webhook body %v; want the failure in its text and no links", bodies[0])
+	}
+	if n := len(f.mail.to("bob@example.test")); n != 2 {
+		t.Errorf("bob got %d mails; want one per failure, though no link is his", n)
+	}
+}

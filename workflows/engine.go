@@ -123,6 +123,10 @@ type behaviours struct {
 	// RunKeys names the run's first run in its idempotency keys and in {{run.key}}
 	// (version 1 of changeRunKeys).
 	RunKeys bool `json:"run_keys,omitempty"`
+	// InputGates makes a failed step's wait for input a gate like an approval: it tells
+	// the channels, and the run continues as new there when its history is full
+	// (version 2 of changeBundle).
+	InputGates bool `json:"input_gates,omitempty"`
 }
 
 // changeUpsertOnChange gates the change that upserts search attributes only when the
@@ -133,11 +137,14 @@ const changeUpsertOnChange = "upsert-on-change"
 // instead of at each transition; runs started before replay with an upsert per change.
 const changeUpsertOncePerTask = "upsert-once-per-task"
 
-// changeBundle is one marker for runs started with every change before it: version 1
-// takes changeUpsertOnChange, changeNotify, changeUpsertOncePerTask,
-// changeUnsignedHoldsScopes, changeContinueAsNewAtGate and changeRejectedFails, without a
-// marker (and a search-attribute upsert) for each, and runs a definition's reads (GET
-// calls, read statements, file parses) as local activities.
+// changeBundle is one marker for runs started with every change before it, whose value
+// grows with each bundle of changes (so a new behaviour costs no marker of its own, and
+// no search-attribute upsert):
+//   - version 1 takes changeUpsertOnChange, changeNotify, changeUpsertOncePerTask,
+//     changeUnsignedHoldsScopes, changeContinueAsNewAtGate and changeRejectedFails, and
+//     runs a definition's reads (GET calls, read statements, file parses) as local
+//     activities;
+//   - version 2 adds InputGates.
 const changeBundle = "bundle-2026-12"
 
 // newRunner builds the record with every step pending and registers the handlers.
@@ -173,8 +180,9 @@ func newRunner(ctx workflow.Context, kind Kind, req Request, params any, steps [
 	// A run started now takes every change below at once, through one marker: each
 	// GetVersion also upserts a search attribute, which is a visibility write. Runs
 	// started before the bundle replay through the changes one by one, as they began.
-	if r.Bundled = workflow.GetVersion(ctx, changeBundle, workflow.DefaultVersion, 1) == 1; r.Bundled {
-		r.UpsertOnChange, r.Notifies, r.LocalReads = true, true, true
+	if bundle := workflow.GetVersion(ctx, changeBundle, workflow.DefaultVersion, 2); bundle >= 1 {
+		r.Bundled, r.UpsertOnChange, r.Notifies, r.LocalReads = true, true, true, true
+		r.InputGates = bundle >= 2
 		r.startFlusher(ctx, true)
 	} else {
 		r.UpsertOnChange = workflow.GetVersion(ctx, changeUpsertOnChange, workflow.DefaultVersion, 1) == 1
@@ -552,26 +560,36 @@ func (r *runner) approval(ctx workflow.Context, name string) (approver string, e
 // waits for input: continue runs the step again, reject ends the run as failed. When
 // final is set, a failure ends the run at once.
 func (r *runner) activityStep(ctx workflow.Context, name string, final bool, run func(ctx workflow.Context) (string, error)) error {
+	return r.activityStepFrom(ctx, name, final, run, nil)
+}
+
+// activityStepFrom is activityStep. On a run that continued as new while the step waited
+// for input, resumed is that gate: the step waits there again before it runs.
+func (r *runner) activityStepFrom(ctx workflow.Context, name string, final bool, run func(ctx workflow.Context) (string, error), resumed *GateResume) error {
 	for {
-		r.begin(ctx, name, StatusInProgress, StepRunning)
-		r.step(name).Attempts++
-		output, err := run(ctx)
-		if err == nil {
-			r.finishStep(ctx, name, StepCompleted, "", "", output, "")
-			r.publish(ctx)
-			return nil
+		msg := r.step(name).Error
+		if resumed == nil {
+			r.begin(ctx, name, StatusInProgress, StepRunning)
+			r.step(name).Attempts++
+			output, err := run(ctx)
+			if err == nil {
+				r.finishStep(ctx, name, StepCompleted, "", "", output, "")
+				r.publish(ctx)
+				return nil
+			}
+			if temporal.IsCanceledError(err) || ctx.Err() != nil {
+				r.finishStep(ctx, name, StepCancelled, "", "", "", "cancelled")
+				return err
+			}
+			msg = errorMessage(err)
+			r.finishStep(ctx, name, StepFailed, "", "", "", msg)
+			if final {
+				return &stepFailure{step: name, err: errors.New(msg)}
+			}
+			r.state.Status = StatusWaitingInput
 		}
-		if temporal.IsCanceledError(err) || ctx.Err() != nil {
-			r.finishStep(ctx, name, StepCancelled, "", "", "", "cancelled")
-			return err
-		}
-		msg := errorMessage(err)
-		r.finishStep(ctx, name, StepFailed, "", "", "", msg)
-		if final {
-			return &stepFailure{step: name, err: errors.New(msg)}
-		}
-		r.state.Status = StatusWaitingInput
-		d, ok, werr := r.awaitAt(ctx, name, gateInput)
+		d, ok, werr := r.inputGate(ctx, name, resumed)
+		resumed = nil
 		switch {
 		case werr != nil:
 			return werr

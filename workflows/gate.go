@@ -32,6 +32,39 @@ type gate struct {
 	policy *approvalPolicy
 }
 
+// inputGate waits at the failed step name for continue or reject. On runs with
+// InputGates it is a gate like an approval: it tells the channels, and when the run's
+// history is full the error is a *gateFull, so the interpreter continues as new there;
+// resumed is the gate a run that continued as new waits at again. Other runs wait as
+// they always did (awaitAt).
+func (r *runner) inputGate(ctx workflow.Context, name string, resumed *GateResume) (AdvanceRequest, bool, error) {
+	if !r.InputGates {
+		return r.awaitAt(ctx, name, gateInput)
+	}
+	g := &gate{step: name, kind: gateInput, deadline: workflow.Now(ctx).UTC().Add(r.req.ApprovalTimeout)}
+	if resumed != nil {
+		g.deadline = resumed.Deadline
+	}
+	r.continues = true
+	r.gate = g
+	r.publish(ctx)
+	if resumed == nil {
+		r.notifyGate(ctx, activities.EventInputRequired, g)
+	}
+	d, ok, err := r.await(ctx, g, 0)
+	r.gate = nil
+	if errors.Is(err, errHistoryFull) {
+		return d, ok, &gateFull{gate: g}
+	}
+	return d, ok, err
+}
+
+// gateFull ends a wait at a gate whose run's history is full: the run continues as new,
+// waiting at the same gate.
+type gateFull struct{ gate *gate }
+
+func (f *gateFull) Error() string { return "the run's history is full at gate " + f.gate.step }
+
 // awaitAt opens a gate of kind at step name until the run's approval timeout and waits
 // there for a decision: the gates of the Go kinds, and a failed step waiting for input.
 func (r *runner) awaitAt(ctx workflow.Context, name string, kind gateKind) (AdvanceRequest, bool, error) {

@@ -28,6 +28,10 @@ func (r *runner) notifyGate(ctx workflow.Context, event string, g *gate) {
 	n := r.notice(event)
 	n.RunID, n.Step, n.Deadline = r.state.FirstRunID, g.step, g.deadline
 	n.Who, n.SelfApproval = "anyone allowed to approve", r.req.AllowSelfApproval
+	if g.kind == gateInput {
+		s := r.step(g.step)
+		n.Who, n.Failure, n.Attempt = "anyone who may continue or reject it", s.Error, s.Attempts
+	}
 	if g.policy != nil {
 		n.Who, n.SelfApproval = CleanText(g.policy.who()), g.policy.SelfApproval
 		for _, a := range g.policy.Approvers {

@@ -2,6 +2,7 @@ package workflows
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -250,13 +251,20 @@ func (ip *interpreter) run(ctx workflow.Context, resume *Resume) error {
 			continue
 		}
 		if resume != nil && i == resume.Step {
-			if s.Approval == nil {
-				return &stepFailure{step: s.Name, err: fmt.Errorf("resumed at step %d, which is not an approval gate", i)}
+			var err error
+			switch {
+			case resume.Gate.Kind == gateInput && s.Approval == nil:
+				err = ip.activity(ctx, i, s, &resume.Gate)
+			case resume.Gate.Kind != gateInput && s.Approval != nil:
+				err = ip.approval(ctx, i, s, &resume.Gate)
+			default:
+				return &stepFailure{step: s.Name, err: fmt.Errorf("resumed at step %d (%s), which has no %s gate", i, s.Name, cmp.Or(resume.Gate.Kind, gateApproval))}
 			}
-			if err := ip.approval(ctx, i, s, &resume.Gate); err != nil {
+			if err != nil {
 				return err
 			}
 			ip.setOutputs()
+			ip.undoable(s.StepDef)
 			continue
 		}
 		if s.When != "" {
@@ -281,16 +289,7 @@ func (ip *interpreter) run(ctx workflow.Context, resume *Resume) error {
 		case s.Approval != nil:
 			err = ip.approval(ctx, i, s, nil)
 		default:
-			err = ip.r.activityStep(ctx, s.Name, s.OnFailure == "fail", func(ctx workflow.Context) (string, error) {
-				text, err := ip.action(ctx, s)
-				if err != nil || s.Result == "" {
-					return text, err
-				}
-				if result, rerr := ip.render(s.Result); rerr == nil {
-					return result, nil
-				}
-				return text, nil
-			})
+			err = ip.activity(ctx, i, s, nil)
 		}
 		if err != nil {
 			return err
@@ -299,6 +298,31 @@ func (ip *interpreter) run(ctx workflow.Context, resume *Resume) error {
 		ip.undoable(s.StepDef)
 	}
 	return nil
+}
+
+// activity runs the step s (step i) that does something, on the step engine: a failure
+// past its retries waits for input there (resumed, on a run that continued as new while
+// it waited), and a run whose history fills while it waits continues as new.
+func (ip *interpreter) activity(ctx workflow.Context, i int, s planStep, resumed *GateResume) error {
+	err := ip.r.activityStepFrom(ctx, s.Name, s.OnFailure == "fail", func(ctx workflow.Context) (string, error) {
+		text, err := ip.action(ctx, s)
+		if err != nil || s.Result == "" {
+			return text, err
+		}
+		if result, rerr := ip.render(s.Result); rerr == nil {
+			return result, nil
+		}
+		return text, nil
+	}, resumed)
+	var full *gateFull
+	if errors.As(err, &full) {
+		c, cerr := ip.resumeAt(ctx, i, full.gate, ip.r.req.ApprovalTimeout, 0)
+		if cerr != nil {
+			return cerr
+		}
+		return c
+	}
+	return err
 }
 
 // undoable registers the compensation of a completed step, if it has one.

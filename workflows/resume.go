@@ -46,8 +46,11 @@ type Resume struct {
 	Runs int `json:"runs"`
 }
 
-// GateResume is an approval gate in the middle of its wait.
+// GateResume is a gate in the middle of its wait.
 type GateResume struct {
+	// Kind is the gate's kind: approval (also when empty, as runs before input gates
+	// continued wrote it) or input, a failed step waiting for continue or reject.
+	Kind     gateKind  `json:"kind,omitempty"`
 	Deadline time.Time `json:"deadline"`
 	// Wait is the gate's whole wait, for the record when it times out; Remind is how long
 	// before the deadline approvers are reminded (a reminder already sent is not sent
@@ -96,9 +99,16 @@ func (ip *interpreter) resumeAt(ctx workflow.Context, i int, g *gate, wait, remi
 		nonces = append(nonces, n)
 	}
 	slices.Sort(nonces)
+	gr := GateResume{Deadline: g.deadline, Wait: wait, Remind: remind}
+	if g.policy != nil {
+		gr.Policy, gr.SelfApproval = *g.policy, g.policy.SelfApproval
+	}
+	if g.kind == gateInput {
+		gr.Kind = gateInput
+	}
 	return &continueAt{Resume{
 		State: r.state, Step: i, Outputs: outputs,
-		Gate:       GateResume{Deadline: g.deadline, Wait: wait, Remind: remind, Policy: *g.policy, SelfApproval: g.policy.SelfApproval},
+		Gate:       gr,
 		behaviours: r.behaviours, Told: r.told, UsedNonces: nonces, Runs: runs,
 	}}, nil
 }

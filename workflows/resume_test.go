@@ -1,16 +1,20 @@
 package workflows_test
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
+	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/flowgate/flowgate/activities"
 	"github.com/flowgate/flowgate/workflows"
 )
 
@@ -153,5 +157,69 @@ func TestAResumedRunStillUndoesWhatTheFirstRunDid(t *testing.T) {
 	}
 	if got := next.backends.Account("new.hire@example.com")["status"]; got != "deprovisioned" {
 		t.Errorf("account %s after the rejection, want deprovisioned", got)
+	}
+}
+
+// TestAFailedStepWaitsAsAGateThatTellsAndContinuesAsNew: a step of a definition that fails
+// past its retries waits for input as a gate like an approval: the channels are told why
+// it failed, and when the run's history fills while it waits, the run continues as new
+// and the next run waits at the same step until the same deadline, where a reject ends it.
+func TestAFailedStepWaitsAsAGateThatTellsAndContinuesAsNew(t *testing.T) {
+	h := newHarness(t)
+	var notices []activities.Notice
+	h.env.RegisterActivityWithOptions(func(_ context.Context, n activities.Notice) (activities.NoticeResult, error) {
+		notices = append(notices, n)
+		return activities.NoticeResult{Channels: 1, Delivered: []string{"test"}}, nil
+	}, activity.RegisterOptions{Name: "Notify", DisableAlreadyRegisteredCheck: true})
+	d, src := refundSource(t)
+	var deadline time.Time
+	h.at(time.Hour, func() { h.advance(decide(workflows.ActionApprove, "approval", "bob", finance)) })
+	h.at(2*time.Hour, func() {
+		s := h.status()
+		if s.Status != workflows.StatusWaitingInput || s.Waiting == nil || s.Waiting.For != "input" {
+			t.Fatalf("the run is %s waiting for %+v, want waiting_input", s.Status, s.Waiting)
+		}
+		deadline = s.Waiting.Deadline
+		h.env.SetContinueAsNewSuggested(true)
+		h.env.SignalWorkflow("Approve", "wakes the run: an unknown signal is recorded and ignored")
+	})
+	h.env.ExecuteWorkflow(d.Name, workflows.ProcessInput{Request: alice, Process: workflows.NewProcessSource(d, src),
+		Params: json.RawMessage(`{"order_id": "ORD-99999", "amount_cents": 1000, "reason": "no such order"}`)})
+	var can *workflow.ContinueAsNewError
+	if !h.env.IsWorkflowCompleted() || !errors.As(h.env.GetWorkflowError(), &can) {
+		t.Fatalf("the run ended with %v, want continue-as-new", h.env.GetWorkflowError())
+	}
+	i := slices.IndexFunc(notices, func(n activities.Notice) bool { return n.Event == activities.EventInputRequired })
+	if i < 0 || notices[i].Step != "notify_customer" || notices[i].Attempt != 1 || !strings.Contains(notices[i].Failure, "has no field row") {
+		t.Errorf("notices %+v; want input_required at notify_customer saying why it failed", notices)
+	}
+	var in workflows.ProcessInput
+	if err := converter.GetDefaultDataConverter().FromPayloads(can.Input, &in); err != nil {
+		t.Fatal(err)
+	}
+	res := in.Resume
+	if res == nil || res.Gate.Kind != "input" || res.State.Status != workflows.StatusWaitingInput || res.State.CurrentStep != "notify_customer" ||
+		!res.Gate.Deadline.Equal(deadline) || !res.InputGates {
+		t.Fatalf("resume = %+v", res)
+	}
+
+	next := h.sibling(res.State.WorkflowID)
+	next.env.SetStartTime(res.State.UpdatedAt)
+	next.at(time.Minute, func() {
+		s := next.status()
+		if s.Status != workflows.StatusWaitingInput || s.Waiting == nil || s.Waiting.Step != "notify_customer" || !s.Waiting.Deadline.Equal(deadline) {
+			t.Errorf("the next run waits as %s %+v, want notify_customer's input gate until %v", s.Status, s.Waiting, deadline)
+		}
+		next.advance(decide(workflows.ActionReject, "notify_customer", "bob"))
+	})
+	next.env.ExecuteWorkflow(d.Name, in)
+	st, err := next.result()
+	if errorType(err) != workflows.ErrTypeStepFailed || st.Status != workflows.StatusFailed {
+		t.Fatalf("ended %s (%v), want failed", st.Status, err)
+	}
+	for event, want := range map[string]int{"continued_as_new": 1, "failure_accepted": 1, "step_failed": 1} {
+		if got := len(st.Events(event)); got != want {
+			t.Errorf("%d %q events in the record, want %d", got, event, want)
+		}
 	}
 }
