@@ -604,7 +604,9 @@ func (s *Server) askAtGate(ctx context.Context, t taskView) {
 	w := t.run.Waiting
 	actions := make([]any, 0, len(w.Actions))
 	for _, a := range w.Actions {
-		actions = append(actions, string(a))
+		if spec, _ := a.Spec(); spec.Decides {
+			actions = append(actions, string(a)) // a person asked to decide is offered decisions
+		}
 	}
 	res, err := s.mcp.RequestElicitation(ctx, mcp.ElicitationRequest{Params: mcp.ElicitationParams{
 		Meta:    mcp.WithRelatedTask(t.task.TaskId),

@@ -167,12 +167,12 @@ To follow the run: if your client speaks MCP tasks, call this as a task (params.
 	), typed(s.getStatus))
 
 	s.mcp.AddTool(mcp.NewTool("advance_workflow",
-		mcp.WithDescription(`Approve or reject the step a workflow waits at, or continue a step that failed. Call get_workflow_status first and pass the waiting step as "step", so a decision about a step that has moved on is refused.
+		mcp.WithDescription(`Approve or reject the step a workflow waits at, or continue a step that failed. Call get_workflow_status first and pass the waiting step as "step", so a decision about a step that has moved on is refused; its waiting.actions are the actions the step takes.
 - approve / reject: for a workflow in waiting_approval. The requester cannot approve their own workflow when separation of duties is on.
 - continue: for a workflow in waiting_input (a step failed after its retries): runs the step again once the cause is fixed. reject there ends the workflow as failed and undoes its work.
-Returns the new status.`),
+`+actionLines()+`Returns the new status.`),
 		mcp.WithString("workflow_id", mcp.Required(), mcp.MaxLength(MaxIDLength)),
-		mcp.WithString("action", mcp.Required(), mcp.Enum("approve", "reject", "continue")),
+		mcp.WithString("action", mcp.Required(), mcp.Enum(actionNames()...)),
 		mcp.WithString("step", mcp.MaxLength(MaxIDLength), mcp.Description("The step you saw waiting (recommended).")),
 		mcp.WithString("comment", mcp.MaxLength(MaxCommentLength), mcp.Description("Why; recorded in the workflow's audit history.")),
 		mcp.WithOutputSchema[StatusResult](),
@@ -274,6 +274,29 @@ func (s *Server) getStatus(ctx context.Context, _ mcp.CallToolRequest, args Work
 	return mcp.NewToolResultStructured(res, describeStatus(v)), nil
 }
 
+// actionNames are the actions advance_workflow takes.
+func actionNames() []string {
+	out := make([]string, len(workflows.Actions))
+	for i, a := range workflows.Actions {
+		out[i] = string(a)
+	}
+	return out
+}
+
+// actionLines describe, in advance_workflow's description, the actions beyond the three
+// it explains in prose.
+func actionLines() string {
+	var b strings.Builder
+	for _, s := range workflows.ActionSpecs {
+		switch s.Name {
+		case workflows.ActionApprove, workflows.ActionReject, workflows.ActionContinue:
+			continue
+		}
+		fmt.Fprintf(&b, "- %s: at a %s gate: %s; it leaves the gate waiting. Needs the %s scope.\n", s.Name, strings.Join(s.At, " or "), s.Does, app.Decision{Action: s.Name}.NeededScope())
+	}
+	return b.String()
+}
+
 // describeStatus renders a status as a sentence for clients that read text only.
 func describeStatus(v workflows.StatusView) string {
 	text := fmt.Sprintf("%s %s is %s (%d%%, %d of %d steps done)", v.Type, v.WorkflowID, v.Status, v.Progress, v.StepsCompleted, v.TotalSteps)
@@ -334,7 +357,7 @@ func (s *Server) advance(ctx context.Context, request mcp.CallToolRequest, args 
 	}
 	ctx, cancel := s.callContext(ctx)
 	defer cancel()
-	if confirm && d.Action != workflows.ActionContinue && canElicit(ctx) {
+	if spec, _ := d.Action.Spec(); confirm && spec.Confirm && canElicit(ctx) {
 		answer := confirmedIn(request)
 		if answer != nil && !s.confirms.redeem(request.Params.RequestState, s.actor(ctx), args, time.Now()) {
 			// An answer to no request this server issued (or to another decision, or one

@@ -249,7 +249,7 @@ func (r *runner) setup(ctx workflow.Context) error {
 				if err := r.checkSigned(ctx, req); err != nil {
 					return err
 				}
-				return r.check(req)
+				return r.check(ctx, req)
 			},
 			Description: "Approve or reject the gate the workflow waits at, or continue a failed step. Returns the new status.",
 		}); err != nil {
@@ -279,7 +279,7 @@ func (r *runner) setup(ctx workflow.Context) error {
 					continue
 				}
 				req := AdvanceRequest{Action: action, Step: d.Step, Actor: strings.TrimSpace(d.Actor), Comment: d.Comment, AllScopes: r.UnsignedHoldsScopes}
-				if err := r.check(req); err != nil {
+				if err := r.check(ctx, req); err != nil {
 					r.ignored(ctx, d.Step, req.Actor, fmt.Sprintf("%s signal ignored: %v", action, err))
 					continue
 				}

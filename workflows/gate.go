@@ -30,6 +30,16 @@ type gate struct {
 	deadline time.Time
 	// policy, on gates of process definitions, says who may decide and how many must.
 	policy *approvalPolicy
+	// toldAt is when the channels were last asked to tell people of the gate.
+	toldAt time.Time
+}
+
+// who says who may decide at the gate, in words.
+func (g *gate) who() string {
+	if g.policy != nil {
+		return g.policy.who()
+	}
+	return "anyone allowed to decide"
 }
 
 // inputGate waits at the failed step name for continue or reject. On runs with
@@ -43,7 +53,7 @@ func (r *runner) inputGate(ctx workflow.Context, name string, resumed *GateResum
 	}
 	g := &gate{step: name, kind: gateInput, deadline: workflow.Now(ctx).UTC().Add(r.req.ApprovalTimeout)}
 	if resumed != nil {
-		g.deadline = resumed.Deadline
+		g.deadline, g.toldAt = resumed.Deadline, resumed.ToldAt
 	}
 	r.continues = true
 	r.gate = g
@@ -84,6 +94,32 @@ func (r *runner) awaitAt(ctx workflow.Context, name string, kind gateKind) (Adva
 // is false when the deadline passes; the error is errHistoryFull when the run's history
 // passed its bound first, on runs that continue as new at a gate.
 func (r *runner) await(ctx workflow.Context, g *gate, remind time.Duration) (AdvanceRequest, bool, error) {
+	for {
+		d, ok, err := r.next(ctx, g, remind)
+		if err != nil || !ok {
+			return d, ok, err
+		}
+		if spec, _ := d.Action.Spec(); spec.Decides {
+			return d, true, nil
+		}
+		r.remindNow(ctx, g, d)
+	}
+}
+
+// remindNow tells the people of g again, as d (a remind) asked.
+func (r *runner) remindNow(ctx workflow.Context, g *gate, d AdvanceRequest) {
+	detail := fmt.Sprintf("%s asked to remind %s; the deadline is %s", d.Actor, g.who(), g.deadline.Format(time.RFC3339))
+	if d.Comment != "" {
+		detail += " — " + d.Comment
+	}
+	r.log(ctx, "reminder", g.step, d.Actor, detail)
+	r.notifyGate(ctx, activities.EventReminder, g)
+	r.publish(ctx)
+}
+
+// next waits at g for the next action until its deadline, recording a reminder remind
+// before it (when it has not passed yet).
+func (r *runner) next(ctx workflow.Context, g *gate, remind time.Duration) (AdvanceRequest, bool, error) {
 	// A decision wins over a full history; a run continues as new only with no handler
 	// in flight, so no update is left without its answer, and no notification in flight.
 	full := func() bool { return r.historyFull(ctx) && workflow.AllHandlersFinished(ctx) && r.notifying == 0 }
@@ -101,7 +137,7 @@ func (r *runner) await(ctx workflow.Context, g *gate, remind time.Duration) (Adv
 			return AdvanceRequest{}, false, errHistoryFull
 		}
 		if !ok {
-			r.log(ctx, "reminder", g.step, "", fmt.Sprintf("still waiting for %s; the deadline is %s", g.policy.who(), g.deadline.Format(time.RFC3339)))
+			r.log(ctx, "reminder", g.step, "", fmt.Sprintf("still waiting for %s; the deadline is %s", g.who(), g.deadline.Format(time.RFC3339)))
 			r.notifyGate(ctx, activities.EventReminder, g)
 			r.publish(ctx)
 		}
@@ -181,9 +217,10 @@ func (r *runner) checkPolicy(req AdvanceRequest) error {
 
 // check decides whether an advance fits the gate the workflow waits at. It runs as the
 // update's validator, so a refused advance never reaches the workflow's history.
-func (r *runner) check(req AdvanceRequest) error {
-	if !slices.Contains(Actions, req.Action) {
-		return fmt.Errorf("action %q is unknown; allowed are approve, reject and continue", req.Action)
+func (r *runner) check(ctx workflow.Context, req AdvanceRequest) error {
+	spec, ok := req.Action.Spec()
+	if !ok {
+		return fmt.Errorf("action %q is unknown; allowed: %s", req.Action, actionList(Actions))
 	}
 	if strings.TrimSpace(req.Actor) == "" {
 		return errors.New("actor is empty; every decision is recorded with who made it")
@@ -207,6 +244,12 @@ func (r *runner) check(req AdvanceRequest) error {
 		return fmt.Errorf("step %s waits for approve or reject, not continue", r.gate.step)
 	case r.gate.kind == gateInput && req.Action == ActionApprove:
 		return fmt.Errorf("step %s failed and waits for continue (retry it) or reject (end the workflow), not approve", r.gate.step)
+	}
+	if !slices.Contains(spec.At, string(r.gate.kind)) {
+		return fmt.Errorf("step %s waits for %s, not %s", r.gate.step, actionList(r.gate.actions()), req.Action)
+	}
+	if req.Action == ActionRemind {
+		return r.checkRemind(ctx, req)
 	}
 	if r.gate.kind == gateApproval && req.Action == ActionApprove && !r.selfApproval() && r.sameActor(req.Actor, r.req.RequestedBy) {
 		return fmt.Errorf("%s requested this workflow and cannot approve it (separation of duties); another person must approve", req.Actor)
@@ -238,10 +281,42 @@ func (r *runner) waiting() *Waiting {
 	return w
 }
 
-// actions are what may be done at the gate.
+// actions are what may be done at the gate (ActionSpecs' order).
 func (g *gate) actions() []Action {
-	if g.kind == gateApproval {
-		return []Action{ActionApprove, ActionReject}
+	var out []Action
+	for _, s := range ActionSpecs {
+		if slices.Contains(s.At, string(g.kind)) {
+			out = append(out, s.Name)
+		}
 	}
-	return []Action{ActionContinue, ActionReject}
+	return out
+}
+
+// actionList names actions for an error: "approve, reject or remind".
+func actionList(actions []Action) string {
+	names := make([]string, len(actions))
+	for i, a := range actions {
+		names[i] = string(a)
+	}
+	if len(names) < 2 {
+		return strings.Join(names, "")
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
+}
+
+// checkRemind refuses a remind the gate does not take: on a run that tells nobody, from
+// someone who is neither the requester nor allowed to decide, or sooner than
+// RemindInterval after people were last told.
+func (r *runner) checkRemind(ctx workflow.Context, req AdvanceRequest) error {
+	g := r.gate
+	if !r.Notifies {
+		return fmt.Errorf("this run tells nobody of its gates (it started before notifications), so there is no one to remind at step %s", g.step)
+	}
+	if !r.sameActor(req.Actor, r.req.RequestedBy) && g.policy != nil && !g.policy.may(req) {
+		return fmt.Errorf("%s may not remind at step %s; allowed: the requester %s, or %s", req.Actor, g.step, r.req.RequestedBy, g.policy.who())
+	}
+	if next := g.toldAt.Add(RemindInterval); workflow.Now(ctx).Before(next) {
+		return fmt.Errorf("people were told of step %s at %s; remind again from %s", g.step, g.toldAt.Format(time.RFC3339), next.Format(time.RFC3339))
+	}
+	return nil
 }

@@ -39,6 +39,7 @@ func (r *runner) notifyGate(ctx workflow.Context, event string, g *gate) {
 		}
 	}
 	until := g.deadline.Sub(workflow.Now(ctx))
+	g.toldAt = workflow.Now(ctx).UTC()
 	r.notifying++
 	workflow.Go(ctx, func(ctx workflow.Context) {
 		defer func() { r.notifying-- }()

@@ -840,7 +840,7 @@ func (ip *interpreter) approval(ctx workflow.Context, i int, s planStep, res *Ga
 		p := res.Policy
 		p.SelfApproval = res.SelfApproval
 		pol, wait, remind = &p, res.Wait, res.Remind
-		g = &gate{step: s.Name, kind: gateApproval, deadline: res.Deadline, policy: pol}
+		g = &gate{step: s.Name, kind: gateApproval, deadline: res.Deadline, policy: pol, toldAt: res.ToldAt}
 		r.publish(ctx)
 	} else {
 		sod := a.SeparationOfDuties == nil || *a.SeparationOfDuties

@@ -55,10 +55,12 @@ type GateResume struct {
 	// Wait is the gate's whole wait, for the record when it times out; Remind is how long
 	// before the deadline approvers are reminded (a reminder already sent is not sent
 	// again: by then less than Remind is left).
-	Wait         time.Duration  `json:"wait"`
-	Remind       time.Duration  `json:"remind,omitempty"`
-	Policy       approvalPolicy `json:"policy"`
-	SelfApproval bool           `json:"self_approval,omitempty"`
+	Wait   time.Duration  `json:"wait"`
+	Remind time.Duration  `json:"remind,omitempty"`
+	Policy approvalPolicy `json:"policy"`
+	// ToldAt is when people were last told of the gate, for remind's interval.
+	ToldAt       time.Time `json:"told_at,omitzero"`
+	SelfApproval bool      `json:"self_approval,omitempty"`
 }
 
 // errHistoryFull ends a gate's wait when the run's history passed its bound.
@@ -99,7 +101,7 @@ func (ip *interpreter) resumeAt(ctx workflow.Context, i int, g *gate, wait, remi
 		nonces = append(nonces, n)
 	}
 	slices.Sort(nonces)
-	gr := GateResume{Deadline: g.deadline, Wait: wait, Remind: remind}
+	gr := GateResume{Deadline: g.deadline, Wait: wait, Remind: remind, ToldAt: g.toldAt}
 	if g.policy != nil {
 		gr.Policy, gr.SelfApproval = *g.policy, g.policy.SelfApproval
 	}

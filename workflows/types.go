@@ -8,6 +8,7 @@ package workflows
 
 import (
 	"encoding/json"
+	"fmt"
 	"slices"
 	"time"
 )
@@ -218,10 +219,73 @@ const (
 	ActionApprove  Action = "approve"
 	ActionReject   Action = "reject"
 	ActionContinue Action = "continue"
+	ActionRemind   Action = "remind"
 )
 
+// ActionSpec is what an action at a gate is: the gates that offer it, the scope
+// Flowgate's API asks of its caller, and whether it decides. MCP, tasks, the approval
+// page and the inbox read ActionSpecs, so an action is one entry here and its handling
+// at the gate (gate.go).
+type ActionSpec struct {
+	Name Action
+	// At are the kinds of gate that offer it: approval, input.
+	At []string
+	// By is who Flowgate's API lets ask for it (the gate then checks who may).
+	By Role
+	// Decides is set on actions that end the wait; the others leave the gate waiting.
+	Decides bool
+	// Confirm is set on actions a client that can ask its person confirms first.
+	Confirm bool
+	// Does says what it does, for people and agents.
+	Does string
+}
+
+// Role is who may ask for an action through Flowgate's API: the application layer maps
+// each to a scope.
+type Role string
+
+// Roles of an action.
+const (
+	// Approvers decide at gates (the approve scope).
+	Approvers Role = "approvers"
+	// Operators run processes: start, continue, remind (the write scope).
+	Operators Role = "operators"
+)
+
+// ActionSpecs are the actions of an advance, in a stable order.
+var ActionSpecs = []ActionSpec{
+	{Name: ActionApprove, At: []string{"approval"}, By: Approvers, Decides: true, Confirm: true,
+		Does: "approve the gate (one approval of its quorum)"},
+	{Name: ActionReject, At: []string{"approval", "input"}, By: Approvers, Decides: true, Confirm: true,
+		Does: "end the run, undoing what was done"},
+	{Name: ActionContinue, At: []string{"input"}, By: Operators, Decides: true,
+		Does: "run the failed step again"},
+	{Name: ActionRemind, At: []string{"approval"}, By: Operators,
+		Does: fmt.Sprintf("tell the gate's approvers again now (the requester or an approver; once per %s)", RemindInterval)},
+}
+
+// RemindInterval is how long after people were told of a gate a remind may tell them
+// again: an agent cannot page approvers in a loop.
+const RemindInterval = time.Hour
+
 // Actions lists every action in a stable order.
-var Actions = []Action{ActionApprove, ActionReject, ActionContinue}
+var Actions = func() []Action {
+	out := make([]Action, len(ActionSpecs))
+	for i, s := range ActionSpecs {
+		out[i] = s.Name
+	}
+	return out
+}()
+
+// Spec is the action's spec; ok is false for an unknown action.
+func (a Action) Spec() (ActionSpec, bool) {
+	for _, s := range ActionSpecs {
+		if s.Name == a {
+			return s, true
+		}
+	}
+	return ActionSpec{}, false
+}
 
 // Decision is the payload of the approve and reject signals.
 type Decision struct {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"go.temporal.io/sdk/client"
@@ -32,7 +33,7 @@ func (d Decision) Check() error {
 		return err
 	}
 	if !slices.Contains(workflows.Actions, d.Action) {
-		return &ArgError{"action", fmt.Sprintf("%q is not an action", d.Action), "approve | reject | continue"}
+		return &ArgError{"action", fmt.Sprintf("%q is not an action", d.Action), actionNames()}
 	}
 	if len(d.Comment) > MaxCommentLength {
 		return &ArgError{"comment", fmt.Sprintf("is %d characters long", len(d.Comment)), fmt.Sprintf("at most %d", MaxCommentLength)}
@@ -43,13 +44,22 @@ func (d Decision) Check() error {
 	return nil
 }
 
-// NeededScope is the scope a decision needs: approve to approve or reject at a gate,
-// write to continue after a failed step.
+// NeededScope is the scope a decision needs, as its action's spec says: approve to
+// approve or reject at a gate, write to continue after a failed step or to remind.
 func (d Decision) NeededScope() string {
-	if d.Action == workflows.ActionContinue {
+	if spec, _ := d.Action.Spec(); spec.By == workflows.Operators {
 		return ScopeWrite
 	}
 	return ScopeApprove
+}
+
+// actionNames lists the actions of an advance: "approve | reject | continue | remind".
+func actionNames() string {
+	names := make([]string, len(workflows.Actions))
+	for i, a := range workflows.Actions {
+		names[i] = string(a)
+	}
+	return strings.Join(names, " | ")
 }
 
 // Advance sends the caller's decision through the run's validated advance update and

@@ -22,6 +22,7 @@ func TestAdvanceNeedsTheDecisionsScope(t *testing.T) {
 		{Caller{Name: "rita", Scopes: []string{ScopeRead, ScopeWrite}}, workflows.ActionApprove, ScopeApprove},
 		{Caller{Name: "rita", Scopes: []string{ScopeRead, ScopeWrite}}, workflows.ActionReject, ScopeApprove},
 		{Caller{Name: "bob", Scopes: []string{ScopeApprove}}, workflows.ActionContinue, ScopeWrite},
+		{Caller{Name: "bob", Scopes: []string{ScopeApprove}}, workflows.ActionRemind, ScopeWrite},
 	} {
 		_, err := s.Advance(context.Background(), tc.caller, Decision{WorkflowID: "deployment-1", Action: tc.action})
 		var scope *ScopeError
@@ -40,7 +41,7 @@ func TestDecisionArgumentsAreCheckedFirst(t *testing.T) {
 	}{
 		{Decision{Action: workflows.ActionApprove}, "workflow_id: is empty"},
 		{Decision{WorkflowID: "a\x00b", Action: workflows.ActionApprove}, "workflow_id: has a control character"},
-		{Decision{WorkflowID: "w", Action: "ship"}, `action: "ship" is not an action; allowed: approve | reject | continue`},
+		{Decision{WorkflowID: "w", Action: "ship"}, `action: "ship" is not an action; allowed: approve | reject | continue | remind`},
 		{Decision{WorkflowID: "w", Action: workflows.ActionApprove, Comment: strings.Repeat("x", MaxCommentLength+1)}, "comment: is 1001 characters long; allowed: at most 1000"},
 		{Decision{WorkflowID: "w", Action: workflows.ActionApprove, Step: strings.Repeat("s", MaxIDLength+1)}, "step: is too long"},
 	} {
