@@ -4,10 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"github.com/chromedp/chromedp"
-	"github.com/google/uuid"
-	enumspb "go.temporal.io/api/enums/v1"
-	"go.temporal.io/sdk/temporal"
 	"html"
 	"io"
 	"net/http"
@@ -23,7 +19,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
+	"github.com/google/uuid"
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/temporal"
+
 	"github.com/flowgate/flowgate/activities"
+	"github.com/flowgate/flowgate/internal/signing"
 	"github.com/flowgate/flowgate/internal/testenv"
 	"github.com/flowgate/flowgate/mcpserver"
 	"github.com/flowgate/flowgate/workflows"
@@ -173,11 +175,11 @@ func TestAnApproverWhoIsInNoChatIsToldAndDecidesFromALink(t *testing.T) {
 	if code, body := post(t, env.MCPURL, altered); code != http.StatusForbidden || !strings.Contains(body, "not valid") {
 		t.Errorf("altered link: %d %s", code, body)
 	}
-	expired, _ := testenv.DecisionKeys().SignLink(workflows.ApprovalLink{WorkflowID: id, Step: "approval", Approver: "bob", Expires: time.Now().Add(-time.Minute)})
+	expired, _ := testenv.DecisionKeys().SignLink(signing.Link{WorkflowID: id, Step: "approval", Approver: "bob", Expires: time.Now().Add(-time.Minute)})
 	if code, body := post(t, env.MCPURL, url.Values{"t": {expired}, "csrf": {testenv.DecisionKeys().FormToken(expired)}, "action": {"approve"}}); code != http.StatusForbidden || !strings.Contains(body, "expired") {
 		t.Errorf("expired link: %d %s", code, body)
 	}
-	own, _ := testenv.DecisionKeys().SignLink(workflows.ApprovalLink{WorkflowID: id, Step: "approval", Approver: "tester", Expires: time.Now().Add(time.Hour)})
+	own, _ := testenv.DecisionKeys().SignLink(signing.Link{WorkflowID: id, Step: "approval", Approver: "tester", Expires: time.Now().Add(time.Hour)})
 	if code, body := post(t, env.MCPURL, url.Values{"t": {own}, "csrf": {testenv.DecisionKeys().FormToken(own)}, "action": {"approve"}}); code != http.StatusConflict || !strings.Contains(body, "separation of duties") {
 		t.Errorf("the requester's own link: %d %s", code, body)
 	}
@@ -332,7 +334,7 @@ func TestTheInboxListsWhatWaitsOnTheSignedInApprover(t *testing.T) {
 	}
 	// Bob's link as a reader of a shared channel has it, with no sign-in: it shows the gate
 	// and decides nothing.
-	bobs, _ := mcpserver.ApprovalLink(testenv.DecisionKeys(), origin, workflows.ApprovalLink{WorkflowID: s.WorkflowID, Step: "approval", Approver: "bob", Expires: time.Now().Add(time.Hour)})
+	bobs, _ := mcpserver.ApprovalLink(testenv.DecisionKeys(), origin, signing.Link{WorkflowID: s.WorkflowID, Step: "approval", Approver: "bob", Expires: time.Now().Add(time.Hour)})
 	anon := &http.Client{}
 	if page := read(t, anon, http.MethodGet, bobs, nil); !strings.Contains(page, "sign in as bob") || strings.Contains(page, `value="approve"`) {
 		t.Errorf("bob's link opened by nobody signed in offers to decide:\n%s", page)
@@ -353,7 +355,7 @@ func TestTheInboxListsWhatWaitsOnTheSignedInApprover(t *testing.T) {
 	if m == nil {
 		t.Fatalf("bob's inbox does not link the run:\n%s", page)
 	}
-	carols, _ := mcpserver.ApprovalLink(testenv.DecisionKeys(), origin, workflows.ApprovalLink{WorkflowID: s.WorkflowID, Step: "approval", Approver: "carol", Expires: time.Now().Add(time.Hour)})
+	carols, _ := mcpserver.ApprovalLink(testenv.DecisionKeys(), origin, signing.Link{WorkflowID: s.WorkflowID, Step: "approval", Approver: "carol", Expires: time.Now().Add(time.Hour)})
 	if page := read(t, c, http.MethodGet, carols, nil); !strings.Contains(page, "sent to carol, and you are signed in as bob") {
 		t.Errorf("someone else's link opened by bob:\n%s", page)
 	}
@@ -434,7 +436,7 @@ func TestALinkDecidesOnlyTheRunItWasMadeFor(t *testing.T) {
 	}
 	testenv.WaitForStatus(t, env.Client, id, workflows.StatusWaitingApproval)
 	origin := strings.TrimSuffix(env.MCPURL, mcpserver.EndpointPath)
-	link, err := mcpserver.ApprovalLink(testenv.DecisionKeys(), origin, workflows.ApprovalLink{WorkflowID: id, RunID: first.GetRunID(),
+	link, err := mcpserver.ApprovalLink(testenv.DecisionKeys(), origin, signing.Link{WorkflowID: id, RunID: first.GetRunID(),
 		Step: "approval", Approver: "bob", Expires: time.Now().Add(time.Hour)})
 	if err != nil {
 		t.Fatal(err)
@@ -471,7 +473,7 @@ func TestALinkDecidesOnlyTheRunItWasMadeFor(t *testing.T) {
 		t.Fatalf("the first run's link decided the second run: %s", v.Status)
 	}
 	// The second run's own link decides it (no auth here: a link alone decides).
-	own, _ := mcpserver.ApprovalLink(testenv.DecisionKeys(), origin, workflows.ApprovalLink{WorkflowID: id, RunID: second.GetRunID(),
+	own, _ := mcpserver.ApprovalLink(testenv.DecisionKeys(), origin, signing.Link{WorkflowID: id, RunID: second.GetRunID(),
 		Step: "approval", Approver: "bob", Expires: time.Now().Add(time.Hour)})
 	token, _ = url.ParseQuery(strings.SplitN(own, "?", 2)[1])
 	form = url.Values{"t": {token.Get("t")}, "csrf": {testenv.DecisionKeys().FormToken(token.Get("t"))}, "action": {"approve"}}

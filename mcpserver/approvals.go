@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/flowgate/flowgate/internal/app"
+	"github.com/flowgate/flowgate/internal/signing"
 	"github.com/flowgate/flowgate/workflows"
 )
 
@@ -26,7 +27,7 @@ type approvalPage struct {
 	// Problem is set when the page says why nothing changed.
 	Problem bool
 	Done    bool
-	Link    workflows.ApprovalLink
+	Link    signing.Link
 	State   *workflows.State
 	// Summary says what is asked, from the run's definition.
 	Summary string
@@ -43,7 +44,7 @@ type approvalPage struct {
 // ApprovalLink returns the link l grants (an approver, a gate of a run, until a deadline)
 // under base (the MCP server's public origin), signed with keys. Workers call it through
 // activities.LinkSigner.
-func ApprovalLink(keys *workflows.DecisionKeys, base string, l workflows.ApprovalLink) (string, error) {
+func ApprovalLink(keys *signing.Keys, base string, l signing.Link) (string, error) {
 	token, err := keys.SignLink(l)
 	if err != nil {
 		return "", err
@@ -56,7 +57,7 @@ func ApprovalLink(keys *workflows.DecisionKeys, base string, l workflows.Approva
 func (s *Server) csrf(token string) string { return s.linkKeys().FormToken(token) }
 
 // linkKeys are the keys approval links are checked with.
-func (s *Server) linkKeys() *workflows.DecisionKeys {
+func (s *Server) linkKeys() *signing.Keys {
 	if s.cfg.DecisionKeys != nil {
 		return s.cfg.DecisionKeys
 	}
@@ -144,7 +145,7 @@ func (s *Server) approvalHandler(w http.ResponseWriter, r *http.Request) {
 // otherRun says why a link does not belong to the run its workflow id names now, or "":
 // after retention, a new run may reuse the id (and the step), and a link decides only
 // the run it was made for (its first run, which stays across continue-as-new).
-func (s *Server) otherRun(ctx context.Context, link workflows.ApprovalLink) string {
+func (s *Server) otherRun(ctx context.Context, link signing.Link) string {
 	if link.RunID == "" {
 		return "" // a link made before links named their run: bound to the id until its deadline
 	}
@@ -156,7 +157,7 @@ func (s *Server) otherRun(ctx context.Context, link workflows.ApprovalLink) stri
 }
 
 // gateMoved says why a link's gate no longer waits, or "".
-func gateMoved(st workflows.State, link workflows.ApprovalLink) string {
+func gateMoved(st workflows.State, link signing.Link) string {
 	switch {
 	case st.ClosedAt != nil:
 		return fmt.Sprintf("%s has ended (%s); this link decides nothing any more.", st.WorkflowID, st.Status)
@@ -166,7 +167,7 @@ func gateMoved(st workflows.State, link workflows.ApprovalLink) string {
 	return ""
 }
 
-func (s *Server) decideByLink(ctx context.Context, w http.ResponseWriter, r *http.Request, link workflows.ApprovalLink, page approvalPage) {
+func (s *Server) decideByLink(ctx context.Context, w http.ResponseWriter, r *http.Request, link signing.Link, page approvalPage) {
 	if !hmac.Equal([]byte(r.PostForm.Get("csrf")), []byte(page.CSRF)) || !s.sameOrigin(r) {
 		s.renderApproval(w, http.StatusForbidden, approvalPage{Title: "Form refused", Problem: true,
 			Message: "This form did not come from the approval page of this link (or came from another site). Open the link again. Nothing changed."})

@@ -22,8 +22,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/flowgate/flowgate/workflows"
 	"github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/flowgate/flowgate/internal/signing"
 )
 
 // shorten sets a transport timeout for one test.
@@ -561,7 +562,7 @@ func TestFailedAuthenticationsAreRateLimited(t *testing.T) {
 	if err := os.WriteFile(keys, []byte("k1 "+base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{7}, 32))+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	linkKeys, err := workflows.LoadOrCreateDecisionKeys(keys)
+	linkKeys, err := signing.LoadOrCreate(keys)
 	if err != nil {
 		t.Fatal(err)
 	}

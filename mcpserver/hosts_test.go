@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/flowgate/flowgate/workflows"
+	"github.com/flowgate/flowgate/internal/signing"
 )
 
 // TestPagesRefuseARebindingHost: a page of another site whose name now points at this
@@ -71,9 +71,9 @@ func TestInboxCookieIsSecureBehindATLSProxy(t *testing.T) {
 	}
 }
 
-func mustKeys(t *testing.T) *workflows.DecisionKeys {
+func mustKeys(t *testing.T) *signing.Keys {
 	t.Helper()
-	keys, err := workflows.ParseDecisionKeys([]byte("k " + strings.Repeat("QUJD", 11) + "\n"))
+	keys, err := signing.Parse([]byte("k " + strings.Repeat("QUJD", 11) + "\n"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,7 +14,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/flowgate/flowgate/internal/app"
-	"github.com/flowgate/flowgate/workflows"
+	"github.com/flowgate/flowgate/internal/signing"
 )
 
 // InboxPath is the approver's inbox: every gate waiting on them, oldest deadline first.
@@ -88,7 +88,7 @@ func (s *Server) inboxHandler(w http.ResponseWriter, r *http.Request) {
 	base := "//" + r.Host
 	for _, p := range res.Items {
 		// Each link decides the run that waits now, not a later one reusing its id.
-		link, err := ApprovalLink(keys, base, workflows.ApprovalLink{WorkflowID: p.WorkflowID,
+		link, err := ApprovalLink(keys, base, signing.Link{WorkflowID: p.WorkflowID,
 			RunID: p.FirstRunID, Step: p.Step, Approver: res.For, Expires: p.Deadline})
 		if err != nil {
 			continue
@@ -124,7 +124,7 @@ func (s *Server) inboxSignIn(w http.ResponseWriter, r *http.Request) {
 	}
 	// A session is a signed token with no run; its step field carries the scopes a token
 	// sign-in had (an API key's are read again at each visit, so revoking it takes effect).
-	token, err := s.linkKeys().SignLink(workflows.ApprovalLink{Step: strings.Join(id.Scopes, " "), Approver: id.Subject,
+	token, err := s.linkKeys().SignLink(signing.Link{Step: strings.Join(id.Scopes, " "), Approver: id.Subject,
 		Expires: time.Now().Add(InboxSession), Credential: s.auth.credentialOf(id.Subject)})
 	if err != nil {
 		s.renderInbox(w, http.StatusInternalServerError, inboxPage{SignIn: true, Message: "Sign-in failed; try again."})
@@ -183,7 +183,7 @@ func (s *Server) inboxSignOut(w http.ResponseWriter, r *http.Request) {
 // (""): it must be signed and unexpired, its person must still hold the credential they
 // signed in with (the same API key, not revoked; or, for a token sign-in, an OAuth issuer
 // still configured), and it must not have been signed out.
-func (s *Server) inboxSession(ctx context.Context, cookie string) (workflows.ApprovalLink, string) {
+func (s *Server) inboxSession(ctx context.Context, cookie string) (signing.Link, string) {
 	session, why := s.sessionClaims(cookie)
 	if why != "" {
 		return session, why
@@ -202,7 +202,7 @@ func (s *Server) inboxSession(ctx context.Context, cookie string) (workflows.App
 }
 
 // sessionClaims checks what a session cookie says against the key set, without Temporal.
-func (s *Server) sessionClaims(cookie string) (workflows.ApprovalLink, string) {
+func (s *Server) sessionClaims(cookie string) (signing.Link, string) {
 	session, err := s.linkKeys().VerifyLink(cookie, time.Now())
 	switch {
 	case s.auth == nil:
@@ -217,7 +217,7 @@ func (s *Server) sessionClaims(cookie string) (workflows.ApprovalLink, string) {
 
 // sessionScopes are a signed-in approver's scopes: their API key's now, or the scopes
 // their access token had at sign-in.
-func (s *Server) sessionScopes(session workflows.ApprovalLink) []string {
+func (s *Server) sessionScopes(session signing.Link) []string {
 	for _, k := range s.auth.cfg.APIKeys {
 		if k.Name == session.Approver {
 			return s.auth.scopesOf(session.Approver)

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/flowgate/flowgate/workflows"
+	"github.com/flowgate/flowgate/internal/signing"
 )
 
 // TestASessionCountsWhileItsKeyDoes: a session cookie stays signed until it expires, but
@@ -24,7 +24,7 @@ func TestASessionCountsWhileItsKeyDoes(t *testing.T) {
 		return s
 	}
 	s := server(bob)
-	sign := func(l workflows.ApprovalLink) string {
+	sign := func(l signing.Link) string {
 		l.Expires = time.Now().Add(time.Hour)
 		token, err := keys.SignLink(l)
 		if err != nil {
@@ -32,7 +32,7 @@ func TestASessionCountsWhileItsKeyDoes(t *testing.T) {
 		}
 		return token
 	}
-	session := sign(workflows.ApprovalLink{Step: "read approve", Approver: "bob", Credential: s.auth.credentialOf("bob")})
+	session := sign(signing.Link{Step: "read approve", Approver: "bob", Credential: s.auth.credentialOf("bob")})
 	if _, why := s.sessionClaims(session); why != "" {
 		t.Fatalf("bob's session does not count: %s", why)
 	}
@@ -50,9 +50,9 @@ func TestASessionCountsWhileItsKeyDoes(t *testing.T) {
 		}
 	}
 	for name, token := range map[string]string{
-		"a session with no credential": sign(workflows.ApprovalLink{Step: "read approve", Approver: "bob"}),
-		"carol's session":              sign(workflows.ApprovalLink{Step: "read approve", Approver: "carol", Credential: s.auth.credentialOf("bob")}),
-		"an approval link":             sign(workflows.ApprovalLink{WorkflowID: "deployment-1", Step: "approval", Approver: "bob", Credential: s.auth.credentialOf("bob")}),
+		"a session with no credential": sign(signing.Link{Step: "read approve", Approver: "bob"}),
+		"carol's session":              sign(signing.Link{Step: "read approve", Approver: "carol", Credential: s.auth.credentialOf("bob")}),
+		"an approval link":             sign(signing.Link{WorkflowID: "deployment-1", Step: "approval", Approver: "bob", Credential: s.auth.credentialOf("bob")}),
 	} {
 		if _, why := s.sessionClaims(token); why == "" {
 			t.Errorf("%s counts as bob's inbox session", name)

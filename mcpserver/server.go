@@ -16,17 +16,19 @@ import (
 	"sync"
 	"time"
 
-	"github.com/flowgate/flowgate/activities"
-	"github.com/flowgate/flowgate/internal/app"
-	"github.com/flowgate/flowgate/internal/processes"
-	"github.com/flowgate/flowgate/internal/words"
-	"github.com/flowgate/flowgate/workflows"
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 	"google.golang.org/grpc/codes"
+
+	"github.com/flowgate/flowgate/activities"
+	"github.com/flowgate/flowgate/internal/app"
+	"github.com/flowgate/flowgate/internal/processes"
+	"github.com/flowgate/flowgate/internal/signing"
+	"github.com/flowgate/flowgate/internal/words"
+	"github.com/flowgate/flowgate/workflows"
 )
 
 // Version is reported to clients in the initialize handshake.
@@ -93,10 +95,10 @@ type Config struct {
 	Processes *processes.Catalog
 	// DecisionKeys, when set, sign every decision the server passes on, and every run it
 	// starts accepts signed decisions only (workers verify them with the same keys).
-	DecisionKeys *workflows.DecisionKeys
+	DecisionKeys *signing.Keys
 	// LinkKeys check approval links (the workers' --decision-keys, which sign them) when
 	// DecisionKeys is nil: notifications without authentication.
-	LinkKeys *workflows.DecisionKeys
+	LinkKeys *signing.Keys
 }
 
 // CallObserver records tool calls, e.g. as Prometheus metrics.

@@ -9,19 +9,19 @@ import (
 	"go.temporal.io/sdk/interceptor"
 	"go.temporal.io/sdk/worker"
 
+	"github.com/flowgate/flowgate/internal/signing"
 	"github.com/flowgate/flowgate/workflows"
 )
 
-var testKeys, _ = workflows.ParseDecisionKeys([]byte("k2 " + strings.Repeat("QUJD", 11) + "\nk1 " + strings.Repeat("WFla", 11) + "\n"))
+var testKeys, _ = signing.Parse([]byte("k2 " + strings.Repeat("QUJD", 11) + "\nk1 " + strings.Repeat("WFla", 11) + "\n"))
 
 func TestSignedDecisionsOnlyWhenTheRunRequiresThem(t *testing.T) {
 	onGoAndDefinition(t, testSignedDecisionsOnlyWhenTheRunRequiresThem)
 }
 
 func testSignedDecisionsOnlyWhenTheRunRequiresThem(t *testing.T, defined bool) {
-	workflows.UseDecisionKeys(testKeys)
-	t.Cleanup(func() { workflows.UseDecisionKeys(nil) })
 	h := newHarness(t)
+	signedOnly(h)
 	h.defined = defined
 	in := deployment("production", "3.0.0")
 	in.RequireSignedDecisions = true
@@ -38,7 +38,7 @@ func testSignedDecisionsOnlyWhenTheRunRequiresThem(t *testing.T, defined bool) {
 		tampered := signed
 		tampered.Actor = "mallory"
 		altered = h.advance(tampered)
-		old, _ := testKeys.Sign(id, approve, now.Add(-workflows.DecisionTTL-time.Second))
+		old, _ := testKeys.Sign(id, approve, now.Add(-signing.TTL-time.Second))
 		expired = h.advance(old)
 		// A forged signal, as anyone with access to Temporal could send.
 		raw, _ := json.Marshal(workflows.Decision{Step: "approval", Actor: "bob"})
@@ -63,9 +63,8 @@ func testSignedDecisionsOnlyWhenTheRunRequiresThem(t *testing.T, defined bool) {
 }
 
 func TestASignedDecisionIsUsedOnce(t *testing.T) {
-	workflows.UseDecisionKeys(testKeys)
-	t.Cleanup(func() { workflows.UseDecisionKeys(nil) })
 	h := newHarness(t)
+	signedOnly(h)
 	d, src := refundSource(t)
 	var first, replayed *outcome
 	var signed workflows.AdvanceRequest
@@ -90,15 +89,14 @@ func TestOlderKeysStillVerifyAndUnknownOnesDoNot(t *testing.T) {
 }
 
 func testOlderKeysStillVerifyAndUnknownOnesDoNot(t *testing.T, defined bool) {
-	old, _ := workflows.ParseDecisionKeys([]byte("k1 " + strings.Repeat("WFla", 11) + "\n"))
-	other, _ := workflows.ParseDecisionKeys([]byte("k9 " + strings.Repeat("WFla", 11) + "\n"))
-	workflows.UseDecisionKeys(testKeys) // k2 signs now, k1 still verifies
-	t.Cleanup(func() { workflows.UseDecisionKeys(nil) })
+	old, _ := signing.Parse([]byte("k1 " + strings.Repeat("WFla", 11) + "\n"))
+	other, _ := signing.Parse([]byte("k9 " + strings.Repeat("WFla", 11) + "\n"))
 	for _, c := range []struct {
-		keys *workflows.DecisionKeys
+		keys *signing.Keys
 		want string
 	}{{old, ""}, {other, `signed with key "k9", which this worker does not have`}} {
 		h := newHarness(t)
+		signedOnly(h) // k2 signs now, k1 still verifies
 		h.defined = defined
 		in := deployment("staging", "3.1.0")
 		in.RequireSignedDecisions = true
@@ -126,23 +124,23 @@ func TestDecisionKeyFilesAreChecked(t *testing.T) {
 		"k1\n":        "line 1",
 		"a " + strings.Repeat("QUJD", 11) + "\na " + strings.Repeat("QUJD", 11): `key id "a" appears twice`,
 	} {
-		if _, err := workflows.ParseDecisionKeys([]byte(data)); err == nil || !strings.Contains(err.Error(), want) {
+		if _, err := signing.Parse([]byte(data)); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%q: %v, want %q", data, err, want)
 		}
 	}
 	path := t.TempDir() + "/decision.keys"
-	a, err := workflows.LoadOrCreateDecisionKeys(path)
+	a, err := signing.LoadOrCreate(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := workflows.LoadOrCreateDecisionKeys(path)
+	b, err := signing.LoadOrCreate(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	d1, _ := a.Sign("w", workflows.AdvanceRequest{Scopes: approveScope, Action: workflows.ActionApprove, Actor: "x"}, time.Now())
 	d2 := d1
 	d2.Signature = ""
-	if s, _ := b.Sign("w", d2, d1.Expires.Add(-workflows.DecisionTTL)); s.KeyID != d1.KeyID {
+	if s, _ := b.Sign("w", d2, d1.Expires.Add(-signing.TTL)); s.KeyID != d1.KeyID {
 		t.Errorf("a second load of the file signs with key %q, the first with %q", s.KeyID, d1.KeyID)
 	}
 }
@@ -156,10 +154,8 @@ func TestAWorkerWithKeysTakesOnlySignedDecisions(t *testing.T) {
 }
 
 func testAWorkerWithKeysTakesOnlySignedDecisions(t *testing.T, defined bool) {
-	workflows.UseDecisionKeys(testKeys)
-	t.Cleanup(func() { workflows.UseDecisionKeys(nil) })
 	h := newHarness(t)
-	h.env.SetWorkerOptions(worker.Options{Interceptors: []interceptor.WorkerInterceptor{workflows.SignedOnly()}})
+	signedOnly(h)
 	h.defined = defined
 	in := deployment("production", "3.1.0")
 	in.RequireSignedDecisions = false // what an attacker's raw start says
@@ -197,4 +193,34 @@ func testAWorkerWithKeysTakesOnlySignedDecisions(t *testing.T, defined bool) {
 	if s := stepOf(st, "approval"); s.Actor != "bob" || st.Status != workflows.StatusCompleted {
 		t.Errorf("approval %+v, status %s; want bob's signed approval to complete it", s, st.Status)
 	}
+}
+
+// signedOnly makes h's worker hold the test keys, as a worker given --decision-keys does:
+// it verifies signed decisions with them, and every run it starts takes only those.
+func signedOnly(h *harness) {
+	h.env.SetWorkerOptions(worker.Options{Interceptors: []interceptor.WorkerInterceptor{workflows.SignedOnly(testKeys)}})
+}
+
+// TestARunThatRequiresSignaturesRefusesAllOnAWorkerWithoutKeys: a run whose input requires
+// signed decisions, picked up by a worker given no decision keys (no Verifier), refuses
+// every decision, signed or not, saying what the worker lacks, instead of taking one it
+// cannot verify.
+func TestARunThatRequiresSignaturesRefusesAllOnAWorkerWithoutKeys(t *testing.T) {
+	h := newHarness(t)
+	in := deployment("production", "3.0.0")
+	in.RequireSignedDecisions = true
+	approve := workflows.AdvanceRequest{Scopes: approveScope, Action: workflows.ActionApprove, Step: "approval", Actor: "bob", Comment: "ok"}
+	var unsigned, signed *outcome
+	h.at(time.Hour, func() {
+		unsigned = h.advance(approve)
+		s, err := testKeys.Sign("default-test-workflow-id", approve, h.env.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		signed = h.advance(s)
+	})
+	h.at(2*time.Hour, func() { h.env.CancelWorkflow() })
+	h.startDeployment(in)
+	unsigned.refused(t, "the worker has no decision keys to verify them")
+	signed.refused(t, "the worker has no decision keys to verify them")
 }

@@ -81,6 +81,8 @@ type runner struct {
 	timedOutAfter time.Duration
 	// usedNonces are the nonces of the signed decisions applied: each is single-use.
 	usedNonces map[string]bool
+	// verifier verifies signed decisions: the worker's (SignedOnly), nil without keys.
+	verifier Verifier
 	// continues lets a run waiting at an approval gate continue as new when its history
 	// passed its bound (changeContinueAsNewAtGate); runs counts the runs of the workflow id.
 	continues bool
@@ -194,7 +196,7 @@ func newRunner(ctx workflow.Context, kind Kind, req Request, params any, steps [
 	// start a run that says require_signed_decisions: false and decide it with a signal
 	// that claims any name. What the worker held is recorded, so replay does not ask again.
 	if !r.req.RequireSignedDecisions && workflow.GetVersion(ctx, changeSignedWhenKeysHeld, workflow.DefaultVersion, 1) == 1 {
-		held := workerHoldsKeys(ctx)
+		held := verifierOf(ctx) != nil
 		if err := workflow.SideEffect(ctx, func(workflow.Context) any { return held }).Get(&held); err != nil {
 			return nil, err
 		}
@@ -214,6 +216,7 @@ func newRunner(ctx workflow.Context, kind Kind, req Request, params any, steps [
 const changeSignedWhenKeysHeld = "signed-only-when-worker-holds-keys"
 
 func (r *runner) setup(ctx workflow.Context) error {
+	r.verifier = verifierOf(ctx)
 	if err := workflow.SetQueryHandlerWithOptions(ctx, QueryStatus, func() (StatusView, error) {
 		return r.view(), nil
 	}, workflow.QueryHandlerOptions{Description: "The compact record: status, progress, current step, what it waits for."}); err != nil {
@@ -360,11 +363,10 @@ func (r *runner) checkSigned(ctx workflow.Context, req AdvanceRequest) error {
 	if !r.req.RequireSignedDecisions {
 		return nil
 	}
-	keys := verifier.Load()
-	if keys == nil {
+	if r.verifier == nil {
 		return errors.New("this run accepts only signed decisions, and the worker has no decision keys to verify them (give it --decision-keys, the same file as the MCP server's)")
 	}
-	if err := keys.verify(r.state.WorkflowID, req, workflow.Now(ctx)); err != nil {
+	if err := r.verifier.Verify(r.state.WorkflowID, req, workflow.Now(ctx)); err != nil {
 		return err
 	}
 	return nil

@@ -26,6 +26,7 @@ import (
 	"github.com/flowgate/flowgate/internal/devserver"
 	"github.com/flowgate/flowgate/internal/hostallow"
 	"github.com/flowgate/flowgate/internal/metrics"
+	"github.com/flowgate/flowgate/internal/signing"
 	"github.com/flowgate/flowgate/internal/stack"
 	"github.com/flowgate/flowgate/mcpserver"
 	"github.com/flowgate/flowgate/workflows"
@@ -463,7 +464,7 @@ Connect an MCP client:
 
 // signingKeysPath is the decision keys file when decisions are signed (auth on, or keys
 // given), for the stdio config; keys loaded only to sign approval links are not passed.
-func signingKeysPath(keys *workflows.DecisionKeys, path string) string {
+func signingKeysPath(keys *signing.Keys, path string) string {
 	if keys == nil {
 		return ""
 	}

@@ -17,6 +17,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/flowgate/flowgate/internal/processes"
+	"github.com/flowgate/flowgate/internal/signing"
 	"github.com/flowgate/flowgate/workflows"
 )
 
@@ -61,10 +62,10 @@ type Config struct {
 	Namespace string
 	// DecisionKeys sign every decision the Service sends, so a run that requires signed
 	// decisions can tell it from one typed into Temporal directly; nil sends them unsigned.
-	DecisionKeys *workflows.DecisionKeys
+	DecisionKeys *signing.Keys
 	// LinkKeys sign the decisions made through approval links when DecisionKeys is nil
 	// (the keys the links were checked with), so a link still decides once.
-	LinkKeys *workflows.DecisionKeys
+	LinkKeys *signing.Keys
 	// Processes are the loaded definitions runs may be started of, besides the built-in
 	// processes.
 	Processes *processes.Catalog

@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/flowgate/flowgate/activities"
+	"github.com/flowgate/flowgate/internal/signing"
 	"github.com/flowgate/flowgate/mcpserver"
-	"github.com/flowgate/flowgate/workflows"
 )
 
 // NotifyFlags configure who is told when a gate waits: --notify channels, the webhook
@@ -37,7 +37,7 @@ func (f NotifyFlags) On() bool { return strings.TrimSpace(f.Channels) != "" }
 // Notifier builds the notification activity's receiver: channels checked, the webhook
 // secret read, and links signed with keys under the approval URL (or defaultURL). Nil
 // when no channel is configured.
-func (f NotifyFlags) Notifier(keys *workflows.DecisionKeys, defaultURL string) (*activities.Notifier, error) {
+func (f NotifyFlags) Notifier(keys *signing.Keys, defaultURL string) (*activities.Notifier, error) {
 	if !f.On() {
 		return nil, nil
 	}
@@ -103,16 +103,16 @@ func (f NotifyFlags) Notifier(keys *workflows.DecisionKeys, defaultURL string) (
 
 // NewLinkSigner makes approval links under base (the MCP server's public origin) that its
 // approval page accepts when it holds the same keys.
-func NewLinkSigner(keys *workflows.DecisionKeys, base string) activities.LinkSigner {
+func NewLinkSigner(keys *signing.Keys, base string) activities.LinkSigner {
 	return linkSigner{keys: keys, base: base}
 }
 
 // linkSigner makes approval links that the MCP server's approval page accepts.
 type linkSigner struct {
-	keys *workflows.DecisionKeys
+	keys *signing.Keys
 	base string
 }
 
 func (l linkSigner) ApprovalLink(workflowID, runID, step, approver string, expires time.Time) (string, error) {
-	return mcpserver.ApprovalLink(l.keys, l.base, workflows.ApprovalLink{WorkflowID: workflowID, RunID: runID, Step: step, Approver: approver, Expires: expires})
+	return mcpserver.ApprovalLink(l.keys, l.base, signing.Link{WorkflowID: workflowID, RunID: runID, Step: step, Approver: approver, Expires: expires})
 }

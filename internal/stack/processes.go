@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/flowgate/flowgate/internal/processes"
+	"github.com/flowgate/flowgate/internal/signing"
 	"github.com/flowgate/flowgate/workflows"
 )
 
@@ -110,11 +111,11 @@ func (f *DecisionKeyFlag) Register(fs *flag.FlagSet, role string) {
 }
 
 // Load reads (or creates) the file, or returns nil when no path is given.
-func (f DecisionKeyFlag) Load() (*workflows.DecisionKeys, error) {
+func (f DecisionKeyFlag) Load() (*signing.Keys, error) {
 	if f.Path == "" {
 		return nil, nil
 	}
-	k, err := workflows.LoadOrCreateDecisionKeys(f.Path)
+	k, err := signing.LoadOrCreate(f.Path)
 	if err != nil {
 		return nil, fmt.Errorf("--decision-keys: %w", err)
 	}

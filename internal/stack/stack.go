@@ -9,8 +9,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/flowgate/flowgate/internal/processes"
-	"github.com/flowgate/flowgate/workflows"
 	"log/slog"
 	"maps"
 	"net"
@@ -21,6 +19,10 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/flowgate/flowgate/internal/processes"
+	"github.com/flowgate/flowgate/internal/signing"
+	"github.com/flowgate/flowgate/workflows"
 
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/contrib/envconfig"
@@ -63,7 +65,7 @@ type WorkerConfig struct {
 	ToolsNamespace string
 	// DecisionKeys verify signed decisions (the MCP server's file); nil leaves runs that
 	// require them unable to take any decision on this worker.
-	DecisionKeys *workflows.DecisionKeys
+	DecisionKeys *signing.Keys
 	// Notifier tells people of gates (NotifyFlags.Notifier); nil notifies nobody.
 	Notifier *activities.Notifier
 }
@@ -115,9 +117,6 @@ type Worker struct {
 
 // StartWorker opens the activities' resources and starts polling Flowgate's task queue.
 func StartWorker(ctx context.Context, c client.Client, cfg WorkerConfig, logger *slog.Logger) (*Worker, error) {
-	if cfg.DecisionKeys != nil {
-		workflows.UseDecisionKeys(cfg.DecisionKeys)
-	}
 	db, err := activities.OpenDatabase(ctx, cfg.AppDatabase)
 	if err != nil {
 		return nil, err
@@ -171,7 +170,7 @@ func StartWorker(ctx context.Context, c client.Client, cfg WorkerConfig, logger 
 	opts := sdkworker.Options{WorkerStopTimeout: stopTimeout}
 	if cfg.DecisionKeys != nil {
 		// Every run this worker starts takes only signed decisions, whatever its input says.
-		opts.Interceptors = append(opts.Interceptors, workflows.SignedOnly())
+		opts.Interceptors = append(opts.Interceptors, workflows.SignedOnly(cfg.DecisionKeys))
 	}
 	w.w = worker.New(c, acts, opts)
 	if err := w.w.Start(); err != nil {
@@ -281,10 +280,10 @@ type MCPConfig struct {
 	Processes *processes.Catalog
 	// DecisionKeys sign every decision; runs started with them accept signed decisions
 	// only. Required with Auth.
-	DecisionKeys *workflows.DecisionKeys
+	DecisionKeys *signing.Keys
 	// LinkKeys check approval links when DecisionKeys is nil (notifications without
 	// authentication): the workers' --decision-keys, which sign the links.
-	LinkKeys *workflows.DecisionKeys
+	LinkKeys *signing.Keys
 	// WorkflowCacheSize and HistoryCacheSize are the bounds of the caches of a worker and
 	// an embedded server in this process, for admin://system/stats (0: none here). The
 	// worker's figures come from Metrics.

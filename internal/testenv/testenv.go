@@ -25,6 +25,7 @@ import (
 	"github.com/flowgate/flowgate/internal/demo"
 	"github.com/flowgate/flowgate/internal/devserver"
 	"github.com/flowgate/flowgate/internal/metrics"
+	"github.com/flowgate/flowgate/internal/signing"
 	"github.com/flowgate/flowgate/internal/stack"
 	"github.com/flowgate/flowgate/mcpserver"
 	"github.com/flowgate/flowgate/workflows"
@@ -74,16 +75,16 @@ type Env struct {
 
 var (
 	keysOnce sync.Once
-	keys     *workflows.DecisionKeys
+	keys     *signing.Keys
 )
 
 // DecisionKeys are the decision keys of every stack in this test process: workers verify
 // with the process's keys, so all stacks share one set.
-func DecisionKeys() *workflows.DecisionKeys {
+func DecisionKeys() *signing.Keys {
 	keysOnce.Do(func() {
 		secret := make([]byte, 32)
 		_, _ = rand.Read(secret)
-		k, err := workflows.ParseDecisionKeys([]byte("test " + base64.StdEncoding.EncodeToString(secret)))
+		k, err := signing.Parse([]byte("test " + base64.StdEncoding.EncodeToString(secret)))
 		if err != nil {
 			panic(err)
 		}
@@ -164,7 +165,7 @@ func Start(ctx context.Context, opts Options) (*Env, error) {
 		return nil, err
 	}
 	e.closer.Add(e.ToolsClient.Close)
-	var keys *workflows.DecisionKeys
+	var keys *signing.Keys
 	if opts.Auth != nil {
 		// With authentication on, decisions are signed, as flowgate dev does.
 		keys = DecisionKeys()
