@@ -173,7 +173,7 @@ func (s *Server) readStats(ctx context.Context, req mcp.ReadResourceRequest) ([]
 	ctx, cancel := s.callContext(ctx)
 	defer cancel()
 	st := Stats{ByType: map[string]int64{}, ByStatus: map[string]int64{}}
-	count := func(q string) (int64, error) { return s.countRuns(ctx, q) }
+	count := func(q string) (int64, error) { return s.app.Count(ctx, q) }
 	for _, k := range s.workflowTypes() {
 		n, err := count(app.ListQuery(k, ""))
 		if err != nil {
@@ -225,7 +225,7 @@ func (s *Server) readStats(ctx context.Context, req mcp.ReadResourceRequest) ([]
 // the waiting runs, so the oldest the last look found is checked first: when no run
 // started before it and one started within its second, two counts confirm it.
 func (s *Server) Waiting(ctx context.Context) (map[string]map[string]int64, *time.Time, error) {
-	count := func(q string) (int64, error) { return s.countRuns(ctx, q) }
+	count := func(q string) (int64, error) { return s.app.Count(ctx, q) }
 	byGate := map[string]map[string]int64{}
 	waiting := app.ListQuery("", string(workflows.StatusWaitingApproval))
 	for _, kind := range s.workflowTypes() {
@@ -286,12 +286,6 @@ func (s *Server) Waiting(ctx context.Context) (map[string]map[string]int64, *tim
 	s.oldest = oldest
 	s.oldestMu.Unlock()
 	return byGate, &oldest, nil
-}
-
-// countRuns counts the runs of the namespace that match a visibility query.
-func (s *Server) countRuns(ctx context.Context, query string) (int64, error) {
-	resp, err := s.cfg.Client.CountWorkflow(ctx, &workflowservice.CountWorkflowExecutionsRequest{Namespace: s.cfg.Namespace, Query: query})
-	return resp.GetCount(), err
 }
 
 // gates are the approval steps of a process, in order.

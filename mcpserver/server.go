@@ -168,7 +168,8 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, sessions: newSessionLimits(cfg), confirms: newConfirmations(),
 		app: app.New(app.Config{Client: cfg.Client, Namespace: cfg.Namespace, DecisionKeys: cfg.DecisionKeys, LinkKeys: cfg.LinkKeys,
-			Processes: cfg.Processes, SeparationOfDuties: cfg.SeparationOfDuties, Services: cfg.Services, Logger: cfg.Logger})}
+			Processes: cfg.Processes, SeparationOfDuties: cfg.SeparationOfDuties, Services: cfg.Services, ListCountBudget: cfg.ListCountBudget,
+			Logger: cfg.Logger})}
 	if cfg.Auth != nil {
 		a, err := newAuthenticator(*cfg.Auth)
 		if err != nil {

@@ -1,20 +1,15 @@
 package mcpserver
 
 import (
+	"cmp"
 	"context"
-	"crypto/sha256"
-	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
-	"go.temporal.io/api/serviceerror"
-	"go.temporal.io/api/workflowservice/v1"
 
 	"github.com/flowgate/flowgate/internal/app"
 	"github.com/flowgate/flowgate/internal/words"
@@ -118,8 +113,8 @@ type ListResult struct {
 const (
 	MaxIDLength      = app.MaxIDLength
 	MaxCommentLength = app.MaxCommentLength
-	DefaultListLimit = 20
-	MaxListLimit     = 100
+	DefaultListLimit = app.DefaultListLimit
+	MaxListLimit     = app.MaxListLimit
 )
 
 func kindNames() []string {
@@ -396,117 +391,26 @@ func (s *Server) advance(ctx context.Context, request mcp.CallToolRequest, args 
 }
 
 func (s *Server) listWorkflows(ctx context.Context, _ mcp.CallToolRequest, args ListArgs) (*mcp.CallToolResult, error) {
-	if args.WorkflowType != "" && !slices.Contains(s.workflowTypes(), args.WorkflowType) {
-		return argError("workflow_type", fmt.Sprintf("%q is not a workflow type", args.WorkflowType), strings.Join(s.workflowTypes(), " | ")), nil
-	}
-	if args.Status != "" && !slices.Contains(statusNames(), args.Status) {
-		return argError("status", fmt.Sprintf("%q is not a status", args.Status), strings.Join(statusNames(), " | ")), nil
-	}
-	if args.Limit == 0 {
-		args.Limit = DefaultListLimit
-	}
-	if args.Limit < 1 || args.Limit > MaxListLimit {
-		return argError("limit", fmt.Sprintf("is %d", args.Limit), fmt.Sprintf("1 to %d (default %d)", MaxListLimit, DefaultListLimit)), nil
-	}
-	query := app.ListQuery(args.WorkflowType, args.Status)
-	var cur listCursor
-	if args.Cursor != "" {
-		var ok bool
-		if cur, ok = decodeCursor(args.Cursor, query); !ok {
-			return argError("cursor", "is not a cursor this tool returned for these filters",
-				"pagination.next_cursor of the previous page with the same workflow_type and status, or no cursor for the first page"), nil
-		}
-	}
 	ctx, cancel := s.callContext(ctx)
 	defer cancel()
-	resp, err := s.cfg.Client.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
-		Namespace: s.cfg.Namespace, PageSize: int32(args.Limit), NextPageToken: cur.Token, Query: query,
-	})
+	page, err := s.app.List(ctx, s.caller(ctx), app.ListRequest{Process: args.WorkflowType, Status: args.Status, Limit: args.Limit,
+		Cursor: args.Cursor, IncludeTotal: args.IncludeTotal})
 	if err != nil {
 		return s.toolError(ctx, "list_workflows", "", err), nil
 	}
-	seen := cur.Seen + int64(len(resp.GetExecutions()))
-	var total *int64
-	switch {
-	case len(resp.GetNextPageToken()) == 0:
-		// A page with no page after it holds the rest.
-		total = &seen
-	case cur.Total > 0:
-		// A later page has its first page's count.
-		total = ptr(max(cur.Total, seen))
-	case cur.Token == nil || args.IncludeTotal:
-		// The first page counts its matches, within the budget unless include_total asks
-		// for the count whatever it takes. The count comes after the page: the embedded
-		// store runs one visibility query at a time, and a count over budget is
-		// interrupted there.
-		countCtx := ctx
-		if !args.IncludeTotal {
-			var stop context.CancelFunc
-			countCtx, stop = context.WithTimeout(ctx, s.cfg.ListCountBudget)
-			defer stop()
-		}
-		n, err := s.countRuns(countCtx, query)
-		var late *serviceerror.DeadlineExceeded
-		switch {
-		case err == nil:
-			total = ptr(max(n, seen))
-		case !args.IncludeTotal && ctx.Err() == nil && (countCtx.Err() != nil || errors.As(err, &late) || errors.Is(err, context.DeadlineExceeded)):
-			// Over budget (the server may say so before the client's own timer does): the
-			// total is left out.
-		default:
-			return s.toolError(ctx, "list_workflows", "", err), nil
-		}
-	}
-	// Temporal hands out a token whenever a page is full, even when nothing follows: the
-	// count decides, or else a look at the next page's first run, so the last page says
-	// has_more false and no empty page follows it.
-	more := len(resp.GetNextPageToken()) > 0
-	switch {
-	case more && total != nil:
-		more = seen < *total
-	case more:
-		next, err := s.cfg.Client.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
-			Namespace: s.cfg.Namespace, PageSize: 1, NextPageToken: resp.GetNextPageToken(), Query: query,
-		})
-		if err != nil {
-			return s.toolError(ctx, "list_workflows", "", err), nil
-		}
-		if more = len(next.GetExecutions()) > 0; !more {
-			total = &seen
-		}
-	}
-	res := ListResult{Items: []ListItem{}, Pagination: Pagination{Limit: args.Limit, Total: total, HasMore: more}}
-	for _, e := range resp.GetExecutions() {
-		item := ListItem{
-			WorkflowID: e.GetExecution().GetWorkflowId(),
-			Type:       e.GetType().GetName(),
-			StartedAt:  e.GetStartTime().AsTime(),
-		}
-		if e.GetCloseTime() != nil {
-			t := e.GetCloseTime().AsTime()
-			item.ClosedAt = &t
-		}
-		fields := e.GetSearchAttributes().GetIndexedFields()
-		item.Status = app.DecodeKeyword(fields["FlowgateStatus"])
-		item.CurrentStep = app.DecodeKeyword(fields["FlowgateStep"])
-		item.RequestedBy = app.DecodeKeyword(fields["FlowgateRequestedBy"])
-		item.UIURL = s.uiLink(item.WorkflowID)
-		res.Items = append(res.Items, item)
+	total, seen := page.Total, page.Seen
+	res := ListResult{Items: []ListItem{}, Pagination: Pagination{Limit: cmp.Or(args.Limit, app.DefaultListLimit), Total: total, HasMore: page.HasMore, NextCursor: page.NextCursor}}
+	for _, r := range page.Items {
+		res.Items = append(res.Items, ListItem{WorkflowID: r.WorkflowID, Type: r.Type, Status: r.Status, CurrentStep: r.CurrentStep,
+			RequestedBy: r.RequestedBy, StartedAt: r.StartedAt, ClosedAt: r.ClosedAt, UIURL: s.uiLink(r.WorkflowID)})
 	}
 	var lines []string
-	if more {
-		c := listCursor{Query: cursorQuery(query), Seen: seen, Token: resp.GetNextPageToken()}
-		if total != nil {
-			c.Total = *total
-		}
-		res.Pagination.NextCursor = encodeCursor(c)
-	}
 	if total != nil {
 		lines = append(lines, fmt.Sprintf("%s match%s (showing %d).", words.Plural(int(*total), "workflow"),
 			map[bool]string{true: "es", false: ""}[*total == 1], len(res.Items)))
 	} else {
 		lines = append(lines, fmt.Sprintf("More than %s match (showing %d; not counted, since counting every match takes longer than %s: call again with include_total true for the count).",
-			words.Plural(int(seen), "workflow"), len(res.Items), s.cfg.ListCountBudget))
+			words.Plural(int(seen), "workflow"), len(res.Items), s.app.ListCountBudget()))
 	}
 	for _, it := range res.Items {
 		line := fmt.Sprintf("- %s: %s %s", it.WorkflowID, it.Type, it.Status)
@@ -524,51 +428,8 @@ func (s *Server) listWorkflows(ctx context.Context, _ mcp.CallToolRequest, args 
 	return mcp.NewToolResultStructured(res, strings.Join(lines, "\n")), nil
 }
 
-// DefaultListCountBudget is how long list_workflows gives its count of the matches, after
-// the page itself, unless include_total asks for it: a count scans every match (about
-// 20 ms for 10 000 runs on the embedded store, 120-160 ms for 100 000), a page does not.
-const DefaultListCountBudget = 40 * time.Millisecond
-
-func ptr[T any](v T) *T { return &v }
-
-// listCursor is what list_workflows hands out as pagination.next_cursor: Temporal's page
-// token, bound to the filters it was made for, and how many runs came before it.
-type listCursor struct {
-	Version int    `json:"v"`
-	Query   string `json:"q"`
-	Seen    int64  `json:"n"`
-	Token   []byte `json:"t"`
-	// Total is what the first page counted.
-	Total int64 `json:"c,omitempty"`
-}
-
-const cursorVersion = 1
-
-// cursorQuery is a short digest of a visibility query, to bind a cursor to its filters.
-func cursorQuery(query string) string {
-	sum := sha256.Sum256([]byte(query))
-	return hex.EncodeToString(sum[:8])
-}
-
-func encodeCursor(c listCursor) string {
-	c.Version = cursorVersion
-	raw, _ := json.Marshal(c)
-	return base64.RawURLEncoding.EncodeToString(raw)
-}
-
-// decodeCursor reads a cursor this tool made for query; anything else is refused here,
-// before it reaches Temporal.
-func decodeCursor(s, query string) (listCursor, bool) {
-	var c listCursor
-	raw, err := base64.RawURLEncoding.DecodeString(s)
-	if err != nil || json.Unmarshal(raw, &c) != nil {
-		return listCursor{}, false
-	}
-	if c.Version != cursorVersion || c.Query != cursorQuery(query) || len(c.Token) == 0 || c.Seen < 0 {
-		return listCursor{}, false
-	}
-	return c, true
-}
+// DefaultListCountBudget is how long list_workflows gives its count of the matches.
+const DefaultListCountBudget = app.DefaultListCountBudget
 
 func (s *Server) cancelWorkflow(ctx context.Context, _ mcp.CallToolRequest, args CancelArgs) (*mcp.CallToolResult, error) {
 	ctx, cancel := s.callContext(ctx)

@@ -75,7 +75,10 @@ type Config struct {
 	// Services are the services the gateway is configured for; a start whose parameters
 	// name another as a call's service is refused. Empty checks nothing.
 	Services []string
-	Logger   *slog.Logger
+	// ListCountBudget is how long List waits for its count of the matches beyond the page,
+	// unless the request asks for the total; default DefaultListCountBudget.
+	ListCountBudget time.Duration
+	Logger          *slog.Logger
 }
 
 // Service is the typed API.

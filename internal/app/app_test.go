@@ -79,3 +79,29 @@ func TestStartAndCancelRefuseBeforeTemporal(t *testing.T) {
 }
 
 func second[T any](_ T, err error) error { return err }
+
+// TestListRefusesBeforeTemporal: a listing the caller may not make, or whose filters,
+// limit or cursor are wrong, is refused by the typed API with the field, the problem and
+// what is allowed, before any call to Temporal (the Service here has no client).
+func TestListRefusesBeforeTemporal(t *testing.T) {
+	s := New(Config{})
+	ctx := context.Background()
+	reader := Caller{Name: "rita", Scopes: []string{ScopeRead}}
+	for name, tc := range map[string]struct {
+		c    Caller
+		r    ListRequest
+		want string
+	}{
+		"without read":   {Caller{Name: "bob", Scopes: []string{ScopeApprove}}, ListRequest{}, "bob lacks the scope read:data, which listing runs needs"},
+		"unknown status": {reader, ListRequest{Status: "sleeping"}, `status: "sleeping" is not a status; allowed: pending | `},
+		"unknown type":   {reader, ListRequest{Process: "payroll"}, `workflow_type: "payroll" is not a workflow type`},
+		"limit":          {reader, ListRequest{Limit: 1000}, "limit: is 1000; allowed: 1 to 100 (default 20)"},
+		"cursor":         {reader, ListRequest{Cursor: "%%%"}, "cursor: is not a cursor this tool returned for these filters"},
+		"other filters":  {reader, ListRequest{Status: "completed", Cursor: encodeCursor(listCursor{Query: cursorQuery(ListQuery("", "failed")), Token: []byte("t")})}, "cursor: is not a cursor"},
+	} {
+		_, err := s.List(ctx, tc.c, tc.r)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v, want %q", name, err, tc.want)
+		}
+	}
+}
