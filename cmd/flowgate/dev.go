@@ -17,8 +17,6 @@ import (
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
-	"go.temporal.io/sdk/client"
-	sdklog "go.temporal.io/sdk/log"
 
 	"github.com/flowgate/flowgate/activities"
 	"github.com/flowgate/flowgate/internal/debugserver"
@@ -28,6 +26,7 @@ import (
 	"github.com/flowgate/flowgate/internal/metrics"
 	"github.com/flowgate/flowgate/internal/signing"
 	"github.com/flowgate/flowgate/internal/stack"
+	"github.com/flowgate/flowgate/internal/temporalclient"
 	"github.com/flowgate/flowgate/mcpserver"
 	"github.com/flowgate/flowgate/workflows"
 )
@@ -220,11 +219,8 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	closer.Add(stopDemo)
 
 	reg := metrics.New()
-	c, err := client.DialContext(ctx, client.Options{
-		HostPort: srv.FrontendAddress(), Namespace: srv.Namespace(),
-		Logger:         sdklog.NewStructuredLogger(logger.With("component", "temporal-sdk")),
-		MetricsHandler: reg.SDKHandler(),
-	})
+	c, err := temporalclient.Dial(ctx, temporalclient.Config{HostPort: srv.FrontendAddress(), Namespace: srv.Namespace(),
+		Logger: logger, Metrics: reg.SDKHandler()})
 	if err != nil {
 		return fmt.Errorf("connect to embedded Temporal: %w", err)
 	}

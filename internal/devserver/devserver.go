@@ -28,7 +28,6 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/operatorservice/v1"
 	"go.temporal.io/api/serviceerror"
-	"go.temporal.io/sdk/client"
 	"go.temporal.io/server/common/cluster"
 	"go.temporal.io/server/common/config"
 	"go.temporal.io/server/common/dynamicconfig"
@@ -41,6 +40,7 @@ import (
 
 	"github.com/flowgate/flowgate/internal/freeport"
 	"github.com/flowgate/flowgate/internal/hostallow"
+	"github.com/flowgate/flowgate/internal/temporalclient"
 )
 
 // Durability selects how the embedded server's SQLite file trades write speed for crash safety.
@@ -526,11 +526,7 @@ func (o *Options) dynamicConfig() dynamicconfig.StaticClient {
 func (s *Server) registerSearchAttributes(ctx context.Context, namespace string, want map[string]enumspb.IndexedValueType) error {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	c, err := client.DialContext(ctx, client.Options{
-		HostPort:  s.frontend,
-		Namespace: namespace,
-		Logger:    quietSDKLogger{},
-	})
+	c, err := temporalclient.Dial(ctx, temporalclient.Config{HostPort: s.frontend, Namespace: namespace, Timeout: 30 * time.Second})
 	if err != nil {
 		return fmt.Errorf("connect to embedded server at %s: %w", s.frontend, err)
 	}

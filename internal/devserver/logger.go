@@ -46,11 +46,3 @@ func (l serverLogger) Fatal(msg string, tags ...tag.Tag) {
 	l.emit(slog.LevelError, msg, tags)
 	panic(msg)
 }
-
-// quietSDKLogger discards the SDK client's own logs for the short-lived admin client.
-type quietSDKLogger struct{}
-
-func (quietSDKLogger) Debug(string, ...any) {}
-func (quietSDKLogger) Info(string, ...any)  {}
-func (quietSDKLogger) Warn(string, ...any)  {}
-func (quietSDKLogger) Error(string, ...any) {}

@@ -22,11 +22,10 @@ import (
 
 	"github.com/flowgate/flowgate/internal/processes"
 	"github.com/flowgate/flowgate/internal/signing"
+	"github.com/flowgate/flowgate/internal/temporalclient"
 	"github.com/flowgate/flowgate/workflows"
 
 	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/contrib/envconfig"
-	sdklog "go.temporal.io/sdk/log"
 	sdkworker "go.temporal.io/sdk/worker"
 
 	"github.com/flowgate/flowgate/activities"
@@ -195,12 +194,7 @@ func StartWorker(ctx context.Context, c client.Client, cfg WorkerConfig, logger 
 
 // ToolsClient is a client for the tools namespace sharing c's connection, logging to logger.
 func ToolsClient(c client.Client, namespace string, logger *slog.Logger) (client.Client, error) {
-	tc, err := client.NewClientFromExisting(c, client.Options{Namespace: namespace,
-		Logger: sdklog.NewStructuredLogger(logger.With("component", "temporal-sdk", "namespace", namespace))})
-	if err != nil {
-		return nil, fmt.Errorf("client for namespace %s: %w", namespace, err)
-	}
-	return tc, nil
+	return temporalclient.ForNamespace(c, namespace, logger)
 }
 
 // Stop stops polling, lets in-flight activities finish, and closes the resources.
@@ -228,32 +222,7 @@ func (w *Worker) close() {
 // CLI's profile file), overridden by hostPort and namespace when they are set. It fails
 // with a sentence naming the address and the variable that sets it.
 func DialTemporal(ctx context.Context, hostPort, namespace string, metrics client.MetricsHandler, logger *slog.Logger) (client.Client, error) {
-	opts, err := envconfig.LoadDefaultClientOptions()
-	if err != nil {
-		return nil, fmt.Errorf("read Temporal client config (TEMPORAL_* variables, profile file): %w", err)
-	}
-	if hostPort != "" {
-		opts.HostPort = hostPort
-	}
-	if namespace != "" {
-		opts.Namespace = namespace
-	}
-	if opts.HostPort == "" {
-		opts.HostPort = client.DefaultHostPort
-	}
-	if opts.Namespace == "" {
-		opts.Namespace = client.DefaultNamespace
-	}
-	opts.Logger = sdklog.NewStructuredLogger(logger.With("component", "temporal-sdk"))
-	opts.MetricsHandler = metrics
-	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	c, err := client.DialContext(dctx, opts)
-	if err != nil {
-		return nil, fmt.Errorf("cannot reach Temporal at %s (namespace %s): set TEMPORAL_ADDRESS or --temporal-address to a running server: %w",
-			opts.HostPort, opts.Namespace, err)
-	}
-	return c, nil
+	return temporalclient.Dial(ctx, temporalclient.Config{HostPort: hostPort, Namespace: namespace, FromEnvironment: true, Metrics: metrics, Logger: logger})
 }
 
 // MCPConfig configures an MCP server process.

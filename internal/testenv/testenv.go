@@ -19,7 +19,6 @@ import (
 
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
-	sdklog "go.temporal.io/sdk/log"
 
 	"github.com/flowgate/flowgate/activities"
 	"github.com/flowgate/flowgate/internal/demo"
@@ -27,6 +26,7 @@ import (
 	"github.com/flowgate/flowgate/internal/metrics"
 	"github.com/flowgate/flowgate/internal/signing"
 	"github.com/flowgate/flowgate/internal/stack"
+	"github.com/flowgate/flowgate/internal/temporalclient"
 	"github.com/flowgate/flowgate/mcpserver"
 	"github.com/flowgate/flowgate/workflows"
 )
@@ -151,10 +151,8 @@ func Start(ctx context.Context, opts Options) (*Env, error) {
 	e.closer.Add(stopDemo)
 	e.GatewayURL = demoURL
 	reg := metrics.New()
-	e.Client, err = client.DialContext(ctx, client.Options{
-		HostPort: srv.FrontendAddress(), Namespace: srv.Namespace(),
-		Logger: sdklog.NewStructuredLogger(logger), MetricsHandler: reg.SDKHandler(),
-	})
+	e.Client, err = temporalclient.Dial(ctx, temporalclient.Config{HostPort: srv.FrontendAddress(), Namespace: srv.Namespace(),
+		Logger: logger, Metrics: reg.SDKHandler()})
 	if err != nil {
 		e.Stop()
 		return nil, err
