@@ -384,23 +384,23 @@ func getJSON(ctx context.Context, c *http.Client, u string, v any) error {
 }
 
 // requiredScope is the scope a JSON-RPC request needs; "" means any authenticated caller.
-func requiredScope(method string, params json.RawMessage) string {
-	switch method {
+// A message whose params do not decode needs the scope of what did decode: a tools/call
+// that names no tool is refused to all but admins.
+func requiredScope(m *message) string {
+	switch m.Method {
 	case "tools/call":
-		var p struct {
-			Name      string `json:"name"`
-			Arguments struct {
+		p, _ := m.paramsOf()
+		action := ""
+		if p.Name == "advance_workflow" { // the one tool whose scope depends on an argument
+			var args struct {
 				Action string `json:"action"`
-			} `json:"arguments"`
+			}
+			_ = json.Unmarshal(p.Arguments, &args)
+			action = args.Action
 		}
-		_ = json.Unmarshal(params, &p)
-		return toolScope(p.Name, p.Arguments.Action)
+		return toolScope(p.Name, action)
 	case "resources/read":
-		var p struct {
-			URI string `json:"uri"`
-		}
-		_ = json.Unmarshal(params, &p)
-		if strings.HasPrefix(p.URI, "admin://") {
+		if p, _ := m.paramsOf(); strings.HasPrefix(p.URI, "admin://") {
 			return ScopeAdmin
 		}
 		return ScopeRead
@@ -430,10 +430,10 @@ func toolScope(tool, action string) string {
 	return ScopeAdmin // a tool this table does not know is refused to all but admins
 }
 
-// requireAuth wraps the MCP endpoint: it authenticates every request and checks the scope
-// a call needs before anything reaches Temporal. Refusals follow RFC 6750 and RFC 9728.
+// requireAuth wraps the MCP endpoint: it authenticates every request before its body is
+// read; the scope a call needs is checked once the message is parsed (checkScope), before
+// anything reaches Temporal. Refusals follow RFC 6750 and RFC 9728.
 func (s *Server) requireAuth(next http.Handler) http.Handler {
-	metadataURL := s.protectedResourceMetadataURL()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		addr := remoteAddr(r)
 		presented := hasCredential(r)
@@ -459,49 +459,51 @@ func (s *Server) requireAuth(next http.Handler) http.Handler {
 				return
 			}
 		}
-		if aerr == nil && r.Method == http.MethodPost {
-			body, ok := readBody(w, r)
-			if !ok {
-				return
-			}
-			var msg struct {
-				Method string          `json:"method"`
-				Params json.RawMessage `json:"params"`
-			}
-			_ = json.Unmarshal(body, &msg) // batches and garbage get no scope; mcp-go answers them
-			if need := requiredScope(msg.Method, msg.Params); need != "" && !slices.Contains(id.Scopes, need) {
-				aerr = &authError{status: http.StatusForbidden, code: "insufficient_scope", scope: need,
-					msg: fmt.Sprintf("%s needs scope %q; %s has %s", describeCall(msg.Method, msg.Params), need, clipEcho(id.Subject, maxEcho), strings.Join(id.Scopes, " "))}
-			}
-		}
 		if aerr != nil {
-			challenge := `Bearer resource_metadata="` + metadataURL + `"`
-			if aerr.code != "" {
-				challenge += `, error="` + aerr.code + `", error_description="` + headerQuoted(aerr.msg) + `"`
-			}
-			if aerr.scope != "" {
-				challenge += `, scope="` + aerr.scope + `"`
-			}
-			w.Header().Set("WWW-Authenticate", challenge)
-			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(aerr.status)
-			_ = json.NewEncoder(w).Encode(map[string]string{"error": firstNonEmpty(aerr.code, "unauthorized"), "error_description": aerr.msg})
-			s.cfg.Logger.Info("request refused", "status", aerr.status, "reason", aerr.msg, "remote", r.RemoteAddr)
+			s.authRefusal(aerr, r).writeHTTP(w)
 			return
 		}
 		next.ServeHTTP(w, r.WithContext(WithIdentity(r.Context(), id)))
 	})
 }
 
+// checkScope refuses a call the authenticated caller's scopes do not allow (403 with the
+// scope it needs). Without an identity (no auth configured) every call passes.
+func (s *Server) checkScope(in *inbound) *reply {
+	id, ok := IdentityFromContext(in.ctx)
+	if !ok || in.msg == nil || in.msg.kind != object {
+		return nil // batches and garbage need no scope: they are refused as such
+	}
+	need := requiredScope(in.msg)
+	if need == "" || slices.Contains(id.Scopes, need) {
+		return nil
+	}
+	return s.authRefusal(&authError{status: http.StatusForbidden, code: "insufficient_scope", scope: need,
+		msg: fmt.Sprintf("%s needs scope %q; %s has %s", describeCall(in.msg), need, clipEcho(id.Subject, maxEcho), strings.Join(id.Scopes, " "))}, in.http)
+}
+
+// authRefusal is the answer to a request refused for its credentials or scope, with the
+// challenge RFC 6750 and RFC 9728 describe; the refusal is logged.
+func (s *Server) authRefusal(aerr *authError, r *http.Request) *reply {
+	challenge := `Bearer resource_metadata="` + s.protectedResourceMetadataURL() + `"`
+	if aerr.code != "" {
+		challenge += `, error="` + aerr.code + `", error_description="` + headerQuoted(aerr.msg) + `"`
+	}
+	if aerr.scope != "" {
+		challenge += `, scope="` + aerr.scope + `"`
+	}
+	header := http.Header{}
+	header.Set("WWW-Authenticate", challenge)
+	body, _ := json.Marshal(map[string]string{"error": firstNonEmpty(aerr.code, "unauthorized"), "error_description": aerr.msg})
+	s.cfg.Logger.Info("request refused", "status", aerr.status, "reason", aerr.msg, "remote", r.RemoteAddr)
+	return &reply{status: aerr.status, header: header, body: append(body, '\n')}
+}
+
 // describeCall names a call in a refusal (header, body and log), its client-chosen parts
 // clipped (clipEcho): a 3 MiB tool name is not repeated back.
-func describeCall(method string, params json.RawMessage) string {
-	var p struct {
-		Name string `json:"name"`
-		URI  string `json:"uri"`
-	}
-	_ = json.Unmarshal(params, &p)
-	method = clipEcho(method, maxEcho)
+func describeCall(m *message) string {
+	p, _ := m.paramsOf()
+	method := clipEcho(m.Method, maxEcho)
 	switch {
 	case p.Name != "":
 		return method + " " + clipEcho(p.Name, maxEcho)

@@ -335,9 +335,10 @@ func TestSessionsKeepBoundedClientInfo(t *testing.T) {
 // TestBoundInitializeKeepsWhatIsNeeded: the rewrite clips clientInfo, drops icons and large
 // experimental capabilities, and keeps everything a normal client sends.
 func TestBoundInitializeKeepsWhatIsNeeded(t *testing.T) {
-	out, ok := boundInitialize([]byte(`{"jsonrpc":"2.0","id":7,"method":"initialize","params":{"protocolVersion":"2025-11-25",
+	raw := []byte(`{"jsonrpc":"2.0","id":7,"method":"initialize","params":{"protocolVersion":"2025-11-25",
 		"capabilities":{"elicitation":{"form":{}},"roots":{"listChanged":true},"experimental":{"big":"` + strings.Repeat("x", 5000) + `"}},
-		"clientInfo":{"name":"` + strings.Repeat("n", 500) + `","version":"1.2","title":"T","icons":[{"src":"data:x"}]},"junk":"` + strings.Repeat("j", 5000) + `"}}`))
+		"clientInfo":{"name":"` + strings.Repeat("n", 500) + `","version":"1.2","title":"T","icons":[{"src":"data:x"}]},"junk":"` + strings.Repeat("j", 5000) + `"}}`)
+	out, ok := boundInitialize(parseMessage(raw, &decodeCounts{}))
 	if !ok {
 		t.Fatal("not rewritten")
 	}

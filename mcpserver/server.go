@@ -127,6 +127,8 @@ type Server struct {
 	confirms *confirmations
 	// follow sends each session the transitions of the runs it started (MCP logging).
 	follow *followers
+	// decodes counts the JSON decodes of the messages the transports received.
+	decodes decodeCounts
 	// oldest is the start of the longest-waiting run the last Waiting found: a hint that
 	// two counts confirm, so each look does not search the whole time range again.
 	oldestMu sync.Mutex
@@ -206,7 +208,7 @@ func New(cfg Config) (*Server, error) {
 		server.WithResourceRecovery(),
 		server.WithInstructions(instructions),
 		server.WithCompletions(),
-		// Tasks are runs: answered from Temporal by interceptTask, never from mcp-go's memory.
+		// Tasks are runs: answered from Temporal by checkTask, never from mcp-go's memory.
 		server.WithTaskCapabilities(true, true, true),
 		// logging/setLevel per session; notifications/message of runs and failed calls.
 		server.WithLogging(),

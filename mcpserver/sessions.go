@@ -1,11 +1,9 @@
 package mcpserver
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -117,69 +115,56 @@ func (l *sessionLimits) refused(id, who string) (refused, otherIdentity bool) {
 	return ok && owner != who, ok && owner != who
 }
 
-// guard answers 404 to a request carrying a session id that ended here (expired or
+// checkOpen answers 404 to a request carrying a session id that ended here (expired or
 // closed) or that another identity opened: the Streamable HTTP transport says a
 // terminated session MUST answer 404, and a session is its identity's alone. The two
 // cases answer alike, so a session id cannot be probed with another key. An id this copy
-// never issued passes (refused says why). (A session
-// is recorded, by mcp-go's register hook, before the initialize answer that names it
-// leaves: httpAnswers holds the answer until the handler returns.) Requests of revision
-// 2026-07-28, which has no sessions and ignores the header, pass.
-//
-// It also refuses an initialize over a cap (429 when the caller holds its share, 503 when
-// the server holds all it may; both say when to retry and what frees a slot), and keeps
-// only bounded parts of an initialize's params (boundInitialize), since mcp-go keeps the
-// client's info and capabilities with the session for its whole life.
-func (l *sessionLimits) guard(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		who := owner(r.Context())
-		if id := r.Header.Get(server.HeaderKeySessionID); id != "" && !mcp.IsModernProtocol(r.Header.Get(server.HeaderKeyProtocolVersion)) {
-			if refused, other := l.refused(id, who); refused {
-				if other {
-					l.logger.Warn("session id used by another identity", "session", clipEcho(id, maxEcho), "caller", who, "remote", r.RemoteAddr)
-				}
-				rpcRefusal(w, http.StatusNotFound, fmt.Sprintf("Not Found: session %s is not open for this caller: it expired (sessions idle for %s do), was closed, or was never issued to this identity; start a new session with initialize, without Mcp-Session-Id",
-					strconv.Quote(clipEcho(id, maxEcho)), l.idle))
-				return
-			}
-		}
-		if r.Method != http.MethodPost {
-			next.ServeHTTP(w, r)
-			return
-		}
-		body, ok := peekBody(r)
-		if !ok || !isInitialize(body) {
-			next.ServeHTTP(w, r)
-			return
-		}
-		total, mine := l.open(who)
-		free := fmt.Sprintf("close sessions you no longer use (DELETE %s with their Mcp-Session-Id) or wait: sessions idle for %s expire", EndpointPath, l.idle)
-		switch {
-		case l.perIdentity > 0 && mine >= l.perIdentity:
-			name := who
-			if name == "" {
-				name = "this client"
-			}
-			refuseSession(w, http.StatusTooManyRequests, fmt.Sprintf("%s already has %d open sessions, the most one identity may hold; %s", clipEcho(name, maxEcho), mine, free))
-			return
-		case l.max > 0 && total >= l.max:
-			refuseSession(w, http.StatusServiceUnavailable, fmt.Sprintf("the server holds %d open sessions, the most it may; %s", total, free))
-			return
-		}
-		if bounded, ok := boundInitialize(body); ok {
-			r.Body = io.NopCloser(bytes.NewReader(bounded))
-			r.ContentLength = int64(len(bounded))
-		}
-		next.ServeHTTP(w, r)
-	})
+// never issued passes (refused says why). (A session is recorded, by mcp-go's register
+// hook, before the initialize answer that names it leaves: httpAnswers holds the answer
+// until the handler returns.) Requests of revision 2026-07-28, which has no sessions and
+// ignores the header, pass.
+func (l *sessionLimits) checkOpen(in *inbound) *reply {
+	r := in.http
+	if in.session == "" || mcp.IsModernProtocol(r.Header.Get(server.HeaderKeyProtocolVersion)) {
+		return nil
+	}
+	who := owner(in.ctx)
+	refused, other := l.refused(in.session, who)
+	if !refused {
+		return nil
+	}
+	if other {
+		l.logger.Warn("session id used by another identity", "session", clipEcho(in.session, maxEcho), "caller", who, "remote", r.RemoteAddr)
+	}
+	return rpcReply(http.StatusNotFound, mcp.INVALID_REQUEST, fmt.Sprintf("Not Found: session %s is not open for this caller: it expired (sessions idle for %s do), was closed, or was never issued to this identity; start a new session with initialize, without Mcp-Session-Id",
+		strconv.Quote(clipEcho(in.session, maxEcho)), l.idle))
 }
 
-// isInitialize says whether a POST's body is an initialize request.
-func isInitialize(body []byte) bool {
-	var msg struct {
-		Method string `json:"method"`
+// checkInitialize refuses an initialize over a cap (429 when the caller holds its share,
+// 503 when the server holds all it may; both say when to retry and what frees a slot),
+// and keeps only bounded parts of an initialize's params (boundInitialize), since mcp-go
+// keeps the client's info and capabilities with the session for its whole life.
+func (l *sessionLimits) checkInitialize(in *inbound) *reply {
+	if !in.msg.is(mcp.MethodInitialize) {
+		return nil
 	}
-	return json.Unmarshal(body, &msg) == nil && msg.Method == string(mcp.MethodInitialize)
+	who := owner(in.ctx)
+	total, mine := l.open(who)
+	free := fmt.Sprintf("close sessions you no longer use (DELETE %s with their Mcp-Session-Id) or wait: sessions idle for %s expire", EndpointPath, l.idle)
+	switch {
+	case l.perIdentity > 0 && mine >= l.perIdentity:
+		name := who
+		if name == "" {
+			name = "this client"
+		}
+		return refuseSession(http.StatusTooManyRequests, fmt.Sprintf("%s already has %d open sessions, the most one identity may hold; %s", clipEcho(name, maxEcho), mine, free))
+	case l.max > 0 && total >= l.max:
+		return refuseSession(http.StatusServiceUnavailable, fmt.Sprintf("the server holds %d open sessions, the most it may; %s", total, free))
+	}
+	if bounded, ok := boundInitialize(in.msg); ok {
+		in.forward = bounded
+	}
+	return nil
 }
 
 // Bounds of what an initialize may leave with its session.
@@ -194,20 +179,17 @@ const (
 // session is bounded: clientInfo keeps its name, version and title (clipped to 128
 // characters), description and websiteUrl (512), and no icons; capabilities keep the
 // known ones, and experimental and extensions only when they are small (4 KiB); other
-// params are dropped. A body that does not parse is returned unchanged (ok false):
-// mcp-go answers it with its own error.
-func boundInitialize(body []byte) ([]byte, bool) {
-	var msg map[string]json.RawMessage
-	if json.Unmarshal(body, &msg) != nil {
-		return nil, false
-	}
+// params are dropped, and so are members of the message besides jsonrpc, id, method and
+// params. Params that do not parse are left unchanged (ok false): mcp-go answers them
+// with its own error. (Its params are decoded here, for the rewrite, not by paramsOf.)
+func boundInitialize(m *message) ([]byte, bool) {
 	var p struct {
 		ProtocolVersion string                 `json:"protocolVersion"`
 		Capabilities    mcp.ClientCapabilities `json:"capabilities"`
 		ClientInfo      mcp.Implementation     `json:"clientInfo"`
 		Meta            json.RawMessage        `json:"_meta,omitempty"`
 	}
-	if json.Unmarshal(msg["params"], &p) != nil {
+	if json.Unmarshal(m.Params, &p) != nil {
 		return nil, false
 	}
 	clip := func(s string, n int) string {
@@ -244,18 +226,17 @@ func boundInitialize(body []byte) ([]byte, bool) {
 	if err != nil {
 		return nil, false
 	}
-	msg["params"] = raw
-	out, err := json.Marshal(msg)
+	out, err := json.Marshal(rpcMessage{JSONRPC: m.JSONRPC, ID: m.ID, Method: m.Method, Params: raw})
 	if err != nil {
 		return nil, false
 	}
 	return out, true
 }
 
-func refuseSession(w http.ResponseWriter, status int, msg string) {
-	w.Header().Set("Retry-After", strconv.Itoa(int(sessionRetryAfter.Seconds())))
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(map[string]any{"jsonrpc": "2.0", "id": nil,
-		"error": map[string]any{"code": mcp.INVALID_REQUEST, "message": msg}})
+// refuseSession is the answer to an initialize over a cap: status, and when to retry.
+func refuseSession(status int, msg string) *reply {
+	rep := rpcReply(status, mcp.INVALID_REQUEST, msg)
+	rep.header = http.Header{}
+	rep.header.Set("Retry-After", strconv.Itoa(int(sessionRetryAfter.Seconds())))
+	return rep
 }

@@ -1,12 +1,9 @@
 package mcpserver
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
 	"strings"
 	"sync"
 	"time"
@@ -318,37 +315,21 @@ func (w *watchers) afterUnsubscribe(ctx context.Context, _ any, req *mcp.Unsubsc
 
 func (w *watchers) sessionEnded(_ context.Context, cs server.ClientSession) { w.drop(cs.SessionID()) }
 
-// guard answers, on HTTP, a resources/subscribe the server cannot keep with the spec's
-// error before mcp-go would accept it.
-func (w *watchers) guard(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodPost {
-			next.ServeHTTP(rw, r)
-			return
-		}
-		body, err := io.ReadAll(r.Body)
-		if err != nil {
-			http.Error(rw, "request body too large or unreadable", http.StatusRequestEntityTooLarge)
-			return
-		}
-		r.Body = io.NopCloser(bytes.NewReader(body))
-		var msg struct {
-			ID     json.RawMessage `json:"id"`
-			Method string          `json:"method"`
-			Params struct {
-				URI string `json:"uri"`
-			} `json:"params"`
-		}
-		if json.Unmarshal(body, &msg) != nil || msg.Method != string(mcp.MethodResourcesSubscribe) {
-			next.ServeHTTP(rw, r)
-			return
-		}
-		if code, text := w.check(r.Context(), r.Header.Get(server.HeaderKeySessionID), msg.Params.URI); code != 0 {
-			rw.Header().Set("Content-Type", "application/json")
-			_ = json.NewEncoder(rw).Encode(map[string]any{"jsonrpc": "2.0", "id": msg.ID,
-				"error": map[string]any{"code": code, "message": text}})
-			return
-		}
-		next.ServeHTTP(rw, r)
-	})
+// checkSubscribe answers a resources/subscribe the server cannot keep with the spec's
+// error before mcp-go would accept it, over HTTP and stdio alike.
+func (w *watchers) checkSubscribe(in *inbound) *reply {
+	if !isSubscribe(in.msg) {
+		return nil
+	}
+	p, err := in.msg.paramsOf()
+	if err != nil {
+		return nil // mcp-go answers params it cannot read
+	}
+	if code, text := w.check(in.ctx, in.session, p.URI); code != 0 {
+		return &reply{body: rpcError(in.msg.ID, &protocolError{code, text})}
+	}
+	return nil
 }
+
+// isSubscribe says whether m is a resources/subscribe: checkSubscribe may ask Temporal.
+func isSubscribe(m *message) bool { return m.is(mcp.MethodResourcesSubscribe) }

@@ -33,7 +33,7 @@ import (
 // lives as long as the run and the namespace's retention after it. Nothing about a task
 // is kept in this process, so any MCP server process answers for any task, before and
 // after a restart. mcp-go keeps tasks in memory for one session of one process, so the
-// transports hand these methods here before mcp-go sees them (interceptTask):
+// transports hand these methods here before mcp-go sees them (checkTask):
 // tools/call with params.task, tasks/get, tasks/list and tasks/cancel are answered
 // directly; tasks/result becomes a call of the hidden task-result tool, which mcp-go runs
 // in the caller's session so the person can be asked at a gate through elicitation.
@@ -122,7 +122,7 @@ func newTaskState() *taskState {
 	return &taskState{token: hex.EncodeToString(b)}
 }
 
-// taskCall is a message interceptTask serves: a task method, or a task-augmented call.
+// taskCall is a message checkTask serves: a task method, or a task-augmented call.
 type taskCall struct {
 	m rpcMessage
 	// modern is a request of 2026-07-28 or later, whose tasks extension (SEP-2663) this
@@ -130,37 +130,52 @@ type taskCall struct {
 	// is served as the plain call. None reaches mcp-go's own in-memory tasks, which know
 	// no identity.
 	modern bool
-	p      struct {
-		Name      string          `json:"name"`
-		Arguments json.RawMessage `json:"arguments"`
-		Task      *mcp.TaskParams `json:"task"`
-		TaskID    string          `json:"taskId"`
-		Cursor    string          `json:"cursor"`
-		Meta      map[string]any  `json:"_meta"`
-	}
+	p      *messageParams
 }
 
-// asTaskCall reads raw as a task method or a task-augmented tools/call, of any protocol
-// revision; ok is false for every other message (batches, notifications).
-func asTaskCall(raw []byte) (c taskCall, ok bool) {
-	trimmed := bytes.TrimSpace(raw)
-	if len(trimmed) == 0 || trimmed[0] != '{' || !bytes.Contains(trimmed, []byte(`"task`)) {
+// asTaskCall reads m as a task method or a task-augmented tools/call, of any protocol
+// revision; ok is false for every other message (notifications, garbage).
+func asTaskCall(m *message) (c taskCall, ok bool) {
+	if !m.isRequest() {
 		return c, false
 	}
-	if json.Unmarshal(trimmed, &c.m) != nil || len(c.m.ID) == 0 || string(c.m.ID) == "null" {
-		return c, false
+	switch m.Method {
+	case string(mcp.MethodToolsCall), string(mcp.MethodTasksGet), string(mcp.MethodTasksList), string(mcp.MethodTasksCancel),
+		string(mcp.MethodTasksResult), "tasks/update":
+	default:
+		return c, false // its params are not read
 	}
-	_ = json.Unmarshal(c.m.Params, &c.p)
-	c.modern = c.p.Meta[mcp.MetaKeyProtocolVersion] != nil
+	p, _ := m.paramsOf()
+	c = taskCall{m: m.rpcMessage, p: p, modern: p.Meta[mcp.MetaKeyProtocolVersion] != nil}
 	switch c.m.Method {
 	case string(mcp.MethodToolsCall):
 		return c, c.p.Task != nil
-	case string(mcp.MethodTasksGet), string(mcp.MethodTasksList), string(mcp.MethodTasksCancel), string(mcp.MethodTasksResult):
-		return c, true
 	case "tasks/update":
 		return c, c.modern
 	}
-	return c, false
+	return c, true
+}
+
+// isTaskCall says whether checkTask serves m: it may wait on Temporal to answer.
+func isTaskCall(m *message) bool {
+	_, ok := asTaskCall(m)
+	return ok
+}
+
+// checkTask answers a task method or a task-augmented tools/call from Temporal, or turns
+// it into the message mcp-go should serve instead (in.forward); every other message goes
+// on unchanged.
+func (s *Server) checkTask(in *inbound) *reply {
+	c, ok := asTaskCall(in.msg)
+	if !ok {
+		return nil
+	}
+	answer, rewritten := s.serveTask(withTaskSession(in.ctx, in.session), c)
+	if answer != nil {
+		return &reply{body: answer}
+	}
+	in.forward = rewritten
+	return nil
 }
 
 // serveModernTask answers a task message of 2026-07-28 or later. Flowgate's tasks follow
@@ -180,17 +195,6 @@ func (s *Server) serveModernTask(c taskCall) (answer, rewritten []byte) {
 	delete(params, "task")
 	plain, _ := json.Marshal(rpcMessage{JSONRPC: "2.0", ID: c.m.ID, Method: c.m.Method, Params: mustJSON(params)})
 	return nil, plain
-}
-
-// interceptTask answers raw when it is a task method or a task-augmented tools/call
-// (answer), or returns the message mcp-go should serve instead (rewritten); both are nil
-// for every other message, which goes on unchanged.
-func (s *Server) interceptTask(ctx context.Context, raw []byte) (answer, rewritten []byte) {
-	c, ok := asTaskCall(raw)
-	if !ok {
-		return nil, nil
-	}
-	return s.serveTask(ctx, c)
 }
 
 func (s *Server) serveTask(ctx context.Context, c taskCall) (answer, rewritten []byte) {

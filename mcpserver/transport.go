@@ -1,10 +1,8 @@
 package mcpserver
 
 import (
-	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -67,9 +65,9 @@ func (s *Server) HTTPHandler() http.Handler {
 			return ctx
 		}),
 	)
-	var endpoint = s.sessions.guard(requireSession(s.codes.httpAnswers(s.taskGuard(s.watch.guard(streamable)))))
-	// The body is read whole (bounded in size and time) before anything parses it; with
-	// auth on, only once the caller is authenticated.
+	var endpoint = s.guardHTTP(s.codes.httpAnswers(streamable))
+	// The body is read whole (bounded in size and time) and parsed once before the guards
+	// read it; with auth on, only once the caller is authenticated.
 	endpoint = s.bufferBody(endpoint)
 	mux := http.NewServeMux()
 	if s.auth != nil {
@@ -157,7 +155,10 @@ func readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
 	return body, true
 }
 
-// bufferBody reads a POST's body (see readBody) before the handlers that parse it.
+// bufferBody reads a POST's body (see readBody) and parses it, once, into the message the
+// guards read (guardHTTP). Valid JSON that cannot be a JSON-RPC message (an array, a
+// number, a string) is refused here: the spec's answer is Invalid Request, not a parse
+// error. Invalid JSON goes on to mcp-go, which answers Parse error.
 func (s *Server) bufferBody(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodPost {
@@ -165,30 +166,21 @@ func (s *Server) bufferBody(next http.Handler) http.Handler {
 			if !ok {
 				return
 			}
-			if notAMessage(body) {
+			m := parseMessage(body, &s.decodes)
+			if m.kind == notObject {
 				rpcRefusal(w, http.StatusBadRequest, "the body is JSON but not a JSON-RPC message: send one JSON object with jsonrpc, method and, for a request, id (this protocol has no batches)")
 				return
 			}
+			r = r.WithContext(withMessage(r.Context(), m))
 		}
 		next.ServeHTTP(w, r)
 	})
 }
 
-// notAMessage tells whether body is valid JSON that cannot be a JSON-RPC message (an
-// array, a number, a string): the spec's answer is Invalid Request, not a parse error.
-// Invalid JSON is left to the server, which answers Parse error.
-func notAMessage(body []byte) bool {
-	t := bytes.TrimSpace(body)
-	return json.Valid(t) && (len(t) == 0 || t[0] != '{')
-}
-
 // rpcRefusal answers a request the transport refuses with status and a JSON-RPC error
 // (Invalid Request) whose message is msg.
 func rpcRefusal(w http.ResponseWriter, status int, msg string) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(map[string]any{"jsonrpc": "2.0", "id": nil,
-		"error": map[string]any{"code": mcp.INVALID_REQUEST, "message": msg}})
+	rpcReply(status, mcp.INVALID_REQUEST, msg).writeHTTP(w)
 }
 
 // maxEcho bounds what of a client's input (a tool name, a method, an origin) is repeated
@@ -274,71 +266,11 @@ func (s *Server) ServeStdio(ctx context.Context, in io.Reader, out io.Writer) er
 	stdio := server.NewStdioServer(s.mcp)
 	stdio.SetErrorLogger(log.New(slogWriter{s}, "", 0))
 	answers := &stdioAnswers{codes: &s.codes, out: out}
-	err := stdio.Listen(ctx, s.stdioTasks(ctx, in, answers), answers)
+	err := stdio.Listen(ctx, s.guardStdio(ctx, in, answers), answers)
 	if errors.Is(err, context.Canceled) || errors.Is(err, io.EOF) {
 		return nil
 	}
 	return err
-}
-
-// taskGuard answers the task methods of a POST from Temporal, and turns tasks/result into
-// the call mcp-go serves (interceptTask).
-func (s *Server) taskGuard(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodPost {
-			next.ServeHTTP(w, r)
-			return
-		}
-		body, ok := peekBody(r)
-		if !ok {
-			http.Error(w, "the request body could not be read", http.StatusBadRequest)
-			return
-		}
-		answer, rewritten := s.interceptTask(withTaskSession(r.Context(), r.Header.Get(server.HeaderKeySessionID)), body)
-		switch {
-		case answer != nil:
-			w.Header().Set("Content-Type", "application/json")
-			_, _ = w.Write(answer)
-			return
-		case rewritten != nil:
-			r.Body = io.NopCloser(bytes.NewReader(rewritten))
-			r.ContentLength = int64(len(rewritten))
-		}
-		next.ServeHTTP(w, r)
-	})
-}
-
-// stdioTasks reads the stdio messages: the task methods are answered on out from
-// Temporal, each in its own goroutine; every other message (and tasks/result, turned into
-// the call mcp-go serves) goes on to mcp-go through the returned reader.
-func (s *Server) stdioTasks(ctx context.Context, in io.Reader, out io.Writer) io.Reader {
-	pr, pw := io.Pipe()
-	go func() {
-		r := bufio.NewReaderSize(in, 64<<10)
-		for {
-			line, err := r.ReadBytes('\n')
-			if c, ok := asTaskCall(line); ok {
-				// Answered from Temporal without holding up the messages behind it.
-				go func() {
-					answer, rewritten := s.serveTask(withTaskSession(ctx, "stdio"), c)
-					if rewritten != nil {
-						_, _ = pw.Write(append(rewritten, '\n'))
-						return
-					}
-					_, _ = out.Write(append(answer, '\n'))
-				}()
-			} else if len(line) > 0 {
-				if _, werr := pw.Write(line); werr != nil {
-					return
-				}
-			}
-			if err != nil {
-				pw.CloseWithError(err)
-				return
-			}
-		}
-	}()
-	return pr
 }
 
 type slogWriter struct{ s *Server }
@@ -364,57 +296,29 @@ func (s *Server) checkOrigin(next http.Handler) http.Handler {
 	})
 }
 
-// requireSession answers 400 Bad Request to a request that needs a session and carries no
-// Mcp-Session-Id: a GET (the session's stream), a DELETE, or a POST other than initialize
-// in a protocol revision with sessions. A 404 stays for an unknown or expired session id.
-// Requests of revision 2026-07-28, which has no sessions, pass.
-func requireSession(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Header.Get(server.HeaderKeySessionID) != "" || mcp.IsModernProtocol(r.Header.Get(server.HeaderKeyProtocolVersion)) {
-			next.ServeHTTP(w, r)
-			return
-		}
-		switch r.Method {
-		case http.MethodGet, http.MethodDelete:
-			sessionRequired(w, r.Method+" needs the Mcp-Session-Id header that initialize returned")
-			return
-		case http.MethodPost:
-			body, ok := peekBody(r)
-			if !ok {
-				http.Error(w, "the request body could not be read", http.StatusBadRequest)
-				return
-			}
-			var msg struct {
-				Method string         `json:"method"`
-				Params map[string]any `json:"params"`
-			}
-			// Anything that does not parse is left to the transport's own JSON-RPC errors.
-			if json.Unmarshal(body, &msg) == nil && msg.Method != string(mcp.MethodInitialize) {
-				if meta, ok := msg.Params["_meta"].(map[string]any); !ok || meta[mcp.MetaKeyProtocolVersion] == nil {
-					sessionRequired(w, clipEcho(msg.Method, maxEcho)+" needs the Mcp-Session-Id header that initialize returned; start with initialize")
-					return
-				}
-			}
-		}
-		next.ServeHTTP(w, r)
-	})
-}
-
-func sessionRequired(w http.ResponseWriter, why string) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(http.StatusBadRequest)
-	_ = json.NewEncoder(w).Encode(map[string]any{"jsonrpc": "2.0", "id": nil,
-		"error": map[string]any{"code": mcp.INVALID_REQUEST, "message": "Bad Request: " + why}})
-}
-
-// peekBody reads a request's body and puts it back for the next handler.
-func peekBody(r *http.Request) ([]byte, bool) {
-	if b, ok := r.Body.(bufferedBody); ok {
-		return b.raw, true
+// checkSessionHeader answers 400 Bad Request to a request that needs a session and
+// carries no Mcp-Session-Id: a GET (the session's stream), a DELETE, or a POST other than
+// initialize in a protocol revision with sessions. A 404 stays for an unknown or expired
+// session id (checkOpen). Requests of revision 2026-07-28, which has no sessions, pass;
+// so does a body that is not a clean message, which mcp-go answers with its own error.
+func checkSessionHeader(in *inbound) *reply {
+	r := in.http
+	if in.session != "" || mcp.IsModernProtocol(r.Header.Get(server.HeaderKeyProtocolVersion)) {
+		return nil
 	}
-	body, err := io.ReadAll(r.Body)
-	r.Body = io.NopCloser(bytes.NewReader(body))
-	return body, err == nil
+	switch r.Method {
+	case http.MethodGet, http.MethodDelete:
+		return sessionRequired(r.Method + " needs the Mcp-Session-Id header that initialize returned")
+	case http.MethodPost:
+		if in.msg.clean() && in.msg.Method != string(mcp.MethodInitialize) && !in.msg.protocolMeta() {
+			return sessionRequired(clipEcho(in.msg.Method, maxEcho) + " needs the Mcp-Session-Id header that initialize returned; start with initialize")
+		}
+	}
+	return nil
+}
+
+func sessionRequired(why string) *reply {
+	return rpcReply(http.StatusBadRequest, mcp.INVALID_REQUEST, "Bad Request: "+why)
 }
 
 // limitListener holds at most n connections open at once: Accept waits for a slot, so
