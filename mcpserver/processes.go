@@ -3,6 +3,7 @@ package mcpserver
 import (
 	"context"
 	"fmt"
+	"maps"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -65,23 +66,68 @@ func describeProcess(p *processes.Process) ProcessView {
 // definitions.
 func (s *Server) workflowTypes() []string { return s.app.Processes() }
 
-// processLines is the part of start_workflow's description that lists the definitions.
+// processLines is the part of start_workflow's description that lists the processes it
+// can start, built in or loaded, each with its parameters as its schema declares them.
 func (s *Server) processLines() string {
 	var b strings.Builder
 	for _, p := range s.cfg.Processes.List() {
 		d := p.Definition
-		if p.Builtin() && slices.Contains(kindNames(), d.Name) {
-			continue // described above, with the Go processes
-		}
-		var req []string
-		if r, ok := d.Parameters["required"].([]any); ok {
-			for _, x := range r {
-				req = append(req, fmt.Sprint(x))
-			}
-		}
-		fmt.Fprintf(&b, "- %s (%s, v%d): needs %s; describe_process gives its parameter schema and gates.\n", d.Name, d.Title, d.Version, strings.Join(req, ", "))
+		fmt.Fprintf(&b, "- %s (%s, v%d): %s\n", d.Name, d.Title, d.Version, paramSummary(d.Parameters))
 	}
 	return b.String()
+}
+
+// paramSummary says a parameter schema's properties in a line: each with its type or its
+// values, whether it is required, and its description; the required ones first.
+func paramSummary(schema map[string]any) string {
+	props, _ := schema["properties"].(map[string]any)
+	if len(props) == 0 {
+		return "no parameters ({})."
+	}
+	var required []string
+	if r, ok := schema["required"].([]any); ok {
+		for _, x := range r {
+			if name, ok := x.(string); ok && props[name] != nil {
+				required = append(required, name)
+			}
+		}
+	}
+	names := slices.Clone(required)
+	for _, name := range slices.Sorted(maps.Keys(props)) {
+		if !slices.Contains(required, name) {
+			names = append(names, name)
+		}
+	}
+	parts := make([]string, 0, len(names))
+	for _, name := range names {
+		prop, _ := props[name].(map[string]any)
+		kind := valueKind(prop)
+		if items, ok := prop["items"].(map[string]any); ok && prop["type"] == "array" {
+			kind = "list of " + valueKind(items)
+		}
+		if slices.Contains(required, name) {
+			kind += ", required"
+		}
+		part := fmt.Sprintf("%q (%s)", name, kind)
+		if desc, _ := prop["description"].(string); desc != "" {
+			part += ": " + strings.TrimSuffix(strings.TrimSpace(desc), ".")
+		}
+		parts = append(parts, part)
+	}
+	return strings.Join(parts, "; ") + "."
+}
+
+// valueKind is a schema's values in words: its enum's values, or its type.
+func valueKind(schema map[string]any) string {
+	values, ok := schema["enum"].([]any)
+	if !ok {
+		return fmt.Sprint(schema["type"])
+	}
+	vs := make([]string, len(values))
+	for i, v := range values {
+		vs[i] = fmt.Sprintf("%q", v)
+	}
+	return strings.Join(vs, " | ")
 }
 
 func (s *Server) addProcessTools() {

@@ -264,7 +264,7 @@ func visibleTools(ctx context.Context, tools []mcp.Tool) []mcp.Tool {
 // MCP returns the underlying mcp-go server, for transports and in-process clients.
 func (s *Server) MCP() *server.MCPServer { return s.mcp }
 
-const instructions = `Flowgate runs durable business processes — onboarding, deployment, audit — as Temporal workflows that stop at approval gates and wait for a person.
+const instructions = `Flowgate runs durable business processes (start_workflow lists those this server runs; describe_process explains each) as Temporal workflows that stop at approval gates and wait for a person.
 Typical flow: start_workflow → get_workflow_status (see which step waits and for what) → advance_workflow to approve, reject or continue → get_workflow_status until a final status (completed, failed, rejected, cancelled, timed_out).
 list_workflows with status=waiting_approval shows what waits for a person. execute_query, search_table, call_service and parse_file read data through Temporal, so every call is retried and audited.`
 

@@ -76,9 +76,9 @@ A result over %.1f MiB of JSON (%d bytes, below Temporal's 2 MB limit on one res
 
 	s.mcp.AddTool(mcp.NewTool("call_service",
 		mcp.WithDescription(fmt.Sprintf(`Call an endpoint of a service behind Flowgate's API gateway, through Temporal (5xx answers and timeouts are retried; 4xx answers are final).
-Services: users (GET accounts), products (GET items), orders (GET orders, GET refunds), deploy (GET deployments/{service}/{environment}), notifications (GET messages). Every service answers GET health.
-GET is open on every service. POST is open only to: %s. Every other write is done by a process after a person's approval (deployments, accounts, access, refunds): start it with start_workflow; a POST outside the list is refused and names that process.
-POSTs carry an idempotency key, so a retry never does the work twice.`, s.cfg.DirectCalls.String())),
+Services: %s. Every service answers GET health.
+GET is open on every service. POST is open only to: %s. Every other write is done by a process after a person's approval: start it with start_workflow; a POST outside the list is refused and names that process.
+POSTs carry an idempotency key, so a retry never does the work twice.`, s.serviceLine(), s.cfg.DirectCalls.String())),
 		mcp.WithString("service", mcp.Required(), mcp.Description("A configured service name, e.g. orders.")),
 		mcp.WithString("endpoint", mcp.Required(), mcp.MaxLength(activities.MaxEndpointLength), mcp.Description(`A path relative to the service, e.g. "health" or "deployments/orders/production". No scheme, host or "..".`)),
 		mcp.WithString("method", mcp.Enum("GET", "POST"), mcp.DefaultString("GET")),
@@ -313,4 +313,26 @@ func compactJSON(v any) string {
 		return string(b[:max]) + "…"
 	}
 	return string(b)
+}
+
+// demoServices says what each demo backend serves, for call_service's description.
+var demoServices = map[string]string{
+	"users": "GET accounts", "products": "GET items", "orders": "GET orders, GET refunds",
+	"deploy": "GET deployments/{service}/{environment}", "notifications": "GET messages",
+}
+
+// serviceLine lists the services call_service can reach: the configured ones, or the
+// demo backends (with what each serves) when none is configured.
+func (s *Server) serviceLine() string {
+	if len(s.cfg.Services) > 0 {
+		return strings.Join(s.cfg.Services, ", ")
+	}
+	parts := make([]string, len(activities.DefaultServiceNames))
+	for i, name := range activities.DefaultServiceNames {
+		parts[i] = name
+		if what := demoServices[name]; what != "" {
+			parts[i] += " (" + what + ")"
+		}
+	}
+	return strings.Join(parts, ", ")
 }

@@ -136,10 +136,7 @@ func statusNames() []string {
 func (s *Server) addWorkflowTools() {
 	s.mcp.AddTool(mcp.NewTool("start_workflow",
 		mcp.WithDescription(`Start a durable Flowgate workflow. It runs its steps in Temporal and stops at approval gates until a person approves or rejects (advance_workflow).
-Parameters by workflow_type:
-- onboarding: {"email": "ada@example.com", "name": "Ada Lovelace" (1-100 chars), "role": "viewer" | "editor" | "admin", "team": optional}
-- deployment: {"service": "orders" (a service the gateway knows: users, products, orders, deploy, notifications), "version": semantic version like "1.4.2", "environment": "dev" | "staging" | "production" (staging and production need approval), "manifest": optional JSON file in the file sandbox, e.g. "manifests/orders.json"}
-- audit: {"tables": subset of ["users", "products", "orders"], "since": optional "YYYY-MM-DD", "evidence": optional CSV/JSON files in the sandbox, e.g. ["evidence/users.csv"]}
+Processes and their parameters (as workflow_type and parameters; describe_process gives a process's whole schema and its gates):
 `+s.processLines()+`Give an idempotency_key to make retries safe: the same key returns the workflow it started the first time instead of starting another.
 To follow the run: if your client speaks MCP tasks, call this as a task (params.task) and then tasks/result, which ends when the run does and asks your person at its gates; to hear of each change while you hold a stream open, subscribe to workflow://{id}/details; to come back later, call get_workflow_status.`),
 		mcp.WithString("workflow_type", mcp.Required(), mcp.Enum(s.workflowTypes()...), mcp.Description("Which process to run.")),
