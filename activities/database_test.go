@@ -68,6 +68,19 @@ func openPostgres(t testing.TB) (*activities.Database, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	raw, err := sql.Open("pgx", u.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var users int
+	err = raw.QueryRow("SELECT count(*) FROM users").Scan(&users)
+	raw.Close()
+	if err != nil || users != 0 {
+		t.Fatalf("a new PostgreSQL app database holds %d users (%v), want none: demo rows go into the demo database only", users, err)
+	}
+	if err := db.SeedDemoData(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(func() {
 		db.Close()
 		adminDB.Exec("DROP DATABASE " + name + " WITH (FORCE)")

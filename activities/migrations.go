@@ -71,7 +71,7 @@ var migrations = []struct {
 			created_at TEXT NOT NULL
 		)`,
 	)},
-	{"0002_demo_data", seedDemoData},
+	{"0002_demo_data", demoDataOnSQLite},
 	{"0003_users_pending", allowPendingUsers},
 	// statement_runs remembers the key of every write statement a process ran, so a
 	// retried write is applied once.
@@ -212,6 +212,31 @@ func (d *Database) apply(ctx context.Context, db *sql.Conn, name string, migrati
 		return fmt.Errorf("migration %s: %w", name, err)
 	}
 	return nil
+}
+
+// demoDataOnSQLite seeds the demo's rows into the demo database, the SQLite file a laptop
+// runs on. A PostgreSQL app database is the operator's: Flowgate makes its tables and
+// never writes made-up people, products and orders into it (SeedDemoData does, on
+// request).
+func demoDataOnSQLite(ctx context.Context, tx dialectTx) error {
+	if tx.d.pg {
+		return nil
+	}
+	return seedDemoData(ctx, tx)
+}
+
+// SeedDemoData writes the demo's rows (users, products, orders), as the demo database has
+// them, into this database's empty tables: for a PostgreSQL database that plays the demo.
+func (d *Database) SeedDemoData(ctx context.Context) error {
+	tx, err := d.rw.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback() // after Commit, a no-op
+	if err := seedDemoData(ctx, dialectTx{tx, d}); err != nil {
+		return err
+	}
+	return tx.Commit()
 }
 
 // seedDemoData fills users, products and orders with a small, fixed, realistic data set,
