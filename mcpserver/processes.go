@@ -4,63 +4,20 @@ import (
 	"context"
 	"fmt"
 	"maps"
-	"path/filepath"
 	"slices"
 	"strings"
 
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
 
-	"github.com/flowgate/flowgate/internal/processes"
-	"github.com/flowgate/flowgate/workflows"
+	"github.com/flowgate/flowgate/internal/app"
 )
 
-// ProcessView describes a process definition to agents: what it does, its parameter
-// schema, and its steps with the gates and who may decide at each.
-type ProcessView struct {
-	Name        string         `json:"name"`
-	Title       string         `json:"title"`
-	Description string         `json:"description,omitempty"`
-	Version     int            `json:"version"`
-	Hash        string         `json:"hash"`
-	File        string         `json:"file"`
-	Parameters  map[string]any `json:"parameters"`
-	Steps       []StepView     `json:"steps"`
-	// Source is the definition file as loaded: what a run started now carries.
-	Source string `json:"source"`
-}
+// ProcessView describes a process definition to agents (app.ProcessView).
+type ProcessView = app.ProcessView
 
-// StepView is one step of a process as describe_process shows it.
-type StepView struct {
-	Name string `json:"name"`
-	// Kind is one of the step kinds a definition may use (workflows.StepKinds).
-	Kind string `json:"kind"`
-	// When is the CEL condition under which the step runs; empty means always.
-	When string `json:"when,omitempty"`
-	// Does says in words what the step does.
-	Does string `json:"does"`
-	// Gate is set on approval steps: who decides, how many, and until when.
-	Gate *workflows.ApprovalStep `json:"gate,omitempty"`
-	// Undo says how the step is undone when the run does not complete.
-	Undo string `json:"undo,omitempty"`
-}
-
-func describeProcess(p *processes.Process) ProcessView {
-	d := p.Definition
-	v := ProcessView{Name: d.Name, Title: d.Title, Description: d.Description, Version: d.Version, Hash: p.Source.Hash,
-		File: filepath.Base(p.Path), Parameters: d.Parameters, Source: p.Source.Source, Steps: []StepView{}}
-	for _, s := range d.Steps {
-		desc := d.Describe(s)
-		sv := StepView{Name: s.Name, Kind: desc.Kind, When: s.When, Does: desc.Does, Undo: desc.Undo}
-		if s.Approval != nil {
-			g := *s.Approval
-			g.Quorum = max(g.Quorum, 1)
-			sv.Gate = &g
-		}
-		v.Steps = append(v.Steps, sv)
-	}
-	return v
-}
+// StepView is one step of a process as describe_process shows it (app.StepView).
+type StepView = app.StepView
 
 // workflowTypes lists what start_workflow can start: the Go processes, then the loaded
 // definitions.
@@ -150,15 +107,11 @@ type ProcessArgs struct {
 	Name string `json:"name"`
 }
 
-func (s *Server) describeProcessTool(_ context.Context, _ mcp.CallToolRequest, args ProcessArgs) (*mcp.CallToolResult, error) {
-	p, ok := s.cfg.Processes.Get(args.Name)
-	if !ok {
-		if slices.Contains(kindNames(), args.Name) {
-			return argError("name", fmt.Sprintf("%s is a built-in process written in Go, not a definition", args.Name), "start_workflow's description lists its parameters; definitions: "+orNone(s.cfg.Processes.Names())), nil
-		}
-		return argError("name", fmt.Sprintf("%q is not a loaded process", args.Name), orNone(s.cfg.Processes.Names())), nil
+func (s *Server) describeProcessTool(ctx context.Context, _ mcp.CallToolRequest, args ProcessArgs) (*mcp.CallToolResult, error) {
+	v, err := s.app.Describe(s.caller(ctx), args.Name)
+	if err != nil {
+		return mcp.NewToolResultError(err.Error()), nil
 	}
-	v := describeProcess(p)
 	var gates []string
 	for _, st := range v.Steps {
 		if st.Gate != nil {
@@ -200,7 +153,7 @@ func (s *Server) readProcess(uri, name string) ([]mcp.ResourceContents, error) {
 	if !ok {
 		return nil, notFoundError(fmt.Sprintf("process %q is not loaded; loaded: %s", name, orNone(s.cfg.Processes.Names())))
 	}
-	return jsonContents(uri, describeProcess(p))
+	return jsonContents(uri, app.DescribeProcess(p))
 }
 
 // addProcesses registers what depends on the loaded definitions, and registers it again
