@@ -227,6 +227,9 @@ func (r *runner) setup(ctx workflow.Context) error {
 	}, workflow.QueryHandlerOptions{Description: "The full record: parameters, every step and the audit history."}); err != nil {
 		return err
 	}
+	if err := r.registerFeed(ctx); err != nil {
+		return err
+	}
 	if err := workflow.SetUpdateHandlerWithOptions(ctx, UpdateAdvance,
 		func(ctx workflow.Context, req AdvanceRequest) (StatusView, error) {
 			if req.Nonce != "" {
@@ -400,8 +403,9 @@ func (r *runner) log(ctx workflow.Context, event, step, actor, detail string) {
 	r.state.History = append(r.state.History, Event{At: now, Event: event, Step: step, Actor: CleanText(actor), Detail: CleanText(detail)})
 }
 
-// publish recomputes progress and pushes status, step and details to Temporal's
-// visibility, so the UI and list queries show where the run stands.
+// publish recomputes progress, records a transition in the run's feed when listeners
+// should hear of one, and pushes status, step and details to Temporal's visibility, so
+// the UI and list queries show where the run stands.
 func (r *runner) publish(ctx workflow.Context) {
 	done := 0
 	for _, s := range r.state.Steps {
@@ -413,6 +417,7 @@ func (r *runner) publish(ctx workflow.Context) {
 	if r.state.TotalSteps > 0 {
 		r.state.Progress = done * 100 / r.state.TotalSteps
 	}
+	r.record(ctx)
 	if r.UpsertOncePerTask {
 		r.dirty = true
 	} else {

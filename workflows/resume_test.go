@@ -55,6 +55,13 @@ func TestALongGateContinuesAsNewWithItsRecordAndItsGate(t *testing.T) {
 		!slices.Equal(res.Gate.Policy.Approvals, []string{"bob"}) || !res.Gate.Deadline.Equal(deadline) || len(res.State.Events("continued_as_new")) != 1 {
 		t.Fatalf("resume = %+v", res)
 	}
+	// The feed goes on across the runs: the next run starts from the transitions and the
+	// revision the first one had, and adds none for waiting at the same gate.
+	carried := res.State.Transitions
+	if len(carried) == 0 || res.State.Revision != carried[len(carried)-1].Revision ||
+		said(carried[len(carried)-1:])[0] != "waiting_approval@finance_approval+1" {
+		t.Fatalf("the resume carries the feed %v at revision %d", said(carried), res.State.Revision)
+	}
 	if !res.CostLimited || !res.StrictActors {
 		t.Errorf("the next run does not keep the cost limit and folded names: %+v", res)
 	}
@@ -70,6 +77,9 @@ func TestALongGateContinuesAsNewWithItsRecordAndItsGate(t *testing.T) {
 		if s.Status != workflows.StatusWaitingApproval || s.Waiting == nil || !slices.Equal(s.Waiting.Approvals, []string{"bob"}) ||
 			!s.Waiting.Deadline.Equal(deadline) || !s.StartedAt.Equal(res.State.StartedAt) {
 			t.Errorf("the next run waits as %s %+v (started %v), want the gate with bob's approval until %v", s.Status, s.Waiting, s.StartedAt, deadline)
+		}
+		if f := next.feed(res.State.Revision); f.Revision != res.State.Revision || len(f.Transitions) != 0 {
+			t.Errorf("the next run's feed at the gate: revision %d, %v after the carried revision %d", f.Revision, said(f.Transitions), res.State.Revision)
 		}
 		again = next.advance(decide(workflows.ActionApprove, "finance_approval", "bob", finance))
 		folded = next.advance(decide(workflows.ActionApprove, "finance_approval", "BOB", finance))
@@ -90,6 +100,11 @@ func TestALongGateContinuesAsNewWithItsRecordAndItsGate(t *testing.T) {
 		if got := len(st.Events(event)); got != want {
 			t.Errorf("%d %q events in the record, want %d", got, event, want)
 		}
+	}
+	after := next.feed(res.State.Revision)
+	checkRevisions(t, after.Transitions, res.State.Revision+1)
+	if got := said(after.Transitions); len(got) == 0 || got[0] != "in_progress@finance_approval" || got[len(got)-1] != "completed@" {
+		t.Errorf("after the carried revision the feed says %v", got)
 	}
 	if got := next.orderStatus("ORD-01004"); got != "refunded" {
 		t.Errorf("order status %q, want refunded", got)

@@ -22,6 +22,9 @@ const (
 	QueryStatus = "status"
 	// QueryDetails returns the full record (State).
 	QueryDetails = "details"
+	// QueryFeed returns the run's transitions after a revision; argument since (int64),
+	// answer Feed.
+	QueryFeed = "feed"
 	// SignalApprove approves the gate the workflow waits at; payload Decision.
 	SignalApprove = "approve"
 	// SignalReject rejects the gate the workflow waits at; payload Decision.
@@ -185,6 +188,9 @@ type StatusView struct {
 	// Process names the definition a run of a process definition follows: name, version
 	// and the hash of the content it started with.
 	Process *ProcessRef `json:"process,omitempty"`
+	// Revision counts the run's transitions (Transition): what a listener that knows
+	// this view has heard, to resume from with the feed query.
+	Revision int64 `json:"revision,omitempty"`
 }
 
 // State is the full record of a workflow, returned by the details query and as the
@@ -198,6 +204,9 @@ type State struct {
 	// IgnoredSignals counts the signals the run ignored; the history lists the first
 	// MaxRecordedIgnoredSignals of them.
 	IgnoredSignals int `json:"ignored_signals,omitempty"`
+	// Transitions are the last MaxTransitions transitions of the run, oldest first: the
+	// feed its listeners read (QueryFeed). They live here so continue-as-new carries them.
+	Transitions []Transition `json:"transitions,omitempty"`
 }
 
 // Events returns the entries of the audit log with the given event name, in order.

@@ -130,13 +130,14 @@ func CheckID(field, id string) error {
 	return nil
 }
 
-// Query runs a workflow query and decodes its answer into out. A query is read-only, so
-// when Temporal gives up on it before the caller's deadline (a busy worker held the query
-// task past the server's sticky-queue timeout), it is asked again until ctx ends.
-func (s *Service) Query(ctx context.Context, workflowID, queryType string, out any) error {
+// Query runs a workflow query with its arguments and decodes its answer into out. A query
+// is read-only, so when Temporal gives up on it before the caller's deadline (a busy
+// worker held the query task past the server's sticky-queue timeout), it is asked again
+// until ctx ends.
+func (s *Service) Query(ctx context.Context, workflowID, queryType string, out any, args ...any) error {
 	wait := 100 * time.Millisecond
 	for {
-		resp, err := s.cfg.Client.QueryWorkflow(ctx, workflowID, "", queryType)
+		resp, err := s.cfg.Client.QueryWorkflow(ctx, workflowID, "", queryType, args...)
 		if err == nil {
 			return resp.Get(out)
 		}
@@ -168,4 +169,13 @@ func (s *Service) Status(ctx context.Context, workflowID string) (workflows.Stat
 		return v, err
 	}
 	return v, s.Query(ctx, workflowID, workflows.QueryStatus, &v)
+}
+
+// Feed is the run's feed after revision since: its transitions and its status now.
+func (s *Service) Feed(ctx context.Context, workflowID string, since int64) (workflows.Feed, error) {
+	var f workflows.Feed
+	if err := CheckID("workflow_id", workflowID); err != nil {
+		return f, err
+	}
+	return f, s.Query(ctx, workflowID, workflows.QueryFeed, &f, since)
 }
