@@ -10,15 +10,14 @@ import (
 
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
-	enumspb "go.temporal.io/api/enums/v1"
-	historypb "go.temporal.io/api/history/v1"
 
 	"github.com/flowgate/flowgate/workflows"
 )
 
 // MCP logging: the server declares logging, logging/setLevel sets a session's level
 // (mcp-go keeps it), and the session hears, as notifications/message at or above it:
-//   - each transition of a run it started (status or step), logger "flowgate.workflow";
+//   - each transition of a run it started (status, step, gate, approval counted; see
+//     workflows.Transition), logger "flowgate.workflow";
 //   - each failed tool call, with the sentence the call answered, logger "flowgate.tools".
 // Nothing else is sent: no parameters, no outputs, no credentials.
 
@@ -26,54 +25,82 @@ import (
 // session hears.
 const MaxFollowedRunsPerSession = 100
 
-// followers follow the runs each session started, one history long-poll per run and
-// session, until the run closes or the session ends.
+// followers tell each session the transitions of the runs it follows: as log messages
+// (the runs it started) and as task statuses (its tasks), each a listener of its run's
+// hub, until the run closes or the session ends.
 type followers struct {
 	s         *Server
 	mu        sync.Mutex
-	bySession map[string]map[string]context.CancelFunc
+	bySession map[string]map[string]*following
+}
+
+// following is one follower of a session; stopped is set once it was stopped, maybe
+// before its listener was known.
+type following struct {
+	l       *listener
+	stopped bool
 }
 
 func newFollowers(s *Server) *followers {
-	return &followers{s: s, bySession: map[string]map[string]context.CancelFunc{}}
+	return &followers{s: s, bySession: map[string]map[string]*following{}}
 }
 
-// follow sends the session in ctx each transition of the run id from now on.
+// follow sends the session in ctx each transition of the run id, a run it just started:
+// from revision 1, the run's start, which start_workflow's answer told.
 func (f *followers) follow(ctx context.Context, id string) {
 	session := server.ClientSessionFromContext(ctx)
 	if session == nil || session.SessionID() == "" {
 		return
 	}
 	sid := session.SessionID()
-	f.run(sid, "log:"+id, id, time.Now(), [2]string{}, statusAndStep, func(ctx context.Context, status workflows.Status, step string, _ time.Time) {
-		msg := fmt.Sprintf("%s is %s.", id, status)
-		if step != "" && !status.Terminal() {
-			msg = fmt.Sprintf("%s is %s at step %s.", id, status, step)
+	f.add(sid, "log:"+id, id, 1, func(u feedUpdate) {
+		if u.gap && len(u.transitions) > 0 {
+			f.s.sendLog(sid, mcp.LoggingLevelInfo, "flowgate.workflow", map[string]any{"workflow_id": id,
+				"message": fmt.Sprintf("%s: transitions before revision %d are no longer kept; get_workflow_status says where it stands.", id, u.transitions[0].Revision)})
 		}
-		if v, err := f.s.app.Status(ctx, id); err == nil && v.Status == status && v.CurrentStep == step {
-			msg = describeStatus(v) // what it is now is what changed: say it in full
+		for _, t := range u.transitions {
+			f.s.sendLog(sid, transitionLevel(t.Status), "flowgate.workflow", map[string]any{
+				"workflow_id": id, "status": t.Status, "step": t.Step, "revision": t.Revision, "event": t.Event,
+				"message": transitionMessage(id, t, u.view),
+			})
 		}
-		f.s.sendLog(sid, transitionLevel(status), "flowgate.workflow", map[string]any{
-			"workflow_id": id, "status": status, "step": step, "message": msg,
-		})
+		if e := u.end; e != nil && e.Status != "" {
+			f.s.sendLog(sid, transitionLevel(e.Status), "flowgate.workflow", map[string]any{
+				"workflow_id": id, "status": e.Status, "step": e.Step, "event": e.Event, "message": fmt.Sprintf("%s was %s.", id, e.Detail),
+			})
+		}
 	})
+}
+
+// transitionMessage says a transition in a sentence: in full (describeStatus) when it is
+// where the run stands now.
+func transitionMessage(id string, t workflows.Transition, now workflows.StatusView) string {
+	if t.Revision == now.Revision && now.Status == t.Status && now.CurrentStep == t.Step {
+		return describeStatus(now)
+	}
+	msg := fmt.Sprintf("%s is %s.", id, t.Status)
+	if t.Step != "" && !t.Status.Terminal() {
+		msg = fmt.Sprintf("%s is %s at step %s.", id, t.Status, t.Step)
+	}
+	if t.Event == "approved" && t.Actor != "" {
+		msg += fmt.Sprintf(" %s approved: %s.", t.Actor, t.Detail)
+	}
+	return msg
 }
 
 // watchTask sends the session notifications/tasks/status each time the task's status
 // changes from known, until it ends. Only a run's task is watched: a data tool's task ends
 // within its call.
 //
-// seen is when the look that found known began: every change the run recorded after it
-// is told, in order, even one that a later change overtook before it was told (a gate
-// decided at once is still told as input_required, then completed).
-func (f *followers) watchTask(sid, id string, known mcp.TaskStatus, seen time.Time) {
+// revision is the run's revision in the look that found known: every change the run
+// recorded after it is told, in order, even one that a later change overtook before it
+// was told (a gate decided at once is still told as input_required, then completed).
+func (f *followers) watchTask(sid, id string, known mcp.TaskStatus, revision int64) {
 	if sid == "" || strings.HasPrefix(id, toolTaskPrefix) || terminal(known) {
 		return
 	}
-	var told [2]string
-	told[0] = string(known)
-	f.run(sid, "task:"+id, id, seen, told, taskKey, func(ctx context.Context, status workflows.Status, step string, at time.Time) {
-		t := f.s.recordedTask(ctx, id, status, step, at)
+	told := known
+	send := func(t mcp.Task) {
 		f.s.cfg.Logger.Debug("task follower: telling", "task", id, "status", t.Status)
 		raw, _ := json.Marshal(t)
 		var params map[string]any
@@ -81,131 +108,98 @@ func (f *followers) watchTask(sid, id string, known mcp.TaskStatus, seen time.Ti
 		if err := f.s.mcp.SendNotificationToSpecificClient(sid, string(mcp.MethodNotificationTasksStatus), params); err != nil {
 			f.s.cfg.Logger.Debug("task follower: notification not sent", "task", id, "status", t.Status, "error", err)
 		}
+	}
+	f.add(sid, "task:"+id, id, revision, func(u feedUpdate) {
+		ctx, cancel := f.s.callContext(context.Background())
+		defer cancel()
+		for _, t := range u.transitions {
+			if ts := taskStatus(t.Status); ts != told {
+				told = ts
+				send(f.s.taskAt(ctx, id, t, u.view))
+			}
+		}
+		if e := u.end; e != nil && e.Status != "" && taskStatus(e.Status) != told {
+			told = taskStatus(e.Status)
+			send(f.s.taskAt(ctx, id, *e, u.view))
+		}
+		if terminal(told) {
+			f.stop(sid, "task:"+id)
+		}
 	})
 }
 
-// taskKey is what a task follower compares: the task's status only.
-func taskKey(status workflows.Status, _ string) [2]string {
-	return [2]string{string(taskStatus(status))}
-}
-
-// statusAndStep is what a transition follower compares: the run's status and step.
-func statusAndStep(status workflows.Status, step string) [2]string {
-	return [2]string{string(status), step}
-}
-
-// recordedTask is the task as it was when the run recorded status at step: the run's
-// status query says it in full when it still stands there; else (it has moved on since)
-// the task is built from what the history recorded, with the query's fixed fields.
-func (s *Server) recordedTask(ctx context.Context, id string, status workflows.Status, step string, at time.Time) mcp.Task {
-	v, err := s.app.Status(ctx, id)
-	for wait := 250 * time.Millisecond; err != nil && ctx.Err() == nil && wait <= 2*time.Second; wait *= 2 {
-		s.cfg.Logger.Debug("task follower: status query failed; asking again", "task", id, "error", err)
-		select {
-		case <-ctx.Done():
-		case <-time.After(wait):
-		}
-		v, err = s.app.Status(ctx, id)
+// taskAt is the task as it was at transition t: in full (taskOf) when that is where the
+// run stands now; else built from the transition, with now's fixed fields.
+func (s *Server) taskAt(ctx context.Context, id string, t workflows.Transition, now workflows.StatusView) mcp.Task {
+	if t.Revision != 0 && t.Revision == now.Revision && t.Status == now.Status && t.Step == now.CurrentStep {
+		return s.taskOf(ctx, now)
 	}
-	if err == nil && taskStatus(v.Status) == taskStatus(status) && v.CurrentStep == step {
-		return s.taskOf(ctx, v)
-	}
-	then := workflows.StatusView{WorkflowID: id, Type: v.Type, Status: status, CurrentStep: step, RequestedBy: v.RequestedBy,
-		StartedAt: v.StartedAt, UpdatedAt: at, TotalSteps: v.TotalSteps}
+	then := workflows.StatusView{WorkflowID: id, Type: now.Type, Status: t.Status, CurrentStep: t.Step, RequestedBy: now.RequestedBy,
+		StartedAt: now.StartedAt, UpdatedAt: t.At, TotalSteps: now.TotalSteps}
 	if then.StartedAt.IsZero() {
-		then.StartedAt = at
+		then.StartedAt = t.At
 	}
-	t := s.taskOf(ctx, then)
-	t.StatusMessage = fmt.Sprintf("%s reached %s", id, status)
-	if step != "" && !status.Terminal() {
-		t.StatusMessage += " at step " + step
+	task := s.taskOf(ctx, then)
+	if t.Revision == 0 { // an end the record does not say
+		task.StatusMessage = fmt.Sprintf("%s was %s; its record stops where it was.", id, t.Detail)
+		return task
 	}
-	t.StatusMessage += " (it has moved on since: tasks/get says where it stands now)."
-	return t
+	task.StatusMessage = fmt.Sprintf("%s reached %s", id, t.Status)
+	if t.Step != "" && !t.Status.Terminal() {
+		task.StatusMessage += " at step " + t.Step
+	}
+	task.StatusMessage += " (it has moved on since: tasks/get says where it stands now)."
+	return task
 }
 
-// run follows the run id for the session, under key, until the run closes or the session
-// ends, and calls changed (with a context for its queries) at each change of what keyOf
-// makes of the status and step the run recorded after since, in order, starting from
-// told (what the session knows). Changes recorded in the second before since (a little
-// clock skew with the server) are taken as known, and told at the next event if they
-// differ from told.
-func (f *followers) run(sid, key, id string, since time.Time, told [2]string, keyOf func(workflows.Status, string) [2]string,
-	changed func(ctx context.Context, status workflows.Status, step string, at time.Time)) {
+// add starts a follower of the run id for the session, under key, unless the session
+// follows it already or follows as many runs as it may: a listener of the run's hub from
+// revision since that tells what it hears, and stops once the run has closed.
+func (f *followers) add(sid, key, id string, since int64, tell func(feedUpdate)) {
 	f.mu.Lock()
 	runs := f.bySession[sid]
 	if runs == nil {
-		runs = map[string]context.CancelFunc{}
+		runs = map[string]*following{}
 		f.bySession[sid] = runs
 	}
 	if _, ok := runs[key]; ok || len(runs) >= MaxFollowedRunsPerSession {
 		f.mu.Unlock()
 		return
 	}
-	fctx, cancel := context.WithCancel(context.Background())
-	runs[key] = cancel
+	fl := &following{}
+	runs[key] = fl
 	f.mu.Unlock()
 	f.s.cfg.Logger.Debug("follower started", "session", sid, "key", key)
-	go func() {
-		defer f.s.cfg.Logger.Debug("follower stopped", "session", sid, "key", key)
-		defer f.stop(sid, key)
-		tr := &transitions{since: since, told: told, keyOf: keyOf}
-		f.s.followHistory(fctx, id, func(e *historypb.HistoryEvent) {
-			if status, step, at, ok := tr.observe(e); ok {
-				qctx, qcancel := f.s.callContext(fctx)
-				defer qcancel()
-				changed(qctx, status, step, at)
-			}
-		})
-	}()
-}
-
-// transitions turns a run's history, event by event, into the changes a session is told:
-// the status and step the run recorded (recordedStatus), from since on, each time what
-// keyOf makes of them differs from what was told last. Events in the second before since
-// are taken as known (a little clock skew with the server): they set where the run
-// stands without a word, and that is told at the next event if it differs from told.
-type transitions struct {
-	since time.Time
-	told  [2]string
-	keyOf func(workflows.Status, string) [2]string
-	cur   struct {
-		status workflows.Status
-		step   string
-		at     time.Time
-		set    bool
-	}
-}
-
-// observe takes the next event and reports the change to tell, if there is one.
-func (tr *transitions) observe(e *historypb.HistoryEvent) (status workflows.Status, step string, at time.Time, tell bool) {
-	t := e.GetEventTime().AsTime()
-	if t.Before(tr.since.Add(-time.Second)) {
-		return "", "", time.Time{}, false
-	}
-	if status, step, ok := recordedStatus(e); ok {
-		// A close after the run recorded its end adds nothing to that end.
-		closeAfterEnd := tr.cur.set && tr.cur.status.Terminal() && e.GetEventType() != enumspb.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES
-		if !closeAfterEnd {
-			tr.cur.status, tr.cur.step, tr.cur.at, tr.cur.set = status, step, t, true
+	l := f.s.feeds.listen(id, since, func(u feedUpdate) {
+		tell(u)
+		if u.closed {
+			f.stop(sid, key)
 		}
+	})
+	f.mu.Lock()
+	fl.l = l
+	stopped := fl.stopped
+	f.mu.Unlock()
+	if stopped { // it heard the close, or the session ended, while it joined
+		l.stop()
 	}
-	if !tr.cur.set || t.Before(tr.since) || tr.keyOf(tr.cur.status, tr.cur.step) == tr.told {
-		return "", "", time.Time{}, false
-	}
-	tr.told = tr.keyOf(tr.cur.status, tr.cur.step)
-	return tr.cur.status, tr.cur.step, tr.cur.at, true
 }
 
 func (f *followers) stop(sid, key string) {
 	f.mu.Lock()
-	defer f.mu.Unlock()
-	if cancel, ok := f.bySession[sid][key]; ok {
-		cancel()
+	fl := f.bySession[sid][key]
+	var l *listener
+	if fl != nil {
+		fl.stopped, l = true, fl.l
 		delete(f.bySession[sid], key)
 		if len(f.bySession[sid]) == 0 {
 			delete(f.bySession, sid)
 		}
+	}
+	f.mu.Unlock()
+	if l != nil {
+		f.s.cfg.Logger.Debug("follower stopped", "session", sid, "key", key)
+		l.stop()
 	}
 }
 
@@ -214,9 +208,16 @@ func (f *followers) sessionEnded(_ context.Context, session server.ClientSession
 	f.mu.Lock()
 	runs := f.bySession[session.SessionID()]
 	delete(f.bySession, session.SessionID())
+	var ls []*listener
+	for _, fl := range runs {
+		fl.stopped = true
+		if fl.l != nil {
+			ls = append(ls, fl.l)
+		}
+	}
 	f.mu.Unlock()
-	for _, cancel := range runs {
-		cancel()
+	for _, l := range ls {
+		l.stop()
 	}
 }
 

@@ -119,7 +119,7 @@ type Server struct {
 	// published holds the process resource URIs registered now.
 	procMu    sync.Mutex
 	published []string
-	// watch holds the resource subscriptions and their per-run watchers.
+	// watch holds the resource subscriptions, each a listener of its run's hub.
 	watch *watchers
 	// tasks serves MCP tasks from Temporal.
 	tasks *taskState
@@ -129,6 +129,8 @@ type Server struct {
 	follow *followers
 	// decodes counts the JSON decodes of the messages the transports received.
 	decodes decodeCounts
+	// feeds hold one hub per followed run, which every listener of the run shares.
+	feeds *feeds
 	// oldest is the start of the longest-waiting run the last Waiting found: a hint that
 	// two counts confirm, so each look does not search the whole time range again.
 	oldestMu sync.Mutex
@@ -183,6 +185,7 @@ func New(cfg Config) (*Server, error) {
 	hooks.AddOnError(s.codes.hook)
 	hooks.AddOnRegisterSession(s.sessions.registered)
 	hooks.AddOnUnregisterSession(s.sessions.unregistered)
+	s.feeds = newFeeds(temporalFeed{s}, cfg.Logger, cfg.CallTimeout)
 	s.watch = newWatchers(s)
 	s.tasks = newTaskState()
 	s.follow = newFollowers(s)
@@ -201,7 +204,7 @@ func New(cfg Config) (*Server, error) {
 		server.WithToolHandlerMiddleware(s.observe),
 		// Lists change when process definitions are added, edited or removed.
 		server.WithToolCapabilities(true),
-		// Subscriptions to workflow://{id}/details are answered from the run's history.
+		// Subscriptions to workflow://{id}/details are told from the run's feed.
 		server.WithResourceCapabilities(true, true),
 		server.WithPromptCapabilities(false),
 		server.WithRecovery(),

@@ -18,7 +18,6 @@ import (
 	"go.temporal.io/sdk/client"
 
 	enumspb "go.temporal.io/api/enums/v1"
-	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/api/workflowservice/v1"
 
@@ -209,12 +208,11 @@ func (s *Server) serveTask(ctx context.Context, c taskCall) (answer, rewritten [
 		}
 		return s.createTask(ctx, m.ID, p.Name, p.Arguments), nil
 	case string(mcp.MethodTasksGet):
-		seen := time.Now()
 		t, err := s.ownedTask(ctx, p.TaskID)
 		if err != nil {
 			return rpcError(m.ID, err), nil
 		}
-		s.follow.watchTask(taskSession(ctx), p.TaskID, t.task.Status, seen)
+		s.follow.watchTask(taskSession(ctx), p.TaskID, t.task.Status, t.run.Revision)
 		return rpcResult(m.ID, mcp.GetTaskResult{Task: t.task}), nil
 	case string(mcp.MethodTasksList):
 		return s.listTasks(ctx, m.ID, p.Cursor), nil
@@ -261,7 +259,6 @@ func (s *Server) createTask(ctx context.Context, id json.RawMessage, tool string
 		}
 		return rpcError(id, internalError("start_workflow failed: "+s.explain(ctx, started.WorkflowID, err)))
 	}
-	seen := time.Now()
 	t, err := s.ownedTask(ctx, started.WorkflowID)
 	if err != nil {
 		// Started, but not readable yet: the task exists all the same.
@@ -269,7 +266,7 @@ func (s *Server) createTask(ctx context.Context, id json.RawMessage, tool string
 		t = taskView{task: mcp.Task{TaskId: started.WorkflowID, Status: mcp.TaskStatusWorking, CreatedAt: now, LastUpdatedAt: now,
 			TTL: s.taskTTL(ctx), PollInterval: pollInterval()}}
 	}
-	s.follow.watchTask(taskSession(ctx), t.task.TaskId, t.task.Status, seen)
+	s.follow.watchTask(taskSession(ctx), t.task.TaskId, t.task.Status, t.run.Revision)
 	return rpcResult(id, mcp.CreateTaskResult{Task: t.task,
 		Result: mcp.Result{Meta: &mcp.Meta{AdditionalFields: map[string]any{"io.modelcontextprotocol/model-immediate-response": text}}}})
 }
@@ -553,53 +550,47 @@ func (s *Server) taskResult(ctx context.Context, req mcp.CallToolRequest) (*mcp.
 		}
 		return s.toolTaskResult(ctx, t)
 	}
+	t, err := s.ownedTask(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	// The run's hub tells each transition after the one the look above saw.
+	w := s.waitFeed(id, t.run.Revision)
+	defer w.stop()
 	asked := map[string]bool{}
 	for {
-		t, err := s.ownedTask(ctx, id)
-		if err != nil {
-			return nil, err
-		}
 		if t.run.ClosedAt != nil {
 			res := mcp.NewToolResultStructured(StatusResult{StatusView: t.run, UIURL: s.uiLink(id)}, describeStatus(t.run))
 			res.IsError = t.task.Status != mcp.TaskStatusCompleted
 			res.Meta = mcp.WithRelatedTask(id)
 			return res, nil
 		}
-		if w := t.run.Waiting; w != nil && t.task.Status == mcp.TaskStatusInputRequired && canElicit(ctx) {
-			gate := w.Step + "@" + w.Deadline.String()
-			if !asked[gate] {
+		if wt := t.run.Waiting; wt != nil && t.task.Status == mcp.TaskStatusInputRequired && canElicit(ctx) {
+			if gate := wt.Step + "@" + wt.Deadline.String(); !asked[gate] {
 				asked[gate] = true
 				s.askAtGate(ctx, t)
-				continue
 			}
 		}
-		if err := s.waitForChange(ctx, id); err != nil {
+		u, err := w.next(ctx)
+		if err != nil {
 			return nil, err
 		}
-		if ended, why := s.endedUnrecorded(ctx, id); ended {
+		if u.view.WorkflowID != "" {
+			t = taskView{task: s.taskOf(ctx, u.view), run: u.view}
+		}
+		if e := u.end; e != nil {
+			if e.Status == "" {
+				return nil, internalError(fmt.Sprintf("task %s: %s", id, e.Detail))
+			}
 			// Terminated or timed out by Temporal itself: the record never reaches its end.
-			res := mcp.NewToolResultStructured(StatusResult{StatusView: t.run, UIURL: s.uiLink(id)}, why)
-			res.IsError, res.Meta = true, mcp.WithRelatedTask(id)
+			res := mcp.NewToolResultStructured(StatusResult{StatusView: t.run, UIURL: s.uiLink(id)}, fmt.Sprintf("%s was %s; its record stops where it was", id, e.Detail))
+			res.IsError, res.Meta = e.Status != workflows.StatusCompleted, mcp.WithRelatedTask(id)
 			return res, nil
 		}
+		if u.closed && t.run.ClosedAt == nil {
+			return nil, internalError("task " + id + " ended, but its record could not be read; tasks/get says where it stands")
+		}
 	}
-}
-
-// endedUnrecorded reports whether the run closed without its record saying so (Temporal
-// terminated it or its run timeout passed), and how.
-func (s *Server) endedUnrecorded(ctx context.Context, id string) (bool, string) {
-	qctx, cancel := s.callContext(ctx)
-	defer cancel()
-	d, err := s.cfg.Client.DescribeWorkflowExecution(qctx, id, "")
-	if err != nil {
-		return false, ""
-	}
-	switch st := d.GetWorkflowExecutionInfo().GetStatus(); st {
-	case enumspb.WORKFLOW_EXECUTION_STATUS_TERMINATED, enumspb.WORKFLOW_EXECUTION_STATUS_TIMED_OUT:
-		return true, fmt.Sprintf("%s was %s in Temporal before it finished; its record stops where it was", id,
-			strings.ToLower(strings.TrimPrefix(st.String(), "WORKFLOW_EXECUTION_STATUS_")))
-	}
-	return false, ""
 }
 
 // askAtGate asks the person for the decision the run waits for and passes an answer on
@@ -637,20 +628,53 @@ func (s *Server) askAtGate(ctx context.Context, t taskView) {
 	}
 }
 
-// waitForChange returns when the run's record may have changed: a workflow task
-// completed or the run closed (a long poll of its history), or after the poll interval
-// at most, which also covers a change just before the poll began.
-func (s *Server) waitForChange(ctx context.Context, id string) error {
-	wctx, cancel := context.WithTimeout(ctx, TaskPollInterval)
-	defer cancel()
-	since := time.Now()
-	s.followHistory(wctx, id, func(e *historypb.HistoryEvent) {
-		if marksChange(e) && !e.GetEventTime().AsTime().Before(since) {
-			cancel()
-		}
-	})
-	return ctx.Err()
+// feedWait is a listener of a run that its caller waits on, one update at a time: updates
+// not taken yet are merged (the transitions in order, the latest view, the close).
+type feedWait struct {
+	l       *listener
+	mu      sync.Mutex
+	pending *feedUpdate
+	ready   chan struct{}
 }
+
+// waitFeed listens to the run id from revision since, for a caller that waits.
+func (s *Server) waitFeed(id string, since int64) *feedWait {
+	w := &feedWait{ready: make(chan struct{}, 1)}
+	w.l = s.feeds.join(id, since, func(u feedUpdate) {
+		w.mu.Lock()
+		if p := w.pending; p != nil {
+			u.transitions = append(p.transitions, u.transitions...)
+			u.gap = p.gap || u.gap
+		}
+		w.pending = &u
+		w.mu.Unlock()
+		select {
+		case w.ready <- struct{}{}:
+		default:
+		}
+	}, true)
+	return w
+}
+
+// next waits for what the run says next.
+func (w *feedWait) next(ctx context.Context) (feedUpdate, error) {
+	for {
+		w.mu.Lock()
+		p := w.pending
+		w.pending = nil
+		w.mu.Unlock()
+		if p != nil {
+			return *p, nil
+		}
+		select {
+		case <-ctx.Done():
+			return feedUpdate{}, ctx.Err()
+		case <-w.ready:
+		}
+	}
+}
+
+func (w *feedWait) stop() { w.l.stop() }
 
 // taskTTL is how long a task lives: the run, then the namespace's retention.
 func (s *Server) taskTTL(ctx context.Context) *int64 {
