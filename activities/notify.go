@@ -49,14 +49,14 @@ type Notice struct {
 	Approvers []string `json:"approvers,omitempty"`
 	// SelfApproval is set when the requester may approve (separation of duties off): the
 	// requester gets a link too.
-	SelfApproval bool            `json:"self_approval,omitempty"`
-	Deadline     time.Time       `json:"deadline,omitzero"`
-	Status       string          `json:"status,omitempty"`
+	SelfApproval bool      `json:"self_approval,omitempty"`
+	Deadline     time.Time `json:"deadline,omitzero"`
+	Status       string    `json:"status,omitempty"`
 	// Failure is why the step failed, on input_required; Attempt is its attempt count,
 	// so each failure of the same step is told once, not once in all.
-	Failure string `json:"failure,omitempty"`
-	Attempt int    `json:"attempt,omitempty"`
-	Params       json.RawMessage `json:"parameters,omitempty"`
+	Failure string          `json:"failure,omitempty"`
+	Attempt int             `json:"attempt,omitempty"`
+	Params  json.RawMessage `json:"parameters,omitempty"`
 }
 
 // NoticeResult says where a notice went.

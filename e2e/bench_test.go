@@ -23,6 +23,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/flowgate/flowgate/activities"
+	"github.com/flowgate/flowgate/internal/app"
 	"github.com/flowgate/flowgate/internal/devserver"
 	"github.com/flowgate/flowgate/internal/testenv"
 	"github.com/flowgate/flowgate/mcpserver"
@@ -93,7 +94,7 @@ func rssMiB(pid int) float64 {
 // deployment (the shipped definition, as every start does), poll the status query until it
 // waits, approve with the advance update, and wait for the result.
 func rawLifecycle(ctx context.Context, c client.Client, version string) error {
-	s, err := workflows.PrepareStart(workflows.KindDeployment,
+	s, err := app.PrepareStart(workflows.KindDeployment,
 		json.RawMessage(`{"service":"orders","version":"`+version+`","environment":"staging"}`), workflows.Request{RequestedBy: "bench"})
 	if err != nil {
 		return err
@@ -106,7 +107,7 @@ func rawLifecycle(ctx context.Context, c client.Client, version string) error {
 func goLifecycle(ctx context.Context, c client.Client, version string) error {
 	in := workflows.DeploymentInput{Request: workflows.Request{RequestedBy: "bench"},
 		Params: workflows.DeploymentParams{Service: "orders", Version: version, Environment: "staging"}}
-	return lifecycle(ctx, c, workflows.Start{Kind: workflows.KindDeployment, Input: workflows.ProcessInput{Request: in.Request}}.Options, in, string(workflows.KindDeployment))
+	return lifecycle(ctx, c, app.Prepared{Kind: workflows.KindDeployment, Input: workflows.ProcessInput{Request: in.Request}}.Options, in, string(workflows.KindDeployment))
 }
 
 // lifecycle starts input as workflowType (with the start options of its id), polls the status query until it waits, approves
@@ -333,7 +334,7 @@ func BenchmarkMCPOverhead(b *testing.B) {
 		mcpIDs = append(mcpIDs, s.WorkflowID)
 
 		raw, _ := json.Marshal(params(i))
-		st, err := workflows.PrepareStart(workflows.KindDeployment, raw, workflows.Request{RequestedBy: "tester", AllowSelfApproval: true})
+		st, err := app.PrepareStart(workflows.KindDeployment, raw, workflows.Request{RequestedBy: "tester", AllowSelfApproval: true})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -500,12 +501,12 @@ func BenchmarkInterpreter(b *testing.B) {
 func goOnboardingLifecycle(ctx context.Context, c client.Client, tag string) error {
 	in := workflows.OnboardingInput{Request: workflows.Request{RequestedBy: "bench"},
 		Params: workflows.OnboardingParams{Email: "go-" + tag + "@example.com", Name: "Bench " + tag, Role: "viewer"}}
-	return lifecycle(ctx, c, workflows.Start{Kind: workflows.KindOnboarding, Input: workflows.ProcessInput{Request: in.Request}}.Options, in, string(workflows.KindOnboarding))
+	return lifecycle(ctx, c, app.Prepared{Kind: workflows.KindOnboarding, Input: workflows.ProcessInput{Request: in.Request}}.Options, in, string(workflows.KindOnboarding))
 }
 
 // definedOnboardingLifecycle onboards a new user on the shipped definition.
 func definedOnboardingLifecycle(ctx context.Context, c client.Client, tag string) error {
-	s, err := workflows.PrepareStart(workflows.KindOnboarding,
+	s, err := app.PrepareStart(workflows.KindOnboarding,
 		json.RawMessage(`{"email":"def-`+tag+`@example.com","name":"Bench `+tag+`","role":"viewer"}`), workflows.Request{RequestedBy: "bench"})
 	if err != nil {
 		return err
@@ -555,7 +556,7 @@ func BenchmarkGateToNotification(b *testing.B) {
 			for range b.N {
 				var lat latencies
 				rate, _ := drive(b, clients, clients*25, func(ctx context.Context, i int) error {
-					s, err := workflows.PrepareStart(workflows.KindDeployment,
+					s, err := app.PrepareStart(workflows.KindDeployment,
 						json.RawMessage(fmt.Sprintf(`{"service":"orders","version":"6.%d.%d","environment":"production"}`, clients, i)), workflows.Request{RequestedBy: "bench"})
 					if err != nil {
 						return err

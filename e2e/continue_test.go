@@ -12,6 +12,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"go.temporal.io/api/enums/v1"
 
+	"github.com/flowgate/flowgate/internal/app"
 	"github.com/flowgate/flowgate/internal/testenv"
 	"github.com/flowgate/flowgate/mcpserver"
 	"github.com/flowgate/flowgate/workflows"
@@ -27,7 +28,7 @@ func TestALongGateContinuesAsNewOnTheEmbeddedServer(t *testing.T) {
 	c := env.Client
 	ctx := context.Background()
 	version := fmt.Sprintf("7.%d.0", time.Now().UnixNano()%1000)
-	s, err := workflows.PrepareStart(workflows.KindDeployment, json.RawMessage(`{"service":"orders","version":"`+version+`","environment":"staging"}`),
+	s, err := app.PrepareStart(workflows.KindDeployment, json.RawMessage(`{"service":"orders","version":"`+version+`","environment":"staging"}`),
 		workflows.Request{RequestedBy: "alice", ContinueAsNewAfter: 40})
 	if err != nil {
 		t.Fatal(err)

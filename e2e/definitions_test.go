@@ -19,6 +19,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"go.temporal.io/sdk/client"
 
+	"github.com/flowgate/flowgate/internal/app"
 	"github.com/flowgate/flowgate/internal/processes"
 	"github.com/flowgate/flowgate/internal/testenv"
 	"github.com/flowgate/flowgate/mcpserver"
@@ -306,7 +307,7 @@ func startProcess(t *testing.T, c client.Client, file, params string, req workfl
 	}
 	name := cat.FileNames()[0]
 	p, _ := cat.Get(name)
-	s, err := workflows.PrepareProcess(p.Source, p.Params, json.RawMessage(params), req)
+	s, err := app.PrepareProcess(p.Source, p.Params, json.RawMessage(params), req)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,6 +19,7 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
 
+	"github.com/flowgate/flowgate/internal/app"
 	"github.com/flowgate/flowgate/internal/stack"
 	"github.com/flowgate/flowgate/internal/testenv"
 	"github.com/flowgate/flowgate/workflows"
@@ -323,15 +324,15 @@ func (e *evidenceBench) run(b *testing.B, rows int) (o evidenceOutcome) {
 	c := e.env.Client
 	params, _ := json.Marshal(map[string]any{"tables": []string{"users"}, "evidence": []string{rel}})
 	req := workflows.Request{RequestedBy: "bench"}
-	var s workflows.Start
+	var s app.Prepared
 	var err error
 	if e.src != nil {
 		o.version = e.src.Version
-		s, err = workflows.PrepareProcess(*e.src, e.schema, params, req)
+		s, err = app.PrepareProcess(*e.src, e.schema, params, req)
 	} else {
 		src, _, _ := workflows.ShippedProcess(workflows.KindAudit)
 		o.version = src.Version
-		s, err = workflows.PrepareStart(workflows.KindAudit, params, req)
+		s, err = app.PrepareStart(workflows.KindAudit, params, req)
 	}
 	if err != nil {
 		b.Fatal(err)

@@ -17,6 +17,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"google.golang.org/protobuf/encoding/protojson"
 
+	"github.com/flowgate/flowgate/internal/app"
 	"github.com/flowgate/flowgate/internal/testenv"
 	"github.com/flowgate/flowgate/workflows"
 )
@@ -26,7 +27,7 @@ var recordHistories = flag.Bool("record-histories", false, "write the histories 
 // startKind starts a workflow with the raw client, as the MCP server would.
 func startKind(t *testing.T, c client.Client, kind workflows.Kind, params string, req workflows.Request) string {
 	t.Helper()
-	s, err := workflows.PrepareStart(kind, json.RawMessage(params), req)
+	s, err := app.PrepareStart(kind, json.RawMessage(params), req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -186,7 +187,7 @@ func TestARunStartedBeforeTheUpgradeFinishesOnTheGoCode(t *testing.T) {
 	} {
 		t.Run(string(k.kind), func(t *testing.T) {
 			id := string(k.kind) + "-" + uuid.NewString()
-			opts := workflows.Start{Kind: k.kind, Input: workflows.ProcessInput{Request: workflows.Request{RequestedBy: "alice"}}}.Options(id)
+			opts := app.Prepared{Kind: k.kind, Input: workflows.ProcessInput{Request: workflows.Request{RequestedBy: "alice"}}}.Options(id)
 			if _, err := c.ExecuteWorkflow(context.Background(), opts, string(k.kind), k.old); err != nil {
 				t.Fatal(err)
 			}

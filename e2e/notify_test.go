@@ -25,6 +25,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/flowgate/flowgate/activities"
+	"github.com/flowgate/flowgate/internal/app"
 	"github.com/flowgate/flowgate/internal/signing"
 	"github.com/flowgate/flowgate/internal/testenv"
 	"github.com/flowgate/flowgate/mcpserver"
@@ -425,7 +426,7 @@ func sessionNonce(t *testing.T, cookie string) string {
 func TestALinkDecidesOnlyTheRunItWasMadeFor(t *testing.T) {
 	env := testenv.StartT(t, testenv.Options{})
 	ctx := t.Context()
-	s, err := workflows.PrepareStart(workflows.KindDeployment, json.RawMessage(`{"service":"orders","version":"8.3.0","environment":"production"}`), workflows.Request{RequestedBy: "dave"})
+	s, err := app.PrepareStart(workflows.KindDeployment, json.RawMessage(`{"service":"orders","version":"8.3.0","environment":"production"}`), workflows.Request{RequestedBy: "dave"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -644,7 +644,7 @@ func mcpMeasuredLifecycle(a *agent, version string, poll time.Duration, lat *lif
 // rawMeasuredLifecycle is mcpMeasuredLifecycle through the raw SDK: ExecuteWorkflow,
 // the status query, the advance update.
 func rawMeasuredLifecycle(ctx context.Context, c client.Client, version string, poll time.Duration, lat *lifecycleLatencies) error {
-	s, err := workflows.PrepareStart(workflows.KindDeployment,
+	s, err := app.PrepareStart(workflows.KindDeployment,
 		json.RawMessage(`{"service":"orders","version":"`+version+`","environment":"staging"}`), workflows.Request{RequestedBy: "bench"})
 	if err != nil {
 		return err
@@ -972,7 +972,7 @@ func topUp(t *testing.T, c client.Client, n int) []string {
 	var errs atomic.Int64
 	var first error
 	parallel(n, 16, func(k int) {
-		s, err := workflows.PrepareStart(workflows.KindDeployment,
+		s, err := app.PrepareStart(workflows.KindDeployment,
 			json.RawMessage(fmt.Sprintf(`{"service":"orders","version":"5.%d.0","environment":"staging"}`, k)), workflows.Request{RequestedBy: "scale"})
 		if err == nil {
 			var run client.WorkflowRun

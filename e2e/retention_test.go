@@ -15,6 +15,7 @@ import (
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/api/workflowservice/v1"
 
+	"github.com/flowgate/flowgate/internal/app"
 	"github.com/flowgate/flowgate/internal/testenv"
 	"github.com/flowgate/flowgate/mcpserver"
 	"github.com/flowgate/flowgate/workflows"
@@ -70,7 +71,7 @@ func TestFinishedRunsGoAwayAfterTheRetention(t *testing.T) {
 func TestARunThatReusesAnIdIsANewRequest(t *testing.T) {
 	env := testenv.StartT(t, testenv.Options{NoMCP: true})
 	ctx := t.Context()
-	s, err := workflows.PrepareStart(workflows.KindDeployment, json.RawMessage(`{"service":"orders","version":"9.1.0","environment":"staging"}`), workflows.Request{RequestedBy: "alice"})
+	s, err := app.PrepareStart(workflows.KindDeployment, json.RawMessage(`{"service":"orders","version":"9.1.0","environment":"staging"}`), workflows.Request{RequestedBy: "alice"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/flowgate/flowgate/activities"
+	"github.com/flowgate/flowgate/internal/app"
 	"github.com/flowgate/flowgate/workflows"
 )
 
@@ -234,7 +235,7 @@ func TestApproverNamesAreCheckedAtLoad(t *testing.T) {
 }
 
 func TestARequesterNameThatCouldSpoofARecordIsRefused(t *testing.T) {
-	_, err := workflows.PrepareStart(workflows.KindDeployment, json.RawMessage(`{}`), workflows.Request{RequestedBy: "alice\u202e"})
+	_, err := app.PrepareStart(workflows.KindDeployment, json.RawMessage(`{}`), workflows.Request{RequestedBy: "alice\u202e"})
 	if err == nil || !strings.Contains(err.Error(), "requested_by") || !strings.Contains(err.Error(), "U+202E") {
 		t.Errorf("err = %v", err)
 	}

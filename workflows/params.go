@@ -1,11 +1,6 @@
 package workflows
 
 import (
-	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"net/mail"
 	"path"
@@ -14,10 +9,6 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
-
-	enumspb "go.temporal.io/api/enums/v1"
-	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/temporal"
 )
 
 // ParamError is a refused parameter: which one, what is wrong, and what is allowed.
@@ -174,76 +165,9 @@ func checkSandboxPath(field, p string, exts ...string) error {
 	return nil
 }
 
-// Start is a validated start of a process: its name and the input of its run.
-type Start struct {
-	Kind  Kind
-	Input ProcessInput
-	// Summary is one line for the Temporal UI: what, for whom, requested by.
-	Summary string
-}
-
-// Options are the start options every Flowgate start uses: the Flowgate task queue, the
-// summary the UI shows, the search attributes known at start, and an id that may not be
-// reused, so a repeated id (an idempotency key) finds the first run.
-func (s Start) Options(id string) client.StartWorkflowOptions {
-	req := s.Input.Request
-	return client.StartWorkflowOptions{
-		ID:                                       id,
-		TaskQueue:                                TaskQueue,
-		WorkflowIDReusePolicy:                    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
-		WorkflowExecutionErrorWhenAlreadyStarted: true,
-		// Where the client's own process runs a worker for the task queue (flowgate dev),
-		// the start returns the first workflow task to it at once, without a trip through
-		// matching; elsewhere this changes nothing.
-		EnableEagerStart: true,
-		StaticSummary:    s.Summary,
-		Memo:             map[string]any{MemoStartFingerprint: s.Fingerprint()},
-		TypedSearchAttributes: temporal.NewSearchAttributes(
-			AttrType.ValueSet(string(s.Kind)),
-			AttrStatus.ValueSet(string(StatusPending)),
-			AttrRequestedBy.ValueSet(req.RequestedBy),
-		),
-	}
-}
-
-// MemoStartFingerprint is the memo field that holds a run's Start.Fingerprint, so a start
-// that reuses an idempotency key can be checked against the run the key belongs to.
-const MemoStartFingerprint = "flowgate_start_fingerprint"
-
-// Fingerprint is a digest of everything a start asks for once validated and normalized
-// (kind, parameters, requester, approval timeout, separation of duties): two starts with
-// the same fingerprint ask for the same run.
-func (s Start) Fingerprint() string {
-	raw, _ := json.Marshal(struct {
-		Kind  Kind `json:"kind"`
-		Input any  `json:"input"`
-	}{s.Kind, s.Input})
-	sum := sha256.Sum256(raw)
-	return hex.EncodeToString(sum[:])
-}
-
-// PrepareStart validates a start of a built-in process: its parameters against the
-// schema of the definition the binary ships (unknown fields are refused), and returns
-// the input that carries that definition.
-func PrepareStart(kind Kind, params json.RawMessage, req Request) (Start, error) {
-	if err := checkRequest(req); err != nil {
-		return Start{}, err
-	}
-	if len(bytes.TrimSpace(params)) == 0 {
-		params = json.RawMessage("{}")
-	}
-	if slices.Contains(DefinedKinds, kind) {
-		// New runs of a built-in process follow the definition the binary ships.
-		src, schema, err := ShippedProcess(kind)
-		if err != nil {
-			return Start{}, err
-		}
-		return PrepareProcess(src, schema, params, req)
-	}
-	return Start{}, paramErr("workflow_type", fmt.Sprint(DefinedKinds), "%q is not a built-in process", kind)
-}
-
-func checkRequest(req Request) error {
+// CheckRequest refuses a request whose requester or approval timeout a run cannot take:
+// an empty name or one CheckName refuses, a timeout out of 1s to 8760h.
+func CheckRequest(req Request) error {
 	if strings.TrimSpace(req.RequestedBy) == "" {
 		return paramErr("requested_by", "the caller's identity", "is empty")
 	}
@@ -252,43 +176,6 @@ func checkRequest(req Request) error {
 	}
 	if req.ApprovalTimeout < 0 || (req.ApprovalTimeout > 0 && req.ApprovalTimeout < time.Second) || req.ApprovalTimeout > 365*24*time.Hour {
 		return paramErr("approval_timeout", "1s to 8760h", "%s is out of range", req.ApprovalTimeout)
-	}
-	return nil
-}
-
-// PrepareProcess validates a start of a process definition: the parameters against its
-// schema (defaults filled in), and returns the input that carries the definition.
-func PrepareProcess(src ProcessSource, schema *ParamSchema, params json.RawMessage, req Request) (Start, error) {
-	if err := checkRequest(req); err != nil {
-		return Start{}, err
-	}
-	d, err := src.Definition()
-	if err != nil {
-		return Start{}, err
-	}
-	checked, err := schema.Check(params)
-	if err != nil {
-		return Start{}, err
-	}
-	return Start{Kind: Kind(d.Name), Input: ProcessInput{Request: req, Process: src, Params: checked},
-		Summary: RenderSummary(d, checked, "", req.RequestedBy)}, nil
-}
-
-func decodeStrict(raw json.RawMessage, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		var te *json.UnmarshalTypeError
-		if errors.As(err, &te) && te.Field == "" {
-			return paramErr("parameters", "a JSON object", "is a JSON %s", te.Value)
-		}
-		if errors.As(err, &te) {
-			return paramErr("parameters."+te.Field, "a "+te.Type.String(), "has a %s value", te.Value)
-		}
-		if f, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
-			return paramErr("parameters."+strings.Trim(f, `"`), "only the fields documented for this workflow type", "is not a known parameter")
-		}
-		return paramErr("parameters", "a JSON object", "cannot be read: %v", err)
 	}
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/flowgate/flowgate/internal/app"
 	"github.com/flowgate/flowgate/workflows"
 )
 
@@ -40,13 +41,13 @@ func TestPrepareStartRefusesBadParameters(t *testing.T) {
 		{workflows.KindAudit, `{"tables":["users"],"evidence":["../x.csv"]}`, "parameters.evidence[0]"},
 	}
 	for _, c := range cases {
-		_, err := workflows.PrepareStart(c.kind, json.RawMessage(c.params), req)
+		_, err := app.PrepareStart(c.kind, json.RawMessage(c.params), req)
 		var pe *workflows.ParamError
 		if !errors.As(err, &pe) || pe.Field != c.field || pe.Problem == "" || pe.Allowed == "" {
 			t.Errorf("%s %s: error %v, want one naming %s with the problem and what is allowed", c.kind, c.params, err, c.field)
 		}
 	}
-	if _, err := workflows.PrepareStart(workflows.KindAudit, json.RawMessage(`{"tables":["users"]}`), workflows.Request{}); err == nil {
+	if _, err := app.PrepareStart(workflows.KindAudit, json.RawMessage(`{"tables":["users"]}`), workflows.Request{}); err == nil {
 		t.Error("a start without requester was accepted")
 	}
 }
@@ -54,7 +55,7 @@ func TestPrepareStartRefusesBadParameters(t *testing.T) {
 // TestPrepareStartNormalizes: an onboarding's email and name are trimmed and the email
 // lowercased where the run uses them, starting with its summary.
 func TestPrepareStartNormalizes(t *testing.T) {
-	s, err := workflows.PrepareStart(workflows.KindOnboarding,
+	s, err := app.PrepareStart(workflows.KindOnboarding,
 		json.RawMessage(`{"email":" Ada@Example.com ","name":"  Ada Lovelace ","role":"admin"}`), workflows.Request{RequestedBy: "alice"})
 	if err != nil {
 		t.Fatal(err)

@@ -88,12 +88,12 @@ func (s *Service) Start(ctx context.Context, c Caller, r StartRequest) (Started,
 	if len(r.IdempotencyKey) > MaxIDLength {
 		return Started{}, &ArgError{"idempotency_key", fmt.Sprintf("is %d characters long", len(r.IdempotencyKey)), fmt.Sprintf("at most %d characters", MaxIDLength)}
 	}
-	var start workflows.Start
+	var start Prepared
 	var err error
 	if p, ok := s.cfg.Processes.Get(r.Process); ok {
-		start, err = workflows.PrepareProcess(p.Source, p.Params, r.Parameters, req)
+		start, err = PrepareProcess(p.Source, p.Params, r.Parameters, req)
 	} else if slices.Contains(workflows.Kinds, workflows.Kind(r.Process)) {
-		start, err = workflows.PrepareStart(workflows.Kind(r.Process), r.Parameters, req)
+		start, err = PrepareStart(workflows.Kind(r.Process), r.Parameters, req)
 	} else {
 		return Started{}, &ArgError{"workflow_type", fmt.Sprintf("%q is not a workflow type", r.Process), strings.Join(s.Processes(), " | ")}
 	}
@@ -156,12 +156,12 @@ func (s *Service) checkServiceParams(in workflows.ProcessInput) error {
 
 // sameStart reports whether the existing run id was started with what start asks for.
 // Runs started before Flowgate recorded the fingerprint count as the same.
-func (s *Service) sameStart(ctx context.Context, id string, start workflows.Start) (bool, error) {
+func (s *Service) sameStart(ctx context.Context, id string, start Prepared) (bool, error) {
 	desc, err := s.cfg.Client.DescribeWorkflowExecution(ctx, id, "")
 	if err != nil {
 		return false, err
 	}
-	p := desc.GetWorkflowExecutionInfo().GetMemo().GetFields()[workflows.MemoStartFingerprint]
+	p := desc.GetWorkflowExecutionInfo().GetMemo().GetFields()[MemoStartFingerprint]
 	if p == nil {
 		return true, nil
 	}
