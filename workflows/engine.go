@@ -149,6 +149,9 @@ const changeUpsertOncePerTask = "upsert-once-per-task"
 //   - version 2 adds InputGates.
 const changeBundle = "bundle-2026-12"
 
+// bundleVersion is the latest version of changeBundle.
+const bundleVersion = 2
+
 // newRunner builds the record with every step pending and registers the handlers.
 func newRunner(ctx workflow.Context, kind Kind, req Request, params any, steps []Step) (*runner, error) {
 	info := workflow.GetInfo(ctx)
@@ -182,7 +185,7 @@ func newRunner(ctx workflow.Context, kind Kind, req Request, params any, steps [
 	// A run started now takes every change below at once, through one marker: each
 	// GetVersion also upserts a search attribute, which is a visibility write. Runs
 	// started before the bundle replay through the changes one by one, as they began.
-	if bundle := workflow.GetVersion(ctx, changeBundle, workflow.DefaultVersion, 2); bundle >= 1 {
+	if bundle := workflow.GetVersion(ctx, changeBundle, workflow.DefaultVersion, bundleVersion); bundle >= 1 {
 		r.Bundled, r.UpsertOnChange, r.Notifies, r.LocalReads = true, true, true, true
 		r.InputGates = bundle >= 2
 		r.startFlusher(ctx, true)

@@ -54,7 +54,15 @@ type ProcessInput struct {
 	Params json.RawMessage `json:"params"`
 	// Resume is set on a run that continued as new at a gate: it goes on from there.
 	Resume *Resume `json:"resume,omitempty"`
+	// Interpreter is the InterpreterVersion of the server that prepared the run, so its
+	// input (in the web UI, in a history kept for replay) says which interpreter it was
+	// made for. The run's behaviours are chosen by the worker (changeBundle), not by it.
+	Interpreter int `json:"interpreter,omitempty"`
 }
+
+// InterpreterVersion is this build's interpreter: the latest version of changeBundle,
+// whose behaviours a run started now takes.
+const InterpreterVersion = bundleVersion
 
 // NewProcessSource returns the source a run of the definition in data carries.
 func NewProcessSource(d Definition, data []byte) ProcessSource {

@@ -105,3 +105,25 @@ func TestListRefusesBeforeTemporal(t *testing.T) {
 		}
 	}
 }
+
+// TestAStartRecordsItsInterpreterButAsksTheSameAcrossAnUpgrade: a prepared start says
+// which interpreter it was made for, and its fingerprint leaves that out, so a retry with
+// the same idempotency key after an upgrade finds the run it started, not a refusal.
+func TestAStartRecordsItsInterpreterButAsksTheSameAcrossAnUpgrade(t *testing.T) {
+	p, err := PrepareStart(workflows.KindDeployment, []byte(`{"service":"orders","version":"1.0.0","environment":"staging"}`), workflows.Request{RequestedBy: "rita"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Input.Interpreter != workflows.InterpreterVersion || p.Input.Interpreter == 0 {
+		t.Errorf("the start records interpreter %d, want %d", p.Input.Interpreter, workflows.InterpreterVersion)
+	}
+	older := p
+	older.Input.Interpreter = workflows.InterpreterVersion - 1
+	if older.Fingerprint() != p.Fingerprint() {
+		t.Error("the same start prepared by an older interpreter has another fingerprint")
+	}
+	other, _ := PrepareStart(workflows.KindDeployment, []byte(`{"service":"orders","version":"1.0.1","environment":"staging"}`), workflows.Request{RequestedBy: "rita"})
+	if other.Fingerprint() == p.Fingerprint() {
+		t.Error("two different starts share a fingerprint")
+	}
+}

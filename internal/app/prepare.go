@@ -55,10 +55,14 @@ const MemoStartFingerprint = "flowgate_start_fingerprint"
 // (kind, parameters, requester, approval timeout, separation of duties): two starts with
 // the same fingerprint ask for the same run.
 func (s Prepared) Fingerprint() string {
+	in := s.Input
+	// The interpreter that prepared a start is not what it asks for: a retry after an
+	// upgrade asks for the same run.
+	in.Interpreter = 0
 	raw, _ := json.Marshal(struct {
 		Kind  workflows.Kind `json:"kind"`
 		Input any            `json:"input"`
-	}{s.Kind, s.Input})
+	}{s.Kind, in})
 	sum := sha256.Sum256(raw)
 	return hex.EncodeToString(sum[:])
 }
@@ -98,6 +102,6 @@ func PrepareProcess(src workflows.ProcessSource, schema *workflows.ParamSchema, 
 	if err != nil {
 		return Prepared{}, err
 	}
-	return Prepared{Kind: workflows.Kind(d.Name), Input: workflows.ProcessInput{Request: req, Process: src, Params: checked},
+	return Prepared{Kind: workflows.Kind(d.Name), Input: workflows.ProcessInput{Request: req, Process: src, Params: checked, Interpreter: workflows.InterpreterVersion},
 		Summary: workflows.RenderSummary(d, checked, "", req.RequestedBy)}, nil
 }
