@@ -204,3 +204,29 @@ func TestParseMessageSortsWhatArrives(t *testing.T) {
 		}
 	}
 }
+
+// TestAnEscapedTaskKeyIsStillATaskCall: a tools/call whose "task" member is written with
+// a JSON escape ("\u0074ask") is the same task-augmented call, and gets the same answer,
+// as one written plainly: the guard reads the decoded params, not the bytes. (Before: the
+// guard looked for the text "task and let the escaped call through to mcp-go's own task
+// store, which knows no identity.)
+func TestAnEscapedTaskKeyIsStillATaskCall(t *testing.T) {
+	s, err := New(Config{Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(s.HTTPHandler())
+	defer srv.Close()
+	endpoint := srv.URL + EndpointPath
+	resp, _ := mcpCall(t, endpoint, nil, initBody("t"))
+	sid := resp.Header.Get("Mcp-Session-Id")
+	const call = `{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"get_workflow_status","arguments":{"workflow_id":"x"},%s:{"ttl":60000}}}`
+	_, plain := mcpCall(t, endpoint, inSession(sid), fmt.Sprintf(call, `"task"`))
+	_, escaped := mcpCall(t, endpoint, inSession(sid), fmt.Sprintf(call, `"\u0074ask"`))
+	if !strings.Contains(plain, `"code":-32601`) {
+		t.Fatalf("a task-augmented call of a tool without task support: %s, want -32601", plain)
+	}
+	if escaped != plain {
+		t.Errorf("with the key escaped: %s; written plainly: %s; want the same answer", escaped, plain)
+	}
+}
