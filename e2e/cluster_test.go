@@ -20,19 +20,54 @@ import (
 
 // proc is a flowgate subcommand running as its own OS process.
 type proc struct {
-	cmd *exec.Cmd
-	out *syncBuffer
+	cmd  *exec.Cmd
+	out  *syncBuffer
+	done chan struct{} // closed once the process has ended and been reaped
+	err  error         // its exit, once done
 }
 
 func startProc(t *testing.T, args ...string) *proc {
 	t.Helper()
-	p := &proc{cmd: exec.Command(flowgateBinary(t), args...), out: &syncBuffer{}}
+	p := &proc{cmd: exec.Command(flowgateBinary(t), args...), out: &syncBuffer{}, done: make(chan struct{})}
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = p.cmd.Process.Kill(); _ = p.cmd.Wait() })
+	go func() {
+		p.err = p.cmd.Wait()
+		close(p.done)
+	}()
+	t.Cleanup(func() {
+		state := "running until the end of the test"
+		select {
+		case <-p.done:
+			state = fmt.Sprintf("had ended: %v", p.err)
+		default:
+		}
+		p.kill()
+		if t.Failed() {
+			// What each process said, and whether it had ended by itself, is what tells
+			// a crash from a test that waited too little.
+			out := p.out.String()
+			if len(out) > 20_000 {
+				out = "… (cut)\n" + out[len(out)-20_000:]
+			}
+			t.Logf("flowgate %s (%s) said:\n%s", strings.Join(args, " "), state, out)
+		}
+	})
 	return p
+}
+
+// kill sends SIGKILL and waits until the process has ended.
+func (p *proc) kill() {
+	_ = p.cmd.Process.Kill()
+	<-p.done
+}
+
+// wait waits until the process ends and returns its exit.
+func (p *proc) wait() error {
+	<-p.done
+	return p.err
 }
 
 func waitHTTP(t *testing.T, url string) {
@@ -152,7 +187,7 @@ func TestSeparateProcesses(t *testing.T) {
 	if err := workers[1].cmd.Process.Signal(os.Interrupt); err != nil {
 		t.Fatal(err)
 	}
-	if err := workers[1].cmd.Wait(); err != nil {
+	if err := workers[1].wait(); err != nil {
 		t.Errorf("worker exit after SIGINT: %v\n%s", err, workers[1].out)
 	}
 }

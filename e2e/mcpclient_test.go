@@ -5,9 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -91,31 +89,3 @@ func callTool(t testing.TB, cs *mcp.ClientSession, name string, args map[string]
 	return out
 }
 
-var (
-	binaryOnce sync.Once
-	binaryPath string
-	binaryErr  error
-)
-
-// flowgateBinary builds cmd/flowgate once per test binary.
-func flowgateBinary(t testing.TB) string {
-	t.Helper()
-	binaryOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "flowgate-bin-")
-		if err != nil {
-			binaryErr = err
-			return
-		}
-		binaryPath = filepath.Join(dir, "flowgate")
-		cmd := exec.Command("go", "build", "-o", binaryPath, "./cmd/flowgate")
-		cmd.Dir = ".."
-		if out, err := cmd.CombinedOutput(); err != nil {
-			binaryErr = err
-			binaryPath = string(out)
-		}
-	})
-	if binaryErr != nil {
-		t.Fatalf("build flowgate: %v\n%s", binaryErr, binaryPath)
-	}
-	return binaryPath
-}

@@ -229,10 +229,7 @@ type restartable struct {
 
 func (r *restartable) start() { r.p = startProc(r.t, r.args...) }
 
-func (r *restartable) kill() {
-	_ = r.p.cmd.Process.Kill()
-	_, _ = r.p.cmd.Process.Wait()
-}
+func (r *restartable) kill() { r.p.kill() }
 
 // TestProofFaults keeps mixed workflows in flight while it SIGKILLs the Temporal server
 // (flowgate dev) and restarts it on the same file, SIGKILLs the worker, and kills and

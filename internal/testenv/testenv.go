@@ -248,11 +248,14 @@ func Shared(t testing.TB) *Env {
 	return shared
 }
 
-// Main runs the tests and stops the shared stack: call it from TestMain.
-func Main(m *testing.M) {
+// Main runs the tests, stops the shared stack and runs cleanups: call it from TestMain.
+func Main(m *testing.M, cleanups ...func()) {
 	code := m.Run()
 	if shared != nil {
 		shared.Stop()
+	}
+	for _, c := range cleanups {
+		c()
 	}
 	os.Exit(code)
 }
