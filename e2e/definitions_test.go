@@ -389,6 +389,7 @@ func TestADefinedRunOutlivesKill9AndItsFile(t *testing.T) {
 	callTool(t, cs, "start_workflow", map[string]any{"workflow_type": "refund_approval",
 		"parameters": map[string]any{"order_id": "ORD-01020", "amount_cents": 4200, "reason": "scratched"}}).decode(t, &started)
 	waitStatus(t, cs, started.WorkflowID, workflows.StatusWaitingApproval)
+	waitIdle(t, args, started.WorkflowID)
 	cs.Close()
 	first.cmd.Process.Kill()
 	first.cmd.Wait()

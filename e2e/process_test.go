@@ -7,12 +7,16 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
+	"go.temporal.io/sdk/client"
+	sdklog "go.temporal.io/sdk/log"
 
 	"github.com/flowgate/flowgate/internal/demo"
 	"github.com/flowgate/flowgate/internal/freeport"
@@ -64,6 +68,27 @@ func devOnFreePorts(t testing.TB, dir string) (args []string, mcpAddr string, de
 	mcpAddr = fmt.Sprintf("127.0.0.1:%d", mcpPort)
 	return []string{"--data-dir", dir, "--port", fmt.Sprint(port), "--no-ui",
 		"--mcp-addr", mcpAddr, "--demo-addr", fmt.Sprintf("127.0.0.1:%d", demoPort)}, mcpAddr, demoPort
+}
+
+// waitIdle waits until each run of the flowgate dev started with args (devOnFreePorts)
+// has nothing in flight (testenv.WaitForIdle): a kill then finds the runs waiting at
+// their gates and nothing else, and the next process takes them up at once instead of
+// after a workflow task's 10 s timeout. TestAKilledWorkerStillTellsTheGateOnce kills one
+// with work in flight.
+func waitIdle(t *testing.T, args []string, ids ...string) {
+	t.Helper()
+	port := slices.Index(args, "--port")
+	if port < 0 || port+1 == len(args) {
+		t.Fatalf("no --port in %q", args)
+	}
+	c, err := client.Dial(client.Options{HostPort: "127.0.0.1:" + args[port+1], Logger: sdklog.NewStructuredLogger(testenv.Logger())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for _, id := range ids {
+		testenv.WaitForIdle(t, c, id)
+	}
 }
 
 // stop sends the process sig and waits for it to exit.
@@ -162,6 +187,7 @@ func TestKill9OfTheWholeStackLosesNothing(t *testing.T) {
 			res.decode(t, &st)
 			return st.Status == workflows.StatusWaitingApproval, nil
 		})
+		waitIdle(t, args, r.id)
 	}
 	first.stop(t, syscall.SIGKILL)
 
@@ -278,12 +304,15 @@ func TestDevRefusesATakenPort(t *testing.T) {
 // flowgate dev is killed with SIGKILL and started again, and a version that never becomes
 // healthy is deployed: it fails its verification and rolls back to 1.0.0, because the
 // backends still know what ran before the restart (they used to forget it and roll back
-// to nothing).
+// to nothing). The deployment is the built-in one with its verification tried twice a
+// second apart instead of six times backing off from 2s to 20s (50s of waiting; the
+// workflow tests cover the backoff with time skipping).
 func TestRollbackAfterRestartRestoresThePreviousVersion(t *testing.T) {
 	// Its own flowgate dev processes, ports and data folder: it runs beside the others.
 	t.Parallel()
 	dir := t.TempDir()
-	args, mcpAddr, demoPort := devOnFreePorts(t, dir)
+	args, mcpAddr, demoPort := devOnFreePorts(t, filepath.Join(dir, "data"))
+	args = append(args, "--processes", quickVerifyDeployment(t, filepath.Join(dir, "processes")))
 	deployed := func() string {
 		var d map[string]string
 		getJSON(t, fmt.Sprintf("http://127.0.0.1:%d/deploy/deployments/orders/staging", demoPort), &d)
@@ -314,6 +343,9 @@ func TestRollbackAfterRestartRestoresThePreviousVersion(t *testing.T) {
 
 	first := startDev(t, args...)
 	first.waitReady(t, mcpAddr)
+	if out := first.out.String(); strings.Contains(out, "refused") {
+		t.Fatalf("the quick deployment was refused:\n%s", out)
+	}
 	deploy(connectHTTP(t, first.mcpURL), "1.0.0", workflows.StatusCompleted)
 	first.stop(t, syscall.SIGKILL)
 
@@ -326,6 +358,31 @@ func TestRollbackAfterRestartRestoresThePreviousVersion(t *testing.T) {
 	if got := deployed(); got != "1.0.0" {
 		t.Errorf("after the rollback orders runs %q in staging, want 1.0.0 (run error: %s)", got, st.Error)
 	}
+}
+
+// quickVerifyDeployment writes into dir the built-in deployment with its verify step
+// tried twice, a second apart, and returns dir.
+func quickVerifyDeployment(t *testing.T, dir string) string {
+	t.Helper()
+	const retry = "retry: {initial_interval: 2s, backoff_coefficient: 2, maximum_interval: 20s, maximum_attempts: 6}"
+	for _, f := range workflows.BuiltinDefinitions() {
+		if f.Path != "builtin:deployment.yaml" {
+			continue
+		}
+		if n := strings.Count(string(f.Data), retry); n != 1 {
+			t.Fatalf("the built-in deployment has %d verify retries %q, want 1: update this test", n, retry)
+		}
+		quick := strings.Replace(string(f.Data), retry, "retry: {initial_interval: 1s, backoff_coefficient: 1, maximum_interval: 1s, maximum_attempts: 2}", 1)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "deployment.yaml"), []byte(quick), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return dir
+	}
+	t.Fatal("no built-in deployment")
+	return ""
 }
 
 // TestEvictedRunsStillFollowTheirGates: with the worker's workflow cache bounded to two

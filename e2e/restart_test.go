@@ -28,6 +28,7 @@ func TestWaitingWorkflowSurvivesServerAndWorkerRestart(t *testing.T) {
 				`{"service":"users","version":"5.0.0","environment":"staging","manifest":"manifests/users.json"}`,
 				workflows.Request{RequestedBy: "alice"})
 			before := testenv.WaitForStatus(t, first.Client, id, workflows.StatusWaitingApproval)
+			testenv.WaitForIdle(t, first.Client, id)
 			port := portOf(t, first.Server.FrontendAddress())
 			first.Stop()
 
@@ -68,6 +69,7 @@ func TestWorkerRestartMidRun(t *testing.T) {
 	}
 	for _, id := range ids {
 		testenv.WaitForStatus(t, env.Client, id, workflows.StatusWaitingApproval)
+		testenv.WaitForIdle(t, env.Client, id)
 	}
 	env.Worker.Stop()
 	w := restartWorker(t, env)

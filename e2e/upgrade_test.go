@@ -97,6 +97,7 @@ func TestAnUpgradeFinishesWhatThePreviousReleaseStarted(t *testing.T) {
 	}
 	for _, r := range runs {
 		waitForMCPStatus(t, cs, r.id, workflows.StatusWaitingApproval)
+		waitIdle(t, args, r.id)
 	}
 	before.stop(t, syscall.SIGTERM)
 

@@ -308,3 +308,20 @@ func WaitForStatus(t testing.TB, c client.Client, id string, want workflows.Stat
 	})
 	return last
 }
+
+// WaitForIdle waits until the workflow has no workflow task and no activity in flight (a
+// gate's notification, say): a worker stopped then holds nothing of it. A task it held
+// would wait for its timeout (10 s for a workflow task) before another worker took it.
+func WaitForIdle(t testing.TB, c client.Client, id string) {
+	t.Helper()
+	WaitFor(t, 30*time.Second, fmt.Sprintf("workflow %s idle", id), func() (bool, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		d, err := c.DescribeWorkflowExecution(ctx, id, "")
+		if err != nil {
+			return false, err
+		}
+		task, acts := d.GetPendingWorkflowTask(), d.GetPendingActivities()
+		return task == nil && len(acts) == 0, fmt.Errorf("workflow task %v and %d activities in flight", task, len(acts))
+	})
+}
