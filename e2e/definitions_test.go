@@ -219,9 +219,10 @@ func TestAProcessDefinedInAFileRunsThroughMCP(t *testing.T) {
 }
 
 // TestDefinitionsReloadOnSIGHUP: with --processes-reload 0, flowgate dev checks its
-// definition files only when it gets SIGHUP. An edit stays unseen until then; after the
-// signal the new version is what describe_process shows and clients hear that the tools
-// and resources changed.
+// definition files only when it gets SIGHUP: its banner says so, and after the signal the
+// new version is what describe_process shows and clients hear that the tools and
+// resources changed. That an edit stays unseen without the signal, however long, is
+// TestProcessFilesAreCheckedOnlyAsConfigured's (internal/stack, in fake time).
 func TestDefinitionsReloadOnSIGHUP(t *testing.T) {
 	// Its own flowgate dev processes, ports and data folder: it runs beside the others.
 	t.Parallel()
@@ -246,8 +247,6 @@ func TestDefinitionsReloadOnSIGHUP(t *testing.T) {
 	notified := listChangedNotifications(t, dev.mcpURL, "rita-key")
 	src, _ := os.ReadFile(file)
 	os.WriteFile(file, []byte(strings.Replace(string(src), "version: 1", "version: 2", 1)), 0o644)
-	// Without the signal nothing looks at the file: three reload intervals of the default (2s).
-	time.Sleep(6 * time.Second)
 	if v := version(); v != 1 {
 		t.Fatalf("describe_process shows version %d before any SIGHUP, want 1 (no periodic reload with --processes-reload 0)", v)
 	}

@@ -37,13 +37,18 @@ func restartWorker(t *testing.T, env *testenv.Env) *stack.Worker {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	_, appDB, sandbox := stack.DataPaths(env.DataDir)
-	w, err := stack.StartWorker(ctx, env.Client, stack.WorkerConfig{AppDatabase: appDB, Sandbox: sandbox, GatewayBaseURL: env.GatewayURL,
-		Namespace: env.Server.Namespace(), ToolsNamespace: stack.DefaultToolsNamespace}, testenv.Logger())
+	w, err := startWorker(ctx, env)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return w
+}
+
+// startWorker is restartWorker for a goroutine other than the test's.
+func startWorker(ctx context.Context, env *testenv.Env) (*stack.Worker, error) {
+	_, appDB, sandbox := stack.DataPaths(env.DataDir)
+	return stack.StartWorker(ctx, env.Client, stack.WorkerConfig{AppDatabase: appDB, Sandbox: sandbox, GatewayBaseURL: env.GatewayURL,
+		Namespace: env.Server.Namespace(), ToolsNamespace: stack.DefaultToolsNamespace}, testenv.Logger())
 }
 
 // startVisibleAudits starts n audits of the products table through MCP and waits until

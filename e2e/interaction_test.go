@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/flowgate/flowgate/internal/stack"
 	"github.com/flowgate/flowgate/internal/testenv"
 	"github.com/flowgate/flowgate/mcpserver"
 	"github.com/flowgate/flowgate/workflows"
@@ -65,10 +67,11 @@ func TestAdvanceAsksThePersonToConfirm(t *testing.T) {
 func TestLongCallsReportProgress(t *testing.T) {
 	env := testenv.StartT(t, testenv.Options{NoWorker: true})
 	var progress atomic.Int32
+	heardTwice := make(chan struct{})
 	c := mcp.NewClient(&mcp.Implementation{Name: "progress", Version: "1"}, &mcp.ClientOptions{
 		ProgressNotificationHandler: func(ctx context.Context, req *mcp.ProgressNotificationClientRequest) {
-			if req.Params.ProgressToken == "tok-1" {
-				progress.Add(1)
+			if req.Params.ProgressToken == "tok-1" && progress.Add(1) == 2 {
+				close(heardTwice)
 			}
 		},
 	})
@@ -77,21 +80,36 @@ func TestLongCallsReportProgress(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cs.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	// The worker starts once the client has heard twice that the call is alive.
+	type started struct {
+		w   *stack.Worker
+		err error
+	}
+	workerUp := make(chan started, 1)
 	go func() {
-		time.Sleep(2 * time.Second)
-		w := restartWorker(t, env)
-		t.Cleanup(w.Stop)
+		select {
+		case <-heardTwice:
+			w, err := startWorker(ctx, env)
+			workerUp <- started{w, err}
+		case <-ctx.Done():
+			workerUp <- started{err: fmt.Errorf("%d progress notifications, want 2: %w", progress.Load(), ctx.Err())}
+		}
 	}()
 	params := &mcp.CallToolParams{Name: "parse_file", Arguments: map[string]any{"file_path": "evidence/users.csv"}}
 	params.SetProgressToken("tok-1")
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
 	res, err := cs.CallTool(ctx, params)
+	up := <-workerUp
+	if up.err != nil {
+		t.Fatalf("worker: %v", up.err)
+	}
+	defer up.w.Stop()
 	if err != nil || res.IsError {
 		t.Fatalf("call: %v %+v", err, res)
 	}
 	if n := progress.Load(); n < 2 {
-		t.Errorf("%d progress notifications in 2s of waiting, want at least 2", n)
+		t.Errorf("%d progress notifications before the worker ran, want at least 2", n)
 	}
 }
 

@@ -517,7 +517,7 @@ parameters: {type: object}
 summary: "A quick check for {{run.requested_by}}"
 steps:
   - name: check
-    approval: {approvers: [ann], deadline: 6s, reminder: 3s}
+    approval: {approvers: [ann], deadline: 3s, reminder: 2s}
 `), 0o644)
 	id := startProcess(t, env.Client, file, `{}`, workflows.Request{RequestedBy: "rita"})
 	_, err := result(t, env.Client, id)

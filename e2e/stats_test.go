@@ -31,8 +31,11 @@ func TestStatsCountThePileByKindAndGate(t *testing.T) {
 		var s mcpserver.StartResult
 		callTool(t, cs, "start_workflow", start).decode(t, &s)
 		ids = append(ids, s.WorkflowID)
-		if i == 0 { // the first waits two seconds longer than the others
-			time.Sleep(2 * time.Second)
+		if i == 0 { // the others start in a later second than the first
+			first := testenv.WaitForStatus(t, env.Client, s.WorkflowID, workflows.StatusWaitingApproval).StartedAt.UTC().Truncate(time.Second)
+			testenv.WaitFor(t, 5*time.Second, "the second after the first start", func() (bool, error) {
+				return time.Now().UTC().Truncate(time.Second).After(first), nil
+			})
 		}
 	}
 	started := map[string]time.Time{}
