@@ -71,6 +71,10 @@ type Env struct {
 	GatewayURL string
 	DataDir    string
 	closer     stack.Closer
+	// server stops the embedded server and removes the data folder testenv made; a
+	// server in memory with such a folder leaves nothing a later test could see.
+	server         stack.Closer
+	detachableStop bool
 }
 
 var (
@@ -123,7 +127,7 @@ func Start(ctx context.Context, opts Options) (*Env, error) {
 			return nil, err
 		}
 		e.DataDir = dir
-		e.closer.Add(func() { os.RemoveAll(dir) })
+		e.server.Add(func() { os.RemoveAll(dir) })
 	}
 	srv, err := devserver.Start(ctx, devserver.Options{
 		DatabaseFile: opts.DatabaseFile, PostgresDSN: opts.PostgresDSN, Durability: opts.Durability, FrontendPort: opts.FrontendPort,
@@ -134,7 +138,8 @@ func Start(ctx context.Context, opts Options) (*Env, error) {
 		return nil, err
 	}
 	e.Server = srv
-	e.closer.Add(srv.Stop)
+	e.server.Add(srv.Stop)
+	e.detachableStop = opts.DataDir == "" && opts.DatabaseFile == "" && opts.PostgresDSN == ""
 	// The backends keep their state in the data folder, as flowgate dev does, so a test
 	// that restarts the stack on the same folder sees what the first one did.
 	e.Backends, err = demo.Open(stack.DemoStatePath(e.DataDir))
@@ -218,7 +223,7 @@ func StartT(t testing.TB, opts Options) *Env {
 	if err != nil {
 		t.Fatalf("start test stack: %v", err)
 	}
-	t.Cleanup(e.Stop)
+	t.Cleanup(e.stopInBackground)
 	return e
 }
 
@@ -226,6 +231,30 @@ func StartT(t testing.TB, opts Options) *Env {
 func (e *Env) Stop() {
 	e.closer.Close()
 	e.closer = nil
+	e.server.Close()
+	e.server = nil
+}
+
+// detached counts the servers stopping in the background; Main waits for them.
+var (
+	detached    sync.WaitGroup
+	mainRunning bool
+)
+
+// stopInBackground is Stop, except that the embedded server of a stack in memory stops
+// in the background when Main will wait for it: a server's stop drains its frontend for
+// at least a second (its own system workers long-poll it), and nothing of such a stack is
+// left for the next test to see once its worker, MCP server and clients are gone.
+func (e *Env) stopInBackground() {
+	if !e.detachableStop || !mainRunning {
+		e.Stop()
+		return
+	}
+	e.closer.Close()
+	e.closer = nil
+	server := e.server
+	e.server = nil
+	detached.Go(server.Close)
 }
 
 var (
@@ -250,10 +279,12 @@ func Shared(t testing.TB) *Env {
 
 // Main runs the tests, stops the shared stack and runs cleanups: call it from TestMain.
 func Main(m *testing.M, cleanups ...func()) {
+	mainRunning = true
 	code := m.Run()
 	if shared != nil {
 		shared.Stop()
 	}
+	detached.Wait()
 	for _, c := range cleanups {
 		c()
 	}
