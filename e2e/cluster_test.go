@@ -26,7 +26,7 @@ type proc struct {
 	err  error         // its exit, once done
 }
 
-func startProc(t *testing.T, args ...string) *proc {
+func startProc(t testing.TB, args ...string) *proc {
 	t.Helper()
 	p := &proc{cmd: exec.Command(flowgateBinary(t), args...), out: &syncBuffer{}, done: make(chan struct{})}
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
@@ -70,7 +70,7 @@ func (p *proc) wait() error {
 	return p.err
 }
 
-func waitHTTP(t *testing.T, url string) {
+func waitHTTP(t testing.TB, url string) {
 	t.Helper()
 	testenv.WaitFor(t, 60*time.Second, url, func() (bool, error) {
 		resp, err := http.Get(url)

@@ -682,7 +682,7 @@ func rawMeasuredLifecycle(ctx context.Context, c client.Client, version string, 
 }
 
 // dialTemporal connects a raw SDK client to a Temporal frontend.
-func dialTemporal(t *testing.T, address string) client.Client {
+func dialTemporal(t testing.TB, address string) client.Client {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
