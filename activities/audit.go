@@ -18,8 +18,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-
-	"go.temporal.io/sdk/activity"
 )
 
 // Finding is one discrepancy an audit found.
@@ -118,7 +116,7 @@ const (
 	// AuditAttemptTimeout is the least time an attempt of an Audits activity is given.
 	AuditAttemptTimeout = 30 * time.Minute
 	// AuditHeartbeatTimeout is how soon a worker lost in the middle of an Audits activity
-	// is noticed (it heartbeats six times as often), and the activity retried.
+	// is noticed (it heartbeats five times as often, keepAlive), and the activity retried.
 	AuditHeartbeatTimeout = time.Minute
 )
 
@@ -626,28 +624,3 @@ func (h *hashingReader) Read(p []byte) (int, error) {
 }
 
 func (h *hashingReader) sum() string { return hex.EncodeToString(h.h.Sum(nil)) }
-
-// keepAlive keeps an activity's heartbeats going until the returned stop is called, so a
-// worker lost in the middle of a long activity is noticed within AuditHeartbeatTimeout
-// rather than at the end of the attempt's timeout.
-func keepAlive(ctx context.Context) (stop func()) {
-	if !activity.IsActivity(ctx) {
-		return func() {}
-	}
-	done := make(chan struct{})
-	go func() {
-		t := time.NewTicker(AuditHeartbeatTimeout / 6)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				activity.RecordHeartbeat(ctx)
-			}
-		}
-	}()
-	return func() { close(done) }
-}

@@ -242,6 +242,7 @@ func (in *QueryInput) Validate() error {
 
 // ExecuteQuery runs one read-only SQL statement and returns up to Limit rows.
 func (d *Database) ExecuteQuery(ctx context.Context, in QueryInput) (QueryResult, error) {
+	defer keepAlive(ctx)()
 	if err := in.Validate(); err != nil {
 		return QueryResult{}, err
 	}
@@ -279,6 +280,7 @@ func (in *SearchInput) Validate() error {
 // SearchTable finds rows of an allowlisted table whose text columns contain the term,
 // case-insensitively. The term is a bound parameter; LIKE wildcards in it match literally.
 func (d *Database) SearchTable(ctx context.Context, in SearchInput) (QueryResult, error) {
+	defer keepAlive(ctx)()
 	if err := in.Validate(); err != nil {
 		return QueryResult{}, err
 	}
@@ -324,6 +326,7 @@ type Record struct {
 
 // GetRecord returns one row by id, or a NotFound error naming table and id.
 func (d *Database) GetRecord(ctx context.Context, in RecordInput) (Record, error) {
+	defer keepAlive(ctx)()
 	if err := in.Validate(); err != nil {
 		return Record{}, err
 	}
@@ -356,6 +359,7 @@ const MaxRecordIDs = 100
 
 // RecordIDs lists the ids of an allowlisted table that begin with the prefix, read-only.
 func (d *Database) RecordIDs(ctx context.Context, in RecordIDsInput) (RecordIDs, error) {
+	defer keepAlive(ctx)()
 	if !slices.Contains(recordTables, in.Table) {
 		return RecordIDs{}, invalidInput("table", "%q is unknown; allowed are %s", in.Table, strings.Join(recordTables, ", "))
 	}
@@ -540,6 +544,7 @@ type CheckEmailInput struct {
 // CheckEmailAvailable fails with a Conflict error when an active user other than the one
 // created by RequestID already has the email.
 func (d *Database) CheckEmailAvailable(ctx context.Context, in CheckEmailInput) error {
+	defer keepAlive(ctx)()
 	var id int64
 	err := d.queryRow(ctx,
 		`SELECT id FROM users WHERE lower(email) = lower(?) AND status = 'active' AND coalesce(request_id, '') <> ?`,
@@ -574,6 +579,7 @@ type UserRecord struct {
 // CreateUser inserts a user, active or pending, once per RequestID; a retry returns the
 // same row.
 func (d *Database) CreateUser(ctx context.Context, in CreateUserInput) (UserRecord, error) {
+	defer keepAlive(ctx)()
 	if in.RequestID == "" {
 		return UserRecord{}, invalidInput("request_id", "is empty; it makes the insert idempotent")
 	}
@@ -609,6 +615,7 @@ type ActivateUserInput struct {
 // approved. Activating an active user again is not an error, so a retry is safe; a user
 // that is not pending or active (deactivated, or never created) is.
 func (d *Database) ActivateUser(ctx context.Context, in ActivateUserInput) (UserRecord, error) {
+	defer keepAlive(ctx)()
 	if in.RequestID == "" {
 		return UserRecord{}, invalidInput("request_id", "is empty; it names the user to activate")
 	}
@@ -642,6 +649,7 @@ type DeactivateUserInput struct {
 // DeactivateUser marks the user created by RequestID inactive. Deactivating twice, or a
 // user that was never created, is not an error: it is a compensation and must be safe to retry.
 func (d *Database) DeactivateUser(ctx context.Context, in DeactivateUserInput) error {
+	defer keepAlive(ctx)()
 	_, err := d.exec(ctx,
 		`UPDATE users SET status = 'inactive', deactivated_reason = ? WHERE request_id = ?`, in.Reason, in.RequestID)
 	if err != nil {
@@ -669,6 +677,7 @@ type RecordedRow struct {
 
 // RecordDeployment writes one deployments row per RequestID; a retry returns the same row.
 func (d *Database) RecordDeployment(ctx context.Context, in DeploymentRecord) (RecordedRow, error) {
+	defer keepAlive(ctx)()
 	_, err := d.exec(ctx,
 		`INSERT INTO deployments (request_id, service, version, environment, previous_version, status, requested_by, approved_by, created_at)
 		 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (request_id) DO NOTHING`,
@@ -691,6 +700,7 @@ type AuditRecord struct {
 
 // RecordAudit writes one audits row per RequestID; a retry returns the same row.
 func (d *Database) RecordAudit(ctx context.Context, in AuditRecord) (RecordedRow, error) {
+	defer keepAlive(ctx)()
 	_, err := d.exec(ctx,
 		`INSERT INTO audits (request_id, tables, findings, report_path, requested_by, signed_off_by, created_at)
 		 VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (request_id) DO NOTHING`,
@@ -734,6 +744,7 @@ var auditKeys = map[string]string{"users": "email", "products": "sku", "orders":
 
 // CollectRecords reads the natural keys of every record of the given tables, read-only.
 func (d *Database) CollectRecords(ctx context.Context, in CollectInput) (CollectResult, error) {
+	defer keepAlive(ctx)()
 	res := CollectResult{Records: []CollectedRecord{}}
 	for _, t := range in.Tables {
 		key, ok := auditKeys[t]

@@ -160,7 +160,8 @@ const parsedFileOverhead = 128
 // ParseFile reads a JSON or CSV file from the sandbox. CSV is read a row at a time. A file
 // whose result would be larger than MaxResultBytes of JSON, or hold more than MaxParseRows
 // rows, is refused with its figures: it is to be read in chunks (ReadChunk).
-func (f *Files) ParseFile(_ context.Context, in ParseInput) (ParsedFile, error) {
+func (f *Files) ParseFile(ctx context.Context, in ParseInput) (ParsedFile, error) {
+	defer keepAlive(ctx)()
 	file, _, clean, ext, err := f.openParsable(in.FilePath)
 	if err != nil {
 		return ParsedFile{}, err
@@ -361,7 +362,8 @@ type FileList struct {
 
 // ListFiles lists the regular files under a sandbox folder, in path order, at most Limit.
 // Symbolic links are left out: the listing shows what the other file tools can open.
-func (f *Files) ListFiles(_ context.Context, in ListInput) (FileList, error) {
+func (f *Files) ListFiles(ctx context.Context, in ListInput) (FileList, error) {
+	defer keepAlive(ctx)()
 	if in.Limit == 0 {
 		in.Limit = DefaultListFiles
 	}
@@ -428,7 +430,8 @@ type Chunk struct {
 }
 
 // ReadChunk returns up to Length bytes of a file from Offset, for streaming large files.
-func (f *Files) ReadChunk(_ context.Context, in ChunkInput) (Chunk, error) {
+func (f *Files) ReadChunk(ctx context.Context, in ChunkInput) (Chunk, error) {
+	defer keepAlive(ctx)()
 	if in.Length == 0 {
 		in.Length = DefaultChunkBytes
 	}
@@ -478,7 +481,8 @@ var reportName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
 
 // WriteReport writes a JSON report to reports/<name>.json. It never overwrites another
 // report; writing the same content again (a retry) returns the existing file.
-func (f *Files) WriteReport(_ context.Context, in ReportInput) (ReportFile, error) {
+func (f *Files) WriteReport(ctx context.Context, in ReportInput) (ReportFile, error) {
+	defer keepAlive(ctx)()
 	if !reportName.MatchString(in.Name) || strings.Contains(in.Name, "..") {
 		return ReportFile{}, invalidInput("name", "%q is not a report name; use 1 to 128 letters, digits, '.', '_' or '-'", in.Name)
 	}
@@ -532,7 +536,8 @@ var evidenceColumns = []struct{ column, table string }{{"email", "users"}, {"sku
 // every row (CSV) or object of a top-level array (JSON) with an email, sku or reference
 // field. CSV files are read a row at a time and only the items are kept; the items may
 // come to at most MaxResultBytes of JSON.
-func (f *Files) ReadEvidence(_ context.Context, in EvidenceInput) (EvidenceResult, error) {
+func (f *Files) ReadEvidence(ctx context.Context, in EvidenceInput) (EvidenceResult, error) {
+	defer keepAlive(ctx)()
 	ev := evidence{res: EvidenceResult{Items: []EvidenceItem{}}, size: len(`{"items":[]}`)}
 	for _, p := range in.Paths {
 		if err := f.readEvidence(ev.add, p); err != nil {

@@ -164,6 +164,7 @@ func (g *Gateway) CheckService(_ context.Context, in ServiceInput) error {
 
 // CallService calls one endpoint of a configured service.
 func (g *Gateway) CallService(ctx context.Context, in CallInput) (CallResult, error) {
+	defer keepAlive(ctx)()
 	if err := in.Validate(); err != nil {
 		return CallResult{}, err
 	}

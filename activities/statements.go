@@ -82,6 +82,7 @@ func bindNamed(query string, args map[string]any) (string, []any, error) {
 // read-only transaction after the same guard as execute_query; a write runs in a
 // transaction that also records its key, so it is applied once however often it is retried.
 func (d *Database) RunStatement(ctx context.Context, in StatementInput) (StatementResult, error) {
+	defer keepAlive(ctx)()
 	bound, args, err := bindNamed(in.Query, in.Args)
 	if err != nil {
 		return StatementResult{}, err

@@ -383,8 +383,9 @@ func TestProofFaults(t *testing.T) {
 
 	// 2. Approve the first half; once a third of those answered, SIGKILL the worker while
 	// approved workflows run their deploy, grant and notify activities, and bring a new
-	// worker 3s later. The activities it held are retried after their 30s timeout, with
-	// the same idempotency keys.
+	// worker 3s later. The activities it held are retried once their heartbeats stop for
+	// their heartbeat timeout (a notification, which heartbeats its progress, after its 30s
+	// start-to-close timeout), with the same idempotency keys.
 	half := n / 2
 	var workerFault tally
 	var approved atomic.Int64

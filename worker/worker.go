@@ -3,6 +3,8 @@
 package worker
 
 import (
+	"time"
+
 	"go.temporal.io/sdk/client"
 	sdkworker "go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
@@ -52,9 +54,27 @@ func Register(r sdkworker.Registry, a Activities) {
 	}
 }
 
+// StickyScheduleToStartTimeout is how long a workflow task waits on the queue of the
+// worker that has its run in memory before Temporal gives it to any worker, which rebuilds
+// the run from its history (about 15 ms for a waiting deployment, BENCHMARKS.md). When
+// that worker died, every run it held waits this long at its next task: a decision, a
+// query, an activity's result. The SDK's 5 s made 5 of the 13 s its slowest run took to
+// finish after a SIGKILL (BenchmarkRecoveryAfterWorkerKill); a live worker too busy to
+// take a task within 2 s pays the rebuild instead.
+const StickyScheduleToStartTimeout = 2 * time.Second
+
 // New returns a worker for the Flowgate task queue with everything registered. Start it
 // with Run or Start; it stops in-flight activities gracefully within opts.WorkerStopTimeout.
+// Unless opts says otherwise, it sends the activities' heartbeats on within
+// activities.HeartbeatInterval, well inside the heartbeat timeout the workflows give them,
+// and its runs' tasks wait for it StickyScheduleToStartTimeout at most.
 func New(c client.Client, a Activities, opts sdkworker.Options) sdkworker.Worker {
+	if opts.MaxHeartbeatThrottleInterval == 0 {
+		opts.MaxHeartbeatThrottleInterval = activities.HeartbeatInterval
+	}
+	if opts.StickyScheduleToStartTimeout == 0 {
+		opts.StickyScheduleToStartTimeout = StickyScheduleToStartTimeout
+	}
 	w := sdkworker.New(c, workflows.TaskQueue, opts)
 	Register(w, a)
 	return w

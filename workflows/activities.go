@@ -33,10 +33,14 @@ var defaultRetry = &temporal.RetryPolicy{
 }
 
 // withActivity returns a context whose activities carry a UI summary, a 30-second
-// start-to-close timeout and the default retry policy.
+// start-to-close timeout, the default retry policy and a heartbeat timeout: the
+// activities heartbeat while they work, so an attempt whose worker died is retried on
+// another within activities.HeartbeatTimeout instead of after its 30 seconds. (Activity
+// options are not part of what replay checks: runs scheduled before keep their record.)
 func withActivity(ctx workflow.Context, summary string) workflow.Context {
 	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: 30 * time.Second,
+		HeartbeatTimeout:    activities.HeartbeatTimeout,
 		RetryPolicy:         defaultRetry,
 		Summary:             summary,
 	})

@@ -121,6 +121,7 @@ func (r *runner) deploy(ctx workflow.Context, p DeploymentParams) error {
 	err = r.activityStep(ctx, StepVerify, true, func(ctx workflow.Context) (string, error) {
 		vctx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 			StartToCloseTimeout: 30 * time.Second,
+			HeartbeatTimeout:    activities.HeartbeatTimeout,
 			Summary:             "verify health of " + what,
 			RetryPolicy: &temporal.RetryPolicy{
 				InitialInterval: 2 * time.Second, BackoffCoefficient: 2, MaximumInterval: 20 * time.Second, MaximumAttempts: 6,

@@ -49,11 +49,13 @@ type ToolCall struct {
 }
 
 // RunTool executes one activity for a tool call and returns its output as JSON. It
-// retries transient failures for up to a minute; invalid input fails at once.
+// retries transient failures for up to a minute, and an attempt whose worker died within
+// activities.HeartbeatTimeout; invalid input fails at once.
 func RunTool(ctx workflow.Context, call ToolCall) (json.RawMessage, error) {
 	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout:    20 * time.Second,
 		ScheduleToCloseTimeout: time.Minute,
+		HeartbeatTimeout:       activities.HeartbeatTimeout,
 		RetryPolicy:            defaultRetry,
 		Summary:                call.Tool + " for " + call.Actor,
 	})
