@@ -88,4 +88,3 @@ func callTool(t testing.TB, cs *mcp.ClientSession, name string, args map[string]
 	}
 	return out
 }
-
