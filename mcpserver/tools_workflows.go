@@ -284,7 +284,7 @@ func actionLines() string {
 		case workflows.ActionApprove, workflows.ActionReject, workflows.ActionContinue:
 			continue
 		}
-		fmt.Fprintf(&b, "- %s: at a %s gate: %s; it leaves the gate waiting. Needs the %s scope.\n", s.Name, strings.Join(s.At, " or "), s.Does, app.Decision{Action: s.Name}.NeededScope())
+		fmt.Fprintf(&b, "- %s: at an %s gate: %s; it leaves the gate waiting. Needs the %s scope.\n", s.Name, strings.Join(s.At, " or "), s.Does, strings.Join(app.Decision{Action: s.Name}.NeededScopes(), " or "))
 	}
 	return b.String()
 }

@@ -87,6 +87,9 @@ type runner struct {
 	// passed its bound (changeContinueAsNewAtGate); runs counts the runs of the workflow id.
 	continues bool
 	runs      int
+	// noChannels is set when the last notice found no channel configured: a remind would
+	// reach nobody.
+	noChannels bool
 	// told is set once a channel was told of a gate, so the run's end is told too.
 	// summary is the run's one-line summary, for notices.
 	told    bool

@@ -268,7 +268,13 @@ func (r *runner) selfApproval() bool {
 // waiting says what the run waits for at its gate, and who may decide there.
 func (r *runner) waiting() *Waiting {
 	g := r.gate
-	w := &Waiting{Step: g.step, For: string(g.kind), Deadline: g.deadline, Actions: g.actions()}
+	w := &Waiting{Step: g.step, For: string(g.kind), Deadline: g.deadline}
+	for _, a := range g.actions() {
+		if a == ActionRemind && (!r.Notifies || r.noChannels) {
+			continue // nobody would be told
+		}
+		w.Actions = append(w.Actions, a)
+	}
 	if g.kind == gateApproval {
 		if !r.selfApproval() {
 			w.NotBy = r.req.RequestedBy
@@ -304,18 +310,22 @@ func actionList(actions []Action) string {
 	return strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
 }
 
-// checkRemind refuses a remind the gate does not take: on a run that tells nobody, from
-// someone who is neither the requester nor allowed to decide, or sooner than
-// RemindInterval after people were last told.
+// checkRemind refuses a remind the gate does not take: on a run that tells nobody or
+// where no channel is configured, from someone who is neither the requester nor allowed
+// to decide, or sooner than RemindInterval after people were last told (a notice that
+// reached nobody does not count).
 func (r *runner) checkRemind(ctx workflow.Context, req AdvanceRequest) error {
 	g := r.gate
 	if !r.Notifies {
 		return fmt.Errorf("this run tells nobody of its gates (it started before notifications), so there is no one to remind at step %s", g.step)
 	}
+	if r.noChannels {
+		return fmt.Errorf("Flowgate has no notification channels configured (--notify), so a remind at step %s would reach nobody; tell %s yourself", g.step, g.who())
+	}
 	if !r.sameActor(req.Actor, r.req.RequestedBy) && g.policy != nil && !g.policy.may(req) {
 		return fmt.Errorf("%s may not remind at step %s; allowed: the requester %s, or %s", req.Actor, g.step, r.req.RequestedBy, g.policy.who())
 	}
-	if next := g.toldAt.Add(RemindInterval); workflow.Now(ctx).Before(next) {
+	if next := g.toldAt.Add(RemindInterval); !g.toldAt.IsZero() && workflow.Now(ctx).Before(next) {
 		return fmt.Errorf("people were told of step %s at %s; remind again from %s", g.step, g.toldAt.Format(time.RFC3339), next.Format(time.RFC3339))
 	}
 	return nil

@@ -68,3 +68,24 @@ func TestRemindTellsTheApproversAgainAtMostHourly(t *testing.T) {
 		t.Errorf("%d reminders told, want 1 (notices %+v)", told, notices)
 	}
 }
+
+// TestRemindIsNotOfferedWhenNobodyCanBeTold: where no notification channel is configured,
+// a gate does not offer remind, and a remind is refused saying so, instead of being
+// accepted (or refused for an hour) while it would reach nobody.
+func TestRemindIsNotOfferedWhenNobodyCanBeTold(t *testing.T) {
+	h := newHarness(t)
+	h.env.RegisterActivityWithOptions(func(context.Context, activities.Notice) (activities.NoticeResult, error) {
+		return activities.NoticeResult{Channels: 0}, nil
+	}, activity.RegisterOptions{Name: "Notify", DisableAlreadyRegisteredCheck: true})
+	d, src := refundSource(t)
+	var asked *outcome
+	h.at(2*time.Hour, func() {
+		if w := h.status().Waiting; w == nil || slices.Contains(w.Actions, workflows.ActionRemind) {
+			t.Errorf("the gate offers %+v with no channel configured; want no remind", w)
+		}
+		asked = h.advance(decide(workflows.ActionRemind, "finance_approval", "alice"))
+	})
+	h.at(3*time.Hour, func() { h.env.CancelWorkflow() })
+	h.runProcess(d, src, `{"order_id": "ORD-01004", "amount_cents": 90000, "reason": "wrong monitor"}`)
+	asked.refused(t, "no notification channels configured (--notify)")
+}

@@ -39,7 +39,6 @@ func (r *runner) notifyGate(ctx workflow.Context, event string, g *gate) {
 		}
 	}
 	until := g.deadline.Sub(workflow.Now(ctx))
-	g.toldAt = workflow.Now(ctx).UTC()
 	r.notifying++
 	workflow.Go(ctx, func(ctx workflow.Context) {
 		defer func() { r.notifying-- }()
@@ -56,6 +55,11 @@ func (r *runner) notifyGate(ctx workflow.Context, event string, g *gate) {
 				r.log(ctx, "notification_failed", g.step, "", errorMessage(err))
 			}
 			return
+		}
+		// What remind needs to know: whether anyone can be told, and when people were.
+		r.noChannels = res.Channels == 0
+		if len(res.Delivered) > 0 {
+			g.toldAt = workflow.Now(ctx).UTC()
 		}
 		if res.Channels > 0 {
 			r.told = true

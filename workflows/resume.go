@@ -41,6 +41,7 @@ type Resume struct {
 	// its end.
 	behaviours
 	Told       bool     `json:"told,omitempty"`
+	NoChannels bool     `json:"no_channels,omitempty"`
 	UsedNonces []string `json:"used_nonces,omitempty"`
 	// Runs counts the runs of the workflow id so far (2 for the first continued one).
 	Runs int `json:"runs"`
@@ -111,7 +112,7 @@ func (ip *interpreter) resumeAt(ctx workflow.Context, i int, g *gate, wait, remi
 	return &continueAt{Resume{
 		State: r.state, Step: i, Outputs: outputs,
 		Gate:       gr,
-		behaviours: r.behaviours, Told: r.told, UsedNonces: nonces, Runs: runs,
+		behaviours: r.behaviours, Told: r.told, NoChannels: r.noChannels, UsedNonces: nonces, Runs: runs,
 	}}, nil
 }
 
@@ -121,7 +122,7 @@ func resumeRunner(ctx workflow.Context, req Request, res Resume) (*runner, error
 	if req.ApprovalTimeout <= 0 {
 		req.ApprovalTimeout = DefaultApprovalTimeout
 	}
-	r := &runner{req: req, state: res.State, behaviours: res.behaviours, told: res.Told, continues: true, runs: res.Runs}
+	r := &runner{req: req, state: res.State, behaviours: res.behaviours, told: res.Told, noChannels: res.NoChannels, continues: true, runs: res.Runs}
 	if r.state.FirstRunID == "" { // a run that continued before runs knew it
 		r.state.FirstRunID = firstRunID(ctx)
 	}

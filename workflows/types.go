@@ -8,7 +8,6 @@ package workflows
 
 import (
 	"encoding/json"
-	"fmt"
 	"slices"
 	"time"
 )
@@ -239,8 +238,8 @@ type ActionSpec struct {
 	Name Action
 	// At are the kinds of gate that offer it: approval, input.
 	At []string
-	// By is who Flowgate's API lets ask for it (the gate then checks who may).
-	By Role
+	// By is who Flowgate's API lets ask for it, any of them (the gate then checks who may).
+	By []Role
 	// Decides is set on actions that end the wait; the others leave the gate waiting.
 	Decides bool
 	// Confirm is set on actions a client that can ask its person confirms first.
@@ -263,14 +262,14 @@ const (
 
 // ActionSpecs are the actions of an advance, in a stable order.
 var ActionSpecs = []ActionSpec{
-	{Name: ActionApprove, At: []string{"approval"}, By: Approvers, Decides: true, Confirm: true,
+	{Name: ActionApprove, At: []string{"approval"}, By: []Role{Approvers}, Decides: true, Confirm: true,
 		Does: "approve the gate (one approval of its quorum)"},
-	{Name: ActionReject, At: []string{"approval", "input"}, By: Approvers, Decides: true, Confirm: true,
+	{Name: ActionReject, At: []string{"approval", "input"}, By: []Role{Approvers}, Decides: true, Confirm: true,
 		Does: "end the run, undoing what was done"},
-	{Name: ActionContinue, At: []string{"input"}, By: Operators, Decides: true,
+	{Name: ActionContinue, At: []string{"input"}, By: []Role{Operators}, Decides: true,
 		Does: "run the failed step again"},
-	{Name: ActionRemind, At: []string{"approval"}, By: Operators,
-		Does: fmt.Sprintf("tell the gate's approvers again now (the requester or an approver; once per %s)", RemindInterval)},
+	{Name: ActionRemind, At: []string{"approval"}, By: []Role{Operators, Approvers},
+		Does: "tell the gate's approvers again now (the requester or an approver; at most once an hour, and only where notification channels are configured)"},
 }
 
 // RemindInterval is how long after people were told of a gate a remind may tell them

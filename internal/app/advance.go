@@ -44,13 +44,21 @@ func (d Decision) Check() error {
 	return nil
 }
 
-// NeededScope is the scope a decision needs, as its action's spec says: approve to
-// approve or reject at a gate, write to continue after a failed step or to remind.
-func (d Decision) NeededScope() string {
-	if spec, _ := d.Action.Spec(); spec.By == workflows.Operators {
-		return ScopeWrite
+// NeededScopes are the scopes a decision needs, any one of them, as its action's spec
+// says: approve to approve or reject at a gate, write to continue after a failed step,
+// either to remind.
+func (d Decision) NeededScopes() []string {
+	spec, _ := d.Action.Spec()
+	var out []string
+	for _, r := range spec.By {
+		switch r {
+		case workflows.Approvers:
+			out = append(out, ScopeApprove)
+		case workflows.Operators:
+			out = append(out, ScopeWrite)
+		}
 	}
-	return ScopeApprove
+	return out
 }
 
 // actionNames lists the actions of an advance: "approve | reject | continue | remind".
@@ -71,8 +79,8 @@ func (s *Service) Advance(ctx context.Context, c Caller, d Decision) (workflows.
 	if err := d.Check(); err != nil {
 		return v, err
 	}
-	if need := d.NeededScope(); !c.Has(need) {
-		return v, &ScopeError{Caller: c.Name, Need: need, Doing: string(d.Action)}
+	if need := d.NeededScopes(); !slices.ContainsFunc(need, c.Has) {
+		return v, &ScopeError{Caller: c.Name, Need: strings.Join(need, " or "), Doing: string(d.Action)}
 	}
 	req := workflows.AdvanceRequest{Action: d.Action, Step: d.Step, Actor: c.Name, Comment: d.Comment, Scopes: c.Scopes, AllScopes: c.All}
 	if c.All {

@@ -22,7 +22,7 @@ func TestAdvanceNeedsTheDecisionsScope(t *testing.T) {
 		{Caller{Name: "rita", Scopes: []string{ScopeRead, ScopeWrite}}, workflows.ActionApprove, ScopeApprove},
 		{Caller{Name: "rita", Scopes: []string{ScopeRead, ScopeWrite}}, workflows.ActionReject, ScopeApprove},
 		{Caller{Name: "bob", Scopes: []string{ScopeApprove}}, workflows.ActionContinue, ScopeWrite},
-		{Caller{Name: "bob", Scopes: []string{ScopeApprove}}, workflows.ActionRemind, ScopeWrite},
+		{Caller{Name: "rita", Scopes: []string{ScopeRead}}, workflows.ActionRemind, ScopeWrite + " or " + ScopeApprove},
 	} {
 		_, err := s.Advance(context.Background(), tc.caller, Decision{WorkflowID: "deployment-1", Action: tc.action})
 		var scope *ScopeError
