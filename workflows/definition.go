@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"reflect"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -234,7 +236,7 @@ var (
 	placeholder    = regexp.MustCompile(`(^|[^:]):([a-z_][a-z0-9_]*)`)
 	template       = regexp.MustCompile(`\{\{\s*([^{}]*?)\s*\}\}`)
 	templateRef    = regexp.MustCompile(`^(params\.[A-Za-z_][A-Za-z0-9_]*|steps\.[a-z][a-z0-9_]*\.output(\.[A-Za-z_][A-Za-z0-9_]*)*|run\.(id|key|requested_by))$`)
-	unknownField   = regexp.MustCompile(`line (\d+): field (\S+) not found in type \S+`)
+	unknownField   = regexp.MustCompile(`line (\d+): field (\S+) not found in type (\S+)`)
 	yamlLine       = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 )
 
@@ -244,13 +246,13 @@ var (
 func ParseDefinition(file string, data []byte, rules DefinitionRules) (Definition, error) {
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
-		return Definition{}, yamlError(file, err)
+		return Definition{}, yamlError(file, err, nil)
 	}
 	var d Definition
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(&d); err != nil {
-		return Definition{}, yamlError(file, err)
+		return Definition{}, yamlError(file, err, &root)
 	}
 	c := &checker{file: file, root: &root, rules: rules}
 	c.check(d)
@@ -260,14 +262,29 @@ func ParseDefinition(file string, data []byte, rules DefinitionRules) (Definitio
 	return d, nil
 }
 
-// yamlError names the file and line of a YAML syntax or unknown-field error.
-func yamlError(file string, err error) error {
+// yamlError names the file and line of a YAML syntax, type or unknown-field error, and
+// says what is allowed there: the fields of the declaration (an unknown field), or the
+// kind of value (a value of the wrong type). root, when set, finds the field a line holds.
+func yamlError(file string, err error, root *yaml.Node) error {
 	var te *yaml.TypeError
 	if errors.As(err, &te) {
 		var out []error
 		for _, e := range te.Errors {
 			if m := unknownField.FindStringSubmatch(e); m != nil {
-				out = append(out, fmt.Errorf("%s:%s: unknown field %q; allowed: the fields docs/processes.md lists (a step kind is one of %s)", file, m[1], m[2], strings.Join(StepKinds, ", ")))
+				allowed := "the fields docs/processes.md lists (a step kind is one of " + strings.Join(StepKinds, ", ") + ")"
+				if fields := declarationFields[m[3]]; fields != nil {
+					allowed = strings.Join(fields, ", ")
+				}
+				out = append(out, fmt.Errorf("%s:%s: unknown field %q; allowed: %s", file, m[1], m[2], allowed))
+				continue
+			}
+			if m := wrongType.FindStringSubmatch(e); m != nil {
+				line, _ := strconv.Atoi(m[1])
+				field := keyAt(root, line)
+				if field == "" {
+					field = "this value"
+				}
+				out = append(out, fmt.Errorf("%s:%s: %s: %s is not %s; allowed: %s", file, m[1], field, m[2], goKind(m[3]), goKind(m[3])))
 				continue
 			}
 			out = append(out, fmt.Errorf("%s:%s", file, strings.TrimPrefix(e, "line ")))
@@ -279,6 +296,63 @@ func yamlError(file string, err error) error {
 	}
 	return fmt.Errorf("%s: %v", file, err)
 }
+
+// wrongType is a YAML error of a value of the wrong type: its line, the value, the type.
+var wrongType = regexp.MustCompile(`^line (\d+): cannot unmarshal !!\w+ (.*) into (\S+)$`)
+
+// goKind says a Go type of a definition's field as a kind of YAML value.
+func goKind(t string) string {
+	switch {
+	case strings.HasPrefix(t, "int"), strings.HasPrefix(t, "uint"):
+		return "a whole number"
+	case strings.HasPrefix(t, "float"):
+		return "a number"
+	case t == "bool":
+		return "true or false"
+	case t == "string":
+		return "text"
+	case strings.HasPrefix(t, "[]"):
+		return "a list"
+	}
+	return "a mapping of fields"
+}
+
+// keyAt is the mapping key whose value starts on line, "" when none does.
+func keyAt(n *yaml.Node, line int) string {
+	if n == nil {
+		return ""
+	}
+	if n.Kind == yaml.MappingNode {
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if n.Content[i+1].Line == line && n.Content[i+1].Kind == yaml.ScalarNode {
+				return n.Content[i].Value
+			}
+		}
+	}
+	for _, c := range n.Content {
+		if k := keyAt(c, line); k != "" {
+			return k
+		}
+	}
+	return ""
+}
+
+// declarationFields are the fields of each declaration a definition holds, by the Go type
+// name YAML's errors give: what an unknown field's error offers instead.
+var declarationFields = func() map[string][]string {
+	out := map[string][]string{}
+	for _, t := range []reflect.Type{reflect.TypeFor[Definition](), reflect.TypeFor[StepDef](), reflect.TypeFor[ActionDef](),
+		reflect.TypeFor[CallStep](), reflect.TypeFor[SQLStep](), reflect.TypeFor[FileStep](), reflect.TypeFor[BuiltinStep](),
+		reflect.TypeFor[ApprovalStep](), reflect.TypeFor[Escalation](), reflect.TypeFor[Compensation](), reflect.TypeFor[RetryPolicy](),
+		reflect.TypeFor[Statement]()} {
+		var fields []string
+		for f := range t.Fields() {
+			fields = append(fields, strings.Split(f.Tag.Get("yaml"), ",")[0])
+		}
+		out["workflows."+t.Name()] = fields
+	}
+	return out
+}()
 
 // checker collects a definition's problems with the line each one is at.
 type checker struct {

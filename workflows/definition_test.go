@@ -145,3 +145,22 @@ func TestEditorSchemaAgreesWithTheLoader(t *testing.T) {
 		t.Error("the editor schema accepts a step of an unknown kind")
 	}
 }
+
+// TestYAMLErrorsNameTheFieldAndWhatIsAllowed: a value of the wrong type names its field
+// and the kind of value allowed, and an unknown field lists the fields of the declaration
+// it is in (a misspelt quorum offers quorum), as every other loading error does.
+func TestYAMLErrorsNameTheFieldAndWhatIsAllowed(t *testing.T) {
+	data, err := os.ReadFile("../examples/processes/refund_approval.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for change, want := range map[string]string{
+		"quorum: two": "refund.yaml:51: quorum: `two` is not a whole number; allowed: a whole number",
+		"quorom: 2":   `refund.yaml:51: unknown field "quorom"; allowed: approvers, scope, quorum, separation_of_duties, deadline, on_timeout, escalate, reminder`,
+	} {
+		_, err := workflows.ParseDefinition("refund.yaml", []byte(strings.Replace(string(data), "quorum: 2", change, 1)), workflows.DefinitionRules{})
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v, want %q", change, err, want)
+		}
+	}
+}
