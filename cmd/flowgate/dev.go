@@ -432,11 +432,16 @@ func printBanner(w io.Writer, b banner) {
 		fmt.Fprintf(&s, "  Auth        none (loopback only); every call acts as %q, so separation of duties is off\n", b.Actor)
 	}
 	if b.MCP != "" {
+		// With auth on, a client sends its key: the configs say where, with a placeholder.
+		headers := ""
+		if b.Auth {
+			headers = `, "headers": {"X-API-Key": "YOUR-API-KEY"}`
+		}
 		fmt.Fprintf(&s, `
 Connect an MCP client:
-  Claude Desktop / VS Code over HTTP:  {"mcpServers": {"flowgate": {"type": "http", "url": "%[1]s"}}}
-  VS Code (.vscode/mcp.json):          {"servers": {"flowgate": {"type": "http", "url": "%[1]s"}}}
-`, b.MCP)
+  Claude Desktop / VS Code over HTTP:  {"mcpServers": {"flowgate": {"type": "http", "url": "%[1]s"%[2]s}}}
+  VS Code (.vscode/mcp.json):          {"servers": {"flowgate": {"type": "http", "url": "%[1]s"%[2]s}}}
+`, b.MCP, headers)
 		s.WriteString("  Over stdio (keep this process running for Temporal)")
 		if b.Binary.Temporary {
 			s.WriteString(", install the binary first with `go install ./cmd/flowgate` in the repository, then:\n")

@@ -163,3 +163,35 @@ func TestAllowedOriginsAreChecked(t *testing.T) {
 		}
 	}
 }
+
+// TestBannerHTTPConfigCarriesTheKeyWhenAuthIsOn: with authentication on, the HTTP client
+// configs the banner prints send an API key (a placeholder to replace), so one pasted as
+// printed is not answered 401; without auth they carry no header.
+func TestBannerHTTPConfigCarriesTheKeyWhenAuthIsOn(t *testing.T) {
+	for _, auth := range []bool{true, false} {
+		var out bytes.Buffer
+		printBanner(&out, banner{Ready: time.Second, Temporal: "127.0.0.1:7233", MCP: "http://127.0.0.1:8080/mcp", PID: 4242, Auth: auth})
+		configs := 0
+		for _, line := range strings.Split(out.String(), "\n") {
+			_, cfg, ok := strings.Cut(line, ":  ")
+			if !ok || !strings.Contains(line, `"type": "http"`) {
+				continue
+			}
+			var v map[string]map[string]struct {
+				Headers map[string]string `json:"headers"`
+			}
+			if err := json.Unmarshal([]byte(strings.TrimSpace(cfg)), &v); err != nil {
+				t.Fatalf("auth %v: %q is not JSON: %v", auth, cfg, err)
+			}
+			for _, servers := range v {
+				configs++
+				if got := servers["flowgate"].Headers["X-API-Key"]; (got != "") != auth {
+					t.Errorf("auth %v: config %s has X-API-Key %q", auth, cfg, got)
+				}
+			}
+		}
+		if configs != 2 {
+			t.Errorf("auth %v: %d HTTP client configs in the banner, want 2:\n%s", auth, configs, out.String())
+		}
+	}
+}
