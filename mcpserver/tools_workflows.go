@@ -321,14 +321,21 @@ func describeStatus(v workflows.StatusView) string {
 // "rejected, undoing 2 steps (provision_accounts, create_user_record)" or "approved, now
 // at step grant_access".
 func decided(action string, v workflows.StatusView) string {
-	past := map[string]string{"approve": "approved", "reject": "rejected", "continue": "continued"}[action]
+	past := map[string]string{"approve": "approved", "reject": "rejected", "continue": "continued", "remind": "reminded its approvers"}[action]
+	if past == "" {
+		past = action + " done"
+	}
 	switch {
 	case len(v.Undoing) > 0:
 		return fmt.Sprintf("%s, undoing %s (%s)", v.Status, words.Plural(len(v.Undoing), "step"), strings.Join(v.Undoing, ", "))
 	case v.Status.Terminal():
 		return string(v.Status)
 	case v.Waiting != nil:
-		return fmt.Sprintf("%s, now waiting at step %s for %s", past, v.Waiting.Step, v.Waiting.For)
+		text := fmt.Sprintf("%s, now waiting at step %s for %s", past, v.Waiting.Step, v.Waiting.For)
+		if w := v.Waiting; w.Quorum > 1 && len(w.Approvals) > 0 {
+			text += fmt.Sprintf(" (%d of %d approvals so far)", len(w.Approvals), w.Quorum)
+		}
+		return text
 	case v.CurrentStep != "":
 		return past + ", now at step " + v.CurrentStep
 	}
