@@ -88,9 +88,10 @@ func waitHTTP(t testing.TB, url string) {
 // approved through the other; one worker is killed with SIGKILL while they run. Every
 // deployment completes and reaches the deploy backend once.
 func TestSeparateProcesses(t *testing.T) {
-	// Not in parallel with the other process tests: right after its SIGKILL, the other
-	// worker must pick the runs up within the MCP server's 30 s, and under the load of a
-	// second process test it once did not (a fresh clone's run, 273 s).
+	// Its own processes, ports and data folder: it runs beside the others, after the
+	// other packages' tests. An approval that outlasts the MCP server's 30 s while a run
+	// moves off the killed worker is asked again below, as an agent would.
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("multi-process test skipped in -short mode")
 	}

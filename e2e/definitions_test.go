@@ -101,6 +101,8 @@ func waitStatus(t *testing.T, cs *mcp.ClientSession, id string, want workflows.S
 // resources/list_changed),
 // and the run started before the edit finishes on the definition it started with.
 func TestAProcessDefinedInAFileRunsThroughMCP(t *testing.T) {
+	// Its own flowgate dev process, ports and data folder: it runs beside the others.
+	t.Parallel()
 	dir := t.TempDir()
 	procs := filepath.Join(dir, "processes")
 	os.Mkdir(procs, 0o755)

@@ -240,6 +240,12 @@ func TestProofFaults(t *testing.T) {
 	if testing.Short() {
 		t.Skip("process test skipped in -short mode")
 	}
+	if os.Getenv("FLOWGATE_PROOF") == "" {
+		// As a check (no figures asked for) it runs beside the other process tests: most
+		// of its time is spent waiting for the 30 s timeouts of the activities the killed
+		// worker held.
+		t.Parallel()
+	}
 	n := proofSize(18, 100)
 	const callTimeout = 45 * time.Second // the MCP server gives up on Temporal after 30s
 	dir := t.TempDir()

@@ -15,8 +15,11 @@ import (
 // port, and approves: the workflow goes on from where it was and completes, and its deploy
 // reached the backend once.
 func TestWaitingWorkflowSurvivesServerAndWorkerRestart(t *testing.T) {
+	// Each case has its own stack, files and ports: they run beside the others.
+	t.Parallel()
 	for _, d := range []devserver.Durability{devserver.DurabilityProcessCrash, devserver.DurabilityLegacy, "postgres"} {
 		t.Run(string(d), func(t *testing.T) {
+			t.Parallel()
 			dbFile := testenv.TempFile(t, "temporal.db")
 			dataDir := t.TempDir()
 			opts := testenv.Options{DatabaseFile: dbFile, DataDir: dataDir, Durability: d, NoMCP: true}

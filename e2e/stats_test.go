@@ -85,6 +85,8 @@ func TestStatsCountThePileByKindAndGate(t *testing.T) {
 // while /metrics reports the pile by process and gate, the cache's own counters and the
 // embedded server's history caches.
 func TestDevShowsItsCachesAndThePile(t *testing.T) {
+	// Its own flowgate dev process, ports and data folder: it runs beside the others.
+	t.Parallel()
 	args, mcpAddr, _ := devOnFreePorts(t, t.TempDir())
 	dev := startDev(t, append(args, "--workflow-cache", "2", "--history-cache", "64")...)
 	dev.waitReady(t, mcpAddr)

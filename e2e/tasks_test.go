@@ -158,6 +158,8 @@ func (c *taskClient) waitTask(t *testing.T, id string, want mcpgo.TaskStatus) {
 // (tagged with the task) and returns the run's end; a cancelled task undoes its first
 // step; another identity cannot see or cancel them; the spec's errors are returned.
 func TestTasksAreRunsThatOutliveTheServer(t *testing.T) {
+	// Its own flowgate dev processes, ports and data folder: it runs beside the others.
+	t.Parallel()
 	dir := t.TempDir()
 	procs := filepath.Join(dir, "processes")
 	os.Mkdir(procs, 0o755)

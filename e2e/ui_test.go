@@ -50,6 +50,9 @@ func artifacts(t *testing.T) string {
 // Temporal web UI's list by Flowgate's search attributes, opens it and sees it waiting at
 // the approval gate, approves it through MCP, and sees it completed after a reload.
 func TestTemporalUIShowsAndFollowsARun(t *testing.T) {
+	// Its own browser and runs: it runs beside the process tests, after the serial
+	// tests that share the stack with it.
+	t.Parallel()
 	chrome := chromium(t)
 	env := testenv.Shared(t)
 	ui := env.Server.UIURL()
