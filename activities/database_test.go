@@ -34,11 +34,14 @@ func openDB(t testing.TB) (*activities.Database, string) {
 // eachDatabase runs a test against a new SQLite file and, when FLOWGATE_TEST_POSTGRES
 // names a PostgreSQL server (.ci/run starts one), against a new PostgreSQL database.
 func eachDatabase(t *testing.T, test func(t *testing.T, db *activities.Database, target string)) {
+	// Each has a database of its own: they run side by side.
 	t.Run("sqlite", func(t *testing.T) {
+		t.Parallel()
 		db, path := openDB(t)
 		test(t, db, path)
 	})
 	t.Run("postgres", func(t *testing.T) {
+		t.Parallel()
 		db, dsn := openPostgres(t)
 		test(t, db, dsn)
 	})
