@@ -28,7 +28,13 @@ type proc struct {
 
 func startProc(t testing.TB, args ...string) *proc {
 	t.Helper()
-	p := &proc{cmd: exec.Command(flowgateBinary(t), args...), out: &syncBuffer{}, done: make(chan struct{})}
+	return startCmd(t, exec.Command(flowgateBinary(t), args...))
+}
+
+// startCmd starts cmd, collecting its output, and kills it at the end of the test.
+func startCmd(t testing.TB, cmd *exec.Cmd) *proc {
+	t.Helper()
+	p := &proc{cmd: cmd, out: &syncBuffer{}, done: make(chan struct{})}
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -39,10 +45,8 @@ func startProc(t testing.TB, args ...string) *proc {
 	}()
 	t.Cleanup(func() {
 		state := "running until the end of the test"
-		select {
-		case <-p.done:
-			state = fmt.Sprintf("had ended: %v", p.err)
-		default:
+		if ended, err := p.ended(); ended {
+			state = fmt.Sprintf("had ended: %v", err)
 		}
 		p.kill()
 		if t.Failed() {
@@ -52,7 +56,7 @@ func startProc(t testing.TB, args ...string) *proc {
 			if len(out) > 20_000 {
 				out = "… (cut)\n" + out[len(out)-20_000:]
 			}
-			t.Logf("flowgate %s (%s) said:\n%s", strings.Join(args, " "), state, out)
+			t.Logf("flowgate %s (%s) said:\n%s", strings.Join(cmd.Args[1:], " "), state, out)
 		}
 	})
 	return p
@@ -68,6 +72,16 @@ func (p *proc) kill() {
 func (p *proc) wait() error {
 	<-p.done
 	return p.err
+}
+
+// ended reports whether the process has ended, and how.
+func (p *proc) ended() (bool, error) {
+	select {
+	case <-p.done:
+		return true, p.err
+	default:
+		return false, nil
+	}
 }
 
 func waitHTTP(t testing.TB, url string) {

@@ -392,8 +392,7 @@ func TestADefinedRunOutlivesKill9AndItsFile(t *testing.T) {
 	waitStatus(t, cs, started.WorkflowID, workflows.StatusWaitingApproval)
 	waitIdle(t, args, started.WorkflowID)
 	cs.Close()
-	first.cmd.Process.Kill()
-	first.cmd.Wait()
+	first.kill()
 	os.Remove(filepath.Join(procs, "refund_approval.yaml"))
 
 	second := startDev(t, args...)

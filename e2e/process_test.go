@@ -36,9 +36,8 @@ func freePort(t testing.TB) int {
 
 // devProcess is `flowgate dev` running as its own OS process.
 type devProcess struct {
-	cmd    *exec.Cmd
+	*proc
 	mcpURL string
-	out    *syncBuffer
 }
 
 func startDev(t *testing.T, args ...string) *devProcess {
@@ -49,15 +48,7 @@ func startDev(t *testing.T, args ...string) *devProcess {
 // startDevOf starts `flowgate dev` of the binary bin.
 func startDevOf(t *testing.T, bin string, args ...string) *devProcess {
 	t.Helper()
-	out := &syncBuffer{}
-	cmd := exec.Command(bin, append([]string{"dev", "--log-level", "error"}, args...)...)
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	p := &devProcess{cmd: cmd, out: out}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	return p
+	return &devProcess{proc: startCmd(t, exec.Command(bin, append([]string{"dev", "--log-level", "error"}, args...)...))}
 }
 
 // devOnFreePorts returns the flags of a `flowgate dev` on data folder dir with free ports
@@ -97,7 +88,7 @@ func (p *devProcess) stop(t *testing.T, sig os.Signal) {
 	if err := p.cmd.Process.Signal(sig); err != nil {
 		t.Fatal(err)
 	}
-	_ = p.cmd.Wait()
+	_ = p.wait()
 }
 
 func (p *devProcess) waitReady(t *testing.T, mcpAddr string) {
@@ -106,8 +97,8 @@ func (p *devProcess) waitReady(t *testing.T, mcpAddr string) {
 	deadline := time.Now().Add(60 * time.Second)
 	var lastErr error
 	for time.Now().Before(deadline) {
-		if p.cmd.ProcessState != nil {
-			t.Fatalf("flowgate dev exited before it was ready: %s", p.out)
+		if ended, err := p.ended(); ended {
+			t.Fatalf("flowgate dev exited (%v) before it was ready: %s", err, p.out)
 		}
 		resp, err := http.Get("http://" + mcpAddr + "/healthz")
 		if err == nil {
@@ -123,7 +114,10 @@ func (p *devProcess) waitReady(t *testing.T, mcpAddr string) {
 	// Not ready: SIGQUIT makes the Go runtime print every goroutine, which shows where
 	// the start is stuck.
 	_ = p.cmd.Process.Signal(syscall.SIGQUIT)
-	time.Sleep(2 * time.Second)
+	select {
+	case <-p.done: // it printed them and exited
+	case <-time.After(10 * time.Second):
+	}
 	out := p.out.String()
 	if len(out) > 200_000 {
 		out = out[:200_000] + "\n… (cut)"
@@ -246,7 +240,7 @@ func TestKill9OfTheWholeStackLosesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
-	go func() { done <- second.cmd.Wait() }()
+	go func() { done <- second.wait() }()
 	select {
 	case err := <-done:
 		if err != nil {
