@@ -91,7 +91,11 @@ func TestSubscribersHearOfEachChangeFromOneWatcher(t *testing.T) {
 		t.Fatal(err)
 	}
 	before := heard[n-1].Load()
-	time.Sleep(300 * time.Millisecond) // the watcher's long poll is open
+	// The run's hub has read its history and long-polls for what comes next.
+	testenv.WaitFor(t, 10*time.Second, "the run's history long-polled", func() (bool, error) {
+		st := env.MCP.FeedStats()
+		return st.Hubs == 1 && st.Polls >= 2, fmt.Errorf("%+v", st)
+	})
 	for _, h := range heard[:n-1] {
 		h.Store(0)
 	}
