@@ -142,7 +142,9 @@ func (c *taskClient) getTask(t *testing.T, id string) (mcpgo.GetTaskResult, *mcp
 
 func (c *taskClient) waitTask(t *testing.T, id string, want mcpgo.TaskStatus) {
 	t.Helper()
-	testenv.WaitFor(t, 30*time.Second, id+" "+string(want), func() (bool, error) {
+	// Ten a second: the server (auth on) allows the identity 20 a second, bursts of 40, and
+	// a faster poll during a slow step left none for the test's next call (429).
+	testenv.WaitForEvery(t, 30*time.Second, 100*time.Millisecond, id+" "+string(want), func() (bool, error) {
 		got, rpcErr := c.getTask(t, id)
 		if rpcErr != nil {
 			return false, fmt.Errorf("%+v", rpcErr)

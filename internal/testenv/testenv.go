@@ -299,6 +299,14 @@ func TempFile(t testing.TB, name string) string {
 // WaitFor polls cond every 20ms until it holds or the timeout passes.
 func WaitFor(t testing.TB, timeout time.Duration, what string, cond func() (bool, error)) {
 	t.Helper()
+	WaitForEvery(t, timeout, 20*time.Millisecond, what, cond)
+}
+
+// WaitForEvery is WaitFor asking every interval: for a condition asked of a server that
+// limits each identity's requests (an MCP server with auth on allows 20 a second), so the
+// asking does not use up what the test itself sends next.
+func WaitForEvery(t testing.TB, timeout, interval time.Duration, what string, cond func() (bool, error)) {
+	t.Helper()
 	deadline := time.Now().Add(timeout)
 	var lastErr error
 	for time.Now().Before(deadline) {
@@ -307,7 +315,7 @@ func WaitFor(t testing.TB, timeout time.Duration, what string, cond func() (bool
 			return
 		}
 		lastErr = err
-		time.Sleep(20 * time.Millisecond)
+		time.Sleep(interval)
 	}
 	t.Fatalf("%s: not within %s (last error: %v)", what, timeout, lastErr)
 }
