@@ -117,6 +117,10 @@ func OpenDatabase(ctx context.Context, target string) (*Database, error) {
 		return nil, fmt.Errorf("app database %s: %w", path, err)
 	}
 	rw.SetMaxOpenConns(1) // SQLite has one writer; one connection avoids lock errors.
+	if err := openWhileBusy(ctx, rw); err != nil {
+		rw.Close()
+		return nil, fmt.Errorf("app database %s: %w", path, err)
+	}
 	d := &Database{rw: rw}
 	if err := d.migrate(ctx); err != nil {
 		rw.Close()
@@ -768,9 +772,32 @@ func (d *Database) CollectRecords(ctx context.Context, in CollectInput) (Collect
 
 func now() string { return time.Now().UTC().Format(time.RFC3339) }
 
+// sqliteBusyTimeout is how long a SQLite connection waits for a lock another holds.
+const sqliteBusyTimeout = 5 * time.Second
+
+// openWhileBusy opens db's first connection. Switching a new file to WAL does not wait the
+// busy timeout: while another process switches the same file (workers starting together
+// on a new data folder), SQLite answers SQLITE_BUSY at once. It is asked again, for as
+// long as the busy timeout would have waited.
+func openWhileBusy(ctx context.Context, db *sql.DB) error {
+	deadline := time.Now().Add(sqliteBusyTimeout)
+	for {
+		err := db.PingContext(ctx)
+		var se *sqlite.Error
+		if err == nil || !errors.As(err, &se) || se.Code()&0xff != sqlite3.SQLITE_BUSY || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
 func sqliteDSN(path string, readOnly bool) string {
 	q := url.Values{}
-	q.Add("_pragma", "busy_timeout(5000)")
+	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", sqliteBusyTimeout.Milliseconds()))
 	q.Add("_pragma", "foreign_keys(1)")
 	if readOnly {
 		q.Set("mode", "ro")
@@ -778,6 +805,10 @@ func sqliteDSN(path string, readOnly bool) string {
 	} else {
 		q.Add("_pragma", "journal_mode(wal)")
 		q.Add("_pragma", "synchronous(normal)")
+		// A writer's transactions take the write lock as they begin, waiting the busy
+		// timeout for it: a deferred one that read first fails at once when another
+		// process wrote meanwhile (workers starting together on one data folder).
+		q.Set("_txlock", "immediate")
 	}
 	return "file:" + path + "?" + q.Encode()
 }
