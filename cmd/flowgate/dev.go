@@ -109,6 +109,11 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err := pf.Check(); err != nil {
 		return usageError{err}
 	}
+	if *debugAddr != "" {
+		if err := debugserver.Check(*debugAddr); err != nil {
+			return usageError{err}
+		}
+	}
 	if *historyCache < 1 || *historyCache > devserver.MaxHistoryCacheSize {
 		return usageError{fmt.Errorf("--history-cache %d: allowed is 1 to %d runs whose state the embedded Temporal keeps in memory (default %d)", *historyCache, devserver.MaxHistoryCacheSize, devserver.DefaultHistoryCacheSize)}
 	}

@@ -14,15 +14,24 @@ import (
 	"time"
 )
 
+// Check refuses an address Listen would refuse, so a command can say so before it starts
+// anything.
+func Check(addr string) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("--debug-addr %q is not host:port", addr)
+	}
+	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return fmt.Errorf("--debug-addr %s is not a loopback address; allowed: 127.0.0.1:PORT or localhost:PORT (profiles show the process's memory)", addr)
+	}
+	return nil
+}
+
 // Listen serves /debug/pprof/ (and POST /debug/free-os-memory) on addr, which must be a loopback address: profiles show
 // the process's memory. It returns the server's stop function.
 func Listen(addr string) (stop func() error, err error) {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return nil, fmt.Errorf("--debug-addr %q is not host:port", addr)
-	}
-	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
-		return nil, fmt.Errorf("--debug-addr %s is not a loopback address; allowed: 127.0.0.1:PORT or localhost:PORT (profiles show the process's memory)", addr)
+	if err := Check(addr); err != nil {
+		return nil, err
 	}
 	l, err := net.Listen("tcp", addr)
 	if err != nil {
