@@ -81,21 +81,28 @@ func (c *stdioClient) call(t *testing.T, id, line string) string {
 	}
 }
 
+// httpSession serves a new Server (no Temporal, no auth) over HTTP until the test ends and
+// opens a session: the server, its endpoint and the session id.
+func httpSession(t *testing.T) (*Server, string, string) {
+	t.Helper()
+	s, err := New(Config{Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(s.HTTPHandler())
+	t.Cleanup(srv.Close)
+	endpoint := srv.URL + EndpointPath
+	resp, _ := mcpCall(t, endpoint, nil, initBody("t"))
+	return s, endpoint, resp.Header.Get("Mcp-Session-Id")
+}
+
 const stdioInit = `{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}`
 
 // TestStdioRefusesSubscriptionsItCannotKeepAsHTTPDoes: a resources/subscribe the server
 // cannot keep is refused over stdio with the very answer HTTP gives. (Before: stdio had no
 // subscribe guard, acknowledged it with an empty result, and dropped it.)
 func TestStdioRefusesSubscriptionsItCannotKeepAsHTTPDoes(t *testing.T) {
-	s, err := New(Config{Logger: quiet()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(s.HTTPHandler())
-	defer srv.Close()
-	endpoint := srv.URL + EndpointPath
-	resp, _ := mcpCall(t, endpoint, nil, initBody("t"))
-	sid := resp.Header.Get("Mcp-Session-Id")
+	s, endpoint, sid := httpSession(t)
 	stdio := serveStdio(t, s)
 	stdio.call(t, "0", stdioInit)
 	stdio.send(t, `{"jsonrpc":"2.0","method":"notifications/initialized"}`)
@@ -211,15 +218,7 @@ func TestParseMessageSortsWhatArrives(t *testing.T) {
 // guard looked for the text "task and let the escaped call through to mcp-go's own task
 // store, which knows no identity.)
 func TestAnEscapedTaskKeyIsStillATaskCall(t *testing.T) {
-	s, err := New(Config{Logger: quiet()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(s.HTTPHandler())
-	defer srv.Close()
-	endpoint := srv.URL + EndpointPath
-	resp, _ := mcpCall(t, endpoint, nil, initBody("t"))
-	sid := resp.Header.Get("Mcp-Session-Id")
+	_, endpoint, sid := httpSession(t)
 	const call = `{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"get_workflow_status","arguments":{"workflow_id":"x"},%s:{"ttl":60000}}}`
 	_, plain := mcpCall(t, endpoint, inSession(sid), fmt.Sprintf(call, `"task"`))
 	_, escaped := mcpCall(t, endpoint, inSession(sid), fmt.Sprintf(call, `"\u0074ask"`))

@@ -18,6 +18,7 @@ import (
 	"github.com/flowgate/flowgate/activities"
 	"github.com/flowgate/flowgate/internal/app"
 	"github.com/flowgate/flowgate/internal/metrics"
+	"github.com/flowgate/flowgate/internal/words"
 	"github.com/flowgate/flowgate/workflows"
 )
 
@@ -181,7 +182,7 @@ func (s *Server) readStats(ctx context.Context, req mcp.ReadResourceRequest) ([]
 		}
 		st.ByType[k] = n
 	}
-	for _, status := range statusNames() {
+	for _, status := range words.Strings(workflows.Statuses) {
 		n, err := count(app.ListQuery("", status))
 		if err != nil {
 			return nil, internalError(s.explain(ctx, "", err))

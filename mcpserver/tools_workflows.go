@@ -81,14 +81,8 @@ type ListArgs struct {
 
 // ListItem is one workflow in list_workflows.
 type ListItem struct {
-	WorkflowID  string     `json:"workflow_id"`
-	Type        string     `json:"type"`
-	Status      string     `json:"status"`
-	CurrentStep string     `json:"current_step,omitempty"`
-	RequestedBy string     `json:"requested_by,omitempty"`
-	StartedAt   time.Time  `json:"started_at"`
-	ClosedAt    *time.Time `json:"closed_at,omitempty"`
-	UIURL       string     `json:"ui_url,omitempty"`
+	app.RunSummary
+	UIURL string `json:"ui_url,omitempty"`
 }
 
 // Pagination tells how to get the next page.
@@ -116,22 +110,6 @@ const (
 	DefaultListLimit = app.DefaultListLimit
 	MaxListLimit     = app.MaxListLimit
 )
-
-func kindNames() []string {
-	out := make([]string, len(workflows.Kinds))
-	for i, k := range workflows.Kinds {
-		out[i] = string(k)
-	}
-	return out
-}
-
-func statusNames() []string {
-	out := make([]string, len(workflows.Statuses))
-	for i, s := range workflows.Statuses {
-		out[i] = string(s)
-	}
-	return out
-}
 
 func (s *Server) addWorkflowTools() {
 	s.mcp.AddTool(mcp.NewTool("start_workflow",
@@ -164,7 +142,7 @@ To follow the run: if your client speaks MCP tasks, call this as a task (params.
 - continue: for a workflow in waiting_input (a step failed after its retries): runs the step again once the cause is fixed. reject there ends the workflow as failed and undoes its work.
 `+actionLines()+`Returns the new status.`),
 		mcp.WithString("workflow_id", mcp.Required(), mcp.MaxLength(MaxIDLength)),
-		mcp.WithString("action", mcp.Required(), mcp.Enum(actionNames()...)),
+		mcp.WithString("action", mcp.Required(), mcp.Enum(words.Strings(workflows.Actions)...)),
 		mcp.WithString("step", mcp.MaxLength(MaxIDLength), mcp.Description("The step you saw waiting (recommended).")),
 		mcp.WithString("comment", mcp.MaxLength(MaxCommentLength), mcp.Description("Why; recorded in the workflow's audit history.")),
 		mcp.WithOutputSchema[StatusResult](),
@@ -176,7 +154,7 @@ To follow the run: if your client speaks MCP tasks, call this as a task (params.
 	s.mcp.AddTool(mcp.NewTool("list_workflows",
 		mcp.WithDescription("List Flowgate workflows, newest first, optionally filtered by type and status (status=waiting_approval lists what waits for a person). Pass pagination.next_cursor as cursor for the next page."),
 		mcp.WithString("workflow_type", mcp.Enum(s.workflowTypes()...)),
-		mcp.WithString("status", mcp.Enum(statusNames()...)),
+		mcp.WithString("status", mcp.Enum(words.Strings(workflows.Statuses)...)),
 		mcp.WithInteger("limit", mcp.Min(1), mcp.Max(MaxListLimit), mcp.DefaultNumber(DefaultListLimit)),
 		mcp.WithString("cursor", mcp.Description("next_cursor from the previous page.")),
 		mcp.WithBoolean("include_total", mcp.Description("count every match for pagination.total, however long it takes; without it a count that takes longer than "+s.cfg.ListCountBudget.String()+" (many thousands of runs) is left out, and has_more still says whether a page follows.")),
@@ -264,15 +242,6 @@ func (s *Server) getStatus(ctx context.Context, _ mcp.CallToolRequest, args Work
 	}
 	res := StatusResult{StatusView: v, UIURL: s.uiLink(v.WorkflowID)}
 	return mcp.NewToolResultStructured(res, describeStatus(v)), nil
-}
-
-// actionNames are the actions advance_workflow takes.
-func actionNames() []string {
-	out := make([]string, len(workflows.Actions))
-	for i, a := range workflows.Actions {
-		out[i] = string(a)
-	}
-	return out
 }
 
 // actionLines describe, in advance_workflow's description, the actions beyond the three
@@ -405,8 +374,7 @@ func (s *Server) listWorkflows(ctx context.Context, _ mcp.CallToolRequest, args 
 	total, seen := page.Total, page.Seen
 	res := ListResult{Items: []ListItem{}, Pagination: Pagination{Limit: cmp.Or(args.Limit, app.DefaultListLimit), Total: total, HasMore: page.HasMore, NextCursor: page.NextCursor}}
 	for _, r := range page.Items {
-		res.Items = append(res.Items, ListItem{WorkflowID: r.WorkflowID, Type: r.Type, Status: r.Status, CurrentStep: r.CurrentStep,
-			RequestedBy: r.RequestedBy, StartedAt: r.StartedAt, ClosedAt: r.ClosedAt, UIURL: s.uiLink(r.WorkflowID)})
+		res.Items = append(res.Items, ListItem{RunSummary: r, UIURL: s.uiLink(r.WorkflowID)})
 	}
 	var lines []string
 	if total != nil {

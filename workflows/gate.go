@@ -10,6 +10,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/flowgate/flowgate/activities"
+	"github.com/flowgate/flowgate/internal/words"
 )
 
 // A gate is where a run waits for people: an approval gate, or a failed step waiting for
@@ -300,10 +301,7 @@ func (g *gate) actions() []Action {
 
 // actionList names actions for an error: "approve, reject or remind".
 func actionList(actions []Action) string {
-	names := make([]string, len(actions))
-	for i, a := range actions {
-		names[i] = string(a)
-	}
+	names := words.Strings(actions)
 	if len(names) < 2 {
 		return strings.Join(names, "")
 	}

@@ -1,12 +1,9 @@
 package workflows_test
 
 import (
-	"context"
 	"slices"
 	"testing"
 	"time"
-
-	"go.temporal.io/sdk/activity"
 
 	"github.com/flowgate/flowgate/activities"
 	"github.com/flowgate/flowgate/workflows"
@@ -19,11 +16,7 @@ import (
 // approvers in a loop.
 func TestRemindTellsTheApproversAgainAtMostHourly(t *testing.T) {
 	h := newHarness(t)
-	var notices []activities.Notice
-	h.env.RegisterActivityWithOptions(func(_ context.Context, n activities.Notice) (activities.NoticeResult, error) {
-		notices = append(notices, n)
-		return activities.NoticeResult{Channels: 1, Delivered: []string{"test"}}, nil
-	}, activity.RegisterOptions{Name: "Notify", DisableAlreadyRegisteredCheck: true})
+	notices := h.tellOneChannel()
 	d, src := refundSource(t)
 	var early, stranger, asked, again *outcome
 	h.at(30*time.Minute, func() {
@@ -59,13 +52,13 @@ func TestRemindTellsTheApproversAgainAtMostHourly(t *testing.T) {
 		t.Errorf("reminders asked for in the record %+v, want alice's only", reminded)
 	}
 	told := 0
-	for _, n := range notices {
+	for _, n := range *notices {
 		if n.Event == activities.EventReminder && n.Step == "finance_approval" {
 			told++
 		}
 	}
 	if told != 1 {
-		t.Errorf("%d reminders told, want 1 (notices %+v)", told, notices)
+		t.Errorf("%d reminders told, want 1 (notices %+v)", told, *notices)
 	}
 }
 
@@ -74,9 +67,7 @@ func TestRemindTellsTheApproversAgainAtMostHourly(t *testing.T) {
 // accepted (or refused for an hour) while it would reach nobody.
 func TestRemindIsNotOfferedWhenNobodyCanBeTold(t *testing.T) {
 	h := newHarness(t)
-	h.env.RegisterActivityWithOptions(func(context.Context, activities.Notice) (activities.NoticeResult, error) {
-		return activities.NoticeResult{Channels: 0}, nil
-	}, activity.RegisterOptions{Name: "Notify", DisableAlreadyRegisteredCheck: true})
+	h.tellNoChannel()
 	d, src := refundSource(t)
 	var asked *outcome
 	h.at(2*time.Hour, func() {

@@ -1,14 +1,12 @@
 package workflows_test
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
 	"time"
 
-	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/flowgate/flowgate/activities"
@@ -243,11 +241,7 @@ func TestARequesterNameThatCouldSpoofARecordIsRefused(t *testing.T) {
 
 func TestNoticesShowNoControlOrBidiCharacters(t *testing.T) {
 	h := newHarness(t)
-	var notices []activities.Notice
-	h.env.RegisterActivityWithOptions(func(_ context.Context, n activities.Notice) (activities.NoticeResult, error) {
-		notices = append(notices, n)
-		return activities.NoticeResult{Channels: 1, Delivered: []string{"test"}}, nil
-	}, activity.RegisterOptions{Name: "Notify", DisableAlreadyRegisteredCheck: true})
+	notices := h.tellOneChannel()
 	d, src := refundSource(t)
 	h.at(time.Hour, func() { h.advance(decide(workflows.ActionApprove, "approval", "bob", finance)) })
 	// The harness starts the run as a raw client would, past PrepareStart's check of the name.
@@ -256,10 +250,10 @@ func TestNoticesShowNoControlOrBidiCharacters(t *testing.T) {
 	if _, err := h.result(); err != nil {
 		t.Fatal(err)
 	}
-	if len(notices) == 0 {
+	if len(*notices) == 0 {
 		t.Fatal("no notice was sent")
 	}
-	for _, n := range notices {
+	for _, n := range *notices {
 		if strings.ContainsRune(n.Summary+n.RequestedBy+n.Who+string(n.Params), '\u202e') {
 			t.Errorf("notice %s holds U+202E: summary %q, requested by %q, params %s", n.Event, n.Summary, n.RequestedBy, n.Params)
 		}

@@ -1,7 +1,6 @@
 package workflows_test
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/workflow"
 
@@ -181,11 +179,7 @@ func TestAResumedRunStillUndoesWhatTheFirstRunDid(t *testing.T) {
 // and the next run waits at the same step until the same deadline, where a reject ends it.
 func TestAFailedStepWaitsAsAGateThatTellsAndContinuesAsNew(t *testing.T) {
 	h := newHarness(t)
-	var notices []activities.Notice
-	h.env.RegisterActivityWithOptions(func(_ context.Context, n activities.Notice) (activities.NoticeResult, error) {
-		notices = append(notices, n)
-		return activities.NoticeResult{Channels: 1, Delivered: []string{"test"}}, nil
-	}, activity.RegisterOptions{Name: "Notify", DisableAlreadyRegisteredCheck: true})
+	notices := h.tellOneChannel()
 	d, src := refundSource(t)
 	var deadline time.Time
 	h.at(time.Hour, func() { h.advance(decide(workflows.ActionApprove, "approval", "bob", finance)) })
@@ -204,9 +198,10 @@ func TestAFailedStepWaitsAsAGateThatTellsAndContinuesAsNew(t *testing.T) {
 	if !h.env.IsWorkflowCompleted() || !errors.As(h.env.GetWorkflowError(), &can) {
 		t.Fatalf("the run ended with %v, want continue-as-new", h.env.GetWorkflowError())
 	}
-	i := slices.IndexFunc(notices, func(n activities.Notice) bool { return n.Event == activities.EventInputRequired })
-	if i < 0 || notices[i].Step != "notify_customer" || notices[i].Attempt != 1 || !strings.Contains(notices[i].Failure, "has no field row") {
-		t.Errorf("notices %+v; want input_required at notify_customer saying why it failed", notices)
+	told := *notices
+	i := slices.IndexFunc(told, func(n activities.Notice) bool { return n.Event == activities.EventInputRequired })
+	if i < 0 || told[i].Step != "notify_customer" || told[i].Attempt != 1 || !strings.Contains(told[i].Failure, "has no field row") {
+		t.Errorf("notices %+v; want input_required at notify_customer saying why it failed", *notices)
 	}
 	var in workflows.ProcessInput
 	if err := converter.GetDefaultDataConverter().FromPayloads(can.Input, &in); err != nil {

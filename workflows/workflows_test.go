@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/temporal"
@@ -955,4 +956,23 @@ func testEverySignalLeavesATrace(t *testing.T, defined bool) {
 			t.Errorf("ignored[%d] = %q, want %q", i, ignored[i].Detail, want)
 		}
 	}
+}
+
+// tellOneChannel makes h's notification activity answer as one channel that took every
+// notice, and returns the notices it was given, in order.
+func (h *harness) tellOneChannel() *[]activities.Notice {
+	var notices []activities.Notice
+	h.env.RegisterActivityWithOptions(func(_ context.Context, n activities.Notice) (activities.NoticeResult, error) {
+		notices = append(notices, n)
+		return activities.NoticeResult{Channels: 1, Delivered: []string{"test"}}, nil
+	}, activity.RegisterOptions{Name: "Notify", DisableAlreadyRegisteredCheck: true})
+	return &notices
+}
+
+// tellNoChannel makes h's notification activity answer as Flowgate with no channel
+// configured.
+func (h *harness) tellNoChannel() {
+	h.env.RegisterActivityWithOptions(func(context.Context, activities.Notice) (activities.NoticeResult, error) {
+		return activities.NoticeResult{}, nil
+	}, activity.RegisterOptions{Name: "Notify", DisableAlreadyRegisteredCheck: true})
 }

@@ -9,6 +9,7 @@ import (
 
 	"go.temporal.io/sdk/client"
 
+	"github.com/flowgate/flowgate/internal/words"
 	"github.com/flowgate/flowgate/workflows"
 )
 
@@ -33,7 +34,7 @@ func (d Decision) Check() error {
 		return err
 	}
 	if !slices.Contains(workflows.Actions, d.Action) {
-		return &ArgError{"action", fmt.Sprintf("%q is not an action", d.Action), actionNames()}
+		return &ArgError{"action", fmt.Sprintf("%q is not an action", d.Action), strings.Join(words.Strings(workflows.Actions), " | ")}
 	}
 	if len(d.Comment) > MaxCommentLength {
 		return &ArgError{"comment", fmt.Sprintf("is %d characters long", len(d.Comment)), fmt.Sprintf("at most %d", MaxCommentLength)}
@@ -59,15 +60,6 @@ func (d Decision) NeededScopes() []string {
 		}
 	}
 	return out
-}
-
-// actionNames lists the actions of an advance: "approve | reject | continue | remind".
-func actionNames() string {
-	names := make([]string, len(workflows.Actions))
-	for i, a := range workflows.Actions {
-		names[i] = string(a)
-	}
-	return strings.Join(names, " | ")
 }
 
 // Advance sends the caller's decision through the run's validated advance update and

@@ -15,6 +15,7 @@ import (
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/api/workflowservice/v1"
 
+	"github.com/flowgate/flowgate/internal/words"
 	"github.com/flowgate/flowgate/workflows"
 )
 
@@ -78,7 +79,7 @@ func (s *Service) List(ctx context.Context, c Caller, r ListRequest) (ListPage, 
 		return page, &ArgError{"workflow_type", fmt.Sprintf("%q is not a workflow type", r.Process), strings.Join(s.Processes(), " | ")}
 	}
 	if r.Status != "" && !slices.Contains(workflows.Statuses, workflows.Status(r.Status)) {
-		return page, &ArgError{"status", fmt.Sprintf("%q is not a status", r.Status), statusNames()}
+		return page, &ArgError{"status", fmt.Sprintf("%q is not a status", r.Status), strings.Join(words.Strings(workflows.Statuses), " | ")}
 	}
 	if r.Limit == 0 {
 		r.Limit = DefaultListLimit
@@ -186,14 +187,6 @@ func (s *Service) ListCountBudget() time.Duration {
 		return s.cfg.ListCountBudget
 	}
 	return DefaultListCountBudget
-}
-
-func statusNames() string {
-	names := make([]string, len(workflows.Statuses))
-	for i, st := range workflows.Statuses {
-		names[i] = string(st)
-	}
-	return strings.Join(names, " | ")
 }
 
 func ptr[T any](v T) *T { return &v }

@@ -19,3 +19,13 @@ func FirstLine(s string) string {
 	s, _, _ = strings.Cut(s, "\n")
 	return s
 }
+
+// Strings is a list of names of a string type (statuses, actions) as plain strings, for
+// enums and the allowed values of an error.
+func Strings[T ~string](xs []T) []string {
+	out := make([]string, len(xs))
+	for i, x := range xs {
+		out[i] = string(x)
+	}
+	return out
+}

@@ -13,3 +13,10 @@ func TestPluralAndFirstLine(t *testing.T) {
 		t.Errorf("FirstLine of one line: %q", got)
 	}
 }
+
+func TestStringsListsNamesInOrder(t *testing.T) {
+	type status string
+	if got := Strings([]status{"pending", "completed"}); len(got) != 2 || got[0] != "pending" || got[1] != "completed" {
+		t.Errorf("Strings = %q", got)
+	}
+}
