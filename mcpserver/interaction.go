@@ -56,31 +56,91 @@ func canElicit(ctx context.Context) bool {
 // askToConfirm is a tool result asking the client to have its person confirm message.
 // From protocol 2026-07-28 the client answers and retries the call; for older clients
 // mcp-go sends elicitation/create and calls the handler again with the answer.
-// state is the signed requestState the answer must carry back.
-func askToConfirm(message, state string) *mcp.CallToolResult {
+// state is the signed requestState the answer must carry back. At a gate that declares
+// inputs (their JSON Schema), the person is asked for them in the same form, each
+// filled with what the agent gave (given).
+func askToConfirm(message, state string, inputs, given map[string]any) *mcp.CallToolResult {
+	props := map[string]any{
+		"confirm": map[string]any{"type": "boolean", "title": "Confirm", "description": "Yes, do it."},
+	}
+	required := []string{"confirm"}
+	if p, ok := inputs["properties"].(map[string]any); ok {
+		for name, v := range p {
+			prop, ok := v.(map[string]any)
+			if !ok || name == "confirm" {
+				continue
+			}
+			props[name] = elicitable(prop, given[name])
+		}
+		for _, r := range asStrings(inputs["required"]) {
+			if r != "confirm" {
+				required = append(required, r)
+			}
+		}
+	}
 	return server.NewInputRequestBuilder(state).Elicit(confirmID, mcp.ElicitationParams{
-		Message: message,
-		RequestedSchema: map[string]any{
-			"type": "object",
-			"properties": map[string]any{
-				"confirm": map[string]any{"type": "boolean", "title": "Confirm", "description": "Yes, do it."},
-			},
-			"required": []string{"confirm"},
-		},
+		Message:         message,
+		RequestedSchema: map[string]any{"type": "object", "properties": props, "required": required},
 	}).ToolResult()
 }
 
+// elicitable is an input's schema as MCP's restricted elicitation schema allows it (no
+// pattern: the gate still checks it), with the agent's value as its default.
+func elicitable(prop map[string]any, given any) map[string]any {
+	out := map[string]any{}
+	for _, k := range []string{"type", "title", "description", "enum", "default", "minimum", "maximum", "minLength", "maxLength", "format"} {
+		if v, ok := prop[k]; ok {
+			out[k] = v
+		}
+	}
+	if given != nil {
+		out["default"] = given
+	}
+	return out
+}
+
+func asStrings(v any) []string {
+	switch x := v.(type) {
+	case []string:
+		return x
+	case []any:
+		var out []string
+		for _, e := range x {
+			if s, ok := e.(string); ok {
+				out = append(out, s)
+			}
+		}
+		return out
+	}
+	return nil
+}
+
+// confirmation is a person's answer: yes or no, and the inputs they gave with it.
+type confirmation struct {
+	yes    bool
+	inputs map[string]any
+}
+
 // confirmedIn reads the person's answer from a retried call: nil when not asked yet.
-func confirmedIn(req mcp.CallToolRequest) *bool {
+func confirmedIn(req mcp.CallToolRequest) *confirmation {
 	res := server.ElicitationResponse(req.Params.InputResponses, confirmID)
 	if res == nil {
 		return nil
 	}
-	yes := false
+	out := &confirmation{}
 	if res.Action == mcp.ElicitationResponseActionAccept {
 		if content, ok := res.Content.(map[string]any); ok && content["confirm"] == true {
-			yes = true
+			out.yes = true
+			for k, v := range content {
+				if k == "confirm" {
+					continue
+				}
+				if out.inputs == nil {
+					out.inputs = map[string]any{}
+				}
+				out.inputs[k] = v
+			}
 		}
 	}
-	return &yes
+	return out
 }

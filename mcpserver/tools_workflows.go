@@ -48,6 +48,8 @@ type AdvanceArgs struct {
 	Action     string `json:"action"`
 	Step       string `json:"step,omitempty"`
 	Comment    string `json:"comment,omitempty"`
+	// Inputs are what an approve carries at a gate that declares inputs.
+	Inputs map[string]any `json:"inputs,omitempty"`
 }
 
 // WorkflowIDArgs are the arguments of tools that name one workflow.
@@ -145,6 +147,7 @@ To follow the run: if your client speaks MCP tasks, call this as a task (params.
 		mcp.WithString("action", mcp.Required(), mcp.Enum(words.Strings(workflows.Actions)...)),
 		mcp.WithString("step", mcp.MaxLength(MaxIDLength), mcp.Description("The step you saw waiting (recommended).")),
 		mcp.WithString("comment", mcp.MaxLength(MaxCommentLength), mcp.Description("Why; recorded in the workflow's audit history.")),
+		mcp.WithObject("inputs", mcp.Description("With approve, at a gate whose waiting.inputs is set: the values it asks for (a JSON object matching that schema, and meeting waiting.rules), such as the amount approved. Later steps use them.")),
 		mcp.WithOutputSchema[StatusResult](),
 		// A reject undoes work through the services; a second call without step may decide
 		// the next gate.
@@ -274,6 +277,16 @@ func describeStatus(v workflows.StatusView) string {
 		if w.NotBy != "" {
 			text += " " + w.NotBy + " requested it and may not approve it."
 		}
+		if w.Inputs != nil {
+			text += " An approve carries inputs (waiting.inputs is their JSON Schema)"
+			if len(w.Rules) > 0 {
+				text += " that must meet: " + strings.Join(w.Rules, "; ")
+			}
+			text += "."
+		}
+		if w.ReasonOnReject {
+			text += " A reject needs a reason as its comment."
+		}
 	} else if v.CurrentStep != "" && !v.Status.Terminal() {
 		text += " Now at step " + v.CurrentStep + "."
 	}
@@ -319,7 +332,7 @@ func (s *Server) advanceWorkflow(ctx context.Context, request mcp.CallToolReques
 // its person is asked to confirm an approve or reject first; a decision the person just
 // gave through elicitation needs no second asking.
 func (s *Server) advance(ctx context.Context, request mcp.CallToolRequest, args AdvanceArgs, confirm bool) (*mcp.CallToolResult, error) {
-	d := app.Decision{WorkflowID: args.WorkflowID, Action: workflows.Action(args.Action), Step: args.Step, Comment: args.Comment}
+	d := app.Decision{WorkflowID: args.WorkflowID, Action: workflows.Action(args.Action), Step: args.Step, Comment: args.Comment, Inputs: args.Inputs}
 	if err := d.Check(); err != nil {
 		return mcp.NewToolResultError(err.Error()), nil
 	}
@@ -333,14 +346,18 @@ func (s *Server) advance(ctx context.Context, request mcp.CallToolRequest, args 
 			answer = nil
 		}
 		if answer == nil {
-			msg, err := s.describeAdvance(ctx, args)
+			msg, inputs, err := s.describeAdvance(ctx, args)
 			if err != nil {
 				return s.toolError(ctx, "advance_workflow", args.WorkflowID, err), nil
 			}
-			return askToConfirm(msg, s.confirms.issue(s.actor(ctx), args, time.Now())), nil
+			return askToConfirm(msg, s.confirms.issue(s.actor(ctx), args, time.Now()), inputs, args.Inputs), nil
 		}
-		if !*answer {
+		if !answer.yes {
 			return mcp.NewToolResultError(fmt.Sprintf("the person at the client did not confirm: %s of %s was not sent; the workflow still waits", args.Action, args.WorkflowID)), nil
+		}
+		if answer.inputs != nil && d.Action == workflows.ActionApprove {
+			// The person's values are the decision's: they may change what the agent gave.
+			d.Inputs = answer.inputs
 		}
 	}
 	var v workflows.StatusView
@@ -416,10 +433,17 @@ func (s *Server) cancelWorkflow(ctx context.Context, _ mcp.CallToolRequest, args
 
 // describeAdvance says what an approve or reject will do to what, for the person asked
 // to confirm it. The workflow's details give the what.
-func (s *Server) describeAdvance(ctx context.Context, args AdvanceArgs) (string, error) {
+// On an approve at a gate that declares inputs, inputs is their schema, which the
+// person is asked to fill.
+func (s *Server) describeAdvance(ctx context.Context, args AdvanceArgs) (msg string, inputs map[string]any, err error) {
 	var st workflows.State
 	if err := s.app.Query(ctx, args.WorkflowID, workflows.QueryDetails, &st); err != nil {
-		return "", err
+		return "", nil, err
+	}
+	if args.Action == string(workflows.ActionApprove) {
+		if v, err := s.app.Status(ctx, args.WorkflowID); err == nil && v.Waiting != nil {
+			inputs = v.Waiting.Inputs
+		}
 	}
 	step := args.Step
 	if step == "" {
@@ -430,5 +454,5 @@ func (s *Server) describeAdvance(ctx context.Context, args AdvanceArgs) (string,
 		effect = "the workflow ends rejected and undoes what it did"
 	}
 	return fmt.Sprintf("%s step %q of %s %s (requested by %s, parameters %s)? Then %s.",
-		strings.ToUpper(args.Action[:1])+args.Action[1:], step, st.Type, args.WorkflowID, st.RequestedBy, st.Parameters, effect), nil
+		strings.ToUpper(args.Action[:1])+args.Action[1:], step, st.Type, args.WorkflowID, st.RequestedBy, st.Parameters, effect), inputs, nil
 }

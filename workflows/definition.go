@@ -150,6 +150,13 @@ type ApprovalStep struct {
 	Escalate  *Escalation `yaml:"escalate,omitempty" json:"escalate,omitempty"`
 	// Reminder is how long before the deadline approvers are reminded.
 	Reminder string `yaml:"reminder,omitempty" json:"reminder,omitempty"`
+	// Inputs is what an approve carries: a JSON Schema object of primitive fields, which
+	// later steps read as steps.GATE.output.inputs.FIELD.
+	Inputs map[string]any `yaml:"inputs,omitempty" json:"inputs,omitempty"`
+	// Rules are CEL conditions over inputs and params that an approve's inputs must meet.
+	Rules []InputRule `yaml:"rules,omitempty" json:"rules,omitempty"`
+	// RejectNeedsReason refuses a reject without a comment saying why.
+	RejectNeedsReason bool `yaml:"reject_needs_reason,omitempty" json:"reject_needs_reason,omitempty"`
 }
 
 // Escalation is the second group a gate opens to when its first deadline passes.
@@ -343,7 +350,7 @@ var declarationFields = func() map[string][]string {
 	out := map[string][]string{}
 	for _, t := range []reflect.Type{reflect.TypeFor[Definition](), reflect.TypeFor[StepDef](), reflect.TypeFor[ActionDef](),
 		reflect.TypeFor[CallStep](), reflect.TypeFor[SQLStep](), reflect.TypeFor[FileStep](), reflect.TypeFor[BuiltinStep](),
-		reflect.TypeFor[ApprovalStep](), reflect.TypeFor[Escalation](), reflect.TypeFor[Compensation](), reflect.TypeFor[RetryPolicy](),
+		reflect.TypeFor[ApprovalStep](), reflect.TypeFor[InputRule](), reflect.TypeFor[Escalation](), reflect.TypeFor[Compensation](), reflect.TypeFor[RetryPolicy](),
 		reflect.TypeFor[Statement]()} {
 		var fields []string
 		for f := range t.Fields() {
@@ -452,6 +459,7 @@ func (c *checker) check(d Definition) {
 		}
 		if s.Approval != nil {
 			c.checkApproval(append(path, "approval"), *s.Approval)
+			c.checkInputs(append(path, "approval"), *s.Approval)
 			if s.Compensate != nil {
 				c.at(append(path, "compensate"), "approval step %q cannot be compensated; allowed: compensate on the steps that do something", s.Name)
 			}

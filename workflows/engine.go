@@ -290,7 +290,7 @@ func (r *runner) setup(ctx workflow.Context) error {
 					r.ignored(ctx, "", "", fmt.Sprintf("%s signal ignored: its input %s is not a decision; send {\"step\": \"<waiting step>\", \"actor\": \"<your name>\", \"comment\": \"<why>\"}", action, clip(raw)))
 					continue
 				}
-				req := AdvanceRequest{Action: action, Step: d.Step, Actor: strings.TrimSpace(d.Actor), Comment: d.Comment, AllScopes: r.UnsignedHoldsScopes}
+				req := AdvanceRequest{Action: action, Step: d.Step, Actor: strings.TrimSpace(d.Actor), Comment: d.Comment, Inputs: d.Inputs, AllScopes: r.UnsignedHoldsScopes}
 				if err := r.check(ctx, req); err != nil {
 					r.ignored(ctx, d.Step, req.Actor, fmt.Sprintf("%s signal ignored: %v", action, err))
 					continue
@@ -489,7 +489,11 @@ func (r *runner) details() string {
 			if r.req.RequireSignedDecisions {
 				b.WriteString("Decide through Flowgate (advance_workflow on its MCP server): this run accepts only decisions whose identity Flowgate verified, so the UI is for inspection.")
 			} else {
-				b.WriteString("Approve from the UI: Send a Signal → name `approve` (or `reject`), input `{\"step\": \"" + r.gate.step + "\", \"actor\": \"your-name\", \"comment\": \"why\"}`")
+				inputs := ""
+				if r.gate.inputs != nil {
+					inputs = `, "inputs": {` + r.gate.inputs.describe() + `}`
+				}
+				b.WriteString("Approve from the UI: Send a Signal → name `approve` (or `reject`), input `{\"step\": \"" + r.gate.step + "\", \"actor\": \"your-name\", \"comment\": \"why\"" + inputs + "}`")
 				if !r.selfApproval() {
 					fmt.Fprintf(&b, " — any actor but %s.", r.req.RequestedBy)
 				}

@@ -33,6 +33,29 @@ type gate struct {
 	policy *approvalPolicy
 	// toldAt is when the channels were last asked to tell people of the gate.
 	toldAt time.Time
+	// inputs, on a gate that declares them, are what an approve must carry; params are
+	// the run's parameters their rules read.
+	inputs *inputsPlan
+	params map[string]any
+	// reasonOnReject refuses a reject without a comment.
+	reasonOnReject bool
+}
+
+// checkInputs refuses a decision whose inputs the gate does not take: inputs on a gate
+// that declares none or on another action than approve, an approve without valid
+// inputs, or a reject without the reason the gate requires.
+func (g *gate) checkInputs(req AdvanceRequest) error {
+	switch {
+	case len(req.Inputs) > 0 && g.inputs == nil:
+		return fmt.Errorf("step %s takes no inputs; send the decision without inputs", g.step)
+	case len(req.Inputs) > 0 && req.Action != ActionApprove:
+		return fmt.Errorf("inputs go with approve at step %s, not with %s; send the %s without inputs", g.step, req.Action, req.Action)
+	case req.Action == ActionApprove && g.inputs != nil:
+		return g.inputs.check(g.step, req.Inputs, g.params)
+	case req.Action == ActionReject && g.reasonOnReject && strings.TrimSpace(req.Comment) == "":
+		return fmt.Errorf("step %s needs a reason to reject; give it as the comment", g.step)
+	}
+	return nil
 }
 
 // who says who may decide at the gate, in words.
@@ -255,7 +278,10 @@ func (r *runner) check(ctx workflow.Context, req AdvanceRequest) error {
 	if r.gate.kind == gateApproval && req.Action == ActionApprove && !r.selfApproval() && r.sameActor(req.Actor, r.req.RequestedBy) {
 		return fmt.Errorf("%s requested this workflow and cannot approve it (separation of duties); another person must approve", req.Actor)
 	}
-	return r.checkPolicy(req)
+	if err := r.checkPolicy(req); err != nil {
+		return err
+	}
+	return r.gate.checkInputs(req)
 }
 
 // selfApproval reports whether the requester may approve the gate the run waits at.
@@ -284,6 +310,13 @@ func (r *runner) waiting() *Waiting {
 			w.Approvers, w.Scope, w.Quorum = slices.Clone(p.Approvers), p.Scope, p.Quorum
 			w.Approvals = slices.Clone(p.Approvals)
 		}
+		if g.inputs != nil {
+			w.Inputs = g.inputs.doc
+			for _, rule := range g.inputs.rules {
+				w.Rules = append(w.Rules, rule.Message)
+			}
+		}
+		w.ReasonOnReject = g.reasonOnReject
 	}
 	return w
 }
@@ -300,13 +333,7 @@ func (g *gate) actions() []Action {
 }
 
 // actionList names actions for an error: "approve, reject or remind".
-func actionList(actions []Action) string {
-	names := words.Strings(actions)
-	if len(names) < 2 {
-		return strings.Join(names, "")
-	}
-	return strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
-}
+func actionList(actions []Action) string { return words.Or(actions) }
 
 // checkRemind refuses a remind the gate does not take: on a run that tells nobody or
 // where no channel is configured, from someone who is neither the requester nor allowed

@@ -18,6 +18,8 @@ import (
 type ParamSchema struct {
 	schema *jsonschema.Schema
 	props  map[string]any
+	// root names the object in errors: "parameters", or "inputs" for a gate's inputs.
+	root string
 }
 
 // CompileParams compiles the definition's parameter schema (JSON Schema 2020-12).
@@ -34,7 +36,7 @@ func CompileParams(d Definition) (*ParamSchema, error) {
 		return nil, err
 	}
 	props, _ := doc.(map[string]any)["properties"].(map[string]any)
-	return &ParamSchema{schema: s, props: props}, nil
+	return &ParamSchema{schema: s, props: props, root: "parameters"}, nil
 }
 
 var printer = message.NewPrinter(language.English)
@@ -59,26 +61,36 @@ func (p *ParamSchema) Check(raw json.RawMessage) (json.RawMessage, error) {
 			}
 		}
 	}
-	if err := p.schema.Validate(v); err != nil {
-		ve, ok := err.(*jsonschema.ValidationError)
-		if !ok {
-			return nil, paramErr("parameters", "what the process's parameter schema allows", "%v", err)
-		}
-		var problems paramErrors
-		for _, leaf := range leaves(ve) {
-			pe := p.problem(leaf)
-			if !slices.ContainsFunc(problems, func(q *ParamError) bool { return *q == *pe }) {
-				problems = append(problems, pe)
-			}
-		}
-		slices.SortFunc(problems, func(a, b *ParamError) int { return strings.Compare(a.Error(), b.Error()) })
-		return nil, problems
+	if err := p.validate(v); err != nil {
+		return nil, err
 	}
 	out, err := json.Marshal(v)
 	if err != nil {
 		return nil, err
 	}
 	return out, nil
+}
+
+// validate checks v (as a JSON decoder gives it) against the schema; the error names
+// each field that fails, what is wrong and what is allowed.
+func (p *ParamSchema) validate(v any) error {
+	err := p.schema.Validate(v)
+	if err == nil {
+		return nil
+	}
+	ve, ok := err.(*jsonschema.ValidationError)
+	if !ok {
+		return paramErr(p.root, "what the schema of "+p.root+" allows", "%v", err)
+	}
+	var problems paramErrors
+	for _, leaf := range leaves(ve) {
+		pe := p.problem(leaf)
+		if !slices.ContainsFunc(problems, func(q *ParamError) bool { return *q == *pe }) {
+			problems = append(problems, pe)
+		}
+	}
+	slices.SortFunc(problems, func(a, b *ParamError) int { return strings.Compare(a.Error(), b.Error()) })
+	return problems
 }
 
 func leaves(e *jsonschema.ValidationError) []*jsonschema.ValidationError {
@@ -115,7 +127,7 @@ func (e paramErrors) Unwrap() []error {
 // problem says which field failed, how, and what its schema allows. A field in a list is
 // named with its index: parameters.evidence[0].
 func (p *ParamSchema) problem(e *jsonschema.ValidationError) *ParamError {
-	field := fieldName(e.InstanceLocation)
+	field := fieldName(p.root, e.InstanceLocation)
 	pe := &ParamError{Field: field, Problem: e.ErrorKind.LocalizedString(printer)}
 	switch k := e.ErrorKind.(type) {
 	case *kind.Pattern:
@@ -126,8 +138,12 @@ func (p *ParamSchema) problem(e *jsonschema.ValidationError) *ParamError {
 	case *kind.AdditionalProperties:
 		if len(e.InstanceLocation) == 0 && len(k.Properties) > 0 {
 			// Name the first unknown field; the problem lists them all.
-			pe.Field = fieldName([]string{k.Properties[0]})
-			pe.Problem = "is not a known parameter (unknown: " + strings.Join(k.Properties, ", ") + ")"
+			pe.Field = fieldName(p.root, []string{k.Properties[0]})
+			noun := "parameter"
+			if p.root != "parameters" {
+				noun = "field of " + p.root
+			}
+			pe.Problem = "is not a known " + noun + " (unknown: " + strings.Join(k.Properties, ", ") + ")"
 		}
 	}
 	switch {
@@ -141,10 +157,11 @@ func (p *ParamSchema) problem(e *jsonschema.ValidationError) *ParamError {
 	return pe
 }
 
-// fieldName names a parameter by its location: parameters.NAME, with [i] for an index.
-func fieldName(loc []string) string {
+// fieldName names a field by its location under root: parameters.NAME, with [i] for an
+// index.
+func fieldName(root string, loc []string) string {
 	var b strings.Builder
-	b.WriteString("parameters")
+	b.WriteString(root)
 	for _, part := range loc {
 		if _, err := strconv.Atoi(part); err == nil {
 			b.WriteString("[" + part + "]")

@@ -41,6 +41,8 @@ type gatePlan struct {
 	reminder time.Duration
 	// escalate is the escalation's own wait, on a gate that escalates.
 	escalate time.Duration
+	// inputs are what an approve carries, nil when the gate declares none.
+	inputs *inputsPlan
 }
 
 // Compile makes the plan of d. Its errors name the step and field; a definition the
@@ -81,6 +83,10 @@ func Compile(d Definition) (*Plan, error) {
 		}
 		if a := s.Approval; a != nil {
 			ps.gate = &gatePlan{deadline: parse("approval.deadline", a.Deadline), reminder: parse("approval.reminder", a.Reminder)}
+			var err error
+			if ps.gate.inputs, err = compileInputs(*a); err != nil {
+				problems = append(problems, fmt.Errorf("step %s: approval.inputs: %w", s.Name, err))
+			}
 			if a.OnTimeout == "escalate" {
 				if a.Escalate == nil {
 					problems = append(problems, fmt.Errorf("step %s escalates to nobody", s.Name))

@@ -839,6 +839,29 @@ func renderSummary(d Definition, params json.RawMessage, id, requestedBy string,
 // allowed rejects, or its deadline passes (then rejects, or escalates once to a second
 // group). When the run's history passes its bound first, the run continues as new,
 // waiting at the same gate (res is then the gate's wait so far).
+// gate is the approval gate of step s until deadline, for pol.
+func (ip *interpreter) gate(s planStep, deadline time.Time, pol *approvalPolicy) *gate {
+	return &gate{step: s.Name, kind: gateApproval, deadline: deadline, policy: pol,
+		inputs: s.gate.inputs, params: ip.params, reasonOnReject: s.Approval.RejectNeedsReason}
+}
+
+// decisionInputs are an approve's inputs as later steps read them (nil for none), and
+// what the record says of them: " with approved_cents=40000".
+func decisionInputs(d AdvanceRequest) (map[string]any, string) {
+	if len(d.Inputs) == 0 {
+		return nil, ""
+	}
+	in, err := normalInputs(d.Inputs)
+	if err != nil {
+		return nil, ""
+	}
+	parts := make([]string, 0, len(in))
+	for _, k := range slices.Sorted(maps.Keys(in)) {
+		parts = append(parts, k+"="+text(in[k]))
+	}
+	return in, " with " + strings.Join(parts, ", ")
+}
+
 func (ip *interpreter) approval(ctx workflow.Context, i int, s planStep, res *GateResume) error {
 	r, a := ip.r, s.Approval
 	var pol *approvalPolicy
@@ -848,7 +871,8 @@ func (ip *interpreter) approval(ctx workflow.Context, i int, s planStep, res *Ga
 		p := res.Policy
 		p.SelfApproval = res.SelfApproval
 		pol, wait, remind = &p, res.Wait, res.Remind
-		g = &gate{step: s.Name, kind: gateApproval, deadline: res.Deadline, policy: pol, toldAt: res.ToldAt}
+		g = ip.gate(s, res.Deadline, pol)
+		g.toldAt = res.ToldAt
 		r.publish(ctx)
 	} else {
 		sod := a.SeparationOfDuties == nil || *a.SeparationOfDuties
@@ -858,7 +882,7 @@ func (ip *interpreter) approval(ctx workflow.Context, i int, s planStep, res *Ga
 			wait = s.gate.deadline
 		}
 		r.begin(ctx, s.Name, StatusWaitingApproval, StepWaiting)
-		g = &gate{step: s.Name, kind: gateApproval, deadline: workflow.Now(ctx).UTC().Add(wait), policy: pol}
+		g = ip.gate(s, workflow.Now(ctx).UTC().Add(wait), pol)
 		r.notifyGate(ctx, activities.EventGateOpened, g)
 		r.continues = r.continues || r.Bundled || workflow.GetVersion(ctx, changeContinueAsNewAtGate, workflow.DefaultVersion, 1) == 1
 	}
@@ -880,7 +904,7 @@ func (ip *interpreter) approval(ctx workflow.Context, i int, s planStep, res *Ga
 		case !ok && a.OnTimeout == "escalate" && !pol.Escalated:
 			esc := s.gate.escalate
 			pol = &approvalPolicy{Approvers: a.Escalate.Approvers, Scope: a.Escalate.Scope, Quorum: 1, SelfApproval: pol.SelfApproval, Escalated: true}
-			g = &gate{step: s.Name, kind: gateApproval, deadline: workflow.Now(ctx).UTC().Add(esc), policy: pol}
+			g = ip.gate(s, workflow.Now(ctx).UTC().Add(esc), pol)
 			r.log(ctx, "escalated", s.Name, "", fmt.Sprintf("no decision within %s; now %s may decide until %s", wait, pol.who(), g.deadline.Format(time.RFC3339)))
 			r.notifyGate(ctx, activities.EventGateOpened, g)
 			wait, remind = esc, 0
@@ -894,18 +918,25 @@ func (ip *interpreter) approval(ctx workflow.Context, i int, s planStep, res *Ga
 			return errRejected
 		}
 		pol.Approvals = append(pol.Approvals, d.Actor)
+		inputs, said := decisionInputs(d)
 		if len(pol.Approvals) < pol.Quorum {
-			r.log(ctx, "approved", s.Name, d.Actor, fmt.Sprintf("%d of %d approvals — %s", len(pol.Approvals), pol.Quorum, d.Comment))
+			r.log(ctx, "approved", s.Name, d.Actor, fmt.Sprintf("%d of %d approvals%s — %s", len(pol.Approvals), pol.Quorum, said, d.Comment))
 			r.publish(ctx)
 			continue
 		}
 		by := strings.Join(pol.Approvals, ", ")
-		// Later steps may name who approved: {{steps.GATE.output.approved_by}}.
-		ip.outputs[s.Name] = map[string]any{"approved_by": by, "approvers": slices.Clone(pol.Approvals), "comment": d.Comment}
+		// Later steps may name who approved: {{steps.GATE.output.approved_by}}, and what
+		// they said: {{steps.GATE.output.inputs.FIELD}}.
+		out := map[string]any{"approved_by": by, "approvers": slices.Clone(pol.Approvals), "comment": d.Comment}
+		if inputs != nil {
+			out["inputs"] = inputs
+		}
+		ip.outputs[s.Name] = out
 		result := "approved" // the step's actor says by whom
 		if pol.Quorum > 1 {
 			result = "approved by " + by
 		}
+		result += said
 		r.finishStep(ctx, s.Name, StepCompleted, by, d.Comment, result, "")
 		r.state.Status = StatusInProgress
 		r.publish(ctx)

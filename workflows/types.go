@@ -140,6 +140,12 @@ type Waiting struct {
 	Scope     string   `json:"scope,omitempty"`
 	Quorum    int      `json:"quorum,omitempty"`
 	Approvals []string `json:"approvals,omitempty"`
+	// Inputs is the JSON Schema (an object of primitive fields) of what an approve must
+	// carry, Rules what its values must also meet, in words; ReasonOnReject says a reject
+	// needs a comment.
+	Inputs         map[string]any `json:"inputs,omitempty"`
+	Rules          []string       `json:"rules,omitempty"`
+	ReasonOnReject bool           `json:"reason_on_reject,omitempty"`
 }
 
 // MayApprove tells whether actor, holding scopes (all: every scope), may approve at this
@@ -301,6 +307,8 @@ type Decision struct {
 	Step    string `json:"step,omitempty"`
 	Actor   string `json:"actor"`
 	Comment string `json:"comment,omitempty"`
+	// Inputs are the decision's inputs, at a gate that declares them.
+	Inputs map[string]any `json:"inputs,omitempty"`
 }
 
 // AdvanceRequest is the payload of the advance update.
@@ -310,6 +318,8 @@ type AdvanceRequest struct {
 	Step    string `json:"step,omitempty"`
 	Actor   string `json:"actor"`
 	Comment string `json:"comment,omitempty"`
+	// Inputs are what an approve carries at a gate that declares inputs (Waiting.Inputs).
+	Inputs map[string]any `json:"inputs,omitempty"`
 	// Scopes are the actor's verified scopes; a gate that admits a scope checks them.
 	Scopes []string `json:"scopes,omitempty"`
 	// AllScopes says the caller holds every scope: the MCP server runs without

@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -23,6 +24,8 @@ type Decision struct {
 	// Step is the gate the caller saw; a decision for another step is refused.
 	Step    string
 	Comment string
+	// Inputs are what an approve carries at a gate that declares inputs.
+	Inputs map[string]any
 	// Nonce, when set, makes the decision single-use: an approval link's nonce, so a link
 	// decides once.
 	Nonce string
@@ -38,6 +41,15 @@ func (d Decision) Check() error {
 	}
 	if len(d.Comment) > MaxCommentLength {
 		return &ArgError{"comment", fmt.Sprintf("is %d characters long", len(d.Comment)), fmt.Sprintf("at most %d", MaxCommentLength)}
+	}
+	if len(d.Inputs) > 0 {
+		raw, err := json.Marshal(d.Inputs)
+		switch {
+		case err != nil:
+			return &ArgError{"inputs", "cannot be written as JSON", "an object of strings, numbers and booleans"}
+		case len(raw) > MaxInputsSize:
+			return &ArgError{"inputs", fmt.Sprintf("is %d bytes long", len(raw)), fmt.Sprintf("at most %d bytes", MaxInputsSize)}
+		}
 	}
 	if len(d.Step) > MaxIDLength {
 		return &ArgError{"step", "is too long", "the step name get_workflow_status shows"}
@@ -74,7 +86,7 @@ func (s *Service) Advance(ctx context.Context, c Caller, d Decision) (workflows.
 	if need := d.NeededScopes(); !slices.ContainsFunc(need, c.Has) {
 		return v, &ScopeError{Caller: c.Name, Need: strings.Join(need, " or "), Doing: string(d.Action)}
 	}
-	req := workflows.AdvanceRequest{Action: d.Action, Step: d.Step, Actor: c.Name, Comment: d.Comment, Scopes: c.Scopes, AllScopes: c.All}
+	req := workflows.AdvanceRequest{Action: d.Action, Step: d.Step, Actor: c.Name, Comment: d.Comment, Inputs: d.Inputs, Scopes: c.Scopes, AllScopes: c.All}
 	if c.All {
 		req.Scopes = nil
 	}

@@ -42,6 +42,8 @@ const (
 	MaxIDLength = 200
 	// MaxCommentLength bounds comments and reasons.
 	MaxCommentLength = 1000
+	// MaxInputsSize bounds a decision's inputs, written as JSON.
+	MaxInputsSize = 8 << 10
 )
 
 // Caller is who asks: an identity Flowgate verified (an API key, a token, a signed-in

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -48,9 +49,20 @@ func macFields(d workflows.AdvanceRequest, workflowID, version string) []string 
 	scopes := slices.Clone(d.Scopes)
 	slices.Sort(scopes)
 	comment := sha256.Sum256([]byte(d.Comment))
-	return []string{version, workflowID, d.Step, string(d.Action), d.Actor,
+	fields := []string{version, workflowID, d.Step, string(d.Action), d.Actor,
 		strings.Join(scopes, " "), fmt.Sprint(d.AllScopes), hex.EncodeToString(comment[:]),
 		d.Nonce, d.Expires.UTC().Format(time.RFC3339Nano)}
+	if len(d.Inputs) > 0 {
+		// A decision without inputs signs as it did before inputs existed; one with them
+		// signs them too (encoding/json writes a map's keys sorted, so both ends agree).
+		raw, err := json.Marshal(d.Inputs)
+		if err != nil {
+			raw = []byte("unencodable")
+		}
+		inputs := sha256.Sum256(raw)
+		fields = append(fields, "inputs", hex.EncodeToString(inputs[:]))
+	}
+	return fields
 }
 
 // signedBy tells whether sig is d's signature on workflowID with secret, in either form.

@@ -43,3 +43,33 @@ func TestDecisionSignaturesKeepFieldBoundaries(t *testing.T) {
 		t.Fatal("a v1 signature passed as v2")
 	}
 }
+
+// A decision's inputs (the amount approved) are what it says: one with other inputs, or
+// with them stripped or added, does not verify under its signature.
+func TestDecisionSignaturesCoverInputs(t *testing.T) {
+	secret := []byte(strings.Repeat("k", 32))
+	exp := time.Date(2026, 12, 2, 8, 0, 0, 0, time.UTC)
+	plain := workflows.AdvanceRequest{Action: workflows.ActionApprove, Step: "approval", Actor: "bob", Nonce: "n1", Expires: exp}
+	with := plain
+	with.Inputs = map[string]any{"approved_cents": 40000.0, "ticket": "CHG-1"}
+	sig := mac(with, secret, "w")
+	if !signedBy(with, secret, "w", sig) {
+		t.Fatal("a decision with inputs does not verify under its own signature")
+	}
+	altered := with
+	altered.Inputs = map[string]any{"approved_cents": 90000.0, "ticket": "CHG-1"}
+	if signedBy(altered, secret, "w", sig) {
+		t.Fatal("a decision verified with altered inputs")
+	}
+	if signedBy(plain, secret, "w", sig) {
+		t.Fatal("a decision verified with its inputs stripped")
+	}
+	if signedBy(with, secret, "w", mac(plain, secret, "w")) {
+		t.Fatal("inputs were added to a decision signed without them")
+	}
+	// Without inputs, a decision signs as before inputs existed (servers in a rolling
+	// upgrade agree).
+	if got := len(macFields(plain, "w", "v")); got != 10 {
+		t.Fatalf("a decision without inputs signs %d fields, want the 10 it always signed", got)
+	}
+}

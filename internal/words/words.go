@@ -29,3 +29,12 @@ func Strings[T ~string](xs []T) []string {
 	}
 	return out
 }
+
+// Or lists names for a sentence: "a", "a or b", "a, b or c".
+func Or[T ~string](xs []T) string {
+	names := Strings(xs)
+	if len(names) < 2 {
+		return strings.Join(names, "")
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
+}
