@@ -28,6 +28,7 @@ import (
 	"github.com/flowgate/flowgate/internal/testenv"
 	"github.com/flowgate/flowgate/mcpserver"
 	"github.com/flowgate/flowgate/workflows"
+	"github.com/flowgate/flowgate/workflows/legacy"
 )
 
 // Benchmarks report with b.ReportMetric; run them with
@@ -105,7 +106,7 @@ func rawLifecycle(ctx context.Context, c client.Client, version string) error {
 // goLifecycle is rawLifecycle on the deployment's Go code: a run started with typed
 // parameters, as the release before the shipped definition started them.
 func goLifecycle(ctx context.Context, c client.Client, version string) error {
-	in := workflows.DeploymentInput{Request: workflows.Request{RequestedBy: "bench"},
+	in := legacy.DeploymentInput{Request: workflows.Request{RequestedBy: "bench"},
 		Params: workflows.DeploymentParams{Service: "orders", Version: version, Environment: "staging"}}
 	return lifecycle(ctx, c, app.Prepared{Kind: workflows.KindDeployment, Input: workflows.ProcessInput{Request: in.Request}}.Options, in, string(workflows.KindDeployment))
 }
@@ -499,7 +500,7 @@ func BenchmarkInterpreter(b *testing.B) {
 // goOnboardingLifecycle onboards a new user on the onboarding's Go code (typed
 // parameters, as the release before the shipped definition started them).
 func goOnboardingLifecycle(ctx context.Context, c client.Client, tag string) error {
-	in := workflows.OnboardingInput{Request: workflows.Request{RequestedBy: "bench"},
+	in := legacy.OnboardingInput{Request: workflows.Request{RequestedBy: "bench"},
 		Params: workflows.OnboardingParams{Email: "go-" + tag + "@example.com", Name: "Bench " + tag, Role: "viewer"}}
 	return lifecycle(ctx, c, app.Prepared{Kind: workflows.KindOnboarding, Input: workflows.ProcessInput{Request: in.Request}}.Options, in, string(workflows.KindOnboarding))
 }

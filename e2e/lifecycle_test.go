@@ -20,6 +20,7 @@ import (
 	"github.com/flowgate/flowgate/internal/app"
 	"github.com/flowgate/flowgate/internal/testenv"
 	"github.com/flowgate/flowgate/workflows"
+	"github.com/flowgate/flowgate/workflows/legacy"
 )
 
 var recordHistories = flag.Bool("record-histories", false, "write the histories of the lifecycle tests to workflows/testdata for the replay tests")
@@ -175,13 +176,13 @@ func TestARunStartedBeforeTheUpgradeFinishesOnTheGoCode(t *testing.T) {
 		output string
 		fresh  string
 	}{
-		{workflows.KindDeployment, workflows.DeploymentInput{Request: workflows.Request{RequestedBy: "alice"},
+		{workflows.KindDeployment, legacy.DeploymentInput{Request: workflows.Request{RequestedBy: "alice"},
 			Params: workflows.DeploymentParams{Service: "orders", Version: "4.0.0", Environment: "production"}},
 			workflows.StepDeployApproval, "deployment_id", `{"service":"orders","version":"4.0.1","environment":"production"}`},
-		{workflows.KindOnboarding, workflows.OnboardingInput{Request: workflows.Request{RequestedBy: "alice"},
+		{workflows.KindOnboarding, legacy.OnboardingInput{Request: workflows.Request{RequestedBy: "alice"},
 			Params: workflows.OnboardingParams{Email: "upgrade.old@example.com", Name: "Old Hire", Role: "viewer"}},
 			workflows.StepManagerApproval, "user_id", `{"email":"upgrade.new@example.com","name":"New Hire","role":"viewer"}`},
-		{workflows.KindAudit, workflows.AuditInput{Request: workflows.Request{RequestedBy: "alice"},
+		{workflows.KindAudit, legacy.AuditInput{Request: workflows.Request{RequestedBy: "alice"},
 			Params: workflows.AuditParams{Tables: []string{"products"}}},
 			workflows.StepAuditorSignoff, "report_path", `{"tables":["products"]}`},
 	} {

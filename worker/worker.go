@@ -11,6 +11,7 @@ import (
 
 	"github.com/flowgate/flowgate/activities"
 	"github.com/flowgate/flowgate/workflows"
+	"github.com/flowgate/flowgate/workflows/legacy"
 )
 
 // Activities are the dependencies the worker's activities run against.
@@ -26,9 +27,9 @@ type Activities struct {
 // process interpreter as the dynamic workflow.
 func RegisterWorkflows(r sdkworker.WorkflowRegistry) {
 	// The built-in kinds follow their shipped definitions; runs started before, the Go code.
-	r.RegisterWorkflowWithOptions(workflows.OnboardingRun, workflow.RegisterOptions{Name: string(workflows.KindOnboarding)})
-	r.RegisterWorkflowWithOptions(workflows.DeploymentRun, workflow.RegisterOptions{Name: string(workflows.KindDeployment)})
-	r.RegisterWorkflowWithOptions(workflows.AuditRun, workflow.RegisterOptions{Name: string(workflows.KindAudit)})
+	r.RegisterWorkflowWithOptions(legacy.OnboardingRun, workflow.RegisterOptions{Name: string(workflows.KindOnboarding)})
+	r.RegisterWorkflowWithOptions(legacy.DeploymentRun, workflow.RegisterOptions{Name: string(workflows.KindDeployment)})
+	r.RegisterWorkflowWithOptions(legacy.AuditRun, workflow.RegisterOptions{Name: string(workflows.KindAudit)})
 	r.RegisterWorkflowWithOptions(workflows.RunTool, workflow.RegisterOptions{Name: workflows.ToolCallWorkflow})
 	// Every other workflow type is a process definition, carried in the run's input.
 	r.RegisterDynamicWorkflow(workflows.ProcessDynamic, workflow.DynamicRegisterOptions{})

@@ -1,7 +1,6 @@
 package workflows
 
 import (
-	"encoding/json"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
@@ -44,29 +43,6 @@ func withActivity(ctx workflow.Context, summary string) workflow.Context {
 		RetryPolicy:         defaultRetry,
 		Summary:             summary,
 	})
-}
-
-// post calls a gateway service with POST and a fixed idempotency key, so a retry — by
-// Temporal or by an operator's continue — reaches the service as the same request.
-func post(ctx workflow.Context, summary, service, endpoint, key string, data any) (activities.CallResult, error) {
-	raw, err := json.Marshal(data)
-	if err != nil {
-		return activities.CallResult{}, err
-	}
-	var res activities.CallResult
-	err = workflow.ExecuteActivity(withActivity(ctx, summary), gw.CallService, activities.CallInput{
-		Service: service, Endpoint: endpoint, Method: "POST", Data: raw, IdempotencyKey: key,
-	}).Get(ctx, &res)
-	return res, err
-}
-
-// get calls a gateway service with GET.
-func get(ctx workflow.Context, summary, service, endpoint string) (activities.CallResult, error) {
-	var res activities.CallResult
-	err := workflow.ExecuteActivity(withActivity(ctx, summary), gw.CallService, activities.CallInput{
-		Service: service, Endpoint: endpoint, Method: "GET",
-	}).Get(ctx, &res)
-	return res, err
 }
 
 // invalidStart ends a run whose input fails validation; clients validate first, so this

@@ -52,7 +52,7 @@ func TestShippedAuditCarriesThousandsOfFindingsByReference(t *testing.T) {
 		atGate = h.details()
 		h.advance(workflows.AdvanceRequest{Scopes: approveScope, Action: workflows.ActionApprove, Step: workflows.StepAuditorSignoff, Actor: "auditor"})
 	})
-	h.startAudit(workflows.AuditInput{Request: alice, Params: workflows.AuditParams{Tables: []string{"users"}, Evidence: []string{"evidence/many.csv"}}})
+	h.startAudit(auditInput{Request: alice, Params: workflows.AuditParams{Tables: []string{"users"}, Evidence: []string{"evidence/many.csv"}}})
 	st, err := h.result()
 	if err != nil || st.Status != workflows.StatusCompleted {
 		t.Fatalf("status %s err %v", st.Status, err)

@@ -8,8 +8,6 @@ import (
 	"path"
 	"slices"
 	"sync"
-
-	"go.temporal.io/sdk/workflow"
 )
 
 //go:embed processes/*.yaml
@@ -75,54 +73,47 @@ func ShippedProcess(kind Kind) (ProcessSource, *ParamSchema, error) {
 }
 
 // DefinedKinds are the built-in kinds whose new runs follow a shipped definition; their
-// Go code stays registered for the runs started before.
+// Go code (workflows/legacy) stays registered for the runs started before.
 var DefinedKinds = []Kind{KindOnboarding, KindDeployment, KindAudit}
+
+// Steps of an onboarding run, on the shipped definition and on the Go code alike.
+const (
+	StepValidate          = "validate"
+	StepCreateUserRecord  = "create_user_record"
+	StepProvisionAccounts = "provision_accounts"
+	StepManagerApproval   = "manager_approval"
+	StepGrantAccess       = "grant_access"
+	StepSendWelcome       = "send_welcome"
+)
+
+// Steps of a deployment run (and StepValidate), on the shipped definition and on the Go
+// code alike.
+const (
+	StepLoadManifest     = "load_manifest"
+	StepPreCheck         = "pre_check"
+	StepDeployApproval   = "approval"
+	StepDeploy           = "deploy"
+	StepVerify           = "verify"
+	StepRecordDeployment = "record_deployment"
+)
+
+// Steps of an audit run, on the shipped definition and on the Go code alike.
+const (
+	StepCollectRecords = "collect_records"
+	StepParseEvidence  = "parse_evidence"
+	StepAnalyze        = "analyze"
+	StepAuditorSignoff = "auditor_signoff"
+	StepPublishReport  = "publish_report"
+)
 
 // BuiltinInput is the input of a built-in kind's workflow type. Runs started since the
 // kind became a definition carry it (Process) with their parameters as the definition
 // takes them; runs started before carry their typed parameters only and finish on the
-// kind's Go code, as they began.
+// kind's Go code (workflows/legacy), as they began.
 type BuiltinInput struct {
 	Request
 	Process *ProcessSource  `json:"process,omitempty"`
 	Params  json.RawMessage `json:"params"`
 	// Resume is set on a run that continued as new at a gate (with Process).
 	Resume *Resume `json:"resume,omitempty"`
-}
-
-// legacy runs a run started before its kind became a definition on the kind's Go code,
-// with its typed parameters.
-func legacy[P any](ctx workflow.Context, in BuiltinInput, kind Kind, run func(workflow.Context, Request, P) (State, error)) (State, error) {
-	if in.Process != nil {
-		return Process(ctx, ProcessInput{Request: in.Request, Process: *in.Process, Params: in.Params, Resume: in.Resume})
-	}
-	var p P
-	if err := json.Unmarshal(in.Params, &p); err != nil {
-		return State{}, invalidStart(fmt.Errorf("%s parameters: %w", kind, err))
-	}
-	return run(ctx, in.Request, p)
-}
-
-// OnboardingRun is the onboarding workflow type: the shipped definition for runs that
-// carry one, Onboarding for the runs started before.
-func OnboardingRun(ctx workflow.Context, in BuiltinInput) (State, error) {
-	return legacy(ctx, in, KindOnboarding, func(ctx workflow.Context, req Request, p OnboardingParams) (State, error) {
-		return Onboarding(ctx, OnboardingInput{Request: req, Params: p})
-	})
-}
-
-// DeploymentRun is the deployment workflow type: the shipped definition for runs that
-// carry one, Deployment for the runs started before.
-func DeploymentRun(ctx workflow.Context, in BuiltinInput) (State, error) {
-	return legacy(ctx, in, KindDeployment, func(ctx workflow.Context, req Request, p DeploymentParams) (State, error) {
-		return Deployment(ctx, DeploymentInput{Request: req, Params: p})
-	})
-}
-
-// AuditRun is the audit workflow type: the shipped definition for runs that carry one,
-// Audit for the runs started before.
-func AuditRun(ctx workflow.Context, in BuiltinInput) (State, error) {
-	return legacy(ctx, in, KindAudit, func(ctx workflow.Context, req Request, p AuditParams) (State, error) {
-		return Audit(ctx, AuditInput{Request: req, Params: p})
-	})
 }

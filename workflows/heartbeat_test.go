@@ -40,7 +40,7 @@ func TestEveryActivityIsWatchedByItsHeartbeat(t *testing.T) {
 			h.at(time.Minute, func() {
 				h.advance(workflows.AdvanceRequest{Scopes: approveScope, Action: workflows.ActionApprove, Step: workflows.StepAuditorSignoff, Actor: "auditor"})
 			})
-			h.startAudit(workflows.AuditInput{Request: alice, Params: workflows.AuditParams{Tables: []string{"users"}, Evidence: []string{"evidence/users.csv"}}})
+			h.startAudit(auditInput{Request: alice, Params: workflows.AuditParams{Tables: []string{"users"}, Evidence: []string{"evidence/users.csv"}}})
 		}},
 	}
 	want := func(activityType string) time.Duration {

@@ -355,21 +355,3 @@ type Request struct {
 
 // DefaultApprovalTimeout is how long a gate waits when the request does not say.
 const DefaultApprovalTimeout = 72 * time.Hour
-
-// OnboardingInput starts an onboarding workflow.
-type OnboardingInput struct {
-	Request
-	Params OnboardingParams `json:"params"`
-}
-
-// DeploymentInput starts a deployment workflow.
-type DeploymentInput struct {
-	Request
-	Params DeploymentParams `json:"params"`
-}
-
-// AuditInput starts an audit workflow.
-type AuditInput struct {
-	Request
-	Params AuditParams `json:"params"`
-}

@@ -93,17 +93,35 @@ func (h *harness) startBuiltin(kind workflows.Kind, req workflows.Request, param
 	h.env.ExecuteWorkflow(string(kind), bi)
 }
 
-func (h *harness) startDeployment(in workflows.DeploymentInput) {
+// deploymentInput, onboardingInput and auditInput are what a test starts a built-in kind
+// with: who asks and the typed parameters, which startBuiltin gives to the Go code or to
+// the shipped definition.
+type (
+	deploymentInput struct {
+		workflows.Request
+		Params workflows.DeploymentParams
+	}
+	onboardingInput struct {
+		workflows.Request
+		Params workflows.OnboardingParams
+	}
+	auditInput struct {
+		workflows.Request
+		Params workflows.AuditParams
+	}
+)
+
+func (h *harness) startDeployment(in deploymentInput) {
 	h.t.Helper()
 	h.startBuiltin(workflows.KindDeployment, in.Request, in.Params)
 }
 
-func (h *harness) startOnboarding(in workflows.OnboardingInput) {
+func (h *harness) startOnboarding(in onboardingInput) {
 	h.t.Helper()
 	h.startBuiltin(workflows.KindOnboarding, in.Request, in.Params)
 }
 
-func (h *harness) startAudit(in workflows.AuditInput) {
+func (h *harness) startAudit(in auditInput) {
 	h.t.Helper()
 	h.startBuiltin(workflows.KindAudit, in.Request, in.Params)
 }
@@ -264,8 +282,8 @@ var approveScope = []string{"approve"}
 // quietLogger keeps the test environment's debug lines out of the test output.
 var quietLogger = log.NewStructuredLogger(slog.New(slog.DiscardHandler))
 
-func deployment(env, version string) workflows.DeploymentInput {
-	return workflows.DeploymentInput{Request: alice, Params: workflows.DeploymentParams{
+func deployment(env, version string) deploymentInput {
+	return deploymentInput{Request: alice, Params: workflows.DeploymentParams{
 		Service: "orders", Version: version, Environment: env, Manifest: "manifests/orders.json"}}
 }
 
@@ -321,7 +339,7 @@ func TestShippedDeploymentKeepsTheRecordOfTheGoCode(t *testing.T) {
 		h := newHarness(t)
 		h.defined = defined
 		// Something runs before, so the record names a previous version.
-		h.startDeployment(workflows.DeploymentInput{Request: alice,
+		h.startDeployment(deploymentInput{Request: alice,
 			Params: workflows.DeploymentParams{Service: "orders", Version: "1.0.0", Environment: env}})
 		if _, err := h.result(); err != nil && env == "dev" {
 			t.Fatal(err)
@@ -443,7 +461,7 @@ func TestShippedAuditKeepsTheRecordOfTheGoCode(t *testing.T) {
 		h.at(time.Minute, func() {
 			h.advance(workflows.AdvanceRequest{Scopes: approveScope, Action: workflows.ActionApprove, Step: workflows.StepAuditorSignoff, Actor: "auditor", Comment: "checked"})
 		})
-		h.startAudit(workflows.AuditInput{Request: alice, Params: p})
+		h.startAudit(auditInput{Request: alice, Params: p})
 		st, err := h.result()
 		var report workflows.AuditReport
 		raw, rerr := os.ReadFile(filepath.Join(h.files.Dir(), st.Outputs["report_path"]))
@@ -534,14 +552,14 @@ func testDeploymentFailedVerificationRollsBack(t *testing.T, defined bool) {
 	h := newHarness(t)
 	h.defined = defined
 	// 1.0.0 runs in dev before the broken version arrives.
-	h.startDeployment(workflows.DeploymentInput{Request: alice,
+	h.startDeployment(deploymentInput{Request: alice,
 		Params: workflows.DeploymentParams{Service: "orders", Version: "1.0.0", Environment: "dev"}})
 	if _, err := h.result(); err != nil {
 		t.Fatal(err)
 	}
 	// Another workflow id, so its deploy carries another idempotency key.
 	h2 := h.sibling("deployment-broken")
-	h2.startDeployment(workflows.DeploymentInput{Request: alice,
+	h2.startDeployment(deploymentInput{Request: alice,
 		Params: workflows.DeploymentParams{Service: "orders", Version: "1.1.0-unhealthy", Environment: "dev"}})
 	st, err := h2.result()
 	if errorType(err) != workflows.ErrTypeStepFailed {
@@ -561,8 +579,8 @@ func testDeploymentFailedVerificationRollsBack(t *testing.T, defined bool) {
 	}
 }
 
-func onboarding() workflows.OnboardingInput {
-	return workflows.OnboardingInput{Request: workflows.Request{RequestedBy: "alice", ApprovalTimeout: 2 * time.Hour},
+func onboarding() onboardingInput {
+	return onboardingInput{Request: workflows.Request{RequestedBy: "alice", ApprovalTimeout: 2 * time.Hour},
 		Params: workflows.OnboardingParams{Email: "new.hire@example.com", Name: "New Hire", Role: "editor", Team: "payments"}}
 }
 
@@ -848,7 +866,7 @@ func testAuditPublishesReportWithFindings(t *testing.T, defined bool) {
 		}
 		h.advance(workflows.AdvanceRequest{Scopes: approveScope, Action: workflows.ActionApprove, Step: workflows.StepAuditorSignoff, Actor: "auditor"})
 	})
-	h.startAudit(workflows.AuditInput{Request: alice, Params: workflows.AuditParams{
+	h.startAudit(auditInput{Request: alice, Params: workflows.AuditParams{
 		Tables: []string{"users", "orders"}, Evidence: []string{"evidence/users.csv", "evidence/orders.json"}}})
 	st, err := h.result()
 	if err != nil || st.Status != workflows.StatusCompleted {
