@@ -98,7 +98,10 @@ func (n *Notifier) emails(in Notice, links []linkPair) ([]email, error) {
 	var out []email
 	for _, name := range n.addressed() {
 		l, ok := byName[name]
-		if in.Event != EventRunEnded && in.Event != EventInputRequired && !ok {
+		if in.Event == EventChangesRequested && name != in.RequestedBy {
+			continue // the requester revises; the approvers wait for that
+		}
+		if in.Event != EventRunEnded && in.Event != EventInputRequired && in.Event != EventChangesRequested && !ok {
 			continue // not asked at this gate (the requester, say)
 		}
 		var text strings.Builder
@@ -127,6 +130,8 @@ func (n *Notifier) emails(in Notice, links []linkPair) ([]email, error) {
 			subject = "Ended " + in.Status + ": " + in.Summary
 		case EventInputRequired:
 			subject = "Input needed: " + in.Summary
+		case EventChangesRequested:
+			subject = "Changes requested: " + in.Summary
 		}
 		out = append(out, email{to: n.Addresses[name], subject: subject, text: text.String(), html: html.String()})
 	}

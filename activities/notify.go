@@ -29,6 +29,8 @@ const (
 	// to continue it (run it again) or reject it (end the run). It carries no approval
 	// links: continue is decided through Flowgate's API (advance_workflow).
 	EventInputRequired = "input_required"
+	// EventChangesRequested tells that an approver sent a run back to its requester.
+	EventChangesRequested = "changes_requested"
 )
 
 // Notice is what a notification says: a gate waits on people (opened, or its deadline is
@@ -54,8 +56,13 @@ type Notice struct {
 	Status       string    `json:"status,omitempty"`
 	// Failure is why the step failed, on input_required; Attempt is its attempt count,
 	// so each failure of the same step is told once, not once in all.
-	Failure string          `json:"failure,omitempty"`
-	Attempt int             `json:"attempt,omitempty"`
+	Failure string `json:"failure,omitempty"`
+	Attempt int    `json:"attempt,omitempty"`
+	// AskedBy and Asked are who asked for changes and what, on changes_requested; Round
+	// is the request's number, so each is told once.
+	AskedBy string          `json:"asked_by,omitempty"`
+	Asked   string          `json:"asked,omitempty"`
+	Round   int             `json:"round,omitempty"`
 	Params  json.RawMessage `json:"parameters,omitempty"`
 }
 
@@ -208,6 +215,8 @@ func (n *Notifier) Notify(ctx context.Context, in Notice) (NoticeResult, error) 
 		id = in.WorkflowID + "/" + in.Event
 	case EventInputRequired:
 		id += "/" + strconv.Itoa(in.Attempt)
+	case EventChangesRequested:
+		id += "/" + strconv.Itoa(in.Round)
 	}
 	var failures []error
 	for i, c := range n.Channels {
@@ -360,7 +369,7 @@ func (n *Notifier) mail(ctx context.Context, i int, c Channel, id string, msgs [
 }
 
 func (n *Notifier) links(in Notice) ([]linkPair, error) {
-	if n.Links == nil || in.Event == EventRunEnded || in.Event == EventInputRequired {
+	if n.Links == nil || in.Event == EventRunEnded || in.Event == EventInputRequired || in.Event == EventChangesRequested {
 		return nil, nil
 	}
 	var names []string
@@ -389,6 +398,8 @@ func (in Notice) text() string {
 		return fmt.Sprintf("Reminder: %s still waits at %s for %s until %s", in.Summary, in.Step, in.Who, in.Deadline.Format(time.RFC3339))
 	case EventInputRequired:
 		return fmt.Sprintf("Input needed: %s. Step %s of %s failed: %s. Continue it (run it again) or reject it (end the run, undoing what was done) until %s, with advance_workflow", in.Summary, in.Step, in.WorkflowID, in.Failure, in.Deadline.Format(time.RFC3339))
+	case EventChangesRequested:
+		return fmt.Sprintf("Changes requested: %s. At step %s of %s, %s asked %s: %s. Revise the parameters it names or withdraw the run until %s, with advance_workflow", in.Summary, in.Step, in.WorkflowID, in.AskedBy, in.RequestedBy, in.Asked, in.Deadline.Format(time.RFC3339))
 	}
 	return fmt.Sprintf("Approval needed: %s. %s waits at %s for %s until %s", in.Summary, in.WorkflowID, in.Step, in.Who, in.Deadline.Format(time.RFC3339))
 }

@@ -227,7 +227,7 @@ func transitionLevel(s workflows.Status) mcp.LoggingLevel {
 	switch s {
 	case workflows.StatusWaitingApproval:
 		return mcp.LoggingLevelNotice
-	case workflows.StatusWaitingInput, workflows.StatusRejected, workflows.StatusTimedOut, workflows.StatusCancelled:
+	case workflows.StatusWaitingInput, workflows.StatusChangesRequested, workflows.StatusRejected, workflows.StatusTimedOut, workflows.StatusCancelled, workflows.StatusWithdrawn:
 		return mcp.LoggingLevelWarning
 	case workflows.StatusFailed:
 		return mcp.LoggingLevelError

@@ -412,13 +412,13 @@ func (s *Server) taskOf(ctx context.Context, v workflows.StatusView) mcp.Task {
 // failed or timed-out run failed.
 func taskStatus(s workflows.Status) mcp.TaskStatus {
 	switch s {
-	case workflows.StatusWaitingApproval, workflows.StatusWaitingInput:
+	case workflows.StatusWaitingApproval, workflows.StatusWaitingInput, workflows.StatusChangesRequested:
 		return mcp.TaskStatusInputRequired
 	case workflows.StatusCompleted:
 		return mcp.TaskStatusCompleted
 	case workflows.StatusRejected, workflows.StatusFailed, workflows.StatusTimedOut:
 		return mcp.TaskStatusFailed
-	case workflows.StatusCancelled:
+	case workflows.StatusCancelled, workflows.StatusWithdrawn:
 		return mcp.TaskStatusCancelled
 	}
 	return mcp.TaskStatusWorking

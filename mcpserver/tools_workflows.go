@@ -50,6 +50,9 @@ type AdvanceArgs struct {
 	Comment    string `json:"comment,omitempty"`
 	// Inputs are what an approve carries at a gate that declares inputs.
 	Inputs map[string]any `json:"inputs,omitempty"`
+	// Parameters are a revise's new values of the parameters the approver's request
+	// let change.
+	Parameters map[string]any `json:"parameters,omitempty"`
 }
 
 // WorkflowIDArgs are the arguments of tools that name one workflow.
@@ -147,6 +150,7 @@ To follow the run: if your client speaks MCP tasks, call this as a task (params.
 		mcp.WithString("action", mcp.Required(), mcp.Enum(words.Strings(workflows.Actions)...)),
 		mcp.WithString("step", mcp.MaxLength(MaxIDLength), mcp.Description("The step you saw waiting (recommended).")),
 		mcp.WithString("comment", mcp.MaxLength(MaxCommentLength), mcp.Description("Why; recorded in the workflow's audit history.")),
+		mcp.WithObject("parameters", mcp.Description("With revise, when the workflow is in changes_requested: new values for the parameters waiting.changes.revisable names (only those), as waiting.changes.comment asks.")),
 		mcp.WithObject("inputs", mcp.Description("With approve, at a gate whose waiting.inputs is set: the values it asks for (a JSON object matching that schema, and meeting waiting.rules), such as the amount approved. Later steps use them.")),
 		mcp.WithOutputSchema[StatusResult](),
 		// A reject undoes work through the services; a second call without step may decide
@@ -287,6 +291,13 @@ func describeStatus(v workflows.StatusView) string {
 		if w.ReasonOnReject {
 			text += " A reject needs a reason as its comment."
 		}
+		if len(w.Revisable) > 0 {
+			text += " An approver may instead request_changes to " + strings.Join(w.Revisable, ", ") + "."
+		}
+		if c := w.Changes; c != nil {
+			text += fmt.Sprintf(" %s asked for changes (round %d of %d): %s. Only the requester, %s, may revise %s (action revise with parameters) or withdraw.",
+				c.By, c.Round, c.MaxRounds, c.Comment, c.Requester, strings.Join(c.Revisable, ", "))
+		}
 	} else if v.CurrentStep != "" && !v.Status.Terminal() {
 		text += " Now at step " + v.CurrentStep + "."
 	}
@@ -303,7 +314,8 @@ func describeStatus(v workflows.StatusView) string {
 // "rejected, undoing 2 steps (provision_accounts, create_user_record)" or "approved, now
 // at step grant_access".
 func decided(action string, v workflows.StatusView) string {
-	past := map[string]string{"approve": "approved", "reject": "rejected", "continue": "continued", "remind": "reminded its approvers"}[action]
+	past := map[string]string{"approve": "approved", "reject": "rejected", "continue": "continued", "remind": "reminded its approvers",
+		"request_changes": "sent back to its requester for changes", "revise": "revised, back for approval", "withdraw": "withdrawn"}[action]
 	if past == "" {
 		past = action + " done"
 	}
@@ -332,7 +344,7 @@ func (s *Server) advanceWorkflow(ctx context.Context, request mcp.CallToolReques
 // its person is asked to confirm an approve or reject first; a decision the person just
 // gave through elicitation needs no second asking.
 func (s *Server) advance(ctx context.Context, request mcp.CallToolRequest, args AdvanceArgs, confirm bool) (*mcp.CallToolResult, error) {
-	d := app.Decision{WorkflowID: args.WorkflowID, Action: workflows.Action(args.Action), Step: args.Step, Comment: args.Comment, Inputs: args.Inputs}
+	d := app.Decision{WorkflowID: args.WorkflowID, Action: workflows.Action(args.Action), Step: args.Step, Comment: args.Comment, Inputs: args.Inputs, Parameters: args.Parameters}
 	if err := d.Check(); err != nil {
 		return mcp.NewToolResultError(err.Error()), nil
 	}
@@ -450,8 +462,13 @@ func (s *Server) describeAdvance(ctx context.Context, args AdvanceArgs) (msg str
 		step = st.CurrentStep
 	}
 	effect := "the workflow continues with its next steps"
-	if args.Action == string(workflows.ActionReject) {
+	switch workflows.Action(args.Action) {
+	case workflows.ActionReject:
 		effect = "the workflow ends rejected and undoes what it did"
+	case workflows.ActionWithdraw:
+		effect = "the workflow ends withdrawn and undoes what it did"
+	case workflows.ActionRequestChanges:
+		effect = "the workflow goes back to its requester, who may revise or withdraw it"
 	}
 	return fmt.Sprintf("%s step %q of %s %s (requested by %s, parameters %s)? Then %s.",
 		strings.ToUpper(args.Action[:1])+args.Action[1:], step, st.Type, args.WorkflowID, st.RequestedBy, st.Parameters, effect), inputs, nil

@@ -157,6 +157,8 @@ type ApprovalStep struct {
 	Rules []InputRule `yaml:"rules,omitempty" json:"rules,omitempty"`
 	// RejectNeedsReason refuses a reject without a comment saying why.
 	RejectNeedsReason bool `yaml:"reject_needs_reason,omitempty" json:"reject_needs_reason,omitempty"`
+	// Changes lets approvers send the run back to its requester with what to change.
+	Changes *ChangesStep `yaml:"changes,omitempty" json:"changes,omitempty"`
 }
 
 // Escalation is the second group a gate opens to when its first deadline passes.
@@ -350,7 +352,7 @@ var declarationFields = func() map[string][]string {
 	out := map[string][]string{}
 	for _, t := range []reflect.Type{reflect.TypeFor[Definition](), reflect.TypeFor[StepDef](), reflect.TypeFor[ActionDef](),
 		reflect.TypeFor[CallStep](), reflect.TypeFor[SQLStep](), reflect.TypeFor[FileStep](), reflect.TypeFor[BuiltinStep](),
-		reflect.TypeFor[ApprovalStep](), reflect.TypeFor[InputRule](), reflect.TypeFor[Escalation](), reflect.TypeFor[Compensation](), reflect.TypeFor[RetryPolicy](),
+		reflect.TypeFor[ApprovalStep](), reflect.TypeFor[InputRule](), reflect.TypeFor[ChangesStep](), reflect.TypeFor[Escalation](), reflect.TypeFor[Compensation](), reflect.TypeFor[RetryPolicy](),
 		reflect.TypeFor[Statement]()} {
 		var fields []string
 		for f := range t.Fields() {
@@ -460,6 +462,7 @@ func (c *checker) check(d Definition) {
 		if s.Approval != nil {
 			c.checkApproval(append(path, "approval"), *s.Approval)
 			c.checkInputs(append(path, "approval"), *s.Approval)
+			c.checkChanges(append(path, "approval"), *s.Approval, params, d.ServiceParams())
 			if s.Compensate != nil {
 				c.at(append(path, "compensate"), "approval step %q cannot be compensated; allowed: compensate on the steps that do something", s.Name)
 			}

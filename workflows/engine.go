@@ -33,6 +33,8 @@ const (
 	// ErrTypeRejected ends a rejected run, so the Temporal UI shows it as Failed (red) with
 	// this type instead of a green Completed that reads as a success at a glance.
 	ErrTypeRejected = "Rejected"
+	// ErrTypeWithdrawn ends a run its requester withdrew.
+	ErrTypeWithdrawn = "Withdrawn"
 )
 
 // changeRejectedFails gates ending a rejected run with a Rejected failure; runs started
@@ -42,7 +44,9 @@ const changeRejectedFails = "rejected-run-fails"
 // errRejected, errTimedOut and errFailed end a run; runner.finish turns them into a status.
 var (
 	errRejected = errors.New("rejected")
-	errTimedOut = errors.New("timed out")
+	// errWithdrawn ends a run its requester withdrew instead of revising.
+	errWithdrawn = errors.New("withdrawn")
+	errTimedOut  = errors.New("timed out")
 )
 
 type stepFailure struct {
@@ -663,6 +667,8 @@ func (r *runner) finish(ctx workflow.Context, err error) (State, error) {
 		final = StatusRejected
 	case errors.Is(err, errTimedOut):
 		final = StatusTimedOut
+	case errors.Is(err, errWithdrawn):
+		final = StatusWithdrawn
 	default:
 		final = StatusFailed
 		r.state.Error = CleanText(err.Error())
@@ -705,12 +711,28 @@ func (r *runner) finish(ctx workflow.Context, err error) (State, error) {
 		}
 		return r.state, temporal.NewNonRetryableApplicationError(
 			fmt.Sprintf("no decision at step %s within %s", r.state.CurrentStep, wait), ErrTypeApprovalTimeout, nil, r.state)
+	case StatusWithdrawn:
+		return r.state, temporal.NewNonRetryableApplicationError(r.withdrawal(), ErrTypeWithdrawn, nil, r.state)
 	case StatusRejected:
 		if r.Bundled || workflow.GetVersion(ctx, changeRejectedFails, workflow.DefaultVersion, 1) == 1 {
 			return r.state, temporal.NewNonRetryableApplicationError(r.rejection(), ErrTypeRejected, nil, r.state)
 		}
 	}
 	return r.state, nil
+}
+
+// withdrawal says at which step the requester withdrew the run, and why.
+func (r *runner) withdrawal() string {
+	for _, s := range r.state.Steps {
+		if s.Status == StepCancelled && s.Actor != "" {
+			msg := fmt.Sprintf("withdrawn at step %s by %s", s.Name, s.Actor)
+			if s.Comment != "" {
+				msg += ": " + s.Comment
+			}
+			return msg
+		}
+	}
+	return "withdrawn"
 }
 
 // rejection says which step was rejected, by whom and why.
@@ -754,6 +776,8 @@ func why(final Status) string {
 		return "no decision came before the deadline"
 	case StatusCancelled:
 		return "the run was cancelled"
+	case StatusWithdrawn:
+		return "the requester withdrew the run"
 	case StatusFailed:
 		return "a step failed"
 	}

@@ -86,7 +86,7 @@ func (r *runner) record(ctx workflow.Context) {
 		if r.gate.policy != nil {
 			t.Approvals = len(r.gate.policy.Approvals)
 		}
-	case t.Status == StatusWaitingApproval || t.Status == StatusWaitingInput:
+	case t.Status == StatusWaitingApproval || t.Status == StatusWaitingInput || t.Status == StatusChangesRequested:
 		return
 	}
 	kept := r.state.Transitions

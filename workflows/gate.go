@@ -22,6 +22,8 @@ type gateKind string
 const (
 	gateApproval gateKind = "approval"
 	gateInput    gateKind = "input"
+	// gateChanges waits for the requester to revise or withdraw (changes.go).
+	gateChanges gateKind = "changes"
 )
 
 // gate is what a workflow waits at.
@@ -39,6 +41,13 @@ type gate struct {
 	params map[string]any
 	// reasonOnReject refuses a reject without a comment.
 	reasonOnReject bool
+	// changes, on a gate that allows request_changes, say what a revision may change;
+	// schema checks the revised parameters. round counts the requests for changes so far,
+	// and asked, on a changes gate, is the last.
+	changes *changesPlan
+	schema  *ParamSchema
+	round   int
+	asked   *ChangeRequest
 }
 
 // checkInputs refuses a decision whose inputs the gate does not take: inputs on a gate
@@ -275,8 +284,14 @@ func (r *runner) check(ctx workflow.Context, req AdvanceRequest) error {
 	if req.Action == ActionRemind {
 		return r.checkRemind(ctx, req)
 	}
-	if r.gate.kind == gateApproval && req.Action == ActionApprove && !r.selfApproval() && r.sameActor(req.Actor, r.req.RequestedBy) {
-		return fmt.Errorf("%s requested this workflow and cannot approve it (separation of duties); another person must approve", req.Actor)
+	if err := r.checkChangeAction(req); err != nil {
+		return err
+	}
+	if r.gate.kind == gateChanges {
+		return nil // the requester answers; the gate's approvers and inputs do not apply
+	}
+	if r.gate.kind == gateApproval && (req.Action == ActionApprove || req.Action == ActionRequestChanges) && !r.selfApproval() && r.sameActor(req.Actor, r.req.RequestedBy) {
+		return fmt.Errorf("%s requested this workflow and cannot %s it (separation of duties); another person must", req.Actor, req.Action)
 	}
 	if err := r.checkPolicy(req); err != nil {
 		return err
@@ -302,6 +317,13 @@ func (r *runner) waiting() *Waiting {
 		}
 		w.Actions = append(w.Actions, a)
 	}
+	if g.mayRequestChanges() {
+		w.Revisable = slices.Clone(g.changes.revisable)
+	}
+	if g.kind == gateChanges && g.asked != nil {
+		w.Changes = &ChangesAsked{ChangeRequest: *g.asked, Revisable: slices.Clone(g.changes.revisable),
+			Requester: r.req.RequestedBy, Round: g.round, MaxRounds: g.changes.maxRounds}
+	}
 	if g.kind == gateApproval {
 		if !r.selfApproval() {
 			w.NotBy = r.req.RequestedBy
@@ -325,7 +347,7 @@ func (r *runner) waiting() *Waiting {
 func (g *gate) actions() []Action {
 	var out []Action
 	for _, s := range ActionSpecs {
-		if slices.Contains(s.At, string(g.kind)) {
+		if slices.Contains(s.At, string(g.kind)) && (s.Name != ActionRequestChanges || g.mayRequestChanges()) {
 			out = append(out, s.Name)
 		}
 	}

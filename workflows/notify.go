@@ -32,7 +32,12 @@ func (r *runner) notifyGate(ctx workflow.Context, event string, g *gate) {
 		s := r.step(g.step)
 		n.Who, n.Failure, n.Attempt = "anyone who may continue or reject it", s.Error, s.Attempts
 	}
-	if g.policy != nil {
+	if g.kind == gateChanges && g.asked != nil {
+		n.Who = "the requester, " + CleanText(r.req.RequestedBy)
+		n.AskedBy, n.Asked, n.Round = CleanText(g.asked.By), CleanText(g.asked.Comment), g.round
+		n.Approvers = nil
+	}
+	if g.policy != nil && g.kind != gateChanges {
 		n.Who, n.SelfApproval = CleanText(g.policy.who()), g.policy.SelfApproval
 		for _, a := range g.policy.Approvers {
 			n.Approvers = append(n.Approvers, CleanText(a))

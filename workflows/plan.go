@@ -15,6 +15,8 @@ import (
 type Plan struct {
 	Definition
 	steps []planStep
+	// params checks a revision's parameters, on a plan whose gates allow changes.
+	params *ParamSchema
 }
 
 // planStep is one step of a plan.
@@ -43,6 +45,8 @@ type gatePlan struct {
 	escalate time.Duration
 	// inputs are what an approve carries, nil when the gate declares none.
 	inputs *inputsPlan
+	// changes say what a revision may change, nil when the gate allows none.
+	changes *changesPlan
 }
 
 // Compile makes the plan of d. Its errors name the step and field; a definition the
@@ -86,6 +90,11 @@ func Compile(d Definition) (*Plan, error) {
 			var err error
 			if ps.gate.inputs, err = compileInputs(*a); err != nil {
 				problems = append(problems, fmt.Errorf("step %s: approval.inputs: %w", s.Name, err))
+			}
+			if ps.gate.changes = compileChanges(a.Changes, parse); ps.gate.changes != nil && p.params == nil {
+				if p.params, err = CompileParams(d); err != nil {
+					problems = append(problems, fmt.Errorf("parameters: %w", err))
+				}
 			}
 			if a.OnTimeout == "escalate" {
 				if a.Escalate == nil {

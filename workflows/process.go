@@ -196,6 +196,9 @@ func Process(ctx workflow.Context, in ProcessInput) (State, error) {
 	var c *continueAt
 	if errors.As(err, &c) {
 		r.flush(ctx)
+		if ip.revisedParams {
+			in.Params = r.state.Parameters
+		}
 		in.Resume = &c.resume
 		return State{}, workflow.NewContinueAsNewError(ctx, workflow.GetInfo(ctx).WorkflowType.Name, in)
 	}
@@ -246,6 +249,9 @@ type interpreter struct {
 	plan    *Plan
 	params  map[string]any
 	outputs map[string]any
+	// revisedParams is set once a revision changed params: a run that continues as new
+	// carries them.
+	revisedParams bool
 }
 
 // run runs the definition's steps in order; on a resumed run, from its gate on (the
@@ -842,7 +848,8 @@ func renderSummary(d Definition, params json.RawMessage, id, requestedBy string,
 // gate is the approval gate of step s until deadline, for pol.
 func (ip *interpreter) gate(s planStep, deadline time.Time, pol *approvalPolicy) *gate {
 	return &gate{step: s.Name, kind: gateApproval, deadline: deadline, policy: pol,
-		inputs: s.gate.inputs, params: ip.params, reasonOnReject: s.Approval.RejectNeedsReason}
+		inputs: s.gate.inputs, params: ip.params, reasonOnReject: s.Approval.RejectNeedsReason,
+		changes: s.gate.changes, schema: ip.plan.params}
 }
 
 // decisionInputs are an approve's inputs as later steps read them (nil for none), and
@@ -872,7 +879,11 @@ func (ip *interpreter) approval(ctx workflow.Context, i int, s planStep, res *Ga
 		p.SelfApproval = res.SelfApproval
 		pol, wait, remind = &p, res.Wait, res.Remind
 		g = ip.gate(s, res.Deadline, pol)
-		g.toldAt = res.ToldAt
+		g.toldAt, g.round = res.ToldAt, res.Round
+		if res.Kind == gateChanges {
+			g.kind, g.asked = gateChanges, res.Asked
+			r.state.Status = StatusChangesRequested
+		}
 		r.publish(ctx)
 	} else {
 		sod := a.SeparationOfDuties == nil || *a.SeparationOfDuties
@@ -901,10 +912,42 @@ func (ip *interpreter) approval(ctx workflow.Context, i int, s planStep, res *Ga
 		case err != nil:
 			r.finishStep(ctx, s.Name, StepCancelled, "", "", "", "cancelled while waiting")
 			return err
+		case !ok && g.kind == gateChanges:
+			r.timedOutAfter = wait
+			r.finishStep(ctx, s.Name, StepTimedOut, "", "", "", fmt.Sprintf("no revision within %s of the request for changes", wait))
+			return errTimedOut
+		case d.Action == ActionRequestChanges:
+			g = ip.askChanges(ctx, g, d)
+			wait, remind = g.deadline.Sub(workflow.Now(ctx)), 0
+			r.notifyGate(ctx, activities.EventChangesRequested, g)
+			continue
+		case d.Action == ActionWithdraw:
+			r.finishStep(ctx, s.Name, StepCancelled, d.Actor, d.Comment, "withdrawn by the requester", "")
+			return errWithdrawn
+		case d.Action == ActionRevise:
+			ip.revise(ctx, g, d)
+			// A new round: the gate opens again, as it first did, and the approvals of the
+			// earlier round no longer count.
+			pol.Approvals = nil
+			wait, remind = r.req.ApprovalTimeout, s.gate.reminder
+			if s.gate.deadline > 0 {
+				wait = s.gate.deadline
+			}
+			if pol.Escalated {
+				wait, remind = s.gate.escalate, 0
+			}
+			round := g.round
+			g = ip.gate(s, workflow.Now(ctx).UTC().Add(wait), pol)
+			g.round = round
+			r.state.Status = StatusWaitingApproval
+			r.notifyGate(ctx, activities.EventGateOpened, g)
+			continue
 		case !ok && a.OnTimeout == "escalate" && !pol.Escalated:
 			esc := s.gate.escalate
 			pol = &approvalPolicy{Approvers: a.Escalate.Approvers, Scope: a.Escalate.Scope, Quorum: 1, SelfApproval: pol.SelfApproval, Escalated: true}
+			round := g.round
 			g = ip.gate(s, workflow.Now(ctx).UTC().Add(esc), pol)
+			g.round = round
 			r.log(ctx, "escalated", s.Name, "", fmt.Sprintf("no decision within %s; now %s may decide until %s", wait, pol.who(), g.deadline.Format(time.RFC3339)))
 			r.notifyGate(ctx, activities.EventGateOpened, g)
 			wait, remind = esc, 0

@@ -62,6 +62,10 @@ type GateResume struct {
 	// ToldAt is when people were last told of the gate, for remind's interval.
 	ToldAt       time.Time `json:"told_at,omitzero"`
 	SelfApproval bool      `json:"self_approval,omitempty"`
+	// Round counts the requests for changes so far; Asked, at a changes gate (Kind
+	// changes), is the last.
+	Round int            `json:"round,omitempty"`
+	Asked *ChangeRequest `json:"asked,omitempty"`
 }
 
 // errHistoryFull ends a gate's wait when the run's history passed its bound.
@@ -106,9 +110,10 @@ func (ip *interpreter) resumeAt(ctx workflow.Context, i int, g *gate, wait, remi
 	if g.policy != nil {
 		gr.Policy, gr.SelfApproval = *g.policy, g.policy.SelfApproval
 	}
-	if g.kind == gateInput {
-		gr.Kind = gateInput
+	if g.kind != gateApproval {
+		gr.Kind = g.kind
 	}
+	gr.Round, gr.Asked = g.round, g.asked
 	return &continueAt{Resume{
 		State: r.state, Step: i, Outputs: outputs,
 		Gate:       gr,

@@ -55,21 +55,25 @@ const (
 	StatusInProgress      Status = "in_progress"
 	StatusWaitingApproval Status = "waiting_approval"
 	StatusWaitingInput    Status = "waiting_input"
-	StatusCompleted       Status = "completed"
-	StatusFailed          Status = "failed"
-	StatusRejected        Status = "rejected"
-	StatusCancelled       Status = "cancelled"
-	StatusTimedOut        Status = "timed_out"
+	// StatusChangesRequested waits for the requester to revise or withdraw.
+	StatusChangesRequested Status = "changes_requested"
+	StatusCompleted        Status = "completed"
+	StatusFailed           Status = "failed"
+	StatusRejected         Status = "rejected"
+	StatusCancelled        Status = "cancelled"
+	StatusTimedOut         Status = "timed_out"
+	// StatusWithdrawn ended when its requester withdrew it instead of revising.
+	StatusWithdrawn Status = "withdrawn"
 )
 
 // Statuses lists every status in a stable order.
-var Statuses = []Status{StatusPending, StatusInProgress, StatusWaitingApproval, StatusWaitingInput,
-	StatusCompleted, StatusFailed, StatusRejected, StatusCancelled, StatusTimedOut}
+var Statuses = []Status{StatusPending, StatusInProgress, StatusWaitingApproval, StatusWaitingInput, StatusChangesRequested,
+	StatusCompleted, StatusFailed, StatusRejected, StatusCancelled, StatusTimedOut, StatusWithdrawn}
 
 // Terminal reports whether a workflow with this status has ended.
 func (s Status) Terminal() bool {
 	switch s {
-	case StatusCompleted, StatusFailed, StatusRejected, StatusCancelled, StatusTimedOut:
+	case StatusCompleted, StatusFailed, StatusRejected, StatusCancelled, StatusTimedOut, StatusWithdrawn:
 		return true
 	}
 	return false
@@ -127,7 +131,8 @@ type Event struct {
 // Waiting describes the gate a workflow waits at.
 type Waiting struct {
 	Step string `json:"step"`
-	// For is "approval" (approve or reject) or "input" (continue or reject after a failure).
+	// For is "approval" (approve or reject), "input" (continue or reject after a failure)
+	// or "changes" (the requester revises or withdraws).
 	For      string    `json:"for"`
 	Actions  []Action  `json:"actions"`
 	Deadline time.Time `json:"deadline"`
@@ -146,6 +151,11 @@ type Waiting struct {
 	Inputs         map[string]any `json:"inputs,omitempty"`
 	Rules          []string       `json:"rules,omitempty"`
 	ReasonOnReject bool           `json:"reason_on_reject,omitempty"`
+	// Changes, while the run waits for its requester's revision (For "changes"), say
+	// what was asked, by whom, and what may change; Revisable, at an approval gate that
+	// allows request_changes, are the parameters a revision may change.
+	Changes   *ChangesAsked `json:"changes,omitempty"`
+	Revisable []string      `json:"revisable,omitempty"`
 }
 
 // MayApprove tells whether actor, holding scopes (all: every scope), may approve at this
@@ -234,6 +244,11 @@ const (
 	ActionReject   Action = "reject"
 	ActionContinue Action = "continue"
 	ActionRemind   Action = "remind"
+	// ActionRequestChanges, ActionRevise and ActionWithdraw send a run back to its
+	// requester, and answer that (changes.go).
+	ActionRequestChanges Action = "request_changes"
+	ActionRevise         Action = "revise"
+	ActionWithdraw       Action = "withdraw"
 )
 
 // ActionSpec is what an action at a gate is: the gates that offer it, the scope
@@ -276,6 +291,12 @@ var ActionSpecs = []ActionSpec{
 		Does: "run the failed step again"},
 	{Name: ActionRemind, At: []string{"approval"}, By: []Role{Operators, Approvers},
 		Does: "tell the gate's approvers again now (the requester or an approver; at most once an hour, and only where notification channels are configured)"},
+	{Name: ActionRequestChanges, At: []string{"approval"}, By: []Role{Approvers}, Decides: true, Confirm: true,
+		Does: "send the run back to its requester with what to change (the comment), at a gate whose waiting.actions offer it; the approvals so far no longer count"},
+	{Name: ActionRevise, At: []string{"changes"}, By: []Role{Operators}, Decides: true,
+		Does: "as the requester, give new values for the revisable parameters (parameters); the gate opens again as a new round"},
+	{Name: ActionWithdraw, At: []string{"changes"}, By: []Role{Operators}, Decides: true, Confirm: true,
+		Does: "as the requester, end the run instead of revising, undoing what it did"},
 }
 
 // RemindInterval is how long after people were told of a gate a remind may tell them
@@ -320,6 +341,8 @@ type AdvanceRequest struct {
 	Comment string `json:"comment,omitempty"`
 	// Inputs are what an approve carries at a gate that declares inputs (Waiting.Inputs).
 	Inputs map[string]any `json:"inputs,omitempty"`
+	// Parameters are a revise's new values of revisable parameters.
+	Parameters map[string]any `json:"parameters,omitempty"`
 	// Scopes are the actor's verified scopes; a gate that admits a scope checks them.
 	Scopes []string `json:"scopes,omitempty"`
 	// AllScopes says the caller holds every scope: the MCP server runs without

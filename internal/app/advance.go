@@ -26,6 +26,8 @@ type Decision struct {
 	Comment string
 	// Inputs are what an approve carries at a gate that declares inputs.
 	Inputs map[string]any
+	// Parameters are a revise's new values of revisable parameters.
+	Parameters map[string]any
 	// Nonce, when set, makes the decision single-use: an approval link's nonce, so a link
 	// decides once.
 	Nonce string
@@ -42,13 +44,20 @@ func (d Decision) Check() error {
 	if len(d.Comment) > MaxCommentLength {
 		return &ArgError{"comment", fmt.Sprintf("is %d characters long", len(d.Comment)), fmt.Sprintf("at most %d", MaxCommentLength)}
 	}
-	if len(d.Inputs) > 0 {
-		raw, err := json.Marshal(d.Inputs)
+	for _, f := range []struct {
+		field  string
+		values map[string]any
+	}{{"inputs", d.Inputs}, {"parameters", d.Parameters}} {
+		field, values := f.field, f.values
+		if len(values) == 0 {
+			continue
+		}
+		raw, err := json.Marshal(values)
 		switch {
 		case err != nil:
-			return &ArgError{"inputs", "cannot be written as JSON", "an object of strings, numbers and booleans"}
+			return &ArgError{field, "cannot be written as JSON", "a JSON object"}
 		case len(raw) > MaxInputsSize:
-			return &ArgError{"inputs", fmt.Sprintf("is %d bytes long", len(raw)), fmt.Sprintf("at most %d bytes", MaxInputsSize)}
+			return &ArgError{field, fmt.Sprintf("is %d bytes long", len(raw)), fmt.Sprintf("at most %d bytes", MaxInputsSize)}
 		}
 	}
 	if len(d.Step) > MaxIDLength {
@@ -86,7 +95,7 @@ func (s *Service) Advance(ctx context.Context, c Caller, d Decision) (workflows.
 	if need := d.NeededScopes(); !slices.ContainsFunc(need, c.Has) {
 		return v, &ScopeError{Caller: c.Name, Need: strings.Join(need, " or "), Doing: string(d.Action)}
 	}
-	req := workflows.AdvanceRequest{Action: d.Action, Step: d.Step, Actor: c.Name, Comment: d.Comment, Inputs: d.Inputs, Scopes: c.Scopes, AllScopes: c.All}
+	req := workflows.AdvanceRequest{Action: d.Action, Step: d.Step, Actor: c.Name, Comment: d.Comment, Inputs: d.Inputs, Parameters: d.Parameters, Scopes: c.Scopes, AllScopes: c.All}
 	if c.All {
 		req.Scopes = nil
 	}

@@ -52,15 +52,22 @@ func macFields(d workflows.AdvanceRequest, workflowID, version string) []string 
 	fields := []string{version, workflowID, d.Step, string(d.Action), d.Actor,
 		strings.Join(scopes, " "), fmt.Sprint(d.AllScopes), hex.EncodeToString(comment[:]),
 		d.Nonce, d.Expires.UTC().Format(time.RFC3339Nano)}
-	if len(d.Inputs) > 0 {
-		// A decision without inputs signs as it did before inputs existed; one with them
-		// signs them too (encoding/json writes a map's keys sorted, so both ends agree).
-		raw, err := json.Marshal(d.Inputs)
+	// A decision without inputs or parameters signs as it did before they existed; one
+	// with them signs them too (encoding/json writes a map's keys sorted, so both ends
+	// agree).
+	for _, v := range []struct {
+		name   string
+		values map[string]any
+	}{{"inputs", d.Inputs}, {"parameters", d.Parameters}} {
+		if len(v.values) == 0 {
+			continue
+		}
+		raw, err := json.Marshal(v.values)
 		if err != nil {
 			raw = []byte("unencodable")
 		}
-		inputs := sha256.Sum256(raw)
-		fields = append(fields, "inputs", hex.EncodeToString(inputs[:]))
+		sum := sha256.Sum256(raw)
+		fields = append(fields, v.name, hex.EncodeToString(sum[:]))
 	}
 	return fields
 }

@@ -67,6 +67,13 @@ func TestDecisionSignaturesCoverInputs(t *testing.T) {
 	if signedBy(with, secret, "w", mac(plain, secret, "w")) {
 		t.Fatal("inputs were added to a decision signed without them")
 	}
+	rev := workflows.AdvanceRequest{Action: workflows.ActionRevise, Step: "approval", Actor: "alice", Nonce: "n1", Expires: exp,
+		Parameters: map[string]any{"amount_cents": 40000.0}}
+	revSig := mac(rev, secret, "w")
+	rev.Parameters = map[string]any{"amount_cents": 4.0}
+	if signedBy(rev, secret, "w", revSig) {
+		t.Fatal("a revision verified with altered parameters")
+	}
 	// Without inputs, a decision signs as before inputs existed (servers in a rolling
 	// upgrade agree).
 	if got := len(macFields(plain, "w", "v")); got != 10 {
