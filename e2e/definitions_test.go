@@ -140,7 +140,8 @@ func TestAProcessDefinedInAFileRunsThroughMCP(t *testing.T) {
 	}
 	var desc mcpserver.ProcessView
 	callTool(t, rita, "describe_process", map[string]any{"name": "refund_approval"}).decode(t, &desc)
-	if desc.Version != 1 || len(desc.Hash) != 64 || len(desc.Steps) != 6 || desc.Steps[1].Gate == nil || desc.Steps[1].Gate.Quorum != 2 || desc.Steps[1].Gate.Scope != "group:finance" {
+	if desc.Version != 1 || len(desc.Hash) != 64 || len(desc.Steps) != 7 || desc.Steps[2].Gate == nil || desc.Steps[2].Gate.Quorum != 2 || desc.Steps[2].Gate.Scope != "group:finance" ||
+		desc.Steps[1].Kind != "fail" || !strings.Contains(desc.Steps[1].Does, "is already refunded") {
 		t.Errorf("describe_process = %+v", desc)
 	}
 	res, err := rita.ReadResource(ctx, &mcp.ReadResourceParams{URI: "process://refund_approval"})

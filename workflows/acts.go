@@ -134,9 +134,9 @@ func (a ActionDef) act() act { return act{a.Call, a.SQL, a.File, a.Builtin} }
 // act is what the undo does; a file action cannot undo, so it is never set.
 func (c Compensation) act() act { return act{call: c.Call, sql: c.SQL, builtin: c.Builtin} }
 
-// StepKinds lists the kinds a step may have: the kinds of act, a step of actions, and an
-// approval gate.
-var StepKinds = append(actKindNames(false), "actions", "approval")
+// StepKinds lists the kinds a step may have: the kinds of act, a step of actions, an
+// approval gate and a guard (fail).
+var StepKinds = append(actKindNames(false), "actions", "approval", "fail")
 
 // Kind is the step's kind, one of StepKinds ("" when none or several are set).
 func (s StepDef) Kind() string {
@@ -155,7 +155,22 @@ func (s StepDef) kinds() []string {
 	if s.Approval != nil {
 		out = append(out, "approval")
 	}
+	if s.Fail != nil {
+		out = append(out, "fail")
+	}
 	return out
+}
+
+// passive is the kind of a step that does nothing itself, so has nothing to undo, retry
+// or fail past retries (approval, fail), or "" for a step that does something.
+func (s StepDef) passive() string {
+	switch {
+	case s.Approval != nil:
+		return "approval"
+	case s.Fail != nil:
+		return "fail"
+	}
+	return ""
 }
 
 // StepDescription says what a step does and how it is undone, in words.
@@ -171,6 +186,8 @@ func (d Definition) Describe(s StepDef) StepDescription {
 	switch {
 	case s.Approval != nil:
 		out.Does = fmt.Sprintf("wait for %s", words.Plural(max(s.Approval.Quorum, 1), "approval"))
+	case s.Fail != nil:
+		out.Does = fmt.Sprintf("end the run failed when %s, saying %q; otherwise go on", s.Fail.When, s.Fail.Reason)
 	case s.Actions != nil:
 		var parts []string
 		for _, a := range s.Actions {

@@ -50,8 +50,8 @@ type Statement struct {
 	Query string `yaml:"query" json:"query"`
 }
 
-// StepDef is one step of a definition: exactly one of Call, SQL, File, Builtin, Actions
-// and Approval.
+// StepDef is one step of a definition: exactly one of Call, SQL, File, Builtin, Actions,
+// Approval, Wait and Fail.
 type StepDef struct {
 	Name string `yaml:"name" json:"name"`
 	// When is a CEL condition over params, steps and run; a step whose condition is false
@@ -62,8 +62,10 @@ type StepDef struct {
 	File    *FileStep    `yaml:"file,omitempty" json:"file,omitempty"`
 	Builtin *BuiltinStep `yaml:"builtin,omitempty" json:"builtin,omitempty"`
 	// Actions run in order as one step: its output holds each action's by name.
-	Actions    []ActionDef   `yaml:"actions,omitempty" json:"actions,omitempty"`
-	Approval   *ApprovalStep `yaml:"approval,omitempty" json:"approval,omitempty"`
+	Actions  []ActionDef   `yaml:"actions,omitempty" json:"actions,omitempty"`
+	Approval *ApprovalStep `yaml:"approval,omitempty" json:"approval,omitempty"`
+	// Fail is a guard: it ends the run failed, with a reason, when its condition holds.
+	Fail       *FailStep     `yaml:"fail,omitempty" json:"fail,omitempty"`
 	Compensate *Compensation `yaml:"compensate,omitempty" json:"compensate,omitempty"`
 	// SkipReason is what the record says when When is false (default: the condition).
 	SkipReason string `yaml:"skip_reason,omitempty" json:"skip_reason,omitempty"`
@@ -353,7 +355,7 @@ var declarationFields = func() map[string][]string {
 	for _, t := range []reflect.Type{reflect.TypeFor[Definition](), reflect.TypeFor[StepDef](), reflect.TypeFor[ActionDef](),
 		reflect.TypeFor[CallStep](), reflect.TypeFor[SQLStep](), reflect.TypeFor[FileStep](), reflect.TypeFor[BuiltinStep](),
 		reflect.TypeFor[ApprovalStep](), reflect.TypeFor[InputRule](), reflect.TypeFor[ChangesStep](), reflect.TypeFor[Escalation](), reflect.TypeFor[Compensation](), reflect.TypeFor[RetryPolicy](),
-		reflect.TypeFor[Statement]()} {
+		reflect.TypeFor[Statement](), reflect.TypeFor[FailStep]()} {
 		var fields []string
 		for f := range t.Fields() {
 			fields = append(fields, strings.Split(f.Tag.Get("yaml"), ",")[0])
@@ -463,9 +465,12 @@ func (c *checker) check(d Definition) {
 			c.checkApproval(append(path, "approval"), *s.Approval)
 			c.checkInputs(append(path, "approval"), *s.Approval)
 			c.checkChanges(append(path, "approval"), *s.Approval, params, d.ServiceParams())
-			if s.Compensate != nil {
-				c.at(append(path, "compensate"), "approval step %q cannot be compensated; allowed: compensate on the steps that do something", s.Name)
-			}
+		}
+		if s.Fail != nil {
+			c.checkGuard(append(path, "fail"), *s.Fail, refs)
+		}
+		if kind := s.passive(); kind != "" && s.Compensate != nil {
+			c.at(append(path, "compensate"), "%s step %q cannot be compensated: it does nothing to undo; allowed: compensate on the steps that do something", kind, s.Name)
 		}
 		c.checkStepExtras(path, s, refs)
 		if comp := s.Compensate; comp != nil {
@@ -502,13 +507,13 @@ func (c *checker) checkStepExtras(path []any, s StepDef, refs refChecker) {
 	}
 	refs.templates(append(path, "skip_reason"), s.SkipReason)
 	refs.templates(append(path, "summary"), s.Summary)
-	if s.Approval != nil {
+	if kind := s.passive(); kind != "" {
 		for _, f := range []struct {
 			name string
 			set  bool
-		}{{"result", s.Result != ""}, {"on_failure", s.OnFailure != ""}, {"retry", s.Retry != nil}, {"summary", s.Summary != ""}} {
+		}{{"result", s.Result != ""}, {"on_failure", s.OnFailure != ""}, {"retry", s.Retry != nil}, {"summary", s.Summary != "" && kind != "wait"}} {
 			if f.set {
-				c.at(append(path, f.name), "approval step %q cannot have %s; allowed: %s on the steps that do something", s.Name, f.name, f.name)
+				c.at(append(path, f.name), "%s step %q cannot have %s; allowed: %s on the steps that do something", kind, s.Name, f.name, f.name)
 			}
 		}
 	}

@@ -43,7 +43,7 @@ func TestBadDefinitionsNameFileLineAndRule(t *testing.T) {
 		name, yaml, want string
 	}{
 		{"unknown step kind", head + "steps:\n  - name: a\n    email: {to: x}\n", `p.yaml:11: unknown field "email"`},
-		{"no kind", head + "steps:\n  - name: a\n", `p.yaml:10: step "a" has no kind; allowed: exactly one of call, sql, file, builtin, actions, approval`},
+		{"no kind", head + "steps:\n  - name: a\n", `p.yaml:10: step "a" has no kind; allowed: exactly one of call, sql, file, builtin, actions, approval, fail`},
 		{"two kinds", head + "steps:\n  - name: a\n    approval: {scope: approve}\n    file: {action: parse, path: x.json}\n", `p.yaml:10: step "a" has several kinds (file, approval)`},
 		{"duplicate step", head + "steps:\n  - name: a\n    approval: {scope: approve}\n  - name: a\n    approval: {scope: approve}\n", `p.yaml:12: step "a" is declared twice (first as step 1)`},
 		{"later step", head + "steps:\n  - name: a\n    call: {service: users, method: GET, endpoint: \"accounts/{{steps.b.output}}\"}\n  - name: b\n    approval: {scope: approve}\n", `p.yaml:11: steps.b.output refers to a step that does not exist or comes later`},
@@ -155,8 +155,8 @@ func TestYAMLErrorsNameTheFieldAndWhatIsAllowed(t *testing.T) {
 		t.Fatal(err)
 	}
 	for change, want := range map[string]string{
-		"quorum: two": "refund.yaml:51: quorum: `two` is not a whole number; allowed: a whole number",
-		"quorom: 2":   `refund.yaml:51: unknown field "quorom"; allowed: approvers, scope, quorum, separation_of_duties, deadline, on_timeout, escalate, reminder`,
+		"quorum: two": "refund.yaml:56: quorum: `two` is not a whole number; allowed: a whole number",
+		"quorom: 2":   `refund.yaml:56: unknown field "quorom"; allowed: approvers, scope, quorum, separation_of_duties, deadline, on_timeout, escalate, reminder`,
 	} {
 		_, err := workflows.ParseDefinition("refund.yaml", []byte(strings.Replace(string(data), "quorum: 2", change, 1)), workflows.DefinitionRules{})
 		if err == nil || !strings.Contains(err.Error(), want) {

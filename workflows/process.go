@@ -157,8 +157,11 @@ func Process(ctx workflow.Context, in ProcessInput) (State, error) {
 	steps := make([]Step, len(def.Steps))
 	for i, s := range def.Steps {
 		steps[i] = Step{Name: s.Name, Kind: StepActivity}
-		if s.Approval != nil {
+		switch {
+		case s.Approval != nil:
 			steps[i].Kind = StepApproval
+		case s.Fail != nil:
+			steps[i].Kind = StepGuard
 		}
 	}
 	var r *runner
@@ -302,6 +305,8 @@ func (ip *interpreter) run(ctx workflow.Context, resume *Resume) error {
 		switch {
 		case s.Approval != nil:
 			err = ip.approval(ctx, i, s, nil)
+		case s.Fail != nil:
+			err = ip.guard(ctx, s)
 		default:
 			err = ip.activity(ctx, i, s, nil)
 		}
