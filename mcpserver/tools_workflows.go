@@ -272,7 +272,9 @@ func describeStatus(v workflows.StatusView) string {
 		text += fmt.Sprintf(", undoing %s (%s)", words.Plural(len(v.Undoing), "step"), strings.Join(v.Undoing, ", "))
 	}
 	text += "."
-	if w := v.Waiting; w != nil {
+	if w := v.Waiting; w != nil && w.For == "timer" {
+		text += fmt.Sprintf(" It waits at step %s until %s, then goes on by itself: nothing to decide (cancel_workflow ends it sooner).", w.Step, w.Deadline.Format(time.RFC3339))
+	} else if w != nil {
 		acts := make([]string, len(w.Actions))
 		for i, a := range w.Actions {
 			acts[i] = string(a)

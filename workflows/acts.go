@@ -135,8 +135,8 @@ func (a ActionDef) act() act { return act{a.Call, a.SQL, a.File, a.Builtin} }
 func (c Compensation) act() act { return act{call: c.Call, sql: c.SQL, builtin: c.Builtin} }
 
 // StepKinds lists the kinds a step may have: the kinds of act, a step of actions, an
-// approval gate and a guard (fail).
-var StepKinds = append(actKindNames(false), "actions", "approval", "fail")
+// approval gate, a timer (wait) and a guard (fail).
+var StepKinds = append(actKindNames(false), "actions", "approval", "wait", "fail")
 
 // Kind is the step's kind, one of StepKinds ("" when none or several are set).
 func (s StepDef) Kind() string {
@@ -155,6 +155,9 @@ func (s StepDef) kinds() []string {
 	if s.Approval != nil {
 		out = append(out, "approval")
 	}
+	if s.Wait != nil {
+		out = append(out, "wait")
+	}
 	if s.Fail != nil {
 		out = append(out, "fail")
 	}
@@ -162,11 +165,13 @@ func (s StepDef) kinds() []string {
 }
 
 // passive is the kind of a step that does nothing itself, so has nothing to undo, retry
-// or fail past retries (approval, fail), or "" for a step that does something.
+// or fail past retries (approval, wait, fail), or "" for a step that does something.
 func (s StepDef) passive() string {
 	switch {
 	case s.Approval != nil:
 		return "approval"
+	case s.Wait != nil:
+		return "wait"
 	case s.Fail != nil:
 		return "fail"
 	}
@@ -186,6 +191,8 @@ func (d Definition) Describe(s StepDef) StepDescription {
 	switch {
 	case s.Approval != nil:
 		out.Does = fmt.Sprintf("wait for %s", words.Plural(max(s.Approval.Quorum, 1), "approval"))
+	case s.Wait != nil:
+		out.Does = describeWait(*s.Wait)
 	case s.Fail != nil:
 		out.Does = fmt.Sprintf("end the run failed when %s, saying %q; otherwise go on", s.Fail.When, s.Fail.Reason)
 	case s.Actions != nil:

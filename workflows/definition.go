@@ -64,6 +64,8 @@ type StepDef struct {
 	// Actions run in order as one step: its output holds each action's by name.
 	Actions  []ActionDef   `yaml:"actions,omitempty" json:"actions,omitempty"`
 	Approval *ApprovalStep `yaml:"approval,omitempty" json:"approval,omitempty"`
+	// Wait holds the run on a durable timer, for a while or until a time.
+	Wait *WaitStep `yaml:"wait,omitempty" json:"wait,omitempty"`
 	// Fail is a guard: it ends the run failed, with a reason, when its condition holds.
 	Fail       *FailStep     `yaml:"fail,omitempty" json:"fail,omitempty"`
 	Compensate *Compensation `yaml:"compensate,omitempty" json:"compensate,omitempty"`
@@ -355,7 +357,7 @@ var declarationFields = func() map[string][]string {
 	for _, t := range []reflect.Type{reflect.TypeFor[Definition](), reflect.TypeFor[StepDef](), reflect.TypeFor[ActionDef](),
 		reflect.TypeFor[CallStep](), reflect.TypeFor[SQLStep](), reflect.TypeFor[FileStep](), reflect.TypeFor[BuiltinStep](),
 		reflect.TypeFor[ApprovalStep](), reflect.TypeFor[InputRule](), reflect.TypeFor[ChangesStep](), reflect.TypeFor[Escalation](), reflect.TypeFor[Compensation](), reflect.TypeFor[RetryPolicy](),
-		reflect.TypeFor[Statement](), reflect.TypeFor[FailStep]()} {
+		reflect.TypeFor[Statement](), reflect.TypeFor[WaitStep](), reflect.TypeFor[FailStep]()} {
 		var fields []string
 		for f := range t.Fields() {
 			fields = append(fields, strings.Split(f.Tag.Get("yaml"), ",")[0])
@@ -465,6 +467,9 @@ func (c *checker) check(d Definition) {
 			c.checkApproval(append(path, "approval"), *s.Approval)
 			c.checkInputs(append(path, "approval"), *s.Approval)
 			c.checkChanges(append(path, "approval"), *s.Approval, params, d.ServiceParams())
+		}
+		if s.Wait != nil {
+			c.checkWait(append(path, "wait"), *s.Wait, refs)
 		}
 		if s.Fail != nil {
 			c.checkGuard(append(path, "fail"), *s.Fail, refs)

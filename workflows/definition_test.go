@@ -43,7 +43,7 @@ func TestBadDefinitionsNameFileLineAndRule(t *testing.T) {
 		name, yaml, want string
 	}{
 		{"unknown step kind", head + "steps:\n  - name: a\n    email: {to: x}\n", `p.yaml:11: unknown field "email"`},
-		{"no kind", head + "steps:\n  - name: a\n", `p.yaml:10: step "a" has no kind; allowed: exactly one of call, sql, file, builtin, actions, approval, fail`},
+		{"no kind", head + "steps:\n  - name: a\n", `p.yaml:10: step "a" has no kind; allowed: exactly one of call, sql, file, builtin, actions, approval, wait, fail`},
 		{"two kinds", head + "steps:\n  - name: a\n    approval: {scope: approve}\n    file: {action: parse, path: x.json}\n", `p.yaml:10: step "a" has several kinds (file, approval)`},
 		{"duplicate step", head + "steps:\n  - name: a\n    approval: {scope: approve}\n  - name: a\n    approval: {scope: approve}\n", `p.yaml:12: step "a" is declared twice (first as step 1)`},
 		{"later step", head + "steps:\n  - name: a\n    call: {service: users, method: GET, endpoint: \"accounts/{{steps.b.output}}\"}\n  - name: b\n    approval: {scope: approve}\n", `p.yaml:11: steps.b.output refers to a step that does not exist or comes later`},

@@ -65,9 +65,11 @@ type compensation struct {
 // runner is the step engine shared by every kind: it keeps the record, answers queries,
 // validates and applies decisions, runs steps, and compensates.
 type runner struct {
-	state          State
-	req            Request
-	gate           *gate
+	state State
+	req   Request
+	gate  *gate
+	// timer is the wait step the run is held at, nil when it is not at one.
+	timer          *timerWait
 	decision       *AdvanceRequest
 	decisionsTaken int
 	compensations  []compensation
@@ -392,6 +394,8 @@ func (r *runner) view() StatusView {
 	v.Undoing = slices.Clone(v.Undoing)
 	if r.gate != nil {
 		v.Waiting = r.waiting()
+	} else if r.timer != nil {
+		v.Waiting = r.timer.waiting()
 	}
 	return v
 }
@@ -505,6 +509,9 @@ func (r *runner) details() string {
 		} else {
 			fmt.Fprintf(&b, "**Waiting for input**: step `%s` failed: %s\n\nSend the `advance` update with action `continue` to retry it, or `reject` to end the run.", r.gate.step, r.step(r.gate.step).Error)
 		}
+	}
+	if t := r.timer; t != nil {
+		fmt.Fprintf(&b, "**Waiting** at `%s` until %s: a timer; the run goes on by itself then (cancel it to end it sooner).\n\n", t.step, t.until.Format(time.RFC3339))
 	}
 	if r.extraDetails != "" {
 		b.WriteString("\n\n" + r.extraDetails)

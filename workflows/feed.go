@@ -28,7 +28,8 @@ type Transition struct {
 	Event  string `json:"event"`
 	Actor  string `json:"actor,omitempty"`
 	Detail string `json:"detail,omitempty"`
-	// Deadline is the deadline of the gate the run waits at, and Approvals how many
+	// Deadline is the deadline of the gate the run waits at (or when the timer it is
+	// held at wakes), and Approvals how many
 	// approvals its quorum has counted so far.
 	Deadline  *time.Time `json:"deadline,omitempty"`
 	Approvals int        `json:"approvals,omitempty"`
@@ -86,6 +87,9 @@ func (r *runner) record(ctx workflow.Context) {
 		if r.gate.policy != nil {
 			t.Approvals = len(r.gate.policy.Approvals)
 		}
+	case r.timer != nil:
+		until := r.timer.until
+		t.Deadline = &until
 	case t.Status == StatusWaitingApproval || t.Status == StatusWaitingInput || t.Status == StatusChangesRequested:
 		return
 	}

@@ -54,7 +54,7 @@ func TestEditorSchemaFollowsTheKindRegistry(t *testing.T) {
 		"call": reflect.TypeFor[CallStep](), "sql": reflect.TypeFor[SQLStep](),
 		"file": reflect.TypeFor[FileStep](), "builtin": reflect.TypeFor[BuiltinStep](),
 		"approval": reflect.TypeFor[ApprovalStep](), "step": reflect.TypeFor[StepDef](),
-		"action": reflect.TypeFor[ActionDef](), "fail": reflect.TypeFor[FailStep](),
+		"action": reflect.TypeFor[ActionDef](), "fail": reflect.TypeFor[FailStep](), "wait": reflect.TypeFor[WaitStep](),
 	}
 	for _, k := range actKinds {
 		if declarations[k.name] == nil {

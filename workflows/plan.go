@@ -26,6 +26,8 @@ type planStep struct {
 	retry *retryPlan
 	// gate is set on an approval step.
 	gate *gatePlan
+	// wait is set on a wait step.
+	wait *waitPlan
 }
 
 // retryPlan is a step's declared retry policy, applied over the defaults.
@@ -103,6 +105,13 @@ func Compile(d Definition) (*Plan, error) {
 					ps.gate.escalate = parse("approval.escalate.deadline", a.Escalate.Deadline)
 				}
 			}
+		}
+		if s.Wait != nil {
+			wp, err := compileWait(*s.Wait)
+			if err != nil {
+				problems = append(problems, fmt.Errorf("step %s: %w", s.Name, err))
+			}
+			ps.wait = wp
 		}
 		p.steps[i] = ps
 	}

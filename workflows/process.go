@@ -160,6 +160,8 @@ func Process(ctx workflow.Context, in ProcessInput) (State, error) {
 		switch {
 		case s.Approval != nil:
 			steps[i].Kind = StepApproval
+		case s.Wait != nil:
+			steps[i].Kind = StepWait
 		case s.Fail != nil:
 			steps[i].Kind = StepGuard
 		}
@@ -305,6 +307,8 @@ func (ip *interpreter) run(ctx workflow.Context, resume *Resume) error {
 		switch {
 		case s.Approval != nil:
 			err = ip.approval(ctx, i, s, nil)
+		case s.Wait != nil:
+			err = ip.wait(ctx, s)
 		case s.Fail != nil:
 			err = ip.guard(ctx, s)
 		default:

@@ -67,7 +67,7 @@ const (
 )
 
 // Statuses lists every status in a stable order.
-var Statuses = []Status{StatusPending, StatusInProgress, StatusWaitingApproval, StatusWaitingInput, StatusChangesRequested,
+var Statuses = []Status{StatusPending, StatusInProgress, StatusWaitingApproval, StatusWaitingInput, StatusChangesRequested, StatusWaiting,
 	StatusCompleted, StatusFailed, StatusRejected, StatusCancelled, StatusTimedOut, StatusWithdrawn}
 
 // Terminal reports whether a workflow with this status has ended.
