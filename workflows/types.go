@@ -131,8 +131,9 @@ type Event struct {
 // Waiting describes the gate a workflow waits at.
 type Waiting struct {
 	Step string `json:"step"`
-	// For is "approval" (approve or reject), "input" (continue or reject after a failure)
-	// or "changes" (the requester revises or withdraws).
+	// For is "approval" (approve or reject), "input" (continue or reject after a failure),
+	// "changes" (the requester revises or withdraws) or "timer" (a wait step: nothing to
+	// decide; Deadline is when it wakes).
 	For      string    `json:"for"`
 	Actions  []Action  `json:"actions"`
 	Deadline time.Time `json:"deadline"`
