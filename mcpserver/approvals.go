@@ -26,9 +26,12 @@ type approvalPage struct {
 	Message string
 	// Problem is set when the page says why nothing changed.
 	Problem bool
-	Done    bool
-	Link    signing.Link
-	State   *workflows.State
+	// Alert is set when the problem is with what was just posted and the form is shown
+	// again to fix it: the message is announced (role=alert), the values kept.
+	Alert bool
+	Done  bool
+	Link  signing.Link
+	State *workflows.State
 	// Summary says what is asked, from the run's definition.
 	Summary string
 	Token   string
@@ -39,6 +42,22 @@ type approvalPage struct {
 	// authentication on, a link is a pointer, and deciding needs the approver's own
 	// sign-in (its inbox session), since a link may have gone through a shared channel.
 	SignIn string
+	// Fields are the inputs the gate asks an approve for, Rules what their values must
+	// also meet, ReasonOnReject says a reject needs the comment (workflows.Waiting).
+	Fields         []inputField
+	Rules          []string
+	ReasonOnReject bool
+	// Values and Comment are what was posted, shown again with an Alert.
+	Values       url.Values
+	Comment      string
+	CommentError string
+	// refusal is why what was posted was refused, as the gate or formInputs said it.
+	refusal string
+}
+
+// Form tells whether the page offers the decision form.
+func (p approvalPage) Form() bool {
+	return p.State != nil && (!p.Problem || p.Alert) && !p.Done && p.SignIn == ""
 }
 
 // ApprovalLink returns the link l grants (an approver, a gate of a run, until a deadline)
@@ -185,25 +204,55 @@ func (s *Server) decideByLink(ctx context.Context, w http.ResponseWriter, r *htt
 		s.renderApproval(w, http.StatusBadRequest, page)
 		return
 	}
+	var waiting *workflows.Waiting
 	if st, err := s.queryDetails(ctx, link.WorkflowID); err == nil {
 		if why := gateMoved(st, link); why != "" {
 			page.State, page.Title, page.Problem, page.Message = &st, "Your decision was not applied", true, why+" Nothing changed."
 			s.renderApproval(w, http.StatusConflict, page)
 			return
 		}
+		page.State, waiting = &st, st.Waiting
+	}
+	page.Values, page.Comment = r.PostForm, comment
+	// refuse shows the form again with what was posted and why it was not taken.
+	refuse := func(code int, why string) {
+		page.Title, page.Problem, page.Alert, page.refusal = "Your decision was not applied", true, page.State != nil, why
+		page.Message = strings.TrimSuffix(strings.TrimSpace(why), ".") + ". Nothing changed."
+		s.renderApproval(w, code, page)
+	}
+	var inputs map[string]any
+	if action == workflows.ActionApprove && waiting != nil && waiting.Inputs != nil {
+		in, err := formInputs(waiting.Inputs, r.PostForm)
+		if err != nil {
+			refuse(http.StatusBadRequest, err.Error())
+			return
+		}
+		inputs = in
+	}
+	if action == workflows.ActionReject && waiting != nil && waiting.ReasonOnReject && comment == "" {
+		page.CommentError = "Say why you reject: step " + link.Step + " needs a reason to reject."
+		refuse(http.StatusBadRequest, page.CommentError)
+		return
 	}
 	caller := app.Caller{Name: link.Approver, All: true} // as every caller of a server without authentication
 	if s.auth != nil {
 		caller = app.Caller{Name: link.Approver, Scopes: s.auth.scopesOf(link.Approver)}
 	}
-	v, err := s.app.Advance(ctx, caller, app.Decision{WorkflowID: link.WorkflowID, RunID: link.RunID, Action: action, Step: link.Step, Comment: comment, Nonce: link.Nonce})
+	v, err := s.app.Advance(ctx, caller, app.Decision{WorkflowID: link.WorkflowID, RunID: link.RunID, Action: action, Step: link.Step, Comment: comment, Inputs: inputs, Nonce: link.Nonce})
 	if err != nil {
 		s.cfg.Logger.Info("decision by link refused", "workflow_id", link.WorkflowID, "step", link.Step, "approver", link.Approver, "error", err)
-		page.Title, page.Problem = "Your decision was not applied", true
-		page.Message = strings.TrimSuffix(strings.TrimSpace(s.explain(ctx, link.WorkflowID, err)), ".") + ". Nothing changed."
+		page.State = nil
 		if st, qerr := s.queryDetails(ctx, link.WorkflowID); qerr == nil {
 			page.State = &st
+			// At a gate that asks for inputs or a reason, the refusal may be of those: the
+			// approver fixes them in the form, which still decides while the gate waits.
+			if w := st.Waiting; gateMoved(st, link) == "" && w != nil && (w.Inputs != nil || w.ReasonOnReject) {
+				refuse(http.StatusConflict, s.explain(ctx, link.WorkflowID, err))
+				return
+			}
 		}
+		page.Title, page.Problem = "Your decision was not applied", true
+		page.Message = strings.TrimSuffix(strings.TrimSpace(s.explain(ctx, link.WorkflowID, err)), ".") + ". Nothing changed."
 		s.renderApproval(w, http.StatusConflict, page)
 		return
 	}
@@ -240,6 +289,10 @@ func (s *Server) renderApproval(w http.ResponseWriter, code int, p approvalPage)
 			p.Summary = workflows.RenderSummary(proc.Definition, st.Parameters, st.WorkflowID, st.RequestedBy)
 		}
 	}
+	if st := p.State; st != nil && st.Waiting != nil && st.Waiting.Step == p.Link.Step && p.Form() {
+		p.Fields = inputFields(st.Waiting.Inputs, p.Values, p.refusal)
+		p.Rules, p.ReasonOnReject = st.Waiting.Rules, st.Waiting.ReasonOnReject
+	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(code)
 	if err := approvalTemplate.Execute(w, p); err != nil {
@@ -272,15 +325,26 @@ var approvalTemplate = template.Must(template.New("approval").Funcs(template.Fun
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{{.Title}} · Flowgate</title>
 <style>
-body{font:16px/1.5 system-ui,sans-serif;margin:0;padding:1rem;color:#111;background:#fff;max-width:44rem}
+body{font:16px/1.5 system-ui,sans-serif;margin:0;padding:1rem;color:#111;background:#fff;max-width:44rem;overflow-wrap:anywhere}
 h1{font-size:1.4rem;margin:.2rem 0 1rem}
 .problem{background:#fff4e5;border-left:4px solid #b35900;padding:.75rem 1rem}
 .done{background:#e8f5e9;border-left:4px solid #1b5e20;padding:.75rem 1rem}
 dl{display:grid;grid-template-columns:max-content 1fr;gap:.25rem 1rem}
 dt{font-weight:600}
+dd{margin:0;min-width:0}
 pre{white-space:pre-wrap;word-break:break-word;background:#f4f4f4;padding:.5rem}
 label{display:block;font-weight:600;margin-top:1rem}
-textarea{width:100%;min-height:5rem;font:inherit;box-sizing:border-box}
+textarea,input,select{width:100%;font:inherit;box-sizing:border-box;padding:.4rem;border:1px solid #555;border-radius:4px}
+textarea{min-height:5rem}
+input[type=checkbox]{width:1.5rem;height:1.5rem;margin:0 .5rem 0 0;vertical-align:middle}
+.check{margin-top:1rem}
+.check label{display:inline;margin:0}
+fieldset{border:1px solid #888;border-radius:4px;margin:1rem 0 0;padding:0 1rem 1rem;min-width:0}
+legend{font-weight:600;padding:0 .3rem}
+.help{margin:.25rem 0 0;color:#333;font-size:.95rem}
+.error{margin:.25rem 0 0;color:#b71c1c;font-weight:600}
+[aria-invalid=true]{border:2px solid #b71c1c}
+input:focus,select:focus,textarea:focus{outline:3px solid #0b57d0;outline-offset:2px}
 button{font:inherit;padding:.7rem 1.4rem;margin:1rem .5rem 0 0;border:2px solid #111;border-radius:4px;cursor:pointer}
 button.approve{background:#1b5e20;color:#fff}
 button.reject{background:#b71c1c;color:#fff}
@@ -291,7 +355,7 @@ ol{padding-left:1.2rem}
 <body>
 <main>
 <h1>{{.Title}}</h1>
-{{if .Message}}<p class="{{if .Problem}}problem{{else if .Done}}done{{end}}" role="status">{{.Message}}</p>{{end}}
+{{if .Message}}<p class="{{if .Problem}}problem{{else if .Done}}done{{end}}" role="{{if .Alert}}alert{{else}}status{{end}}">{{.Message}}</p>{{end}}
 {{with .Summary}}<p><strong>{{.}}</strong></p>{{end}}
 {{with .State}}
 <dl>
@@ -306,15 +370,39 @@ ol{padding-left:1.2rem}
 <ol>{{range .History}}<li>{{when .At}}: {{.Event}}{{if .Step}} at {{.Step}}{{end}}{{if .Actor}} by {{.Actor}}{{end}}{{if .Detail}} — {{.Detail}}{{end}}</li>{{end}}</ol>
 {{end}}
 {{with .SignIn}}<p class="problem" role="status">{{.}} <a href="` + InboxPath + `">Sign in</a></p>{{end}}
-{{if and .State (not .Problem) (not .Done) (not .SignIn)}}
+{{if .Form}}
 <form method="post" action="` + ApprovalPath + `">
 <input type="hidden" name="t" value="{{.Token}}">
 <input type="hidden" name="csrf" value="{{.CSRF}}">
 <p>You decide as <strong>{{.Link.Approver}}</strong> at step <strong>{{.Link.Step}}</strong>. This link works once.</p>
-<label for="comment">Comment (recorded with your decision)</label>
-<textarea id="comment" name="comment" maxlength="1000"></textarea>
+{{if .Fields}}
+<fieldset>
+<legend>To approve, give these values</legend>
+{{range $f := .Fields}}
+{{if eq .Kind "checkbox"}}<div class="check">
+<input type="checkbox" id="{{.ID}}" name="{{.FormName}}" value="true"{{if .Checked}} checked{{end}}{{with .DescribedBy}} aria-describedby="{{.}}"{{end}}{{if .Error}} aria-invalid="true"{{end}}>
+<label for="{{.ID}}">{{.Label}}</label>
+{{else}}<div>
+<label for="{{.ID}}">{{.Label}}{{if .Required}} <span aria-hidden="true">*</span>{{end}}</label>
+{{if eq .Kind "select"}}<select id="{{.ID}}" name="{{.FormName}}"{{if .Required}} required{{end}}{{with .DescribedBy}} aria-describedby="{{.}}"{{end}}{{if .Error}} aria-invalid="true"{{end}}>
+<option value="">{{if .Required}}Choose one{{else}}(none){{end}}</option>
+{{range .Options}}<option value="{{.Value}}"{{if .Selected}} selected{{end}}>{{.Value}}</option>
+{{end}}</select>
+{{else}}<input type="{{.Kind}}" id="{{.ID}}" name="{{.FormName}}" value="{{.Value}}"{{with .Step}} step="{{.}}"{{end}}{{with .Min}} min="{{.}}"{{end}}{{with .Max}} max="{{.}}"{{end}}{{with .MinLength}} minlength="{{.}}"{{end}}{{with .MaxLength}} maxlength="{{.}}"{{end}}{{with .Pattern}} pattern="{{.}}"{{end}}{{if eq .Kind "number"}} inputmode="{{if eq .Step "1"}}numeric{{else}}decimal{{end}}"{{end}}{{if .Required}} required{{end}}{{with .DescribedBy}} aria-describedby="{{.}}"{{end}}{{if .Error}} aria-invalid="true"{{end}}>
+{{end}}{{end}}
+{{with .Error}}<p class="error" id="{{$f.ErrorID}}">{{.}}</p>{{end}}
+{{with .Help}}<p class="help" id="{{$f.HelpID}}">{{.}}</p>{{end}}
+</div>
+{{end}}
+{{with .Rules}}<p>The values must also meet:</p>
+<ul>{{range .}}<li>{{.}}</li>{{end}}</ul>{{end}}
+</fieldset>
+{{end}}
+<label for="comment">Comment (recorded with your decision{{if .ReasonOnReject}}; required to reject{{end}})</label>
+<textarea id="comment" name="comment" maxlength="1000"{{if .CommentError}} aria-invalid="true" aria-describedby="comment-error"{{end}}>{{.Comment}}</textarea>
+{{with .CommentError}}<p class="error" id="comment-error">{{.}}</p>{{end}}
 <button class="approve" type="submit" name="action" value="approve"{{if eq .Action "approve"}} autofocus{{end}}>Approve</button>
-<button class="reject" type="submit" name="action" value="reject"{{if eq .Action "reject"}} autofocus{{end}}>Reject</button>
+<button class="reject" type="submit" name="action" value="reject"{{if .Fields}} formnovalidate{{end}}{{if eq .Action "reject"}} autofocus{{end}}>Reject</button>
 </form>
 {{end}}
 {{if .UIURL}}<p><a href="{{.UIURL}}">Open the run in the Temporal UI</a></p>{{end}}
