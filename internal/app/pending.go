@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -25,8 +26,10 @@ type Pending struct {
 	RequestedBy string    `json:"requested_by"`
 	Deadline    time.Time `json:"deadline"`
 	// Needs is how many more approvals the gate needs (quorum gates), at least 1.
-	Needs int    `json:"needs"`
-	UIURL string `json:"ui_url,omitempty"`
+	Needs int `json:"needs"`
+	// Inputs name what an approve there must carry (workflows.Waiting.Inputs), by name.
+	Inputs []string `json:"inputs,omitempty"`
+	UIURL  string   `json:"ui_url,omitempty"`
 }
 
 // PendingResult is what waits on a caller.
@@ -62,7 +65,7 @@ func (s *Service) Pending(ctx context.Context, c Caller) (PendingResult, error) 
 		}
 		w := v.Waiting
 		res.Items = append(res.Items, Pending{WorkflowID: id, FirstRunID: v.FirstRunID, Type: string(v.Type), Step: w.Step, RequestedBy: v.RequestedBy,
-			Deadline: w.Deadline, Needs: max(w.Quorum-len(w.Approvals), 1)})
+			Deadline: w.Deadline, Needs: max(w.Quorum-len(w.Approvals), 1), Inputs: inputNames(w.Inputs)})
 	}
 	slices.SortFunc(res.Items, func(a, b Pending) int { return a.Deadline.Compare(b.Deadline) })
 	if len(res.Items) > MaxPending {
@@ -85,4 +88,10 @@ func ListQuery(kind, status string) string {
 		parts = append(parts, fmt.Sprintf("FlowgateStatus = '%s'", status))
 	}
 	return strings.Join(parts, " AND ")
+}
+
+// inputNames are the fields of a gate's inputs schema, by name.
+func inputNames(schema map[string]any) []string {
+	props, _ := schema["properties"].(map[string]any)
+	return slices.Sorted(maps.Keys(props))
 }
