@@ -65,8 +65,8 @@ func (f inputField) DescribedBy() string {
 }
 
 // inputFields are the fields of schema in name order (required ones first), filled with
-// the posted values (nil on a first visit); the field named in problem, if any, carries
-// it as its error.
+// the posted values, or on a first visit (posted nil) with the schema's defaults; the
+// field named in problem, if any, carries what problem says of it as its error.
 func inputFields(schema map[string]any, posted url.Values, problem string) []inputField {
 	props, _ := schema["properties"].(map[string]any)
 	required := requiredSet(schema)
@@ -88,6 +88,12 @@ func inputFields(schema map[string]any, posted url.Values, problem string) []inp
 			continue
 		}
 		f := inputField{Name: name, Label: name, Required: required[name], Value: posted.Get(inputPrefix + name)}
+		if d, ok := prop["default"]; ok && posted == nil {
+			f.Value = formValue(d) // a first visit starts from the schema's default
+			if d == false {
+				f.Value = ""
+			}
+		}
 		if t, _ := prop["title"].(string); t != "" {
 			f.Label = t
 		}

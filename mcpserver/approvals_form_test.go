@@ -23,9 +23,9 @@ func refundInputs(t *testing.T) map[string]any {
 		"approved_cents": {"type": "integer", "minimum": 1, "maximum": 90000, "description": "The amount finance approves, in cents."},
 		"ticket":         {"type": "string", "pattern": "^FIN-[0-9]+$", "maxLength": 20},
 		"note_ref":       {"type": "string", "pattern": "[0-9]"},
-		"rate":           {"type": "number", "title": "Rate applied"},
+		"rate":           {"type": "number", "title": "Rate applied", "default": 0.5},
 		"channel":        {"type": "string", "enum": ["card", "bank"]},
-		"urgent":         {"type": "boolean"},
+		"urgent":         {"type": "boolean", "default": true},
 		"pay_on":         {"type": "string", "format": "date"},
 		"pay_at":         {"type": "string", "format": "date-time"},
 		"contact":        {"type": "string", "format": "email"},
@@ -69,12 +69,12 @@ func TestTheApprovalPageAsksForTheGatesInputs(t *testing.T) {
 		`<input type="number" id="input-approved_cents" name="inputs.approved_cents" value="" step="1" min="1" max="90000" inputmode="numeric" required aria-describedby="input-approved_cents-help">`,
 		`<p class="help" id="input-approved_cents-help">The amount finance approves, in cents. Required. A whole number, at least 1, at most 90000.</p>`,
 		`<label for="input-rate">Rate applied</label>`,
-		`<input type="number" id="input-rate" name="inputs.rate" value="" step="any" inputmode="decimal" aria-describedby="input-rate-help">`,
+		`<input type="number" id="input-rate" name="inputs.rate" value="0.5" step="any" inputmode="decimal" aria-describedby="input-rate-help">`,
 		`<input type="text" id="input-ticket" name="inputs.ticket" value="" maxlength="20" pattern="^FIN-[0-9]&#43;$" aria-describedby="input-ticket-help">`, // + as html/template writes it
 		`pattern=".*(?:[0-9]).*"`,
 		`<select id="input-channel" name="inputs.channel" required aria-describedby="input-channel-help">`,
 		`<option value="">Choose one</option>`, `<option value="bank">bank</option>`,
-		`<input type="checkbox" id="input-urgent" name="inputs.urgent" value="true" aria-describedby="input-urgent-help">`,
+		`<input type="checkbox" id="input-urgent" name="inputs.urgent" value="true" checked aria-describedby="input-urgent-help">`,
 		`<input type="date" id="input-pay_on"`, `<input type="datetime-local" id="input-pay_at"`,
 		`<input type="email" id="input-contact"`, `<input type="url" id="input-receipt"`,
 		`<li>finance cannot approve more than was asked</li>`,
@@ -110,6 +110,7 @@ func TestARefusedDecisionKeepsTheFormAndNamesTheField(t *testing.T) {
 		`value="&#34;&gt;&lt;script&gt;alert(1)&lt;/script&gt;"`,
 		`<option value="bank" selected>bank</option>`,
 		`name="inputs.urgent" value="true" checked`,
+		`name="inputs.rate" value="" step="any"`, // left empty: not refilled with the default
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("the page has no %s", want)
