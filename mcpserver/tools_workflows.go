@@ -53,6 +53,8 @@ type AdvanceArgs struct {
 	// Parameters are a revise's new values of the parameters the approver's request
 	// let change.
 	Parameters map[string]any `json:"parameters,omitempty"`
+	// ReassignTo is who a reassign hands the gate to.
+	ReassignTo *workflows.Reassignment `json:"reassign_to,omitempty"`
 }
 
 // WorkflowIDArgs are the arguments of tools that name one workflow.
@@ -123,6 +125,11 @@ Processes and their parameters (as workflow_type and parameters; describe_proces
 `+s.processLines()+`Give an idempotency_key to make retries safe: the same key returns the workflow it started the first time instead of starting another.
 To follow the run: if your client speaks MCP tasks, call this as a task (params.task) and then tasks/result, which ends when the run does and asks your person at its gates; to hear of each change while you hold a stream open, subscribe to workflow://{id}/details; to come back later, call get_workflow_status.`),
 		mcp.WithString("workflow_type", mcp.Required(), mcp.Enum(s.workflowTypes()...), mcp.Description("Which process to run.")),
+		mcp.WithObject("reassign_to", mcp.Description("With reassign: who decides from now on."),
+			mcp.Properties(map[string]any{
+				"approvers": map[string]any{"type": "array", "items": map[string]any{"type": "string"}, "description": "API-key names or token subjects."},
+				"scope":     map[string]any{"type": "string", "description": "Anyone holding this scope (approve, or group:NAME)."},
+			})),
 		mcp.WithObject("parameters", mcp.Required(), mcp.Description("The workflow type's parameters, as listed in the tool description.")),
 		mcp.WithString("idempotency_key", mcp.MaxLength(MaxIDLength), mcp.Description("Optional key that makes the start idempotent.")),
 		mcp.WithString("approval_timeout", mcp.Description(`Optional deadline of each approval gate as a Go duration such as "72h" (default) or "30m"; when it passes the workflow ends timed_out and undoes its work.`)),
@@ -150,6 +157,11 @@ To follow the run: if your client speaks MCP tasks, call this as a task (params.
 		mcp.WithString("action", mcp.Required(), mcp.Enum(words.Strings(workflows.Actions)...)),
 		mcp.WithString("step", mcp.MaxLength(MaxIDLength), mcp.Description("The step you saw waiting (recommended).")),
 		mcp.WithString("comment", mcp.MaxLength(MaxCommentLength), mcp.Description("Why; recorded in the workflow's audit history.")),
+		mcp.WithObject("reassign_to", mcp.Description("With reassign: who decides from now on."),
+			mcp.Properties(map[string]any{
+				"approvers": map[string]any{"type": "array", "items": map[string]any{"type": "string"}, "description": "API-key names or token subjects."},
+				"scope":     map[string]any{"type": "string", "description": "Anyone holding this scope (approve, or group:NAME)."},
+			})),
 		mcp.WithObject("parameters", mcp.Description("With revise, when the workflow is in changes_requested: new values for the parameters waiting.changes.revisable names (only those), as waiting.changes.comment asks.")),
 		mcp.WithObject("inputs", mcp.Description("With approve, at a gate whose waiting.inputs is set: the values it asks for (a JSON object matching that schema, and meeting waiting.rules), such as the amount approved. Later steps use them.")),
 		mcp.WithOutputSchema[StatusResult](),
@@ -317,7 +329,7 @@ func describeStatus(v workflows.StatusView) string {
 // at step grant_access".
 func decided(action string, v workflows.StatusView) string {
 	past := map[string]string{"approve": "approved", "reject": "rejected", "continue": "continued", "remind": "reminded its approvers",
-		"request_changes": "sent back to its requester for changes", "revise": "revised, back for approval", "withdraw": "withdrawn"}[action]
+		"request_changes": "sent back to its requester for changes", "reassign": "reassigned", "revise": "revised, back for approval", "withdraw": "withdrawn"}[action]
 	if past == "" {
 		past = action + " done"
 	}
@@ -346,7 +358,7 @@ func (s *Server) advanceWorkflow(ctx context.Context, request mcp.CallToolReques
 // its person is asked to confirm an approve or reject first; a decision the person just
 // gave through elicitation needs no second asking.
 func (s *Server) advance(ctx context.Context, request mcp.CallToolRequest, args AdvanceArgs, confirm bool) (*mcp.CallToolResult, error) {
-	d := app.Decision{WorkflowID: args.WorkflowID, Action: workflows.Action(args.Action), Step: args.Step, Comment: args.Comment, Inputs: args.Inputs, Parameters: args.Parameters}
+	d := app.Decision{WorkflowID: args.WorkflowID, Action: workflows.Action(args.Action), Step: args.Step, Comment: args.Comment, Inputs: args.Inputs, Parameters: args.Parameters, ReassignTo: args.ReassignTo}
 	if err := d.Check(); err != nil {
 		return mcp.NewToolResultError(err.Error()), nil
 	}

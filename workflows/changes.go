@@ -105,9 +105,6 @@ func (g *gate) mayRequestChanges() bool {
 // checkChangeAction refuses a request_changes, revise or withdraw the gate does not take.
 func (r *runner) checkChangeAction(req AdvanceRequest) error {
 	g := r.gate
-	if len(req.Parameters) > 0 && req.Action != ActionRevise {
-		return fmt.Errorf("parameters go with revise, not with %s; send the %s without them", req.Action, req.Action)
-	}
 	switch req.Action {
 	case ActionRequestChanges:
 		switch {

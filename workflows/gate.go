@@ -135,7 +135,12 @@ func (r *runner) await(ctx workflow.Context, g *gate, remind time.Duration) (Adv
 		if spec, _ := d.Action.Spec(); spec.Decides {
 			return d, true, nil
 		}
-		r.remindNow(ctx, g, d)
+		switch d.Action {
+		case ActionReassign:
+			r.reassignNow(ctx, g, d)
+		default:
+			r.remindNow(ctx, g, d)
+		}
 	}
 }
 
@@ -281,8 +286,19 @@ func (r *runner) check(ctx workflow.Context, req AdvanceRequest) error {
 	if !slices.Contains(spec.At, string(r.gate.kind)) {
 		return fmt.Errorf("step %s waits for %s, not %s", r.gate.step, actionList(r.gate.actions()), req.Action)
 	}
-	if req.Action == ActionRemind {
+	switch {
+	case req.Reassign != nil && req.Action != ActionReassign:
+		return fmt.Errorf("reassign_to goes with reassign, not with %s", req.Action)
+	case len(req.Parameters) > 0 && req.Action != ActionRevise:
+		return fmt.Errorf("parameters go with revise, not with %s; send the %s without them", req.Action, req.Action)
+	case len(req.Inputs) > 0 && req.Action != ActionApprove:
+		return fmt.Errorf("inputs go with approve at step %s, not with %s; send the %s without inputs", r.gate.step, req.Action, req.Action)
+	}
+	switch req.Action {
+	case ActionRemind:
 		return r.checkRemind(ctx, req)
+	case ActionReassign:
+		return r.checkReassign(req)
 	}
 	if err := r.checkChangeAction(req); err != nil {
 		return err
@@ -347,7 +363,7 @@ func (r *runner) waiting() *Waiting {
 func (g *gate) actions() []Action {
 	var out []Action
 	for _, s := range ActionSpecs {
-		if slices.Contains(s.At, string(g.kind)) && (s.Name != ActionRequestChanges || g.mayRequestChanges()) {
+		if slices.Contains(s.At, string(g.kind)) && (s.Name != ActionRequestChanges || g.mayRequestChanges()) && (s.Name != ActionReassign || g.policy != nil) {
 			out = append(out, s.Name)
 		}
 	}

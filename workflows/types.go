@@ -250,6 +250,8 @@ const (
 	ActionRequestChanges Action = "request_changes"
 	ActionRevise         Action = "revise"
 	ActionWithdraw       Action = "withdraw"
+	// ActionReassign hands a waiting gate to other people (reassign.go).
+	ActionReassign Action = "reassign"
 )
 
 // ActionSpec is what an action at a gate is: the gates that offer it, the scope
@@ -280,6 +282,8 @@ const (
 	Approvers Role = "approvers"
 	// Operators run processes: start, continue, remind (the write scope).
 	Operators Role = "operators"
+	// Admins run Flowgate itself (the admin scope).
+	Admins Role = "admins"
 )
 
 // ActionSpecs are the actions of an advance, in a stable order.
@@ -292,6 +296,8 @@ var ActionSpecs = []ActionSpec{
 		Does: "run the failed step again"},
 	{Name: ActionRemind, At: []string{"approval"}, By: []Role{Operators, Approvers},
 		Does: "tell the gate's approvers again now (the requester or an approver; at most once an hour, and only where notification channels are configured)"},
+	{Name: ActionReassign, At: []string{"approval"}, By: []Role{Approvers, Admins},
+		Does: "hand the gate to other people (reassign_to: approvers and/or a scope), with a reason; an approver the gate names or an admin; the deadline and the approvals so far stay"},
 	{Name: ActionRequestChanges, At: []string{"approval"}, By: []Role{Approvers}, Decides: true, Confirm: true,
 		Does: "send the run back to its requester with what to change (the comment), at a gate whose waiting.actions offer it; the approvals so far no longer count"},
 	{Name: ActionRevise, At: []string{"changes"}, By: []Role{Operators}, Decides: true,
@@ -344,6 +350,8 @@ type AdvanceRequest struct {
 	Inputs map[string]any `json:"inputs,omitempty"`
 	// Parameters are a revise's new values of revisable parameters.
 	Parameters map[string]any `json:"parameters,omitempty"`
+	// Reassign is who a reassign hands the gate to.
+	Reassign *Reassignment `json:"reassign,omitempty"`
 	// Scopes are the actor's verified scopes; a gate that admits a scope checks them.
 	Scopes []string `json:"scopes,omitempty"`
 	// AllScopes says the caller holds every scope: the MCP server runs without

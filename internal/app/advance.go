@@ -28,6 +28,8 @@ type Decision struct {
 	Inputs map[string]any
 	// Parameters are a revise's new values of revisable parameters.
 	Parameters map[string]any
+	// ReassignTo is who a reassign hands the gate to.
+	ReassignTo *workflows.Reassignment
 	// Nonce, when set, makes the decision single-use: an approval link's nonce, so a link
 	// decides once.
 	Nonce string
@@ -78,6 +80,8 @@ func (d Decision) NeededScopes() []string {
 			out = append(out, ScopeApprove)
 		case workflows.Operators:
 			out = append(out, ScopeWrite)
+		case workflows.Admins:
+			out = append(out, ScopeAdmin)
 		}
 	}
 	return out
@@ -95,7 +99,7 @@ func (s *Service) Advance(ctx context.Context, c Caller, d Decision) (workflows.
 	if need := d.NeededScopes(); !slices.ContainsFunc(need, c.Has) {
 		return v, &ScopeError{Caller: c.Name, Need: strings.Join(need, " or "), Doing: string(d.Action)}
 	}
-	req := workflows.AdvanceRequest{Action: d.Action, Step: d.Step, Actor: c.Name, Comment: d.Comment, Inputs: d.Inputs, Parameters: d.Parameters, Scopes: c.Scopes, AllScopes: c.All}
+	req := workflows.AdvanceRequest{Action: d.Action, Step: d.Step, Actor: c.Name, Comment: d.Comment, Inputs: d.Inputs, Parameters: d.Parameters, Reassign: d.ReassignTo, Scopes: c.Scopes, AllScopes: c.All}
 	if c.All {
 		req.Scopes = nil
 	}

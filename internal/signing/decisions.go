@@ -69,6 +69,11 @@ func macFields(d workflows.AdvanceRequest, workflowID, version string) []string 
 		sum := sha256.Sum256(raw)
 		fields = append(fields, v.name, hex.EncodeToString(sum[:]))
 	}
+	if to := d.Reassign; to != nil {
+		raw, _ := json.Marshal(to)
+		sum := sha256.Sum256(raw)
+		fields = append(fields, "reassign", hex.EncodeToString(sum[:]))
+	}
 	return fields
 }
 
