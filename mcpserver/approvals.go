@@ -47,6 +47,13 @@ type approvalPage struct {
 	Fields         []inputField
 	Rules          []string
 	ReasonOnReject bool
+	// Revisable, where the gate offers request_changes, are the parameters its requester
+	// may be asked to change; the page then offers a third choice.
+	RequestChanges bool
+	Revisable      []string
+	// Asked is what an approver asked to change while the run waits for its requester's
+	// revision: the page says so and offers no decision.
+	Asked *workflows.ChangesAsked
 	// Values and Comment are what was posted, shown again with an Alert.
 	Values       url.Values
 	Comment      string
@@ -57,7 +64,13 @@ type approvalPage struct {
 
 // Form tells whether the page offers the decision form.
 func (p approvalPage) Form() bool {
-	return p.State != nil && (!p.Problem || p.Alert) && !p.Done && p.SignIn == ""
+	return p.State != nil && (!p.Problem || p.Alert) && !p.Done && p.SignIn == "" && !waitsForRevision(p.State)
+}
+
+// waitsForRevision tells whether a run waits for its requester to revise or withdraw:
+// an approver's link has nothing to decide until the gate opens again.
+func waitsForRevision(st *workflows.State) bool {
+	return st != nil && st.Waiting != nil && st.Waiting.For == "changes"
 }
 
 // ApprovalLink returns the link l grants (an approver, a gate of a run, until a deadline)
@@ -157,6 +170,8 @@ func (s *Server) approvalHandler(w http.ResponseWriter, r *http.Request) {
 	page.Title = "Decide: " + link.Step
 	if why := gateMoved(st, link); why != "" {
 		page.Title, page.Problem, page.Message = "Nothing to decide here now", true, why
+	} else if waitsForRevision(&st) {
+		page.Title = "Changes requested: " + link.Step
 	}
 	s.renderApproval(w, http.StatusOK, page)
 }
@@ -193,8 +208,8 @@ func (s *Server) decideByLink(ctx context.Context, w http.ResponseWriter, r *htt
 		return
 	}
 	action := workflows.Action(r.PostForm.Get("action"))
-	if action != workflows.ActionApprove && action != workflows.ActionReject {
-		page.Title, page.Problem, page.Message = "Choose approve or reject", true, fmt.Sprintf("action %q is not approve or reject. Nothing changed.", action)
+	if action != workflows.ActionApprove && action != workflows.ActionReject && action != workflows.ActionRequestChanges {
+		page.Title, page.Problem, page.Message = "Choose approve or reject", true, fmt.Sprintf("action %q is not approve, reject or request_changes. Nothing changed.", action)
 		s.renderApproval(w, http.StatusBadRequest, page)
 		return
 	}
@@ -208,6 +223,12 @@ func (s *Server) decideByLink(ctx context.Context, w http.ResponseWriter, r *htt
 	if st, err := s.queryDetails(ctx, link.WorkflowID); err == nil {
 		if why := gateMoved(st, link); why != "" {
 			page.State, page.Title, page.Problem, page.Message = &st, "Your decision was not applied", true, why+" Nothing changed."
+			s.renderApproval(w, http.StatusConflict, page)
+			return
+		}
+		if waitsForRevision(&st) {
+			page.State, page.Title, page.Problem, page.Message = &st, "Your decision was not applied", true,
+				fmt.Sprintf("%s waits for its requester, %s, to revise what was asked; there is nothing to decide until then. Nothing changed.", st.WorkflowID, st.RequestedBy)
 			s.renderApproval(w, http.StatusConflict, page)
 			return
 		}
@@ -234,6 +255,11 @@ func (s *Server) decideByLink(ctx context.Context, w http.ResponseWriter, r *htt
 		refuse(http.StatusBadRequest, page.CommentError)
 		return
 	}
+	if action == workflows.ActionRequestChanges && comment == "" {
+		page.CommentError = "Say what should change: a request for changes goes back to the requester with your comment."
+		refuse(http.StatusBadRequest, page.CommentError)
+		return
+	}
 	caller := app.Caller{Name: link.Approver, All: true} // as every caller of a server without authentication
 	if s.auth != nil {
 		caller = app.Caller{Name: link.Approver, Scopes: s.auth.scopesOf(link.Approver)}
@@ -246,7 +272,8 @@ func (s *Server) decideByLink(ctx context.Context, w http.ResponseWriter, r *htt
 			page.State = &st
 			// At a gate that asks for inputs or a reason, the refusal may be of those: the
 			// approver fixes them in the form, which still decides while the gate waits.
-			if w := st.Waiting; gateMoved(st, link) == "" && w != nil && (w.Inputs != nil || w.ReasonOnReject) {
+			if w := st.Waiting; gateMoved(st, link) == "" && w != nil && w.For == "approval" &&
+				(w.Inputs != nil || w.ReasonOnReject || action == workflows.ActionRequestChanges) {
 				refuse(http.StatusConflict, s.explain(ctx, link.WorkflowID, err))
 				return
 			}
@@ -292,12 +319,29 @@ func (s *Server) renderApproval(w http.ResponseWriter, code int, p approvalPage)
 	if st := p.State; st != nil && st.Waiting != nil && st.Waiting.Step == p.Link.Step && p.Form() {
 		p.Fields = inputFields(st.Waiting.Inputs, p.Values, p.refusal)
 		p.Rules, p.ReasonOnReject = st.Waiting.Rules, st.Waiting.ReasonOnReject
+		p.RequestChanges = slices.Contains(st.Waiting.Actions, workflows.ActionRequestChanges)
+		p.Revisable = st.Waiting.Revisable
+	}
+	if st := p.State; waitsForRevision(st) && st.Waiting.Step == p.Link.Step {
+		p.Asked = st.Waiting.Changes
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(code)
 	if err := approvalTemplate.Execute(w, p); err != nil {
 		s.cfg.Logger.Warn("approval page", "error", err)
 	}
+}
+
+// CommentDescribedBy is the comment's aria-describedby: its error, then its help.
+func (p approvalPage) CommentDescribedBy() string {
+	var ids []string
+	if p.CommentError != "" {
+		ids = append(ids, "comment-error")
+	}
+	if p.RequestChanges {
+		ids = append(ids, "comment-help")
+	}
+	return strings.Join(ids, " ")
 }
 
 // scopesOf returns the scopes of the API key of that name, or none.
@@ -312,6 +356,7 @@ func (a *authenticator) scopesOf(name string) []string {
 
 var approvalTemplate = template.Must(template.New("approval").Funcs(template.FuncMap{
 	"when": func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") },
+	"join": func(s []string) string { return strings.Join(s, ", ") },
 	"deadline": func(st *workflows.State) string {
 		if st == nil || st.Waiting == nil {
 			return ""
@@ -348,6 +393,10 @@ input:focus,select:focus,textarea:focus{outline:3px solid #0b57d0;outline-offset
 button{font:inherit;padding:.7rem 1.4rem;margin:1rem .5rem 0 0;border:2px solid #111;border-radius:4px;cursor:pointer}
 button.approve{background:#1b5e20;color:#fff}
 button.reject{background:#b71c1c;color:#fff}
+button.changes{background:#fff;color:#111}
+.asked{background:#e8f0fe;border-left:4px solid #0b57d0;padding:.75rem 1rem;margin:1rem 0}
+.asked h2{font-size:1.1rem;margin:0 0 .5rem}
+.asked blockquote{margin:.25rem 0;padding:0 0 0 .75rem;border-left:3px solid #555;white-space:pre-wrap}
 button:focus{outline:3px solid #0b57d0;outline-offset:2px}
 ol{padding-left:1.2rem}
 </style>
@@ -357,6 +406,12 @@ ol{padding-left:1.2rem}
 <h1>{{.Title}}</h1>
 {{if .Message}}<p class="{{if .Problem}}problem{{else if .Done}}done{{end}}" role="{{if .Alert}}alert{{else}}status{{end}}">{{.Message}}</p>{{end}}
 {{with .Summary}}<p><strong>{{.}}</strong></p>{{end}}
+{{with .Asked}}<section class="asked" aria-labelledby="asked-heading">
+<h2 id="asked-heading">Changes requested</h2>
+<p>{{.By}} sent this run back to its requester on {{when .At}} (round {{.Round}} of {{.MaxRounds}}), asking:</p>
+<blockquote>{{.Comment}}</blockquote>
+<p><strong>{{.Requester}}</strong>, who requested it, must now revise {{join .Revisable}} or withdraw it{{with deadline $.State}}, by {{.}}{{end}}. There is nothing to decide here until then; once revised, the gate asks for a decision again.</p>
+</section>{{end}}
 {{with .State}}
 <dl>
 <dt>Run</dt><dd>{{.WorkflowID}} ({{.Type}})</dd>
@@ -398,11 +453,13 @@ ol{padding-left:1.2rem}
 <ul>{{range .}}<li>{{.}}</li>{{end}}</ul>{{end}}
 </fieldset>
 {{end}}
-<label for="comment">Comment (recorded with your decision{{if .ReasonOnReject}}; required to reject{{end}})</label>
-<textarea id="comment" name="comment" maxlength="1000"{{if .CommentError}} aria-invalid="true" aria-describedby="comment-error"{{end}}>{{.Comment}}</textarea>
+<label for="comment">Comment (recorded with your decision{{if .ReasonOnReject}}; required to reject{{end}}{{if .RequestChanges}}; required to request changes{{end}})</label>
+<textarea id="comment" name="comment" maxlength="1000"{{if .CommentError}} aria-invalid="true"{{end}}{{with .CommentDescribedBy}} aria-describedby="{{.}}"{{end}}{{if and .RequestChanges (eq .Action "request_changes")}} autofocus{{end}}>{{.Comment}}</textarea>
 {{with .CommentError}}<p class="error" id="comment-error">{{.}}</p>{{end}}
+{{if .RequestChanges}}<p class="help" id="comment-help">To request changes, say what should change: {{.State.RequestedBy}}, who requested this run, may then revise {{join .Revisable}}, and the gate asks again.</p>{{end}}
 <button class="approve" type="submit" name="action" value="approve"{{if eq .Action "approve"}} autofocus{{end}}>Approve</button>
 <button class="reject" type="submit" name="action" value="reject"{{if .Fields}} formnovalidate{{end}}{{if eq .Action "reject"}} autofocus{{end}}>Reject</button>
+{{if .RequestChanges}}<button class="changes" type="submit" name="action" value="request_changes"{{if .Fields}} formnovalidate{{end}}>Request changes</button>{{end}}
 </form>
 {{end}}
 {{if .UIURL}}<p><a href="{{.UIURL}}">Open the run in the Temporal UI</a></p>{{end}}
