@@ -1,0 +1,178 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/flowgate/flowgate/mcpserver"
+	"github.com/flowgate/flowgate/workflows"
+)
+
+// writeRefundWithChanges writes into dir the refund example whose small-refund gate lets
+// finance send a refund back to its requester, to revise its amount or reason, at most
+// twice (workflows/changes_test.go's refundWithChanges).
+func writeRefundWithChanges(t *testing.T, dir string) {
+	t.Helper()
+	raw, err := os.ReadFile("../examples/processes/refund_approval.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gate := `  - name: approval
+    when: params.amount_cents <= 50000
+    approval:
+      scope: group:finance
+      deadline: 72h`
+	if !strings.Contains(string(raw), gate) {
+		t.Fatalf("the refund example has no %q to replace", gate)
+	}
+	src := strings.Replace(string(raw), gate, gate+"\n      changes: {revisable: [amount_cents, reason], max_rounds: 2}", 1)
+	if err := os.WriteFile(filepath.Join(dir, "refund_approval.yaml"), []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestARefundSentBackIsRevisedAndApproved: rita asks for a refund of 2500; fin-bob
+// (group:finance) sends it back asking for 1500. Over MCP, with the official Go
+// SDK client: rita cannot request changes on her own run and fin-bob cannot revise; while
+// the changes are asked, rita's task reports input_required; rita revises amount_cents to
+// 1500, fin-bob approves, and the orders backend refunds 1500, once. The record keeps both
+// rounds (changes_requested by fin-bob, revised by rita with amount_cents: 2500 → 1500).
+func TestARefundSentBackIsRevisedAndApproved(t *testing.T) {
+	// Its own flowgate dev process, ports and data folder: it runs beside the others.
+	t.Parallel()
+	dir := t.TempDir()
+	procs := filepath.Join(dir, "processes")
+	os.Mkdir(procs, 0o755)
+	writeRefundWithChanges(t, procs)
+	// Each holds the other's scopes too, so what refuses rita's request for changes and
+	// fin-bob's revise is the gate's rule on who they are, not a missing scope.
+	finance := []string{mcpserver.ScopeRead, mcpserver.ScopeApprove, "group:finance", mcpserver.ScopeWrite}
+	keys := writeKeys(t, dir, map[string][]string{"rita": finance, "fin-bob": finance})
+	args, mcpAddr, demoPort := devOnFreePorts(t, filepath.Join(dir, "data"))
+	args = append(args, "--processes", procs, "--api-keys", keys)
+	dev := startDev(t, args...)
+	dev.waitReady(t, mcpAddr)
+	rita, bob := connectAs(t, dev.mcpURL, "rita-key"), connectAs(t, dev.mcpURL, "fin-bob-key")
+	params := func(order string) map[string]any {
+		return map[string]any{"order_id": order, "amount_cents": 2500, "reason": "arrived damaged"}
+	}
+	waitsForApproval := func(t *testing.T, cs *mcp.ClientSession, id string) {
+		t.Helper()
+		v := waitStatus(t, cs, id, workflows.StatusWaitingApproval)
+		if v.Waiting == nil || !slices.Contains(v.Waiting.Actions, workflows.ActionRequestChanges) || fmt.Sprint(v.Waiting.Revisable) != "[amount_cents reason]" {
+			t.Fatalf("%s waits at %+v, want a gate that offers request_changes", id, v.Waiting)
+		}
+	}
+	advance := func(t *testing.T, cs *mcp.ClientSession, id, action, comment string, parameters map[string]any) toolResult {
+		t.Helper()
+		args := map[string]any{"workflow_id": id, "action": action, "step": "approval", "comment": comment}
+		if parameters != nil {
+			args["parameters"] = parameters
+		}
+		return callTool(t, cs, "advance_workflow", args)
+	}
+	// checkRecord checks the run's record keeps the round: fin-bob's request, rita's revision.
+	checkRecord := func(t *testing.T, id, asked string) {
+		t.Helper()
+		res, err := rita.ReadResource(t.Context(), &mcp.ReadResourceParams{URI: "workflow://" + id + "/details"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var st workflows.State
+		if err := json.Unmarshal([]byte(res.Contents[0].Text), &st); err != nil {
+			t.Fatal(err)
+		}
+		var sent, revised bool
+		for _, e := range st.History {
+			switch {
+			case e.Event == "changes_requested" && e.Actor == "fin-bob" && strings.Contains(e.Detail, asked):
+				sent = true
+			case e.Event == "revised" && e.Actor == "rita" && strings.Contains(e.Detail, "amount_cents: 2500 → 1500"):
+				revised = true
+			}
+		}
+		if !sent || !revised {
+			t.Errorf("%s's record has no changes_requested by fin-bob (%v) or revised by rita with amount_cents: 2500 → 1500 (%v):\n%+v", id, sent, revised, st.History)
+		}
+		var now struct {
+			Amount int64 `json:"amount_cents"`
+		}
+		if err := json.Unmarshal(st.Parameters, &now); err != nil || now.Amount != 1500 {
+			t.Errorf("%s's parameters = %s, want the revised amount", id, st.Parameters)
+		}
+	}
+	// refunded is what the orders backend refunded on order.
+	refunded := func(t *testing.T, order string) []int64 {
+		t.Helper()
+		var all []struct {
+			OrderID string `json:"order_id"`
+			Amount  int64  `json:"amount_cents"`
+		}
+		getJSON(t, fmt.Sprintf("http://127.0.0.1:%d/orders/refunds", demoPort), &all)
+		var out []int64
+		for _, r := range all {
+			if r.OrderID == order {
+				out = append(out, r.Amount)
+			}
+		}
+		return out
+	}
+
+	t.Run("mcp", func(t *testing.T) {
+		// rita starts the refund as an MCP task (mcp-go's client has the task methods).
+		tasks := connectTasks(t, dev.mcpURL, "rita-key")
+		out, rpcErr := tasks.raw(t, "tools/call", map[string]any{"name": "start_workflow", "task": map[string]any{"ttl": 600000},
+			"arguments": map[string]any{"workflow_type": "refund_approval", "parameters": params("ORD-01003")}})
+		var created struct {
+			Task struct {
+				TaskID string `json:"taskId"`
+			} `json:"task"`
+		}
+		if rpcErr != nil || json.Unmarshal(out, &created) != nil || created.Task.TaskID == "" {
+			t.Fatalf("task-augmented start_workflow: %s %+v", out, rpcErr)
+		}
+		id := created.Task.TaskID
+		waitsForApproval(t, rita, id)
+
+		if r := advance(t, rita, id, "request_changes", "refund 1500", nil); !r.IsError || !strings.Contains(r.Text, "rita requested this workflow and cannot request_changes it (separation of duties)") {
+			t.Errorf("rita's request_changes on her own run: %+v", r)
+		}
+		if r := advance(t, bob, id, "request_changes", "", nil); !r.IsError || !strings.Contains(r.Text, "needs a comment saying what to change") {
+			t.Errorf("a request for changes without a comment: %+v", r)
+		}
+		if r := advance(t, bob, id, "request_changes", "refund 1500", nil); r.IsError {
+			t.Fatalf("fin-bob's request_changes: %s", r.Text)
+		}
+		v := statusOf(t, rita, id)
+		if v.Status != workflows.StatusChangesRequested || v.Waiting == nil || v.Waiting.For != "changes" {
+			t.Fatalf("after the request: %s waiting %+v", v.Status, v.Waiting)
+		}
+		if c := v.Waiting.Changes; c == nil || c.By != "fin-bob" || c.Comment != "refund 1500" || c.Requester != "rita" || c.Round != 1 {
+			t.Errorf("waiting.changes = %+v", c)
+		}
+		tasks.waitTask(t, id, "input_required")
+
+		if r := advance(t, bob, id, "revise", "", map[string]any{"amount_cents": 1500}); !r.IsError || !strings.Contains(r.Text, "fin-bob may not revise at step approval; only the requester, rita, may") {
+			t.Errorf("fin-bob's revise: %+v", r)
+		}
+		if r := advance(t, rita, id, "revise", "as asked", map[string]any{"amount_cents": 1500}); r.IsError {
+			t.Fatalf("rita's revise: %s", r.Text)
+		}
+		waitsForApproval(t, rita, id)
+		if r := advance(t, bob, id, "approve", "1500 it is", nil); r.IsError {
+			t.Fatalf("fin-bob's approve: %s", r.Text)
+		}
+		waitStatus(t, rita, id, workflows.StatusCompleted)
+		if got := refunded(t, "ORD-01003"); fmt.Sprint(got) != "[1500]" {
+			t.Errorf("the orders backend refunded %v on ORD-01003, want [1500]", got)
+		}
+		checkRecord(t, id, "refund 1500")
+	})
+}
