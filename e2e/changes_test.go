@@ -3,10 +3,17 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
+	"html"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -44,6 +51,11 @@ func writeRefundWithChanges(t *testing.T, dir string) {
 // the changes are asked, rita's task reports input_required; rita revises amount_cents to
 // 1500, fin-bob approves, and the orders backend refunds 1500, once. The record keeps both
 // rounds (changes_requested by fin-bob, revised by rita with amount_cents: 2500 → 1500).
+//
+// The second run is sent back from the approval page (its third button, whose comment is
+// required); its link then shows what was asked and decides nothing. The whole stack is
+// killed with SIGKILL while that run waits for rita; after the restart her revise is
+// accepted, the used link stays used, fin-bob approves and the run completes.
 func TestARefundSentBackIsRevisedAndApproved(t *testing.T) {
 	// Its own flowgate dev process, ports and data folder: it runs beside the others.
 	t.Parallel()
@@ -60,6 +72,7 @@ func TestARefundSentBackIsRevisedAndApproved(t *testing.T) {
 	dev := startDev(t, args...)
 	dev.waitReady(t, mcpAddr)
 	rita, bob := connectAs(t, dev.mcpURL, "rita-key"), connectAs(t, dev.mcpURL, "fin-bob-key")
+	origin := strings.TrimSuffix(dev.mcpURL, mcpserver.EndpointPath)
 	params := func(order string) map[string]any {
 		return map[string]any{"order_id": order, "amount_cents": 2500, "reason": "arrived damaged"}
 	}
@@ -174,5 +187,100 @@ func TestARefundSentBackIsRevisedAndApproved(t *testing.T) {
 			t.Errorf("the orders backend refunded %v on ORD-01003, want [1500]", got)
 		}
 		checkRecord(t, id, "refund 1500")
+	})
+
+	t.Run("page and kill -9", func(t *testing.T) {
+		var s mcpserver.StartResult
+		callTool(t, rita, "start_workflow", map[string]any{"workflow_type": "refund_approval", "parameters": params("ORD-01004")}).decode(t, &s)
+		id := s.WorkflowID
+		waitsForApproval(t, rita, id)
+
+		jar, _ := cookiejar.New(nil)
+		web := &http.Client{Jar: jar}
+		signIn := func() string {
+			return read(t, web, http.MethodPost, origin+mcpserver.InboxPath, url.Values{"api_key": {"fin-bob-key"}})
+		}
+		m := regexp.MustCompile(`href="(` + regexp.QuoteMeta(mcpserver.ApprovalPath) + `\?t=[^"]+)">` + regexp.QuoteMeta(id)).FindStringSubmatch(signIn())
+		if m == nil {
+			t.Fatalf("bob's inbox does not link %s", id)
+		}
+		link := origin + html.UnescapeString(m[1])
+		gate := read(t, web, http.MethodGet, link+"&action=request_changes", nil)
+		for _, want := range []string{`value="request_changes">Request changes</button>`, `; required to request changes)`, `aria-describedby="comment-help" autofocus>`} {
+			if !strings.Contains(gate, want) {
+				t.Errorf("the page has no %s", want)
+			}
+		}
+		form := url.Values{}
+		for _, f := range formField.FindAllStringSubmatch(gate, -1) {
+			form.Set(f[1], html.UnescapeString(f[2]))
+		}
+		post := func(fields ...string) (int, string) {
+			t.Helper()
+			posted := url.Values{}
+			for k, v := range form {
+				posted[k] = v
+			}
+			for i := 0; i+1 < len(fields); i += 2 {
+				posted.Set(fields[i], fields[i+1])
+			}
+			resp, err := web.PostForm(origin+mcpserver.ApprovalPath, posted)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			body, _ := io.ReadAll(resp.Body)
+			return resp.StatusCode, string(body)
+		}
+		if code, body := post("action", "request_changes"); code != http.StatusBadRequest || !strings.Contains(body, `role="alert">Say what should change`) ||
+			!strings.Contains(body, `aria-invalid="true" aria-describedby="comment-error comment-help"`) {
+			t.Errorf("a bare request for changes: %d\n%s", code, body)
+		}
+		if v := statusOf(t, rita, id); v.Status != workflows.StatusWaitingApproval {
+			t.Fatalf("a refused request changed the run: %s", v.Status)
+		}
+		code, body := post("action", "request_changes", "comment", "refund 1500, the box was fine")
+		if code != http.StatusOK || !strings.Contains(body, "request_changes of "+id+" by fin-bob accepted") {
+			t.Fatalf("request changes from the page: %d\n%s", code, body)
+		}
+		// The link now says what was asked and decides nothing; the inbox leaves the run out.
+		again := read(t, web, http.MethodGet, link, nil)
+		if !strings.Contains(again, "<blockquote>refund 1500, the box was fine</blockquote>") || !strings.Contains(again, "<strong>rita</strong>, who requested it, must now revise") ||
+			strings.Contains(again, "<form") {
+			t.Errorf("the link's page while rita must revise:\n%s", again)
+		}
+		if code, body := post("action", "approve"); code != http.StatusConflict || !strings.Contains(body, "waits for its requester, rita, to revise") {
+			t.Errorf("an approve while rita must revise: %d\n%s", code, body)
+		}
+		if inbox := signIn(); strings.Contains(inbox, id) || !strings.Contains(inbox, "fin-bob") {
+			t.Errorf("bob's inbox while rita must revise lists %s (or broke):\n%s", id, inbox)
+		}
+
+		waitIdle(t, args, id)
+		dev.stop(t, syscall.SIGKILL)
+		dev = startDev(t, args...)
+		dev.waitReady(t, mcpAddr)
+		rita, bob = connectAs(t, dev.mcpURL, "rita-key"), connectAs(t, dev.mcpURL, "fin-bob-key")
+		if v := statusOf(t, rita, id); v.Status != workflows.StatusChangesRequested || v.Waiting == nil || v.Waiting.Changes == nil ||
+			v.Waiting.Changes.Comment != "refund 1500, the box was fine" {
+			t.Fatalf("after kill -9: %s waiting %+v", v.Status, v.Waiting)
+		}
+		if r := advance(t, rita, id, "revise", "as asked", map[string]any{"amount_cents": 1500}); r.IsError {
+			t.Fatalf("rita's revise after kill -9: %s", r.Text)
+		}
+		waitsForApproval(t, rita, id)
+		// The link decided once, before the crash: it decides nothing in the new round.
+		signIn()
+		if code, body := post("action", "approve"); code != http.StatusConflict || !strings.Contains(body, "already applied once") {
+			t.Errorf("the used link in the new round: %d\n%s", code, body)
+		}
+		if r := advance(t, bob, id, "approve", "", nil); r.IsError {
+			t.Fatalf("fin-bob's approve after kill -9: %s", r.Text)
+		}
+		waitStatus(t, rita, id, workflows.StatusCompleted)
+		if got := refunded(t, "ORD-01004"); fmt.Sprint(got) != "[1500]" {
+			t.Errorf("the orders backend refunded %v on ORD-01004, want [1500]", got)
+		}
+		checkRecord(t, id, "refund 1500, the box was fine")
 	})
 }
