@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"html"
@@ -16,6 +17,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/chromedp/chromedp"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/flowgate/flowgate/mcpserver"
@@ -187,6 +189,62 @@ func TestARefundSentBackIsRevisedAndApproved(t *testing.T) {
 			t.Errorf("the orders backend refunded %v on ORD-01003, want [1500]", got)
 		}
 		checkRecord(t, id, "refund 1500")
+	})
+
+	t.Run("phone", func(t *testing.T) {
+		chrome := chromium(t)
+		var s mcpserver.StartResult
+		callTool(t, rita, "start_workflow", map[string]any{"workflow_type": "refund_approval", "parameters": params("ORD-01005")}).decode(t, &s)
+		id := s.WorkflowID
+		waitsForApproval(t, rita, id)
+		ctx, shot := newBrowser(t, chrome, 375, 667)
+		// fits checks that the page needs no sideways scroll at the phone's width.
+		fits := func(when string) chromedp.Action {
+			return chromedp.ActionFunc(func(ctx context.Context) error {
+				var px []int // the window's width, the page's
+				if err := chromedp.Evaluate(`[window.innerWidth, document.documentElement.scrollWidth]`, &px).Do(ctx); err != nil {
+					return err
+				}
+				if len(px) != 2 || px[0] > 375 || px[1] > px[0] {
+					t.Errorf("%s: the page and window are %v px wide: it scrolls sideways on a 375 px phone", when, px)
+				}
+				return nil
+			})
+		}
+		link := `//a[contains(text(), "` + id + `")]`
+		if err := chromedp.Run(ctx,
+			chromedp.EmulateViewport(375, 667, chromedp.EmulateMobile, chromedp.EmulateScale(2)),
+			chromedp.Navigate(origin+mcpserver.InboxPath),
+			chromedp.SendKeys(`#api_key`, "fin-bob-key", chromedp.ByQuery),
+			chromedp.Click(`button[type=submit]`, chromedp.ByQuery),
+			chromedp.WaitVisible(link, chromedp.BySearch),
+			chromedp.Click(link, chromedp.BySearch),
+			chromedp.WaitVisible(`button.changes`, chromedp.ByQuery),
+			fits("the form"),
+			chromedp.Click(`button.changes`, chromedp.ByQuery),
+			chromedp.WaitVisible(`//p[@role="alert"][contains(text(), "Say what should change")]`, chromedp.BySearch),
+			fits("the refusal"),
+			chromedp.SendKeys(`#comment`, "refund 1500: the box arrived, the lamp did not", chromedp.ByQuery),
+			shot("request-changes-form.png"),
+			chromedp.Click(`button.changes`, chromedp.ByQuery),
+			chromedp.WaitVisible(`//h2[@id="asked-heading"]`, chromedp.BySearch),
+			fits("what was asked"),
+			shot("request-changes-sent.png"),
+		); err != nil {
+			t.Fatalf("browser: %v", err)
+		}
+		if v := statusOf(t, rita, id); v.Status != workflows.StatusChangesRequested || v.Waiting == nil || v.Waiting.Changes == nil ||
+			v.Waiting.Changes.Comment != "refund 1500: the box arrived, the lamp did not" {
+			t.Fatalf("after the phone's request: %s waiting %+v", v.Status, v.Waiting)
+		}
+		// rita withdraws instead of revising: the run ends withdrawn, nothing refunded.
+		if r := advance(t, rita, id, "withdraw", "the customer kept the lamp", nil); r.IsError {
+			t.Fatalf("rita's withdraw: %s", r.Text)
+		}
+		waitStatus(t, rita, id, workflows.StatusWithdrawn)
+		if got := refunded(t, "ORD-01005"); len(got) != 0 {
+			t.Errorf("a withdrawn refund was issued: %v", got)
+		}
 	})
 
 	t.Run("page and kill -9", func(t *testing.T) {
