@@ -20,6 +20,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
@@ -371,49 +372,45 @@ func TestBoundInitializeKeepsWhatIsNeeded(t *testing.T) {
 // TestUnknownAndExpiredSessionsAre404: a session id that expired or was closed here is
 // answered 404 (the Streamable HTTP transport's rule), telling the client to initialize.
 // (An id this copy never issued may be another copy's behind a load balancer: it passes.)
+// The clock is synctest's, so the session's idle second takes no time.
 func TestUnknownAndExpiredSessionsAre404(t *testing.T) {
-	s, err := New(Config{Logger: quiet(), SessionIdleTimeout: time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(s.HTTPHandler())
-	defer srv.Close()
-	endpoint := srv.URL + EndpointPath
-	want404 := func(what, sid string) {
-		t.Helper()
-		resp, body := mcpCall(t, endpoint, inSession(sid), toolsList)
-		if resp.StatusCode != http.StatusNotFound || !strings.Contains(body, "start a new session with initialize") || !strings.Contains(body, `"jsonrpc":"2.0"`) {
-			t.Errorf("%s: %d %.300s; want 404 saying to initialize", what, resp.StatusCode, body)
+	synctest.Test(t, func(t *testing.T) {
+		s, err := New(Config{Logger: quiet(), SessionIdleTimeout: time.Second})
+		if err != nil {
+			t.Fatal(err)
 		}
-	}
-
-	open := func() string {
-		resp, _ := mcpCall(t, endpoint, nil, initBody("c"))
-		sid := resp.Header.Get("Mcp-Session-Id")
-		if resp, body := mcpCall(t, endpoint, inSession(sid), toolsList); resp.StatusCode != 200 {
-			t.Fatalf("tools/list in an open session: %d %.200s", resp.StatusCode, body)
+		h := s.HTTPHandler()
+		defer s.Close(context.Background())
+		want404 := func(what, sid string) {
+			t.Helper()
+			resp, body := serve(h, http.MethodPost, inSession(sid), toolsList)
+			if resp.StatusCode != http.StatusNotFound || !strings.Contains(body, "start a new session with initialize") || !strings.Contains(body, `"jsonrpc":"2.0"`) {
+				t.Errorf("%s: %d %.300s; want 404 saying to initialize", what, resp.StatusCode, body)
+			}
 		}
-		return sid
-	}
-	closed := open()
-	req, _ := http.NewRequest(http.MethodDelete, endpoint, nil)
-	for k, v := range inSession(closed) {
-		req.Header.Set(k, v)
-	}
-	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 200 {
-		t.Fatalf("DELETE: %v %v", resp, err)
-	}
-	want404("a closed session", closed)
 
-	expired := open()
-	deadline := time.Now().Add(10 * time.Second)
-	for total, _ := s.sessions.open(""); total > 0; total, _ = s.sessions.open("") {
-		if time.Now().After(deadline) {
+		open := func() string {
+			resp, _ := serve(h, http.MethodPost, nil, initBody("c"))
+			sid := resp.Header.Get("Mcp-Session-Id")
+			if resp, body := serve(h, http.MethodPost, inSession(sid), toolsList); resp.StatusCode != 200 {
+				t.Fatalf("tools/list in an open session: %d %.200s", resp.StatusCode, body)
+			}
+			return sid
+		}
+		closed := open()
+		if resp, _ := serve(h, http.MethodDelete, inSession(closed), ""); resp.StatusCode != 200 {
+			t.Fatalf("DELETE: %d", resp.StatusCode)
+		}
+		want404("a closed session", closed)
+
+		expired := open()
+		time.Sleep(2 * time.Second) // the idle timeout, and the sweep after it (mcp-go sweeps every second at least)
+		synctest.Wait()
+		if total, _ := s.sessions.open(""); total > 0 {
 			t.Fatal("the session did not expire")
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	want404("an expired session", expired)
+		want404("an expired session", expired)
+	})
 }
 
 // TestSessionBelongsToItsIdentity: with auth on, a session id presented with another

@@ -135,6 +135,9 @@ type Server struct {
 	// two counts confirm, so each look does not search the whole time range again.
 	oldestMu sync.Mutex
 	oldest   time.Time
+	// transports are the HTTP transports HTTPHandler built and Close has not stopped.
+	transportsMu sync.Mutex
+	transports   []*server.StreamableHTTPServer
 }
 
 // Watchers is how many runs are watched for their subscribers now.

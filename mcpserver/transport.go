@@ -51,7 +51,16 @@ var (
 )
 
 // HTTPHandler serves the Streamable HTTP transport at /mcp and a health check at /healthz.
+// The transport expires idle sessions in the background until Close.
 func (s *Server) HTTPHandler() http.Handler {
+	h, _ := s.httpHandler()
+	return h
+}
+
+// httpHandler is HTTPHandler, and the mcp-go transport inside it, whose Shutdown stops
+// its idle-session sweeper: mcp-go starts one goroutine per transport, and only
+// Shutdown stops it.
+func (s *Server) httpHandler() (http.Handler, *server.StreamableHTTPServer) {
 	streamable := server.NewStreamableHTTPServer(s.mcp,
 		server.WithEndpointPath(EndpointPath),
 		server.WithStreamableHTTPLogger(s.cfg.Logger),
@@ -98,7 +107,32 @@ func (s *Server) HTTPHandler() http.Handler {
 		}
 		_, _ = io.WriteString(w, `{"status":"ready"}`)
 	})
-	return bodyDeadline(mux)
+	s.transportsMu.Lock()
+	s.transports = append(s.transports, streamable)
+	s.transportsMu.Unlock()
+	return bodyDeadline(mux), streamable
+}
+
+// Close stops the HTTP transports that HTTPHandler built: their idle-session sweepers
+// end and their sessions close. Call it once nothing serves their handlers any more.
+func (s *Server) Close(ctx context.Context) error {
+	s.transportsMu.Lock()
+	transports := s.transports
+	s.transports = nil
+	s.transportsMu.Unlock()
+	var errs []error
+	for _, t := range transports {
+		errs = append(errs, t.Shutdown(ctx))
+	}
+	return errors.Join(errs...)
+}
+
+// closeTransport stops one transport HTTPHandler built (see Close).
+func (s *Server) closeTransport(ctx context.Context, t *server.StreamableHTTPServer) error {
+	s.transportsMu.Lock()
+	s.transports = slices.DeleteFunc(s.transports, func(x *server.StreamableHTTPServer) bool { return x == t })
+	s.transportsMu.Unlock()
+	return t.Shutdown(ctx)
 }
 
 // bodyDeadline gives a request's body bodyReadTimeout to arrive, so a client that sends
@@ -209,15 +243,21 @@ func clipEcho(s string, n int) string {
 
 // HTTPServer is a running Streamable HTTP transport.
 type HTTPServer struct {
-	srv *http.Server
-	url string
+	srv        *http.Server
+	url        string
+	s          *Server
+	streamable *server.StreamableHTTPServer
 }
 
 // URL is the MCP endpoint's full URL.
 func (h *HTTPServer) URL() string { return h.url }
 
-// Shutdown stops accepting calls and waits for those in flight until ctx ends.
-func (h *HTTPServer) Shutdown(ctx context.Context) error { return h.srv.Shutdown(ctx) }
+// Shutdown stops accepting calls and waits for those in flight until ctx ends, then
+// stops the transport's idle-session sweeper and closes its sessions.
+func (h *HTTPServer) Shutdown(ctx context.Context) error {
+	err := h.srv.Shutdown(ctx)
+	return errors.Join(err, h.s.closeTransport(ctx, h.streamable))
+}
 
 // ListenHTTP starts the Streamable HTTP transport on addr ("127.0.0.1:8080"; port 0 for a
 // free one). A taken port is an error that names it.
@@ -241,9 +281,12 @@ func (s *Server) ListenHTTP(addr string) (*HTTPServer, error) {
 	if maxConns > 0 {
 		l = newLimitListener(l, maxConns)
 	}
+	handler, streamable := s.httpHandler()
 	h := &HTTPServer{
+		s:          s,
+		streamable: streamable,
 		srv: &http.Server{
-			Handler:           s.HTTPHandler(),
+			Handler:           handler,
 			ReadHeaderTimeout: headerReadTimeout,
 			IdleTimeout:       httpIdleTimeout,
 			MaxHeaderBytes:    MaxHeaderBytes,
