@@ -38,10 +38,25 @@ type errorCodes struct {
 	pending sync.Map // request id (JSON) -> code, for stdio
 }
 
-// answerSlot is where the error hook leaves the code of an HTTP request's answer.
+// answerSlot is where handlers and hooks leave what concerns an HTTP request's answer:
+// the code the error hook chose, and what to do once the answer is written (afterAnswer).
 type answerSlot struct {
 	mu    sync.Mutex
 	codes map[string]int
+	after []func()
+}
+
+// afterAnswer runs f once the answer to ctx's HTTP request is written, and says whether it
+// will; without an HTTP request (stdio) it does nothing and returns false.
+func afterAnswer(ctx context.Context, f func()) bool {
+	slot, ok := ctx.Value(answerSlotKey{}).(*answerSlot)
+	if !ok {
+		return false
+	}
+	slot.mu.Lock()
+	slot.after = append(slot.after, f)
+	slot.mu.Unlock()
+	return true
 }
 
 type answerSlotKey struct{}
@@ -116,8 +131,9 @@ func rewrite(msg []byte, lookup func(id string) (int, bool)) []byte {
 }
 
 // httpAnswers rewrites the codes of JSON answers to POSTs on the Streamable HTTP
-// transport. Streams (text/event-stream) pass through untouched: resource and prompt
-// answers are single JSON bodies.
+// transport, then runs what handlers asked to run after the answer (afterAnswer).
+// Streams (text/event-stream) pass through untouched: resource and prompt answers are
+// single JSON bodies.
 func (c *errorCodes) httpAnswers(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost {
@@ -141,6 +157,12 @@ func (c *errorCodes) httpAnswers(next http.Handler) http.Handler {
 				return code, ok
 			})
 		})
+		slot.mu.Lock()
+		after := slot.after
+		slot.mu.Unlock()
+		for _, f := range after {
+			f()
+		}
 	})
 }
 

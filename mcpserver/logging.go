@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
@@ -235,19 +234,24 @@ func transitionLevel(s workflows.Status) mcp.LoggingLevel {
 	return mcp.LoggingLevelInfo
 }
 
-// logFailedCall tells the session of a tool call that failed, once its answer is on its
-// way: mcp-go v1.2.1 drops a notification sent as a handler returns, so it is sent a
-// moment after, to the session's stream.
+// logFailedCall tells the session of a tool call that failed. Over HTTP it waits until
+// the call's answer is written: mcp-go v1.2.1 reads a session's notifications on the
+// POST that is being answered too, and drops one it reads as that answer leaves (its
+// forwarder sees the request done and returns); once the answer is written, mcp-go has
+// stopped reading there, and the notification waits for the session's stream or its
+// next request. Over stdio nothing is dropped, and it is sent at once.
 func (s *Server) logFailedCall(ctx context.Context, tool, text string) {
 	session := server.ClientSessionFromContext(ctx)
 	if session == nil || session.SessionID() == "" {
 		return
 	}
 	sid := session.SessionID()
-	go func() {
-		time.Sleep(100 * time.Millisecond)
+	send := func() {
 		s.sendLog(sid, mcp.LoggingLevelWarning, "flowgate.tools", map[string]any{"tool": tool, "message": text})
-	}()
+	}
+	if !afterAnswer(ctx, send) {
+		send()
+	}
 }
 
 // sendLog sends notifications/message to a session when its level admits level.
