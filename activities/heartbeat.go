@@ -12,9 +12,10 @@ import (
 // timeout ends (30 s for most), and the run waits that long before another worker tries
 // again; with them, within the heartbeat timeout.
 const (
-	// HeartbeatTimeout is the heartbeat timeout the workflows give the gateway, database
-	// and file activities: how soon the loss of the worker running one is noticed. The
-	// activities heartbeat five times as often (keepAlive), whatever they are waiting on.
+	// HeartbeatTimeout is the heartbeat timeout the workflows give the gateway, database,
+	// file and notification activities: how soon the loss of the worker running one is
+	// noticed. The activities heartbeat five times as often (keepAlive, keepAliveWith),
+	// whatever they are waiting on.
 	HeartbeatTimeout = 5 * time.Second
 	// HeartbeatInterval is the longest a worker holds an activity's heartbeat before it
 	// sends it to Temporal (the worker's MaxHeartbeatThrottleInterval). The SDK's own
@@ -26,11 +27,16 @@ const (
 // keepAlive heartbeats until the returned stop is called, so that the loss of the worker
 // running the activity is noticed within the heartbeat timeout the workflow gave it, not
 // at the end of the attempt. It sends no details: an activity that records its progress
-// in heartbeats (Notify) must not use it, or it would erase that progress. Outside an
+// in heartbeats (Notify) uses keepAliveWith, or its progress would be erased. Outside an
 // activity (a direct call), in a local activity (its workflow task is what Temporal
 // watches) and without a heartbeat timeout (a run scheduled it before workflows gave one)
 // it does nothing.
-func keepAlive(ctx context.Context) (stop func()) {
+func keepAlive(ctx context.Context) (stop func()) { return keepAliveWith(ctx, nil) }
+
+// keepAliveWith is keepAlive for an activity that records its progress in heartbeats:
+// each heartbeat carries details(), the progress it recorded last, so keeping alive
+// never erases it.
+func keepAliveWith(ctx context.Context, details func() []any) (stop func()) {
 	if !activity.IsActivity(ctx) {
 		return func() {}
 	}
@@ -50,7 +56,11 @@ func keepAlive(ctx context.Context) (stop func()) {
 			case <-ctx.Done():
 				return
 			case <-t.C:
-				activity.RecordHeartbeat(ctx)
+				if details == nil {
+					activity.RecordHeartbeat(ctx)
+				} else {
+					activity.RecordHeartbeat(ctx, details()...)
+				}
 			}
 		}
 	}()

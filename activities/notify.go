@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"go.temporal.io/sdk/activity"
@@ -208,7 +209,11 @@ func (n *Notifier) Notify(ctx context.Context, in Notice) (NoticeResult, error) 
 	if slices.ContainsFunc(n.Channels, func(c Channel) bool { return c.Kind == ChannelEmail }) {
 		msgs, msgErr = n.emails(in, links)
 	}
-	p := n.resume(ctx, msgs)
+	var beat progressBeat
+	p := n.resume(ctx, msgs, &beat)
+	// Between deliveries (a channel that is slow to answer, an SMTP dialogue) the last
+	// progress is sent again, so a lost worker is noticed within the heartbeat timeout.
+	defer keepAliveWith(ctx, beat.details)()
 	id := in.WorkflowID + "/" + in.Step + "/" + in.Event
 	switch in.Event {
 	case EventRunEnded:
@@ -230,7 +235,7 @@ func (n *Notifier) Notify(ctx context.Context, in Notice) (NoticeResult, error) 
 				failures = append(failures, fmt.Errorf("%s: %w", name, msgErr))
 				continue
 			}
-			sent, err := n.mail(ctx, i, c, id, msgs, &p)
+			sent, err := n.mail(ctx, i, c, id, msgs, &p, &beat)
 			if err != nil {
 				failures = append(failures, fmt.Errorf("%s: %w", name, err))
 				continue
@@ -248,7 +253,7 @@ func (n *Notifier) Notify(ctx context.Context, in Notice) (NoticeResult, error) 
 			continue
 		}
 		p.Channels = append(p.Channels, i)
-		heartbeat(ctx, p)
+		beat.record(ctx, p)
 		res.Delivered = append(res.Delivered, name)
 	}
 	if len(failures) == 0 {
@@ -286,20 +291,54 @@ type notifyProgress struct {
 	Mails    map[int][]int `json:"mails,omitempty"`
 }
 
-// heartbeat records p; outside an activity (a direct call) it does nothing.
-func heartbeat(ctx context.Context, p notifyProgress) {
+// clone is a copy of p that shares nothing with it.
+func (p notifyProgress) clone() notifyProgress {
+	c := notifyProgress{Kinds: slices.Clone(p.Kinds), Channels: slices.Clone(p.Channels), Messages: p.Messages}
+	if p.Mails != nil {
+		c.Mails = make(map[int][]int, len(p.Mails))
+		for i, sent := range p.Mails {
+			c.Mails[i] = slices.Clone(sent)
+		}
+	}
+	return c
+}
+
+// progressBeat holds the progress an attempt recorded last, for keepAliveWith to send
+// again between records.
+type progressBeat struct {
+	last atomic.Pointer[notifyProgress]
+}
+
+// keep holds a copy of p without heartbeating it.
+func (b *progressBeat) keep(p notifyProgress) {
+	c := p.clone()
+	b.last.Store(&c)
+}
+
+// record holds p and heartbeats it; outside an activity (a direct call) it only holds it.
+func (b *progressBeat) record(ctx context.Context, p notifyProgress) {
+	b.keep(p)
 	if activity.IsActivity(ctx) {
-		activity.RecordHeartbeat(ctx, p)
+		activity.RecordHeartbeat(ctx, *b.last.Load())
 	}
 }
 
+// details is what keepAliveWith heartbeats: the progress held last.
+func (b *progressBeat) details() []any {
+	if p := b.last.Load(); p != nil {
+		return []any{*p}
+	}
+	return nil
+}
+
 // resume returns what an earlier attempt delivered, as its heartbeat says, for the
-// channels and messages (msgs, Notifier.emails) of this attempt.
-func (n *Notifier) resume(ctx context.Context, msgs []email) notifyProgress {
+// channels and messages (msgs, Notifier.emails) of this attempt, and holds it in b.
+func (n *Notifier) resume(ctx context.Context, msgs []email, b *progressBeat) notifyProgress {
 	p := notifyProgress{Messages: len(msgs), Mails: map[int][]int{}}
 	for _, c := range n.Channels {
 		p.Kinds = append(p.Kinds, c.Kind)
 	}
+	defer func() { b.keep(p) }()
 	if !activity.IsActivity(ctx) || !activity.HasHeartbeatDetails(ctx) {
 		return p
 	}
@@ -331,7 +370,7 @@ func (n *Notifier) resume(ctx context.Context, msgs []email) notifyProgress {
 	// once by indexes, so that the URLs leave the activity's record even if this attempt
 	// delivers nothing. (A worker before notifyProgress that gets these details fails to
 	// read them and tells every channel again: it does not panic.)
-	defer func() { heartbeat(ctx, p) }()
+	defer func() { b.record(ctx, p) }()
 	var old []string
 	if err := activity.GetHeartbeatDetails(ctx, &old); err != nil {
 		return p
@@ -354,7 +393,7 @@ func (n *Notifier) resume(ctx context.Context, msgs []email) notifyProgress {
 
 // mail sends the messages of email channel i (one per approver with an address),
 // skipping the ones an earlier attempt sent; it returns how many the channel sends.
-func (n *Notifier) mail(ctx context.Context, i int, c Channel, id string, msgs []email, p *notifyProgress) (int, error) {
+func (n *Notifier) mail(ctx context.Context, i int, c Channel, id string, msgs []email, p *notifyProgress, b *progressBeat) (int, error) {
 	for j, m := range msgs {
 		if slices.Contains(p.Mails[i], j) {
 			continue
@@ -363,7 +402,7 @@ func (n *Notifier) mail(ctx context.Context, i int, c Channel, id string, msgs [
 			return 0, err
 		}
 		p.Mails[i] = append(p.Mails[i], j)
-		heartbeat(ctx, *p)
+		b.record(ctx, *p)
 	}
 	return len(msgs), nil
 }

@@ -49,6 +49,7 @@ func (r *runner) notifyGate(ctx workflow.Context, event string, g *gate) {
 		defer func() { r.notifying-- }()
 		actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 			StartToCloseTimeout:    30 * time.Second,
+			HeartbeatTimeout:       activities.HeartbeatTimeout,
 			ScheduleToCloseTimeout: max(until, time.Minute),
 			Summary:                "notify: " + strings.ReplaceAll(event, "_", " ") + " at " + g.step,
 			RetryPolicy: &temporal.RetryPolicy{InitialInterval: 2 * time.Second, BackoffCoefficient: 2, MaximumInterval: 5 * time.Minute,
@@ -74,7 +75,8 @@ func (r *runner) notifyGate(ctx workflow.Context, event string, g *gate) {
 }
 
 // notifyEnd tells the channels that a run they were told of ended. It waits briefly: the
-// run closes after it, sent or not.
+// run closes after it, sent or not. Like every notification it heartbeats while it waits,
+// so a worker lost while it runs costs the heartbeat timeout, not the attempt's 20 s.
 func (r *runner) notifyEnd(ctx workflow.Context) {
 	if !r.Notifies || !r.told {
 		return
@@ -82,8 +84,11 @@ func (r *runner) notifyEnd(ctx workflow.Context) {
 	n := r.notice(activities.EventRunEnded)
 	n.Status, n.Step = string(r.state.Status), r.state.CurrentStep
 	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		StartToCloseTimeout: 20 * time.Second, ScheduleToCloseTimeout: time.Minute, Summary: "notify: run ended " + n.Status,
-		RetryPolicy: &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumAttempts: 3},
+		StartToCloseTimeout:    20 * time.Second,
+		HeartbeatTimeout:       activities.HeartbeatTimeout,
+		ScheduleToCloseTimeout: time.Minute,
+		Summary:                "notify: run ended " + n.Status,
+		RetryPolicy:            &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumAttempts: 3},
 	})
 	var res activities.NoticeResult
 	if err := workflow.ExecuteActivity(actx, notifier.Notify, n).Get(ctx, &res); err != nil {
