@@ -145,21 +145,41 @@ func TestApproveWithTheUIsSignalDialog(t *testing.T) {
 // context (90 s) and an action that saves a full-page screenshot under artifacts(t).
 func newBrowser(t *testing.T, chrome string, width, height int) (context.Context, func(name string) chromedp.Action) {
 	t.Helper()
-	// A profile folder of its own, removed here rather than by t.TempDir, whose cleanup
-	// can race with Chromium's last writes.
-	profile, err := os.MkdirTemp("", "flowgate-chromium-")
+	// A folder of its own holds the browser's profile and its TMPDIR, where Chromium makes
+	// an org.chromium.Chromium.* folder (its SingletonSocket) that it leaves when it is
+	// killed. It is removed once no process of the browser is left: Chromium's helpers
+	// outlive the main process for a moment and write to the profile (a folder removed
+	// before they end came back with a Default/ in it), which is also why t.TempDir, whose
+	// cleanup fails on such a race, is not used.
+	root, err := os.MkdirTemp("", "flowgate-chromium-")
 	if err != nil {
 		t.Fatal(err)
 	}
+	profile, tmp := filepath.Join(root, "profile"), filepath.Join(root, "tmp")
+	for _, d := range []string{profile, tmp} {
+		if err := os.Mkdir(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var browser *exec.Cmd
 	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(chrome), chromedp.NoSandbox, chromedp.DisableGPU, chromedp.WindowSize(width, height),
 		chromedp.Flag("disable-quic", true), chromedp.Flag("disable-background-networking", true),
 		chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-sync", true),
-		chromedp.UserDataDir(profile),
+		chromedp.UserDataDir(profile), chromedp.Env("TMPDIR="+tmp),
+		chromedp.ModifyCmdFunc(func(cmd *exec.Cmd) { ownGroup(cmd); browser = cmd }),
 	)...)
 	ctx, cancel := chromedp.NewContext(alloc)
 	ctx, cancelTimeout := context.WithTimeout(ctx, 90*time.Second)
-	t.Cleanup(func() { cancelTimeout(); cancel(); cancelAlloc(); os.RemoveAll(profile) })
+	t.Cleanup(func() {
+		cancelTimeout()
+		cancel()
+		cancelAlloc() // waits for the main process
+		endGroup(t, browser)
+		if err := os.RemoveAll(root); err != nil {
+			t.Errorf("remove the browser's folder: %v", err)
+		}
+	})
 	dir := artifacts(t)
 	return ctx, func(name string) chromedp.Action {
 		return chromedp.ActionFunc(func(ctx context.Context) error {
