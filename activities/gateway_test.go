@@ -41,6 +41,7 @@ func TestCallServiceAnswersAndErrors(t *testing.T) {
 		case "/orders/down":
 			w.WriteHeader(503)
 		case "/orders/slow":
+			// A backend slower than the call's timeout: the slowness is what is tested.
 			time.Sleep(time.Second)
 		case "/orders/huge":
 			io.WriteString(w, strings.Repeat("x", 5000))

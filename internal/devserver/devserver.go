@@ -551,7 +551,10 @@ func (s *Server) registerSearchAttributes(ctx context.Context, namespace string,
 		if err == nil || !errors.As(err, &nf) || ctx.Err() != nil {
 			break
 		}
-		time.Sleep(200 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+		case <-time.After(200 * time.Millisecond):
+		}
 	}
 	if err != nil {
 		return fmt.Errorf("list search attributes: %w", err)

@@ -11,7 +11,6 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 )
 
 // TestLockDataDirOneOwner: a second owner of a data folder (or of a Temporal database
@@ -54,8 +53,8 @@ func TestLockDoesNotOutliveKilledProcess(t *testing.T) {
 			os.Exit(3)
 		}
 		os.Stdout.WriteString("locked\n")
-		time.Sleep(time.Minute)
-		os.Exit(0)
+		select {} // hold the lock until the test kills this process
+
 	}
 	path := filepath.Join(t.TempDir(), "flowgate.lock")
 	cmd := exec.Command(os.Args[0], "-test.run=^TestLockDoesNotOutliveKilledProcess$")
