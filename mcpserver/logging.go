@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
@@ -235,11 +236,13 @@ func transitionLevel(s workflows.Status) mcp.LoggingLevel {
 }
 
 // logFailedCall tells the session of a tool call that failed. Over HTTP it waits until
-// the call's answer is written: mcp-go v1.2.1 reads a session's notifications on the
-// POST that is being answered too, and drops one it reads as that answer leaves (its
-// forwarder sees the request done and returns); once the answer is written, mcp-go has
-// stopped reading there, and the notification waits for the session's stream or its
-// next request. Over stdio nothing is dropped, and it is sent at once.
+// the call's answer is written, and a moment more: mcp-go v1.2.1 reads a session's
+// notifications on the POST that is being answered too, in a forwarder goroutine that
+// its handler stops (closes its done channel) without waiting for it to exit; until it
+// has, its select may take a notification and, finding the request done, drop it. The
+// moment (forwarderExit) lets that goroutine run its select and exit first; the send
+// itself waits on a timer, so no call is slowed. Over stdio nothing is dropped, and it
+// is sent at once.
 func (s *Server) logFailedCall(ctx context.Context, tool, text string) {
 	session := server.ClientSessionFromContext(ctx)
 	if session == nil || session.SessionID() == "" {
@@ -249,10 +252,14 @@ func (s *Server) logFailedCall(ctx context.Context, tool, text string) {
 	send := func() {
 		s.sendLog(sid, mcp.LoggingLevelWarning, "flowgate.tools", map[string]any{"tool": tool, "message": text})
 	}
-	if !afterAnswer(ctx, send) {
+	if !afterAnswer(ctx, func() { time.AfterFunc(forwarderExit, send) }) {
 		send()
 	}
 }
+
+// forwarderExit is how long after a POST's answer mcp-go's notification forwarder for
+// that POST is taken to have exited (logFailedCall).
+const forwarderExit = 20 * time.Millisecond
 
 // sendLog sends notifications/message to a session when its level admits level.
 func (s *Server) sendLog(sid string, level mcp.LoggingLevel, logger string, data any) {
