@@ -61,10 +61,13 @@ type Notice struct {
 	Attempt int    `json:"attempt,omitempty"`
 	// AskedBy and Asked are who asked for changes and what, on changes_requested; Round
 	// is the request's number, so each is told once.
-	AskedBy string          `json:"asked_by,omitempty"`
-	Asked   string          `json:"asked,omitempty"`
-	Round   int             `json:"round,omitempty"`
-	Params  json.RawMessage `json:"parameters,omitempty"`
+	AskedBy string `json:"asked_by,omitempty"`
+	Asked   string `json:"asked,omitempty"`
+	Round   int    `json:"round,omitempty"`
+	// At is when the run asked for the notice: a gate opened again (escalated, reassigned,
+	// revised) or a second reminder is another delivery than the first.
+	At     time.Time       `json:"at,omitzero"`
+	Params json.RawMessage `json:"parameters,omitempty"`
 }
 
 // NoticeResult says where a notice went.
@@ -222,6 +225,10 @@ func (n *Notifier) Notify(ctx context.Context, in Notice) (NoticeResult, error) 
 		id += "/" + strconv.Itoa(in.Attempt)
 	case EventChangesRequested:
 		id += "/" + strconv.Itoa(in.Round)
+	case EventGateOpened, EventReminder:
+		if !in.At.IsZero() {
+			id += "/" + strconv.FormatInt(in.At.Unix(), 10)
+		}
 	}
 	var failures []error
 	for i, c := range n.Channels {

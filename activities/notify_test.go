@@ -493,3 +493,37 @@ func TestAFailedStepIsToldWithWhyAndNoApprovalLinks(t *testing.T) {
 		t.Errorf("bob got %d mails; want one per failure, though no link is his", n)
 	}
 }
+
+// TestAGateOpenedAgainIsADeliveryOfItsOwn: an escalation, a reassignment or a new round
+// opens the same gate again, and a second reminder follows the first; a receiver that
+// drops repeats by X-Flowgate-Delivery, as the docs say to, still hears each, while a
+// retry of one delivery keeps its id.
+func TestAGateOpenedAgainIsADeliveryOfItsOwn(t *testing.T) {
+	f := newNotifyFixture(t)
+	var mu sync.Mutex
+	var ids []string
+	web := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		ids = append(ids, r.Header.Get(activities.DeliveryHeader))
+	}))
+	t.Cleanup(web.Close)
+	f.n.Channels = []activities.Channel{{Kind: activities.ChannelWebhook, URL: web.URL}}
+	in := f.notice()
+	for _, ev := range []string{activities.EventGateOpened, activities.EventReminder} {
+		in.Event = ev
+		in.At = time.Date(2026, 12, 2, 9, 0, 0, 0, time.UTC)
+		for range 2 { // the same notice twice: a retry
+			if _, _, err := runNotify(t, f.n, in, nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+		in.At = in.At.Add(72 * time.Hour) // escalated, or the next reminder
+		if _, _, err := runNotify(t, f.n, in, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(ids) != 6 || ids[0] != ids[1] || ids[1] == ids[2] || ids[3] != ids[4] || ids[4] == ids[5] {
+		t.Fatalf("delivery ids %q; want a retry to keep its id and a new opening or reminder to have its own", ids)
+	}
+}

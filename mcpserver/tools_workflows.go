@@ -295,6 +295,9 @@ func describeStatus(v workflows.StatusView) string {
 		if w.NotBy != "" {
 			text += " " + w.NotBy + " requested it and may not approve it."
 		}
+		if w.Failure != "" {
+			text += " The step failed: " + strings.TrimSuffix(w.Failure, ".") + "."
+		}
 		if w.Inputs != nil {
 			text += " An approve carries inputs (waiting.inputs is their JSON Schema)"
 			if len(w.Rules) > 0 {

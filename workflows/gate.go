@@ -336,6 +336,11 @@ func (r *runner) waiting() *Waiting {
 	if g.mayRequestChanges() {
 		w.Revisable = slices.Clone(g.changes.revisable)
 	}
+	if g.kind == gateInput {
+		if s := r.step(g.step); s != nil {
+			w.Failure = s.Error
+		}
+	}
 	if g.kind == gateChanges && g.asked != nil {
 		w.Changes = &ChangesAsked{ChangeRequest: *g.asked, Revisable: slices.Clone(g.changes.revisable),
 			Requester: r.req.RequestedBy, Round: g.round, MaxRounds: g.changes.maxRounds}

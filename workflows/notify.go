@@ -26,7 +26,7 @@ func (r *runner) notifyGate(ctx workflow.Context, event string, g *gate) {
 		return
 	}
 	n := r.notice(event)
-	n.RunID, n.Step, n.Deadline = r.state.FirstRunID, g.step, g.deadline
+	n.RunID, n.Step, n.Deadline, n.At = r.state.FirstRunID, g.step, g.deadline, workflow.Now(ctx).UTC()
 	n.Who, n.SelfApproval = "anyone allowed to approve", r.req.AllowSelfApproval
 	if g.kind == gateInput {
 		s := r.step(g.step)

@@ -232,6 +232,10 @@ func TestProcessUndoesInReverseOrderWhenALaterStepFails(t *testing.T) {
 		if s.Status != workflows.StatusWaitingInput || s.CurrentStep != "notify_customer" {
 			t.Errorf("after the failure: %s at %s", s.Status, s.CurrentStep)
 		}
+		// The status says why the step failed, not only the details.
+		if s.Waiting == nil || !strings.Contains(s.Waiting.Failure, "404") {
+			t.Errorf("waiting = %+v, want the failure", s.Waiting)
+		}
 		reject = h.advance(decide(workflows.ActionReject, "notify_customer", "bob"))
 	})
 	before := h.orderStatus("ORD-01002")

@@ -157,6 +157,8 @@ type Waiting struct {
 	// allows request_changes, are the parameters a revision may change.
 	Changes   *ChangesAsked `json:"changes,omitempty"`
 	Revisable []string      `json:"revisable,omitempty"`
+	// Failure, at a failed step waiting for input, is why it failed.
+	Failure string `json:"failure,omitempty"`
 }
 
 // MayApprove tells whether actor, holding scopes (all: every scope), may approve at this
