@@ -42,7 +42,7 @@ var Schema = []Table{
 	{"users", []string{"id", "email", "name", "role", "team", "status", "created_at", "request_id", "deactivated_reason"}},
 	{"products", []string{"id", "sku", "name", "category", "price_cents", "stock", "created_at"}},
 	{"orders", []string{"id", "reference", "user_id", "product_id", "quantity", "total_cents", "status", "shipping_city", "note", "created_at"}},
-	{"deployments", []string{"id", "request_id", "service", "version", "environment", "previous_version", "status", "requested_by", "approved_by", "created_at"}},
+	{"deployments", []string{"id", "request_id", "service", "version", "environment", "previous_version", "status", "requested_by", "approved_by", "created_at", "change_ticket"}},
 	{"audits", []string{"id", "request_id", "tables", "findings", "report_path", "requested_by", "signed_off_by", "created_at"}},
 }
 

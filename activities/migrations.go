@@ -87,6 +87,11 @@ var migrations = []struct {
 	{"0005_statement_results", execAll(
 		`ALTER TABLE statement_runs ADD COLUMN result_rows TEXT NOT NULL DEFAULT ''`,
 	)},
+	// A production deployment is approved under a change ticket, which its record keeps;
+	// rows written before, and other environments', have none.
+	{"0006_deployments_change_ticket", execAll(
+		`ALTER TABLE deployments ADD COLUMN change_ticket TEXT NOT NULL DEFAULT ''`,
+	)},
 }
 
 // foreignKeysOff lists the migrations that rebuild a table other tables reference.

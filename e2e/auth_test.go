@@ -247,14 +247,14 @@ func TestIdentityIsTheActor(t *testing.T) {
 	if err := env.Client.SignalWorkflow(context.Background(), s.WorkflowID, "", workflows.SignalApprove, workflows.Decision{Step: "approval", Actor: "bob"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := advance(t, env.Client, s.WorkflowID, workflows.AdvanceRequest{Action: workflows.ActionApprove, Actor: "bob"}); err == nil || !strings.Contains(err.Error(), "an unsigned decision is refused") {
+	if _, err := advance(t, env.Client, s.WorkflowID, workflows.AdvanceRequest{Action: workflows.ActionApprove, Actor: "bob", Inputs: changeTicket}); err == nil || !strings.Contains(err.Error(), "an unsigned decision is refused") {
 		t.Fatalf("an unsigned update through the raw SDK: %v", err)
 	}
 	forged := testenv.WaitForStatus(t, env.Client, s.WorkflowID, workflows.StatusWaitingApproval)
 	if forged.Status != workflows.StatusWaitingApproval {
 		t.Fatalf("after the forged decisions: %s", forged.Status)
 	}
-	if _, err := bob.call("advance_workflow", map[string]any{"workflow_id": s.WorkflowID, "action": "approve", "comment": "ok"}); err != nil {
+	if _, err := bob.call("advance_workflow", map[string]any{"workflow_id": s.WorkflowID, "action": "approve", "comment": "ok", "inputs": changeTicket}); err != nil {
 		t.Fatal(err)
 	}
 	st, err := result(t, env.Client, s.WorkflowID)

@@ -578,7 +578,7 @@ func BenchmarkGateToNotification(b *testing.B) {
 						time.Sleep(2 * time.Millisecond)
 					}
 					_, err = env.Client.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{WorkflowID: id, UpdateName: workflows.UpdateAdvance,
-						Args: []any{workflows.AdvanceRequest{Scopes: approverScopes, Action: workflows.ActionApprove, Actor: "bob"}}, WaitForStage: client.WorkflowUpdateStageCompleted})
+						Args: []any{workflows.AdvanceRequest{Scopes: approverScopes, Action: workflows.ActionApprove, Actor: "bob", Inputs: changeTicket}}, WaitForStage: client.WorkflowUpdateStageCompleted})
 					return err
 				})
 				b.ReportMetric(rate, "gates/s")
@@ -637,7 +637,7 @@ func BenchmarkSubscribers(b *testing.B) {
 		mu.Lock()
 		approved = time.Now()
 		mu.Unlock()
-		if r := callTool(b, cs, "advance_workflow", map[string]any{"workflow_id": s.WorkflowID, "action": "approve", "step": "approval"}); r.IsError {
+		if r := callTool(b, cs, "advance_workflow", map[string]any{"workflow_id": s.WorkflowID, "action": "approve", "step": "approval", "inputs": changeTicket}); r.IsError {
 			b.Fatal(r.Text)
 		}
 		testenv.WaitFor(b, 30*time.Second, "every subscriber told", func() (bool, error) {

@@ -162,7 +162,7 @@ func TestSeparateProcesses(t *testing.T) {
 		// MCP server's 30 s, the answer says to try again, as an agent would; an approval
 		// that went through meanwhile shows as a run no longer at its gate.
 		testenv.WaitFor(t, 60*time.Second, "approve "+id, func() (bool, error) {
-			r := callTool(t, b, "advance_workflow", map[string]any{"workflow_id": id, "action": "approve", "step": "approval"})
+			r := callTool(t, b, "advance_workflow", map[string]any{"workflow_id": id, "action": "approve", "step": "approval", "inputs": changeTicket})
 			if !r.IsError {
 				return true, nil
 			}

@@ -44,7 +44,7 @@ func TestAdvanceAsksThePersonToConfirm(t *testing.T) {
 		"parameters": map[string]any{"service": "orders", "version": "4.4.4", "environment": "production"}}).decode(t, &s)
 	testenv.WaitForStatus(t, env.Client, s.WorkflowID, workflows.StatusWaitingApproval)
 
-	r := callTool(t, no, "advance_workflow", map[string]any{"workflow_id": s.WorkflowID, "action": "approve", "step": "approval"})
+	r := callTool(t, no, "advance_workflow", map[string]any{"workflow_id": s.WorkflowID, "action": "approve", "step": "approval", "inputs": changeTicket})
 	if !r.IsError || !strings.Contains(r.Text, "did not confirm") {
 		t.Fatalf("declined approval: %s", r.Text)
 	}
@@ -58,7 +58,7 @@ func TestAdvanceAsksThePersonToConfirm(t *testing.T) {
 		t.Fatalf("a declined approval reached the workflow: %s", v.Status)
 	}
 	var adv mcpserver.StatusResult
-	callTool(t, yes, "advance_workflow", map[string]any{"workflow_id": s.WorkflowID, "action": "approve", "step": "approval"}).decode(t, &adv)
+	callTool(t, yes, "advance_workflow", map[string]any{"workflow_id": s.WorkflowID, "action": "approve", "step": "approval", "inputs": changeTicket}).decode(t, &adv)
 	testenv.WaitForStatus(t, env.Client, s.WorkflowID, workflows.StatusCompleted)
 }
 
@@ -128,7 +128,7 @@ func TestAConfirmationMustAnswerTheServersRequest(t *testing.T) {
 	call := func(state string) map[string]any {
 		t.Helper()
 		params := map[string]any{"name": "advance_workflow",
-			"arguments":      map[string]any{"workflow_id": s.WorkflowID, "action": "approve", "step": "approval"},
+			"arguments":      map[string]any{"workflow_id": s.WorkflowID, "action": "approve", "step": "approval", "inputs": changeTicket},
 			"inputResponses": yes,
 			"_meta":          modernMeta(map[string]any{"elicitation": map[string]any{}})}
 		if state != "" {

@@ -98,6 +98,10 @@ func saveRunHistory(t *testing.T, c client.Client, id, runID, name string) {
 	}
 }
 
+// changeTicket is what an approve of a deployment gives: the shipped definition asks a
+// production deployment for the change ticket it goes out under, and takes it elsewhere.
+var changeTicket = map[string]any{"change_ticket": "CHG-2042"}
+
 // approverScopes are what the MCP server puts on an approver's decision: it lets only
 // holders of the approve scope decide, and gates of definitions check it again.
 var approverScopes = []string{"approve"}
@@ -138,7 +142,11 @@ func TestLifecycleOfEachKindOnTheEmbeddedServer(t *testing.T) {
 			if _, err := advance(t, c, id, workflows.AdvanceRequest{Scopes: approverScopes, Action: workflows.ActionApprove, Actor: "alice"}); err == nil {
 				t.Fatal("the requester approved their own workflow")
 			}
-			if _, err := advance(t, c, id, workflows.AdvanceRequest{Scopes: approverScopes, Action: tc.decision, Step: tc.gate, Actor: "bob", Comment: "e2e"}); err != nil {
+			decision := workflows.AdvanceRequest{Scopes: approverScopes, Action: tc.decision, Step: tc.gate, Actor: "bob", Comment: "e2e"}
+			if tc.kind == workflows.KindDeployment && tc.decision == workflows.ActionApprove {
+				decision.Inputs = changeTicket
+			}
+			if _, err := advance(t, c, id, decision); err != nil {
 				t.Fatal(err)
 			}
 			st, err := result(t, c, id)

@@ -104,7 +104,11 @@ func TestMCPApprovalLifecycleOfEachKind(t *testing.T) {
 					t.Fatalf("status = %+v", st)
 				}
 				var adv mcpserver.StatusResult
-				callTool(t, cs, "advance_workflow", map[string]any{"workflow_id": started.WorkflowID, "action": "approve", "step": k.gate, "comment": "looks right"}).decode(t, &adv)
+				approve := map[string]any{"workflow_id": started.WorkflowID, "action": "approve", "step": k.gate, "comment": "looks right"}
+				if k.kind == "deployment" {
+					approve["inputs"] = changeTicket
+				}
+				callTool(t, cs, "advance_workflow", approve).decode(t, &adv)
 				if adv.Status == workflows.StatusWaitingApproval {
 					t.Fatalf("advance returned %s", adv.Status)
 				}

@@ -186,6 +186,7 @@ func TestAnApproverWhoIsInNoChatIsToldAndDecidesFromALink(t *testing.T) {
 	}
 
 	form.Set("action", "approve")
+	form.Set("inputs.change_ticket", "CHG-2042")
 	form.Set("comment", "looks right from my phone")
 	if code, body := post(t, env.MCPURL, form); code != http.StatusOK || !strings.Contains(body, "approve of "+id+" by bob accepted") {
 		t.Fatalf("approve by link: %d %s", code, body)
@@ -477,7 +478,7 @@ func TestALinkDecidesOnlyTheRunItWasMadeFor(t *testing.T) {
 	own, _ := mcpserver.ApprovalLink(testenv.DecisionKeys(), origin, signing.Link{WorkflowID: id, RunID: second.GetRunID(),
 		Step: "approval", Approver: "bob", Expires: time.Now().Add(time.Hour)})
 	token, _ = url.ParseQuery(strings.SplitN(own, "?", 2)[1])
-	form = url.Values{"t": {token.Get("t")}, "csrf": {testenv.DecisionKeys().FormToken(token.Get("t"))}, "action": {"approve"}}
+	form = url.Values{"t": {token.Get("t")}, "csrf": {testenv.DecisionKeys().FormToken(token.Get("t"))}, "action": {"approve"}, "inputs.change_ticket": {"CHG-2042"}}
 	if code, body := post(t, env.MCPURL, form); code != http.StatusOK || !strings.Contains(body, "by bob accepted") {
 		t.Errorf("the second run's own link: %d\n%s", code, body)
 	}
@@ -598,7 +599,7 @@ func TestAKilledWorkerStillTellsTheGateOnce(t *testing.T) {
 		return len(hook.of(id+"/approval/gate_opened")) > 0, nil
 	})
 	cs := connectHTTP(t, second.mcpURL)
-	if r := callTool(t, cs, "advance_workflow", map[string]any{"workflow_id": id, "action": "approve", "step": "approval"}); r.IsError {
+	if r := callTool(t, cs, "advance_workflow", map[string]any{"workflow_id": id, "action": "approve", "step": "approval", "inputs": changeTicket}); r.IsError {
 		t.Fatalf("approve: %s", r.Text)
 	}
 	testenv.WaitFor(t, time.Minute, "the run's end told", func() (bool, error) { return len(hook.of(id+"/run_ended")) == 1, nil })

@@ -189,7 +189,11 @@ func TestKill9OfTheWholeStackLosesNothing(t *testing.T) {
 	second.waitReady(t, mcpAddr)
 	cs = connectHTTP(t, second.mcpURL)
 	for _, r := range runs {
-		res := callTool(t, cs, "advance_workflow", map[string]any{"workflow_id": r.id, "action": "approve", "step": r.gate, "comment": "after kill -9"})
+		approve := map[string]any{"workflow_id": r.id, "action": "approve", "step": r.gate, "comment": "after kill -9"}
+		if r.kind == "deployment" {
+			approve["inputs"] = changeTicket
+		}
+		res := callTool(t, cs, "advance_workflow", approve)
 		if res.IsError {
 			t.Fatalf("approve %s after restart: %s", r.id, res.Text)
 		}

@@ -370,8 +370,11 @@ func TestProofFaults(t *testing.T) {
 			if err == nil && st.Status != workflows.StatusWaitingApproval {
 				return retried, attempt > 0 // an earlier call was applied before its answer was lost
 			}
-			r, err := approver.call(callTimeout, "advance_workflow", map[string]any{"workflow_id": ids[i], "action": "approve",
-				"step": st.CurrentStep, "comment": "approved under fault injection"})
+			approve := map[string]any{"workflow_id": ids[i], "action": "approve", "step": st.CurrentStep, "comment": "approved under fault injection"}
+			if strings.HasPrefix(ids[i], "deployment-") {
+				approve["inputs"] = changeTicket
+			}
+			r, err := approver.call(callTimeout, "advance_workflow", approve)
 			if attempt == 0 {
 				c.add(r, err, time.Since(t0))
 			}
@@ -1038,7 +1041,7 @@ func isServerTimeout(err error) bool {
 // as the raw SDK does it, and waits for the update's answer.
 func approveDeployment(ctx context.Context, c client.Client, id string) error {
 	h, err := c.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{WorkflowID: id, UpdateName: workflows.UpdateAdvance,
-		Args:         []any{workflows.AdvanceRequest{Scopes: approverScopes, Action: workflows.ActionApprove, Step: workflows.StepDeployApproval, Actor: "approver"}},
+		Args:         []any{workflows.AdvanceRequest{Scopes: approverScopes, Action: workflows.ActionApprove, Step: workflows.StepDeployApproval, Actor: "approver", Inputs: changeTicket}},
 		WaitForStage: client.WorkflowUpdateStageCompleted})
 	if err != nil {
 		return err

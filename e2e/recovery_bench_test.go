@@ -87,7 +87,7 @@ func BenchmarkRecoveryAfterWorkerKill(b *testing.B) {
 						for attempt := 0; ; attempt++ {
 							ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 							_, err := c.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{WorkflowID: id, UpdateName: workflows.UpdateAdvance,
-								Args:         []any{workflows.AdvanceRequest{Scopes: approverScopes, Action: workflows.ActionApprove, Step: "approval", Actor: "bob"}},
+								Args:         []any{workflows.AdvanceRequest{Scopes: approverScopes, Action: workflows.ActionApprove, Step: "approval", Actor: "bob", Inputs: changeTicket}},
 								WaitForStage: client.WorkflowUpdateStageCompleted})
 							cancel()
 							if err == nil || attempt == 5 {

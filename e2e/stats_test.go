@@ -108,7 +108,7 @@ func TestDevShowsItsCachesAndThePile(t *testing.T) {
 	if m := metricsText(); !strings.Contains(m, "flowgate_oldest_waiting_approval_age_seconds") || !strings.Contains(m, "temporal_sticky_cache_hit") {
 		t.Errorf("/metrics lacks the oldest waiting age or the worker cache's counters:\n%s", grepLines(m, "flowgate_|sticky"))
 	}
-	r := callTool(t, cs, "advance_workflow", map[string]any{"workflow_id": ids[0], "action": "approve", "step": "approval", "comment": "from the stats test"})
+	r := callTool(t, cs, "advance_workflow", map[string]any{"workflow_id": ids[0], "action": "approve", "step": "approval", "comment": "from the stats test", "inputs": changeTicket})
 	if r.IsError {
 		t.Fatalf("approve: %s", r.Text)
 	}

@@ -100,7 +100,7 @@ func TestSubscribersHearOfEachChangeFromOneWatcher(t *testing.T) {
 		h.Store(0)
 	}
 	approved := time.Now()
-	if r := callTool(t, cs, "advance_workflow", map[string]any{"workflow_id": s.WorkflowID, "action": "approve", "step": "approval"}); r.IsError {
+	if r := callTool(t, cs, "advance_workflow", map[string]any{"workflow_id": s.WorkflowID, "action": "approve", "step": "approval", "inputs": changeTicket}); r.IsError {
 		t.Fatal(r.Text)
 	}
 	testenv.WaitFor(t, 5*time.Second, "every subscriber told", func() (bool, error) {

@@ -97,7 +97,7 @@ func TestTemporalUIShowsAndFollowsARun(t *testing.T) {
 	); err != nil {
 		t.Fatalf("the run's page does not show it waiting at the gate: %v", err)
 	}
-	if r := callTool(t, cs, "advance_workflow", map[string]any{"workflow_id": s.WorkflowID, "action": "approve", "step": "approval"}); r.IsError {
+	if r := callTool(t, cs, "advance_workflow", map[string]any{"workflow_id": s.WorkflowID, "action": "approve", "step": "approval", "inputs": changeTicket}); r.IsError {
 		t.Fatal(r.Text)
 	}
 	testenv.WaitForStatus(t, env.Client, s.WorkflowID, workflows.StatusCompleted)

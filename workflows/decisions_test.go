@@ -26,7 +26,7 @@ func testSignedDecisionsOnlyWhenTheRunRequiresThem(t *testing.T, defined bool) {
 	in := deployment("production", "3.0.0")
 	in.RequireSignedDecisions = true
 	const id = "default-test-workflow-id"
-	approve := workflows.AdvanceRequest{Scopes: approveScope, Action: workflows.ActionApprove, Step: "approval", Actor: "bob", Comment: "ok"}
+	approve := workflows.AdvanceRequest{Scopes: approveScope, Action: workflows.ActionApprove, Step: "approval", Actor: "bob", Comment: "ok", Inputs: h.changeTicket()}
 	var unsigned, altered, expired, good *outcome
 	h.at(time.Hour, func() {
 		unsigned = h.advance(approve)
@@ -159,7 +159,7 @@ func testAWorkerWithKeysTakesOnlySignedDecisions(t *testing.T, defined bool) {
 	h.defined = defined
 	in := deployment("production", "3.1.0")
 	in.RequireSignedDecisions = false // what an attacker's raw start says
-	approve := workflows.AdvanceRequest{Scopes: approveScope, Action: workflows.ActionApprove, Step: "approval", Actor: "bob", Comment: "ok"}
+	approve := workflows.AdvanceRequest{Scopes: approveScope, Action: workflows.ActionApprove, Step: "approval", Actor: "bob", Comment: "ok", Inputs: h.changeTicket()}
 	var unsigned, good *outcome
 	var deployedBefore int
 	h.at(time.Hour, func() {

@@ -59,7 +59,7 @@ func TestTheFeedTellsEachTransitionOnceInRevisionOrder(t *testing.T) {
 		var view workflows.StatusView
 		h.at(30*time.Minute, func() { atGate, view = h.feed(0), h.status() })
 		h.at(time.Hour, func() {
-			h.advance(workflows.AdvanceRequest{Scopes: approveScope, Action: workflows.ActionApprove, Step: "approval", Actor: "bob", Comment: "ship it"})
+			h.advance(workflows.AdvanceRequest{Scopes: approveScope, Action: workflows.ActionApprove, Step: "approval", Actor: "bob", Comment: "ship it", Inputs: h.changeTicket()})
 		})
 		h.startDeployment(deployment("production", "2.0.0"))
 		if _, err := h.result(); err != nil {

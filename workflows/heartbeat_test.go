@@ -26,7 +26,7 @@ func TestEveryActivityIsWatchedByItsHeartbeat(t *testing.T) {
 	}{
 		{"deployment", func(h *harness) {
 			h.at(time.Hour, func() {
-				h.advance(workflows.AdvanceRequest{Scopes: approveScope, Action: workflows.ActionApprove, Step: "approval", Actor: "bob"})
+				h.advance(workflows.AdvanceRequest{Scopes: approveScope, Action: workflows.ActionApprove, Step: "approval", Actor: "bob", Inputs: h.changeTicket()})
 			})
 			h.startDeployment(deployment("production", "1.4.2"))
 		}},

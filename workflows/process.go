@@ -978,8 +978,13 @@ func (ip *interpreter) approval(ctx workflow.Context, i int, s planStep, res *Ga
 		}
 		by := strings.Join(pol.Approvals, ", ")
 		// Later steps may name who approved: {{steps.GATE.output.approved_by}}, and what
-		// they said: {{steps.GATE.output.inputs.FIELD}}.
+		// they said: {{steps.GATE.output.inputs.FIELD}}. A gate that declares inputs always
+		// outputs them, empty when an approve gave none of its optional fields, so a
+		// template can ask has(steps.GATE.output.inputs.FIELD).
 		out := map[string]any{"approved_by": by, "approvers": slices.Clone(pol.Approvals), "comment": d.Comment}
+		if inputs == nil && s.gate.inputs != nil {
+			inputs = map[string]any{}
+		}
 		if inputs != nil {
 			out["inputs"] = inputs
 		}

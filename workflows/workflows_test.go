@@ -111,6 +111,15 @@ type (
 	}
 )
 
+// changeTicket is what an approve of a production deployment carries on the shipped
+// definition, whose gate asks for the change ticket; the Go code's gate takes no inputs.
+func (h *harness) changeTicket() map[string]any {
+	if !h.defined {
+		return nil
+	}
+	return map[string]any{"change_ticket": "CHG-1042"}
+}
+
 func (h *harness) startDeployment(in deploymentInput) {
 	h.t.Helper()
 	h.startBuiltin(workflows.KindDeployment, in.Request, in.Params)
@@ -302,7 +311,7 @@ func testDeploymentApprovedDeploysOnceAndRecords(t *testing.T, defined bool) {
 		} else if s.Waiting.NotBy != "alice" || s.Progress != 42 {
 			t.Errorf("waiting = %+v, progress %d", s.Waiting, s.Progress)
 		}
-		approve = h.advance(workflows.AdvanceRequest{Scopes: approveScope, Action: workflows.ActionApprove, Step: "approval", Actor: "bob", Comment: "ship it"})
+		approve = h.advance(workflows.AdvanceRequest{Scopes: approveScope, Action: workflows.ActionApprove, Step: "approval", Actor: "bob", Comment: "ship it", Inputs: h.changeTicket()})
 	})
 	h.startDeployment(deployment("production", "1.4.2"))
 	st, err := h.result()
@@ -346,7 +355,7 @@ func TestShippedDeploymentKeepsTheRecordOfTheGoCode(t *testing.T) {
 		}
 		h2 := h.sibling("deployment-second")
 		h2.at(time.Hour, func() {
-			h2.advance(workflows.AdvanceRequest{Scopes: approveScope, Action: workflows.ActionApprove, Step: "approval", Actor: "bob", Comment: "ship it"})
+			h2.advance(workflows.AdvanceRequest{Scopes: approveScope, Action: workflows.ActionApprove, Step: "approval", Actor: "bob", Comment: "ship it", Inputs: h2.changeTicket()})
 		})
 		in := deployment(env, version)
 		h2.startDeployment(in)
@@ -363,6 +372,10 @@ func TestShippedDeploymentKeepsTheRecordOfTheGoCode(t *testing.T) {
 		}
 		for i, g := range goRun.Steps {
 			d := defRun.Steps[i]
+			if g.Name == workflows.StepDeployApproval && c.env == "production" {
+				// The definition's gate also records the change ticket it was approved under.
+				g.Output += " with change_ticket=CHG-1042"
+			}
 			if g.Name != d.Name || g.Status != d.Status || g.Actor != d.Actor || g.Output != d.Output || g.Error != d.Error || g.Attempts != d.Attempts {
 				t.Errorf("%s %s: step %d\n Go         %+v\n definition %+v", c.env, c.version, i, g, d)
 			}
@@ -748,11 +761,11 @@ func testSignalsActOnlyOnTheWaitingGate(t *testing.T, defined bool) {
 		if s := h.status(); s.Status != workflows.StatusWaitingApproval {
 			t.Errorf("a stale signal moved the workflow to %s", s.Status)
 		}
-		h.env.SignalWorkflow(workflows.SignalApprove, workflows.Decision{Step: "approval", Actor: "alice"})
+		h.env.SignalWorkflow(workflows.SignalApprove, workflows.Decision{Step: "approval", Actor: "alice", Inputs: h.changeTicket()})
 	})
 	h.at(3*time.Minute, func() {
-		h.env.SignalWorkflow(workflows.SignalApprove, workflows.Decision{Step: "approval", Actor: "carol", Comment: "ok"})
-		h.env.SignalWorkflow(workflows.SignalApprove, workflows.Decision{Step: "approval", Actor: "dave"}) // duplicate
+		h.env.SignalWorkflow(workflows.SignalApprove, workflows.Decision{Step: "approval", Actor: "carol", Comment: "ok", Inputs: h.changeTicket()})
+		h.env.SignalWorkflow(workflows.SignalApprove, workflows.Decision{Step: "approval", Actor: "dave", Inputs: h.changeTicket()}) // duplicate
 	})
 	h.startDeployment(deployment("production", "1.5.0"))
 	st, err := h.result()
@@ -958,7 +971,7 @@ func testEverySignalLeavesATrace(t *testing.T, defined bool) {
 		if s := h.status(); s.Status != workflows.StatusWaitingApproval {
 			t.Errorf("after ignored signals the run is %s", s.Status)
 		}
-		h.env.SignalWorkflow(workflows.SignalApprove, workflows.Decision{Step: "approval", Actor: "carol"})
+		h.env.SignalWorkflow(workflows.SignalApprove, workflows.Decision{Step: "approval", Actor: "carol", Inputs: h.changeTicket()})
 	})
 	h.startDeployment(deployment("production", "1.6.0"))
 	st, err := h.result()
