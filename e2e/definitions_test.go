@@ -135,14 +135,20 @@ func TestAProcessDefinedInAFileRunsThroughMCP(t *testing.T) {
 			startTool = tool
 		}
 	}
-	if startTool == nil || !strings.Contains(fmt.Sprint(startTool.InputSchema), "refund_approval") || !strings.Contains(startTool.Description, "refund_approval (Refund approval, v1)") {
+	if startTool == nil || !strings.Contains(fmt.Sprint(startTool.InputSchema), "refund_approval") || !strings.Contains(startTool.Description, "refund_approval (Refund approval, v2)") {
 		t.Fatalf("start_workflow does not offer refund_approval: %+v", startTool)
 	}
 	var desc mcpserver.ProcessView
 	callTool(t, rita, "describe_process", map[string]any{"name": "refund_approval"}).decode(t, &desc)
-	if desc.Version != 1 || len(desc.Hash) != 64 || len(desc.Steps) != 7 || desc.Steps[2].Gate == nil || desc.Steps[2].Gate.Quorum != 2 || desc.Steps[2].Gate.Scope != "group:finance" ||
+	if desc.Version != 2 || len(desc.Hash) != 64 || len(desc.Steps) != 7 || desc.Steps[2].Gate == nil || desc.Steps[2].Gate.Quorum != 2 || desc.Steps[2].Gate.Scope != "group:finance" ||
 		desc.Steps[1].Kind != "fail" || !strings.Contains(desc.Steps[1].Does, "is already refunded") {
 		t.Errorf("describe_process = %+v", desc)
+	}
+	// Both gates let finance send a refund back for its amount or reason, three times at most.
+	for _, i := range []int{2, 3} {
+		if g := desc.Steps[i].Gate; g == nil || g.Changes == nil || fmt.Sprint(g.Changes.Revisable) != "[amount_cents reason]" || g.Changes.MaxRounds != 3 {
+			t.Errorf("describe_process step %s gate %+v, want changes of amount_cents and reason, 3 rounds", desc.Steps[i].Name, g)
+		}
 	}
 	res, err := rita.ReadResource(ctx, &mcp.ReadResourceParams{URI: "process://refund_approval"})
 	if err != nil || len(res.Contents) != 1 || !strings.Contains(res.Contents[0].Text, `"quorum": 2`) {
@@ -167,16 +173,16 @@ func TestAProcessDefinedInAFileRunsThroughMCP(t *testing.T) {
 	// Edit the file while the run waits: the server reloads it and tells clients.
 	notified := listChangedNotifications(t, dev.mcpURL, "rita-key")
 	src, _ := os.ReadFile(filepath.Join(procs, "refund_approval.yaml"))
-	os.WriteFile(filepath.Join(procs, "refund_approval.yaml"), []byte(strings.Replace(string(src), "version: 1", "version: 2", 1)), 0o644)
+	os.WriteFile(filepath.Join(procs, "refund_approval.yaml"), []byte(strings.Replace(string(src), "version: 2", "version: 3", 1)), 0o644)
 	select {
 	case <-notified:
 	case <-time.After(20 * time.Second):
 		t.Error("no notifications/tools/list_changed and notifications/resources/list_changed within 20s of editing a definition")
 	}
-	testenv.WaitFor(t, 20*time.Second, "describe_process shows version 2", func() (bool, error) {
+	testenv.WaitFor(t, 20*time.Second, "describe_process shows version 3", func() (bool, error) {
 		var d mcpserver.ProcessView
 		callTool(t, rita, "describe_process", map[string]any{"name": "refund_approval"}).decode(t, &d)
-		return d.Version == 2, nil
+		return d.Version == 3, nil
 	})
 
 	decide := func(cs *mcp.ClientSession) toolResult {
@@ -198,7 +204,7 @@ func TestAProcessDefinedInAFileRunsThroughMCP(t *testing.T) {
 	}
 	decide(bob)
 	done := waitStatus(t, rita, started.WorkflowID, workflows.StatusCompleted)
-	if done.Process == nil || done.Process.Version != 1 || done.Process.Hash != desc.Hash {
+	if done.Process == nil || done.Process.Version != 2 || done.Process.Hash != desc.Hash {
 		t.Errorf("the run finished on %+v, want the version it started with", done.Process)
 	}
 
@@ -212,11 +218,11 @@ func TestAProcessDefinedInAFileRunsThroughMCP(t *testing.T) {
 	if strings.Count(string(raw), `"order_id":"ORD-01007"`) != 1 || !strings.Contains(string(raw), `"amount_cents":90000`) {
 		t.Errorf("refunds = %s", raw)
 	}
-	// A new start runs version 2.
+	// A new start runs version 3.
 	var second mcpserver.StartResult
 	callTool(t, rita, "start_workflow", map[string]any{"workflow_type": "refund_approval",
 		"parameters": map[string]any{"order_id": "ORD-01008", "amount_cents": 500, "reason": "late"}}).decode(t, &second)
-	if v := waitStatus(t, rita, second.WorkflowID, workflows.StatusWaitingApproval); v.Process == nil || v.Process.Version != 2 || v.Waiting.Step != "approval" {
+	if v := waitStatus(t, rita, second.WorkflowID, workflows.StatusWaitingApproval); v.Process == nil || v.Process.Version != 3 || v.Waiting.Step != "approval" {
 		t.Errorf("second run: %+v waiting %+v", v.Process, v.Waiting)
 	}
 }
@@ -249,9 +255,9 @@ func TestDefinitionsReloadOnSIGHUP(t *testing.T) {
 	}
 	notified := listChangedNotifications(t, dev.mcpURL, "rita-key")
 	src, _ := os.ReadFile(file)
-	os.WriteFile(file, []byte(strings.Replace(string(src), "version: 1", "version: 2", 1)), 0o644)
-	if v := version(); v != 1 {
-		t.Fatalf("describe_process shows version %d before any SIGHUP, want 1 (no periodic reload with --processes-reload 0)", v)
+	os.WriteFile(file, []byte(strings.Replace(string(src), "version: 2", "version: 3", 1)), 0o644)
+	if v := version(); v != 2 {
+		t.Fatalf("describe_process shows version %d before any SIGHUP, want 2 (no periodic reload with --processes-reload 0)", v)
 	}
 	if err := dev.cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
@@ -261,8 +267,8 @@ func TestDefinitionsReloadOnSIGHUP(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Error("no notifications/tools/list_changed and notifications/resources/list_changed within 20s of SIGHUP")
 	}
-	testenv.WaitFor(t, 20*time.Second, "describe_process shows version 2 after SIGHUP", func() (bool, error) {
-		return version() == 2, nil
+	testenv.WaitFor(t, 20*time.Second, "describe_process shows version 3 after SIGHUP", func() (bool, error) {
+		return version() == 3, nil
 	})
 }
 

@@ -17,11 +17,13 @@ import (
 // its requester, to revise its amount or reason, at most twice.
 func refundWithChanges(t *testing.T) (workflows.Definition, []byte) {
 	return refundSource(t,
-		`      on_timeout: escalate`, `      changes: {revisable: [amount_cents, reason], max_rounds: 2}
-      on_timeout: escalate`,
+		`        deadline: 24h
+      changes: {revisable: [amount_cents, reason], max_rounds: 3}`, `        deadline: 24h
+      changes: {revisable: [amount_cents, reason], max_rounds: 2}`,
 		`    approval:
       scope: group:finance
       deadline: 72h
+      changes: {revisable: [amount_cents, reason], max_rounds: 3}
   - name: issue_refund`, `    approval:
       scope: group:finance
       deadline: 72h
@@ -162,7 +164,7 @@ func TestChangesStartANewRoundAndWithdrawEnds(t *testing.T) {
 // A gate without changes refuses request_changes and does not offer it.
 func TestAGateWithoutChangesRefusesThem(t *testing.T) {
 	h := newHarness(t)
-	d, src := refundSource(t)
+	d, src := refundSource(t, "      deadline: 72h\n      changes: {revisable: [amount_cents, reason], max_rounds: 3}\n", "      deadline: 72h\n")
 	var o *outcome
 	h.at(time.Hour, func() {
 		if w := h.status().Waiting; w == nil || strings.Contains(fmt.Sprint(w.Actions), "request_changes") {
@@ -241,8 +243,8 @@ func TestDeclaredChangesAreCheckedAtLoad(t *testing.T) {
 		`changes: {revisable: [reason], rounds: 2}`:      "rounds",
 	}
 	for decl, want := range cases {
-		src := strings.Replace(refundYAML(t), "      scope: group:finance\n      deadline: 72h\n  - name: issue_refund",
-			"      scope: group:finance\n      deadline: 72h\n      "+decl+"\n  - name: issue_refund", 1)
+		src := strings.Replace(refundYAML(t), "      deadline: 72h\n      changes: {revisable: [amount_cents, reason], max_rounds: 3}\n  - name: issue_refund",
+			"      deadline: 72h\n      "+decl+"\n  - name: issue_refund", 1)
 		_, err := workflows.ParseDefinition("refund_approval.yaml", []byte(src), workflows.DefinitionRules{})
 		if err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "refund_approval.yaml:") {
 			t.Errorf("%s: err = %v, want %q with file:line", decl, err, want)

@@ -121,8 +121,8 @@ func TestDeclaredInputsAreCheckedAtLoad(t *testing.T) {
 		"inputs: {type: object, properties: {n: {type: integer}}}\n      rules: [{rule: \"inputs.n > 1\"}]":           "rule 0 has no message",
 	}
 	for decl, want := range cases {
-		src := strings.Replace(refundYAML(t), "      scope: group:finance\n      deadline: 72h\n  - name: issue_refund",
-			"      scope: group:finance\n      deadline: 72h\n      "+decl+"\n  - name: issue_refund", 1)
+		src := strings.Replace(refundYAML(t), "      scope: group:finance\n      deadline: 72h\n",
+			"      scope: group:finance\n      deadline: 72h\n      "+decl+"\n", 1)
 		_, err := workflows.ParseDefinition("refund_approval.yaml", []byte(src), workflows.DefinitionRules{})
 		if err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "refund_approval.yaml:") {
 			t.Errorf("%s: err = %v, want %q with file:line", decl, err, want)
