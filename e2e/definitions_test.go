@@ -326,9 +326,10 @@ func startProcess(t *testing.T, c client.Client, file, params string, req workfl
 	return id
 }
 
-// TestProcessLifecyclesOnTheEmbeddedServer runs the refund definition to its two ends on
-// a real server (and records the histories the replay tests keep): approved by a quorum,
-// and undone in reverse order after a later step failed.
+// TestProcessLifecyclesOnTheEmbeddedServer runs the refund definition to its ends on a
+// real server (and records the histories the replay tests keep): approved by a quorum;
+// undone in reverse order after a later step failed; sent back, revised to a smaller
+// amount and approved, which is the amount refunded; sent back and withdrawn.
 func TestProcessLifecyclesOnTheEmbeddedServer(t *testing.T) {
 	env := testenv.Shared(t)
 	c := env.Client
@@ -375,6 +376,58 @@ func TestProcessLifecyclesOnTheEmbeddedServer(t *testing.T) {
 		t.Fatalf("undone run: %s %v, compensated %v", st.Status, err, order)
 	}
 	saveHistory(t, c, undone, "refund_approval_undone")
+
+	// Finance sends a refund back for a smaller amount; rita revises it and a new round is
+	// approved: the refund issued is the revised one.
+	requester := func(action workflows.Action, params map[string]any) workflows.AdvanceRequest {
+		return workflows.AdvanceRequest{Action: action, Step: "approval", Actor: "rita", Parameters: params, Comment: "as asked"}
+	}
+	askChanges := func(id string) {
+		t.Helper()
+		ask := finance("fin-ann", workflows.ActionRequestChanges, "approval")
+		ask.Comment = "we refund 1500 for a partial loss"
+		if _, err := advance(t, c, id, ask); err != nil {
+			t.Fatal(err)
+		}
+		testenv.WaitForStatus(t, c, id, workflows.StatusChangesRequested)
+	}
+	revised := startProcess(t, c, file, `{"order_id": "ORD-01013", "amount_cents": 2500, "reason": "damaged in transit"}`, rita)
+	testenv.WaitForStatus(t, c, revised, workflows.StatusWaitingApproval)
+	askChanges(revised)
+	if _, err := advance(t, c, revised, requester(workflows.ActionRevise, map[string]any{"amount_cents": 1500})); err != nil {
+		t.Fatal(err)
+	}
+	testenv.WaitForStatus(t, c, revised, workflows.StatusWaitingApproval)
+	if _, err := advance(t, c, revised, finance("fin-bob", workflows.ActionApprove, "approval")); err != nil {
+		t.Fatal(err)
+	}
+	st, err = result(t, c, revised)
+	if err != nil || st.Status != workflows.StatusCompleted {
+		t.Fatalf("revised run: %s %v", st.Status, err)
+	}
+	if r := st.Events("revised"); len(r) != 1 || !strings.Contains(r[0].Detail, "amount_cents: 2500 → 1500") {
+		t.Errorf("revised events %+v, want amount_cents: 2500 → 1500", r)
+	}
+	if out := st.Outputs["issue_refund"]; !strings.Contains(out, `"amount_cents":1500`) {
+		t.Errorf("issue_refund output %s, want the revised 1500 refunded", out)
+	}
+	saveHistory(t, c, revised, "refund_approval_revised")
+
+	// Sent back, rita withdraws it instead: the run ends withdrawn, nothing refunded.
+	withdrawn := startProcess(t, c, file, `{"order_id": "ORD-01014", "amount_cents": 1800, "reason": "wrong colour"}`, rita)
+	testenv.WaitForStatus(t, c, withdrawn, workflows.StatusWaitingApproval)
+	askChanges(withdrawn)
+	if _, err := advance(t, c, withdrawn, requester(workflows.ActionWithdraw, nil)); err != nil {
+		t.Fatal(err)
+	}
+	st, err = result(t, c, withdrawn)
+	if st.Status != workflows.StatusWithdrawn || err == nil || !strings.Contains(err.Error(), "withdrawn at step approval by rita") {
+		t.Fatalf("withdrawn run: %s %v", st.Status, err)
+	}
+	if s := stepOf(st, "issue_refund"); s.Status != workflows.StepPending {
+		t.Errorf("issue_refund %+v after a withdraw, want it never run", s)
+	}
+	saveHistory(t, c, withdrawn, "refund_approval_withdrawn")
 }
 
 // TestADefinedRunOutlivesKill9AndItsFile: a run of a definition waits at its gate; the

@@ -43,6 +43,7 @@ var recordedLifecycles = []string{
 	"deployment_continued_first_run", "deployment_continued_next_run",
 	"onboarding_approved", "onboarding_rejected",
 	"refund_approval_approved", "refund_approval_undone",
+	"refund_approval_revised", "refund_approval_withdrawn",
 	"vendor_access_revoked", "vendor_access_stopped",
 }
 
