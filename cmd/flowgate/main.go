@@ -27,6 +27,7 @@ Usage:
   flowgate mcp     [flags]   run an MCP server (--transport stdio|http) against an existing Temporal service
   flowgate demo-backends     serve the demo users/products/orders/deploy/notifications services on their own
   flowgate processes validate FILE_OR_FOLDER...   check process definition files without running anything
+  flowgate processes test FILE_OR_FOLDER...       run definitions' test cases (NAME.test.yaml) on mocks, in simulated time
   flowgate probe URL          exit 0 when URL answers 200 (container health checks)
   flowgate version
 

@@ -195,3 +195,48 @@ func TestBannerHTTPConfigCarriesTheKeyWhenAuthIsOn(t *testing.T) {
 		}
 	}
 }
+
+// TestProcessesTestExitsOneOnAFailedCase: `flowgate processes test` says each case, closes
+// with the counts and exits 1 when a case fails, so CI stops; --run picks cases by name
+// and --junit writes the same results for CI.
+func TestProcessesTestExitsOneOnAFailedCase(t *testing.T) {
+	dir := t.TempDir()
+	def, err := os.ReadFile("../../examples/processes/refund_approval.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(dir+"/refund.yaml", def, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cases := `cases:
+  - name: guard stops a refunded order
+    params: {order_id: ORD-01001, amount_cents: 100, reason: twice}
+    mocks:
+      find_order: [{output: {rows_returned: 1, row: {status: refunded}}}]
+    expect: {status: failed}
+  - name: wrong expectation
+    params: {order_id: ORD-01001, amount_cents: 100, reason: twice}
+    mocks:
+      find_order: [{output: {rows_returned: 1, row: {status: refunded}}}]
+    expect: {status: completed}
+`
+	if err := os.WriteFile(dir+"/refund.test.yaml", []byte(cases), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr bytes.Buffer
+	code := run([]string{"processes", "test", "--junit", dir + "/junit.xml", dir}, &stdout, &stderr)
+	out := stdout.String()
+	if code != 1 || !strings.Contains(out, "ok   "+dir+"/refund.test.yaml: guard stops a refunded order") ||
+		!strings.Contains(out, "FAIL "+dir+"/refund.test.yaml:7: wrong expectation") ||
+		!strings.Contains(out, "     status: (- expected, + actual)\n         - completed\n         + failed\n") ||
+		!strings.Contains(out, "1 passed, 1 failed") {
+		t.Errorf("exit %d, stdout:\n%s\nstderr:\n%s", code, out, stderr.String())
+	}
+	if x, err := os.ReadFile(dir + "/junit.xml"); err != nil || !strings.Contains(string(x), `tests="2" failures="1"`) {
+		t.Errorf("junit %s, %v", x, err)
+	}
+	stdout.Reset()
+	if code := run([]string{"processes", "test", "--run", "guard", dir}, &stdout, &stderr); code != 0 || !strings.HasPrefix(strings.Split(stdout.String(), "\n")[1], "1 passed, 0 failed") {
+		t.Errorf("--run guard: exit %d, stdout:\n%s", code, stdout.String())
+	}
+}

@@ -1,31 +1,39 @@
 package main
 
 import (
+	"bytes"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"regexp"
 	"slices"
 	"strings"
 
 	"github.com/flowgate/flowgate/internal/processes"
+	"github.com/flowgate/flowgate/internal/proctest"
 	"github.com/flowgate/flowgate/internal/stack"
 	"github.com/flowgate/flowgate/workflows"
 )
 
 const processesUsage = `usage: flowgate processes validate [--services name=url,...] FILE_OR_FOLDER...
-       flowgate processes list [--processes FOLDER,...] [--services name=url,...]`
+       flowgate processes list [--processes FOLDER,...] [--services name=url,...]
+       flowgate processes test [--run REGEX] [--junit FILE] [--cover] FILE_OR_FOLDER...`
 
 // runProcesses is `flowgate processes validate PATH...` (checks definition files without
 // running anything, for editors and CI) and `flowgate processes list` (what a worker or MCP
 // server given the same flags would offer).
 func runProcesses(args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || (args[0] != "validate" && args[0] != "list") {
+	if len(args) == 0 || (args[0] != "validate" && args[0] != "list" && args[0] != "test") {
 		return usageError{errors.New(processesUsage)}
 	}
-	if args[0] == "list" {
+	switch args[0] {
+	case "list":
 		return listProcesses(args[1:], stdout, stderr)
+	case "test":
+		return testProcesses(args[1:], stdout, stderr)
 	}
 	fs := flag.NewFlagSet("processes validate", flag.ContinueOnError)
 	services := fs.String("services", envOr("FLOWGATE_SERVICES", ""), "the gateway services call steps may name, as given to flowgate worker (env FLOWGATE_SERVICES; default: the demo services)")
@@ -87,6 +95,55 @@ func listProcesses(args []string, stdout, stderr io.Writer) error {
 	}
 	if err != nil {
 		return fmt.Errorf("refused:\n%s", indent(err.Error()))
+	}
+	return nil
+}
+
+// testProcesses is `flowgate processes test PATH...`: it runs the cases of the test files
+// (NAME.test.yaml) on mocks in Temporal's time-skipping test environment (docs/testing.md).
+func testProcesses(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("processes test", flag.ContinueOnError)
+	run := fs.String("run", "", "run only the cases whose name matches this regular expression")
+	junit := fs.String("junit", "", "also write the results as JUnit XML to this file, for CI")
+	cover := fs.Bool("cover", false, "list per definition the steps, when branches, gates and compensations no case reached")
+	fs.SetOutput(io.Discard)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fs.SetOutput(stderr)
+			fs.Usage()
+			return err
+		}
+		return usageError{fmt.Errorf("%v (run with -h for the flags)", err)}
+	}
+	if fs.NArg() == 0 {
+		return usageError{errors.New("name the test files (NAME.test.yaml) or folders to run")}
+	}
+	var match *regexp.Regexp
+	if *run != "" {
+		var err error
+		if match, err = regexp.Compile(*run); err != nil {
+			return usageError{fmt.Errorf("--run: %w", err)}
+		}
+	}
+	rep, err := proctest.RunFiles(fs.Args(), match)
+	if err != nil {
+		return err
+	}
+	rep.Write(stdout)
+	if *cover {
+		rep.Cover(stdout)
+	}
+	if *junit != "" {
+		var buf bytes.Buffer
+		if err := rep.WriteJUnit(&buf); err != nil {
+			return err
+		}
+		if err := os.WriteFile(*junit, buf.Bytes(), 0o644); err != nil {
+			return fmt.Errorf("--junit: %w", err)
+		}
+	}
+	if rep.Failed() > 0 {
+		return proctest.ErrFailed
 	}
 	return nil
 }
