@@ -40,7 +40,7 @@ func compare(e Expect, st workflows.State, notices []activities.Notice, calls []
 			line := s.Name + ": " + string(s.Status)
 			if i < len(e.steps) && e.steps[i].says != "" {
 				says := e.steps[i].says
-				text := s.Output + " " + s.Error
+				text := strings.TrimSpace(s.Output + " " + s.Error + " " + s.Comment)
 				if !strings.Contains(text, says) {
 					says = strings.TrimSpace(text)
 				}
