@@ -54,7 +54,8 @@ func Read(paths []string, rules workflows.DefinitionRules) ([]File, error) {
 }
 
 // list returns the definition files paths name, sorted: files as given, and the *.yaml and
-// *.yml files of folders (not recursively).
+// *.yml files of folders (not recursively), but for test files (NAME.test.yaml, which
+// `flowgate processes test` reads) that sit beside the definitions they test.
 func list(paths []string) ([]string, []error) {
 	var files []string
 	var problems []error
@@ -74,7 +75,9 @@ func list(paths []string) ([]string, []error) {
 			continue
 		}
 		for _, e := range entries {
-			if ext := strings.ToLower(filepath.Ext(e.Name())); !e.IsDir() && (ext == ".yaml" || ext == ".yml") {
+			name := strings.ToLower(e.Name())
+			test := strings.HasSuffix(name, ".test.yaml") || strings.HasSuffix(name, ".test.yml")
+			if ext := filepath.Ext(name); !e.IsDir() && !test && (ext == ".yaml" || ext == ".yml") {
 				files = append(files, filepath.Join(p, e.Name()))
 			}
 		}

@@ -206,6 +206,15 @@ func Parse(path string, data []byte, def []byte) (*File, error) {
 		return nil, err
 	}
 	f.Process = d
+	// Check and compile the definition now, as a server does when it loads one (both are
+	// cached by hash), so a run's first workflow task does not.
+	src := workflows.NewProcessSource(d, def)
+	if err := src.Check(); err != nil {
+		return nil, err
+	}
+	if _, err := src.Plan(); err != nil {
+		return nil, err
+	}
 	f.acts = actsOf(d)
 	c.check(f)
 	if len(c.problems) > 0 {

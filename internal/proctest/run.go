@@ -19,6 +19,7 @@ import (
 	tlog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/flowgate/flowgate/activities"
@@ -33,6 +34,8 @@ const (
 	maxPolls = 20000
 	// realTimeout bounds a case in real time while nothing happens in it.
 	realTimeout = 30 * time.Second
+	// deadlockTimeout bounds one workflow task in real time.
+	deadlockTimeout = 10 * time.Second
 )
 
 // Result is what one case came to.
@@ -126,6 +129,9 @@ func (r *run) execute() (workflows.State, []string) {
 	var suite testsuite.WorkflowTestSuite
 	suite.SetLogger(tlog.NewStructuredLogger(slog.New(slog.DiscardHandler)))
 	env := suite.NewTestWorkflowEnvironment()
+	// A workflow task over a second is taken for a deadlock; on a busy CI machine the
+	// first task of a cold process (its expressions compiled) can take that long.
+	env.SetWorkerOptions(worker.Options{DeadlockDetectionTimeout: deadlockTimeout})
 	r.env = env
 	env.RegisterDynamicWorkflow(workflows.ProcessDynamic, workflow.DynamicRegisterOptions{})
 	r.register(env)
@@ -157,8 +163,8 @@ func (r *run) execute() (workflows.State, []string) {
 		problems = append(problems, "the run did not end; it stood at "+where(st))
 	case errors.As(werr, &te):
 		problems = append(problems, fmt.Sprintf("the run did not end within the case's limit of %s of simulated time; it stood at %s", r.c.limit, where(st)))
-	case qerr != nil && werr != nil:
-		problems = append(problems, fmt.Sprintf("the run ended with %v", werr))
+	case werr != nil && (qerr != nil || !st.Status.Terminal()):
+		problems = append(problems, fmt.Sprintf("the run ended with %v; it stood at %s", werr, where(st)))
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
