@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -238,5 +239,34 @@ func TestProcessesTestExitsOneOnAFailedCase(t *testing.T) {
 	stdout.Reset()
 	if code := run([]string{"processes", "test", "--run", "guard", dir}, &stdout, &stderr); code != 0 || !strings.HasPrefix(strings.Split(stdout.String(), "\n")[1], "1 passed, 0 failed") {
 		t.Errorf("--run guard: exit %d, stdout:\n%s", code, stdout.String())
+	}
+}
+
+// TestTestingDocsListTheFlagsOfProcessesTest keeps docs/testing.md's table of flags equal
+// to what `flowgate processes test -h` prints.
+func TestTestingDocsListTheFlagsOfProcessesTest(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	if code := run([]string{"processes", "test", "-h"}, &stdout, &stderr); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	var help []string
+	for _, line := range strings.Split(stderr.String(), "\n") {
+		if strings.HasPrefix(line, "  -") {
+			help = append(help, strings.Fields(line)[0][1:])
+		}
+	}
+	doc, err := os.ReadFile("../../docs/testing.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var documented []string
+	for _, line := range strings.Split(string(doc), "\n") {
+		if strings.HasPrefix(line, "| `--") {
+			documented = append(documented, strings.Trim(strings.Fields(strings.Trim(line, "| "))[0], "`")[2:])
+		}
+	}
+	slices.Sort(documented)
+	if !slices.Equal(help, documented) || len(help) == 0 {
+		t.Errorf("--help lists %v, docs/testing.md %v", help, documented)
 	}
 }
