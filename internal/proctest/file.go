@@ -195,7 +195,9 @@ func Parse(path string, data []byte, def []byte) (*File, error) {
 		if f.DefPath == "" {
 			f.DefPath = strings.TrimSuffix(filepath.Base(path), Suffix) + ".yaml"
 		}
-		f.DefPath = filepath.Join(filepath.Dir(path), f.DefPath)
+		if !filepath.IsAbs(f.DefPath) {
+			f.DefPath = filepath.Join(filepath.Dir(path), f.DefPath)
+		}
 		if def, err = os.ReadFile(f.DefPath); err != nil {
 			return nil, fmt.Errorf("%s:%d: definition: %w", path, c.line("definition"), err)
 		}
