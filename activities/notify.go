@@ -64,8 +64,8 @@ type Notice struct {
 	AskedBy string `json:"asked_by,omitempty"`
 	Asked   string `json:"asked,omitempty"`
 	Round   int    `json:"round,omitempty"`
-	// At is when the run asked for the notice: a gate opened again (escalated, reassigned,
-	// revised) or a second reminder is another delivery than the first.
+	// At, on a gate opened again (escalated, reassigned, revised) or a reminder after the
+	// first, is when the run asked: another delivery than the first, with its own id.
 	At     time.Time       `json:"at,omitzero"`
 	Params json.RawMessage `json:"parameters,omitempty"`
 }

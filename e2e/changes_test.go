@@ -37,11 +37,13 @@ func writeRefundWithChanges(t *testing.T, dir string) {
     when: params.amount_cents <= 50000
     approval:
       scope: group:finance
-      deadline: 72h`
+      deadline: 72h
+      changes: {revisable: [amount_cents, reason], max_rounds: 3}`
 	if !strings.Contains(string(raw), gate) {
 		t.Fatalf("the refund example has no %q to replace", gate)
 	}
-	src := strings.Replace(string(raw), gate, gate+"\n      changes: {revisable: [amount_cents, reason], max_rounds: 2}", 1)
+	// The shipped example lets finance send a refund back three times; this one twice.
+	src := strings.Replace(string(raw), gate, strings.Replace(gate, "max_rounds: 3", "max_rounds: 2", 1), 1)
 	if err := os.WriteFile(filepath.Join(dir, "refund_approval.yaml"), []byte(src), 0o644); err != nil {
 		t.Fatal(err)
 	}

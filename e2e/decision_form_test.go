@@ -132,7 +132,7 @@ func TestAnApproverGivesAGatesInputsOnItsPage(t *testing.T) {
 			`<p class="help" id="input-approved_cents-help">The amount finance approves, in cents. Required. A whole number, at least 1.</p>`,
 			`<input type="text" id="input-ticket" name="inputs.ticket"`,
 			`<li>finance cannot approve more than was asked</li>`,
-			`; required to reject)`,
+			`; required to reject`,
 		} {
 			if !strings.Contains(gate, want) {
 				t.Errorf("the page has no %s", want)
@@ -168,7 +168,7 @@ func TestAnApproverGivesAGatesInputsOnItsPage(t *testing.T) {
 			{"off the pattern", []string{"action", "approve", "inputs.approved_cents", "1500", "inputs.ticket", "X-1"}, http.StatusConflict,
 				[]string{`role="alert">the inputs of step approval: inputs.ticket:`, `<p class="error" id="input-ticket-error">&#39;X-1&#39; does not match pattern`, `aria-describedby="input-ticket-error input-ticket-help" aria-invalid="true"`}},
 			{"a bare reject", []string{"action", "reject", "inputs.approved_cents", "1500"}, http.StatusBadRequest,
-				[]string{`role="alert">Say why you reject: step approval needs a reason to reject. Nothing changed.`, `aria-invalid="true" aria-describedby="comment-error"`}},
+				[]string{`role="alert">Say why you reject: step approval needs a reason to reject. Nothing changed.`, `aria-invalid="true" aria-describedby="comment-error`}},
 		} {
 			code, body := decide(c.fields...)
 			if code != c.code {

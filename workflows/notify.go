@@ -26,7 +26,11 @@ func (r *runner) notifyGate(ctx workflow.Context, event string, g *gate) {
 		return
 	}
 	n := r.notice(event)
-	n.RunID, n.Step, n.Deadline, n.At = r.state.FirstRunID, g.step, g.deadline, workflow.Now(ctx).UTC()
+	n.RunID, n.Step, n.Deadline = r.state.FirstRunID, g.step, g.deadline
+	if r.toldBefore(event, g) {
+		// Another delivery than the first of its kind at this gate: its id says when.
+		n.At = workflow.Now(ctx).UTC()
+	}
 	n.Who, n.SelfApproval = "anyone allowed to approve", r.req.AllowSelfApproval
 	if g.kind == gateInput {
 		s := r.step(g.step)
@@ -104,4 +108,30 @@ func (r *runner) notifyEnd(ctx workflow.Context) {
 func (r *runner) notice(event string) activities.Notice {
 	return activities.Notice{Event: event, WorkflowID: r.state.WorkflowID, Type: string(r.state.Type),
 		Summary: CleanText(r.summary), RequestedBy: CleanText(r.state.RequestedBy), Params: escapeJSONText(r.state.Parameters)}
+}
+
+// toldBefore tells whether people were told of event at g before: a gate opened again
+// (escalated, reassigned, a new round after a revision) or a reminder after the first.
+// The first notice of each keeps the delivery id it always had.
+func (r *runner) toldBefore(event string, g *gate) bool {
+	switch event {
+	case activities.EventGateOpened:
+		if g.round > 0 || (g.policy != nil && g.policy.Escalated) {
+			return true
+		}
+		for _, e := range r.state.History {
+			if e.Step == g.step && e.Event == "reassigned" {
+				return true
+			}
+		}
+	case activities.EventReminder:
+		n := 0
+		for _, e := range r.state.History {
+			if e.Step == g.step && e.Event == "reminder" {
+				n++
+			}
+		}
+		return n > 1
+	}
+	return false
 }
