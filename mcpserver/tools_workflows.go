@@ -286,6 +286,9 @@ func describeStatus(v workflows.StatusView) string {
 	text += "."
 	if w := v.Waiting; w != nil && w.For == "timer" {
 		text += fmt.Sprintf(" It waits at step %s until %s, then goes on by itself: nothing to decide (cancel_workflow ends it sooner).", w.Step, w.Deadline.Format(time.RFC3339))
+	} else if w != nil && w.For == "event" {
+		text += fmt.Sprintf(" It waits at step %s for the event %s until %s: nothing to decide. Send it with send_event (step %s, event %s, a payload matching waiting.payload_schema; needs the scope %s), or the sender posts it to the step's callback URL.",
+			w.Step, w.Event, w.Deadline.Format(time.RFC3339), w.Step, w.Event, w.Scope)
 	} else if w != nil {
 		acts := make([]string, len(w.Actions))
 		for i, a := range w.Actions {

@@ -69,7 +69,15 @@ type runner struct {
 	req   Request
 	gate  *gate
 	// timer is the wait step the run is held at, nil when it is not at one.
-	timer          *timerWait
+	timer *timerWait
+	// event is the event wait the run is held at (event.go); got is the event being
+	// applied there, eventsTaken counts those applied. eventSteps are the run's event
+	// waits, and callbacks the nonce of each one's callback URL, once made.
+	event          *eventWait
+	got            *EventRequest
+	eventsTaken    int
+	eventSteps     map[string]bool
+	callbacks      map[string]string
 	decision       *AdvanceRequest
 	decisionsTaken int
 	compensations  []compensation
@@ -308,6 +316,9 @@ func (r *runner) setup(ctx workflow.Context) error {
 			}
 		})
 	}
+	if err := r.setupEvents(ctx); err != nil {
+		return err
+	}
 	workflow.Go(ctx, r.traceUnknownSignals)
 	return nil
 }
@@ -396,6 +407,8 @@ func (r *runner) view() StatusView {
 		v.Waiting = r.waiting()
 	} else if r.timer != nil {
 		v.Waiting = r.timer.waiting()
+	} else if r.event != nil {
+		v.Waiting = r.event.waiting()
 	}
 	return v
 }
@@ -512,6 +525,9 @@ func (r *runner) details() string {
 	}
 	if t := r.timer; t != nil {
 		fmt.Fprintf(&b, "**Waiting** at `%s` until %s: a timer; the run goes on by itself then (cancel it to end it sooner).\n\n", t.step, t.until.Format(time.RFC3339))
+	}
+	if e := r.event; e != nil {
+		fmt.Fprintf(&b, "**Waiting for the event** `%s` at `%s` until %s: send it with send_event (scope %s) or through the step's callback URL; with none by then: %s.\n\n", e.name, e.step, e.deadline.Format(time.RFC3339), e.plan.scope, e.plan.onTimeout)
 	}
 	if r.extraDetails != "" {
 		b.WriteString("\n\n" + r.extraDetails)

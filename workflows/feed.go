@@ -90,6 +90,9 @@ func (r *runner) record(ctx workflow.Context) {
 	case r.timer != nil:
 		until := r.timer.until
 		t.Deadline = &until
+	case r.event != nil:
+		deadline := r.event.deadline
+		t.Deadline = &deadline
 	case t.Status == StatusWaitingApproval || t.Status == StatusWaitingInput || t.Status == StatusChangesRequested:
 		return
 	}

@@ -24,6 +24,9 @@ const (
 	gateInput    gateKind = "input"
 	// gateChanges waits for the requester to revise or withdraw (changes.go).
 	gateChanges gateKind = "changes"
+	// gateEvent is no gate: it names an event wait in a run that continued as new there
+	// (GateResume.Kind).
+	gateEvent gateKind = "event"
 )
 
 // gate is what a workflow waits at.

@@ -193,6 +193,14 @@ func Process(ctx workflow.Context, in ProcessInput) (State, error) {
 		r.RunKeys = workflow.GetVersion(ctx, changeRunKeys, workflow.DefaultVersion, 1) == 1
 	}
 	r.summary = renderSummary(def, in.Params, r.state.WorkflowID, in.RequestedBy, r.CostLimited)
+	for _, s := range def.Steps {
+		if s.Wait != nil && s.Wait.Event != "" {
+			if r.eventSteps == nil {
+				r.eventSteps = map[string]bool{}
+			}
+			r.eventSteps[s.Name] = true
+		}
+	}
 	ip := &interpreter{r: r, plan: plan, params: pmap, outputs: outputs}
 	if def.Details != "" {
 		r.extraDetails, _ = ip.render(def.Details)
@@ -272,6 +280,8 @@ func (ip *interpreter) run(ctx workflow.Context, resume *Resume) error {
 		if resume != nil && i == resume.Step {
 			var err error
 			switch {
+			case resume.Gate.Kind == gateEvent && s.wait != nil && s.wait.event != nil:
+				err = ip.waitEvent(ctx, i, s, &resume.Gate)
 			case resume.Gate.Kind == gateInput && s.Approval == nil:
 				err = ip.activity(ctx, i, s, &resume.Gate)
 			case resume.Gate.Kind != gateInput && s.Approval != nil:
@@ -307,6 +317,8 @@ func (ip *interpreter) run(ctx workflow.Context, resume *Resume) error {
 		switch {
 		case s.Approval != nil:
 			err = ip.approval(ctx, i, s, nil)
+		case s.Wait != nil && s.wait.event != nil:
+			err = ip.waitEvent(ctx, i, s, nil)
 		case s.Wait != nil:
 			err = ip.wait(ctx, s)
 		case s.Fail != nil:

@@ -43,6 +43,8 @@ type Resume struct {
 	Told       bool     `json:"told,omitempty"`
 	NoChannels bool     `json:"no_channels,omitempty"`
 	UsedNonces []string `json:"used_nonces,omitempty"`
+	// Callbacks are the nonces of the callback URLs made so far, by step.
+	Callbacks map[string]string `json:"callbacks,omitempty"`
 	// Runs counts the runs of the workflow id so far (2 for the first continued one).
 	Runs int `json:"runs"`
 }
@@ -50,7 +52,8 @@ type Resume struct {
 // GateResume is a gate in the middle of its wait.
 type GateResume struct {
 	// Kind is the gate's kind: approval (also when empty, as runs before input gates
-	// continued wrote it) or input, a failed step waiting for continue or reject.
+	// continued wrote it), input (a failed step waiting for continue or reject), changes,
+	// or event (a wait for an event, until Deadline; Wait is its whole wait).
 	Kind     gateKind  `json:"kind,omitempty"`
 	Deadline time.Time `json:"deadline"`
 	// Wait is the gate's whole wait, for the record when it times out; Remind is how long
@@ -117,7 +120,7 @@ func (ip *interpreter) resumeAt(ctx workflow.Context, i int, g *gate, wait, remi
 	return &continueAt{Resume{
 		State: r.state, Step: i, Outputs: outputs,
 		Gate:       gr,
-		behaviours: r.behaviours, Told: r.told, NoChannels: r.noChannels, UsedNonces: nonces, Runs: runs,
+		behaviours: r.behaviours, Told: r.told, NoChannels: r.noChannels, UsedNonces: nonces, Callbacks: r.callbacks, Runs: runs,
 	}}, nil
 }
 
@@ -127,7 +130,8 @@ func resumeRunner(ctx workflow.Context, req Request, res Resume) (*runner, error
 	if req.ApprovalTimeout <= 0 {
 		req.ApprovalTimeout = DefaultApprovalTimeout
 	}
-	r := &runner{req: req, state: res.State, behaviours: res.behaviours, told: res.Told, noChannels: res.NoChannels, continues: true, runs: res.Runs}
+	r := &runner{req: req, state: res.State, behaviours: res.behaviours, told: res.Told, noChannels: res.NoChannels, continues: true, runs: res.Runs,
+		callbacks: res.Callbacks}
 	if r.state.FirstRunID == "" { // a run that continued before runs knew it
 		r.state.FirstRunID = firstRunID(ctx)
 	}

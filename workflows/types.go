@@ -132,15 +132,16 @@ type Event struct {
 type Waiting struct {
 	Step string `json:"step"`
 	// For is "approval" (approve or reject), "input" (continue or reject after a failure),
-	// "changes" (the requester revises or withdraws) or "timer" (a wait step: nothing to
-	// decide; Deadline is when it wakes).
+	// "changes" (the requester revises or withdraws), "timer" (a wait step: nothing to
+	// decide; Deadline is when it wakes) or "event" (a wait for the event Event, whose
+	// payload PayloadSchema checks, until Deadline; send_event needs Scope).
 	For      string    `json:"for"`
 	Actions  []Action  `json:"actions"`
 	Deadline time.Time `json:"deadline"`
 	// NotBy names the actor who may not approve (the requester) when separation of duties is on.
 	NotBy string `json:"not_by,omitempty"`
 	// Approvers and Scope say who may decide at a gate of a process definition (names,
-	// or anyone holding the scope); Quorum is how many distinct approvals it needs and
+	// or anyone holding the scope; at an event wait, Scope is what send_event needs); Quorum is how many distinct approvals it needs and
 	// Approvals who approved so far.
 	Approvers []string `json:"approvers,omitempty"`
 	Scope     string   `json:"scope,omitempty"`
@@ -159,6 +160,10 @@ type Waiting struct {
 	Revisable []string      `json:"revisable,omitempty"`
 	// Failure, at a failed step waiting for input, is why it failed.
 	Failure string `json:"failure,omitempty"`
+	// Event is the event a wait for one waits for, and PayloadSchema the JSON Schema its
+	// payload must match (For "event").
+	Event         string         `json:"event,omitempty"`
+	PayloadSchema map[string]any `json:"payload_schema,omitempty"`
 }
 
 // MayApprove tells whether actor, holding scopes (all: every scope), may approve at this

@@ -10,9 +10,9 @@ import (
 	"go.temporal.io/sdk/workflow"
 )
 
-// WaitStep holds a run on a durable timer: for a while (For) or until a time (Until),
-// exactly one of them. A waiting run costs no worker memory and adds no history, and its
-// timer outlives a worker's restart.
+// WaitStep holds a run on a durable timer, for a while (For) or until a time (Until), or
+// until an event reaches the step (Event): exactly one of the three. A waiting run costs
+// no worker memory and adds no history, and its timer outlives a worker's restart.
 type WaitStep struct {
 	// For is how long: a Go duration or whole days ("72h", "30m", "7d", "1d12h"), or a
 	// template rendering one ("{{params.days}}d").
@@ -20,6 +20,18 @@ type WaitStep struct {
 	// Until is a time in RFC 3339, or a template rendering one; a time already past
 	// completes the step at once.
 	Until string `yaml:"until,omitempty" json:"until,omitempty"`
+	// Event names the event the run waits for (event.go): delivered to this run and step
+	// by send_event or through the step's callback URL.
+	Event string `yaml:"event,omitempty" json:"event,omitempty"`
+	// Schema is the JSON Schema (an object) the event's payload must match; none takes
+	// any JSON object.
+	Schema map[string]any `yaml:"schema,omitempty" json:"schema,omitempty"`
+	// Deadline is how long the event is waited for (default: the run's approval timeout),
+	// and OnTimeout what happens then: fail (default), continue or compensate.
+	Deadline  string `yaml:"deadline,omitempty" json:"deadline,omitempty"`
+	OnTimeout string `yaml:"on_timeout,omitempty" json:"on_timeout,omitempty"`
+	// Scope is the scope send_event needs of its caller (default write:data).
+	Scope string `yaml:"scope,omitempty" json:"scope,omitempty"`
 }
 
 // StatusWaiting is the status of a run held at a wait step: nobody is asked anything, and
@@ -35,10 +47,12 @@ const waitFor = "timer"
 // maxWait bounds a wait, as every duration of a definition is bounded.
 const maxWait = 365 * 24 * time.Hour
 
-// waitPlan is a wait step's duration, parsed once when For is a literal.
+// waitPlan is a wait step's duration, parsed once when For is a literal; on an event
+// wait, its event's (eventPlan).
 type waitPlan struct {
 	fixed   time.Duration
 	literal bool
+	event   *eventPlan
 }
 
 // timerWait is the wait a run is held at: the step and when it wakes.
@@ -75,13 +89,25 @@ func parseWait(s string) (time.Duration, error) {
 // waitAllowed says what a wait's fields take, for the checker's errors.
 const waitAllowed = `for: a Go duration or whole days such as 72h, 30m or 7d (or a template rendering one, such as "{{params.days}}d"); until: an RFC 3339 time such as 2026-05-01T09:00:00Z (or a template rendering one)`
 
-// checkWait checks a wait step: exactly one of for and until, and a literal that parses.
+// checkWait checks a wait step: exactly one of for, until and event, and a literal that
+// parses.
 func (c *checker) checkWait(path []any, w WaitStep, refs refChecker) {
+	var forms []string
+	for _, f := range []struct {
+		name string
+		set  bool
+	}{{"for", w.For != ""}, {"until", w.Until != ""}, {"event", w.Event != ""}} {
+		if f.set {
+			forms = append(forms, f.name)
+		}
+	}
 	switch {
-	case w.For == "" && w.Until == "":
-		c.at(path, "wait needs for or until; allowed: %s", waitAllowed)
-	case w.For != "" && w.Until != "":
-		c.at(path, "wait has both for and until; allowed: one of them")
+	case len(forms) == 0:
+		c.at(path, "wait needs for, until or event; allowed: %s; event: %s", waitAllowed, eventAllowed)
+	case len(forms) > 1:
+		c.at(path, "wait has %s; allowed: one of for, until and event", strings.Join(forms, " and "))
+	case w.Event != "":
+		c.checkEventWait(path, w)
 	case w.For != "" && template.MatchString(w.For):
 		refs.templates(append(path, "for"), w.For)
 	case w.For != "":
@@ -95,10 +121,27 @@ func (c *checker) checkWait(path []any, w WaitStep, refs refChecker) {
 			c.at(append(path, "until"), "until %q is not an RFC 3339 time; allowed: %s", w.Until, waitAllowed)
 		}
 	}
+	if w.Event == "" {
+		for _, f := range []struct {
+			name string
+			set  bool
+		}{{"schema", w.Schema != nil}, {"deadline", w.Deadline != ""}, {"on_timeout", w.OnTimeout != ""}, {"scope", w.Scope != ""}} {
+			if f.set {
+				c.at(append(path, f.name), "%s goes with event; allowed: a wait for an event (event: NAME) with it, or a timer without it", f.name)
+			}
+		}
+	}
 }
 
 // compileWait parses a wait's literal duration for the plan.
 func compileWait(w WaitStep) (*waitPlan, error) {
+	if w.Event != "" {
+		ep, err := compileEvent(w)
+		if err != nil {
+			return nil, err
+		}
+		return &waitPlan{event: ep}, nil
+	}
 	if w.For == "" || template.MatchString(w.For) {
 		return &waitPlan{}, nil
 	}
@@ -111,6 +154,9 @@ func compileWait(w WaitStep) (*waitPlan, error) {
 
 // describeWait says what a wait step does, for describe_process.
 func describeWait(w WaitStep) string {
+	if w.Event != "" {
+		return describeEvent(w)
+	}
 	if w.For != "" {
 		return "wait " + w.For + ", then go on"
 	}

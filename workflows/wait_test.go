@@ -229,8 +229,8 @@ func TestARunThatWaitedResumesAtALaterGate(t *testing.T) {
 // with the file, line and field.
 func TestBadWaitsAreRefusedAtLoad(t *testing.T) {
 	checkRefusals(t, [][2]string{
-		{"steps:\n  - name: a\n    wait: {}\n", `p.yaml:11: wait needs for or until; allowed: for: a Go duration or whole days`},
-		{"steps:\n  - name: a\n    wait: {for: 1h, until: \"2030-01-01T00:00:00Z\"}\n", `p.yaml:11: wait has both for and until; allowed: one of them`},
+		{"steps:\n  - name: a\n    wait: {}\n", `p.yaml:11: wait needs for, until or event; allowed: for: a Go duration or whole days`},
+		{"steps:\n  - name: a\n    wait: {for: 1h, until: \"2030-01-01T00:00:00Z\"}\n", `p.yaml:11: wait has for and until; allowed: one of for, until and event`},
 		{"steps:\n  - name: a\n    wait:\n      for: 3 days\n", `p.yaml:12: for "3 days" is not a duration from 1s to 365d; allowed: for: a Go duration or whole days such as 72h, 30m or 7d`},
 		{"steps:\n  - name: a\n    wait:\n      for: 400d\n", `p.yaml:12: for "400d" is not a duration from 1s to 365d`},
 		{"steps:\n  - name: a\n    wait:\n      until: tomorrow\n", `p.yaml:12: until "tomorrow" is not an RFC 3339 time`},
@@ -238,7 +238,7 @@ func TestBadWaitsAreRefusedAtLoad(t *testing.T) {
 		{"steps:\n  - name: a\n    wait: {for: 1h}\n    retry: {maximum_attempts: 3}\n", `p.yaml:12: wait step "a" cannot have retry; allowed: retry on the steps that do something`},
 		{"steps:\n  - name: a\n    wait: {for: 1h}\n    result: done\n", `p.yaml:12: wait step "a" cannot have result`},
 		{"steps:\n  - name: a\n    wait: {for: 1h}\n    compensate: {call: {service: users, method: POST, endpoint: x}}\n", `p.yaml:12: wait step "a" cannot be compensated: it does nothing to undo`},
-		{"steps:\n  - name: a\n    wait: {for: 1h, deadline: 2h}\n", `p.yaml:11: unknown field "deadline"; allowed: for, until`},
+		{"steps:\n  - name: a\n    wait: {for: 1h, deadline: 2h}\n", `p.yaml:11: deadline goes with event; allowed: a wait for an event`},
 		{"steps:\n  - name: a\n    wait: {for: 1h}\n    approval: {scope: approve}\n", `p.yaml:10: step "a" has several kinds (approval, wait)`},
 	})
 	// A wait's summary names its timer in the UI: it is allowed.
