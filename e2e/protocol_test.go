@@ -34,6 +34,7 @@ func TestMCPToolAnnotationsAreTrue(t *testing.T) {
 		"parse_file":          {true, false, true, false},
 		"list_files":          {true, false, true, false},
 		"describe_process":    {true, false, true, false},
+		"send_event":          {false, false, false, true},
 	}
 	cs := connectHTTP(t, testenv.Shared(t).MCPURL)
 	tools, err := cs.ListTools(context.Background(), nil)

@@ -259,7 +259,7 @@ func visibleTools(ctx context.Context, tools []mcp.Tool) []mcp.Tool {
 	}
 	out := tools[:0:0]
 	for _, t := range tools {
-		if slices.Contains(id.Scopes, toolScope(t.Name, "")) ||
+		if need := toolScope(t.Name, ""); need == "" || slices.Contains(id.Scopes, need) ||
 			(t.Name == "advance_workflow" && slices.Contains(id.Scopes, ScopeWrite)) {
 			out = append(out, t)
 		}

@@ -57,6 +57,14 @@ type AdvanceArgs struct {
 	ReassignTo *workflows.Reassignment `json:"reassign_to,omitempty"`
 }
 
+// SendEventArgs are the arguments of send_event.
+type SendEventArgs struct {
+	WorkflowID string         `json:"workflow_id"`
+	Step       string         `json:"step"`
+	Event      string         `json:"event"`
+	Payload    map[string]any `json:"payload,omitempty"`
+}
+
 // WorkflowIDArgs are the arguments of tools that name one workflow.
 type WorkflowIDArgs struct {
 	WorkflowID string `json:"workflow_id"`
@@ -170,6 +178,20 @@ To follow the run: if your client speaks MCP tasks, call this as a task (params.
 		behaviour("Approve, reject or continue a workflow", writes, destructive, notIdempotent, openWorld),
 	), typed(s.advanceWorkflow))
 
+	s.mcp.AddTool(mcp.NewTool("send_event",
+		mcp.WithDescription(`Send an event to a workflow that waits for one (status waiting, waiting.for "event"): CI reporting green, a signature service answering. Call get_workflow_status first: waiting.step is the step, waiting.event the event, waiting.payload_schema the JSON Schema the payload must match, and waiting.scope the scope you need (write:data unless the process says otherwise).
+An event for a step that does not wait for one, of another name, with a payload the schema refuses (the field is named) or over `+fmt.Sprint(workflows.MaxEventPayload/1024)+` KB is refused and changes nothing. Returns the new status; later steps read the payload as steps.STEP.output.payload.FIELD.`),
+		mcp.WithString("workflow_id", mcp.Required(), mcp.MaxLength(MaxIDLength)),
+		mcp.WithString("step", mcp.Required(), mcp.MaxLength(MaxIDLength), mcp.Description("The step that waits (waiting.step).")),
+		mcp.WithString("event", mcp.Required(), mcp.MaxLength(MaxIDLength), mcp.Description("The event it waits for (waiting.event), such as ci_passed.")),
+		mcp.WithObject("payload", mcp.Description("What the event says: a JSON object matching waiting.payload_schema.")),
+		mcp.WithOutputSchema[StatusResult](),
+		// The run goes on to its next steps, which reach the gateway's services; a second
+		// event for the same step is refused, so a retry after a lost answer is a refusal,
+		// not the first answer.
+		behaviour("Send an event to a waiting workflow", writes, notDestructive, notIdempotent, openWorld),
+	), typed(s.sendEvent))
+
 	s.mcp.AddTool(mcp.NewTool("list_workflows",
 		mcp.WithDescription("List Flowgate workflows, newest first, optionally filtered by type and status (status=waiting_approval lists what waits for a person). Pass pagination.next_cursor as cursor for the next page."),
 		mcp.WithString("workflow_type", mcp.Enum(s.workflowTypes()...)),
@@ -246,7 +268,8 @@ func refusal(err error) bool {
 	var arg *app.ArgError
 	var scope *app.ScopeError
 	var refused *app.RefusedError
-	return errors.As(err, &arg) || errors.As(err, &scope) || errors.As(err, &refused)
+	var event *app.EventRefusedError
+	return errors.As(err, &arg) || errors.As(err, &scope) || errors.As(err, &refused) || errors.As(err, &event)
 }
 
 func (s *Server) getStatus(ctx context.Context, _ mcp.CallToolRequest, args WorkflowIDArgs) (*mcp.CallToolResult, error) {
@@ -335,7 +358,8 @@ func describeStatus(v workflows.StatusView) string {
 // at step grant_access".
 func decided(action string, v workflows.StatusView) string {
 	past := map[string]string{"approve": "approved", "reject": "rejected", "continue": "continued", "remind": "reminded its approvers",
-		"request_changes": "sent back to its requester for changes", "reassign": "reassigned", "revise": "revised, back for approval", "withdraw": "withdrawn"}[action]
+		"request_changes": "sent back to its requester for changes", "reassign": "reassigned", "revise": "revised, back for approval", "withdraw": "withdrawn",
+		"event": "taken"}[action]
 	if past == "" {
 		past = action + " done"
 	}
@@ -410,6 +434,29 @@ func (s *Server) advance(ctx context.Context, request mcp.CallToolRequest, args 
 	}
 	res := StatusResult{StatusView: v, UIURL: s.uiLink(v.WorkflowID)}
 	return mcp.NewToolResultStructured(res, fmt.Sprintf("%s of %s by %s accepted: %s.", args.Action, v.WorkflowID, s.actor(ctx), decided(args.Action, v))), nil
+}
+
+func (s *Server) sendEvent(ctx context.Context, request mcp.CallToolRequest, args SendEventArgs) (*mcp.CallToolResult, error) {
+	e := app.EventRequest{WorkflowID: args.WorkflowID, Step: args.Step, Event: args.Event, Payload: args.Payload}
+	if err := e.Check(); err != nil {
+		return mcp.NewToolResultError(err.Error()), nil
+	}
+	ctx, cancel := s.callContext(ctx)
+	defer cancel()
+	var v workflows.StatusView
+	err := s.withProgress(ctx, request, "waiting for workflow "+args.WorkflowID+" to take the event "+args.Event, func() error {
+		var err error
+		v, err = s.app.SendEvent(ctx, s.caller(ctx), e)
+		return err
+	})
+	switch {
+	case refusal(err):
+		return mcp.NewToolResultError(err.Error() + "; nothing changed"), nil
+	case err != nil:
+		return s.toolError(ctx, "send_event", args.WorkflowID, err), nil
+	}
+	res := StatusResult{StatusView: v, UIURL: s.uiLink(v.WorkflowID)}
+	return mcp.NewToolResultStructured(res, fmt.Sprintf("event %s of %s by %s taken at step %s: %s.", args.Event, v.WorkflowID, s.actor(ctx), args.Step, decided("event", v))), nil
 }
 
 func (s *Server) listWorkflows(ctx context.Context, _ mcp.CallToolRequest, args ListArgs) (*mcp.CallToolResult, error) {
