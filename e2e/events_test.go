@@ -2,6 +2,10 @@ package e2e
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -111,4 +115,112 @@ func TestSendEventNeedsTheWaitsScope(t *testing.T) {
 	if _, err := ci.call("send_event", good); err == nil || !strings.Contains(err.Error(), "has already ended") {
 		t.Errorf("an event after the run ended: %v", err)
 	}
+}
+
+// postCallback posts body to a callback URL and returns the status and the answer.
+func postCallback(t *testing.T, method, url, body string) (int, mcpserver.CallbackAnswer) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var a mcpserver.CallbackAnswer
+	if err := json.NewDecoder(resp.Body).Decode(&a); err != nil {
+		t.Fatalf("%s %s: the answer is not JSON: %v", method, url, err)
+	}
+	return resp.StatusCode, a
+}
+
+// TestADeploymentWaitsForACallbackFiredByCI runs the ci_deployment example on a real
+// server: its first step hands CI (the notifications service stands for it) a signed
+// callback URL; a test HTTP client, as CI, fires it. A GET, a body that is not JSON, a
+// payload its schema refuses, one over the size limit and an altered URL are each refused
+// with their status and a JSON error, and change nothing; the report is taken (202), the
+// run deploys the version CI names, and the URL fired again is refused as used, then as
+// gone once the run ended.
+func TestADeploymentWaitsForACallbackFiredByCI(t *testing.T) {
+	env := testenv.Shared(t)
+	id := startProcess(t, env.Client, "../examples/processes/ci_deployment.yaml", `{"service": "users", "version": "4.5.6"}`, workflows.Request{RequestedBy: "vera"})
+	v := testenv.WaitForStatus(t, env.Client, id, workflows.StatusWaiting)
+	if w := v.Waiting; w == nil || w.For != "event" || w.Step != "wait_ci" || w.Event != "ci_passed" || time.Until(w.Deadline) < time.Hour {
+		t.Fatalf("waiting = %+v", w)
+	}
+	var url string
+	for _, m := range env.Backends.Messages() {
+		if strings.Contains(m["template"], mcpserver.CallbackPath) {
+			if _, c, err := decodeCallback(m["template"]); err == nil && c == id {
+				url = m["template"]
+			}
+		}
+	}
+	if url == "" {
+		t.Fatalf("CI got no callback URL for %s: %v", id, env.Backends.Messages())
+	}
+	if strings.Contains(fmt.Sprint(statusOf(t, connectHTTP(t, env.MCPURL), id)), url) {
+		t.Error("the status shows the callback URL, a secret")
+	}
+	altered := url[:len(url)-3] + map[bool]string{true: "AAA", false: "BBB"}[!strings.HasSuffix(url, "AAA")]
+	good := `{"commit": "9fceb02", "version": "4.5.6", "report_url": "https://ci.example/runs/77"}`
+	for _, tc := range []struct {
+		method, url, body string
+		code              int
+		want              string
+	}{
+		{http.MethodGet, url, "", http.StatusMethodNotAllowed, "a callback URL takes POST"},
+		{http.MethodPost, url, "green!", http.StatusBadRequest, "the body is not a JSON object"},
+		{http.MethodPost, url, `{"commit": "XYZ", "version": "4.5.6"}`, http.StatusBadRequest, "the payload of the event ci_passed at step wait_ci: payload.commit"},
+		{http.MethodPost, url, `{"commit": "` + strings.Repeat("a", 70_000) + `"}`, http.StatusRequestEntityTooLarge, "the body is more than 65536 bytes"},
+		{http.MethodPost, altered, good, http.StatusNotFound, "this is not a callback URL this Flowgate server made"},
+	} {
+		code, a := postCallback(t, tc.method, tc.url, tc.body)
+		if code != tc.code || a.Accepted || !strings.Contains(a.Error, tc.want) || !strings.HasSuffix(a.Error, "nothing changed") ||
+			strings.Contains(a.Error, "Temporal") || strings.Contains(a.Error, "EventInvalid") {
+			t.Errorf("%s %.40s…: %d %+v, want %d with %q", tc.method, tc.body, code, a, tc.code, tc.want)
+		}
+	}
+	if v := testenv.WaitForStatus(t, env.Client, id, workflows.StatusWaiting); v.CurrentStep != "wait_ci" {
+		t.Fatalf("after the refused callbacks the run is at %s", v.CurrentStep)
+	}
+	code, a := postCallback(t, http.MethodPost, url, good)
+	if code != http.StatusAccepted || !a.Accepted || a.WorkflowID != id || a.Step != "wait_ci" {
+		t.Fatalf("the report: %d %+v", code, a)
+	}
+	if code, a := postCallback(t, http.MethodPost, url, good); code != http.StatusConflict || !strings.Contains(a.Error, "already delivered once") {
+		t.Errorf("the report again: %d %+v", code, a)
+	}
+	st, err := result(t, env.Client, id)
+	if err != nil || st.Status != workflows.StatusCompleted {
+		t.Fatalf("ended %s: %v", st.Status, err)
+	}
+	if got := env.Backends.Deployed("users", "staging"); got != "4.5.6" {
+		t.Errorf("deployed %q, want the version CI reported", got)
+	}
+	if e := st.Events("event_received"); len(e) != 1 || e[0].Actor != "callback" {
+		t.Errorf("event_received = %+v", e)
+	}
+	if code, a := postCallback(t, http.MethodPost, url, good); code != http.StatusGone || !strings.Contains(a.Error, "has already ended") {
+		t.Errorf("the report after the run ended: %d %+v", code, a)
+	}
+}
+
+// decodeCallback reads the claims of a callback URL (without checking them).
+func decodeCallback(url string) (string, string, error) {
+	_, token, _ := strings.Cut(url, mcpserver.CallbackPath)
+	p, _, _ := strings.Cut(token, ".")
+	raw, err := base64.RawURLEncoding.DecodeString(p)
+	if err != nil {
+		return "", "", err
+	}
+	var c struct {
+		W string `json:"w"`
+		S string `json:"s"`
+	}
+	err = json.Unmarshal(raw, &c)
+	return c.S, c.W, err
 }

@@ -87,6 +87,7 @@ func (s *Server) httpHandler() (http.Handler, *server.StreamableHTTPServer) {
 	mux.Handle(EndpointPath, http.MaxBytesHandler(s.checkOrigin(endpoint), MaxRequestBytes))
 	// Approval links: GET shows the gate, POST decides it (the link is the credential).
 	mux.Handle(ApprovalPath, http.MaxBytesHandler(http.HandlerFunc(s.approvalHandler), 64<<10))
+	mux.Handle(CallbackPath, http.HandlerFunc(s.callbackHandler))
 	mux.Handle(InboxPath, http.MaxBytesHandler(s.limitFailedSignIns(http.HandlerFunc(s.inboxHandler)), 16<<10))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")

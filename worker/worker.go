@@ -21,6 +21,8 @@ type Activities struct {
 	Files    *activities.Files
 	// Notifier tells people of gates; nil notifies nobody.
 	Notifier *activities.Notifier
+	// Callbacks make the callback URLs of event waits; nil makes none.
+	Callbacks *activities.Callbacks
 }
 
 // RegisterWorkflows registers every Flowgate workflow under its kind's name, and the
@@ -41,9 +43,12 @@ func Register(r sdkworker.Registry, a Activities) {
 	if a.Notifier == nil {
 		a.Notifier = &activities.Notifier{}
 	}
+	if a.Callbacks == nil {
+		a.Callbacks = &activities.Callbacks{}
+	}
 	audits := &activities.Audits{Database: a.Database, Files: a.Files}
 	for _, fn := range []any{
-		a.Notifier.Notify,
+		a.Notifier.Notify, a.Callbacks.CallbackURL,
 		a.Database.ExecuteQuery, a.Database.SearchTable, a.Database.GetRecord, a.Database.RecordIDs, a.Database.CollectRecords,
 		a.Database.CheckEmailAvailable, a.Database.CreateUser, a.Database.ActivateUser, a.Database.DeactivateUser,
 		a.Database.RecordDeployment, a.Database.RecordAudit, a.Database.RunStatement,

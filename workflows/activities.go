@@ -16,6 +16,8 @@ var (
 	gw     *activities.Gateway
 	files  *activities.Files
 	audits *activities.Audits
+	// callbacks makes the callback URLs of event waits (event.go).
+	callbacks *activities.Callbacks
 )
 
 // defaultRetry retries transient failures with backoff; errors the activities mark

@@ -248,7 +248,7 @@ var (
 	definitionName = regexp.MustCompile(`^[a-z][a-z0-9_]{0,62}$`)
 	placeholder    = regexp.MustCompile(`(^|[^:]):([a-z_][a-z0-9_]*)`)
 	template       = regexp.MustCompile(`\{\{\s*([^{}]*?)\s*\}\}`)
-	templateRef    = regexp.MustCompile(`^(params\.[A-Za-z_][A-Za-z0-9_]*|steps\.[a-z][a-z0-9_]*\.output(\.[A-Za-z_][A-Za-z0-9_]*)*|run\.(id|key|requested_by))$`)
+	templateRef    = regexp.MustCompile(`^(params\.[A-Za-z_][A-Za-z0-9_]*|steps\.[a-z][a-z0-9_]*\.output(\.[A-Za-z_][A-Za-z0-9_]*)*|steps\.[a-z][a-z0-9_]*\.callback_url|run\.(id|key|requested_by))$`)
 	unknownField   = regexp.MustCompile(`line (\d+): field (\S+) not found in type (\S+)`)
 	yamlLine       = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 )
@@ -378,6 +378,8 @@ type checker struct {
 	statements map[string]Statement
 	// schema is the parameter schema as JSON gives it, for the cost estimates' sizes.
 	schema map[string]any
+	// events are the steps that wait for an event.
+	events map[string]bool
 }
 
 // at records a problem at the node path (mapping keys and sequence indexes) names.
@@ -436,6 +438,12 @@ func (c *checker) check(d Definition) {
 	c.statements = d.Statements
 	env := c.celEnv()
 	c.env = env
+	c.events = map[string]bool{}
+	for _, s := range d.Steps {
+		if s.Wait != nil && s.Wait.Event != "" {
+			c.events[s.Name] = true
+		}
+	}
 	seen := map[string]int{}
 	for i, s := range d.Steps {
 		path := []any{"steps", i}
@@ -454,7 +462,7 @@ func (c *checker) check(d Definition) {
 		default:
 			c.at(path, "step %q has several kinds (%s); allowed: exactly one of %s", s.Name, strings.Join(kinds, ", "), strings.Join(StepKinds, ", "))
 		}
-		refs := refChecker{c: c, params: params, earlier: earlier, step: s.Name}
+		refs := refChecker{c: c, params: params, earlier: earlier, step: s.Name, events: c.events}
 		if s.When != "" {
 			c.checkCondition(env, append(path, "when"), s.When)
 			refs.expression(append(path, "when"), s.When)
@@ -883,6 +891,10 @@ type refChecker struct {
 	// selfActions are the actions of the step itself that ran before: their outputs may be
 	// named as steps.STEP.output.ACTION.
 	selfActions map[string]bool
+	// events are the definition's event waits, whose steps.WAIT.callback_url any step may
+	// name (earlier ones too: it is made before the step that names it runs); nil where
+	// no step is rendered (the definition's summary, details and outputs).
+	events map[string]bool
 }
 
 // templates checks every {{ … }} in s.
@@ -922,6 +934,10 @@ func (r refChecker) ref(path []any, ref string) {
 		}
 	case "steps":
 		switch {
+		case len(parts) == 3 && parts[2] == "callback_url":
+			if !r.events[parts[1]] {
+				r.c.at(path, "%s names no wait for an event; allowed: the callback_url of a step with wait: {event: …} (%s), in a step", ref, strings.Join(sortedKeys(r.c.events), ", "))
+			}
 		case parts[1] == r.step && len(parts) >= 4 && parts[2] == "output" && r.selfActions[parts[3]]:
 		case parts[1] == r.step:
 			r.c.at(path, "%s refers to the step itself; allowed: a step that comes earlier", ref)

@@ -10,6 +10,8 @@ import (
 
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
+
+	"github.com/flowgate/flowgate/activities"
 )
 
 // Search attributes every Flowgate workflow keeps current, so the Temporal UI and
@@ -77,7 +79,7 @@ type runner struct {
 	got            *EventRequest
 	eventsTaken    int
 	eventSteps     map[string]bool
-	callbacks      map[string]string
+	callbacks      map[string]activities.CallbackOutput
 	decision       *AdvanceRequest
 	decisionsTaken int
 	compensations  []compensation

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/flowgate/flowgate/activities"
 	"github.com/flowgate/flowgate/internal/words"
 )
 
@@ -260,7 +262,7 @@ func (r *runner) checkEvent(ctx workflow.Context, e EventRequest) error {
 		}
 	}
 	if e.Callback {
-		want := r.callbacks[ev.step]
+		want := r.callbacks[ev.step].Nonce
 		if want == "" || subtle.ConstantTimeCompare([]byte(want), []byte(e.Nonce)) != 1 {
 			return eventRefusal(ErrTypeEventForbidden, "this callback URL was not made for step %s of this run", ev.step)
 		}
@@ -402,4 +404,64 @@ func (ip *interpreter) eventTimedOut(ctx workflow.Context, s planStep, wait time
 	}
 	r.finishStep(ctx, s.Name, StepTimedOut, "", "", "", msg)
 	return &stepFailure{step: s.Name, err: errors.New(msg)}
+}
+
+// callbackRef finds the steps.WAIT.callback_url references of a step.
+var callbackRef = regexp.MustCompile(`steps\.([a-z][a-z0-9_]*)\.callback_url`)
+
+// callbackRefs are the event waits whose callback URLs s names anywhere (its call, its
+// actions, its compensation), in order, each once.
+func callbackRefs(s StepDef) []string {
+	raw, _ := json.Marshal(s)
+	var out []string
+	for _, m := range callbackRef.FindAllStringSubmatch(string(raw), -1) {
+		if !slices.Contains(out, m[1]) {
+			out = append(out, m[1])
+		}
+	}
+	return out
+}
+
+// makeCallbacks makes the callback URLs step s names that the run has not made yet. A
+// workflow holds no keys: a local activity signs each (activities.Callbacks), and the run
+// keeps the URL and its nonce (continue-as-new carries them), so every later reference
+// gets the same URL and the wait takes the event of that URL once. A worker that cannot
+// sign fails the step, saying so.
+func (ip *interpreter) makeCallbacks(ctx workflow.Context, s planStep) error {
+	r := ip.r
+	for _, wait := range s.callbacks {
+		if _, made := r.callbacks[wait]; made {
+			continue
+		}
+		lctx := workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
+			StartToCloseTimeout: 10 * time.Second, ScheduleToCloseTimeout: time.Minute, RetryPolicy: defaultRetry,
+			Summary: "make the callback URL of " + wait,
+		})
+		var out activities.CallbackOutput
+		r.localPending++
+		err := workflow.ExecuteLocalActivity(lctx, callbacks.CallbackURL, activities.CallbackInput{WorkflowID: r.state.WorkflowID, RunID: r.state.FirstRunID, Step: wait}).Get(ctx, &out)
+		r.localPending--
+		if err != nil {
+			msg := fmt.Sprintf("steps.%s.callback_url: %s", wait, errorMessage(err))
+			r.begin(ctx, s.Name, StatusInProgress, StepRunning)
+			r.finishStep(ctx, s.Name, StepFailed, "", "", "", msg)
+			return &stepFailure{step: s.Name, err: errors.New(msg)}
+		}
+		if r.callbacks == nil {
+			r.callbacks = map[string]activities.CallbackOutput{}
+		}
+		r.callbacks[wait] = out
+		r.log(ctx, "callback_url_made", wait, "", fmt.Sprintf("for step %s, which hands it on: one event, while the run waits at %s", s.Name, wait))
+	}
+	return nil
+}
+
+// callbackURL is the callback URL of the event wait step, made before the step that
+// names it.
+func (ip *interpreter) callbackURL(step string) (any, error) {
+	c, ok := ip.r.callbacks[step]
+	if !ok {
+		return nil, fmt.Errorf("{{steps.%s.callback_url}}: no callback URL was made for step %s", step, step)
+	}
+	return c.URL, nil
 }

@@ -1,16 +1,19 @@
 package workflows_test
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/mock"
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/flowgate/flowgate/activities"
 	"github.com/flowgate/flowgate/workflows"
 )
 
@@ -244,4 +247,87 @@ func TestBadEventWaitsAreRefusedAtLoad(t *testing.T) {
 	if _, err := workflows.ParseDefinition("p.yaml", []byte(stepsHead+"steps:\n  - name: a\n    wait: {event: ci_passed, deadline: 7d, on_timeout: continue, scope: approve}\n"), workflows.DefinitionRules{}); err != nil {
 		t.Errorf("an event wait: %v", err)
 	}
+}
+
+// ciCallback hands the wait's callback URL to CI (the notifications service stands for
+// it) before it waits.
+const ciCallback = `name: ci_callback
+title: CI callback
+version: 1
+summary: "deploy {{params.commit}}"
+parameters:
+  type: object
+  properties:
+    commit: {type: string}
+steps:
+  - name: hand_off
+    call: {service: notifications, method: POST, endpoint: messages, body: {to: "ci@acme.example", template: "{{steps.wait_ci.callback_url}}"}}
+  - name: wait_ci
+    wait: {event: ci_passed, deadline: 2h}
+  - name: cool_off
+    wait: {for: 1h}
+`
+
+// TestACallbackURLIsMadeBeforeTheStepThatHandsItOn: the URL a step before the wait names
+// is made (by the worker, which holds the keys) before that step runs, once; the wait
+// takes an event through it only with its nonce, once, recorded as from the callback.
+func TestACallbackURLIsMadeBeforeTheStepThatHandsItOn(t *testing.T) {
+	h := newHarness(t)
+	d, src := parse(t, ciCallback)
+	var made []activities.CallbackInput
+	h.env.OnActivity((&activities.Callbacks{}).CallbackURL, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.CallbackInput) (activities.CallbackOutput, error) {
+			made = append(made, in)
+			return activities.CallbackOutput{URL: "https://flowgate.example/callbacks/tok-1", Nonce: "nonce-1"}, nil
+		})
+	var forged, taken, replayed *outcome
+	h.at(time.Hour, func() {
+		e := workflows.EventRequest{Step: "wait_ci", Actor: "callback", Callback: true, Nonce: "nonce-2", Payload: map[string]any{"ok": true}}
+		forged = h.event(e)
+		e.Nonce = "nonce-1"
+		taken = h.event(e)
+	})
+	h.at(90*time.Minute, func() {
+		replayed = h.event(workflows.EventRequest{Step: "wait_ci", Actor: "callback", Callback: true, Nonce: "nonce-1"})
+	})
+	st, err := h.runProcess(d, src, `{"commit": "abcdef1"}`)
+	if err != nil || st.Status != workflows.StatusCompleted {
+		t.Fatalf("ended %s: %v", st.Status, err)
+	}
+	forged.refused(t, "this callback URL was not made for step wait_ci of this run")
+	taken.accepted(t)
+	replayed.refused(t, "this event was already delivered once")
+	if len(made) != 1 || made[0].Step != "wait_ci" || made[0].WorkflowID == "" {
+		t.Errorf("callback URLs made: %+v", made)
+	}
+	if !strings.Contains(st.Outputs["hand_off"], "https://flowgate.example/callbacks/tok-1") {
+		t.Errorf("hand_off sent %s", st.Outputs["hand_off"])
+	}
+	if e := st.Events("callback_url_made"); len(e) != 1 || e[0].Step != "wait_ci" || strings.Contains(e[0].Detail, "tok-1") {
+		t.Errorf("callback_url_made = %+v (the record must not hold the URL)", e)
+	}
+	if e := st.Events("event_received"); len(e) != 1 || e[0].Actor != "callback" || !strings.Contains(e[0].Detail, "through its callback URL") {
+		t.Errorf("event_received = %+v", e)
+	}
+}
+
+// TestACallbackURLNeedsAWorkerThatCanSign: on a worker without keys or a public URL, the
+// step that names a callback URL fails, saying what the worker lacks.
+func TestACallbackURLNeedsAWorkerThatCanSign(t *testing.T) {
+	h := newHarness(t)
+	d, src := parse(t, ciCallback)
+	st, err := h.runProcess(d, src, `{"commit": "abcdef1"}`)
+	if err == nil || st.Status != workflows.StatusFailed || !strings.Contains(st.Error, "step hand_off failed: steps.wait_ci.callback_url: this worker makes no callback URLs: give it --decision-keys") {
+		t.Fatalf("ended %s: %v (%s)", st.Status, err, st.Error)
+	}
+}
+
+// TestCallbackURLsAreCheckedAtLoad: a callback_url of a step that waits for no event, or
+// outside a step, is refused with file and line.
+func TestCallbackURLsAreCheckedAtLoad(t *testing.T) {
+	checkRefusals(t, [][2]string{
+		{"steps:\n  - name: a\n    call: {service: users, method: POST, endpoint: x, body: {u: \"{{steps.b.callback_url}}\"}}\n  - name: b\n    wait: {for: 1h}\n",
+			`p.yaml:11: steps.b.callback_url names no wait for an event; allowed: the callback_url of a step with wait: {event: …} ((none)), in a step`},
+		{"outputs:\n  url: \"{{steps.b.callback_url}}\"\nsteps:\n  - name: b\n    wait: {event: ci}\n", `p.yaml:10: steps.b.callback_url names no wait for an event; allowed: the callback_url of a step with wait: {event: …} (b), in a step`},
+	})
 }

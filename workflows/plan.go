@@ -28,6 +28,9 @@ type planStep struct {
 	gate *gatePlan
 	// wait is set on a wait step.
 	wait *waitPlan
+	// callbacks are the event waits whose callback URLs the step names, made before it
+	// runs (event.go).
+	callbacks []string
 }
 
 // retryPlan is a step's declared retry policy, applied over the defaults.
@@ -113,6 +116,7 @@ func Compile(d Definition) (*Plan, error) {
 			}
 			ps.wait = wp
 		}
+		ps.callbacks = callbackRefs(s)
 		p.steps[i] = ps
 	}
 	if len(problems) > 0 {

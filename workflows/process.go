@@ -296,6 +296,9 @@ func (ip *interpreter) run(ctx workflow.Context, resume *Resume) error {
 			ip.undoable(s.StepDef)
 			continue
 		}
+		if err := ip.makeCallbacks(ctx, s); err != nil {
+			return err
+		}
 		if s.When != "" {
 			ok, err := ip.condition(s.When)
 			if err != nil {
@@ -691,6 +694,9 @@ func (ip *interpreter) lookup(ref string) (any, error) {
 			return nil, fmt.Errorf("{{%s}}: %w", ref, err)
 		}
 		return v, nil
+	}
+	if parts := strings.Split(ref, "."); len(parts) == 3 && parts[0] == "steps" && parts[2] == "callback_url" {
+		return ip.callbackURL(parts[1])
 	}
 	if name, ok := strings.CutPrefix(ref, "steps."); ok {
 		name, _, _ = strings.Cut(name, ".")

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/workflow"
+
+	"github.com/flowgate/flowgate/activities"
 )
 
 // DefaultContinueAsNewAfter is the history length, in events, past which a run waiting at
@@ -44,7 +46,7 @@ type Resume struct {
 	NoChannels bool     `json:"no_channels,omitempty"`
 	UsedNonces []string `json:"used_nonces,omitempty"`
 	// Callbacks are the nonces of the callback URLs made so far, by step.
-	Callbacks map[string]string `json:"callbacks,omitempty"`
+	Callbacks map[string]activities.CallbackOutput `json:"callbacks,omitempty"`
 	// Runs counts the runs of the workflow id so far (2 for the first continued one).
 	Runs int `json:"runs"`
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"flag"
@@ -233,7 +234,8 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 
 	if !*noWorker {
 		w, err := stack.StartWorker(ctx, c, stack.WorkerConfig{AppDatabase: appDB, Sandbox: sandbox, GatewayBaseURL: demoURL, DirectCalls: direct,
-			Namespace: srv.Namespace(), ToolsNamespace: *toolsNS, WorkflowCacheSize: *workflowCache, DecisionKeys: keys, Notifier: notifier}, logger)
+			Namespace: srv.Namespace(), ToolsNamespace: *toolsNS, WorkflowCacheSize: *workflowCache, DecisionKeys: keys, Notifier: notifier,
+			Callbacks: &activities.Callbacks{Signer: stack.NewCallbackSigner(linkKeys, cmp.Or(nf.ApprovalURL, "http://"+*mcpAddr))}}, logger)
 		if err != nil {
 			return err
 		}

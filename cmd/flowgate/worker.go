@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"github.com/flowgate/flowgate/activities"
 	"github.com/flowgate/flowgate/internal/processes"
 	"github.com/flowgate/flowgate/workflows"
 	"io"
@@ -73,6 +74,12 @@ func runWorker(ctx context.Context, args []string, stderr io.Writer) error {
 	if nf.On() && notifier.Links == nil {
 		return usageError{fmt.Errorf("--notify needs --approval-url (the MCP server's public origin) and --decision-keys (the MCP servers' file) to put approval links in what it sends")}
 	}
+	// Event waits hand out callback URLs that the MCP servers' endpoint checks with the
+	// same keys; without both, a step that names one fails saying so.
+	var callbacks *activities.Callbacks
+	if keys != nil && nf.ApprovalURL != "" {
+		callbacks = &activities.Callbacks{Signer: stack.NewCallbackSigner(keys, nf.ApprovalURL)}
+	}
 	// What Flowgate writes (databases, lock, reports, state) is its user's alone.
 	stack.PrivateFiles()
 	if err := stack.EnsureDir(*dataDir, "--data-dir"); err != nil {
@@ -96,7 +103,7 @@ func runWorker(ctx context.Context, args []string, stderr io.Writer) error {
 	w, err := stack.StartWorker(ctx, c, stack.WorkerConfig{
 		AppDatabase: appDB, Sandbox: sandbox, Services: svc, DirectCalls: direct, GatewayBaseURL: *gatewayURL, StopTimeout: *stopTimeout,
 		Namespace: processNamespace(*namespace), ToolsNamespace: *toolsNS, WorkflowCacheSize: *workflowCache,
-		DecisionKeys: keys, Notifier: notifier,
+		DecisionKeys: keys, Notifier: notifier, Callbacks: callbacks,
 	}, logger)
 	if err != nil {
 		return err

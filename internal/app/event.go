@@ -10,6 +10,7 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/flowgate/flowgate/internal/signing"
 	"github.com/flowgate/flowgate/workflows"
 )
 
@@ -85,6 +86,40 @@ func (s *Service) SendEvent(ctx context.Context, c Caller, e EventRequest) (work
 		req = req.Signed(d)
 	}
 	return s.deliver(ctx, e.WorkflowID, e.RunID, req)
+}
+
+// CallbackActor is who the record says sent an event through a callback URL: the URL is
+// the sender's only credential.
+const CallbackActor = "callback"
+
+// Callback delivers the event of a callback URL: the token says the run (its first run)
+// and the step, checked with the keys approval links are checked with; payload is what
+// the sender posted. The run takes it once (the token's nonce), only while it waits at
+// that step, and only if it made that URL. It returns what the token grants, for the
+// caller's log, even when the event is refused.
+func (s *Service) Callback(ctx context.Context, token string, payload map[string]any) (workflows.StatusView, signing.Callback, error) {
+	var v workflows.StatusView
+	keys := s.cfg.DecisionKeys
+	if keys == nil {
+		keys = s.cfg.LinkKeys
+	}
+	if keys == nil {
+		return v, signing.Callback{}, signing.ErrCallbackInvalid
+	}
+	c, err := keys.VerifyCallback(token, time.Now())
+	if err != nil {
+		return v, c, err
+	}
+	e := EventRequest{WorkflowID: c.WorkflowID, RunID: c.RunID, Step: c.Step, Payload: payload}
+	if err := e.Check(); err != nil {
+		return v, c, err
+	}
+	req := workflows.EventRequest{Step: c.Step, Payload: payload, Actor: CallbackActor, Callback: true, Nonce: c.Nonce}
+	if dk := s.cfg.DecisionKeys; dk != nil {
+		req = req.Signed(dk.SignWithNonce(c.WorkflowID, req.Decision(), c.Nonce, time.Now()))
+	}
+	v, err = s.deliver(ctx, c.WorkflowID, c.RunID, req)
+	return v, c, err
 }
 
 // deliver sends an event update and waits for the run's answer.

@@ -139,6 +139,17 @@ func (b *Backends) Refunds() []map[string]any {
 	return out
 }
 
+// Messages returns the messages the notifications service took, in order.
+func (b *Backends) Messages() []map[string]string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	out := make([]map[string]string, len(b.messages))
+	for i, m := range b.messages {
+		out[i] = maps.Clone(m)
+	}
+	return out
+}
+
 // Account returns the account of an email, or nil.
 func (b *Backends) Account(email string) map[string]string {
 	b.mu.Lock()

@@ -107,6 +107,16 @@ func NewLinkSigner(keys *signing.Keys, base string) activities.LinkSigner {
 	return linkSigner{keys: keys, base: base}
 }
 
+// NewCallbackSigner makes the callback URLs of event waits under base (the MCP server's
+// public origin), which its callback endpoint accepts when it holds the same keys.
+func NewCallbackSigner(keys *signing.Keys, base string) activities.CallbackSigner {
+	return linkSigner{keys: keys, base: base}
+}
+
+func (l linkSigner) CallbackURL(workflowID, runID, step string) (string, string, error) {
+	return mcpserver.CallbackURL(l.keys, l.base, signing.Callback{WorkflowID: workflowID, RunID: runID, Step: step}, time.Now())
+}
+
 // linkSigner makes approval links that the MCP server's approval page accepts.
 type linkSigner struct {
 	keys *signing.Keys

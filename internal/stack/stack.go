@@ -67,6 +67,8 @@ type WorkerConfig struct {
 	DecisionKeys *signing.Keys
 	// Notifier tells people of gates (NotifyFlags.Notifier); nil notifies nobody.
 	Notifier *activities.Notifier
+	// Callbacks make the callback URLs of event waits (NewCallbackSigner); nil makes none.
+	Callbacks *activities.Callbacks
 }
 
 // Bounds of the worker's workflow cache. The default holds the runs that are working (a
@@ -161,10 +163,11 @@ func StartWorker(ctx context.Context, c client.Client, cfg WorkerConfig, logger 
 		SetWorkflowCacheSize(cfg.WorkflowCacheSize)
 	}
 	acts := worker.Activities{
-		Database: db,
-		Gateway:  &activities.Gateway{Client: &http.Client{}, Services: services, Direct: directCallsOr(cfg.DirectCalls, len(cfg.Services) == 0)},
-		Files:    files,
-		Notifier: cfg.Notifier,
+		Database:  db,
+		Gateway:   &activities.Gateway{Client: &http.Client{}, Services: services, Direct: directCallsOr(cfg.DirectCalls, len(cfg.Services) == 0)},
+		Files:     files,
+		Notifier:  cfg.Notifier,
+		Callbacks: cfg.Callbacks,
 	}
 	opts := sdkworker.Options{WorkerStopTimeout: stopTimeout}
 	if cfg.DecisionKeys != nil {

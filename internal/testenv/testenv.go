@@ -173,12 +173,14 @@ func Start(ctx context.Context, opts Options) (*Env, error) {
 		// With authentication on, decisions are signed, as flowgate dev does.
 		keys = DecisionKeys()
 	}
+	// Callback URLs point at the MCP server once it listens, signed with DecisionKeys.
+	callbacks := &activities.Callbacks{}
 	if !opts.NoWorker {
 		_, appDB, sandbox := stack.DataPaths(e.DataDir)
 		e.Worker, err = stack.StartWorker(ctx, e.Client, stack.WorkerConfig{
 			AppDatabase: appDB, Sandbox: sandbox, GatewayBaseURL: demoURL, StopTimeout: 2 * time.Second,
 			Namespace: srv.Namespace(), ToolsNamespace: stack.DefaultToolsNamespace, DecisionKeys: keys,
-			Notifier: opts.Notify,
+			Notifier: opts.Notify, Callbacks: callbacks,
 		}, logger)
 		if err != nil {
 			e.Stop()
@@ -201,6 +203,8 @@ func Start(ctx context.Context, opts Options) (*Env, error) {
 			return nil, err
 		}
 		e.MCPURL = h.URL()
+		// Before any run starts: callback URLs point at this server.
+		callbacks.Signer = stack.NewCallbackSigner(DecisionKeys(), strings.TrimSuffix(h.URL(), mcpserver.EndpointPath))
 		if opts.Notify != nil {
 			// Before any run starts: links point at this server.
 			opts.Notify.Links = stack.NewLinkSigner(DecisionKeys(), strings.TrimSuffix(h.URL(), mcpserver.EndpointPath))
