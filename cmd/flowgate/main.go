@@ -4,6 +4,7 @@
 //	flowgate dev      the whole stack in one process: Temporal, web UI, worker, MCP server
 //	flowgate worker   a worker for an existing Temporal service
 //	flowgate mcp      an MCP server (stdio or Streamable HTTP) for an existing Temporal service
+//	flowgate runs     list, show, decide and cancel runs, as a client of a Flowgate MCP server
 package main
 
 import (
@@ -28,6 +29,8 @@ Usage:
   flowgate demo-backends     serve the demo users/products/orders/deploy/notifications services on their own
   flowgate processes validate FILE_OR_FOLDER...   check process definition files without running anything
   flowgate processes test FILE_OR_FOLDER...       run definitions' test cases (NAME.test.yaml) on mocks, in simulated time
+  flowgate runs list|show|approve|reject|cancel|...   list, show, decide and cancel runs on a Flowgate server
+  flowgate approvals          the gates that wait on you
   flowgate probe URL          exit 0 when URL answers 200 (container health checks)
   flowgate version
 
@@ -59,6 +62,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = runProbe(ctx, args[1:])
 	case "processes":
 		err = runProcesses(args[1:], stdout, stderr)
+	case "runs":
+		err = runRuns(ctx, args[1:], stdout, stderr)
+	case "approvals":
+		err = runApprovals(ctx, args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "flowgate", version)
 		return 0
@@ -76,6 +83,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if errors.As(err, &ue) {
 		fmt.Fprintf(stderr, "flowgate %s: %v\n", args[0], err)
 		return 2
+	}
+	var unreachable unreachableError
+	if errors.As(err, &unreachable) {
+		fmt.Fprintf(stderr, "flowgate %s: %v\n", args[0], err)
+		return 3
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "flowgate %s: %v\n", args[0], err)
@@ -104,6 +116,42 @@ func parseFlags(fs *flag.FlagSet, args []string, stderr io.Writer) error {
 		return usageError{fmt.Errorf("unexpected argument %q (run with -h for the flags)", fs.Arg(0))}
 	}
 	return nil
+}
+
+// commandFlags is the flag set of a client command, whose -h shows its synopsis first.
+func commandFlags(name, synopsis string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "usage: %s\n\nFlags:\n", synopsis)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// parseInterspersed parses flags given before, between and after the arguments
+// (`runs approve ID --comment ok`), which the flag package alone stops at; it returns
+// the arguments. After "--" everything is an argument.
+func parseInterspersed(fs *flag.FlagSet, args []string, stderr io.Writer) ([]string, error) {
+	var pos []string
+	for {
+		fs.SetOutput(io.Discard)
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				fs.SetOutput(stderr)
+				fs.Usage()
+				return nil, err
+			}
+			return nil, usageError{fmt.Errorf("%v (run with -h for the flags)", err)}
+		}
+		rest := fs.Args()
+		if consumed := len(args) - len(rest); consumed > 0 && args[consumed-1] == "--" {
+			return append(pos, rest...), nil
+		}
+		if len(rest) == 0 {
+			return pos, nil
+		}
+		pos, args = append(pos, rest[0]), rest[1:]
+	}
 }
 
 // newLogger writes text logs to stderr at the named level.

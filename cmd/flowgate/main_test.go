@@ -15,9 +15,13 @@ import (
 // usage string as the value's name).
 func TestUsageShowsValueNamesOnlyForFlagsWithValues(t *testing.T) {
 	valueNames := map[string]bool{"string": true, "int": true, "duration": true, "float": true, "uint": true, "int64": true, "uint64": true, "value": true}
-	for _, cmd := range []string{"dev", "worker", "mcp", "demo-backends"} {
+	cmds := [][]string{{"dev"}, {"worker"}, {"mcp"}, {"demo-backends"}, {"approvals"}}
+	for _, sub := range runsCommands {
+		cmds = append(cmds, []string{"runs", sub})
+	}
+	for _, cmd := range cmds {
 		var stdout, stderr bytes.Buffer
-		if code := run([]string{cmd, "-h"}, &stdout, &stderr); code != 0 {
+		if code := run(append(cmd, "-h"), &stdout, &stderr); code != 0 {
 			t.Fatalf("%s -h exit %d: %s", cmd, code, stderr.String())
 		}
 		n := 0

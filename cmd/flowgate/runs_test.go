@@ -1,0 +1,170 @@
+package main
+
+import (
+	"bytes"
+	"flag"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+// TestInputsAreTypedByTheGatesSchema: --input approved_cents=1500 reaches the server as
+// the integer 1500 when the gate's schema says integer, and a value that is not of the
+// field's type, or a field the gate does not ask for, is refused before anything is sent.
+func TestInputsAreTypedByTheGatesSchema(t *testing.T) {
+	schema := map[string]any{"type": "object", "properties": map[string]any{
+		"approved_cents": map[string]any{"type": "integer"},
+		"rate":           map[string]any{"type": "number"},
+		"urgent":         map[string]any{"type": "boolean"},
+		"ticket":         map[string]any{"type": "string"},
+		"note":           map[string]any{"type": []any{"null", "string"}},
+		"tags":           map[string]any{"type": "array"},
+		"free":           map[string]any{},
+	}}
+	got, err := typedValues("--input", []string{"approved_cents=1500", "rate=0.25", "urgent=true", "ticket=1500", "note=a=b", `tags=["x"]`, "free=7"}, schema)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]any{"approved_cents": int64(1500), "rate": 0.25, "urgent": true, "ticket": "1500", "note": "a=b", "tags": []any{"x"}, "free": "7"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("typed = %#v, want %#v", got, want)
+	}
+	for _, c := range []struct{ given, says string }{
+		{"approved_cents=15.5", `--input approved_cents=15.5: "15.5" is not a whole number`},
+		{"rate=much", `"much" is not a number`},
+		{"urgent=maybe", `"maybe" is not true or false`},
+		{"tags=x", `"x" is not a JSON array`},
+		{"amount=1", `no field "amount"; allowed are approved_cents, free, note, rate, tags, ticket, urgent`},
+	} {
+		if _, err := typedValues("--input", []string{c.given}, schema); err == nil || !strings.Contains(err.Error(), c.says) {
+			t.Errorf("%s: error %v, want one saying %s", c.given, err, c.says)
+		}
+	}
+	if _, err := typedValues("--input", []string{"ticket=a", "ticket=b"}, schema); err == nil || !strings.Contains(err.Error(), "given twice") {
+		t.Errorf("a field given twice: %v", err)
+	}
+}
+
+// TestFlagsMayFollowTheRunID: `runs approve ID --comment ok` reads the flag after the id
+// (the flag package alone would stop at the id and take --comment as an argument).
+func TestFlagsMayFollowTheRunID(t *testing.T) {
+	for _, c := range []struct {
+		args    []string
+		pos     []string
+		comment string
+		inputs  pairs
+	}{
+		{[]string{"run-1", "--comment", "ok"}, []string{"run-1"}, "ok", nil},
+		{[]string{"--comment=ok", "run-1", "--input", "a=1", "--input", "b=2"}, []string{"run-1"}, "ok", pairs{"a=1", "b=2"}},
+		{[]string{"--comment", "ok", "--", "--odd-id"}, []string{"--odd-id"}, "ok", nil},
+		{[]string{"a", "b"}, []string{"a", "b"}, "", nil},
+	} {
+		fs, c2 := runsFlags("approve")
+		pos, err := parseInterspersed(fs, c.args, &bytes.Buffer{})
+		if err != nil || !reflect.DeepEqual(pos, c.pos) || c2.comment != c.comment || !reflect.DeepEqual(c2.inputs, c.inputs) {
+			t.Errorf("%q: args %q, comment %q, inputs %q, err %v", c.args, pos, c2.comment, c2.inputs, err)
+		}
+	}
+	fs, _ := runsFlags("approve")
+	if _, err := parseInterspersed(fs, []string{"run-1", "--input", "novalue"}, &bytes.Buffer{}); err == nil || !strings.Contains(err.Error(), `"novalue" is not name=value`) {
+		t.Errorf("--input without =: %v", err)
+	}
+	if _, err := parseInterspersed(fs, []string{"-h"}, &bytes.Buffer{}); err != flag.ErrHelp {
+		t.Errorf("-h: %v", err)
+	}
+}
+
+// TestUsageMistakesExitTwo: a missing comment, reason, id or value is refused with exit
+// code 2 and a sentence saying what to give, before any server is asked.
+func TestUsageMistakesExitTwo(t *testing.T) {
+	t.Setenv("FLOWGATE_SERVER", "http://127.0.0.1:1/mcp") // nothing is asked of it
+	for _, c := range []struct {
+		args []string
+		says string
+	}{
+		{[]string{"runs"}, "usage: flowgate runs list"},
+		{[]string{"runs", "frobnicate"}, `unknown command "frobnicate"`},
+		{[]string{"runs", "approve", "run-1"}, "--comment is required: say why you approve"},
+		{[]string{"runs", "reject", "run-1", "--comment", " "}, "--comment is required: say why you reject"},
+		{[]string{"runs", "approve", "--comment", "ok"}, "give one run id: flowgate runs approve ID"},
+		{[]string{"runs", "cancel", "run-1"}, "--reason is required"},
+		{[]string{"runs", "revise", "run-1"}, "--param name=value is required"},
+		{[]string{"runs", "list", "--status", "done"}, `--status "done": allowed are pending,`},
+		{[]string{"runs", "list", "--limit", "0"}, "--limit 0: allowed is 1 to"},
+		{[]string{"runs", "list", "extra"}, `unexpected argument "extra"`},
+		{[]string{"runs", "show", "run-1", "--server", "127.0.0.1:8080"}, `--server "127.0.0.1:8080": give the MCP endpoint's URL`},
+		{[]string{"runs", "show", "run-1", "--bogus"}, "flag provided but not defined: -bogus"},
+		{[]string{"approvals", "extra"}, `unexpected argument "extra"`},
+	} {
+		var stdout, stderr bytes.Buffer
+		if code := run(c.args, &stdout, &stderr); code != 2 || !strings.Contains(stderr.String(), c.says) {
+			t.Errorf("%q: exit %d, %q; want 2 and %q", c.args, code, stderr.String(), c.says)
+		}
+	}
+}
+
+// TestUnreachableServerExitsThree: a server that does not answer is exit code 3, naming
+// the address tried and how to set another.
+func TestUnreachableServerExitsThree(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	code := run([]string{"runs", "list", "--server", "http://127.0.0.1:1/mcp"}, &stdout, &stderr)
+	if code != 3 || !strings.Contains(stderr.String(), "cannot reach the Flowgate server at http://127.0.0.1:1/mcp") || !strings.Contains(stderr.String(), "connection refused") {
+		t.Errorf("exit %d, %s", code, stderr.String())
+	}
+}
+
+// TestServerAndKeyComeFromFlagsEnvOrProfile: a flag wins over the environment, which
+// wins over the profile, which wins over the default; a profile asked for by name must
+// exist, and a mistake in the file names its line.
+func TestServerAndKeyComeFromFlagsEnvOrProfile(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "cli.toml")
+	os.WriteFile(file, []byte(`# Flowgate CLI profiles
+[profile.default]
+server = "http://default.example/mcp"
+api_key = "default-key"
+
+[profile.prod]
+server = "https://flowgate.example/mcp"
+api_key = "prod-key"
+`), 0o600)
+	t.Setenv("FLOWGATE_CONFIG_FILE", file)
+	t.Setenv("FLOWGATE_SERVER", "")
+	t.Setenv("FLOWGATE_API_KEY", "")
+	t.Setenv("FLOWGATE_PROFILE", "")
+	resolve := func(c clientFlags) clientFlags {
+		t.Helper()
+		if err := c.resolve(); err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	if c := resolve(clientFlags{}); c.server != "http://default.example/mcp" || c.apiKey != "default-key" {
+		t.Errorf("default profile: %+v", c)
+	}
+	if c := resolve(clientFlags{profile: "prod"}); c.server != "https://flowgate.example/mcp" || c.apiKey != "prod-key" {
+		t.Errorf("--profile prod: %+v", c)
+	}
+	t.Setenv("FLOWGATE_API_KEY", "env-key")
+	if c := resolve(clientFlags{profile: "prod"}); c.server != "https://flowgate.example/mcp" || c.apiKey != "env-key" {
+		t.Errorf("env over profile: %+v", c)
+	}
+	if c := resolve(clientFlags{profile: "prod", apiKey: "flag-key", server: "http://x/mcp"}); c.server != "http://x/mcp" || c.apiKey != "flag-key" {
+		t.Errorf("flags over env: %+v", c)
+	}
+	if err := (&clientFlags{profile: "staging"}).resolve(); err == nil || !strings.Contains(err.Error(), "has no [profile.staging]") {
+		t.Errorf("a missing profile: %v", err)
+	}
+	os.WriteFile(file, []byte("[profile.default]\nserver = http://unquoted\n"), 0o600)
+	if err := (&clientFlags{}).resolve(); err == nil || !strings.Contains(err.Error(), file+":2: the value of server must be a quoted string") {
+		t.Errorf("a bad line: %v", err)
+	}
+	t.Setenv("FLOWGATE_CONFIG_FILE", "")
+	t.Setenv("XDG_CONFIG_HOME", t.TempDir()) // no file there: the default server
+	t.Setenv("FLOWGATE_API_KEY", "")
+	if c := resolve(clientFlags{}); c.server != defaultServer || c.apiKey != "" {
+		t.Errorf("no file: %+v", c)
+	}
+}
