@@ -31,6 +31,7 @@ Usage:
   flowgate processes test FILE_OR_FOLDER...       run definitions' test cases (NAME.test.yaml) on mocks, in simulated time
   flowgate runs list|show|approve|reject|cancel|...   list, show, decide and cancel runs on a Flowgate server
   flowgate approvals          the gates that wait on you
+  flowgate completion bash|zsh   print a shell completion script
   flowgate probe URL          exit 0 when URL answers 200 (container health checks)
   flowgate version
 
@@ -66,6 +67,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = runRuns(ctx, args[1:], stdout, stderr)
 	case "approvals":
 		err = runApprovals(ctx, args[1:], stdout, stderr)
+	case "completion":
+		err = runCompletion(args[1:], stdout)
 	case "version":
 		fmt.Fprintln(stdout, "flowgate", version)
 		return 0

@@ -97,6 +97,7 @@ func TestUsageMistakesExitTwo(t *testing.T) {
 		{[]string{"runs", "show", "run-1", "--server", "127.0.0.1:8080"}, `--server "127.0.0.1:8080": give the MCP endpoint's URL`},
 		{[]string{"runs", "show", "run-1", "--bogus"}, "flag provided but not defined: -bogus"},
 		{[]string{"approvals", "extra"}, `unexpected argument "extra"`},
+		{[]string{"completion", "fish"}, "usage: flowgate completion bash|zsh"},
 	} {
 		var stdout, stderr bytes.Buffer
 		if code := run(c.args, &stdout, &stderr); code != 2 || !strings.Contains(stderr.String(), c.says) {
