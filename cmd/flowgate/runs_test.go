@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -167,5 +168,51 @@ api_key = "prod-key"
 	t.Setenv("FLOWGATE_API_KEY", "")
 	if c := resolve(clientFlags{}); c.server != defaultServer || c.apiKey != "" {
 		t.Errorf("no file: %+v", c)
+	}
+}
+
+// TestCLIDocsNameEveryFlag: the Flags table of docs/cli.md names, for each client
+// command, exactly the flags its -h shows: a flag added or renamed without the docs, or
+// documented and gone, fails here.
+func TestCLIDocsNameEveryFlag(t *testing.T) {
+	raw, err := os.ReadFile("../../docs/cli.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, table, _ := strings.Cut(string(raw), "\n## Flags\n")
+	cmds := []string{"approvals"}
+	for _, sub := range runsCommands {
+		cmds = append(cmds, "runs "+sub)
+	}
+	documented := map[string][]string{}
+	for _, line := range strings.Split(table, "\n") {
+		cells := strings.Split(line, "|")
+		if len(cells) < 4 || !strings.HasPrefix(strings.TrimSpace(cells[1]), "`--") {
+			continue
+		}
+		name := strings.Trim(strings.TrimSpace(cells[1]), "`")
+		for _, cmd := range strings.Split(cells[2], ",") {
+			if cmd = strings.TrimSpace(cmd); cmd == "all" {
+				for _, c := range cmds {
+					documented[c] = append(documented[c], name)
+				}
+			} else {
+				documented[cmd] = append(documented[cmd], name)
+			}
+		}
+	}
+	for _, cmd := range cmds {
+		got := helpFlags(strings.Fields(cmd)...)
+		want := documented[cmd]
+		slices.Sort(got)
+		slices.Sort(want)
+		if !slices.Equal(got, want) {
+			t.Errorf("flowgate %s -h shows %q; docs/cli.md documents %q", cmd, got, want)
+		}
+	}
+	for cmd := range documented {
+		if !slices.Contains(cmds, cmd) {
+			t.Errorf("docs/cli.md documents flags of %q, which is no command", cmd)
+		}
 	}
 }
