@@ -79,7 +79,7 @@ func TestTheCLIDecidesAGateThroughTheSameChecks(t *testing.T) {
 		{"approvals", "fin-bob-key", []string{"approvals"}, []string{"Waiting on fin-bob (1):", id, "inputs approved_cents, ticket"}},
 		{"show", "fin-bob-key", []string{"runs", "show", id}, []string{
 			id + "  refund_approval  waiting_approval",
-			"Waits at step approval for approval (approve, reject, reassign)",
+			"Waits at step approval for approval (approve, reject, reassign, request_changes)",
 			"may decide: anyone holding group:finance", "not by: rita (requested it)",
 			"input approved_cents (integer, required): The amount finance approves, in cents.",
 			"rule: finance cannot approve more than was asked",

@@ -120,14 +120,10 @@ func (s *Service) Advance(ctx context.Context, c Caller, d Decision) (workflows.
 			req = signed
 		}
 	}
-	handle, err := s.cfg.Client.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
+	err := s.update(ctx, client.UpdateWorkflowOptions{
 		WorkflowID: d.WorkflowID, FirstExecutionRunID: d.RunID,
 		UpdateName: workflows.UpdateAdvance, Args: []any{req},
-		WaitForStage: client.WorkflowUpdateStageCompleted,
-	})
-	if err == nil {
-		err = handle.Get(ctx, &v)
-	}
+	}, &v)
 	if err != nil {
 		s.cfg.Logger.Info("advance refused", "workflow_id", d.WorkflowID, "action", d.Action, "actor", c.Name, "error", err)
 	}

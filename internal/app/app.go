@@ -19,6 +19,7 @@ import (
 	"github.com/flowgate/flowgate/internal/processes"
 	"github.com/flowgate/flowgate/internal/signing"
 	"github.com/flowgate/flowgate/workflows"
+	"github.com/google/uuid"
 )
 
 // The scopes a caller may hold.
@@ -180,4 +181,35 @@ func (s *Service) Feed(ctx context.Context, workflowID string, since int64) (wor
 		return f, err
 	}
 	return f, s.Query(ctx, workflowID, workflows.QueryFeed, &f, since)
+}
+
+// updateAttempts bounds how often update sends an update the server aborted unapplied.
+const updateAttempts = 4
+
+// update sends an update and waits for the run's answer into out. When the workflow task
+// that took the update fails as it completes (the run closed while another event came
+// in, say), Temporal aborts the update unapplied with WorkflowNotReady and retries the
+// task, but not the update: it is sent again here, under the same update id, so the
+// server answers a copy that did apply with its first answer instead of applying it
+// twice.
+func (s *Service) update(ctx context.Context, opts client.UpdateWorkflowOptions, out any) error {
+	opts.UpdateID = uuid.NewString()
+	opts.WaitForStage = client.WorkflowUpdateStageCompleted
+	var err error
+	for attempt := 1; ; attempt++ {
+		var handle client.WorkflowUpdateHandle
+		handle, err = s.cfg.Client.UpdateWorkflow(ctx, opts)
+		if err == nil {
+			err = handle.Get(ctx, out)
+		}
+		var notReady *serviceerror.WorkflowNotReady
+		if err == nil || !errors.As(err, &notReady) || attempt == updateAttempts {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(time.Duration(attempt) * 100 * time.Millisecond):
+		}
+	}
 }

@@ -125,14 +125,10 @@ func (s *Service) Callback(ctx context.Context, token string, payload map[string
 // deliver sends an event update and waits for the run's answer.
 func (s *Service) deliver(ctx context.Context, workflowID, runID string, req workflows.EventRequest) (workflows.StatusView, error) {
 	var v workflows.StatusView
-	handle, err := s.cfg.Client.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
+	err := s.update(ctx, client.UpdateWorkflowOptions{
 		WorkflowID: workflowID, FirstExecutionRunID: runID,
 		UpdateName: workflows.UpdateEvent, Args: []any{req},
-		WaitForStage: client.WorkflowUpdateStageCompleted,
-	})
-	if err == nil {
-		err = handle.Get(ctx, &v)
-	}
+	}, &v)
 	if err != nil {
 		s.cfg.Logger.Info("event refused", "workflow_id", workflowID, "step", req.Step, "actor", req.Actor, "error", err)
 		var refused *temporal.ApplicationError
