@@ -388,8 +388,12 @@ func (c *checker) at(path []any, format string, args ...any) {
 }
 
 // line finds the line of the deepest node on path that exists.
-func (c *checker) line(path []any) int {
-	n := c.root
+func (c *checker) line(path []any) int { return NodeLine(c.root, path) }
+
+// NodeLine is the line of the deepest node of a YAML document on path (mapping keys as
+// strings, sequence indexes as ints) that exists: where an error about path points.
+func NodeLine(root *yaml.Node, path []any) int {
+	n := root
 	if n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
 		n = n.Content[0]
 	}

@@ -269,36 +269,7 @@ func (c *checker) at(path []any, format string, args ...any) {
 }
 
 // line finds the line of the deepest node on path (mapping keys, sequence indexes).
-func (c *checker) line(path ...any) int {
-	n := c.root
-	if n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
-		n = n.Content[0]
-	}
-	line := n.Line
-	for _, p := range path {
-		var next *yaml.Node
-		switch key := p.(type) {
-		case string:
-			if n.Kind == yaml.MappingNode {
-				for i := 0; i+1 < len(n.Content); i += 2 {
-					if n.Content[i].Value == key {
-						line, next = n.Content[i].Line, n.Content[i+1]
-					}
-				}
-			}
-		case int:
-			if n.Kind == yaml.SequenceNode && key < len(n.Content) {
-				next = n.Content[key]
-				line = next.Line
-			}
-		}
-		if next == nil {
-			break
-		}
-		n = next
-	}
-	return line
-}
+func (c *checker) line(path ...any) int { return workflows.NodeLine(c.root, path) }
 
 // stepStatuses are the statuses a step may end in, as expect.steps names them.
 var stepStatuses = []workflows.StepStatus{workflows.StepCompleted, workflows.StepSkipped, workflows.StepFailed,
