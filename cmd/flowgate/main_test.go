@@ -274,3 +274,31 @@ func TestTestingDocsListTheFlagsOfProcessesTest(t *testing.T) {
 		t.Errorf("--help lists %v, docs/testing.md %v", help, documented)
 	}
 }
+
+// TestProcessesTestInitWritesAFileThatPasses: `--init NAME FOLDER` finds the definition by
+// name, writes NAME.test.yaml beside it, and that file passes as written; a second
+// --init refuses to overwrite it.
+func TestProcessesTestInitWritesAFileThatPasses(t *testing.T) {
+	dir := t.TempDir()
+	def, err := os.ReadFile("../../examples/processes/refund_approval.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(dir+"/refund.yaml", def, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr bytes.Buffer
+	if code := run([]string{"processes", "test", "--init", "refund_approval", dir}, &stdout, &stderr); code != 0 ||
+		!strings.Contains(stdout.String(), "wrote "+dir+"/refund.test.yaml: 6 cases") {
+		t.Fatalf("--init: exit %d, stdout %s, stderr %s", code, stdout.String(), stderr.String())
+	}
+	stdout.Reset()
+	if code := run([]string{"processes", "test", dir}, &stdout, &stderr); code != 0 || !strings.Contains(stdout.String(), "6 passed, 0 failed") {
+		t.Errorf("the starter: exit %d, stdout:\n%s", code, stdout.String())
+	}
+	stdout.Reset()
+	stderr.Reset()
+	if code := run([]string{"processes", "test", "--init", dir + "/refund.yaml"}, &stdout, &stderr); code != 1 || !strings.Contains(stderr.String(), "refund.test.yaml exists; --init does not overwrite it") {
+		t.Errorf("a second --init: exit %d, stderr %s", code, stderr.String())
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -20,7 +21,8 @@ import (
 
 const processesUsage = `usage: flowgate processes validate [--services name=url,...] FILE_OR_FOLDER...
        flowgate processes list [--processes FOLDER,...] [--services name=url,...]
-       flowgate processes test [--run REGEX] [--junit FILE] [--cover] FILE_OR_FOLDER...`
+       flowgate processes test [--run REGEX] [--junit FILE] [--cover] FILE_OR_FOLDER...
+       flowgate processes test --init NAME [FOLDER...]`
 
 // runProcesses is `flowgate processes validate PATH...` (checks definition files without
 // running anything, for editors and CI) and `flowgate processes list` (what a worker or MCP
@@ -106,6 +108,7 @@ func testProcesses(args []string, stdout, stderr io.Writer) error {
 	run := fs.String("run", "", "run only the cases whose name matches this regular expression")
 	junit := fs.String("junit", "", "also write the results as JUnit XML to this file, for CI")
 	cover := fs.Bool("cover", false, "list per definition the steps, when branches, gates and compensations no case reached")
+	initName := fs.String("init", "", "write a starter NAME.test.yaml beside the definition NAME (a file, or a name in the folders given): a case per gate to approve, reject and time out")
 	fs.SetOutput(io.Discard)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -114,6 +117,9 @@ func testProcesses(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		return usageError{fmt.Errorf("%v (run with -h for the flags)", err)}
+	}
+	if *initName != "" {
+		return initTest(*initName, fs.Args(), stdout)
 	}
 	if fs.NArg() == 0 {
 		return usageError{errors.New("name the test files (NAME.test.yaml) or folders to run")}
@@ -146,6 +152,52 @@ func testProcesses(args []string, stdout, stderr io.Writer) error {
 		return proctest.ErrFailed
 	}
 	return nil
+}
+
+// initTest is `flowgate processes test --init NAME [FOLDER...]`: it writes the starter
+// test file of the definition NAME, a file or the definition of that name (or file name)
+// in the folders (default the current one).
+func initTest(name string, folders []string, stdout io.Writer) error {
+	path, err := findDefinition(name, folders)
+	if err != nil {
+		return err
+	}
+	out, err := proctest.WriteStarter(path)
+	if err != nil {
+		return fmt.Errorf("--init: %w", err)
+	}
+	f, err := proctest.Load(out)
+	if err != nil {
+		return fmt.Errorf("--init wrote %s, which does not load: %w", out, err)
+	}
+	fmt.Fprintf(stdout, "wrote %s: %d cases; run it with flowgate processes test %s\n", out, len(f.Cases), out)
+	return nil
+}
+
+// findDefinition is the definition file NAME names: the file itself, or in one of the
+// folders the file NAME.yaml or the definition whose name is NAME.
+func findDefinition(name string, folders []string) (string, error) {
+	if info, err := os.Stat(name); err == nil && !info.IsDir() {
+		return name, nil
+	}
+	if len(folders) == 0 {
+		folders = []string{"."}
+	}
+	for _, dir := range folders {
+		for _, ext := range []string{".yaml", ".yml"} {
+			p := filepath.Join(dir, name+ext)
+			if _, err := os.Stat(p); err == nil {
+				return p, nil
+			}
+		}
+		files, _ := processes.Read([]string{dir}, workflows.DefinitionRules{AnyService: true})
+		for _, f := range files {
+			if f.Definition.Name == name {
+				return f.Path, nil
+			}
+		}
+	}
+	return "", usageError{fmt.Errorf("--init %s: no such definition file, nor a definition of that name in %s", name, strings.Join(folders, ", "))}
 }
 
 func indent(s string) string {
