@@ -62,7 +62,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "probe":
 		err = runProbe(ctx, args[1:])
 	case "processes":
-		err = runProcesses(args[1:], stdout, stderr)
+		err = runProcesses(ctx, args[1:], stdout, stderr)
 	case "runs":
 		err = runRuns(ctx, args[1:], stdout, stderr)
 	case "approvals":

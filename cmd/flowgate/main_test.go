@@ -302,3 +302,37 @@ func TestProcessesTestInitWritesAFileThatPasses(t *testing.T) {
 		t.Errorf("a second --init: exit %d, stderr %s", code, stderr.String())
 	}
 }
+
+// TestProcessesTestReplayFailsOnATamperedHistory: --replay replays every recorded history
+// of workflows/testdata on this build (all pass), and a history whose workflow code it
+// does not match (an activity renamed) fails with the nondeterminism error and exit 1.
+func TestProcessesTestReplayFailsOnATamperedHistory(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	code := run([]string{"processes", "test", "--replay", "../../workflows/testdata"}, &stdout, &stderr)
+	out := stdout.String()
+	if code != 0 || !strings.Contains(out, "ok   ../../workflows/testdata/refund_approval_approved.json") || !strings.Contains(out, " replayed, 0 failed") {
+		t.Fatalf("recorded histories: exit %d, stdout:\n%s\nstderr: %s", code, out, stderr.String())
+	}
+	good, err := os.ReadFile("../../workflows/testdata/refund_approval_approved.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tampered := strings.Replace(string(good), `"name":  "RunStatement"`, `"name":  "RunStatementV2"`, 1)
+	if tampered == string(good) {
+		t.Fatal("no RunStatement activity to rename in the history")
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(dir+"/good.json", good, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(dir+"/tampered.json", []byte(tampered), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	stdout.Reset()
+	code = run([]string{"processes", "test", "--replay", dir}, &stdout, &stderr)
+	out = stdout.String()
+	if code != 1 || !strings.Contains(out, "ok   "+dir+"/good.json") || !strings.Contains(out, "FAIL "+dir+"/tampered.json") ||
+		!strings.Contains(out, "nondeterministic") || !strings.Contains(out, "1 replayed, 1 failed") {
+		t.Errorf("exit %d, stdout:\n%s\nstderr: %s", code, out, stderr.String())
+	}
+}

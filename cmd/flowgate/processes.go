@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -22,16 +23,20 @@ import (
 const processesUsage = `usage: flowgate processes validate [--services name=url,...] FILE_OR_FOLDER...
        flowgate processes list [--processes FOLDER,...] [--services name=url,...]
        flowgate processes test [--run REGEX] [--junit FILE] [--cover] FILE_OR_FOLDER...
-       flowgate processes test --init NAME [FOLDER...]`
+       flowgate processes test --init NAME [FOLDER...]
+       flowgate processes test --replay DIR_OR_FILE
+       flowgate processes history [--temporal-address H:P] [--namespace NS] [--run-id R] RUN_ID > FILE.json`
 
 // runProcesses is `flowgate processes validate PATH...` (checks definition files without
 // running anything, for editors and CI) and `flowgate processes list` (what a worker or MCP
 // server given the same flags would offer).
-func runProcesses(args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || (args[0] != "validate" && args[0] != "list" && args[0] != "test") {
+func runProcesses(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || !slices.Contains([]string{"validate", "list", "test", "history"}, args[0]) {
 		return usageError{errors.New(processesUsage)}
 	}
 	switch args[0] {
+	case "history":
+		return processHistory(ctx, args[1:], stdout, stderr)
 	case "list":
 		return listProcesses(args[1:], stdout, stderr)
 	case "test":
@@ -108,6 +113,7 @@ func testProcesses(args []string, stdout, stderr io.Writer) error {
 	run := fs.String("run", "", "run only the cases whose name matches this regular expression")
 	junit := fs.String("junit", "", "also write the results as JUnit XML to this file, for CI")
 	cover := fs.Bool("cover", false, "list per definition the steps, when branches, gates and compensations no case reached")
+	replay := fs.String("replay", "", "replay every history JSON in this folder (or this file) against this build, as `flowgate processes history` or the web UI downloads them, and say which would break")
 	initName := fs.String("init", "", "write a starter NAME.test.yaml beside the definition NAME (a file, or a name in the folders given): a case per gate to approve, reject and time out")
 	fs.SetOutput(io.Discard)
 	if err := fs.Parse(args); err != nil {
@@ -120,6 +126,16 @@ func testProcesses(args []string, stdout, stderr io.Writer) error {
 	}
 	if *initName != "" {
 		return initTest(*initName, fs.Args(), stdout)
+	}
+	if *replay != "" {
+		results, err := proctest.Replay(append([]string{*replay}, fs.Args()...))
+		if err != nil {
+			return fmt.Errorf("--replay: %w", err)
+		}
+		if proctest.WriteReplay(stdout, results) > 0 {
+			return errReplayFailed
+		}
+		return nil
 	}
 	if fs.NArg() == 0 {
 		return usageError{errors.New("name the test files (NAME.test.yaml) or folders to run")}
@@ -152,6 +168,42 @@ func testProcesses(args []string, stdout, stderr io.Writer) error {
 		return proctest.ErrFailed
 	}
 	return nil
+}
+
+// errReplayFailed is returned when a history does not replay on this build.
+var errReplayFailed = errors.New("some histories do not replay on this build: runs in flight like them would fail after the upgrade")
+
+// processHistory is `flowgate processes history RUN_ID`: it writes a run's history as JSON
+// to stdout, in the form --replay reads, through the Temporal client (TEMPORAL_ADDRESS and
+// the other TEMPORAL_* variables, as flowgate worker).
+func processHistory(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("processes history", flag.ContinueOnError)
+	address := fs.String("temporal-address", "", "Temporal frontend host:port (default: TEMPORAL_ADDRESS, the profile file, or 127.0.0.1:7233)")
+	namespace := fs.String("namespace", "", "Temporal namespace (default: TEMPORAL_NAMESPACE or default)")
+	runID := fs.String("run-id", "", "the Temporal run of the workflow (default: its latest, after any continue-as-new)")
+	fs.SetOutput(io.Discard)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fs.SetOutput(stderr)
+			fs.Usage()
+			return err
+		}
+		return usageError{fmt.Errorf("%v (run with -h for the flags)", err)}
+	}
+	if fs.NArg() != 1 {
+		return usageError{errors.New("name one run: flowgate processes history RUN_ID > FILE.json")}
+	}
+	c, err := stack.DialTemporal(ctx, *address, *namespace, nil, slog.New(slog.DiscardHandler))
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	raw, err := proctest.History(ctx, c, fs.Arg(0), *runID)
+	if err != nil {
+		return err
+	}
+	_, err = stdout.Write(raw)
+	return err
 }
 
 // initTest is `flowgate processes test --init NAME [FOLDER...]`: it writes the starter
