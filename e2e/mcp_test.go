@@ -44,7 +44,7 @@ func TestMCPListsToolsResourcesAndPrompts(t *testing.T) {
 			}
 			slices.Sort(names)
 			want := []string{"advance_workflow", "call_service", "cancel_workflow", "describe_process", "execute_query", "get_workflow_status",
-				"list_files", "list_workflows", "parse_file", "search_table", "send_event", "start_workflow"}
+				"list_files", "list_workflows", "parse_file", "search_table", "send_event", "start_workflow", "test_process", "validate_process"}
 			if !slices.Equal(names, want) {
 				t.Errorf("tools = %v, want %v", names, want)
 			}

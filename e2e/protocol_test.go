@@ -35,6 +35,8 @@ func TestMCPToolAnnotationsAreTrue(t *testing.T) {
 		"list_files":          {true, false, true, false},
 		"describe_process":    {true, false, true, false},
 		"send_event":          {false, false, false, true},
+		"validate_process":    {true, false, true, false},
+		"test_process":        {true, false, true, false},
 	}
 	cs := connectHTTP(t, testenv.Shared(t).MCPURL)
 	tools, err := cs.ListTools(context.Background(), nil)

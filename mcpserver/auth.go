@@ -424,7 +424,7 @@ func toolScope(tool, action string) string {
 			return ScopeWrite
 		}
 		return ScopeApprove
-	case "execute_query":
+	case "execute_query", "validate_process", "test_process":
 		return ScopeAdmin
 	case "send_event":
 		// The wait names its scope (write:data unless its definition says otherwise): the

@@ -138,6 +138,8 @@ type Server struct {
 	// transports are the HTTP transports HTTPHandler built and Close has not stopped.
 	transportsMu sync.Mutex
 	transports   []*server.StreamableHTTPServer
+	// proving bounds the test_process calls that run cases at once.
+	proving chan struct{}
 }
 
 // Watchers is how many runs are watched for their subscribers now.
@@ -223,6 +225,7 @@ func New(cfg Config) (*Server, error) {
 	)
 	s.addProcesses() // the workflow tools, describe_process and process:// resources
 	s.addDataTools()
+	s.addProcessProofTools()
 	s.addListFiles()
 	s.addResources()
 	s.addInbox()

@@ -246,3 +246,19 @@ func parse(file string, data []byte, rules workflows.DefinitionRules) (*Process,
 	}
 	return &Process{Path: file, Definition: d, Source: workflows.NewProcessSource(d, data), Params: schema}, nil
 }
+
+// Parse checks a definition's text as a catalog does when it loads the file, without
+// loading it: for tools that prove a definition before an operator adds it.
+func Parse(file string, data []byte, rules workflows.DefinitionRules) (*Process, error) {
+	p, err := parse(file, data, rules)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.Source.Check(); err != nil {
+		return nil, err
+	}
+	if _, err := p.Source.Plan(); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
