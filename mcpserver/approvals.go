@@ -14,6 +14,7 @@ import (
 
 	"github.com/flowgate/flowgate/internal/app"
 	"github.com/flowgate/flowgate/internal/signing"
+	"github.com/flowgate/flowgate/internal/words"
 	"github.com/flowgate/flowgate/workflows"
 )
 
@@ -123,7 +124,7 @@ func (s *Server) approvalHandler(w http.ResponseWriter, r *http.Request) {
 		err = errors.New("this is an inbox sign-in, not an approval link")
 	}
 	if err != nil {
-		s.renderApproval(w, http.StatusForbidden, approvalPage{Title: "This link cannot be used", Problem: true, Message: err.Error() + ". Nothing changed."})
+		s.renderApproval(w, http.StatusForbidden, approvalPage{Title: "This link cannot be used", Problem: true, Message: words.Sentences(err.Error(), "Nothing changed.")})
 		return
 	}
 	signedIn := false
@@ -222,7 +223,7 @@ func (s *Server) decideByLink(ctx context.Context, w http.ResponseWriter, r *htt
 	var waiting *workflows.Waiting
 	if st, err := s.queryDetails(ctx, link.WorkflowID); err == nil {
 		if why := gateMoved(st, link); why != "" {
-			page.State, page.Title, page.Problem, page.Message = &st, "Your decision was not applied", true, why+" Nothing changed."
+			page.State, page.Title, page.Problem, page.Message = &st, "Your decision was not applied", true, words.Sentences(why, "Nothing changed.")
 			s.renderApproval(w, http.StatusConflict, page)
 			return
 		}
@@ -238,7 +239,7 @@ func (s *Server) decideByLink(ctx context.Context, w http.ResponseWriter, r *htt
 	// refuse shows the form again with what was posted and why it was not taken.
 	refuse := func(code int, why string) {
 		page.Title, page.Problem, page.Alert, page.refusal = "Your decision was not applied", true, page.State != nil, why
-		page.Message = strings.TrimSuffix(strings.TrimSpace(why), ".") + ". Nothing changed."
+		page.Message = words.Sentences(why, "Nothing changed.")
 		s.renderApproval(w, code, page)
 	}
 	var inputs map[string]any
@@ -279,7 +280,7 @@ func (s *Server) decideByLink(ctx context.Context, w http.ResponseWriter, r *htt
 			}
 		}
 		page.Title, page.Problem = "Your decision was not applied", true
-		page.Message = strings.TrimSuffix(strings.TrimSpace(s.explain(ctx, link.WorkflowID, err)), ".") + ". Nothing changed."
+		page.Message = words.Sentences(s.explain(ctx, link.WorkflowID, err), "Nothing changed.")
 		s.renderApproval(w, http.StatusConflict, page)
 		return
 	}

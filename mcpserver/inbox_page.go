@@ -15,6 +15,7 @@ import (
 
 	"github.com/flowgate/flowgate/internal/app"
 	"github.com/flowgate/flowgate/internal/signing"
+	"github.com/flowgate/flowgate/internal/words"
 )
 
 // InboxPath is the approver's inbox: every gate waiting on them, oldest deadline first.
@@ -81,7 +82,7 @@ func (s *Server) inboxHandler(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	res, err := s.pending(ctx)
 	if err != nil {
-		s.renderInbox(w, http.StatusServiceUnavailable, inboxPage{Who: s.actor(ctx), Message: "The list cannot be read now: " + s.explain(ctx, "", err)})
+		s.renderInbox(w, http.StatusServiceUnavailable, inboxPage{Who: s.actor(ctx), Message: words.Sentence("The list cannot be read now: " + s.explain(ctx, "", err))})
 		return
 	}
 	page := inboxPage{Who: res.For, Truncate: res.Truncated, SignedIn: s.auth != nil}

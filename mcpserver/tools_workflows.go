@@ -322,7 +322,7 @@ func describeStatus(v workflows.StatusView) string {
 			text += " " + w.NotBy + " requested it and may not approve it."
 		}
 		if w.Failure != "" {
-			text += " The step failed: " + strings.TrimSuffix(w.Failure, ".") + "."
+			text += " " + words.Sentence("The step failed: "+w.Failure)
 		}
 		if w.Inputs != nil {
 			text += " An approve carries inputs (waiting.inputs is their JSON Schema)"
@@ -338,8 +338,8 @@ func describeStatus(v workflows.StatusView) string {
 			text += " An approver may instead request_changes to " + strings.Join(w.Revisable, ", ") + "."
 		}
 		if c := w.Changes; c != nil {
-			text += fmt.Sprintf(" %s asked for changes (round %d of %d): %s. Only the requester, %s, may revise %s (action revise with parameters) or withdraw.",
-				c.By, c.Round, c.MaxRounds, c.Comment, c.Requester, strings.Join(c.Revisable, ", "))
+			text += " " + words.Sentences(fmt.Sprintf("%s asked for changes (round %d of %d): %s", c.By, c.Round, c.MaxRounds, c.Comment),
+				fmt.Sprintf("Only the requester, %s, may revise %s (action revise with parameters) or withdraw.", c.Requester, strings.Join(c.Revisable, ", ")))
 		}
 	} else if v.CurrentStep != "" && !v.Status.Terminal() {
 		text += " Now at step " + v.CurrentStep + "."
@@ -348,9 +348,19 @@ func describeStatus(v workflows.StatusView) string {
 		text += " It ended at " + v.ClosedAt.Format(time.RFC3339) + "."
 	}
 	if v.Error != "" {
-		text += " Error: " + strings.TrimSuffix(v.Error, ".") + "."
+		text += " " + words.Sentence("Error: "+v.Error)
 	}
 	return text
+}
+
+// cannotText says that a decision was not applied, why, and where the run stands now
+// (when it could be read), each its own sentence.
+func cannotText(action, workflowID, why string, now *workflows.StatusView) string {
+	parts := []string{"cannot " + action + " " + workflowID + ": " + why}
+	if now != nil {
+		parts = append(parts, "Now: "+describeStatus(*now))
+	}
+	return words.Sentences(parts...)
 }
 
 // decided says what an accepted decision did, from the status the workflow answered with:
@@ -426,11 +436,11 @@ func (s *Server) advance(ctx context.Context, request mcp.CallToolRequest, args 
 	case refusal(err):
 		return mcp.NewToolResultError(err.Error()), nil
 	case err != nil:
-		msg := "cannot " + args.Action + " " + args.WorkflowID + ": " + strings.TrimSuffix(s.explain(ctx, args.WorkflowID, err), ".") + "."
+		var now *workflows.StatusView
 		if cur, qerr := s.app.Status(ctx, args.WorkflowID); qerr == nil {
-			msg += " Now: " + describeStatus(cur)
+			now = &cur
 		}
-		return mcp.NewToolResultError(msg), nil
+		return mcp.NewToolResultError(cannotText(args.Action, args.WorkflowID, s.explain(ctx, args.WorkflowID, err), now)), nil
 	}
 	res := StatusResult{StatusView: v, UIURL: s.uiLink(v.WorkflowID)}
 	return mcp.NewToolResultStructured(res, fmt.Sprintf("%s of %s by %s accepted: %s.", args.Action, v.WorkflowID, s.actor(ctx), decided(args.Action, v))), nil

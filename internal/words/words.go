@@ -38,3 +38,25 @@ func Or[T ~string](xs []T) string {
 	}
 	return strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
 }
+
+// Sentence makes s one sentence: trimmed, and ended with a full stop unless it already
+// ends with one, a question or an exclamation mark.
+func Sentence(s string) string {
+	s = strings.TrimSpace(s)
+	if s == "" || strings.HasSuffix(s, ".") || strings.HasSuffix(s, "?") || strings.HasSuffix(s, "!") {
+		return s
+	}
+	return s + "."
+}
+
+// Sentences joins texts, each made a Sentence, with a space: a text that is joined to
+// another ends first, so no two read as one ("…must approve Now: …").
+func Sentences(texts ...string) string {
+	out := make([]string, 0, len(texts))
+	for _, t := range texts {
+		if t = Sentence(t); t != "" {
+			out = append(out, t)
+		}
+	}
+	return strings.Join(out, " ")
+}

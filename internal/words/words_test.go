@@ -20,3 +20,21 @@ func TestStringsListsNamesInOrder(t *testing.T) {
 		t.Errorf("Strings = %q", got)
 	}
 }
+
+// TestSentencesNeverGlue: joined texts each end before the next begins, without a
+// doubled stop.
+func TestSentencesNeverGlue(t *testing.T) {
+	for _, tc := range []struct {
+		in   []string
+		want string
+	}{
+		{[]string{"alice must approve", "Now: x is waiting."}, "alice must approve. Now: x is waiting."},
+		{[]string{"it ended.", "Nothing changed."}, "it ended. Nothing changed."},
+		{[]string{"is it done? ", "no"}, "is it done? no."},
+		{[]string{"why\n", "", "ok"}, "why. ok."},
+	} {
+		if got := Sentences(tc.in...); got != tc.want {
+			t.Errorf("Sentences(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
