@@ -85,6 +85,9 @@ type Config struct {
 	// Services are the gateway service names the workers know; a deployment of another
 	// service is refused before anything starts. Empty skips the check.
 	Services []string
+	// Sandbox is the workers' file sandbox folder when this process sees it (app.Config
+	// .Sandbox): a start naming a file a step parses that is missing there is refused.
+	Sandbox string
 	// DirectCalls opens endpoints to call_service besides GET, as the workers' gateway
 	// does; call_service refuses any other write before a run starts, naming the process
 	// that makes it. Nil opens GET only.
@@ -177,7 +180,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, sessions: newSessionLimits(cfg), confirms: newConfirmations(),
 		app: app.New(app.Config{Client: cfg.Client, Namespace: cfg.Namespace, DecisionKeys: cfg.DecisionKeys, LinkKeys: cfg.LinkKeys,
-			Processes: cfg.Processes, SeparationOfDuties: cfg.SeparationOfDuties, Services: cfg.Services, ListCountBudget: cfg.ListCountBudget,
+			Processes: cfg.Processes, SeparationOfDuties: cfg.SeparationOfDuties, Services: cfg.Services, Sandbox: cfg.Sandbox, ListCountBudget: cfg.ListCountBudget,
 			Logger: cfg.Logger})}
 	if cfg.Auth != nil {
 		a, err := newAuthenticator(*cfg.Auth)

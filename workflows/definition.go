@@ -195,6 +195,29 @@ func (d Definition) ServiceParams() []string {
 	return out
 }
 
+// FileParams are the parameters whose value is, whole, the path of a file a step parses
+// ({{params.manifest}}), in order: a start may check that the file exists.
+func (d Definition) FileParams() []string {
+	var out []string
+	add := func(f *FileStep) {
+		if f == nil || f.Action != "parse" {
+			return
+		}
+		if m := template.FindStringSubmatch(f.Path); m != nil && m[0] == strings.TrimSpace(f.Path) {
+			if name, ok := strings.CutPrefix(m[1], "params."); ok && !slices.Contains(out, name) {
+				out = append(out, name)
+			}
+		}
+	}
+	for _, s := range d.Steps {
+		add(s.File)
+		for _, a := range s.Actions {
+			add(a.File)
+		}
+	}
+	return out
+}
+
 // Calls are the gateway calls the definition may make: of its steps, their actions and
 // their compensations, in order.
 func (d Definition) Calls() []CallStep {

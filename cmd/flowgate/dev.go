@@ -243,7 +243,13 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	mcpURL := ""
 	if !*noMCP {
-		m, err := stack.NewMCP(c, srv.Namespace(), stack.MCPConfig{UIBaseURL: srv.UIURL(), Actor: *actor, Auth: auth, Metrics: reg, Sessions: sf, DirectCalls: direct, AllowedOrigins: origins, ToolsNamespace: *toolsNS, Processes: catalog, DecisionKeys: keys, LinkKeys: linkKeys,
+		// The worker here reads the sandbox this server sees: a start naming a missing
+		// manifest is refused at once. Workers elsewhere (--no-worker) have their own.
+		workerSandbox := ""
+		if !*noWorker {
+			workerSandbox = sandbox
+		}
+		m, err := stack.NewMCP(c, srv.Namespace(), stack.MCPConfig{UIBaseURL: srv.UIURL(), Actor: *actor, Auth: auth, Sandbox: workerSandbox, Metrics: reg, Sessions: sf, DirectCalls: direct, AllowedOrigins: origins, ToolsNamespace: *toolsNS, Processes: catalog, DecisionKeys: keys, LinkKeys: linkKeys,
 			WorkflowCacheSize: *workflowCache, HistoryCacheSize: *historyCache, ServerCaches: srv.Caches}, logger)
 		if err != nil {
 			return usageError{err}

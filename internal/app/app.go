@@ -78,6 +78,12 @@ type Config struct {
 	// Services are the services the gateway is configured for; a start whose parameters
 	// name another as a call's service is refused. Empty checks nothing.
 	Services []string
+	// Sandbox is the workers' file sandbox folder when this process can see it (flowgate
+	// dev, where the worker runs beside the server); a start whose parameters name, as the
+	// path of a file a step parses, a file missing there is refused. Empty checks nothing:
+	// a server apart from its workers cannot see their sandbox, and the step itself fails
+	// (the run waits for input, saying which file is missing).
+	Sandbox string
 	// ListCountBudget is how long List waits for its count of the matches beyond the page,
 	// unless the request asks for the total; default DefaultListCountBudget.
 	ListCountBudget time.Duration

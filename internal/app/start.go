@@ -5,6 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"path"
 	"slices"
 	"strings"
 	"time"
@@ -133,9 +136,10 @@ func (s *Service) Start(ctx context.Context, c Caller, r StartRequest) (Started,
 }
 
 // checkServiceParams refuses a start whose parameters name, as the service of a call
-// step, a service the gateway is not configured for: nothing would reach it.
+// step, a service the gateway is not configured for (nothing would reach it), or, as the
+// path of a file a step parses, a file the sandbox does not have.
 func (s *Service) checkServiceParams(in workflows.ProcessInput) error {
-	if len(s.cfg.Services) == 0 {
+	if len(s.cfg.Services) == 0 && s.cfg.Sandbox == "" {
 		return nil
 	}
 	d, err := in.Process.Definition()
@@ -147,9 +151,39 @@ func (s *Service) checkServiceParams(in workflows.ProcessInput) error {
 		return nil // the schema has checked the shape; the worker refuses what is left
 	}
 	for _, name := range d.ServiceParams() {
-		if v, ok := values[name].(string); ok && !slices.Contains(s.cfg.Services, v) {
+		if v, ok := values[name].(string); ok && len(s.cfg.Services) > 0 && !slices.Contains(s.cfg.Services, v) {
 			return &ArgError{"parameters." + name, fmt.Sprintf("%q is not a service the gateway is configured for", v), strings.Join(s.cfg.Services, ", ")}
 		}
+	}
+	if s.cfg.Sandbox == "" {
+		return nil
+	}
+	for _, name := range d.FileParams() {
+		if v, ok := values[name].(string); ok && v != "" {
+			if err := s.checkSandboxFile(v); err != nil {
+				return &ArgError{"parameters." + name, err.Error(), "a file in the sandbox " + s.cfg.Sandbox}
+			}
+		}
+	}
+	return nil
+}
+
+// checkSandboxFile says why the sandbox has no regular file at p, or nil. The root
+// refuses paths that leave the sandbox as the worker's does.
+func (s *Service) checkSandboxFile(p string) error {
+	root, err := os.OpenRoot(s.cfg.Sandbox)
+	if err != nil {
+		return nil // no sandbox here to look in: the worker's step decides
+	}
+	defer root.Close()
+	info, err := root.Stat(path.Clean(p))
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("no file %q in the sandbox", p)
+	case err != nil:
+		return fmt.Errorf("%q cannot be read there", p)
+	case !info.Mode().IsRegular():
+		return fmt.Errorf("%q is not a regular file", p)
 	}
 	return nil
 }

@@ -240,6 +240,10 @@ type MCPConfig struct {
 	Metrics *metrics.Metrics
 	// Services are the gateway's service names; empty means the demo services.
 	Services []string
+	// Sandbox is the workers' file sandbox when they run in this process (flowgate dev):
+	// a start naming a file a step parses that is missing there is refused. Empty checks
+	// nothing; the worker's step refuses it.
+	Sandbox string
 	// DirectCalls is the workers' direct-call policy (their --direct-calls); nil means
 	// DefaultDirectCalls of the services.
 	DirectCalls activities.DirectCalls
@@ -326,6 +330,7 @@ func NewMCP(c client.Client, namespace string, cfg MCPConfig, logger *slog.Logge
 		Observer:               observer(cfg.Metrics),
 		MetricsHandler:         metricsHandler(cfg.Metrics),
 		Services:               serviceNamesOr(cfg.Services),
+		Sandbox:                cfg.Sandbox,
 		DirectCalls:            directCallsOr(cfg.DirectCalls, len(cfg.Services) == 0),
 		SessionIdleTimeout:     cfg.Sessions.IdleTimeout,
 		MaxSessions:            cfg.Sessions.MaxSessions,
