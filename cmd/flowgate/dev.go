@@ -347,9 +347,11 @@ func absPath(p string) string {
 	return absPaths([]string{p})[0]
 }
 
-// stdioArgs are the arguments of `flowgate mcp` in a stdio client config.
-func stdioArgs(processPaths []string, decisionKeys string) []string {
-	args := []string{"mcp", "--transport", "stdio"}
+// stdioArgs are the arguments of `flowgate mcp` in a stdio client config. The web UI's
+// address is passed always: mcp's default is port 8233, whatever --ui-port this server
+// was given, and "" (no UI served) turns the links off rather than pointing at nothing.
+func stdioArgs(uiURL string, processPaths []string, decisionKeys string) []string {
+	args := []string{"mcp", "--transport", "stdio", "--ui-url", uiURL}
 	if len(processPaths) > 0 {
 		args = append(args, "--processes", strings.Join(processPaths, ","))
 	}
@@ -467,7 +469,7 @@ Connect an MCP client:
 			Env     map[string]string `json:"env"`
 		}
 		cfg, _ := json.Marshal(map[string]any{"mcpServers": map[string]server{"flowgate": {
-			Command: b.Binary.Path, Args: stdioArgs(b.ProcessPaths, b.DecisionKeys),
+			Command: b.Binary.Path, Args: stdioArgs(b.UI, b.ProcessPaths, b.DecisionKeys),
 			Env: map[string]string{"TEMPORAL_ADDRESS": b.Temporal},
 		}}})
 		fmt.Fprintf(&s, "    %s\n", cfg)

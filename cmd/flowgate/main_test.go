@@ -45,7 +45,7 @@ func TestUsageShowsValueNamesOnlyForFlagsWithValues(t *testing.T) {
 // Claude Desktop (which has no working-directory setting) names a binary by its absolute
 // path, never `go run ./cmd/flowgate`; under go run it says how to install one.
 func TestBannerStdioConfigNamesAnAbsoluteBinary(t *testing.T) {
-	base := banner{Ready: time.Second, Temporal: "127.0.0.1:7233", MCP: "http://127.0.0.1:8080/mcp", PID: 4242}
+	base := banner{Ready: time.Second, Temporal: "127.0.0.1:7233", UI: "http://127.0.0.1:8233", MCP: "http://127.0.0.1:8080/mcp", PID: 4242}
 	for _, tc := range []struct {
 		name    string
 		binary  binaryPath
@@ -78,7 +78,7 @@ func TestBannerStdioConfigNamesAnAbsoluteBinary(t *testing.T) {
 				}
 			}
 			fg := cfg.MCPServers["flowgate"]
-			if !found || fg.Command != "/home/ada/go/bin/flowgate" || strings.Join(fg.Args, " ") != "mcp --transport stdio" || fg.Env["TEMPORAL_ADDRESS"] != "127.0.0.1:7233" {
+			if !found || fg.Command != "/home/ada/go/bin/flowgate" || strings.Join(fg.Args, " ") != "mcp --transport stdio --ui-url http://127.0.0.1:8233" || fg.Env["TEMPORAL_ADDRESS"] != "127.0.0.1:7233" {
 				t.Errorf("stdio config not found or wrong (%+v) in:\n%s", fg, text)
 			}
 			if got := strings.Contains(text, "go install ./cmd/flowgate"); got != tc.install {
@@ -334,5 +334,28 @@ func TestProcessesTestReplayFailsOnATamperedHistory(t *testing.T) {
 	if code != 1 || !strings.Contains(out, "ok   "+dir+"/good.json") || !strings.Contains(out, "FAIL "+dir+"/tampered.json") ||
 		!strings.Contains(out, "nondeterministic") || !strings.Contains(out, "1 replayed, 1 failed") {
 		t.Errorf("exit %d, stdout:\n%s\nstderr: %s", code, out, stderr.String())
+	}
+}
+
+// TestBannerStdioConfigCarriesTheUIURL: the stdio client config the banner prints passes
+// the web UI this server serves, so the links a stdio server puts in its results follow
+// --ui-port instead of mcp's default 8233; with no UI served, links are off.
+func TestBannerStdioConfigCarriesTheUIURL(t *testing.T) {
+	for _, ui := range []string{"http://127.0.0.1:9333", ""} {
+		var out bytes.Buffer
+		printBanner(&out, banner{Ready: time.Second, Temporal: "127.0.0.1:7233", UI: ui, MCP: "http://127.0.0.1:8080/mcp", PID: 4242, Binary: binaryPath{Path: "/usr/local/bin/flowgate"}})
+		var args []string
+		for _, line := range strings.Split(out.String(), "\n") {
+			var v map[string]map[string]struct {
+				Args []string `json:"args"`
+			}
+			if json.Unmarshal([]byte(strings.TrimSpace(line)), &v) == nil && len(v["mcpServers"]["flowgate"].Args) > 0 {
+				args = v["mcpServers"]["flowgate"].Args
+			}
+		}
+		i := slices.Index(args, "--ui-url")
+		if i < 0 || i+1 >= len(args) || args[i+1] != ui {
+			t.Errorf("UI %q: stdio args %q, want --ui-url %q:\n%s", ui, args, ui, out.String())
+		}
 	}
 }
