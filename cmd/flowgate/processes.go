@@ -99,6 +99,13 @@ func listProcesses(args []string, stdout, stderr io.Writer) error {
 			from += ", in place of the shipped definition"
 		}
 		fmt.Fprintf(stdout, "%-24s v%d  %s  %s  (%s)\n", p.Definition.Name, p.Definition.Version, p.Source.Hash[:12], from, p.Definition.Title)
+		if len(p.SameVersion) > 0 {
+			short := make([]string, len(p.SameVersion))
+			for i, h := range p.SameVersion {
+				short[i] = h[:12]
+			}
+			fmt.Fprintf(stdout, "%-24s warning: v%d also names other content (%s); raise version when the content changes\n", "", p.Definition.Version, strings.Join(short, ", "))
+		}
 	}
 	if err != nil {
 		return fmt.Errorf("refused:\n%s", indent(err.Error()))

@@ -21,6 +21,11 @@ type Process struct {
 	Definition workflows.Definition
 	Source     workflows.ProcessSource
 	Params     *workflows.ParamSchema
+	// SameVersion are the hashes of other contents this catalog has had under this name
+	// and version: the shipped definition a file overrides, or an earlier load of the
+	// file. An edit that keeps its version leaves runs and the UI unable to tell the two
+	// contents apart but by hash, so it is warned of and listed.
+	SameVersion []string
 }
 
 // Catalog holds the definitions of a set of folders and files and reloads them when they
@@ -155,6 +160,7 @@ func (c *Catalog) Reload() (bool, error) {
 				continue
 			}
 		}
+		c.sameVersion(f, p, c.byName[p.Definition.Name], shipped)
 		if other, ok := byName[p.Definition.Name]; ok {
 			err := fmt.Errorf("%s: process %q is already declared in %s; allowed: one file per process name", f, p.Definition.Name, other.Path)
 			problems = append(problems, err)
@@ -181,6 +187,39 @@ func (c *Catalog) Reload() (bool, error) {
 		}
 	}
 	return changed, errors.Join(problems...)
+}
+
+// sameVersion records on p (loaded from file f) the other contents this catalog has had
+// under its name and version (before, the process as loaded until now), and warns when
+// it finds one it had not: the content changed, the version did not.
+func (c *Catalog) sameVersion(f string, p, before *Process, shipped []*Process) {
+	if p == before {
+		return // the last good version, kept: already recorded
+	}
+	var earlier []string
+	if before != nil && before.Definition.Version == p.Definition.Version {
+		earlier = append(earlier, before.SameVersion...)
+		earlier = append(earlier, before.Source.Hash)
+	}
+	for _, b := range shipped {
+		if b.Definition.Name == p.Definition.Name && b.Definition.Version == p.Definition.Version {
+			earlier = append(earlier, b.Source.Hash)
+		}
+	}
+	var known []string
+	if before != nil {
+		known = before.SameVersion
+	}
+	for _, h := range earlier {
+		if h == p.Source.Hash || slices.Contains(p.SameVersion, h) {
+			continue
+		}
+		p.SameVersion = append(p.SameVersion, h)
+		if !slices.Contains(known, h) {
+			c.logger.Warn("process definition changed but kept its version; raise version: so runs and the web UI tell the contents apart",
+				"file", f, "process", p.Definition.Name, "version", p.Definition.Version, "hash", p.Source.Hash[:12], "same_version_as", h[:12])
+		}
+	}
 }
 
 func sameSet(a, b map[string]*Process) bool {
