@@ -301,3 +301,26 @@ func Parse(file string, data []byte, rules workflows.DefinitionRules) (*Process,
 	}
 	return p, nil
 }
+
+// UnknownApprovers are the approvers the process's gates (and their escalations) name
+// that are not among known, as "step: name", in order. With API keys, such a gate waits
+// for somebody who can never sign in.
+func (p *Process) UnknownApprovers(known []string) []string {
+	var out []string
+	for _, s := range p.Definition.Steps {
+		a := s.Approval
+		if a == nil {
+			continue
+		}
+		names := slices.Clone(a.Approvers)
+		if a.Escalate != nil {
+			names = append(names, a.Escalate.Approvers...)
+		}
+		for _, n := range names {
+			if !slices.Contains(known, n) && !slices.Contains(out, s.Name+": "+n) {
+				out = append(out, s.Name+": "+n)
+			}
+		}
+	}
+	return out
+}

@@ -316,6 +316,11 @@ func NewMCP(c client.Client, namespace string, cfg MCPConfig, logger *slog.Logge
 		}
 		cfg.Processes = cat
 	}
+	if names, ok := keyNames(cfg.Auth); ok {
+		log := logger.With("component", "processes")
+		WarnUnknownApprovers(cfg.Processes, names, log)
+		cfg.Processes.OnChange(func() { WarnUnknownApprovers(cfg.Processes, names, log) })
+	}
 	srv, err := mcpserver.New(mcpserver.Config{
 		Caches:                 caches(cfg),
 		Client:                 c,
@@ -397,6 +402,33 @@ func ServeMetrics(ctx context.Context, addr string, m *metrics.Metrics) error {
 	go func() { _ = srv.Serve(l) }()
 	go func() { <-ctx.Done(); _ = srv.Close() }()
 	return nil
+}
+
+// keyNames are the identities that can sign in, when all of them are known: API keys
+// only (a token's subject may be anyone the issuer knows). Revoked keys are left out.
+func keyNames(auth *mcpserver.AuthConfig) ([]string, bool) {
+	if auth == nil || auth.OAuth != nil || len(auth.APIKeys) == 0 {
+		return nil, false
+	}
+	var names []string
+	for _, k := range auth.APIKeys {
+		if !k.Revoked {
+			names = append(names, k.Name)
+		}
+	}
+	return names, true
+}
+
+// WarnUnknownApprovers logs each approver a loaded process's gates name that no API key
+// has: the gate would wait for somebody who cannot sign in (and a notification would
+// send them a link nobody can use). A warning, not a refusal: keys may be added later.
+func WarnUnknownApprovers(cat *processes.Catalog, keys []string, logger *slog.Logger) {
+	for _, p := range cat.List() {
+		if unknown := p.UnknownApprovers(keys); len(unknown) > 0 {
+			logger.Warn("process gates name approvers no API key has; they wait for nobody who can sign in",
+				"process", p.Definition.Name, "file", p.Path, "approvers", strings.Join(unknown, ", "))
+		}
+	}
 }
 
 // AuthFlags are the command-line settings of authentication.
