@@ -266,7 +266,7 @@ func TestARefundSentBackIsRevisedAndApproved(t *testing.T) {
 		}
 		link := origin + html.UnescapeString(m[1])
 		gate := read(t, web, http.MethodGet, link+"&action=request_changes", nil)
-		for _, want := range []string{`value="request_changes">Request changes</button>`, `; required to request changes)`, `aria-describedby="comment-help" autofocus>`} {
+		for _, want := range []string{`value="request_changes">Request changes</button>`, `; required to request changes)`, `aria-describedby="comment-help">`} {
 			if !strings.Contains(gate, want) {
 				t.Errorf("the page has no %s", want)
 			}

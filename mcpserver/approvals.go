@@ -3,9 +3,11 @@ package mcpserver
 import (
 	"context"
 	"crypto/hmac"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"html/template"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
@@ -37,7 +39,6 @@ type approvalPage struct {
 	Summary string
 	Token   string
 	CSRF    string
-	Action  string
 	UIURL   string
 	// SignIn is set when the page may show the gate but not decide it: with
 	// authentication on, a link is a pointer, and deciding needs the approver's own
@@ -160,7 +161,6 @@ func (s *Server) approvalHandler(w http.ResponseWriter, r *http.Request) {
 		s.decideByLink(ctx, w, r, link, page)
 		return
 	}
-	page.Action = r.Form.Get("action")
 	st, err := s.queryDetails(ctx, link.WorkflowID)
 	if err != nil {
 		page.Title, page.Problem, page.Message = "Run not found", true, s.explain(ctx, link.WorkflowID, err)
@@ -355,6 +355,43 @@ func (a *authenticator) scopesOf(name string) []string {
 	return nil
 }
 
+// param is one run parameter as the approval page lists it.
+type param struct{ Name, Value string }
+
+// paramList is a run's parameters by name, for a definition list a phone shows without
+// scrolling sideways: a string as it is, any other value as compact JSON. Parameters that
+// are not a JSON object give nil (the page then shows them as they are).
+func paramList(raw json.RawMessage) []param {
+	var values map[string]json.RawMessage
+	if json.Unmarshal(raw, &values) != nil || len(values) == 0 {
+		return nil
+	}
+	out := make([]param, 0, len(values))
+	for _, name := range slices.Sorted(maps.Keys(values)) {
+		v := string(values[name])
+		var s string
+		if json.Unmarshal(values[name], &s) == nil {
+			v = s
+		}
+		out = append(out, param{name, v})
+	}
+	return out
+}
+
+// quorumProgress says how far a gate that needs several approvals is: "1 of 2 approvals
+// (fin-ann)"; "" at a gate one approval opens.
+func quorumProgress(st *workflows.State) string {
+	if st == nil || st.Waiting == nil || st.Waiting.Quorum < 2 {
+		return ""
+	}
+	w := st.Waiting
+	text := fmt.Sprintf("%d of %d approvals", len(w.Approvals), w.Quorum)
+	if len(w.Approvals) > 0 {
+		text += " (" + strings.Join(w.Approvals, ", ") + ")"
+	}
+	return text
+}
+
 var approvalTemplate = template.Must(template.New("approval").Funcs(template.FuncMap{
 	"when": func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") },
 	"join": func(s []string) string { return strings.Join(s, ", ") },
@@ -364,6 +401,8 @@ var approvalTemplate = template.Must(template.New("approval").Funcs(template.Fun
 		}
 		return st.Waiting.Deadline.UTC().Format("2006-01-02 15:04 UTC")
 	},
+	"params": paramList,
+	"quorum": quorumProgress,
 }).Parse(`<!doctype html>
 <html lang="en">
 <head>
@@ -419,9 +458,10 @@ ol{padding-left:1.2rem}
 <dt>Status</dt><dd>{{.Status}}{{if .CurrentStep}} at {{.CurrentStep}}{{end}}</dd>
 <dt>Requested by</dt><dd>{{.RequestedBy}}</dd>
 {{with deadline .}}<dt>Deadline</dt><dd>{{.}}</dd>{{end}}
+{{with quorum .}}<dt>Approvals</dt><dd>{{.}}</dd>{{end}}
 </dl>
 <h2>Parameters</h2>
-<pre>{{printf "%s" .Parameters}}</pre>
+{{with params .Parameters}}<dl>{{range .}}<dt>{{.Name}}</dt><dd>{{.Value}}</dd>{{end}}</dl>{{else}}<pre>{{printf "%s" .Parameters}}</pre>{{end}}
 <h2>Record so far</h2>
 <ol>{{range .History}}<li>{{when .At}}: {{.Event}}{{if .Step}} at {{.Step}}{{end}}{{if .Actor}} by {{.Actor}}{{end}}{{if .Detail}} — {{.Detail}}{{end}}</li>{{end}}</ol>
 {{end}}
@@ -455,11 +495,11 @@ ol{padding-left:1.2rem}
 </fieldset>
 {{end}}
 <label for="comment">Comment (recorded with your decision{{if .ReasonOnReject}}; required to reject{{end}}{{if .RequestChanges}}; required to request changes{{end}})</label>
-<textarea id="comment" name="comment" maxlength="1000"{{if .CommentError}} aria-invalid="true"{{end}}{{with .CommentDescribedBy}} aria-describedby="{{.}}"{{end}}{{if and .RequestChanges (eq .Action "request_changes")}} autofocus{{end}}>{{.Comment}}</textarea>
+<textarea id="comment" name="comment" maxlength="1000"{{if .CommentError}} aria-invalid="true"{{end}}{{with .CommentDescribedBy}} aria-describedby="{{.}}"{{end}}>{{.Comment}}</textarea>
 {{with .CommentError}}<p class="error" id="comment-error">{{.}}</p>{{end}}
 {{if .RequestChanges}}<p class="help" id="comment-help">To request changes, say what should change: {{.State.RequestedBy}}, who requested this run, may then revise {{join .Revisable}}, and the gate asks again.</p>{{end}}
-<button class="approve" type="submit" name="action" value="approve"{{if eq .Action "approve"}} autofocus{{end}}>Approve</button>
-<button class="reject" type="submit" name="action" value="reject"{{if .Fields}} formnovalidate{{end}}{{if eq .Action "reject"}} autofocus{{end}}>Reject</button>
+<button class="approve" type="submit" name="action" value="approve">Approve</button>
+<button class="reject" type="submit" name="action" value="reject"{{if .Fields}} formnovalidate{{end}}>Reject</button>
 {{if .RequestChanges}}<button class="changes" type="submit" name="action" value="request_changes"{{if .Fields}} formnovalidate{{end}}>Request changes</button>{{end}}
 </form>
 {{end}}

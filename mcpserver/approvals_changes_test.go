@@ -21,7 +21,7 @@ func renderChanges(t *testing.T, status workflows.Status, w *workflows.Waiting, 
 		t.Fatal(err)
 	}
 	st := &workflows.State{StatusView: workflows.StatusView{WorkflowID: "refund_approval-1", Status: status, RequestedBy: "rita", Waiting: w}}
-	page := approvalPage{Title: "Decide: approval", State: st, Action: action, Link: signing.Link{WorkflowID: st.WorkflowID, Step: "approval", Approver: "fin-bob"}}
+	page := approvalPage{Title: "Decide: approval", State: st, Link: signing.Link{WorkflowID: st.WorkflowID, Step: "approval", Approver: "fin-bob"}}
 	rec := httptest.NewRecorder()
 	s.renderApproval(rec, http.StatusOK, page)
 	return rec.Body.String()
@@ -46,9 +46,10 @@ func TestTheApprovalPageOffersRequestChangesWhereTheGateDoes(t *testing.T) {
 			t.Errorf("the page has no %s", want)
 		}
 	}
-	// A link that says action=request_changes puts the cursor where the approver writes.
-	if body := renderChanges(t, workflows.StatusWaitingApproval, offered, "request_changes"); !strings.Contains(body, `aria-describedby="comment-help" autofocus>`) {
-		t.Error("action=request_changes does not focus the comment")
+	// A link that says action=request_changes focuses nothing: on a phone, autofocus would
+	// scroll past the summary the approver should read first.
+	if body := renderChanges(t, workflows.StatusWaitingApproval, offered, "request_changes"); strings.Contains(body, "autofocus") {
+		t.Error("action=request_changes focuses a field and scrolls past the summary")
 	}
 
 	plain := &workflows.Waiting{Step: "approval", For: "approval", Actions: []workflows.Action{workflows.ActionApprove, workflows.ActionReject}}
