@@ -18,6 +18,7 @@ import (
 
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
+	"go.opentelemetry.io/otel/trace"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
@@ -102,6 +103,10 @@ type Config struct {
 	// LinkKeys check approval links (the workers' --decision-keys, which sign them) when
 	// DecisionKeys is nil: notifications without authentication.
 	LinkKeys *signing.Keys
+	// Tracing, when set, makes each MCP request a span and get_workflow_status report a
+	// run's trace_id; nil (tracing off) adds nothing. Temporal's calls are traced by the
+	// interceptor of Client.
+	Tracing trace.TracerProvider
 }
 
 // CallObserver records tool calls, e.g. as Prometheus metrics.

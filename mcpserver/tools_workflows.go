@@ -40,6 +40,9 @@ type StartResult struct {
 type StatusResult struct {
 	workflows.StatusView
 	UIURL string `json:"ui_url,omitempty"`
+	// TraceID is the OpenTelemetry trace the run was started in, from its memo; set only
+	// while this server traces (it costs a describe call).
+	TraceID string `json:"trace_id,omitempty"`
 }
 
 // AdvanceArgs are the arguments of advance_workflow.
@@ -283,7 +286,13 @@ func (s *Server) getStatus(ctx context.Context, _ mcp.CallToolRequest, args Work
 		return s.toolError(ctx, "get_workflow_status", args.WorkflowID, err), nil
 	}
 	res := StatusResult{StatusView: v, UIURL: s.uiLink(v.WorkflowID)}
-	return mcp.NewToolResultStructured(res, describeStatus(v)), nil
+	text := describeStatus(v)
+	if s.cfg.Tracing != nil {
+		if res.TraceID = s.app.TraceID(ctx, args.WorkflowID); res.TraceID != "" {
+			text += " Trace " + res.TraceID + "."
+		}
+	}
+	return mcp.NewToolResultStructured(res, text), nil
 }
 
 // actionLines describe, in advance_workflow's description, the actions beyond the three

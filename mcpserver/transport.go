@@ -74,7 +74,7 @@ func (s *Server) httpHandler() (http.Handler, *server.StreamableHTTPServer) {
 			return ctx
 		}),
 	)
-	var endpoint = s.guardHTTP(s.codes.httpAnswers(streamable))
+	var endpoint = s.traceHTTP(s.guardHTTP(s.codes.httpAnswers(streamable)))
 	// The body is read whole (bounded in size and time) and parsed once before the guards
 	// read it; with auth on, only once the caller is authenticated.
 	endpoint = s.bufferBody(endpoint)

@@ -224,9 +224,14 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	closer.Add(stopDemo)
 
+	tp, stopTracing, err := startTracing(ctx, logger)
+	if err != nil {
+		return err
+	}
+	closer.Add(stopTracing)
 	reg := metrics.New()
 	c, err := temporalclient.Dial(ctx, temporalclient.Config{HostPort: srv.FrontendAddress(), Namespace: srv.Namespace(),
-		Logger: logger, Metrics: reg.SDKHandler()})
+		Logger: logger, Metrics: reg.SDKHandler(), Tracing: tp})
 	if err != nil {
 		return fmt.Errorf("connect to embedded Temporal: %w", err)
 	}
@@ -234,7 +239,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 
 	if !*noWorker {
 		w, err := stack.StartWorker(ctx, c, stack.WorkerConfig{AppDatabase: appDB, Sandbox: sandbox, GatewayBaseURL: demoURL, DirectCalls: direct,
-			Namespace: srv.Namespace(), ToolsNamespace: *toolsNS, WorkflowCacheSize: *workflowCache, DecisionKeys: keys, Notifier: notifier,
+			Namespace: srv.Namespace(), ToolsNamespace: *toolsNS, WorkflowCacheSize: *workflowCache, DecisionKeys: keys, Notifier: notifier, Tracing: tp,
 			Callbacks: &activities.Callbacks{Signer: stack.NewCallbackSigner(linkKeys, cmp.Or(nf.ApprovalURL, "http://"+*mcpAddr))}}, logger)
 		if err != nil {
 			return err
@@ -250,7 +255,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 			workerSandbox = sandbox
 		}
 		m, err := stack.NewMCP(c, srv.Namespace(), stack.MCPConfig{UIBaseURL: srv.UIURL(), Actor: *actor, Auth: auth, Sandbox: workerSandbox, Metrics: reg, Sessions: sf, DirectCalls: direct, AllowedOrigins: origins, ToolsNamespace: *toolsNS, Processes: catalog, DecisionKeys: keys, LinkKeys: linkKeys,
-			WorkflowCacheSize: *workflowCache, HistoryCacheSize: *historyCache, ServerCaches: srv.Caches}, logger)
+			WorkflowCacheSize: *workflowCache, HistoryCacheSize: *historyCache, ServerCaches: srv.Caches, Tracing: tp}, logger)
 		if err != nil {
 			return usageError{err}
 		}

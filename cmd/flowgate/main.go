@@ -18,6 +18,11 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
+
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/flowgate/flowgate/internal/tracing"
 )
 
 const usage = `flowgate: durable, human-approved workflows for AI agents, as MCP tools on Temporal.
@@ -164,6 +169,22 @@ func newLogger(stderr io.Writer, level string) (*slog.Logger, error) {
 		return nil, usageError{fmt.Errorf("--log-level %q: allowed are debug, info, warn, error", level)}
 	}
 	return slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: l})), nil
+}
+
+// startTracing turns traces on when the OTEL_* variables ask for them (tracing.Setup);
+// the provider is nil otherwise. stop sends the spans still batched, within 5 seconds.
+func startTracing(ctx context.Context, logger *slog.Logger) (tp trace.TracerProvider, stop func(), err error) {
+	tp, shutdown, err := tracing.Setup(ctx, logger)
+	if err != nil {
+		return nil, func() {}, usageError{err}
+	}
+	return tp, func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := shutdown(sctx); err != nil {
+			logger.Warn("traces not all sent", "error", err)
+		}
+	}, nil
 }
 
 // processNamespace is the Temporal namespace of Flowgate's processes: the --namespace flag,

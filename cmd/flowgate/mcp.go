@@ -83,14 +83,19 @@ func runMCP(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return usageError{err}
 	}
+	tp, stopTracing, err := startTracing(ctx, logger)
+	if err != nil {
+		return err
+	}
+	defer stopTracing()
 	reg := metrics.New()
-	c, err := stack.DialTemporal(ctx, *address, *namespace, reg.SDKHandler(), logger)
+	c, err := stack.DialTemporal(ctx, *address, *namespace, reg.SDKHandler(), logger, tp)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
 	ns := processNamespace(*namespace)
-	m, err := stack.NewMCP(c, ns, stack.MCPConfig{UIBaseURL: *uiURL, Actor: *actor, SeparationOfDuties: *sod, Auth: auth, Metrics: reg, Services: serviceNames, DirectCalls: direct, AllowedOrigins: origins, Sessions: sf, ToolsNamespace: *toolsNS, Processes: catalog, DecisionKeys: keys}, logger)
+	m, err := stack.NewMCP(c, ns, stack.MCPConfig{UIBaseURL: *uiURL, Actor: *actor, SeparationOfDuties: *sod, Auth: auth, Metrics: reg, Services: serviceNames, DirectCalls: direct, AllowedOrigins: origins, Sessions: sf, ToolsNamespace: *toolsNS, Processes: catalog, DecisionKeys: keys, Tracing: tp}, logger)
 	if err != nil {
 		return usageError{err}
 	}

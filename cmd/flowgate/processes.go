@@ -200,7 +200,7 @@ func processHistory(ctx context.Context, args []string, stdout, stderr io.Writer
 	if fs.NArg() != 1 {
 		return usageError{errors.New("name one run: flowgate processes history RUN_ID > FILE.json")}
 	}
-	c, err := stack.DialTemporal(ctx, *address, *namespace, nil, slog.New(slog.DiscardHandler))
+	c, err := stack.DialTemporal(ctx, *address, *namespace, nil, slog.New(slog.DiscardHandler), nil)
 	if err != nil {
 		return err
 	}

@@ -91,7 +91,12 @@ func runWorker(ctx context.Context, args []string, stderr io.Writer) error {
 			return err
 		}
 	}
-	c, err := stack.DialTemporal(ctx, *address, *namespace, m.SDKHandler(), logger)
+	tp, stopTracing, err := startTracing(ctx, logger)
+	if err != nil {
+		return err
+	}
+	defer stopTracing()
+	c, err := stack.DialTemporal(ctx, *address, *namespace, m.SDKHandler(), logger, tp)
 	if err != nil {
 		return err
 	}
@@ -103,7 +108,7 @@ func runWorker(ctx context.Context, args []string, stderr io.Writer) error {
 	w, err := stack.StartWorker(ctx, c, stack.WorkerConfig{
 		AppDatabase: appDB, Sandbox: sandbox, Services: svc, DirectCalls: direct, GatewayBaseURL: *gatewayURL, StopTimeout: *stopTimeout,
 		Namespace: processNamespace(*namespace), ToolsNamespace: *toolsNS, WorkflowCacheSize: *workflowCache,
-		DecisionKeys: keys, Notifier: notifier, Callbacks: callbacks,
+		DecisionKeys: keys, Notifier: notifier, Callbacks: callbacks, Tracing: tp,
 	}, logger)
 	if err != nil {
 		return err

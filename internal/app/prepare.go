@@ -51,6 +51,10 @@ func (s Prepared) Options(id string) client.StartWorkflowOptions {
 // that reuses an idempotency key can be checked against the run the key belongs to.
 const MemoStartFingerprint = "flowgate_start_fingerprint"
 
+// MemoTraceID is the memo field that holds the OpenTelemetry trace id of the request that
+// started the run, when tracing is on, so its status and the Temporal UI lead to the trace.
+const MemoTraceID = "flowgate_trace_id"
+
 // Fingerprint is a digest of everything a start asks for once validated and normalized
 // (kind, parameters, requester, approval timeout, separation of duties): two starts with
 // the same fingerprint ask for the same run.

@@ -19,6 +19,7 @@ import (
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/converter"
 
+	"github.com/flowgate/flowgate/internal/tracing"
 	"github.com/flowgate/flowgate/workflows"
 )
 
@@ -111,7 +112,12 @@ func (s *Service) Start(ctx context.Context, c Caller, r StartRequest) (Started,
 		id = r.Process + "-" + uuid.NewSHA1(idNamespace, []byte(req.RequestedBy+"\x00"+r.IdempotencyKey)).String()
 	}
 	res := Started{WorkflowID: id, Process: r.Process, Summary: start.Summary, Status: workflows.StatusPending}
-	run, err := s.cfg.Client.ExecuteWorkflow(ctx, start.Options(id), r.Process, start.Input)
+	opts := start.Options(id)
+	if tid := tracing.TraceID(ctx); tid != "" {
+		// Recorded at start, never by the workflow: its commands stay what they were.
+		opts.Memo[MemoTraceID] = tid
+	}
+	run, err := s.cfg.Client.ExecuteWorkflow(ctx, opts, r.Process, start.Input)
 	var started *serviceerror.WorkflowExecutionAlreadyStarted
 	switch {
 	case errors.As(err, &started):
@@ -236,6 +242,16 @@ func (s *Service) Cancel(ctx context.Context, c Caller, workflowID, reason strin
 		Reason:            reason + " (by " + c.Name + ")",
 	})
 	return err
+}
+
+// TraceID is the OpenTelemetry trace id in the run's memo (MemoTraceID), or "" when it
+// was started without tracing or cannot be described.
+func (s *Service) TraceID(ctx context.Context, workflowID string) string {
+	desc, err := s.cfg.Client.DescribeWorkflowExecution(ctx, workflowID, "")
+	if err != nil {
+		return ""
+	}
+	return DecodeKeyword(desc.GetWorkflowExecutionInfo().GetMemo().GetFields()[MemoTraceID])
 }
 
 // DecodeKeyword reads a Keyword search attribute's value, or "".

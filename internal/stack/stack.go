@@ -23,8 +23,10 @@ import (
 	"github.com/flowgate/flowgate/internal/processes"
 	"github.com/flowgate/flowgate/internal/signing"
 	"github.com/flowgate/flowgate/internal/temporalclient"
+	"github.com/flowgate/flowgate/internal/tracing"
 	"github.com/flowgate/flowgate/workflows"
 
+	"go.opentelemetry.io/otel/trace"
 	"go.temporal.io/sdk/client"
 	sdkworker "go.temporal.io/sdk/worker"
 
@@ -69,6 +71,11 @@ type WorkerConfig struct {
 	Notifier *activities.Notifier
 	// Callbacks make the callback URLs of event waits (NewCallbackSigner); nil makes none.
 	Callbacks *activities.Callbacks
+	// Tracing is the tracer provider of tracing.Setup; nil is off. The workflows and
+	// activities are traced by the interceptor of the client the worker is given (dial it
+	// with the same provider); here it traces the gateway's calls, which carry the trace
+	// to the backends in traceparent, and the tools namespace's client.
+	Tracing trace.TracerProvider
 }
 
 // Bounds of the worker's workflow cache. The default holds the runs that are working (a
@@ -164,7 +171,7 @@ func StartWorker(ctx context.Context, c client.Client, cfg WorkerConfig, logger 
 	}
 	acts := worker.Activities{
 		Database:  db,
-		Gateway:   &activities.Gateway{Client: &http.Client{}, Services: services, Direct: directCallsOr(cfg.DirectCalls, len(cfg.Services) == 0)},
+		Gateway:   &activities.Gateway{Client: &http.Client{Transport: tracing.Transport(cfg.Tracing, nil)}, Services: services, Direct: directCallsOr(cfg.DirectCalls, len(cfg.Services) == 0)},
 		Files:     files,
 		Notifier:  cfg.Notifier,
 		Callbacks: cfg.Callbacks,
@@ -180,7 +187,7 @@ func StartWorker(ctx context.Context, c client.Client, cfg WorkerConfig, logger 
 		return nil, fmt.Errorf("start worker: %w", err)
 	}
 	if ns := cfg.ToolsNamespace; ns != "" && ns != cfg.Namespace {
-		tc, err := ToolsClient(c, ns, logger)
+		tc, err := ToolsClient(c, ns, logger, cfg.Tracing)
 		if err != nil {
 			w.Stop()
 			return nil, err
@@ -195,9 +202,10 @@ func StartWorker(ctx context.Context, c client.Client, cfg WorkerConfig, logger 
 	return w, nil
 }
 
-// ToolsClient is a client for the tools namespace sharing c's connection, logging to logger.
-func ToolsClient(c client.Client, namespace string, logger *slog.Logger) (client.Client, error) {
-	return temporalclient.ForNamespace(c, namespace, logger)
+// ToolsClient is a client for the tools namespace sharing c's connection, logging to
+// logger and tracing with tp (nil: off).
+func ToolsClient(c client.Client, namespace string, logger *slog.Logger, tp trace.TracerProvider) (client.Client, error) {
+	return temporalclient.ForNamespace(c, namespace, logger, tp)
 }
 
 // Stop stops polling, lets in-flight activities finish, and closes the resources.
@@ -223,9 +231,10 @@ func (w *Worker) close() {
 // DialTemporal connects to Temporal with the standard client environment
 // (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TLS variables and the Temporal
 // CLI's profile file), overridden by hostPort and namespace when they are set. It fails
-// with a sentence naming the address and the variable that sets it.
-func DialTemporal(ctx context.Context, hostPort, namespace string, metrics client.MetricsHandler, logger *slog.Logger) (client.Client, error) {
-	return temporalclient.Dial(ctx, temporalclient.Config{HostPort: hostPort, Namespace: namespace, FromEnvironment: true, Metrics: metrics, Logger: logger})
+// with a sentence naming the address and the variable that sets it. A non-nil tp traces
+// the client's calls and its workers' workflows and activities.
+func DialTemporal(ctx context.Context, hostPort, namespace string, metrics client.MetricsHandler, logger *slog.Logger, tp trace.TracerProvider) (client.Client, error) {
+	return temporalclient.Dial(ctx, temporalclient.Config{HostPort: hostPort, Namespace: namespace, FromEnvironment: true, Metrics: metrics, Logger: logger, Tracing: tp})
 }
 
 // MCPConfig configures an MCP server process.
@@ -267,6 +276,10 @@ type MCPConfig struct {
 	// ServerCaches, when set, reads the history caches of an embedded server in this
 	// process, for admin://system/stats and /metrics.
 	ServerCaches func() metrics.ServerCaches
+	// Tracing is the tracer provider of tracing.Setup; nil is off. It makes each MCP
+	// request a span (continuing the client's traceparent) and traces the tools
+	// namespace's client; the processes' client traces with the provider it was dialed with.
+	Tracing trace.TracerProvider
 }
 
 // SessionFlags bound the MCP server's Streamable HTTP sessions.
@@ -304,7 +317,7 @@ func NewMCP(c client.Client, namespace string, cfg MCPConfig, logger *slog.Logge
 	var tools client.Client
 	if ns := cfg.ToolsNamespace; ns != "" && ns != namespace {
 		var err error
-		if tools, err = ToolsClient(c, ns, logger); err != nil {
+		if tools, err = ToolsClient(c, ns, logger, cfg.Tracing); err != nil {
 			return nil, err
 		}
 	}
@@ -343,6 +356,7 @@ func NewMCP(c client.Client, namespace string, cfg MCPConfig, logger *slog.Logge
 		Processes:              cfg.Processes,
 		DecisionKeys:           cfg.DecisionKeys,
 		LinkKeys:               cfg.LinkKeys,
+		Tracing:                cfg.Tracing,
 	})
 	if err == nil && cfg.Metrics != nil {
 		err = cfg.Metrics.WatchPile(func(ctx context.Context) (metrics.Pile, error) {

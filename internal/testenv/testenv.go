@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
 
@@ -54,6 +55,9 @@ type Options struct {
 	// Notify tells people of gates; its links are made to point at the MCP server once it
 	// listens, signed with DecisionKeys.
 	Notify *activities.Notifier
+	// Tracing traces the stack as OTEL_* variables make flowgate dev do: give it a
+	// provider over an in-memory exporter (tracetest) to read the spans. Nil is off.
+	Tracing trace.TracerProvider
 }
 
 // Env is a running stack.
@@ -157,13 +161,13 @@ func Start(ctx context.Context, opts Options) (*Env, error) {
 	e.GatewayURL = demoURL
 	reg := metrics.New()
 	e.Client, err = temporalclient.Dial(ctx, temporalclient.Config{HostPort: srv.FrontendAddress(), Namespace: srv.Namespace(),
-		Logger: logger, Metrics: reg.SDKHandler()})
+		Logger: logger, Metrics: reg.SDKHandler(), Tracing: opts.Tracing})
 	if err != nil {
 		e.Stop()
 		return nil, err
 	}
 	e.closer.Add(e.Client.Close)
-	if e.ToolsClient, err = stack.ToolsClient(e.Client, stack.DefaultToolsNamespace, logger); err != nil {
+	if e.ToolsClient, err = stack.ToolsClient(e.Client, stack.DefaultToolsNamespace, logger, opts.Tracing); err != nil {
 		e.Stop()
 		return nil, err
 	}
@@ -180,7 +184,7 @@ func Start(ctx context.Context, opts Options) (*Env, error) {
 		e.Worker, err = stack.StartWorker(ctx, e.Client, stack.WorkerConfig{
 			AppDatabase: appDB, Sandbox: sandbox, GatewayBaseURL: demoURL, StopTimeout: 2 * time.Second,
 			Namespace: srv.Namespace(), ToolsNamespace: stack.DefaultToolsNamespace, DecisionKeys: keys,
-			Notifier: opts.Notify, Callbacks: callbacks,
+			Notifier: opts.Notify, Callbacks: callbacks, Tracing: opts.Tracing,
 		}, logger)
 		if err != nil {
 			e.Stop()
@@ -191,7 +195,7 @@ func Start(ctx context.Context, opts Options) (*Env, error) {
 	if !opts.NoMCP {
 		e.MCP, err = stack.NewMCP(e.Client, srv.Namespace(), stack.MCPConfig{
 			UIBaseURL: srv.UIURL(), Actor: "tester", SeparationOfDuties: opts.SeparationOfDuties, Auth: opts.Auth, Metrics: reg,
-			ToolsNamespace: stack.DefaultToolsNamespace, DecisionKeys: keys, LinkKeys: DecisionKeys(),
+			ToolsNamespace: stack.DefaultToolsNamespace, DecisionKeys: keys, LinkKeys: DecisionKeys(), Tracing: opts.Tracing,
 		}, logger)
 		if err != nil {
 			e.Stop()
