@@ -1,19 +1,36 @@
 package mcpserver
 
 import (
+	"context"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // BenchmarkGuardedMessage measures one message through the HTTP transport, every guard in
 // place, with auth on (the scope guard reads the message too) and off: a subscription the
-// guards refuse, and calls mcp-go serves, one of them with 100 KiB of arguments.
+// guards refuse, and calls mcp-go serves, one of them with 100 KiB of arguments. The
+// traced case has tracing on (every span sampled, none exported): the cost of the span
+// around each request; the others are tracing off, which must cost nothing.
 func BenchmarkGuardedMessage(b *testing.B) {
 	const key = "bench-key"
-	for _, auth := range []*AuthConfig{{APIKeys: []APIKey{{Name: "bench", SHA256: hashKey(key), Scopes: AllScopes}}}, nil} {
-		s, err := New(Config{Logger: quiet(), Auth: auth})
+	tp := sdktrace.NewTracerProvider()
+	b.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
+	for _, cfg := range []struct {
+		name string
+		auth *AuthConfig
+		tp   trace.TracerProvider
+	}{
+		{"auth", &AuthConfig{APIKeys: []APIKey{{Name: "bench", SHA256: hashKey(key), Scopes: AllScopes}}}, nil},
+		{"no-auth", nil, nil},
+		{"no-auth-traced", nil, tp},
+	} {
+		auth := cfg.auth
+		s, err := New(Config{Logger: quiet(), Auth: auth, Tracing: cfg.tp})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -36,10 +53,7 @@ func BenchmarkGuardedMessage(b *testing.B) {
 		if sid == "" {
 			b.Fatal("initialize gave no session")
 		}
-		name := "auth"
-		if auth == nil {
-			name = "no-auth"
-		}
+		name := cfg.name
 		for _, c := range []struct{ name, body, want string }{
 			{"subscribe-refused", `{"jsonrpc":"2.0","id":1,"method":"resources/subscribe","params":{"uri":"db://users/1"}}`, `"code":-32602`},
 			{"tools-call", `{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"no_such_tool","arguments":{"a":1}}}`, `"code":-32602`},
