@@ -1,7 +1,11 @@
 package tracing
 
 import (
+	"io"
 	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -51,5 +55,38 @@ func TestSetupRefusesWhatItCannotExport(t *testing.T) {
 	t.Setenv("OTEL_TRACES_EXPORTER", "zipkin")
 	if _, _, err := Setup(t.Context(), nil); err == nil {
 		t.Fatal("OTEL_TRACES_EXPORTER=zipkin was accepted")
+	}
+}
+
+// TestSetupExportsToTheConfiguredEndpoint: with OTEL_EXPORTER_OTLP_ENDPOINT set, the
+// spans reach an OTLP/HTTP receiver there as protobuf, sent at the latest on shutdown.
+func TestSetupExportsToTheConfiguredEndpoint(t *testing.T) {
+	got := make(chan string, 10)
+	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		got <- r.Method + " " + r.URL.Path + " " + r.Header.Get("Content-Type") + " " + strconv.Itoa(len(body))
+	}))
+	defer receiver.Close()
+	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.URL)
+	t.Setenv("OTEL_TRACES_EXPORTER", "")
+	t.Setenv("OTEL_SDK_DISABLED", "")
+	t.Setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "")
+	t.Setenv("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "")
+	tp, shutdown, err := Setup(t.Context(), nil)
+	if err != nil || tp == nil {
+		t.Fatalf("Setup = %v, %v", tp, err)
+	}
+	_, span := tp.Tracer(ScopeName).Start(t.Context(), "tools/call start_workflow")
+	span.End()
+	if err := shutdown(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case req := <-got:
+		if !strings.HasPrefix(req, "POST /v1/traces application/x-protobuf ") || strings.HasSuffix(req, " 0") {
+			t.Fatalf("the receiver got %q", req)
+		}
+	default:
+		t.Fatal("the receiver got nothing")
 	}
 }
