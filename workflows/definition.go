@@ -2,6 +2,7 @@ package workflows
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -41,6 +42,9 @@ type Definition struct {
 	// Outputs are the run's named outputs (templates), shown in its record: each is set
 	// once every step it names has run.
 	Outputs map[string]string `yaml:"outputs,omitempty" json:"outputs,omitempty"`
+	// Schedules start runs of the process by themselves, on Temporal Schedules that the
+	// server loading the definition keeps equal to them.
+	Schedules []ScheduleDef `yaml:"schedules,omitempty" json:"schedules,omitempty"`
 }
 
 // Statement is a named, parameterized SQL statement (":name" placeholders).
@@ -265,6 +269,9 @@ type DefinitionRules struct {
 	// AnyService accepts any service name (a worker checking a run's definition does not
 	// know the services the server that loaded it was configured with).
 	AnyService bool
+	// AnyTimezone leaves schedules' time zones unchecked: a worker checking a run's
+	// definition starts no schedule, and its zone database may differ from the server's.
+	AnyTimezone bool
 }
 
 var (
@@ -380,7 +387,7 @@ var declarationFields = func() map[string][]string {
 	for _, t := range []reflect.Type{reflect.TypeFor[Definition](), reflect.TypeFor[StepDef](), reflect.TypeFor[ActionDef](),
 		reflect.TypeFor[CallStep](), reflect.TypeFor[SQLStep](), reflect.TypeFor[FileStep](), reflect.TypeFor[BuiltinStep](),
 		reflect.TypeFor[ApprovalStep](), reflect.TypeFor[InputRule](), reflect.TypeFor[ChangesStep](), reflect.TypeFor[Escalation](), reflect.TypeFor[Compensation](), reflect.TypeFor[RetryPolicy](),
-		reflect.TypeFor[Statement](), reflect.TypeFor[WaitStep](), reflect.TypeFor[FailStep]()} {
+		reflect.TypeFor[Statement](), reflect.TypeFor[WaitStep](), reflect.TypeFor[FailStep](), reflect.TypeFor[ScheduleDef]()} {
 		var fields []string
 		for f := range t.Fields() {
 			fields = append(fields, strings.Split(f.Tag.Get("yaml"), ",")[0])
@@ -536,6 +543,43 @@ func (c *checker) check(d Definition) {
 	refs.templates([]any{"details"}, d.Details)
 	if strings.TrimSpace(d.Summary) == "" {
 		c.at([]any{"summary"}, "summary is empty; allowed: a template such as \"Refund {{params.amount_cents}} on {{params.order_id}}\"")
+	}
+	c.checkSchedules(d)
+}
+
+// checkSchedules checks each schedule (ScheduleDef.Problems), its time zone and its params
+// against the parameter schema, each problem at its own field.
+func (c *checker) checkSchedules(d Definition) {
+	var schema *ParamSchema
+	if len(d.Schedules) > 0 {
+		schema, _ = CompileParams(d) // a schema that does not compile is reported already
+	}
+	seen := map[string]bool{}
+	for i, s := range d.Schedules {
+		path := []any{"schedules", i}
+		for _, p := range s.Problems() {
+			c.at(append(slices.Clone(path), p.Field), "%s", p.Error())
+		}
+		if seen[s.Name] {
+			c.at(append(slices.Clone(path), "name"), "name: schedule %q is declared twice; allowed: one schedule per name", s.Name)
+		}
+		seen[s.Name] = true
+		if !c.rules.AnyTimezone {
+			if p := CheckTimezone(s.Timezone); p != nil {
+				c.at(append(slices.Clone(path), "timezone"), "%s", p.Error())
+			}
+		}
+		if schema != nil {
+			raw, err := json.Marshal(jsonValue(s.Params))
+			if err == nil && s.Params == nil {
+				raw = []byte("{}")
+			}
+			if err != nil {
+				c.at(append(slices.Clone(path), "params"), "params: %v", err)
+			} else if _, err := schema.Check(raw); err != nil {
+				c.at(append(slices.Clone(path), "params"), "params of schedule %q: %v", s.Name, err)
+			}
+		}
 	}
 }
 

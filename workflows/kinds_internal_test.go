@@ -55,6 +55,7 @@ func TestEditorSchemaFollowsTheKindRegistry(t *testing.T) {
 		"file": reflect.TypeFor[FileStep](), "builtin": reflect.TypeFor[BuiltinStep](),
 		"approval": reflect.TypeFor[ApprovalStep](), "step": reflect.TypeFor[StepDef](),
 		"action": reflect.TypeFor[ActionDef](), "fail": reflect.TypeFor[FailStep](), "wait": reflect.TypeFor[WaitStep](),
+		"schedule": reflect.TypeFor[ScheduleDef](),
 	}
 	for _, k := range actKinds {
 		if declarations[k.name] == nil {

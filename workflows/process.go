@@ -107,7 +107,7 @@ func (s ProcessSource) Check() error {
 	if err, ok := checked.get(s.Hash); ok {
 		return err
 	}
-	_, err := ParseDefinition(s.Name+".yaml", []byte(s.Source), DefinitionRules{AnyService: true})
+	_, err := ParseDefinition(s.Name+".yaml", []byte(s.Source), DefinitionRules{AnyService: true, AnyTimezone: true})
 	checked.put(s.Hash, err)
 	return err
 }
