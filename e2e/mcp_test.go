@@ -43,8 +43,8 @@ func TestMCPListsToolsResourcesAndPrompts(t *testing.T) {
 				}
 			}
 			slices.Sort(names)
-			want := []string{"advance_workflow", "call_service", "cancel_workflow", "describe_process", "execute_query", "get_workflow_status",
-				"list_files", "list_workflows", "parse_file", "search_table", "send_event", "start_workflow", "test_process", "validate_process"}
+			want := []string{"advance_workflow", "call_service", "cancel_workflow", "create_schedule", "delete_schedule", "describe_process", "execute_query", "get_workflow_status",
+				"list_files", "list_schedules", "list_workflows", "parse_file", "pause_schedule", "search_table", "send_event", "start_workflow", "test_process", "trigger_schedule", "unpause_schedule", "validate_process"}
 			if !slices.Equal(names, want) {
 				t.Errorf("tools = %v, want %v", names, want)
 			}

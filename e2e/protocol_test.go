@@ -37,6 +37,12 @@ func TestMCPToolAnnotationsAreTrue(t *testing.T) {
 		"send_event":          {false, false, false, true},
 		"validate_process":    {true, false, true, false},
 		"test_process":        {true, false, true, false},
+		"list_schedules":      {true, false, true, false},
+		"create_schedule":     {false, false, false, true},
+		"pause_schedule":      {false, false, true, false},
+		"unpause_schedule":    {false, false, true, false},
+		"trigger_schedule":    {false, false, false, true},
+		"delete_schedule":     {false, true, true, false},
 	}
 	cs := connectHTTP(t, testenv.Shared(t).MCPURL)
 	tools, err := cs.ListTools(context.Background(), nil)

@@ -234,6 +234,7 @@ func New(cfg Config) (*Server, error) {
 	s.addProcesses() // the workflow tools, describe_process and process:// resources
 	s.addDataTools()
 	s.addProcessProofTools()
+	s.addScheduleTools()
 	s.addListFiles()
 	s.addResources()
 	s.addInbox()

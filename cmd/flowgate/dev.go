@@ -259,6 +259,10 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		if err != nil {
 			return usageError{err}
 		}
+		if len(pf.List()) > 0 {
+			// The server that loads the definitions keeps their schedules in Temporal.
+			m.KeepSchedules(ctx)
+		}
 		h, err := m.ListenHTTP(*mcpAddr)
 		if err != nil {
 			return err

@@ -19,6 +19,9 @@ import (
 	"strings"
 	"syscall"
 	"time"
+	// Schedules' time zones are checked at load, and the embedded Temporal reads them:
+	// the zone database travels in the binary for hosts (and images) without one.
+	_ "time/tzdata"
 
 	"go.opentelemetry.io/otel/trace"
 

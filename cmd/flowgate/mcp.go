@@ -100,7 +100,12 @@ func runMCP(ctx context.Context, args []string, stderr io.Writer) error {
 		return usageError{err}
 	}
 	if *transport == "stdio" {
+		// A stdio server is one person's client process: it leaves the schedules to the
+		// HTTP servers, so one started without --processes deletes none.
 		return m.ServeStdio(ctx, os.Stdin, os.Stdout)
+	}
+	if len(pf.List()) > 0 {
+		m.KeepSchedules(ctx)
 	}
 	h, err := m.ListenHTTP(*addr)
 	if err != nil {
