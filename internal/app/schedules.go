@@ -302,6 +302,9 @@ type ScheduleView struct {
 	// Recent are the workflow ids of the latest runs it started, oldest first.
 	Recent  []string `json:"recent_runs,omitempty"`
 	Actions int      `json:"runs_started"`
+	// Definition is the definition its next run carries: the one loaded when the schedule
+	// was last reconciled.
+	Definition *workflows.ProcessRef `json:"definition,omitempty"`
 }
 
 // ListSchedules lists Flowgate's schedules, as Temporal holds them now. It needs admin.
@@ -364,6 +367,12 @@ func scheduleView(id string, d *client.ScheduleDescription) ScheduleView {
 			parts = append(parts, "("+sp.TimeZoneName+")")
 		}
 		v.Spec = strings.Join(parts, " ")
+	}
+	if a, ok := d.Schedule.Action.(*client.ScheduleWorkflowAction); ok && len(a.Args) == 1 {
+		var in workflows.ProcessInput
+		if p, ok := a.Args[0].(*commonpb.Payload); ok && converter.GetDefaultDataConverter().FromPayload(p, &in) == nil {
+			v.Definition = &workflows.ProcessRef{Name: in.Process.Name, Version: in.Process.Version, Hash: in.Process.Hash}
+		}
 	}
 	for _, a := range d.Info.RecentActions {
 		if a.StartWorkflowResult != nil {
