@@ -383,22 +383,37 @@ func getJSON(ctx context.Context, c *http.Client, u string, v any) error {
 	return json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(v)
 }
 
-// requiredScope is the scope a JSON-RPC request needs; "" means any authenticated caller.
-// A message whose params do not decode needs the scope of what did decode: a tools/call
-// that names no tool is refused to all but admins.
-func requiredScope(m *message) string {
-	switch m.Method {
-	case "tools/call":
-		p, _ := m.paramsOf()
-		action := ""
-		if p.Name == "advance_workflow" { // the one tool whose scope depends on an argument
+// requiredScopes are the scopes a JSON-RPC request needs, any one of them; none means any
+// authenticated caller. A message whose params do not decode needs the scope of what did
+// decode: a tools/call that names no tool is refused to all but admins.
+func requiredScopes(m *message) []string {
+	if m.Method == "tools/call" {
+		if p, _ := m.paramsOf(); p.Name == "advance_workflow" {
+			// The one tool whose scope depends on an argument: the typed API says what each
+			// action needs (approve to decide, write to continue, admin to reassign any gate).
 			var args struct {
 				Action string `json:"action"`
 			}
 			_ = json.Unmarshal(p.Arguments, &args)
-			action = args.Action
+			if need := (app.Decision{Action: workflows.Action(args.Action)}).NeededScopes(); len(need) > 0 {
+				return need
+			}
+			return []string{ScopeApprove}
 		}
-		return toolScope(p.Name, action)
+	}
+	if need := requiredScope(m); need != "" {
+		return []string{need}
+	}
+	return nil
+}
+
+// requiredScope is the one scope a JSON-RPC request other than advance_workflow needs; ""
+// means any authenticated caller.
+func requiredScope(m *message) string {
+	switch m.Method {
+	case "tools/call":
+		p, _ := m.paramsOf()
+		return toolScope(p.Name)
 	case "resources/read":
 		if p, _ := m.paramsOf(); strings.HasPrefix(p.URI, "admin://") {
 			return ScopeAdmin
@@ -412,17 +427,14 @@ func requiredScope(m *message) string {
 	return ""
 }
 
-// toolScope is the scope a tool call needs.
-func toolScope(tool, action string) string {
+// toolScope is the scope a tool call needs (advance_workflow: requiredScopes).
+func toolScope(tool string) string {
 	switch tool {
 	case "get_workflow_status", "list_workflows", "search_table", "parse_file", "list_files", "describe_process", taskResultTool:
 		return ScopeRead
 	case "start_workflow", "cancel_workflow", "call_service":
 		return ScopeWrite
 	case "advance_workflow":
-		if action == "continue" {
-			return ScopeWrite
-		}
 		return ScopeApprove
 	case "execute_query", "validate_process", "test_process":
 		return ScopeAdmin
@@ -478,12 +490,16 @@ func (s *Server) checkScope(in *inbound) *reply {
 	if !ok || in.msg == nil || in.msg.kind != object {
 		return nil // batches and garbage need no scope: they are refused as such
 	}
-	need := requiredScope(in.msg)
-	if need == "" || slices.Contains(id.Scopes, need) {
+	need := requiredScopes(in.msg)
+	if len(need) == 0 || slices.ContainsFunc(need, func(sc string) bool { return slices.Contains(id.Scopes, sc) }) {
 		return nil
 	}
-	return s.authRefusal(&authError{status: http.StatusForbidden, code: "insufficient_scope", scope: need,
-		msg: fmt.Sprintf("%s needs scope %q; %s has %s", describeCall(in.msg), need, clipEcho(id.Subject, maxEcho), strings.Join(id.Scopes, " "))}, in.http)
+	quoted := make([]string, len(need))
+	for i, sc := range need {
+		quoted[i] = strconv.Quote(sc)
+	}
+	return s.authRefusal(&authError{status: http.StatusForbidden, code: "insufficient_scope", scope: strings.Join(need, " "),
+		msg: fmt.Sprintf("%s needs scope %s; %s has %s", describeCall(in.msg), strings.Join(quoted, " or "), clipEcho(id.Subject, maxEcho), strings.Join(id.Scopes, " "))}, in.http)
 }
 
 // authRefusal is the answer to a request refused for its credentials or scope, with the
@@ -562,4 +578,15 @@ func (s *Server) protectedResourceMetadata(w http.ResponseWriter, _ *http.Reques
 	}
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(meta)
+}
+
+// canAdvance tells whether holding scope lets a caller take some action of
+// advance_workflow: whoever can is shown the tool.
+func canAdvance(scope string) bool {
+	for _, a := range workflows.Actions {
+		if slices.Contains((app.Decision{Action: a}).NeededScopes(), scope) {
+			return true
+		}
+	}
+	return false
 }

@@ -271,8 +271,8 @@ func visibleTools(ctx context.Context, tools []mcp.Tool) []mcp.Tool {
 	}
 	out := tools[:0:0]
 	for _, t := range tools {
-		if need := toolScope(t.Name, ""); need == "" || slices.Contains(id.Scopes, need) ||
-			(t.Name == "advance_workflow" && slices.Contains(id.Scopes, ScopeWrite)) {
+		if need := toolScope(t.Name); need == "" || slices.Contains(id.Scopes, need) ||
+			(t.Name == "advance_workflow" && slices.ContainsFunc(id.Scopes, canAdvance)) {
 			out = append(out, t)
 		}
 	}

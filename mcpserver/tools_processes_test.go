@@ -140,8 +140,8 @@ func TestProcessProofToolsNeedAdmin(t *testing.T) {
 		if !res.IsError || !strings.Contains(resultText(res), tool+" needs the admin scope, which rita does not hold") {
 			t.Errorf("%s as rita: %q", tool, resultText(res))
 		}
-		if toolScope(tool, "") != ScopeAdmin {
-			t.Errorf("%s needs %q at the HTTP layer", tool, toolScope(tool, ""))
+		if toolScope(tool) != ScopeAdmin {
+			t.Errorf("%s needs %q at the HTTP layer", tool, toolScope(tool))
 		}
 		ann := s.mcp.GetTool(tool).Tool.Annotations
 		if !*ann.ReadOnlyHint || *ann.DestructiveHint || !*ann.IdempotentHint || *ann.OpenWorldHint {
