@@ -19,6 +19,7 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
 	// Schedules' time zones are checked at load, and the embedded Temporal reads them:
 	// the zone database travels in the binary for hosts (and images) without one.
 	_ "time/tzdata"
@@ -112,8 +113,9 @@ const version = "0.1.0"
 // usageError is a bad flag or argument: exit code 2.
 type usageError struct{ error }
 
-// parseFlags parses a subcommand's flags, turning problems into one clear line.
-func parseFlags(fs *flag.FlagSet, args []string, stderr io.Writer) error {
+// parseArgs parses a subcommand's flags, leaving its other arguments in fs.Args(): -h
+// prints the flags, and a problem becomes one clear line.
+func parseArgs(fs *flag.FlagSet, args []string, stderr io.Writer) error {
 	fs.SetOutput(io.Discard)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -122,6 +124,14 @@ func parseFlags(fs *flag.FlagSet, args []string, stderr io.Writer) error {
 			return err
 		}
 		return usageError{fmt.Errorf("%v (run with -h for the flags)", err)}
+	}
+	return nil
+}
+
+// parseFlags parses a subcommand's flags, turning problems into one clear line.
+func parseFlags(fs *flag.FlagSet, args []string, stderr io.Writer) error {
+	if err := parseArgs(fs, args, stderr); err != nil {
+		return err
 	}
 	if fs.NArg() > 0 {
 		return usageError{fmt.Errorf("unexpected argument %q (run with -h for the flags)", fs.Arg(0))}
@@ -145,14 +155,8 @@ func commandFlags(name, synopsis string) *flag.FlagSet {
 func parseInterspersed(fs *flag.FlagSet, args []string, stderr io.Writer) ([]string, error) {
 	var pos []string
 	for {
-		fs.SetOutput(io.Discard)
-		if err := fs.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				fs.SetOutput(stderr)
-				fs.Usage()
-				return nil, err
-			}
-			return nil, usageError{fmt.Errorf("%v (run with -h for the flags)", err)}
+		if err := parseArgs(fs, args, stderr); err != nil {
+			return nil, err
 		}
 		rest := fs.Args()
 		if consumed := len(args) - len(rest); consumed > 0 && args[consumed-1] == "--" {

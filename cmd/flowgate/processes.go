@@ -44,14 +44,8 @@ func runProcesses(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	}
 	fs := flag.NewFlagSet("processes validate", flag.ContinueOnError)
 	services := fs.String("services", envOr("FLOWGATE_SERVICES", ""), "the gateway services call steps may name, as given to flowgate worker (env FLOWGATE_SERVICES; default: the demo services)")
-	fs.SetOutput(io.Discard)
-	if err := fs.Parse(args[1:]); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fs.SetOutput(stderr)
-			fs.Usage()
-			return err
-		}
-		return usageError{fmt.Errorf("%v (run with -h for the flags)", err)}
+	if err := parseArgs(fs, args[1:], stderr); err != nil {
+		return err
 	}
 	if fs.NArg() == 0 {
 		return usageError{errors.New("name the definition files or folders to validate")}
@@ -122,14 +116,8 @@ func testProcesses(args []string, stdout, stderr io.Writer) error {
 	cover := fs.Bool("cover", false, "list per definition the steps, when branches, gates and compensations no case reached")
 	replay := fs.String("replay", "", "replay every history JSON in this folder (or this file) against this build, as `flowgate processes history` or the web UI downloads them, and say which would break")
 	initName := fs.String("init", "", "write a starter NAME.test.yaml beside the definition NAME (a file, or a name in the folders given): a case per gate to approve, reject and time out")
-	fs.SetOutput(io.Discard)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fs.SetOutput(stderr)
-			fs.Usage()
-			return err
-		}
-		return usageError{fmt.Errorf("%v (run with -h for the flags)", err)}
+	if err := parseArgs(fs, args, stderr); err != nil {
+		return err
 	}
 	if *initName != "" {
 		return initTest(*initName, fs.Args(), stdout)
@@ -188,14 +176,8 @@ func processHistory(ctx context.Context, args []string, stdout, stderr io.Writer
 	address := fs.String("temporal-address", "", "Temporal frontend host:port (default: TEMPORAL_ADDRESS, the profile file, or 127.0.0.1:7233)")
 	namespace := fs.String("namespace", "", "Temporal namespace (default: TEMPORAL_NAMESPACE or default)")
 	runID := fs.String("run-id", "", "the Temporal run of the workflow (default: its latest, after any continue-as-new)")
-	fs.SetOutput(io.Discard)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fs.SetOutput(stderr)
-			fs.Usage()
-			return err
-		}
-		return usageError{fmt.Errorf("%v (run with -h for the flags)", err)}
+	if err := parseArgs(fs, args, stderr); err != nil {
+		return err
 	}
 	if fs.NArg() != 1 {
 		return usageError{errors.New("name one run: flowgate processes history RUN_ID > FILE.json")}
