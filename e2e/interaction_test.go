@@ -17,18 +17,21 @@ import (
 )
 
 // TestAdvanceAsksThePersonToConfirm connects clients that support elicitation: one whose
-// person declines, one whose person confirms. A declined approval is not sent.
+// person declines, one whose person confirms. A declined approval is not sent. The gate
+// asks an approve for its change ticket, so the person is asked for it in the same form,
+// and the ticket they give is the one recorded, though the agent gave none.
 func TestAdvanceAsksThePersonToConfirm(t *testing.T) {
 	env := testenv.Shared(t)
-	var asked atomic.Value
+	var asked, schema atomic.Value
 	connect := func(answer bool) *mcp.ClientSession {
 		c := mcp.NewClient(&mcp.Implementation{Name: "elicit", Version: "1"}, &mcp.ClientOptions{
 			ElicitationHandler: func(ctx context.Context, req *mcp.ElicitRequest) (*mcp.ElicitResult, error) {
 				asked.Store(req.Params.Message)
+				schema.Store(fmt.Sprint(req.Params.RequestedSchema))
 				if !answer {
 					return &mcp.ElicitResult{Action: "decline"}, nil
 				}
-				return &mcp.ElicitResult{Action: "accept", Content: map[string]any{"confirm": true}}, nil
+				return &mcp.ElicitResult{Action: "accept", Content: map[string]any{"confirm": true, "change_ticket": "CHG-77"}}, nil
 			},
 		})
 		cs, err := c.Connect(context.Background(), &mcp.StreamableClientTransport{Endpoint: env.MCPURL}, nil)
@@ -58,8 +61,20 @@ func TestAdvanceAsksThePersonToConfirm(t *testing.T) {
 		t.Fatalf("a declined approval reached the workflow: %s", v.Status)
 	}
 	var adv mcpserver.StatusResult
-	callTool(t, yes, "advance_workflow", map[string]any{"workflow_id": s.WorkflowID, "action": "approve", "step": "approval", "inputs": changeTicket}).decode(t, &adv)
+	callTool(t, yes, "advance_workflow", map[string]any{"workflow_id": s.WorkflowID, "action": "approve", "step": "approval"}).decode(t, &adv)
+	if got, _ := schema.Load().(string); !strings.Contains(got, "change_ticket") {
+		t.Errorf("the person was not asked for the change ticket: %s", got)
+	}
 	testenv.WaitForStatus(t, env.Client, s.WorkflowID, workflows.StatusCompleted)
+	st, err := testenv.Details(context.Background(), env.Client, s.WorkflowID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, step := range st.Steps {
+		if step.Name == "approval" && step.Output != "approved with change_ticket=CHG-77" {
+			t.Errorf("approval = %+v, want the ticket the person gave", step)
+		}
+	}
 }
 
 // TestLongCallsReportProgress holds a tool call while no worker runs, then starts one:

@@ -603,17 +603,22 @@ func (s *Server) askAtGate(ctx context.Context, t taskView) {
 			actions = append(actions, string(a)) // a person asked to decide is offered decisions
 		}
 	}
+	props := map[string]any{
+		"action":  map[string]any{"type": "string", "enum": actions, "title": "Decision"},
+		"comment": map[string]any{"type": "string", "title": "Comment", "maxLength": MaxCommentLength},
+	}
+	// A gate that asks an approve for inputs asks the person for them in the same form
+	// (an approve without the required ones is refused by the gate, naming them).
+	inputs, _ := w.Inputs["properties"].(map[string]any)
+	for name, v := range inputs {
+		if prop, ok := v.(map[string]any); ok && props[name] == nil {
+			props[name] = elicitable(prop, nil)
+		}
+	}
 	res, err := s.mcp.RequestElicitation(ctx, mcp.ElicitationRequest{Params: mcp.ElicitationParams{
-		Meta:    mcp.WithRelatedTask(t.task.TaskId),
-		Message: fmt.Sprintf("%s waits at %s: %s. Decide as %s.", t.task.TaskId, w.Step, describeStatus(t.run), s.actor(ctx)),
-		RequestedSchema: map[string]any{
-			"type": "object",
-			"properties": map[string]any{
-				"action":  map[string]any{"type": "string", "enum": actions, "title": "Decision"},
-				"comment": map[string]any{"type": "string", "title": "Comment", "maxLength": MaxCommentLength},
-			},
-			"required": []string{"action"},
-		},
+		Meta:            mcp.WithRelatedTask(t.task.TaskId),
+		Message:         fmt.Sprintf("%s waits at %s: %s. Decide as %s.", t.task.TaskId, w.Step, describeStatus(t.run), s.actor(ctx)),
+		RequestedSchema: map[string]any{"type": "object", "properties": props, "required": []string{"action"}},
 	}})
 	if err != nil || res == nil || res.Action != mcp.ElicitationResponseActionAccept {
 		s.cfg.Logger.Info("the person was asked at a task's gate and did not decide", "workflow_id", t.task.TaskId, "error", err)
@@ -622,7 +627,18 @@ func (s *Server) askAtGate(ctx context.Context, t taskView) {
 	content, _ := res.Content.(map[string]any)
 	action, _ := content["action"].(string)
 	comment, _ := content["comment"].(string)
-	out, err := s.advance(ctx, mcp.CallToolRequest{}, AdvanceArgs{WorkflowID: t.task.TaskId, Action: action, Step: w.Step, Comment: comment}, false)
+	args := AdvanceArgs{WorkflowID: t.task.TaskId, Action: action, Step: w.Step, Comment: comment}
+	if action == string(workflows.ActionApprove) {
+		for name := range inputs {
+			if v, ok := content[name]; ok {
+				if args.Inputs == nil {
+					args.Inputs = map[string]any{}
+				}
+				args.Inputs[name] = v
+			}
+		}
+	}
+	out, err := s.advance(ctx, mcp.CallToolRequest{}, args, false)
 	if err != nil || out.IsError {
 		s.cfg.Logger.Info("a decision given through a task was refused", "workflow_id", t.task.TaskId, "actor", s.actor(ctx), "why", resultText(out))
 	}

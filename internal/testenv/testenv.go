@@ -338,6 +338,16 @@ func Status(ctx context.Context, c client.Client, id string) (workflows.StatusVi
 	return v, resp.Get(&v)
 }
 
+// Details queries a workflow's full record.
+func Details(ctx context.Context, c client.Client, id string) (workflows.State, error) {
+	var st workflows.State
+	resp, err := c.QueryWorkflow(ctx, id, "", workflows.QueryDetails)
+	if err != nil {
+		return st, err
+	}
+	return st, resp.Get(&st)
+}
+
 // WaitForStatus waits until the workflow reports the status.
 func WaitForStatus(t testing.TB, c client.Client, id string, want workflows.Status) workflows.StatusView {
 	t.Helper()
