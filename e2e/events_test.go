@@ -112,6 +112,7 @@ func TestSendEventNeedsTheWaitsScope(t *testing.T) {
 	if e := st.Events("event_received"); len(e) != 1 || e[0].Actor != "ci-bot" {
 		t.Errorf("event_received = %+v", e)
 	}
+	saveHistory(t, env.Client, id, "event_wait_sent")
 	if _, err := ci.call("send_event", good); err == nil || !strings.Contains(err.Error(), "has already ended") {
 		t.Errorf("an event after the run ended: %v", err)
 	}
@@ -204,6 +205,7 @@ func TestADeploymentWaitsForACallbackFiredByCI(t *testing.T) {
 	if e := st.Events("event_received"); len(e) != 1 || e[0].Actor != "callback" {
 		t.Errorf("event_received = %+v", e)
 	}
+	saveHistory(t, env.Client, id, "ci_deployment_called_back")
 	if code, a := postCallback(t, http.MethodPost, url, good); code != http.StatusGone || !strings.Contains(a.Error, "has already ended") {
 		t.Errorf("the report after the run ended: %d %+v", code, a)
 	}
@@ -223,4 +225,25 @@ func decodeCallback(url string) (string, string, error) {
 	}
 	err = json.Unmarshal(raw, &c)
 	return c.S, c.W, err
+}
+
+// TestAnEventWaitThatTimesOutGoesOn: a wait for an event whose deadline passes with no
+// event, and whose on_timeout is continue, completes with output.timed_out true, and the
+// run goes on to the steps after it (its history is recorded for the replay tests).
+func TestAnEventWaitThatTimesOutGoesOn(t *testing.T) {
+	env := testenv.Shared(t)
+	src := strings.NewReplacer("deadline: 1h", "deadline: 2s\n      on_timeout: continue",
+		`version: "{{steps.wait_ci.output.payload.commit}}"`, `version: "timed-out-{{steps.wait_ci.output.timed_out}}"`).Replace(ciWaitProcess)
+	id := startProcess(t, env.Client, writeProcess(t, "ci_wait", src), `{"commit": "abcdef1"}`, workflows.Request{RequestedBy: "dave"})
+	st, err := result(t, env.Client, id)
+	if err != nil || st.Status != workflows.StatusCompleted {
+		t.Fatalf("ended %s: %v", st.Status, err)
+	}
+	if w := stepOf(st, "wait_ci"); w.Status != workflows.StepCompleted || !strings.Contains(w.Output, "no event ci_passed within 2s") {
+		t.Errorf("wait_ci = %+v", w)
+	}
+	if got := env.Backends.Deployed("ci", "dev"); got != "timed-out-true" {
+		t.Errorf("the step after the wait deployed %q, want steps.wait_ci.output.timed_out (true)", got)
+	}
+	saveHistory(t, env.Client, id, "event_wait_timed_out")
 }

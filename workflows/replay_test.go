@@ -45,6 +45,7 @@ var recordedLifecycles = []string{
 	"refund_approval_approved", "refund_approval_undone",
 	"refund_approval_revised", "refund_approval_withdrawn",
 	"vendor_access_revoked", "vendor_access_stopped",
+	"event_wait_sent", "ci_deployment_called_back", "event_wait_timed_out",
 }
 
 var historyName = regexp.MustCompile(`^(.+?)(?:_v(\d+))?\.json$`)
