@@ -167,6 +167,9 @@ type ApprovalStep struct {
 	RejectNeedsReason bool `yaml:"reject_needs_reason,omitempty" json:"reject_needs_reason,omitempty"`
 	// Changes lets approvers send the run back to its requester with what to change.
 	Changes *ChangesStep `yaml:"changes,omitempty" json:"changes,omitempty"`
+	// OrEvent lets an event end the gate as an approve would, whichever comes first
+	// (firstof.go); the gate's deadline is the event's.
+	OrEvent *GateEvent `yaml:"or_event,omitempty" json:"or_event,omitempty"`
 }
 
 // Escalation is the second group a gate opens to when its first deadline passes.
@@ -473,10 +476,8 @@ func (c *checker) check(d Definition) {
 	env := c.celEnv()
 	c.env = env
 	c.events = map[string]bool{}
-	for _, s := range d.Steps {
-		if s.Wait != nil && s.Wait.Event != "" {
-			c.events[s.Name] = true
-		}
+	for _, name := range orEventSteps(d) {
+		c.events[name] = true
 	}
 	seen := map[string]int{}
 	for i, s := range d.Steps {
@@ -508,6 +509,7 @@ func (c *checker) check(d Definition) {
 		if s.Approval != nil {
 			c.checkApproval(append(path, "approval"), *s.Approval)
 			c.checkInputs(append(path, "approval"), *s.Approval)
+			c.checkOrEvent(append(path, "approval"), *s.Approval)
 			c.checkChanges(append(path, "approval"), *s.Approval, params, d.ServiceParams())
 		}
 		if s.Wait != nil {

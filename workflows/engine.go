@@ -528,7 +528,9 @@ func (r *runner) details() string {
 	if t := r.timer; t != nil {
 		fmt.Fprintf(&b, "**Waiting** at `%s` until %s: a timer; the run goes on by itself then (cancel it to end it sooner).\n\n", t.step, t.until.Format(time.RFC3339))
 	}
-	if e := r.event; e != nil {
+	if e := r.event; e != nil && r.gate != nil {
+		fmt.Fprintf(&b, "\n\n**Or the event** `%s` ends the gate first: send it with send_event (scope %s) or through the step's callback URL; whichever comes first wins.\n\n", e.name, e.plan.scope)
+	} else if e != nil {
 		fmt.Fprintf(&b, "**Waiting for the event** `%s` at `%s` until %s: send it with send_event (scope %s) or through the step's callback URL; with none by then: %s.\n\n", e.name, e.step, e.deadline.Format(time.RFC3339), e.plan.scope, e.plan.onTimeout)
 	}
 	if r.extraDetails != "" {

@@ -253,6 +253,11 @@ func (r *runner) checkEvent(ctx workflow.Context, e EventRequest) error {
 	if r.got != nil {
 		return eventRefusal(ErrTypeEventNotYet, "an event on step %s is already being applied", ev.step)
 	}
+	if r.gate != nil && r.decision != nil {
+		// A gate with or_event: a decision came first; if the gate is still open after it
+		// (a quorum short, a reminder), the event may be sent again.
+		return eventRefusal(ErrTypeEventNotYet, "a decision on step %s is being applied first; if the step still waits after it, send the event again", ev.step)
+	}
 	if r.req.RequireSignedDecisions {
 		if r.verifier == nil {
 			return eventRefusal(ErrTypeEventForbidden, "this run accepts only signed events, and the worker has no decision keys to verify them (give it --decision-keys, the same file as the MCP server's)")

@@ -132,7 +132,7 @@ func (r *runner) awaitAt(ctx workflow.Context, name string, kind gateKind) (Adva
 func (r *runner) await(ctx workflow.Context, g *gate, remind time.Duration) (AdvanceRequest, bool, error) {
 	for {
 		d, ok, err := r.next(ctx, g, remind)
-		if err != nil || !ok {
+		if err != nil || !ok || d.Action == actionEvent {
 			return d, ok, err
 		}
 		if spec, _ := d.Action.Spec(); spec.Decides {
@@ -164,7 +164,8 @@ func (r *runner) next(ctx workflow.Context, g *gate, remind time.Duration) (Adva
 	// A decision wins over a full history; a run continues as new only with no handler
 	// in flight, so no update is left without its answer, and no notification in flight.
 	full := func() bool { return r.historyFull(ctx) && workflow.AllHandlersFinished(ctx) && r.notifying == 0 }
-	decided := func() bool { return r.decision != nil || full() }
+	// On a gate with or_event (firstof.go), the event ends the wait as a decision does.
+	decided := func() bool { return r.decision != nil || r.got != nil || full() }
 	left := g.deadline.Sub(workflow.Now(ctx))
 	if remind > 0 && left > remind {
 		ok, err := workflow.AwaitWithOptions(ctx, workflow.AwaitOptions{
@@ -173,6 +174,9 @@ func (r *runner) next(ctx workflow.Context, g *gate, remind time.Duration) (Adva
 		}, decided)
 		if err != nil {
 			return AdvanceRequest{}, false, err
+		}
+		if ok && r.decision == nil && r.got != nil {
+			return AdvanceRequest{Action: actionEvent}, true, nil
 		}
 		if ok && r.decision == nil {
 			return AdvanceRequest{}, false, errHistoryFull
@@ -191,6 +195,9 @@ func (r *runner) next(ctx workflow.Context, g *gate, remind time.Duration) (Adva
 		}, decided)
 		if err != nil || !ok {
 			return AdvanceRequest{}, false, err
+		}
+		if r.decision == nil && r.got != nil {
+			return AdvanceRequest{Action: actionEvent}, true, nil
 		}
 		if r.decision == nil {
 			return AdvanceRequest{}, false, errHistoryFull
@@ -276,6 +283,9 @@ func (r *runner) check(ctx workflow.Context, req AdvanceRequest) error {
 	}
 	if r.decision != nil {
 		return fmt.Errorf("a decision on step %s is already being applied", r.gate.step)
+	}
+	if r.got != nil {
+		return fmt.Errorf("the event %s reached step %s first and ends its gate; it takes no decision now", r.event.name, r.gate.step)
 	}
 	if req.Step != "" && req.Step != r.gate.step {
 		return fmt.Errorf("workflow waits at step %s, not %s; get the status again and decide on %s", r.gate.step, req.Step, r.gate.step)
@@ -363,6 +373,7 @@ func (r *runner) waiting() *Waiting {
 			}
 		}
 		w.ReasonOnReject = g.reasonOnReject
+		r.orEventWaiting(w)
 	}
 	return w
 }

@@ -52,6 +52,8 @@ type gatePlan struct {
 	inputs *inputsPlan
 	// changes say what a revision may change, nil when the gate allows none.
 	changes *changesPlan
+	// orEvent is the event that may end the gate first, nil when it takes none.
+	orEvent *eventPlan
 }
 
 // Compile makes the plan of d. Its errors name the step and field; a definition the
@@ -99,6 +101,11 @@ func Compile(d Definition) (*Plan, error) {
 			if ps.gate.changes = compileChanges(a.Changes, parse); ps.gate.changes != nil && p.params == nil {
 				if p.params, err = CompileParams(d); err != nil {
 					problems = append(problems, fmt.Errorf("parameters: %w", err))
+				}
+			}
+			if a.OrEvent != nil {
+				if ps.gate.orEvent, err = compileEvent(a.OrEvent.wait()); err != nil {
+					problems = append(problems, fmt.Errorf("step %s: approval.or_event: %w", s.Name, err))
 				}
 			}
 			if a.OnTimeout == "escalate" {

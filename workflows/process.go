@@ -193,13 +193,11 @@ func Process(ctx workflow.Context, in ProcessInput) (State, error) {
 		r.RunKeys = workflow.GetVersion(ctx, changeRunKeys, workflow.DefaultVersion, 1) == 1
 	}
 	r.summary = renderSummary(def, in.Params, r.state.WorkflowID, in.RequestedBy, r.CostLimited)
-	for _, s := range def.Steps {
-		if s.Wait != nil && s.Wait.Event != "" {
-			if r.eventSteps == nil {
-				r.eventSteps = map[string]bool{}
-			}
-			r.eventSteps[s.Name] = true
+	for _, name := range orEventSteps(def) {
+		if r.eventSteps == nil {
+			r.eventSteps = map[string]bool{}
 		}
+		r.eventSteps[name] = true
 	}
 	ip := &interpreter{r: r, plan: plan, params: pmap, outputs: outputs}
 	if def.Details != "" {
@@ -926,9 +924,10 @@ func (ip *interpreter) approval(ctx workflow.Context, i int, s planStep, res *Ga
 	}
 	for {
 		r.gate = g
+		ip.openOrEvent(s, g)
 		r.publish(ctx)
 		d, ok, err := r.await(ctx, g, remind)
-		r.gate = nil
+		r.gate, r.event = nil, nil
 		switch {
 		case errors.Is(err, errHistoryFull):
 			c, cerr := ip.resumeAt(ctx, i, g, wait, remind)
@@ -939,6 +938,9 @@ func (ip *interpreter) approval(ctx workflow.Context, i int, s planStep, res *Ga
 		case err != nil:
 			r.finishStep(ctx, s.Name, StepCancelled, "", "", "", "cancelled while waiting")
 			return err
+		case ok && d.Action == actionEvent:
+			ip.eventWon(ctx, s)
+			return nil
 		case !ok && g.kind == gateChanges:
 			r.timedOutAfter = wait
 			r.finishStep(ctx, s.Name, StepTimedOut, "", "", "", fmt.Sprintf("no revision within %s of the request for changes", wait))
@@ -1007,6 +1009,7 @@ func (ip *interpreter) approval(ctx workflow.Context, i int, s planStep, res *Ga
 			out["inputs"] = inputs
 		}
 		ip.outputs[s.Name] = out
+		ip.approvalWon(ctx, s, by, out)
 		result := "approved" // the step's actor says by whom
 		if pol.Quorum > 1 {
 			result = "approved by " + by

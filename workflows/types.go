@@ -164,6 +164,9 @@ type Waiting struct {
 	// payload must match (For "event").
 	Event         string         `json:"event,omitempty"`
 	PayloadSchema map[string]any `json:"payload_schema,omitempty"`
+	// EventScope, at a gate with or_event, is what send_event needs to send Event, which
+	// ends the gate as an approve would, whichever comes first (steps.GATE.output.won).
+	EventScope string `json:"event_scope,omitempty"`
 }
 
 // MayApprove tells whether actor, holding scopes (all: every scope), may approve at this

@@ -68,8 +68,13 @@ func (s *Service) SendEvent(ctx context.Context, c Caller, e EventRequest) (work
 		return v, err
 	}
 	need := workflows.DefaultEventScope
-	if now, err := s.Status(ctx, e.WorkflowID); err == nil && now.Waiting != nil && now.Waiting.For == "event" && now.Waiting.Step == e.Step {
-		need = now.Waiting.Scope
+	if now, err := s.Status(ctx, e.WorkflowID); err == nil && now.Waiting != nil && now.Waiting.Step == e.Step {
+		switch w := now.Waiting; {
+		case w.For == "event":
+			need = w.Scope
+		case w.EventScope != "":
+			need = w.EventScope // a gate that the event may end first
+		}
 	}
 	if !c.Has(need) {
 		return v, &ScopeError{Caller: c.Name, Need: need, Doing: "sending an event to step " + e.Step}
