@@ -776,20 +776,46 @@ func TestProofScale(t *testing.T) {
 	preexisting := already - len(ids)
 	have := func() int { return preexisting + len(ids) }
 	var rssAt, heldAt []float64
+	// FLOWGATE_PROOF_WAITS=half parks half of each level at a timer wait step (30 days)
+	// instead of a gate, to show that a wait costs no more memory than a gate while it
+	// waits; the levels count both.
+	halfWaits := os.Getenv("FLOWGATE_PROOF_WAITS") == "half"
+	if v := os.Getenv("FLOWGATE_PROOF_WAITS"); v != "" && !halfWaits {
+		t.Fatalf("FLOWGATE_PROOF_WAITS=%q; allowed: half", v)
+	}
+	parked := 0
+	if halfWaits {
+		parked = countWaits(t, c)
+		report(t, "scale: half of each level waits at a timer wait step (%d already)", parked)
+	}
 	for _, level := range levels {
+		// gates is how many of the level wait at their gate; the rest wait at a wait step.
+		gates := level
+		if halfWaits {
+			gates = level - level/2
+			t0 := time.Now()
+			if n := level/2 - parked; n > 0 {
+				parkAtWaits(t, c, n)
+			}
+			testenv.WaitFor(t, max(30*time.Minute, time.Duration(level)*100*time.Millisecond), fmt.Sprintf("%d runs at a wait step", level/2), func() (bool, error) {
+				parked = countWaits(t, c)
+				return parked >= level/2, fmt.Errorf("%d at a wait step", parked)
+			})
+			report(t, "scale: %d runs at a wait step after %.1fs", parked, time.Since(t0).Seconds())
+		}
 		from := have()
 		t0 := time.Now()
 		// Starts are paced, 500 at a time, each batch once the runs before it but 100 are
 		// at their gate: a flood of 100 000 starts puts their first workflow tasks in a
 		// matching backlog that SQLite stores, and the fill crawled (8 runs a second).
-		for progress := from + 10000; have() < level; {
-			ids = append(ids, topUp(t, c, min(500, level-have()))...)
+		for progress := from + 10000; have() < gates; {
+			ids = append(ids, topUp(t, c, min(500, gates-have()))...)
 			for deadline := time.Now().Add(10 * time.Minute); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
 				if l, err := list(waitingCount); err == nil && total(l) >= int64(have()-100) {
 					break
 				}
 			}
-			if have() >= progress && level-from > 10000 { // a progress line each 10 000, for long fills
+			if have() >= progress && gates-from > 10000 { // a progress line each 10 000, for long fills
 				report(t, "scale: filling to %d: %d started after %.0fs (%.0f/s), RSS %.0f MiB",
 					level, have(), time.Since(t0).Seconds(), float64(have()-from)/time.Since(t0).Seconds(), rssMiB(dev.cmd.Process.Pid))
 				progress += 10000
@@ -798,11 +824,11 @@ func TestProofScale(t *testing.T) {
 		started := time.Since(t0)
 		var filled time.Duration
 		// However slow the store, at least 10 runs a second reach their gate.
-		fill := max(30*time.Minute, time.Duration(level-from)*100*time.Millisecond)
-		testenv.WaitFor(t, fill, fmt.Sprintf("%d deployments waiting", level), func() (bool, error) {
+		fill := max(30*time.Minute, time.Duration(gates-from)*100*time.Millisecond)
+		testenv.WaitFor(t, fill, fmt.Sprintf("%d deployments waiting", gates), func() (bool, error) {
 			l, err := list(waitingCount)
 			filled = time.Since(t0)
-			return err == nil && total(l) >= int64(level), fmt.Errorf("%d waiting (%v)", total(l), err)
+			return err == nil && total(l) >= int64(gates), fmt.Errorf("%d waiting (%v)", total(l), err)
 		})
 		time.Sleep(5 * time.Second) // let the last tasks settle before sampling memory
 		rss := rssMiB(dev.cmd.Process.Pid)
@@ -894,12 +920,12 @@ func TestProofScale(t *testing.T) {
 			mcpApprove.add(time.Since(t1))
 		}
 		db := fileMiB(dir + "/temporal.db")
-		if level <= from {
+		if gates <= from {
 			report(t, "scale: %d waiting: none started here (the data folder had them); flowgate dev RSS %.0f MiB; temporal.db %.1f MiB (%.1f KiB per workflow)",
 				level, rss, db, db*1024/float64(level))
 		} else {
 			report(t, "scale: %d waiting: started in %.1fs (%.0f/s), all waiting after %.1fs (%.0f/s to their gate); flowgate dev RSS %.0f MiB; temporal.db %.1f MiB (%.1f KiB per workflow)",
-				level, started.Seconds(), float64(level-from)/started.Seconds(), filled.Seconds(), float64(level-from)/filled.Seconds(), rss, db, db*1024/float64(level))
+				level, started.Seconds(), float64(gates-from)/started.Seconds(), filled.Seconds(), float64(gates-from)/filled.Seconds(), rss, db, db*1024/float64(level))
 		}
 		report(t, "scale: %d waiting: list_workflows first page p50 %.1f p99 %.1f ms, status filter p50 %.1f p99 %.1f ms, next pages p50 %.1f p99 %.1f ms; get_workflow_status p50 %.1f p99 %.1f ms",
 			level, ms(first.pct(.5)), ms(first.pct(.99)), ms(filtered.pct(.5)), ms(filtered.pct(.99)), ms(next.pct(.5)), ms(next.pct(.99)), ms(status.pct(.5)), ms(status.pct(.99)))
@@ -969,6 +995,69 @@ func total(l mcpserver.ListResult) int64 {
 // slopeLevels are the short scale test's levels: memory at the second is at most 20%
 // above memory at the first.
 var slopeLevels = []int{500, 2000}
+
+// scaleWait is the process half of the scale test's runs wait in
+// (FLOWGATE_PROOF_WAITS=half): a timer wait step of 30 days, like vendor_access's
+// access period, then a guard that never holds.
+const scaleWait = `name: scale_wait
+title: Scale wait
+version: 1
+summary: "hold {{params.n}}"
+parameters:
+  type: object
+  properties:
+    n: {type: integer}
+steps:
+  - name: access_period
+    wait: {for: 30d}
+  - name: done
+    fail: {when: "false", reason: never}
+`
+
+// parkAtWaits starts n runs of scaleWait through the raw SDK, 16 at a time; each waits
+// at its wait step.
+func parkAtWaits(t *testing.T, c client.Client, n int) {
+	t.Helper()
+	d, err := workflows.ParseDefinition("scale_wait.yaml", []byte(scaleWait), workflows.DefinitionRules{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	params, err := workflows.CompileParams(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := workflows.NewProcessSource(d, []byte(scaleWait))
+	var errs atomic.Int64
+	base := countWaits(t, c)
+	for start := 0; start < n; start += 500 {
+		parallel(min(500, n-start), 16, func(k int) {
+			s, err := app.PrepareProcess(src, params, json.RawMessage(fmt.Sprintf(`{"n": %d}`, start+k)), workflows.Request{RequestedBy: "scale"})
+			if err == nil {
+				_, err = c.ExecuteWorkflow(context.Background(), s.Options("scale_wait-"+uuid.NewString()), d.Name, s.Input)
+			}
+			if err != nil && errs.Add(1) == 1 {
+				t.Errorf("start a wait: %v", err)
+			}
+		})
+		// Paced as the gates are: each batch once all but 100 before it wait.
+		end := start + min(500, n-start)
+		for deadline := time.Now().Add(10 * time.Minute); time.Now().Before(deadline) && countWaits(t, c) < base+end-100; time.Sleep(200 * time.Millisecond) {
+		}
+	}
+	if errs.Load() != 0 {
+		t.Fatalf("%d of %d starts of a wait failed", errs.Load(), n)
+	}
+}
+
+// countWaits counts the runs of scaleWait waiting at their wait step.
+func countWaits(t *testing.T, c client.Client) int {
+	t.Helper()
+	n, err := c.CountWorkflow(context.Background(), &workflowservice.CountWorkflowExecutionsRequest{Query: app.ListQuery("scale_wait", string(workflows.StatusWaiting))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return int(n.GetCount())
+}
 
 // topUp starts n deployments to staging through the raw SDK, 16 at a time; each runs its
 // first steps and waits at its approval gate.
