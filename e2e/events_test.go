@@ -247,3 +247,83 @@ func TestAnEventWaitThatTimesOutGoesOn(t *testing.T) {
 	}
 	saveHistory(t, env.Client, id, "event_wait_timed_out")
 }
+
+// gateOrCIProcess is "approve, or CI green, whichever comes first".
+const gateOrCIProcess = `name: gate_or_ci
+title: Approve or CI
+version: 1
+summary: "release {{params.commit}}"
+parameters:
+  type: object
+  required: [commit]
+  properties:
+    commit: {type: string}
+steps:
+  - name: go_ahead
+    approval:
+      approvers: [bob]
+      deadline: 1h
+      or_event:
+        event: ci_passed
+        schema: {type: object, required: [commit], properties: {commit: {type: string, minLength: 7}}}
+  - name: report
+    call: {service: deploy, method: POST, endpoint: deployments, body: {service: "{{params.commit}}", environment: dev, version: "won-by-{{steps.go_ahead.output.won}}"}}
+`
+
+// TestAGateOrAnEventWhicheverComesFirstOnTheEmbeddedServer: get_workflow_status says
+// both ways out; CI's event sent with send_event ends the gate and the next step reads
+// output.won (its history is recorded); then, on a second run, an approve and the event
+// sent at once: exactly one is taken, the other refused, and the output names the winner.
+func TestAGateOrAnEventWhicheverComesFirstOnTheEmbeddedServer(t *testing.T) {
+	env := testenv.Shared(t)
+	c := env.Client
+	file := writeProcess(t, "gate_or_ci", gateOrCIProcess)
+	cs := connectHTTP(t, env.MCPURL)
+
+	id := startProcess(t, c, file, `{"commit": "c1-`+id8()+`"}`, workflows.Request{RequestedBy: "dave"})
+	testenv.WaitForStatus(t, c, id, workflows.StatusWaitingApproval)
+	if text := callTool(t, cs, "get_workflow_status", map[string]any{"workflow_id": id}).Text; !strings.Contains(text, "Or the event ci_passed ends the step first") {
+		t.Errorf("get_workflow_status: %s", text)
+	}
+	if r := callTool(t, cs, "send_event", map[string]any{"workflow_id": id, "step": "go_ahead", "event": "ci_passed", "payload": map[string]any{"commit": "abcdef1"}}); r.IsError {
+		t.Fatalf("send_event: %s", r.Text)
+	}
+	st, err := result(t, c, id)
+	if err != nil || st.Status != workflows.StatusCompleted || !strings.Contains(st.Outputs["go_ahead"], `"won":"event"`) {
+		t.Fatalf("ended %s (%v), go_ahead output %s", st.Status, err, st.Outputs["go_ahead"])
+	}
+	if e := st.Events("first_of"); len(e) != 1 {
+		t.Errorf("first_of = %+v", e)
+	}
+	saveHistory(t, c, id, "gate_or_event_won_by_event")
+
+	id = startProcess(t, c, file, `{"commit": "c2-`+id8()+`"}`, workflows.Request{RequestedBy: "dave"})
+	testenv.WaitForStatus(t, c, id, workflows.StatusWaitingApproval)
+	errs := make(chan error, 2)
+	go func() {
+		_, err := advance(t, c, id, workflows.AdvanceRequest{Action: workflows.ActionApprove, Step: "go_ahead", Actor: "bob", Scopes: approverScopes})
+		errs <- err
+	}()
+	go func() {
+		errs <- sendEventRaw(t, c, id, workflows.EventRequest{Step: "go_ahead", Event: "ci_passed", Actor: "ci-bot", AllScopes: true, Payload: map[string]any{"commit": "abcdef2"}})
+	}()
+	var refused []error
+	for range 2 {
+		if err := <-errs; err != nil {
+			refused = append(refused, err)
+		}
+	}
+	st, err = result(t, c, id)
+	if err != nil || st.Status != workflows.StatusCompleted || len(refused) != 1 || len(st.Events("first_of")) != 1 {
+		t.Fatalf("ended %s (%v); refused %v; record %+v", st.Status, err, refused, st.History)
+	}
+	won := "approval"
+	if strings.Contains(st.Outputs["go_ahead"], `"won":"event"`) {
+		won = "event"
+	}
+	t.Logf("sent at once: the %s won; the other was refused with: %v", won, refused[0])
+	saveHistory(t, c, id, "gate_or_event_at_once")
+}
+
+// id8 is a short unique suffix.
+func id8() string { return fmt.Sprint(time.Now().UnixNano() % 1e8) }
