@@ -182,7 +182,7 @@ To follow the run: if your client speaks MCP tasks, call this as a task (params.
 	), typed(s.advanceWorkflow))
 
 	s.mcp.AddTool(mcp.NewTool("send_event",
-		mcp.WithDescription(`Send an event to a workflow that waits for one (status waiting, waiting.for "event"): CI reporting green, a signature service answering. Call get_workflow_status first: waiting.step is the step, waiting.event the event, waiting.payload_schema the JSON Schema the payload must match, and waiting.scope the scope you need (write:data unless the process says otherwise).
+		mcp.WithDescription(`Send an event to a workflow that waits for one (status waiting, waiting.for "event"): CI reporting green, a signature service answering. Call get_workflow_status first: waiting.step is the step, waiting.event the event, waiting.payload_schema the JSON Schema the payload must match, and waiting.scope the scope you need (write:data unless the process says otherwise). A gate may take an event too (waiting.for "approval" with waiting.event set): the event ends the gate as an approve would, whichever comes first; waiting.event_scope is then the scope you need.
 An event for a step that does not wait for one, of another name, with a payload the schema refuses (the field is named) or over `+fmt.Sprint(workflows.MaxEventPayload/1024)+` KB is refused and changes nothing. Returns the new status; later steps read the payload as steps.STEP.output.payload.FIELD.`),
 		mcp.WithString("workflow_id", mcp.Required(), mcp.MaxLength(MaxIDLength)),
 		mcp.WithString("step", mcp.Required(), mcp.MaxLength(MaxIDLength), mcp.Description("The step that waits (waiting.step).")),
