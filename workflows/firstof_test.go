@@ -6,6 +6,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/mock"
+
+	"github.com/flowgate/flowgate/activities"
 	"github.com/flowgate/flowgate/workflows"
 )
 
@@ -213,5 +216,34 @@ func TestBadGateEventsAreRefusedAtLoad(t *testing.T) {
 	}
 	if _, err := workflows.Compile(d); err != nil {
 		t.Errorf("compile: %v", err)
+	}
+}
+
+// TestAGatesEventArrivesThroughItsCallbackURL: a step before the gate hands CI the gate's
+// callback URL; CI's post through it (its nonce, once) ends the gate first.
+func TestAGatesEventArrivesThroughItsCallbackURL(t *testing.T) {
+	h := newHarness(t)
+	src := strings.Replace(approveOrCI, "steps:\n  - name: go_ahead", "steps:\n  - name: hand_off\n    call: {service: notifications, method: POST, endpoint: messages, body: {to: \"ci@acme.example\", template: \"{{steps.go_ahead.callback_url}}\"}}\n  - name: go_ahead", 1)
+	d, raw := parse(t, strings.Replace(src, "QUORUM", "1", 1))
+	h.env.OnActivity((&activities.Callbacks{}).CallbackURL, mock.Anything, mock.Anything).Return(
+		activities.CallbackOutput{URL: "https://flowgate.example/callbacks/tok-g", Nonce: "nonce-g"}, nil)
+	var forged, taken *outcome
+	h.at(time.Hour, func() {
+		e := workflows.EventRequest{Step: "go_ahead", Actor: "callback", Callback: true, Nonce: "nonce-x", Payload: map[string]any{"commit": "abcdef1"}}
+		forged = h.event(e)
+		e.Nonce = "nonce-g"
+		taken = h.event(e)
+	})
+	st, err := h.runProcess(d, raw, `{"order_id": "ORD-01003"}`)
+	if err != nil || st.Status != workflows.StatusCompleted {
+		t.Fatalf("ended %s: %v", st.Status, err)
+	}
+	forged.refused(t, "this callback URL was not made for step go_ahead of this run")
+	taken.accepted(t)
+	if out := output(t, st, "go_ahead"); out["won"] != workflows.WonEvent || out["by"] != "callback" {
+		t.Errorf("go_ahead's output = %v", out)
+	}
+	if e := st.Events("event_received"); len(e) != 1 || !strings.Contains(e[0].Detail, "through its callback URL") {
+		t.Errorf("event_received = %+v", e)
 	}
 }
