@@ -89,8 +89,8 @@ type MockError struct {
 
 // ScriptStep is one thing that happens to the run, in order: a decision at a gate (one of
 // approve, reject, request_changes, revise, withdraw, reassign, naming the gate), an
-// advance of time, or a cancel. Each waits until the run is held (at a gate or timer) or
-// ended.
+// event for a wait (event, naming the wait), an advance of time, or a cancel. Each waits
+// until the run is held (at a gate, an event wait or a timer) or ended.
 type ScriptStep struct {
 	Approve        string `yaml:"approve,omitempty"`
 	Reject         string `yaml:"reject,omitempty"`
@@ -101,11 +101,19 @@ type ScriptStep struct {
 	Continue       string `yaml:"continue,omitempty"`
 	Advance        string `yaml:"advance,omitempty"`
 	Cancel         bool   `yaml:"cancel,omitempty"`
+	// Event sends the event update to the wait it names, as workflows.UpdateEvent.
+	Event string `yaml:"event,omitempty"`
 
 	As         string         `yaml:"as,omitempty"`
 	Comment    string         `yaml:"comment,omitempty"`
 	Inputs     map[string]any `yaml:"inputs,omitempty"`
 	Parameters map[string]any `yaml:"parameters,omitempty"`
+	// Name is an event's name (default: the one its wait waits for); Payload what it
+	// says; Callback sends it through the wait's callback URL, as CI posting there does,
+	// instead of as a person.
+	Name     string         `yaml:"name,omitempty"`
+	Payload  map[string]any `yaml:"payload,omitempty"`
+	Callback bool           `yaml:"callback,omitempty"`
 	// To is who a reassign hands the gate to.
 	To *workflows.Reassignment `yaml:"to,omitempty"`
 	// ExpectRefused is a text the refusal must contain: the step is expected to be
@@ -474,8 +482,25 @@ func (c *checker) checkScript(p []any, s *ScriptStep, d workflows.Definition, ga
 	if s.Cancel {
 		n++
 	}
+	if s.Event != "" {
+		n++
+	}
 	if n != 1 {
-		c.at(p, "a script step is exactly one of approve, reject, request_changes, revise, withdraw, reassign, continue (each naming the gate), advance and cancel; this one has %d", n)
+		c.at(p, "a script step is exactly one of approve, reject, request_changes, revise, withdraw, reassign, continue (each naming the gate), event (naming the wait), advance and cancel; this one has %d", n)
+		return
+	}
+	if s.Event == "" {
+		for _, f := range []struct {
+			set  bool
+			name string
+		}{{s.Name != "", "name"}, {s.Payload != nil, "payload"}, {s.Callback, "callback"}} {
+			if f.set {
+				c.at(append(p, f.name), "%s is for event", f.name)
+			}
+		}
+	}
+	if s.Event != "" {
+		c.checkEvent(p, s, d, ids)
 		return
 	}
 	if s.Advance != "" {
@@ -519,6 +544,42 @@ func (c *checker) checkScript(p []any, s *ScriptStep, d workflows.Definition, ga
 	}
 	if len(s.Inputs) > 0 && s.action != workflows.ActionApprove {
 		c.at(append(p, "inputs"), "inputs are for approve")
+	}
+}
+
+// checkEvent checks an event script step: it names an event wait, and who sends it.
+func (c *checker) checkEvent(p []any, s *ScriptStep, d workflows.Definition, ids map[string]bool) {
+	var waits []string
+	for _, st := range d.Steps {
+		if st.Wait != nil && st.Wait.Event != "" {
+			waits = append(waits, st.Name)
+		}
+	}
+	steps := stepNames(d)
+	switch {
+	case !slices.Contains(steps, s.Event):
+		c.at(append(p, "event"), "%s has no step %q; allowed: %s", d.Name, s.Event, strings.Join(steps, ", "))
+	case !slices.Contains(waits, s.Event) && len(waits) == 0:
+		c.at(append(p, "event"), "step %s does not wait for an event, and %s has no step that does (wait: {event: NAME})", s.Event, d.Name)
+	case !slices.Contains(waits, s.Event):
+		c.at(append(p, "event"), "step %s does not wait for an event; allowed: %s", s.Event, strings.Join(waits, ", "))
+	}
+	switch {
+	case s.Callback && s.As != "":
+		c.at(append(p, "as"), "an event through the callback URL is sent by no one; give as or callback, not both")
+	case s.Callback:
+	case s.As == "":
+		c.at(p, "event at %s: say as whom (as: NAME), or callback: true to send it through the step's callback URL", s.Event)
+	case !ids[s.As]:
+		c.at(append(p, "as"), "identity %q is not declared; allowed: %s (declare it under identities: NAME: [SCOPES])", s.As, strings.Join(sortedKeys(ids), ", "))
+	}
+	for _, f := range []struct {
+		set  bool
+		name string
+	}{{s.Comment != "", "comment"}, {len(s.Inputs) > 0, "inputs"}, {len(s.Parameters) > 0, "parameters"}, {s.To != nil, "to"}} {
+		if f.set {
+			c.at(append(p, f.name), "%s is not for event; an event carries payload", f.name)
+		}
 	}
 }
 

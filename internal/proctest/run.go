@@ -227,6 +227,10 @@ func (s ScriptStep) describe() string {
 		return "advance " + s.Advance
 	case s.Cancel:
 		return "cancel"
+	case s.Event != "" && s.Callback:
+		return "event at " + s.Event + " through its callback URL"
+	case s.Event != "":
+		return "event at " + s.Event + " as " + s.As
 	}
 	return fmt.Sprintf("%s at %s as %s", s.action, s.gate, s.As)
 }
@@ -262,8 +266,15 @@ func (r *run) next(i, polls int) {
 		r.env.CancelWorkflow()
 		return
 	}
-	req := workflows.AdvanceRequest{Action: s.action, Step: s.gate, Actor: s.As, Comment: s.Comment,
-		Inputs: s.Inputs, Parameters: s.Parameters, Reassign: s.To, Scopes: r.c.Identities[s.As]}
+	name, req := workflows.UpdateAdvance, any(workflows.AdvanceRequest{Action: s.action, Step: s.gate, Actor: s.As, Comment: s.Comment,
+		Inputs: s.Inputs, Parameters: s.Parameters, Reassign: s.To, Scopes: r.c.Identities[s.As]})
+	if s.Event != "" {
+		e := workflows.EventRequest{Step: s.Event, Event: s.Name, Payload: s.Payload, Actor: s.As, Scopes: r.c.Identities[s.As]}
+		if s.Callback {
+			e.Actor, e.Callback, e.Nonce = "callback", true, callbackNonce(s.Event)
+		}
+		name, req = workflows.UpdateEvent, e
+	}
 	done := false
 	var answer error
 	finish := func(err error) {
@@ -280,7 +291,7 @@ func (r *run) next(i, polls int) {
 			r.problem("script line %d (%s) was refused with %q; the case expects %q", s.line, s.describe(), errText(err), s.ExpectRefused)
 		}
 	}
-	r.env.UpdateWorkflow(workflows.UpdateAdvance, "", &testsuite.TestUpdateCallback{
+	r.env.UpdateWorkflow(name, "", &testsuite.TestUpdateCallback{
 		OnAccept:   func() {},
 		OnReject:   finish,
 		OnComplete: func(_ any, err error) { finish(err) },
@@ -296,6 +307,12 @@ func (r *run) next(i, polls int) {
 	}
 	r.env.RegisterDelayedCallback(func() { wait(0) }, 0)
 }
+
+// CallbackURL is the callback URL a case's run gets for the event wait step: a step
+// that hands it on (to CI) sends this text.
+func CallbackURL(step string) string { return "https://flowgate.test/callbacks/" + step }
+
+func callbackNonce(step string) string { return "test-callback-" + step }
 
 // errText is an update's refusal as its caller reads it.
 func errText(err error) string {
@@ -317,7 +334,15 @@ func (r *run) register(env *testsuite.TestWorkflowEnvironment) {
 		files  *activities.Files
 		audits *activities.Audits
 		n      *activities.Notifier
+		cb     *activities.Callbacks
 	)
+	// A callback URL is made by a local activity that signs it with the worker's keys; a
+	// case has none, so it gets a URL that names its step, the same on every run, which
+	// a case's calls and outputs can expect, and the nonce an event with callback: true
+	// carries.
+	env.OnActivity(cb.CallbackURL, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.CallbackInput) (activities.CallbackOutput, error) {
+		return activities.CallbackOutput{URL: CallbackURL(in.Step), Nonce: callbackNonce(in.Step)}, nil
+	})
 	env.OnActivity(n.Notify, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.Notice) (activities.NoticeResult, error) {
 		r.mu.Lock()
 		defer r.mu.Unlock()
