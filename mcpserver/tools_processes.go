@@ -84,7 +84,7 @@ Use it while drafting a definition; then prove its behaviour with test_process. 
 	), typed(s.validateProcessTool))
 	s.mcp.AddTool(mcp.NewTool("test_process",
 		mcp.WithDescription(fmt.Sprintf(`Run the test cases of a process definition, both given as YAML text, on mocked backends in a time-skipping test environment (a 72h deadline passes in milliseconds), and get the report of flowgate processes test: per case passed or failed with a diff of expected (-) against actual (+), and N passed, N failed.
-tests is a test file (docs/testing.md): cases:, each with name, as, params, mocks (answers per step key), script (approve/reject/... a gate as someone, advance: 72h, cancel) and expect (status, steps, outputs, record, notifications, calls). Its definition: field is ignored: the definition argument is tested.
+tests is a test file (docs/testing.md): cases:, each with name, as, params, mocks (answers per step key), script (approve/reject/... a gate as someone, event: WAIT with a payload, advance: 72h, cancel) and expect (status, steps, outputs, record, notifications, calls). Its definition: field is ignored: the definition argument is tested.
 Nothing is loaded or started and no backend is called. At most %d cases and %d KiB of text each; a case stops at its limit of simulated time or after 30 s without progress.`, MaxProcessCases, MaxProcessText>>10)),
 		mcp.WithString("definition", mcp.Required(), mcp.MinLength(1), mcp.MaxLength(MaxProcessText),
 			mcp.Description("The definition file's YAML text.")),
