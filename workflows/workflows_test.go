@@ -19,6 +19,7 @@ import (
 	"go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
+	sdkworker "go.temporal.io/sdk/worker"
 
 	"github.com/flowgate/flowgate/activities"
 	"github.com/flowgate/flowgate/internal/demo"
@@ -178,6 +179,10 @@ func newHarness(t *testing.T) *harness {
 	var suite testsuite.WorkflowTestSuite
 	suite.SetLogger(quietLogger)
 	env := suite.NewTestWorkflowEnvironment()
+	// A workflow task over a second is taken for a deadlock, and the run panics; on a busy
+	// CI machine a task that handles a large payload (the audit's 13 700 findings) can take
+	// that long, and the run ended before the test's next step (1 CI run in 3).
+	env.SetWorkerOptions(sdkworker.Options{DeadlockDetectionTimeout: 10 * time.Second})
 	worker.Register(env, worker.Activities{
 		Database: db,
 		Gateway:  &activities.Gateway{Client: &http.Client{}, Services: demo.Services(url)},
