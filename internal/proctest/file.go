@@ -35,7 +35,10 @@ type File struct {
 	// Identities are the people the cases act as, each with the scopes they hold; a case
 	// may add its own.
 	Identities map[string][]string `yaml:"identities,omitempty"`
-	Cases      []Case              `yaml:"cases"`
+	// Backends is what the cases run against unless a case says: mocks (the default) or
+	// demo; see Case.Backends.
+	Backends string `yaml:"backends,omitempty"`
+	Cases    []Case `yaml:"cases"`
 
 	// Path is the test file's path; Source the definition's file and text.
 	Path       string               `yaml:"-"`
@@ -57,15 +60,28 @@ type Case struct {
 	// Mocks are the answers of each step's backend call, by step key: STEP,
 	// STEP/ACTION for an action, STEP/undo for a compensation. They are consumed in
 	// order, the last one repeating.
-	Mocks  map[string][]Answer `yaml:"mocks,omitempty"`
-	Script []ScriptStep        `yaml:"script,omitempty"`
-	Expect Expect              `yaml:"expect"`
+	Mocks map[string][]Answer `yaml:"mocks,omitempty"`
+	// Backends is what the run's steps reach: mocks (the default, the file's if it names
+	// one), or demo, the real activities against a fresh demo stack of the case's own (the
+	// demo backends, an app database with the demo data, a sandbox with the demo files),
+	// so a case proves what the definition does to real services. A demo case takes no
+	// mocks.
+	Backends string       `yaml:"backends,omitempty"`
+	Script   []ScriptStep `yaml:"script,omitempty"`
+	Expect   Expect       `yaml:"expect"`
 	// Limit bounds the case's simulated time (default 400d).
 	Limit string `yaml:"limit,omitempty"`
 
 	limit time.Duration
 	line  int
+	demo  bool
 }
+
+// The backends a case may run against.
+const (
+	BackendsMocks = "mocks"
+	BackendsDemo  = "demo"
+)
 
 // Answer is one answer of a mocked step: exactly one of output, error and timeout.
 type Answer struct {
@@ -297,10 +313,21 @@ func (c *checker) check(f *File) {
 			gates[s.Name] = true
 		}
 	}
+	if f.Backends != "" && f.Backends != BackendsMocks && f.Backends != BackendsDemo {
+		c.at([]any{"backends"}, "backends %q does not exist; allowed: %s, %s", f.Backends, BackendsMocks, BackendsDemo)
+	}
 	seen := map[string]bool{}
 	for i, cs := range f.Cases {
 		p := []any{"cases", i}
 		f.Cases[i].line = c.line(p...)
+		switch b := cmpOr(cs.Backends, f.Backends); {
+		case cs.Backends != "" && cs.Backends != BackendsMocks && cs.Backends != BackendsDemo:
+			c.at(append(slices.Clone(p), "backends"), "backends %q does not exist; allowed: %s, %s", cs.Backends, BackendsMocks, BackendsDemo)
+		case b == BackendsDemo && len(cs.Mocks) > 0:
+			c.at(append(slices.Clone(p), "mocks"), "case %q runs on the demo backends (backends: demo) and takes no mocks; drop its mocks or say backends: mocks", cs.Name)
+		case b == BackendsDemo:
+			f.Cases[i].demo = true
+		}
 		if cs.Name == "" {
 			c.at(p, "case %d has no name", i+1)
 		} else if seen[cs.Name] {

@@ -23,6 +23,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/flowgate/flowgate/activities"
+	fgworker "github.com/flowgate/flowgate/worker"
 	"github.com/flowgate/flowgate/workflows"
 )
 
@@ -71,6 +72,8 @@ type run struct {
 	f   *File
 	c   *Case
 	env *testsuite.TestWorkflowEnvironment
+	// stack is the demo world of a case with backends: demo; nil on mocks.
+	stack *demoStack
 
 	mu       sync.Mutex
 	used     map[string]int
@@ -133,7 +136,17 @@ func (r *run) execute() (workflows.State, []string) {
 	// first task of a cold process (its expressions compiled) can take that long.
 	env.SetWorkerOptions(worker.Options{DeadlockDetectionTimeout: deadlockTimeout})
 	r.env = env
-	env.RegisterDynamicWorkflow(workflows.ProcessDynamic, workflow.DynamicRegisterOptions{})
+	if r.c.demo {
+		stack, err := newDemoStack(context.Background())
+		if err != nil {
+			return workflows.State{}, []string{fmt.Sprintf("start the demo backends: %v", err)}
+		}
+		defer stack.close()
+		r.stack = stack
+		fgworker.Register(env, fgworker.Activities{Database: stack.database, Gateway: stack.gateway, Files: stack.files})
+	} else {
+		env.RegisterDynamicWorkflow(workflows.ProcessDynamic, workflow.DynamicRegisterOptions{})
+	}
 	r.register(env)
 	env.SetWorkflowRunTimeout(r.c.limit)
 	env.SetTestTimeout(realTimeout)
@@ -326,16 +339,21 @@ func errText(err error) string {
 // --- mocks ------------------------------------------------------------------------
 
 // register mocks every activity the interpreter runs. A mock finds the act it answers
-// for (findAct) and gives its next answer; notices are recorded, not sent.
+// for (findAct) and gives its next answer, or, on the demo backends, runs the real
+// activity; either way it records the call. Notices are recorded, not sent.
 func (r *run) register(env *testsuite.TestWorkflowEnvironment) {
 	var (
-		gw     *activities.Gateway
-		db     *activities.Database
-		files  *activities.Files
-		audits *activities.Audits
+		gw     = &activities.Gateway{}
+		db     = &activities.Database{}
+		files  = &activities.Files{}
+		audits = &activities.Audits{}
 		n      *activities.Notifier
 		cb     *activities.Callbacks
 	)
+	if s := r.stack; s != nil {
+		gw, db, files = s.gateway, s.database, s.files
+		audits = &activities.Audits{Database: s.database, Files: s.files}
+	}
 	// A callback URL is made by a local activity that signs it with the worker's keys; a
 	// case has none, so it gets a URL that names its step, the same on every run, which
 	// a case's calls and outputs can expect, and the nonce an event with callback: true
@@ -354,6 +372,12 @@ func (r *run) register(env *testsuite.TestWorkflowEnvironment) {
 		if len(in.Data) > 0 {
 			_ = json.Unmarshal(in.Data, &body)
 		}
+		if r.stack != nil {
+			if err := r.record(ctx, "CallService", in, in.IdempotencyKey, in.Method+" "+in.Service+" "+in.Endpoint, body); err != nil {
+				return activities.CallResult{}, err
+			}
+			return gw.CallService(ctx, in)
+		}
 		ans, err := r.answer(ctx, "CallService", in, in.IdempotencyKey, in.Method+" "+in.Service+" "+in.Endpoint, body)
 		if err != nil {
 			return activities.CallResult{}, err
@@ -369,29 +393,29 @@ func (r *run) register(env *testsuite.TestWorkflowEnvironment) {
 	env.OnActivity(db.RunStatement, mock.Anything, mock.Anything).Return(mockOf[activities.StatementInput, activities.StatementResult](r, "RunStatement",
 		func(in activities.StatementInput) (string, string, any) {
 			return in.Key, "statement " + in.Name, jsonValue(in.Args)
-		}))
+		}, db.RunStatement))
 	env.OnActivity(files.ParseFile, mock.Anything, mock.Anything).Return(mockOf[activities.ParseInput, activities.ParsedFile](r, "ParseFile",
-		func(in activities.ParseInput) (string, string, any) { return "", "parse " + in.FilePath, nil }))
+		func(in activities.ParseInput) (string, string, any) { return "", "parse " + in.FilePath, nil }, files.ParseFile))
 	env.OnActivity(files.WriteReport, mock.Anything, mock.Anything).Return(mockOf[activities.ReportInput, activities.ReportFile](r, "WriteReport",
 		func(in activities.ReportInput) (string, string, any) {
 			var content any
 			_ = json.Unmarshal(in.Content, &content)
 			return "", "write report " + in.Name, content
-		}))
+		}, files.WriteReport))
 	op := func(name string) func(any) (string, string, any) {
 		return func(in any) (string, string, any) { return "", "builtin " + name, jsonValue(in) }
 	}
-	env.OnActivity(db.CheckEmailAvailable, mock.Anything, mock.Anything).Return(mockErr[activities.CheckEmailInput](r, "CheckEmailAvailable", op("check_email_available")))
-	env.OnActivity(db.DeactivateUser, mock.Anything, mock.Anything).Return(mockErr[activities.DeactivateUserInput](r, "DeactivateUser", op("deactivate_user")))
-	env.OnActivity(db.CreateUser, mock.Anything, mock.Anything).Return(mockOf[activities.CreateUserInput, activities.UserRecord](r, "CreateUser", anyIn[activities.CreateUserInput](op("create_user"))))
-	env.OnActivity(db.ActivateUser, mock.Anything, mock.Anything).Return(mockOf[activities.ActivateUserInput, activities.UserRecord](r, "ActivateUser", anyIn[activities.ActivateUserInput](op("activate_user"))))
-	env.OnActivity(db.CollectRecords, mock.Anything, mock.Anything).Return(mockOf[activities.CollectInput, activities.CollectResult](r, "CollectRecords", anyIn[activities.CollectInput](op("collect_records"))))
-	env.OnActivity(db.RecordAudit, mock.Anything, mock.Anything).Return(mockOf[activities.AuditRecord, activities.RecordedRow](r, "RecordAudit", anyIn[activities.AuditRecord](op("record_audit"))))
-	env.OnActivity(files.ReadEvidence, mock.Anything, mock.Anything).Return(mockOf[activities.EvidenceInput, activities.EvidenceResult](r, "ReadEvidence", anyIn[activities.EvidenceInput](op("read_evidence"))))
-	env.OnActivity(audits.CollectAuditRecords, mock.Anything, mock.Anything).Return(mockOf[activities.AuditRecordsInput, activities.AuditFile](r, "CollectAuditRecords", anyIn[activities.AuditRecordsInput](op("collect_audit_records"))))
-	env.OnActivity(audits.ReadAuditEvidence, mock.Anything, mock.Anything).Return(mockOf[activities.AuditEvidenceInput, activities.AuditFile](r, "ReadAuditEvidence", anyIn[activities.AuditEvidenceInput](op("read_audit_evidence"))))
-	env.OnActivity(audits.AnalyzeAudit, mock.Anything, mock.Anything).Return(mockOf[activities.AnalyzeAuditInput, activities.AuditAnalysis](r, "AnalyzeAudit", anyIn[activities.AnalyzeAuditInput](op("analyze_audit"))))
-	env.OnActivity(audits.PublishAuditReport, mock.Anything, mock.Anything).Return(mockOf[activities.PublishAuditInput, activities.ReportFile](r, "PublishAuditReport", anyIn[activities.PublishAuditInput](op("publish_audit_report"))))
+	env.OnActivity(db.CheckEmailAvailable, mock.Anything, mock.Anything).Return(mockErr[activities.CheckEmailInput](r, "CheckEmailAvailable", op("check_email_available"), db.CheckEmailAvailable))
+	env.OnActivity(db.DeactivateUser, mock.Anything, mock.Anything).Return(mockErr[activities.DeactivateUserInput](r, "DeactivateUser", op("deactivate_user"), db.DeactivateUser))
+	env.OnActivity(db.CreateUser, mock.Anything, mock.Anything).Return(mockOf[activities.CreateUserInput, activities.UserRecord](r, "CreateUser", anyIn[activities.CreateUserInput](op("create_user")), db.CreateUser))
+	env.OnActivity(db.ActivateUser, mock.Anything, mock.Anything).Return(mockOf[activities.ActivateUserInput, activities.UserRecord](r, "ActivateUser", anyIn[activities.ActivateUserInput](op("activate_user")), db.ActivateUser))
+	env.OnActivity(db.CollectRecords, mock.Anything, mock.Anything).Return(mockOf[activities.CollectInput, activities.CollectResult](r, "CollectRecords", anyIn[activities.CollectInput](op("collect_records")), db.CollectRecords))
+	env.OnActivity(db.RecordAudit, mock.Anything, mock.Anything).Return(mockOf[activities.AuditRecord, activities.RecordedRow](r, "RecordAudit", anyIn[activities.AuditRecord](op("record_audit")), db.RecordAudit))
+	env.OnActivity(files.ReadEvidence, mock.Anything, mock.Anything).Return(mockOf[activities.EvidenceInput, activities.EvidenceResult](r, "ReadEvidence", anyIn[activities.EvidenceInput](op("read_evidence")), files.ReadEvidence))
+	env.OnActivity(audits.CollectAuditRecords, mock.Anything, mock.Anything).Return(mockOf[activities.AuditRecordsInput, activities.AuditFile](r, "CollectAuditRecords", anyIn[activities.AuditRecordsInput](op("collect_audit_records")), audits.CollectAuditRecords))
+	env.OnActivity(audits.ReadAuditEvidence, mock.Anything, mock.Anything).Return(mockOf[activities.AuditEvidenceInput, activities.AuditFile](r, "ReadAuditEvidence", anyIn[activities.AuditEvidenceInput](op("read_audit_evidence")), audits.ReadAuditEvidence))
+	env.OnActivity(audits.AnalyzeAudit, mock.Anything, mock.Anything).Return(mockOf[activities.AnalyzeAuditInput, activities.AuditAnalysis](r, "AnalyzeAudit", anyIn[activities.AnalyzeAuditInput](op("analyze_audit")), audits.AnalyzeAudit))
+	env.OnActivity(audits.PublishAuditReport, mock.Anything, mock.Anything).Return(mockOf[activities.PublishAuditInput, activities.ReportFile](r, "PublishAuditReport", anyIn[activities.PublishAuditInput](op("publish_audit_report")), audits.PublishAuditReport))
 }
 
 func anyIn[I any](f func(any) (string, string, any)) func(I) (string, string, any) {
@@ -399,11 +423,18 @@ func anyIn[I any](f func(any) (string, string, any)) func(I) (string, string, an
 }
 
 // mockOf is the mock of an activity that takes I and returns O: describe gives the
-// input's idempotency key (if any), what it does and its body.
-func mockOf[I, O any](r *run, activity string, describe func(I) (string, string, any)) func(context.Context, I) (O, error) {
+// input's idempotency key (if any), what it does and its body. On the demo backends it
+// records the call and runs real, the activity itself.
+func mockOf[I, O any](r *run, activity string, describe func(I) (string, string, any), real func(context.Context, I) (O, error)) func(context.Context, I) (O, error) {
 	return func(ctx context.Context, in I) (O, error) {
 		var out O
 		idem, what, body := describe(in)
+		if r.stack != nil {
+			if err := r.record(ctx, activity, in, idem, what, body); err != nil {
+				return out, err
+			}
+			return real(ctx, in)
+		}
 		ans, err := r.answer(ctx, activity, in, idem, what, body)
 		if err != nil {
 			return out, err
@@ -420,9 +451,15 @@ func mockOf[I, O any](r *run, activity string, describe func(I) (string, string,
 }
 
 // mockErr is the mock of an activity that returns only an error.
-func mockErr[I any](r *run, activity string, describe func(any) (string, string, any)) func(context.Context, I) error {
+func mockErr[I any](r *run, activity string, describe func(any) (string, string, any), real func(context.Context, I) error) func(context.Context, I) error {
 	return func(ctx context.Context, in I) error {
 		idem, what, body := describe(in)
+		if r.stack != nil {
+			if err := r.record(ctx, activity, in, idem, what, body); err != nil {
+				return err
+			}
+			return real(ctx, in)
+		}
 		_, err := r.answer(ctx, activity, in, idem, what, body)
 		return err
 	}
@@ -433,19 +470,10 @@ func mockErr[I any](r *run, activity string, describe func(any) (string, string,
 func (r *run) answer(ctx context.Context, activityType string, in any, idem, what string, body any) (Answer, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.count++
-	if r.count > maxCalls {
-		return Answer{}, r.stop(fmt.Sprintf("the run made more than %d calls; it was stopped", maxCalls))
-	}
-	attempt := activity.GetInfo(ctx).Attempt
-	a, err := r.findAct(activityType, in, idem, attempt)
+	a, err := r.note(ctx, activityType, in, idem, what, body)
 	if err != nil {
-		return Answer{}, r.stop(fmt.Sprintf("%s (%s)", err.Error(), what))
+		return Answer{}, err
 	}
-	if attempt <= 1 || len(r.called) == 0 || r.called[len(r.called)-1] != a.key {
-		r.called = append(r.called, a.key)
-	}
-	r.calls = append(r.calls, call{key: a.key, what: what, body: body})
 	answers := r.c.Mocks[a.key]
 	if len(answers) == 0 {
 		return Answer{}, r.stop(fmt.Sprintf("step %s is not mocked", a.key))
@@ -462,6 +490,33 @@ func (r *run) answer(ctx context.Context, activityType string, in any, idem, wha
 		return ans, temporal.NewTimeoutError(enumspb.TIMEOUT_TYPE_START_TO_CLOSE, nil)
 	}
 	return ans, nil
+}
+
+// record finds the act an activity call on the demo backends is for and records the
+// call, as a mock does before it answers.
+func (r *run) record(ctx context.Context, activityType string, in any, idem, what string, body any) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	_, err := r.note(ctx, activityType, in, idem, what, body)
+	return err
+}
+
+// note counts and records a call, and finds its act; r.mu is held.
+func (r *run) note(ctx context.Context, activityType string, in any, idem, what string, body any) (act, error) {
+	r.count++
+	if r.count > maxCalls {
+		return act{}, r.stop(fmt.Sprintf("the run made more than %d calls; it was stopped", maxCalls))
+	}
+	attempt := activity.GetInfo(ctx).Attempt
+	a, err := r.findAct(activityType, in, idem, attempt)
+	if err != nil {
+		return act{}, r.stop(fmt.Sprintf("%s (%s)", err.Error(), what))
+	}
+	if attempt <= 1 || len(r.called) == 0 || r.called[len(r.called)-1] != a.key {
+		r.called = append(r.called, a.key)
+	}
+	r.calls = append(r.calls, call{key: a.key, what: what, body: body})
+	return a, nil
 }
 
 // stop records a problem that fails the case, once, and returns the error that fails
