@@ -3,6 +3,7 @@ package mcpserver
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -66,9 +67,12 @@ type TestProcessResult struct {
 	Failed int `json:"failed"`
 	// Problems are why the test file or the definition was refused (file:line); no case
 	// ran then.
-	Problems []string     `json:"problems,omitempty"`
-	Cases    []CaseResult `json:"cases"`
-	Report   string       `json:"report"`
+	Problems []string `json:"problems,omitempty"`
+	// Skipped are the cases that run on the demo backends (backends: demo), which only
+	// flowgate processes test runs.
+	Skipped []string     `json:"skipped,omitempty"`
+	Cases   []CaseResult `json:"cases"`
+	Report  string       `json:"report"`
 }
 
 func (s *Server) addProcessProofTools() {
@@ -171,6 +175,15 @@ func (s *Server) testProcessTool(ctx context.Context, _ mcp.CallToolRequest, arg
 	if err != nil {
 		return refusedTests(err), nil
 	}
+	// A demo case would start backends and a database inside the server's process: the
+	// tool proves definitions on mocks only, and says which cases it left to the CLI.
+	var skipped []string
+	f.Cases = slices.DeleteFunc(f.Cases, func(c proctest.Case) bool {
+		if c.Demo() {
+			skipped = append(skipped, c.Name)
+		}
+		return c.Demo()
+	})
 	if len(f.Cases) > MaxProcessCases {
 		return mcp.NewToolResultError(fmt.Sprintf("tests has %d cases; at most %d run in one call: split them", len(f.Cases), MaxProcessCases)), nil
 	}
@@ -191,7 +204,10 @@ func (s *Server) testProcessTool(ctx context.Context, _ mcp.CallToolRequest, arg
 	rep.Duration = time.Since(start)
 	var text strings.Builder
 	rep.Write(&text)
-	out := TestProcessResult{Passed: rep.Passed(), Failed: rep.Failed(), Cases: []CaseResult{}, Report: text.String()}
+	for _, name := range skipped {
+		fmt.Fprintf(&text, "skip %s: backends: demo runs only with flowgate processes test\n", name)
+	}
+	out := TestProcessResult{Passed: rep.Passed(), Failed: rep.Failed(), Skipped: skipped, Cases: []CaseResult{}, Report: text.String()}
 	for _, r := range rep.Results {
 		out.Cases = append(out.Cases, CaseResult{Name: r.Case, Line: r.Line, Passed: r.Passed(), Problems: r.Problems, DurationMS: r.Duration.Milliseconds()})
 	}

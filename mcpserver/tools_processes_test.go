@@ -96,7 +96,8 @@ func TestTestProcessAnswersTheCLIReport(t *testing.T) {
 	def, tests := refundFiles(t)
 	res := callTool(t, s, admin, "test_process", map[string]any{"definition": def, "tests": tests})
 	got := structured[TestProcessResult](t, res)
-	if res.IsError || got.Failed != 0 || got.Passed != len(got.Cases) || got.Passed < 7 || !strings.Contains(resultText(res), "ok   definition.test.yaml: a small refund needs one approver") {
+	if res.IsError || got.Failed != 0 || got.Passed != len(got.Cases) || got.Passed < 7 || !strings.Contains(resultText(res), "ok   definition.test.yaml: a small refund needs one approver") ||
+		len(got.Skipped) != 1 || !strings.Contains(resultText(res), "skip "+got.Skipped[0]+": backends: demo runs only with flowgate processes test") {
 		t.Fatalf("%+v\n%s", got, resultText(res))
 	}
 	wrong := `cases:

@@ -668,3 +668,6 @@ func jsonValue(v any) any {
 	_ = json.Unmarshal(raw, &out)
 	return out
 }
+
+// Demo tells whether the case runs against the demo backends (backends: demo).
+func (c Case) Demo() bool { return c.demo }
