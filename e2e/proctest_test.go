@@ -5,6 +5,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/flowgate/flowgate/internal/testenv"
+	"github.com/flowgate/flowgate/workflows"
 )
 
 // TestProcessesTestGatesCIWithTheBinary: the CI recipe of docs/testing.md, run with the
@@ -43,5 +46,27 @@ func TestProcessesTestGatesCIWithTheBinary(t *testing.T) {
 	}
 	if x, err := os.ReadFile(junit); err != nil || !strings.Contains(string(x), `tests="1" failures="1"`) {
 		t.Errorf("failing junit: %v\n%s", err, x)
+	}
+}
+
+// TestAHistoryDownloadedFromTheServerReplays: `processes history RUN_ID` writes a run's
+// history from a live Temporal server, and `processes test --replay` replays it on this
+// build, as an operator checks runs in flight before an upgrade.
+func TestAHistoryDownloadedFromTheServerReplays(t *testing.T) {
+	env := testenv.Shared(t)
+	id := startProcess(t, env.Client, "../examples/processes/refund_approval.yaml",
+		`{"order_id": "ORD-01005", "amount_cents": 1200, "reason": "late"}`, workflows.Request{RequestedBy: "rita"})
+	testenv.WaitForStatus(t, env.Client, id, workflows.StatusWaitingApproval)
+	r := cli(t, "", "", "processes", "history", "--temporal-address", env.Server.FrontendAddress(), "--namespace", env.Server.Namespace(), id)
+	if r.code != 0 || !strings.Contains(r.stdout, `"WorkflowExecutionStarted"`) && !strings.Contains(r.stdout, `"EVENT_TYPE_WORKFLOW_EXECUTION_STARTED"`) {
+		t.Fatalf("history: exit %d\n%.500s\n%s", r.code, r.stdout, r.stderr)
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, id+".json"), []byte(r.stdout), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r = cli(t, "", "", "processes", "test", "--replay", dir)
+	if r.code != 0 || !strings.Contains(r.stdout, "1 replayed, 0 failed") {
+		t.Errorf("replay: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
 }
