@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -532,6 +533,20 @@ func (r *runner) details() string {
 		fmt.Fprintf(&b, "\n\n**Or the event** `%s` ends the gate first: send it with send_event (scope %s) or through the step's callback URL; whichever comes first wins.\n\n", e.name, e.plan.scope)
 	} else if e != nil {
 		fmt.Fprintf(&b, "**Waiting for the event** `%s` at `%s` until %s: send it with send_event (scope %s) or through the step's callback URL; with none by then: %s.\n\n", e.name, e.step, e.deadline.Format(time.RFC3339), e.plan.scope, e.plan.onTimeout)
+	}
+	if r.state.Status.Terminal() {
+		// A run that ended says who decided what, so its page answers "who approved?"
+		// without opening the record.
+		for _, st := range r.state.Steps {
+			if st.Kind != StepApproval || st.Actor == "" {
+				continue
+			}
+			fmt.Fprintf(&b, "- `%s`: %s by %s", st.Name, cmp.Or(st.Output, string(st.Status)), st.Actor)
+			if st.Comment != "" {
+				fmt.Fprintf(&b, " — %s", st.Comment)
+			}
+			b.WriteString("\n")
+		}
 	}
 	if r.extraDetails != "" {
 		b.WriteString("\n\n" + r.extraDetails)

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	sdkpb "go.temporal.io/api/sdk/v1"
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/flowgate/flowgate/activities"
@@ -398,5 +399,27 @@ steps:
 	h2.runProcess(d, src, `{"name": "ann", "team": "a\\b"}`)
 	if !checked || len(got) != 1 {
 		t.Errorf("a request went out with a backslash (%v): %q", checked, got)
+	}
+}
+
+// TestAnEndedRunSaysWhoDecidedInTheUI: the Temporal UI shows a run's current details; once
+// the run has ended they say who decided each gate, and how, with the comment.
+func TestAnEndedRunSaysWhoDecidedInTheUI(t *testing.T) {
+	h := newHarness(t)
+	d, src := refundSource(t)
+	h.at(time.Hour, func() { h.advance(decide(workflows.ActionApprove, "approval", "bob", finance)) })
+	if _, err := h.runProcess(d, src, `{"order_id": "ORD-01003", "amount_cents": 2500, "reason": "damaged in transit"}`); err != nil {
+		t.Fatal(err)
+	}
+	v, err := h.env.QueryWorkflow("__temporal_workflow_metadata")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var md sdkpb.WorkflowMetadata
+	if err := v.Get(&md); err != nil {
+		t.Fatal(err)
+	}
+	if got := md.GetCurrentDetails(); !strings.Contains(got, "- `approval`: approved by bob — checked") || !strings.Contains(got, "**Status:** completed") {
+		t.Errorf("current details after the end:\n%s", got)
 	}
 }
