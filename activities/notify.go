@@ -47,9 +47,11 @@ type Notice struct {
 	Summary     string `json:"summary"`
 	Step        string `json:"step,omitempty"`
 	RequestedBy string `json:"requested_by"`
-	// Who says who may decide, in words; Approvers are the gate's named approvers.
+	// Who says who may decide, in words; Approvers are the gate's named approvers, and
+	// Scope the scope that admits anyone holding it.
 	Who       string   `json:"who,omitempty"`
 	Approvers []string `json:"approvers,omitempty"`
+	Scope     string   `json:"scope,omitempty"`
 	// SelfApproval is set when the requester may approve (separation of duties off): the
 	// requester gets a link too.
 	SelfApproval bool      `json:"self_approval,omitempty"`
@@ -143,6 +145,10 @@ type Notifier struct {
 	Addresses map[string]string
 	// Links makes approval links; nil sends notices without links.
 	Links LinkSigner
+	// Scopes, when known (the API keys' file), are each person's scopes: a gate that
+	// admits a scope links its holders, and people of Approvers get links only for the
+	// gates that admit them. Nil: everyone in Approvers is linked to every gate.
+	Scopes map[string][]string
 }
 
 // SignatureHeader carries a webhook body's signature: "t=UNIX,v1=HEX", where HEX is the
@@ -419,8 +425,8 @@ func (n *Notifier) links(in Notice) ([]linkPair, error) {
 		return nil, nil
 	}
 	var names []string
-	for _, a := range append(slices.Clone(in.Approvers), n.Approvers...) {
-		if a != "" && (a != in.RequestedBy || in.SelfApproval) && !slices.Contains(names, a) {
+	for _, a := range append(append(slices.Clone(in.Approvers), n.Approvers...), n.holders(in.Scope)...) {
+		if a != "" && (a != in.RequestedBy || in.SelfApproval) && !slices.Contains(names, a) && n.admitted(in, a) {
 			names = append(names, a)
 		}
 	}
@@ -547,4 +553,30 @@ func (n *Notifier) post(ctx context.Context, c Channel, id string, body []byte) 
 		return fmt.Errorf("answered %s", resp.Status)
 	}
 	return nil
+}
+
+// holders are the people the directory says hold scope, sorted; none without a directory.
+func (n *Notifier) holders(scope string) []string {
+	if scope == "" || n.Scopes == nil {
+		return nil
+	}
+	var out []string
+	for name, scopes := range n.Scopes {
+		if slices.Contains(scopes, scope) {
+			out = append(out, name)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// admitted tells whether the gate of in admits name, as far as the notifier knows: a gate
+// that names nobody and no scope (a built-in kind's) admits anyone; without a directory
+// of scopes every configured approver is taken as admitted.
+func (n *Notifier) admitted(in Notice, name string) bool {
+	switch {
+	case slices.Contains(in.Approvers, name), len(in.Approvers) == 0 && in.Scope == "", n.Scopes == nil:
+		return true
+	}
+	return in.Scope != "" && slices.Contains(n.Scopes[name], in.Scope)
 }

@@ -527,3 +527,34 @@ func TestAGateOpenedAgainIsADeliveryOfItsOwn(t *testing.T) {
 		t.Fatalf("delivery ids %q; want a retry to keep its id and a new opening or reminder to have its own", ids)
 	}
 }
+
+// TestLinksGoOnlyToPeopleTheGateAdmits: with a directory of scopes (the API keys' file), a
+// gate that admits group:finance links its members, though --notify-approvers does not
+// name them, and links none of the configured approvers it does not admit; a gate naming
+// people links them; without a directory every configured approver is linked, as before.
+func TestLinksGoOnlyToPeopleTheGateAdmits(t *testing.T) {
+	f := newNotifyFixture(t)
+	f.n.Approvers = []string{"ops-olga", "fin-ann"}
+	f.n.Scopes = map[string][]string{"fin-ann": {"approve", "group:finance"}, "fin-bob": {"approve", "group:finance"}, "ops-olga": {"approve"}, "rita": {"group:finance"}}
+	linked := func(in activities.Notice) []string {
+		links, err := f.n.LinksFor(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return links
+	}
+	in := f.notice()
+	in.RequestedBy, in.Approvers, in.Scope = "rita", nil, "group:finance"
+	if got := linked(in); !slices.Equal(got, []string{"fin-ann", "fin-bob"}) {
+		t.Errorf("a group:finance gate links %v; want its members but the requester, not ops-olga", got)
+	}
+	in.Approvers, in.Scope = []string{"cfo"}, ""
+	if got := linked(in); !slices.Equal(got, []string{"cfo"}) {
+		t.Errorf("a gate naming cfo links %v; want cfo alone", got)
+	}
+	f.n.Scopes = nil
+	in.Approvers, in.Scope = nil, "group:finance"
+	if got := linked(in); !slices.Equal(got, []string{"ops-olga", "fin-ann"}) {
+		t.Errorf("without a directory the gate links %v; want every configured approver", got)
+	}
+}

@@ -46,6 +46,7 @@ func (r *runner) notifyGate(ctx workflow.Context, event string, g *gate) {
 		for _, a := range g.policy.Approvers {
 			n.Approvers = append(n.Approvers, CleanText(a))
 		}
+		n.Scope = CleanText(g.policy.Scope)
 	}
 	until := g.deadline.Sub(workflow.Now(ctx))
 	r.notifying++

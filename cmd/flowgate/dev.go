@@ -156,6 +156,16 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return usageError{err}
 	}
+	if notifier != nil && auth != nil && len(auth.APIKeys) > 0 {
+		// The key file is the directory of who holds which scope: a group gate's members
+		// get their links, and nobody gets a link for a gate that does not admit them.
+		notifier.Scopes = map[string][]string{}
+		for _, k := range auth.APIKeys {
+			if !k.Revoked {
+				notifier.Scopes[k.Name] = append(notifier.Scopes[k.Name], k.Scopes...)
+			}
+		}
+	}
 	// What Flowgate writes (databases, lock, reports, state) is its user's alone.
 	stack.PrivateFiles()
 	if err := stack.EnsureDir(*dataDir, "--data-dir"); err != nil {
