@@ -29,21 +29,31 @@ import (
 // twice (workflows/changes_test.go's refundWithChanges).
 func writeRefundWithChanges(t *testing.T, dir string) {
 	t.Helper()
-	raw, err := os.ReadFile("../examples/processes/refund_approval.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
 	gate := `  - name: approval
     when: params.amount_cents <= 50000
     approval:
       scope: group:finance
       deadline: 72h
       changes: {revisable: [amount_cents, reason], max_rounds: 3}`
-	if !strings.Contains(string(raw), gate) {
-		t.Fatalf("the refund example has no %q to replace", gate)
-	}
 	// The shipped example lets finance send a refund back three times; this one twice.
-	src := strings.Replace(string(raw), gate, strings.Replace(gate, "max_rounds: 3", "max_rounds: 2", 1), 1)
+	writeRefundExample(t, dir, gate, strings.Replace(gate, "max_rounds: 3", "max_rounds: 2", 1))
+}
+
+// writeRefundExample writes into dir the shipped refund example, edited by the
+// replacements (old, new, …), each of which must be there.
+func writeRefundExample(t *testing.T, dir string, replacements ...string) {
+	t.Helper()
+	raw, err := os.ReadFile("../examples/processes/refund_approval.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := string(raw)
+	for i := 0; i+1 < len(replacements); i += 2 {
+		if !strings.Contains(src, replacements[i]) {
+			t.Fatalf("the refund example has no %q to replace", replacements[i])
+		}
+		src = strings.Replace(src, replacements[i], replacements[i+1], 1)
+	}
 	if err := os.WriteFile(filepath.Join(dir, "refund_approval.yaml"), []byte(src), 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -26,12 +26,7 @@ import (
 // reason for a reject; the refund issues the approved amount (workflows/inputs_test.go).
 func writeRefundWithInputs(t *testing.T, dir string) {
 	t.Helper()
-	raw, err := os.ReadFile("../examples/processes/refund_approval.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	src := string(raw)
-	for _, r := range [][2]string{{
+	writeRefundExample(t, dir,
 		`  - name: approval
     when: params.amount_cents <= 50000
     approval:
@@ -52,20 +47,10 @@ func writeRefundWithInputs(t *testing.T, dir string) {
       rules:
         - rule: inputs.approved_cents <= params.amount_cents
           message: finance cannot approve more than was asked`,
-	}, {
 		`        amount_cents: "{{params.amount_cents}}"
         reason`,
 		`        amount_cents: "{{steps.approval.output.inputs.approved_cents}}"
-        reason`,
-	}} {
-		if !strings.Contains(src, r[0]) {
-			t.Fatalf("the refund example has no %q to replace", r[0])
-		}
-		src = strings.Replace(src, r[0], r[1], 1)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "refund_approval.yaml"), []byte(src), 0o644); err != nil {
-		t.Fatal(err)
-	}
+        reason`)
 }
 
 // TestAnApproverGivesAGatesInputsOnItsPage: a refund whose gate asks for the amount
