@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"html"
@@ -210,19 +209,7 @@ func TestARefundSentBackIsRevisedAndApproved(t *testing.T) {
 		id := s.WorkflowID
 		waitsForApproval(t, rita, id)
 		ctx, shot := newBrowser(t, chrome, 375, 667)
-		// fits checks that the page needs no sideways scroll at the phone's width.
-		fits := func(when string) chromedp.Action {
-			return chromedp.ActionFunc(func(ctx context.Context) error {
-				var px []int // the window's width, the page's
-				if err := chromedp.Evaluate(`[window.innerWidth, document.documentElement.scrollWidth]`, &px).Do(ctx); err != nil {
-					return err
-				}
-				if len(px) != 2 || px[0] > 375 || px[1] > px[0] {
-					t.Errorf("%s: the page and window are %v px wide: it scrolls sideways on a 375 px phone", when, px)
-				}
-				return nil
-			})
-		}
+		fits := func(when string) chromedp.Action { return fitsPhone(t, 375, when) }
 		link := `//a[contains(text(), "` + id + `")]`
 		if err := chromedp.Run(ctx,
 			chromedp.EmulateViewport(375, 667, chromedp.EmulateMobile, chromedp.EmulateScale(2)),

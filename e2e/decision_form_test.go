@@ -188,19 +188,7 @@ func TestAnApproverGivesAGatesInputsOnItsPage(t *testing.T) {
 		id := start("ORD-01004", 3000)
 		ctx, shot := newBrowser(t, chrome, 375, 667)
 		var kept string
-		// fits checks that the page needs no sideways scroll at the phone's width.
-		fits := func(when string) chromedp.Action {
-			return chromedp.ActionFunc(func(ctx context.Context) error {
-				var px []int // the window's width, the page's
-				if err := chromedp.Evaluate(`[window.innerWidth, document.documentElement.scrollWidth]`, &px).Do(ctx); err != nil {
-					return err
-				}
-				if len(px) != 2 || px[0] > 375 || px[1] > px[0] {
-					t.Errorf("%s: the page and window are %v px wide: it scrolls sideways on a 375 px phone", when, px)
-				}
-				return nil
-			})
-		}
+		fits := func(when string) chromedp.Action { return fitsPhone(t, 375, when) }
 		link := `//a[contains(text(), "` + id + `")]`
 		if err := chromedp.Run(ctx,
 			// Headless Chromium's window is at least 500 px wide: a phone's screen is emulated.
@@ -235,5 +223,19 @@ func TestAnApproverGivesAGatesInputsOnItsPage(t *testing.T) {
 		if s := approval(t, id); s.Actor != "fin-bob" || s.Output != "approved with approved_cents=2000, ticket=FIN-12" {
 			t.Errorf("approval = %+v, want the inputs given on the phone", s)
 		}
+	})
+}
+
+// fitsPhone checks that the page needs no sideways scroll on a phone width px wide.
+func fitsPhone(t *testing.T, width int, when string) chromedp.Action {
+	return chromedp.ActionFunc(func(ctx context.Context) error {
+		var px []int // the window's width, the page's
+		if err := chromedp.Evaluate(`[window.innerWidth, document.documentElement.scrollWidth]`, &px).Do(ctx); err != nil {
+			return err
+		}
+		if len(px) != 2 || px[0] > width || px[1] > px[0] {
+			t.Errorf("%s: the page and window are %v px wide: it scrolls sideways on a %d px phone", when, px, width)
+		}
+		return nil
 	})
 }

@@ -10,7 +10,6 @@ import (
 
 	"github.com/stretchr/testify/mock"
 	"go.temporal.io/sdk/converter"
-	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/flowgate/flowgate/activities"
@@ -58,18 +57,7 @@ func ciDefinition(t *testing.T, extra string) (workflows.Definition, []byte) {
 
 // event sends the event update; check its outcome after the workflow has run.
 func (h *harness) event(e workflows.EventRequest) *outcome {
-	o := &outcome{}
-	h.env.UpdateWorkflow(workflows.UpdateEvent, "", &testsuite.TestUpdateCallback{
-		OnAccept: func() {},
-		OnReject: func(err error) { o.err, o.done = err, true },
-		OnComplete: func(v any, err error) {
-			o.done, o.err = true, err
-			if err == nil {
-				o.view = v.(workflows.StatusView)
-			}
-		},
-	}, e)
-	return o
+	return h.update(workflows.UpdateEvent, e)
 }
 
 // ciReport is the event CI sends, from a holder of the write:data scope.

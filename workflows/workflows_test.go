@@ -229,8 +229,13 @@ type outcome struct {
 
 // advance sends the advance update; check its outcome after the workflow has run.
 func (h *harness) advance(req workflows.AdvanceRequest) *outcome {
+	return h.update(workflows.UpdateAdvance, req)
+}
+
+// update sends the update name with arg; check its outcome after the workflow has run.
+func (h *harness) update(name string, arg any) *outcome {
 	o := &outcome{}
-	h.env.UpdateWorkflow(workflows.UpdateAdvance, "", &testsuite.TestUpdateCallback{
+	h.env.UpdateWorkflow(name, "", &testsuite.TestUpdateCallback{
 		OnAccept: func() {},
 		OnReject: func(err error) { o.err, o.done = err, true },
 		OnComplete: func(v any, err error) {
@@ -239,7 +244,7 @@ func (h *harness) advance(req workflows.AdvanceRequest) *outcome {
 				o.view = v.(workflows.StatusView)
 			}
 		},
-	}, req)
+	}, arg)
 	return o
 }
 
