@@ -215,6 +215,7 @@ func New(cfg Config) (*Server, error) {
 		server.WithHooks(hooks),
 		server.WithToolFilter(visibleTools),
 		server.WithToolHandlerMiddleware(s.observe),
+		server.WithToolHandlerMiddleware(s.traceTool),
 		// Lists change when process definitions are added, edited or removed.
 		server.WithToolCapabilities(true),
 		// Subscriptions to workflow://{id}/details are told from the run's feed.

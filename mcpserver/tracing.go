@@ -1,6 +1,7 @@
 package mcpserver
 
 import (
+	"context"
 	"net/http"
 
 	"github.com/mark3labs/mcp-go/mcp"
@@ -31,17 +32,8 @@ func (s *Server) traceHTTP(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		ctx := tracing.Propagator.Extract(r.Context(), propagation.HeaderCarrier(r.Header))
 		p, _ := m.paramsOf()
-		if tp, ok := p.Meta["traceparent"].(string); ok {
-			carrier := propagation.MapCarrier{"traceparent": tp}
-			if ts, ok := p.Meta["tracestate"].(string); ok {
-				carrier["tracestate"] = ts
-			}
-			if meta := tracing.Propagator.Extract(r.Context(), carrier); trace.SpanContextFromContext(meta).IsValid() {
-				ctx = meta
-			}
-		}
+		ctx := continueTrace(tracing.Propagator.Extract(r.Context(), propagation.HeaderCarrier(r.Header)), p.Meta)
 		// Span names follow OpenTelemetry's MCP conventions: "{method} {target}".
 		name := clipEcho(m.Method, maxEcho)
 		attrs := []attribute.KeyValue{attribute.String("mcp.method.name", name)}
@@ -53,9 +45,9 @@ func (s *Server) traceHTTP(next http.Handler) http.Handler {
 		}
 		switch {
 		case m.is(mcp.MethodToolsCall) && p.Name != "":
-			tool := clipEcho(p.Name, maxEcho)
-			name += " " + tool
-			attrs = append(attrs, attribute.String("gen_ai.tool.name", tool), attribute.String("gen_ai.operation.name", "execute_tool"))
+			var tool []attribute.KeyValue
+			name, tool = toolSpan(p.Name)
+			attrs = append(attrs, tool...)
 		case p.URI != "":
 			attrs = append(attrs, attribute.String("mcp.resource.uri", clipEcho(p.URI, 256)))
 		}
@@ -68,6 +60,60 @@ func (s *Server) traceHTTP(next http.Handler) http.Handler {
 			span.SetStatus(codes.Error, http.StatusText(rec.status))
 		}
 	})
+}
+
+// traceTool makes a tool call a server span where no transport made one: over stdio,
+// which has no HTTP request for traceHTTP to wrap, the span continues the call's
+// params._meta.traceparent, so an agent's trace reaches the run over stdio too. Over
+// HTTP the request's span is already in ctx and the call is left to it.
+func (s *Server) traceTool(next server.ToolHandlerFunc) server.ToolHandlerFunc {
+	if s.cfg.Tracing == nil {
+		return next
+	}
+	tracer := s.cfg.Tracing.Tracer(tracing.ScopeName)
+	return func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		if trace.SpanContextFromContext(ctx).IsValid() {
+			return next(ctx, req)
+		}
+		var meta map[string]any
+		if req.Params.Meta != nil {
+			meta = req.Params.Meta.AdditionalFields
+		}
+		name, attrs := toolSpan(req.Params.Name)
+		attrs = append(attrs, attribute.String("mcp.method.name", string(mcp.MethodToolsCall)))
+		ctx, span := tracer.Start(continueTrace(ctx, meta), name, trace.WithSpanKind(trace.SpanKindServer), trace.WithAttributes(attrs...))
+		defer span.End()
+		res, err := next(ctx, req)
+		if err != nil {
+			span.SetStatus(codes.Error, "the call failed")
+		}
+		return res, err
+	}
+}
+
+// toolSpan is the name and attributes of a tool call's span, after OpenTelemetry's MCP
+// conventions: "tools/call {tool}".
+func toolSpan(tool string) (string, []attribute.KeyValue) {
+	tool = clipEcho(tool, maxEcho)
+	return string(mcp.MethodToolsCall) + " " + tool, []attribute.KeyValue{
+		attribute.String("gen_ai.tool.name", tool), attribute.String("gen_ai.operation.name", "execute_tool")}
+}
+
+// continueTrace is ctx continuing the trace a request's params._meta names (traceparent
+// and tracestate, as MCP 2026-07-28 carries them); ctx itself when meta names none.
+func continueTrace(ctx context.Context, meta map[string]any) context.Context {
+	tp, ok := meta["traceparent"].(string)
+	if !ok {
+		return ctx
+	}
+	carrier := propagation.MapCarrier{"traceparent": tp}
+	if ts, ok := meta["tracestate"].(string); ok {
+		carrier["tracestate"] = ts
+	}
+	if next := tracing.Propagator.Extract(ctx, carrier); trace.SpanContextFromContext(next).IsValid() {
+		return next
+	}
+	return ctx
 }
 
 // statusRecorder remembers the status a handler wrote. It unwraps for
