@@ -22,21 +22,25 @@ import (
 )
 
 // writeRefundWithInputs writes into dir the refund example whose small-refund gate asks
-// finance for the amount it approves (no more than asked), an optional ticket, and a
-// reason for a reject; the refund issues the approved amount (workflows/inputs_test.go).
+// finance for the amount it approves (required here; the shipped gate takes it as an
+// option), no more than asked, an optional ticket, and a reason for a reject; the refund
+// issues the approved amount (workflows/inputs_test.go's refundWithInputs).
 func writeRefundWithInputs(t *testing.T, dir string) {
 	t.Helper()
 	writeRefundExample(t, dir,
-		`  - name: approval
-    when: params.amount_cents <= 50000
-    approval:
-      scope: group:finance
-      deadline: 72h`,
-		`  - name: approval
-    when: params.amount_cents <= 50000
-    approval:
-      scope: group:finance
-      deadline: 72h
+		`      changes: {revisable: [amount_cents, reason], max_rounds: 3}
+      inputs:
+        type: object
+        properties:
+          approved_cents:
+            type: integer
+            minimum: 1
+            description: The amount approved, in cents, if less than asked.
+      rules:
+        - rule: "!has(inputs.approved_cents) || inputs.approved_cents <= params.amount_cents"
+          message: finance cannot approve more than was asked
+  - name: issue_refund`,
+		`      changes: {revisable: [amount_cents, reason], max_rounds: 3}
       reject_needs_reason: true
       inputs:
         type: object
@@ -46,11 +50,8 @@ func writeRefundWithInputs(t *testing.T, dir string) {
           ticket: {type: string, pattern: "^FIN-[0-9]+$"}
       rules:
         - rule: inputs.approved_cents <= params.amount_cents
-          message: finance cannot approve more than was asked`,
-		`        amount_cents: "{{params.amount_cents}}"
-        reason`,
-		`        amount_cents: "{{steps.approval.output.inputs.approved_cents}}"
-        reason`)
+          message: finance cannot approve more than was asked
+  - name: issue_refund`)
 }
 
 // TestAnApproverGivesAGatesInputsOnItsPage: a refund whose gate asks for the amount

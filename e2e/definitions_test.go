@@ -97,7 +97,8 @@ func waitStatus(t *testing.T, cs *mcp.ClientSession, id string, want workflows.S
 // approval that exists only as a YAML file is loaded by `flowgate dev --processes DIR`,
 // discovered, started, followed and approved through MCP by the official Go SDK client,
 // with two distinct approvers from the finance group and the requester's own approval
-// refused. An edit of the file is picked up while the server runs (tools/list_changed and
+// refused; the second approves a smaller amount (approved_cents; more than was asked is
+// refused by the gate's rule), which is the refund issued. An edit of the file is picked up while the server runs (tools/list_changed and
 // resources/list_changed),
 // and the run started before the edit finishes on the definition it started with.
 func TestAProcessDefinedInAFileRunsThroughMCP(t *testing.T) {
@@ -135,12 +136,12 @@ func TestAProcessDefinedInAFileRunsThroughMCP(t *testing.T) {
 			startTool = tool
 		}
 	}
-	if startTool == nil || !strings.Contains(fmt.Sprint(startTool.InputSchema), "refund_approval") || !strings.Contains(startTool.Description, "refund_approval (Refund approval, v2)") {
+	if startTool == nil || !strings.Contains(fmt.Sprint(startTool.InputSchema), "refund_approval") || !strings.Contains(startTool.Description, "refund_approval (Refund approval, v3)") {
 		t.Fatalf("start_workflow does not offer refund_approval: %+v", startTool)
 	}
 	var desc mcpserver.ProcessView
 	callTool(t, rita, "describe_process", map[string]any{"name": "refund_approval"}).decode(t, &desc)
-	if desc.Version != 2 || len(desc.Hash) != 64 || len(desc.Steps) != 7 || desc.Steps[2].Gate == nil || desc.Steps[2].Gate.Quorum != 2 || desc.Steps[2].Gate.Scope != "group:finance" ||
+	if desc.Version != 3 || len(desc.Hash) != 64 || len(desc.Steps) != 7 || desc.Steps[2].Gate == nil || desc.Steps[2].Gate.Quorum != 2 || desc.Steps[2].Gate.Scope != "group:finance" ||
 		desc.Steps[1].Kind != "fail" || !strings.Contains(desc.Steps[1].Does, "is already refunded") {
 		t.Errorf("describe_process = %+v", desc)
 	}
@@ -169,25 +170,34 @@ func TestAProcessDefinedInAFileRunsThroughMCP(t *testing.T) {
 	if v.Waiting == nil || v.Waiting.Step != "finance_approval" || v.Waiting.Quorum != 2 || v.Process == nil || v.Process.Hash != desc.Hash {
 		t.Fatalf("waiting = %+v, process %+v", v.Waiting, v.Process)
 	}
+	// An approve may say the smaller amount finance approves, no more than was asked.
+	if v.Waiting.Inputs == nil || !slices.Equal(v.Waiting.Rules, []string{"finance cannot approve more than was asked"}) {
+		t.Errorf("waiting.inputs %v, rules %v, want approved_cents and its rule", v.Waiting.Inputs, v.Waiting.Rules)
+	}
 
 	// Edit the file while the run waits: the server reloads it and tells clients.
 	notified := listChangedNotifications(t, dev.mcpURL, "rita-key")
 	src, _ := os.ReadFile(filepath.Join(procs, "refund_approval.yaml"))
-	os.WriteFile(filepath.Join(procs, "refund_approval.yaml"), []byte(strings.Replace(string(src), "version: 2", "version: 3", 1)), 0o644)
+	os.WriteFile(filepath.Join(procs, "refund_approval.yaml"), []byte(strings.Replace(string(src), "version: 3", "version: 4", 1)), 0o644)
 	select {
 	case <-notified:
 	case <-time.After(20 * time.Second):
 		t.Error("no notifications/tools/list_changed and notifications/resources/list_changed within 20s of editing a definition")
 	}
-	testenv.WaitFor(t, 20*time.Second, "describe_process shows version 3", func() (bool, error) {
+	testenv.WaitFor(t, 20*time.Second, "describe_process shows version 4", func() (bool, error) {
 		var d mcpserver.ProcessView
 		callTool(t, rita, "describe_process", map[string]any{"name": "refund_approval"}).decode(t, &d)
-		return d.Version == 3, nil
+		return d.Version == 4, nil
 	})
 
-	decide := func(cs *mcp.ClientSession) toolResult {
-		return callTool(t, cs, "advance_workflow", map[string]any{"workflow_id": started.WorkflowID, "action": "approve", "step": "finance_approval", "comment": "receipt checked"})
+	decideWith := func(cs *mcp.ClientSession, inputs map[string]any) toolResult {
+		args := map[string]any{"workflow_id": started.WorkflowID, "action": "approve", "step": "finance_approval", "comment": "receipt checked"}
+		if inputs != nil {
+			args["inputs"] = inputs
+		}
+		return callTool(t, cs, "advance_workflow", args)
 	}
+	decide := func(cs *mcp.ClientSession) toolResult { return decideWith(cs, nil) }
 	if r := decide(rita); !r.IsError || !strings.Contains(r.Text, "separation of duties") {
 		t.Errorf("the requester's own approval: %+v", r)
 	}
@@ -202,9 +212,16 @@ func TestAProcessDefinedInAFileRunsThroughMCP(t *testing.T) {
 	if r := decide(ann); !r.IsError || !strings.Contains(r.Text, "fin-ann already approved") {
 		t.Errorf("a second approval by the same person: %+v", r)
 	}
-	decide(bob)
+	// fin-bob completes the quorum approving 40000 of the 90000 asked: the last approval's
+	// inputs are the gate's, and the refund issued.
+	if r := decideWith(bob, map[string]any{"approved_cents": 90001}); !r.IsError || !strings.Contains(r.Text, "finance cannot approve more than was asked") {
+		t.Errorf("an approve of more than was asked: %+v", r)
+	}
+	if r := decideWith(bob, map[string]any{"approved_cents": 40000}); r.IsError {
+		t.Fatalf("fin-bob's approve of 40000: %s", r.Text)
+	}
 	done := waitStatus(t, rita, started.WorkflowID, workflows.StatusCompleted)
-	if done.Process == nil || done.Process.Version != 2 || done.Process.Hash != desc.Hash {
+	if done.Process == nil || done.Process.Version != 3 || done.Process.Hash != desc.Hash {
 		t.Errorf("the run finished on %+v, want the version it started with", done.Process)
 	}
 
@@ -215,14 +232,25 @@ func TestAProcessDefinedInAFileRunsThroughMCP(t *testing.T) {
 	}
 	raw, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if strings.Count(string(raw), `"order_id":"ORD-01007"`) != 1 || !strings.Contains(string(raw), `"amount_cents":90000`) {
-		t.Errorf("refunds = %s", raw)
+	if strings.Count(string(raw), `"order_id":"ORD-01007"`) != 1 || !strings.Contains(string(raw), `"amount_cents":40000`) {
+		t.Errorf("refunds = %s, want ORD-01007's once, of the 40000 approved", raw)
 	}
-	// A new start runs version 3.
+	res, err = rita.ReadResource(ctx, &mcp.ReadResourceParams{URI: "workflow://" + started.WorkflowID + "/details"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st workflows.State
+	if err := json.Unmarshal([]byte(res.Contents[0].Text), &st); err != nil {
+		t.Fatal(err)
+	}
+	if s := stepOf(st, "finance_approval"); s.Output != "approved by fin-ann, fin-bob with approved_cents=40000" {
+		t.Errorf("finance_approval = %+v, want the amount approved in the record", s)
+	}
+	// A new start runs version 4.
 	var second mcpserver.StartResult
 	callTool(t, rita, "start_workflow", map[string]any{"workflow_type": "refund_approval",
 		"parameters": map[string]any{"order_id": "ORD-01008", "amount_cents": 500, "reason": "late"}}).decode(t, &second)
-	if v := waitStatus(t, rita, second.WorkflowID, workflows.StatusWaitingApproval); v.Process == nil || v.Process.Version != 3 || v.Waiting.Step != "approval" {
+	if v := waitStatus(t, rita, second.WorkflowID, workflows.StatusWaitingApproval); v.Process == nil || v.Process.Version != 4 || v.Waiting.Step != "approval" {
 		t.Errorf("second run: %+v waiting %+v", v.Process, v.Waiting)
 	}
 }
@@ -255,9 +283,9 @@ func TestDefinitionsReloadOnSIGHUP(t *testing.T) {
 	}
 	notified := listChangedNotifications(t, dev.mcpURL, "rita-key")
 	src, _ := os.ReadFile(file)
-	os.WriteFile(file, []byte(strings.Replace(string(src), "version: 2", "version: 3", 1)), 0o644)
-	if v := version(); v != 2 {
-		t.Fatalf("describe_process shows version %d before any SIGHUP, want 2 (no periodic reload with --processes-reload 0)", v)
+	os.WriteFile(file, []byte(strings.Replace(string(src), "version: 3", "version: 4", 1)), 0o644)
+	if v := version(); v != 3 {
+		t.Fatalf("describe_process shows version %d before any SIGHUP, want 3 (no periodic reload with --processes-reload 0)", v)
 	}
 	if err := dev.cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
@@ -267,8 +295,8 @@ func TestDefinitionsReloadOnSIGHUP(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Error("no notifications/tools/list_changed and notifications/resources/list_changed within 20s of SIGHUP")
 	}
-	testenv.WaitFor(t, 20*time.Second, "describe_process shows version 3 after SIGHUP", func() (bool, error) {
-		return version() == 3, nil
+	testenv.WaitFor(t, 20*time.Second, "describe_process shows version 4 after SIGHUP", func() (bool, error) {
+		return version() == 4, nil
 	})
 }
 
@@ -329,7 +357,8 @@ func startProcess(t *testing.T, c client.Client, file, params string, req workfl
 // TestProcessLifecyclesOnTheEmbeddedServer runs the refund definition to its ends on a
 // real server (and records the histories the replay tests keep): approved by a quorum;
 // undone in reverse order after a later step failed; sent back, revised to a smaller
-// amount and approved, which is the amount refunded; sent back and withdrawn.
+// amount and approved, which is the amount refunded; sent back and withdrawn; approved for
+// less than asked (approved_cents), which is the amount refunded.
 func TestProcessLifecyclesOnTheEmbeddedServer(t *testing.T) {
 	env := testenv.Shared(t)
 	c := env.Client
@@ -428,6 +457,27 @@ func TestProcessLifecyclesOnTheEmbeddedServer(t *testing.T) {
 		t.Errorf("issue_refund %+v after a withdraw, want it never run", s)
 	}
 	saveHistory(t, c, withdrawn, "refund_approval_withdrawn")
+
+	// Finance approves less than was asked: the approve's inputs are recorded and the
+	// refund issued is the amount approved.
+	smaller := startProcess(t, c, file, `{"order_id": "ORD-01015", "amount_cents": 45000, "reason": "one of two chairs broken"}`, rita)
+	testenv.WaitForStatus(t, c, smaller, workflows.StatusWaitingApproval)
+	approveLess := finance("fin-ann", workflows.ActionApprove, "approval")
+	approveLess.Inputs = map[string]any{"approved_cents": 40000}
+	if _, err := advance(t, c, smaller, approveLess); err != nil {
+		t.Fatal(err)
+	}
+	st, err = result(t, c, smaller)
+	if err != nil || st.Status != workflows.StatusCompleted {
+		t.Fatalf("run approved for less: %s %v", st.Status, err)
+	}
+	if s := stepOf(st, "approval"); s.Output != "approved with approved_cents=40000" {
+		t.Errorf("approval %+v, want the amount approved in the record", s)
+	}
+	if out := st.Outputs["issue_refund"]; !strings.Contains(out, `"amount_cents":40000`) {
+		t.Errorf("issue_refund output %s, want the 40000 approved refunded", out)
+	}
+	saveHistory(t, c, smaller, "refund_approval_approved_less")
 }
 
 // TestADefinedRunOutlivesKill9AndItsFile: a run of a definition waits at its gate; the

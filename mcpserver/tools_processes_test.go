@@ -71,13 +71,13 @@ func TestValidateProcessNamesLinesOrDescribes(t *testing.T) {
 	res := callTool(t, s, admin, "validate_process", map[string]any{"definition": def})
 	got := structured[ValidateProcessResult](t, res)
 	if res.IsError || !got.OK || got.Process == nil || got.Process.Name != "refund_approval" ||
-		!strings.Contains(resultText(res), "ok: refund_approval (Refund approval) v2: 7 steps, approval gates finance_approval, approval.") {
+		!strings.Contains(resultText(res), "ok: refund_approval (Refund approval) v3: 7 steps, approval gates finance_approval, approval.") {
 		t.Errorf("good definition: %+v %q", got, resultText(res))
 	}
 	bad := strings.Replace(def, "statement: find_order\n", "statement: find_ordr\n", 1)
 	res = callTool(t, s, admin, "validate_process", map[string]any{"definition": bad})
 	got = structured[ValidateProcessResult](t, res)
-	if got.OK || len(got.Problems) == 0 || !strings.HasPrefix(got.Problems[0], "definition.yaml:46:") || !strings.Contains(resultText(res), "find_ordr") {
+	if got.OK || len(got.Problems) == 0 || !strings.HasPrefix(got.Problems[0], "definition.yaml:48:") || !strings.Contains(resultText(res), "find_ordr") {
 		t.Errorf("bad definition: %+v %q", got, resultText(res))
 	}
 	if _, loaded := s.app.Describe(s.caller(context.Background()), "refund_approval"); loaded == nil {
@@ -97,7 +97,7 @@ func TestTestProcessAnswersTheCLIReport(t *testing.T) {
 	res := callTool(t, s, admin, "test_process", map[string]any{"definition": def, "tests": tests})
 	got := structured[TestProcessResult](t, res)
 	if res.IsError || got.Failed != 0 || got.Passed != len(got.Cases) || got.Passed < 7 || !strings.Contains(resultText(res), "ok   definition.test.yaml: a small refund needs one approver") ||
-		len(got.Skipped) != 1 || !strings.Contains(resultText(res), "skip "+got.Skipped[0]+": backends: demo runs only with flowgate processes test") {
+		len(got.Skipped) != 2 || !strings.Contains(resultText(res), "skip "+got.Skipped[0]+": backends: demo runs only with flowgate processes test") {
 		t.Fatalf("%+v\n%s", got, resultText(res))
 	}
 	wrong := `cases:

@@ -23,12 +23,10 @@ func refundWithChanges(t *testing.T) (workflows.Definition, []byte) {
 		`    approval:
       scope: group:finance
       deadline: 72h
-      changes: {revisable: [amount_cents, reason], max_rounds: 3}
-  - name: issue_refund`, `    approval:
+      changes: {revisable: [amount_cents, reason], max_rounds: 3}`, `    approval:
       scope: group:finance
       deadline: 72h
-      changes: {revisable: [amount_cents, reason], max_rounds: 2, deadline: 24h}
-  - name: issue_refund`)
+      changes: {revisable: [amount_cents, reason], max_rounds: 2, deadline: 24h}`)
 }
 
 func revise(actor string, params map[string]any) workflows.AdvanceRequest {
@@ -243,8 +241,8 @@ func TestDeclaredChangesAreCheckedAtLoad(t *testing.T) {
 		`changes: {revisable: [reason], rounds: 2}`:      "rounds",
 	}
 	for decl, want := range cases {
-		src := strings.Replace(refundYAML(t), "      deadline: 72h\n      changes: {revisable: [amount_cents, reason], max_rounds: 3}\n  - name: issue_refund",
-			"      deadline: 72h\n      "+decl+"\n  - name: issue_refund", 1)
+		src := strings.Replace(refundYAML(t), "      deadline: 72h\n      changes: {revisable: [amount_cents, reason], max_rounds: 3}\n",
+			"      deadline: 72h\n      "+decl+"\n", 1)
 		_, err := workflows.ParseDefinition("refund_approval.yaml", []byte(src), workflows.DefinitionRules{})
 		if err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "refund_approval.yaml:") {
 			t.Errorf("%s: err = %v, want %q with file:line", decl, err, want)

@@ -158,8 +158,8 @@ func TestYAMLErrorsNameTheFieldAndWhatIsAllowed(t *testing.T) {
 		t.Fatal(err)
 	}
 	for change, want := range map[string]string{
-		"quorum: two": "refund.yaml:56: quorum: `two` is not a whole number; allowed: a whole number",
-		"quorom: 2":   `refund.yaml:56: unknown field "quorom"; allowed: approvers, scope, quorum, separation_of_duties, deadline, on_timeout, escalate, reminder`,
+		"quorum: two": "refund.yaml:58: quorum: `two` is not a whole number; allowed: a whole number",
+		"quorom: 2":   `refund.yaml:58: unknown field "quorom"; allowed: approvers, scope, quorum, separation_of_duties, deadline, on_timeout, escalate, reminder`,
 	} {
 		_, err := workflows.ParseDefinition("refund.yaml", []byte(strings.Replace(string(data), "quorum: 2", change, 1)), workflows.DefinitionRules{})
 		if err == nil || !strings.Contains(err.Error(), want) {

@@ -9,21 +9,27 @@ import (
 	"github.com/flowgate/flowgate/workflows"
 )
 
+// shippedApprovalInputs is the end of the shipped refund example's small-refund gate: it
+// takes an optional amount approved, no more than asked, which the refund issues.
+const shippedApprovalInputs = `      changes: {revisable: [amount_cents, reason], max_rounds: 3}
+      inputs:
+        type: object
+        properties:
+          approved_cents:
+            type: integer
+            minimum: 1
+            description: The amount approved, in cents, if less than asked.
+      rules:
+        - rule: "!has(inputs.approved_cents) || inputs.approved_cents <= params.amount_cents"
+          message: finance cannot approve more than was asked
+  - name: issue_refund`
+
 // refundWithInputs is the refund example whose small-refund gate asks finance for the
-// amount it approves, no more than asked, and a reason for a reject; the refund issues
-// the approved amount.
+// amount it approves (required here), no more than asked, an optional ticket, and a reason
+// for a reject; the refund issues the approved amount.
 func refundWithInputs(t *testing.T) (workflows.Definition, []byte) {
-	return refundSource(t,
-		`  - name: approval
-    when: params.amount_cents <= 50000
-    approval:
-      scope: group:finance
-      deadline: 72h`,
-		`  - name: approval
-    when: params.amount_cents <= 50000
-    approval:
-      scope: group:finance
-      deadline: 72h
+	return refundSource(t, shippedApprovalInputs,
+		`      changes: {revisable: [amount_cents, reason], max_rounds: 3}
       reject_needs_reason: true
       inputs:
         type: object
@@ -33,11 +39,23 @@ func refundWithInputs(t *testing.T) (workflows.Definition, []byte) {
           ticket: {type: string, pattern: "^FIN-[0-9]+$"}
       rules:
         - rule: inputs.approved_cents <= params.amount_cents
-          message: finance cannot approve more than was asked`,
-		`        amount_cents: "{{params.amount_cents}}"
-        reason`,
-		`        amount_cents: "{{steps.approval.output.inputs.approved_cents}}"
-        reason`)
+          message: finance cannot approve more than was asked
+  - name: issue_refund`)
+}
+
+// shippedRefundAmount is the amount the shipped refund example issues: the amount a gate
+// approved, else the amount asked.
+const shippedRefundAmount = `        amount_cents: >-
+          {{has(steps.finance_approval.output) && has(steps.finance_approval.output.inputs.approved_cents)
+          ? steps.finance_approval.output.inputs.approved_cents
+          : has(steps.approval.output) && has(steps.approval.output.inputs.approved_cents)
+          ? steps.approval.output.inputs.approved_cents : params.amount_cents}}`
+
+// refundWithoutInputs is the refund example whose small-refund gate declares no inputs
+// (its output then has none to read): the refund issues the amount asked.
+func refundWithoutInputs(t *testing.T) (workflows.Definition, []byte) {
+	return refundSource(t, shippedApprovalInputs, "      changes: {revisable: [amount_cents, reason], max_rounds: 3}\n  - name: issue_refund",
+		shippedRefundAmount, `        amount_cents: "{{params.amount_cents}}"`)
 }
 
 // A gate that declares inputs takes an approve only with inputs its schema and rules
@@ -93,7 +111,7 @@ func TestDecisionInputsAreCheckedRecordedAndUsed(t *testing.T) {
 // A gate without inputs refuses a decision that carries some, rather than dropping them.
 func TestAGateWithoutInputsRefusesThem(t *testing.T) {
 	h := newHarness(t)
-	d, src := refundSource(t)
+	d, src := refundWithoutInputs(t)
 	var o *outcome
 	h.at(time.Hour, func() {
 		req := decide(workflows.ActionApprove, "approval", "bob", finance)
@@ -121,7 +139,8 @@ func TestDeclaredInputsAreCheckedAtLoad(t *testing.T) {
 		"inputs: {type: object, properties: {n: {type: integer}}}\n      rules: [{rule: \"inputs.n > 1\"}]":           "rule 0 has no message",
 	}
 	for decl, want := range cases {
-		src := strings.Replace(refundYAML(t), "      scope: group:finance\n      deadline: 72h\n",
+		_, bare := refundWithoutInputs(t)
+		src := strings.Replace(string(bare), "      scope: group:finance\n      deadline: 72h\n",
 			"      scope: group:finance\n      deadline: 72h\n      "+decl+"\n", 1)
 		_, err := workflows.ParseDefinition("refund_approval.yaml", []byte(src), workflows.DefinitionRules{})
 		if err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "refund_approval.yaml:") {

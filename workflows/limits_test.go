@@ -219,10 +219,10 @@ func TestNamesThatCouldSpoofARecordAreRefusedAndTextIsCleaned(t *testing.T) {
 func TestApproverNamesAreCheckedAtLoad(t *testing.T) {
 	_, src := refundSource(t)
 	for _, c := range []struct{ old, new, want string }{
-		{"approvers: [cfo]", `approvers: ["cfo\u202e"]`, "refund_approval.yaml:61: approver \"cfo\\u202e\" holds U+202E"},
+		{"approvers: [cfo]", `approvers: ["cfo\u202e"]`, "refund_approval.yaml:63: approver \"cfo\\u202e\" holds U+202E"},
 		{"approvers: [cfo]", `approvers: ["cfo\nceo"]`, "holds U+000A"},
-		{"approvers: [cfo]", `approvers: [cfo, " CFO"]`, "refund_approval.yaml:61: approver \" CFO\" is listed twice (as \"cfo\")"},
-		{"scope: group:finance\n      quorum: 2", "scope: \"group:finance\\u200b\"\n      quorum: 2", "refund_approval.yaml:55: scope \"group:finance\\u200b\" holds U+200B"},
+		{"approvers: [cfo]", `approvers: [cfo, " CFO"]`, "refund_approval.yaml:63: approver \" CFO\" is listed twice (as \"cfo\")"},
+		{"scope: group:finance\n      quorum: 2", "scope: \"group:finance\\u200b\"\n      quorum: 2", "refund_approval.yaml:57: scope \"group:finance\\u200b\" holds U+200B"},
 	} {
 		edited := strings.Replace(string(src), c.old, c.new, 1)
 		_, err := workflows.ParseDefinition("refund_approval.yaml", []byte(edited), workflows.DefinitionRules{})

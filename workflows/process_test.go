@@ -78,7 +78,7 @@ func TestProcessSmallRefundNeedsOneApproverFromTheGroup(t *testing.T) {
 			s.Waiting.Scope != finance || s.Waiting.Quorum != 1 || s.Waiting.NotBy != "alice" {
 			t.Errorf("waiting = %+v", s.Waiting)
 		}
-		if s.Process == nil || s.Process.Name != "refund_approval" || s.Process.Version != 2 || len(s.Process.Hash) != 64 {
+		if s.Process == nil || s.Process.Name != "refund_approval" || s.Process.Version != 3 || len(s.Process.Hash) != 64 {
 			t.Errorf("process = %+v", s.Process)
 		}
 		self = h.advance(decide(workflows.ActionApprove, "approval", "alice", finance))

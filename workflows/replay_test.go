@@ -43,7 +43,7 @@ var recordedLifecycles = []string{
 	"deployment_continued_first_run", "deployment_continued_next_run",
 	"onboarding_approved", "onboarding_rejected",
 	"refund_approval_approved", "refund_approval_undone",
-	"refund_approval_revised", "refund_approval_withdrawn",
+	"refund_approval_revised", "refund_approval_withdrawn", "refund_approval_approved_less",
 	"vendor_access_revoked", "vendor_access_stopped",
 	"event_wait_sent", "ci_deployment_called_back", "event_wait_timed_out",
 	"gate_or_event_won_by_event", "gate_or_event_at_once",

@@ -35,7 +35,7 @@ func TestCatalogKeepsTheLastGoodVersionAndDropsDeletedFiles(t *testing.T) {
 	var changes atomic.Int32
 	c.OnChange(func() { changes.Add(1) })
 	p, ok := c.Get("refund_approval")
-	if !ok || p.Definition.Version != 2 || len(p.Source.Hash) != 64 {
+	if !ok || p.Definition.Version != 3 || len(p.Source.Hash) != 64 {
 		t.Fatalf("loaded %+v %t", p, ok)
 	}
 	firstHash := p.Source.Hash
@@ -52,11 +52,11 @@ func TestCatalogKeepsTheLastGoodVersionAndDropsDeletedFiles(t *testing.T) {
 	}
 
 	// A good edit replaces it and tells the listeners.
-	os.WriteFile(file, []byte(strings.Replace(good, "version: 2", "version: 3", 1)), 0o644)
+	os.WriteFile(file, []byte(strings.Replace(good, "version: 3", "version: 4", 1)), 0o644)
 	if changed, err := c.Reload(); !changed || err != nil {
 		t.Fatalf("good edit: changed %t, err %v", changed, err)
 	}
-	if p, _ := c.Get("refund_approval"); p.Definition.Version != 3 || p.Source.Hash == firstHash {
+	if p, _ := c.Get("refund_approval"); p.Definition.Version != 4 || p.Source.Hash == firstHash {
 		t.Errorf("after the edit: v%d", p.Definition.Version)
 	}
 	if changes.Load() != 1 {

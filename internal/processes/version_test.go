@@ -46,7 +46,7 @@ func TestAnEditThatKeepsItsVersionIsWarnedOf(t *testing.T) {
 	if n := strings.Count(log.String(), "kept its version"); n != 1 {
 		t.Errorf("an unchanged file is warned of again (%d):\n%s", n, log.String())
 	}
-	os.WriteFile(file, []byte(strings.Replace(good, "version: 2", "version: 3", 1)), 0o644)
+	os.WriteFile(file, []byte(strings.Replace(good, "version: 3", "version: 4", 1)), 0o644)
 	c.Reload()
 	if p, _ := c.Get("refund_approval"); len(p.SameVersion) != 0 {
 		t.Errorf("a raised version still lists %v", p.SameVersion)

@@ -32,8 +32,8 @@ func TestProcessFilesAreCheckedOnlyAsConfigured(t *testing.T) {
 		reload time.Duration
 		want   int
 	}{
-		{"every interval", ReloadInterval, 3},
-		{"only on SIGHUP", 0, 2},
+		{"every interval", ReloadInterval, 4},
+		{"only on SIGHUP", 0, 3},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
@@ -55,12 +55,12 @@ func TestProcessFilesAreCheckedOnlyAsConfigured(t *testing.T) {
 					}
 					return p.Definition.Version
 				}
-				if v := version(); v != 2 {
-					t.Fatalf("loaded version %d, want 2", v)
+				if v := version(); v != 3 {
+					t.Fatalf("loaded version %d, want 3", v)
 				}
 				// A comment changes the size too: the edit is seen even within the
 				// file system's timestamp granularity.
-				edited := strings.Replace(string(src), "version: 2", "version: 3", 1) + "# edited\n"
+				edited := strings.Replace(string(src), "version: 3", "version: 4", 1) + "# edited\n"
 				if err := os.WriteFile(file, []byte(edited), 0o644); err != nil {
 					t.Fatal(err)
 				}
