@@ -56,6 +56,9 @@ type approvalPage struct {
 	// Asked is what an approver asked to change while the run waits for its requester's
 	// revision: the page says so and offers no decision.
 	Asked *workflows.ChangesAsked
+	// OrEnds, at a gate with or_event, says that the event also ends it
+	// (workflows.Waiting.OrEnds): while it waits for a decision or for a revision.
+	OrEnds string
 	// Values and Comment are what was posted, shown again with an Alert.
 	Values       url.Values
 	Comment      string
@@ -326,6 +329,9 @@ func (s *Server) renderApproval(w http.ResponseWriter, code int, p approvalPage)
 	if st := p.State; waitsForRevision(st) && st.Waiting.Step == p.Link.Step {
 		p.Asked = st.Waiting.Changes
 	}
+	if st := p.State; st != nil && st.Waiting != nil && st.Waiting.Step == p.Link.Step && !p.Done {
+		p.OrEnds = st.Waiting.OrEnds()
+	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(code)
 	if err := approvalTemplate.Execute(w, p); err != nil {
@@ -452,6 +458,7 @@ ol{padding-left:1.2rem}
 <blockquote>{{.Comment}}</blockquote>
 <p><strong>{{.Requester}}</strong>, who requested it, must now revise {{join .Revisable}} or withdraw it{{with deadline $.State}}, by {{.}}{{end}}. There is nothing to decide here until then; once revised, the gate asks for a decision again.</p>
 </section>{{end}}
+{{with .OrEnds}}<p class="or-event">{{.}}</p>{{end}}
 {{with .State}}
 <dl>
 <dt>Run</dt><dd>{{.WorkflowID}} ({{.Type}})</dd>

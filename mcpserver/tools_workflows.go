@@ -330,8 +330,8 @@ func describeStatus(v workflows.StatusView) string {
 		if w.NotBy != "" {
 			text += " " + w.NotBy + " requested it and may not approve it."
 		}
-		if w.Event != "" {
-			text += fmt.Sprintf(" Or the event %s ends the step first, whichever comes first: send it with send_event (step %s, event %s, a payload matching waiting.payload_schema; needs the scope %s).", w.Event, w.Step, w.Event, w.EventScope)
+		if or := w.OrEnds(); or != "" {
+			text += " " + or + " Its payload must match waiting.payload_schema."
 		}
 		if w.Failure != "" {
 			text += " " + words.Sentence("The step failed: "+w.Failure)

@@ -45,10 +45,15 @@ func (c *checker) checkOrEvent(path []any, a ApprovalStep) {
 	c.checkEventWait(append(path, "or_event"), a.OrEvent.wait())
 }
 
-// openOrEvent lets the event of s end the gate g while it waits for approvals: the run
-// takes the event update at the gate's step, until the gate's deadline.
+// openOrEvent lets the event of s end the gate g while it waits for approvals, or for
+// its requester's revision after an approver asked for changes: the run takes the event
+// update at the gate's step, until the gate's deadline. The definition's author declared
+// the event suffices in place of an approval, so a gate sent back for revision is still
+// "whichever comes first"; the revision the requester would have sent is then refused,
+// as at any gate that has ended. No command depends on it, so histories recorded when
+// the event was refused there replay as they did.
 func (ip *interpreter) openOrEvent(s planStep, g *gate) {
-	if s.gate.orEvent == nil || g.kind != gateApproval {
+	if s.gate.orEvent == nil || (g.kind != gateApproval && g.kind != gateChanges) {
 		return
 	}
 	ip.r.event = &eventWait{step: s.Name, deadline: g.deadline, plan: s.gate.orEvent, name: s.Approval.OrEvent.Event}
@@ -61,9 +66,25 @@ func (r *runner) orEventWaiting(w *Waiting) {
 	}
 }
 
-// eventWon ends the gate of step s with the event the run took there: the step
+// OrEnds says, at a gate with or_event, that the event also ends it: one sentence that
+// get_workflow_status, the MCP task, the approval page and the inbox all show. It is
+// empty at any other gate and at a wait for an event (For "event"), whose only way out
+// the event is.
+func (w *Waiting) OrEnds() string {
+	if w == nil || w.Event == "" || w.For == waitForEvent {
+		return ""
+	}
+	scope := w.EventScope
+	if scope == "" {
+		scope = DefaultEventScope
+	}
+	return fmt.Sprintf("Or the gate ends when the event %s arrives, whichever comes first (send_event at step %s, with the scope %s).", w.Event, w.Step, scope)
+}
+
+// eventWon ends the gate g of step s with the event the run took there: the step
 // completes as an approve would, and its output says the event won, with its payload.
-func (ip *interpreter) eventWon(ctx workflow.Context, s planStep) {
+// At a gate sent back for changes, the record says the revision is no longer taken.
+func (ip *interpreter) eventWon(ctx workflow.Context, s planStep, g *gate) {
 	r := ip.r
 	e := *r.got
 	r.got = nil
@@ -77,7 +98,11 @@ func (ip *interpreter) eventWon(ctx workflow.Context, s planStep) {
 	}
 	raw, _ := json.Marshal(payload)
 	r.log(ctx, "event_received", s.Name, e.Actor, fmt.Sprintf("%s%s (%d bytes)", name, via, len(raw)))
-	r.log(ctx, "first_of", s.Name, e.Actor, fmt.Sprintf("the event %s came first and ends the gate; no decision is taken there any more", name))
+	detail := fmt.Sprintf("the event %s came first and ends the gate; no decision is taken there any more", name)
+	if g.kind == gateChanges {
+		detail = fmt.Sprintf("the event %s came first and ends the gate while changes were asked of %s; no revision or decision is taken there any more", name, r.req.RequestedBy)
+	}
+	r.log(ctx, "first_of", s.Name, e.Actor, detail)
 	r.finishStep(ctx, s.Name, StepCompleted, e.Actor, "", fmt.Sprintf("event %s received before a decision", name), "")
 	r.state.Status = StatusInProgress
 	r.publish(ctx)

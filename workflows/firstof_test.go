@@ -247,3 +247,67 @@ func TestAGatesEventArrivesThroughItsCallbackURL(t *testing.T) {
 		t.Errorf("event_received = %+v", e)
 	}
 }
+
+// TestAGatesEventEndsItWhileChangesAreRequested: bob sends the run back to its requester
+// (alice); while it waits for her revision, status says the event still ends the gate,
+// and CI's event does: the step completes, its output says the event won, the record
+// says the revision is no longer taken, and alice's revise after it is refused.
+func TestAGatesEventEndsItWhileChangesAreRequested(t *testing.T) {
+	h := newHarness(t)
+	d, src := parse(t, strings.Replace(strings.Replace(approveOrCI, "QUORUM", "1", 1),
+		"      deadline: 4h\n", "      deadline: 4h\n      changes: {revisable: [order_id], max_rounds: 2}\n", 1))
+	var ask, ev, rev *outcome
+	var asked workflows.StatusView
+	h.at(time.Hour, func() {
+		req := bobApproves()
+		req.Action, req.Comment = workflows.ActionRequestChanges, "name the right order"
+		ask = h.advance(req)
+	})
+	h.at(2*time.Hour, func() {
+		asked = h.status()
+		ev = h.event(ciGreen())
+	})
+	h.at(150*time.Minute, func() {
+		rev = h.advance(workflows.AdvanceRequest{Action: workflows.ActionRevise, Step: "go_ahead", Actor: "alice", Parameters: map[string]any{"order_id": "ORD-01004"}})
+	})
+	st, err := h.runProcess(d, src, `{"order_id": "ORD-01003"}`)
+	if err != nil || st.Status != workflows.StatusCompleted {
+		t.Fatalf("ended %s: %v", st.Status, err)
+	}
+	ask.accepted(t)
+	w := asked.Waiting
+	if asked.Status != workflows.StatusChangesRequested || w == nil || w.For != "changes" || w.Event != "ci_passed" || w.EventScope != "write:data" ||
+		w.OrEnds() != "Or the gate ends when the event ci_passed arrives, whichever comes first (send_event at step go_ahead, with the scope write:data)." {
+		t.Fatalf("while changes are asked: %s %+v (%q)", asked.Status, w, w.OrEnds())
+	}
+	ev.accepted(t)
+	rev.refused(t, "workflow is not waiting for a decision (status waiting, step cool_off)")
+	if out := output(t, st, "go_ahead"); out["won"] != workflows.WonEvent || out["by"] != "ci-bot" {
+		t.Errorf("go_ahead's output = %v", out)
+	}
+	if e := st.Events("first_of"); len(e) != 1 || !strings.Contains(e[0].Detail, "while changes were asked of alice; no revision or decision is taken there any more") {
+		t.Errorf("first_of = %+v", e)
+	}
+	if e := st.Events("revised"); len(e) != 0 {
+		t.Errorf("revised = %+v", e)
+	}
+}
+
+// TestOrEndsIsSaidOnlyAtAGateWithAnEvent: the sentence the surfaces show is empty at a
+// gate without or_event and at a wait for an event, whose only way out the event is.
+func TestOrEndsIsSaidOnlyAtAGateWithAnEvent(t *testing.T) {
+	for _, tc := range []struct {
+		w    *workflows.Waiting
+		want string
+	}{
+		{nil, ""},
+		{&workflows.Waiting{Step: "a", For: "approval"}, ""},
+		{&workflows.Waiting{Step: "w", For: "event", Event: "ci_passed", Scope: "write:data"}, ""},
+		{&workflows.Waiting{Step: "g", For: "approval", Event: "ci_passed", EventScope: "ci:report"},
+			"Or the gate ends when the event ci_passed arrives, whichever comes first (send_event at step g, with the scope ci:report)."},
+	} {
+		if got := tc.w.OrEnds(); got != tc.want {
+			t.Errorf("%+v: %q, want %q", tc.w, got, tc.want)
+		}
+	}
+}

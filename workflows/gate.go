@@ -357,6 +357,7 @@ func (r *runner) waiting() *Waiting {
 	if g.kind == gateChanges && g.asked != nil {
 		w.Changes = &ChangesAsked{ChangeRequest: *g.asked, Revisable: slices.Clone(g.changes.revisable),
 			Requester: r.req.RequestedBy, Round: g.round, MaxRounds: g.changes.maxRounds}
+		r.orEventWaiting(w)
 	}
 	if g.kind == gateApproval {
 		if !r.selfApproval() {

@@ -939,7 +939,7 @@ func (ip *interpreter) approval(ctx workflow.Context, i int, s planStep, res *Ga
 			r.finishStep(ctx, s.Name, StepCancelled, "", "", "", "cancelled while waiting")
 			return err
 		case ok && d.Action == actionEvent:
-			ip.eventWon(ctx, s)
+			ip.eventWon(ctx, s, g)
 			return nil
 		case !ok && g.kind == gateChanges:
 			r.timedOutAfter = wait

@@ -29,7 +29,10 @@ type Pending struct {
 	Needs int `json:"needs"`
 	// Inputs name what an approve there must carry (workflows.Waiting.Inputs), by name.
 	Inputs []string `json:"inputs,omitempty"`
-	UIURL  string   `json:"ui_url,omitempty"`
+	// OrEnds, at a gate with or_event, says that the event also ends it
+	// (workflows.Waiting.OrEnds).
+	OrEnds string `json:"or_ends,omitempty"`
+	UIURL  string `json:"ui_url,omitempty"`
 }
 
 // PendingResult is what waits on a caller.
@@ -65,7 +68,7 @@ func (s *Service) Pending(ctx context.Context, c Caller) (PendingResult, error) 
 		}
 		w := v.Waiting
 		res.Items = append(res.Items, Pending{WorkflowID: id, FirstRunID: v.FirstRunID, Type: string(v.Type), Step: w.Step, RequestedBy: v.RequestedBy,
-			Deadline: w.Deadline, Needs: max(w.Quorum-len(w.Approvals), 1), Inputs: inputNames(w.Inputs)})
+			Deadline: w.Deadline, Needs: max(w.Quorum-len(w.Approvals), 1), Inputs: inputNames(w.Inputs), OrEnds: w.OrEnds()})
 	}
 	slices.SortFunc(res.Items, func(a, b Pending) int { return a.Deadline.Compare(b.Deadline) })
 	if len(res.Items) > MaxPending {
