@@ -9,9 +9,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"go.temporal.io/sdk/client"
 
 	"github.com/flowgate/flowgate/internal/testenv"
@@ -270,6 +272,9 @@ steps:
     call: {service: deploy, method: POST, endpoint: deployments, body: {service: "{{params.commit}}", environment: dev, version: "won-by-{{steps.go_ahead.output.won}}"}}
 `
 
+// orEndsGoAhead is what every surface says of gate_or_ci's gate (workflows.Waiting.OrEnds).
+const orEndsGoAhead = "Or the gate ends when the event ci_passed arrives, whichever comes first (send_event at step go_ahead, with the scope write:data)."
+
 // TestAGateOrAnEventWhicheverComesFirstOnTheEmbeddedServer: get_workflow_status says
 // both ways out; CI's event sent with send_event ends the gate and the next step reads
 // output.won (its history is recorded); then, on a second run, an approve and the event
@@ -282,7 +287,7 @@ func TestAGateOrAnEventWhicheverComesFirstOnTheEmbeddedServer(t *testing.T) {
 
 	id := startProcess(t, c, file, `{"commit": "c1-`+id8()+`"}`, workflows.Request{RequestedBy: "dave"})
 	testenv.WaitForStatus(t, c, id, workflows.StatusWaitingApproval)
-	if text := callTool(t, cs, "get_workflow_status", map[string]any{"workflow_id": id}).Text; !strings.Contains(text, "Or the event ci_passed ends the step first") {
+	if text := callTool(t, cs, "get_workflow_status", map[string]any{"workflow_id": id}).Text; !strings.Contains(text, orEndsGoAhead) {
 		t.Errorf("get_workflow_status: %s", text)
 	}
 	if r := callTool(t, cs, "send_event", map[string]any{"workflow_id": id, "step": "go_ahead", "event": "ci_passed", "payload": map[string]any{"commit": "abcdef1"}}); r.IsError {
@@ -323,6 +328,112 @@ func TestAGateOrAnEventWhicheverComesFirstOnTheEmbeddedServer(t *testing.T) {
 	}
 	t.Logf("sent at once: the %s won; the other was refused with: %v", won, refused[0])
 	saveHistory(t, c, id, "gate_or_event_at_once")
+}
+
+// TestAGatesEventEndsItWhileChangesAreRequestedOnTheEmbeddedServer: bob sends a run of
+// gate_or_ci back to its requester, dave; while it waits for dave's revision,
+// get_workflow_status still says the event ends the gate, and CI's event does (its
+// history is recorded): the run completes with the event as the winner, and dave's
+// revise after it is refused as at an ended gate.
+func TestAGatesEventEndsItWhileChangesAreRequestedOnTheEmbeddedServer(t *testing.T) {
+	env := testenv.Shared(t)
+	c := env.Client
+	file := writeProcess(t, "gate_or_ci_changes", strings.NewReplacer("name: gate_or_ci\n", "name: gate_or_ci_changes\n",
+		"      deadline: 1h\n", "      deadline: 1h\n      changes: {revisable: [commit], max_rounds: 2}\n").Replace(gateOrCIProcess))
+	cs := connectHTTP(t, env.MCPURL)
+
+	id := startProcess(t, c, file, `{"commit": "c3-`+id8()+`"}`, workflows.Request{RequestedBy: "dave"})
+	testenv.WaitForStatus(t, c, id, workflows.StatusWaitingApproval)
+	if _, err := advance(t, c, id, workflows.AdvanceRequest{Action: workflows.ActionRequestChanges, Step: "go_ahead", Actor: "bob", Scopes: approverScopes,
+		Comment: "build the tagged commit"}); err != nil {
+		t.Fatalf("request changes: %v", err)
+	}
+	var v mcpserver.StatusResult
+	r := callTool(t, cs, "get_workflow_status", map[string]any{"workflow_id": id})
+	r.decode(t, &v)
+	if v.Status != workflows.StatusChangesRequested || v.Waiting == nil || v.Waiting.Event != "ci_passed" || !strings.Contains(r.Text, orEndsGoAhead) {
+		t.Fatalf("while dave must revise: %s %+v\n%s", v.Status, v.Waiting, r.Text)
+	}
+	if r := callTool(t, cs, "send_event", map[string]any{"workflow_id": id, "step": "go_ahead", "event": "ci_passed", "payload": map[string]any{"commit": "abcdef3"}}); r.IsError {
+		t.Fatalf("send_event while changes are requested: %s", r.Text)
+	}
+	st, err := result(t, c, id)
+	if err != nil || st.Status != workflows.StatusCompleted || !strings.Contains(st.Outputs["go_ahead"], `"won":"event"`) {
+		t.Fatalf("ended %s (%v), go_ahead output %s", st.Status, err, st.Outputs["go_ahead"])
+	}
+	if e := st.Events("first_of"); len(e) != 1 || !strings.Contains(e[0].Detail, "while changes were asked of dave") {
+		t.Errorf("first_of = %+v", e)
+	}
+	if _, err := advance(t, c, id, workflows.AdvanceRequest{Action: workflows.ActionRevise, Step: "go_ahead", Actor: "dave",
+		Parameters: map[string]any{"commit": "c4"}}); err == nil {
+		t.Errorf("dave's revise after the event won was taken")
+	}
+	saveHistory(t, c, id, "gate_or_event_during_changes")
+}
+
+// TestAGatesEventOutlivesKill9: a run of gate_or_ci waits at its gate; flowgate dev is
+// killed with SIGKILL and started again on the same folder; the status still says the
+// event ends the gate, CI's event sent then ends it, and the run completes with the
+// record saying the event won, once: one event_received, one first_of, one deployment,
+// and the same event sent again is refused.
+func TestAGatesEventOutlivesKill9(t *testing.T) {
+	// Its own flowgate dev processes, ports and data folder: it runs beside the others.
+	t.Parallel()
+	dir := t.TempDir()
+	procs := filepath.Join(dir, "processes")
+	os.Mkdir(procs, 0o755)
+	if err := os.WriteFile(filepath.Join(procs, "gate_or_ci.yaml"), []byte(gateOrCIProcess), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	args, mcpAddr, demoPort := devOnFreePorts(t, filepath.Join(dir, "data"))
+	args = append(args, "--processes", procs)
+	first := startDev(t, args...)
+	first.waitReady(t, mcpAddr)
+	cs := connectHTTP(t, first.mcpURL)
+	commit := "k9-" + id8()
+	var started mcpserver.StartResult
+	callTool(t, cs, "start_workflow", map[string]any{"workflow_type": "gate_or_ci", "parameters": map[string]any{"commit": commit}}).decode(t, &started)
+	id := started.WorkflowID
+	waitStatus(t, cs, id, workflows.StatusWaitingApproval)
+	waitIdle(t, args, id)
+	cs.Close()
+	first.stop(t, syscall.SIGKILL)
+
+	second := startDev(t, args...)
+	second.waitReady(t, mcpAddr)
+	cs = connectHTTP(t, second.mcpURL)
+	if r := callTool(t, cs, "get_workflow_status", map[string]any{"workflow_id": id}); !strings.Contains(r.Text, orEndsGoAhead) {
+		t.Fatalf("after kill -9: %s", r.Text)
+	}
+	event := map[string]any{"workflow_id": id, "step": "go_ahead", "event": "ci_passed", "payload": map[string]any{"commit": "abcdef9"}}
+	if r := callTool(t, cs, "send_event", event); r.IsError {
+		t.Fatalf("send_event after kill -9: %s", r.Text)
+	}
+	waitStatus(t, cs, id, workflows.StatusCompleted)
+	if r := callTool(t, cs, "send_event", event); !r.IsError || !strings.Contains(r.Text, "ended") {
+		t.Errorf("the event sent again after the run ended: %+v", r)
+	}
+	res, err := cs.ReadResource(t.Context(), &mcp.ReadResourceParams{URI: "workflow://" + id + "/details"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st workflows.State
+	if err := json.Unmarshal([]byte(res.Contents[0].Text), &st); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(st.Outputs["go_ahead"], `"won":"event"`) || len(st.Events("event_received")) != 1 || len(st.Events("first_of")) != 1 ||
+		!strings.Contains(st.Events("first_of")[0].Detail, "the event ci_passed came first") {
+		t.Errorf("go_ahead output %s; record %+v", st.Outputs["go_ahead"], st.History)
+	}
+	// One deployment: a second would have found the first and named it previous_version.
+	if out := st.Outputs["report"]; !strings.Contains(out, `"version":"won-by-event"`) || !strings.Contains(out, `"previous_version":""`) {
+		t.Errorf("report's output %s, want one deployment of won-by-event", out)
+	}
+	var d map[string]string
+	getJSON(t, fmt.Sprintf("http://127.0.0.1:%d/deploy/deployments/%s/dev", demoPort, commit), &d)
+	if d["version"] != "won-by-event" {
+		t.Errorf("deployed %v", d)
+	}
 }
 
 // id8 is a short unique suffix.

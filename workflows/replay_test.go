@@ -46,7 +46,7 @@ var recordedLifecycles = []string{
 	"refund_approval_revised", "refund_approval_withdrawn", "refund_approval_approved_less",
 	"vendor_access_revoked", "vendor_access_stopped",
 	"event_wait_sent", "ci_deployment_called_back", "event_wait_timed_out",
-	"gate_or_event_won_by_event", "gate_or_event_at_once",
+	"gate_or_event_won_by_event", "gate_or_event_at_once", "gate_or_event_during_changes",
 }
 
 var historyName = regexp.MustCompile(`^(.+?)(?:_v(\d+))?\.json$`)
