@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -16,6 +17,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"go.temporal.io/sdk/client"
 
+	"github.com/flowgate/flowgate/internal/app"
 	"github.com/flowgate/flowgate/internal/testenv"
 	"github.com/flowgate/flowgate/mcpserver"
 	"github.com/flowgate/flowgate/workflows"
@@ -372,8 +374,9 @@ func TestAGatesEventEndsItWhileChangesAreRequestedOnTheEmbeddedServer(t *testing
 }
 
 // TestAGatesEventOutlivesKill9: a run of gate_or_ci waits at its gate; flowgate dev is
-// killed with SIGKILL and started again on the same folder; the status still says the
-// event ends the gate, CI's event sent then ends it, and the run completes with the
+// killed with SIGKILL and started again on the same folder; the status,
+// approvals://pending and the inbox still say the event ends the gate, CI's event sent
+// then ends it, and the run completes with the
 // record saying the event won, once: one event_received, one first_of, one deployment,
 // and the same event sent again is refused.
 func TestAGatesEventOutlivesKill9(t *testing.T) {
@@ -382,7 +385,9 @@ func TestAGatesEventOutlivesKill9(t *testing.T) {
 	dir := t.TempDir()
 	procs := filepath.Join(dir, "processes")
 	os.Mkdir(procs, 0o755)
-	if err := os.WriteFile(filepath.Join(procs, "gate_or_ci.yaml"), []byte(gateOrCIProcess), 0o644); err != nil {
+	// The local identity starts the run and may decide its gate, so its inbox lists it.
+	src := strings.Replace(gateOrCIProcess, "      approvers: [bob]\n", "      scope: approve\n      separation_of_duties: false\n", 1)
+	if err := os.WriteFile(filepath.Join(procs, "gate_or_ci.yaml"), []byte(src), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	args, mcpAddr, demoPort := devOnFreePorts(t, filepath.Join(dir, "data"))
@@ -404,6 +409,15 @@ func TestAGatesEventOutlivesKill9(t *testing.T) {
 	cs = connectHTTP(t, second.mcpURL)
 	if r := callTool(t, cs, "get_workflow_status", map[string]any{"workflow_id": id}); !strings.Contains(r.Text, orEndsGoAhead) {
 		t.Fatalf("after kill -9: %s", r.Text)
+	}
+	pending, err := cs.ReadResource(t.Context(), &mcp.ReadResourceParams{URI: mcpserver.PendingURI})
+	var inbox app.PendingResult
+	if err != nil || json.Unmarshal([]byte(pending.Contents[0].Text), &inbox) != nil ||
+		!slices.ContainsFunc(inbox.Items, func(p app.Pending) bool { return p.WorkflowID == id && p.OrEnds == orEndsGoAhead }) {
+		t.Errorf("approvals://pending after kill -9 does not say the event ends the gate: %v %+v", err, inbox)
+	}
+	if page := read(t, http.DefaultClient, http.MethodGet, strings.TrimSuffix(second.mcpURL, mcpserver.EndpointPath)+mcpserver.InboxPath, nil); !strings.Contains(page, orEndsGoAhead) {
+		t.Errorf("the inbox after kill -9 does not say the event ends the gate:\n%s", page)
 	}
 	event := map[string]any{"workflow_id": id, "step": "go_ahead", "event": "ci_passed", "payload": map[string]any{"commit": "abcdef9"}}
 	if r := callTool(t, cs, "send_event", event); r.IsError {
