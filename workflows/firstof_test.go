@@ -281,7 +281,7 @@ func TestAGatesEventEndsItWhileChangesAreRequested(t *testing.T) {
 		t.Fatalf("while changes are asked: %s %+v (%q)", asked.Status, w, w.OrEnds())
 	}
 	ev.accepted(t)
-	rev.refused(t, "workflow is not waiting for a decision (status waiting, step cool_off)")
+	rev.refused(t, "workflow is not waiting for a decision (status waiting, step cool_off); step go_ahead has ended: event ci_passed received before a decision")
 	if out := output(t, st, "go_ahead"); out["won"] != workflows.WonEvent || out["by"] != "ci-bot" {
 		t.Errorf("go_ahead's output = %v", out)
 	}

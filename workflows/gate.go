@@ -279,7 +279,7 @@ func (r *runner) check(ctx workflow.Context, req AdvanceRequest) error {
 		}
 	}
 	if r.gate == nil {
-		return fmt.Errorf("workflow is not waiting for a decision (status %s, step %s)", r.state.Status, r.state.CurrentStep)
+		return r.noGate(req.Step)
 	}
 	if r.decision != nil {
 		return fmt.Errorf("a decision on step %s is already being applied", r.gate.step)
@@ -326,6 +326,20 @@ func (r *runner) check(ctx workflow.Context, req AdvanceRequest) error {
 		return err
 	}
 	return r.gate.checkInputs(req)
+}
+
+// noGate says why the run takes no decision now. When the decision names a gate that
+// has ended, it also says how, so a requester whose revision came after the gate's event
+// learns that the event won.
+func (r *runner) noGate(step string) error {
+	msg := fmt.Sprintf("workflow is not waiting for a decision (status %s, step %s)", r.state.Status, r.state.CurrentStep)
+	i := slices.IndexFunc(r.state.Steps, func(s Step) bool { return s.Name == step })
+	if i >= 0 && step != r.state.CurrentStep {
+		if s := r.state.Steps[i]; s.Kind == StepApproval && s.Status == StepCompleted && s.Output != "" {
+			msg += fmt.Sprintf("; step %s has ended: %s", step, s.Output)
+		}
+	}
+	return errors.New(msg)
 }
 
 // selfApproval reports whether the requester may approve the gate the run waits at.
