@@ -1,9 +1,13 @@
 package workflows_test
 
 import (
+	"context"
 	"slices"
+	"sync"
 	"testing"
 	"time"
+
+	"go.temporal.io/sdk/activity"
 
 	"github.com/flowgate/flowgate/activities"
 	"github.com/flowgate/flowgate/workflows"
@@ -79,4 +83,34 @@ func TestRemindIsNotOfferedWhenNobodyCanBeTold(t *testing.T) {
 	h.at(3*time.Hour, func() { h.env.CancelWorkflow() })
 	h.runProcess(d, src, `{"order_id": "ORD-01004", "amount_cents": 90000, "reason": "wrong monitor"}`)
 	asked.refused(t, "no notification channels configured (--notify)")
+}
+
+// TestARunEndsAfterTheGatesNoticeOnItsWay: an approve that comes before the gate's
+// notice is delivered does not close the run under it. The run waits for the notice,
+// then tells the same channels it ended. Before, the run closed at once: the notice was
+// abandoned (or delivered while the run had already closed) and nobody heard the end.
+func TestARunEndsAfterTheGatesNoticeOnItsWay(t *testing.T) {
+	h := newHarness(t)
+	var mu sync.Mutex
+	var notices []string
+	h.env.RegisterActivityWithOptions(func(_ context.Context, n activities.Notice) (activities.NoticeResult, error) {
+		if n.Event == activities.EventGateOpened {
+			time.Sleep(1500 * time.Millisecond) // a slow channel: the approve lands first
+		}
+		mu.Lock()
+		notices = append(notices, n.Event)
+		mu.Unlock()
+		return activities.NoticeResult{Channels: 1, Delivered: []string{"test"}}, nil
+	}, activity.RegisterOptions{Name: "Notify", DisableAlreadyRegisteredCheck: true})
+	d, src := refundSource(t)
+	h.at(400*time.Millisecond, func() { h.advance(decide(workflows.ActionApprove, "approval", "fin-ann", finance)) })
+	st, err := h.runProcess(d, src, `{"order_id": "ORD-01003", "amount_cents": 2500, "reason": "damaged in transit"}`)
+	if err != nil || st.Status != workflows.StatusCompleted {
+		t.Fatalf("ended %s (%v), want completed", st.Status, err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if want := []string{activities.EventGateOpened, activities.EventRunEnded}; !slices.Equal(notices, want) {
+		t.Errorf("channels were told %v, want %v", notices, want)
+	}
 }

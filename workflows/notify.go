@@ -79,11 +79,28 @@ func (r *runner) notifyGate(ctx workflow.Context, event string, g *gate) {
 	})
 }
 
+// changeEndAfterNotices gates the wait for notices in flight at a run's end; runs that
+// ended before it replay closing without it.
+const changeEndAfterNotices = "end-after-notices-in-flight"
+
+// noticeEndWait is how long a run's end waits for a gate's notice still on its way.
+const noticeEndWait = 10 * time.Second
+
 // notifyEnd tells the channels that a run they were told of ended. It waits briefly: the
 // run closes after it, sent or not. Like every notification it heartbeats while it waits,
 // so a worker lost while it runs costs the heartbeat timeout, not the attempt's 20 s.
 func (r *runner) notifyEnd(ctx workflow.Context) {
-	if !r.Notifies || !r.told {
+	if !r.Notifies {
+		return
+	}
+	// A gate's notice may still be on its way when the run ends: an approve that came
+	// at once, before the notice was delivered. Before, the run closed without it, so
+	// the notice was dropped or, if delivered, nobody heard the run ended. Now the end
+	// waits for it, briefly: a channel that is down costs the run noticeEndWait at most.
+	if r.notifying > 0 && workflow.GetVersion(ctx, changeEndAfterNotices, workflow.DefaultVersion, 1) == 1 {
+		_, _ = workflow.AwaitWithTimeout(ctx, noticeEndWait, func() bool { return r.notifying == 0 })
+	}
+	if !r.told {
 		return
 	}
 	n := r.notice(activities.EventRunEnded)
