@@ -246,6 +246,23 @@ func TestAProcessDefinedInAFileRunsThroughMCP(t *testing.T) {
 	if s := stepOf(st, "finance_approval"); s.Output != "approved by fin-ann, fin-bob with approved_cents=40000" {
 		t.Errorf("finance_approval = %+v, want the amount approved in the record", s)
 	}
+	// Asked again for the same order, the guard stops the run before anyone is asked,
+	// with its reason, and nothing more is refunded.
+	var again mcpserver.StartResult
+	callTool(t, rita, "start_workflow", map[string]any{"workflow_type": "refund_approval",
+		"parameters": map[string]any{"order_id": "ORD-01007", "amount_cents": 90000, "reason": "monitor arrived broken"}}).decode(t, &again)
+	if v := waitStatus(t, rita, again.WorkflowID, workflows.StatusFailed); !strings.Contains(v.Error, "ORD-01007 is already refunded") {
+		t.Errorf("a second refund of ORD-01007 failed with %q, want the guard's reason", v.Error)
+	}
+	resp, err = http.Get(fmt.Sprintf("http://127.0.0.1:%d/orders/refunds", demoPort))
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if n := strings.Count(string(raw), `"order_id":"ORD-01007"`); n != 1 {
+		t.Errorf("ORD-01007 refunded %d times after the guard, want once: %s", n, raw)
+	}
 	// A new start runs version 4.
 	var second mcpserver.StartResult
 	callTool(t, rita, "start_workflow", map[string]any{"workflow_type": "refund_approval",
