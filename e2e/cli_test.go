@@ -55,6 +55,7 @@ func TestTheCLIDecidesAGateThroughTheSameChecks(t *testing.T) {
 		"rita":    {mcpserver.ScopeWrite, mcpserver.ScopeRead, mcpserver.ScopeApprove, "group:finance"}, // a requester who is also in finance
 		"fin-bob": {mcpserver.ScopeRead, mcpserver.ScopeApprove, "group:finance"},
 		"viewer":  {mcpserver.ScopeRead},
+		"root":    {mcpserver.ScopeRead, mcpserver.ScopeAdmin},
 	})
 	args, mcpAddr, _ := devOnFreePorts(t, filepath.Join(dir, "data"))
 	dev := startDev(t, append(args, "--processes", procs, "--api-keys", keys)...)
@@ -142,6 +143,20 @@ func TestTheCLIDecidesAGateThroughTheSameChecks(t *testing.T) {
 		t.Fatalf("second start: exit %d\n%s%s", second.code, second.stdout, second.stderr)
 	}
 	waitStatus(t, rita, s.WorkflowID, workflows.StatusWaitingApproval)
+
+	// Reassign: fin-bob, not named on the gate and no admin, is refused with the server's
+	// sentence; root, an admin, hands the gate to fin-bob alone, with a reason.
+	reassign := []string{"runs", "reassign", s.WorkflowID, "--to", "fin-bob", "--reason", "fin-bob knows this customer"}
+	if r := cli(t, url, "fin-bob-key", reassign...); r.code != 1 || !strings.Contains(r.stderr, "fin-bob may not reassign step approval; allowed: an approver it names () or anyone holding the admin scope") {
+		t.Errorf("fin-bob's reassign: exit %d, %s%s", r.code, r.stdout, r.stderr)
+	}
+	if r := cli(t, url, "root-key", reassign...); r.code != 0 || !strings.Contains(r.stdout, "reassign of "+s.WorkflowID+" by root accepted: reassigned, now waiting at step approval") {
+		t.Errorf("root's reassign: exit %d, %s%s", r.code, r.stdout, r.stderr)
+	}
+	if r := cli(t, url, "viewer-key", "runs", "show", s.WorkflowID); r.code != 0 || !strings.Contains(r.stdout, "may decide: fin-bob\n") ||
+		!strings.Contains(r.stdout, "by root; from anyone holding the scope group:finance to fin-bob — fin-bob knows this customer") {
+		t.Errorf("show after the reassign: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
 	if r := cli(t, url, "fin-bob-key", "runs", "cancel", s.WorkflowID, "--reason", "not mine to cancel"); r.code != 1 || !strings.Contains(r.stderr, `needs scope "write:data"`) {
 		t.Errorf("cancel without write: exit %d, %s", r.code, r.stderr)
 	}

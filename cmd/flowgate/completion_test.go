@@ -24,6 +24,8 @@ func TestCompletionScriptCompletes(t *testing.T) {
 		{"flowgate ap", "approvals"},
 		{"flowgate runs ap", "approve"},
 		{"flowgate runs approve run-1 --in", "--input"},
+		{"flowgate runs reas", "reassign"},
+		{"flowgate runs reassign run-1 --to-", "--to-scope"},
 		{"flowgate runs list --status waiting_a", "waiting_approval"},
 		{"flowgate dev --api-k", "--api-keys"},
 		{"flowgate completion z", "zsh"},

@@ -26,6 +26,7 @@ const runsUsage = `usage: flowgate runs list [--status S] [--type T] [--limit N]
        flowgate runs approve ID --comment TEXT [--step S] [--input name=value ...]
        flowgate runs reject ID --comment TEXT [--step S]
        flowgate runs request-changes ID --comment TEXT [--step S]
+       flowgate runs reassign ID --to PERSON ... [--to-scope SCOPE] --reason TEXT [--step S]
        flowgate runs revise ID --param name=value ... [--comment TEXT]
        flowgate runs withdraw ID [--comment TEXT]
        flowgate runs remind ID [--comment TEXT]
@@ -37,11 +38,11 @@ See docs/cli.md.`
 
 // runsCommands are the subcommands of runs, in the order of their usage; completion.go
 // reads them too.
-var runsCommands = []string{"list", "show", "start", "approve", "reject", "request-changes", "revise", "withdraw", "remind", "continue", "cancel"}
+var runsCommands = []string{"list", "show", "start", "approve", "reject", "request-changes", "reassign", "revise", "withdraw", "remind", "continue", "cancel"}
 
 // decisions map the subcommands that advance a run to advance_workflow's actions.
 var decisions = map[string]workflows.Action{
-	"approve": workflows.ActionApprove, "reject": workflows.ActionReject, "request-changes": workflows.ActionRequestChanges,
+	"approve": workflows.ActionApprove, "reject": workflows.ActionReject, "request-changes": workflows.ActionRequestChanges, "reassign": workflows.ActionReassign,
 	"revise": workflows.ActionRevise, "withdraw": workflows.ActionWithdraw, "remind": workflows.ActionRemind, "continue": workflows.ActionContinue,
 }
 
@@ -102,6 +103,8 @@ type runsCmd struct {
 	step, comment, reason      string
 	idempotencyKey             string
 	inputs, params             pairs
+	to                         names
+	toScope                    string
 	requireComment, takesInput bool
 }
 
@@ -130,6 +133,11 @@ func runsFlags(name string) (*flag.FlagSet, *runsCmd) {
 		fs.StringVar(&c.idempotencyKey, "idempotency-key", "", "makes a retry safe: the same key returns the run it started the first time")
 	case "cancel":
 		fs.StringVar(&c.reason, "reason", "", "why; recorded in the run's history (required)")
+	case "reassign":
+		fs.Var(&c.to, "to", "a person who decides the gate from now on (repeat for each; a quorum needs as many as approvals are left)")
+		fs.StringVar(&c.toScope, "to-scope", "", "a scope whose holders decide the gate from now on, such as group:finance")
+		fs.StringVar(&c.reason, "reason", "", "why; recorded in the run's history (required)")
+		fs.StringVar(&c.step, "step", "", "the step you reassign, as runs show names it (default: the step the run waits at now)")
 	default:
 		c.requireComment = name == "approve" || name == "reject" || name == "request-changes"
 		what := "why; recorded in the run's history"
@@ -157,6 +165,10 @@ func (c *runsCmd) check(name string) error {
 		return fmt.Errorf("--status %q: allowed are %s", c.status, strings.Join(statusNames(), ", "))
 	case name == "cancel" && strings.TrimSpace(c.reason) == "":
 		return errors.New("--reason is required: say why the run is cancelled")
+	case name == "reassign" && len(c.to) == 0 && strings.TrimSpace(c.toScope) == "":
+		return errors.New("--to PERSON or --to-scope SCOPE is required: say who decides the gate from now on")
+	case name == "reassign" && strings.TrimSpace(c.reason) == "":
+		return errors.New("--reason is required: say why the gate changes hands")
 	case c.requireComment && strings.TrimSpace(c.comment) == "":
 		return fmt.Errorf("--comment is required: say why you %s", name)
 	case name == "revise" && len(c.params) == 0:
@@ -386,7 +398,7 @@ func (c *runsCmd) cancel(ctx context.Context, s *session, id string, stdout io.W
 // at now, read first with get_workflow_status; that status also gives the schema that
 // types --input values (and the process, whose parameter schema types --param values).
 func (c *runsCmd) decide(ctx context.Context, s *session, action workflows.Action, id string, stdout io.Writer) error {
-	args := mcpserver.AdvanceArgs{WorkflowID: id, Action: string(action), Step: c.step, Comment: c.comment}
+	args := c.advanceArgs(action, id)
 	if c.step == "" || len(c.inputs) > 0 || len(c.params) > 0 {
 		var v mcpserver.StatusResult
 		if _, _, err := s.call(ctx, "get_workflow_status", mcpserver.WorkflowIDArgs{WorkflowID: id}, &v); err != nil {
@@ -431,6 +443,17 @@ func (c *runsCmd) decide(ctx context.Context, s *session, action workflows.Actio
 	return nil
 }
 
+// advanceArgs are the arguments of the decision the flags give; a reassign's reason is
+// the comment the server records, and --to and --to-scope its reassign_to.
+func (c *runsCmd) advanceArgs(action workflows.Action, id string) mcpserver.AdvanceArgs {
+	args := mcpserver.AdvanceArgs{WorkflowID: id, Action: string(action), Step: c.step, Comment: c.comment}
+	if action == workflows.ActionReassign {
+		args.Comment = c.reason
+		args.ReassignTo = &workflows.Reassignment{Approvers: c.to, Scope: strings.TrimSpace(c.toScope)}
+	}
+	return args
+}
+
 // pairs is a repeated name=value flag.
 type pairs []string
 
@@ -441,6 +464,19 @@ func (p *pairs) Set(v string) error {
 		return fmt.Errorf("%q is not name=value", v)
 	}
 	*p = append(*p, v)
+	return nil
+}
+
+// names is a repeated flag of one name each, such as --to fin-ann --to fin-cy.
+type names []string
+
+func (n *names) String() string { return strings.Join(*n, " ") }
+
+func (n *names) Set(v string) error {
+	if v = strings.TrimSpace(v); v == "" {
+		return errors.New("give a name")
+	}
+	*n = append(*n, v)
 	return nil
 }
 

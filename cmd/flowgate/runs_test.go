@@ -9,6 +9,9 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/flowgate/flowgate/mcpserver"
+	"github.com/flowgate/flowgate/workflows"
 )
 
 // TestInputsAreTypedByTheGatesSchema: --input approved_cents=1500 reaches the server as
@@ -92,6 +95,10 @@ func TestUsageMistakesExitTwo(t *testing.T) {
 		{[]string{"runs", "approve", "--comment", "ok"}, "give one run id: flowgate runs approve ID"},
 		{[]string{"runs", "cancel", "run-1"}, "--reason is required"},
 		{[]string{"runs", "revise", "run-1"}, "--param name=value is required"},
+		{[]string{"runs", "reassign", "run-1", "--reason", "on leave"}, "--to PERSON or --to-scope SCOPE is required"},
+		{[]string{"runs", "reassign", "run-1", "--to", "fin-ann"}, "--reason is required: say why the gate changes hands"},
+		{[]string{"runs", "reassign", "run-1", "--to", " ", "--reason", "x"}, `invalid value " " for flag -to: give a name`},
+		{[]string{"runs", "reassign", "--to", "fin-ann", "--reason", "x"}, "give one run id: flowgate runs reassign ID"},
 		{[]string{"runs", "list", "--status", "done"}, `--status "done": allowed are pending,`},
 		{[]string{"runs", "list", "--limit", "0"}, "--limit 0: allowed is 1 to"},
 		{[]string{"runs", "list", "extra"}, `unexpected argument "extra"`},
@@ -214,5 +221,28 @@ func TestCLIDocsNameEveryFlag(t *testing.T) {
 		if !slices.Contains(cmds, cmd) {
 			t.Errorf("docs/cli.md documents flags of %q, which is no command", cmd)
 		}
+	}
+}
+
+// TestReassignFlagsBecomeReassignTo: `runs reassign ID --to a --to b --to-scope S --reason R`
+// is advance_workflow's reassign with reassign_to {approvers [a b], scope S} and the reason
+// as its comment, so the server's checks of a reassign apply unchanged.
+func TestReassignFlagsBecomeReassignTo(t *testing.T) {
+	fs, c := runsFlags("reassign")
+	pos, err := parseInterspersed(fs, []string{"run-1", "--to", "fin-ann", "--to", "fin-cy", "--to-scope", "group:finance", "--reason", "on leave", "--step", "finance_approval"}, &bytes.Buffer{})
+	if err != nil || !reflect.DeepEqual(pos, []string{"run-1"}) {
+		t.Fatalf("args %q, err %v", pos, err)
+	}
+	if err := c.check("reassign"); err != nil {
+		t.Fatal(err)
+	}
+	if decisions["reassign"] != workflows.ActionReassign {
+		t.Fatalf("reassign maps to %q", decisions["reassign"])
+	}
+	got := c.advanceArgs(decisions["reassign"], "run-1")
+	want := mcpserver.AdvanceArgs{WorkflowID: "run-1", Action: "reassign", Step: "finance_approval", Comment: "on leave",
+		ReassignTo: &workflows.Reassignment{Approvers: []string{"fin-ann", "fin-cy"}, Scope: "group:finance"}}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("advance args = %+v, want %+v", got, want)
 	}
 }
