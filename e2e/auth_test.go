@@ -343,3 +343,47 @@ func TestRateLimitPerIdentity(t *testing.T) {
 		t.Errorf("no credentials: %d, want 401", status)
 	}
 }
+
+// TestTheCLISignsInWithAnOAuthToken: against a server that takes OAuth tokens only, the
+// CLI's --token (or FLOWGATE_TOKEN) is the person: erin's token lists what waits on erin
+// and starts a run recorded as requested by erin; a token without the write scope, an
+// expired one, or none at all is refused with the server's sentence (exit 1), and a key
+// and a token at once are a usage error (exit 2) before anything is sent.
+func TestTheCLISignsInWithAnOAuthToken(t *testing.T) {
+	iss := newIssuer(t)
+	env := testenv.StartT(t, testenv.Options{Auth: &mcpserver.AuthConfig{ResourceURL: resourceURL, OAuth: &mcpserver.OAuthConfig{Issuer: iss.srv.URL}}})
+	rs := jose.RS256
+	erin := iss.token(t, rs, iss.key, "k1", iss.claims("erin", "read:data write:data"))
+	reader := iss.token(t, rs, iss.key, "k1", iss.claims("erin", "read:data"))
+	expired := iss.token(t, rs, iss.key, "k1", iss.claims("erin", "read:data", func(c map[string]any) { c["exp"] = time.Now().Add(-time.Hour).Unix() }))
+
+	if r := cliWith(t, env.MCPURL, nil, "approvals", "--token", erin); r.code != 0 || !strings.Contains(r.stdout, "Nothing waits on erin.") {
+		t.Errorf("approvals with --token: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	start := []string{"runs", "start", "audit", "--param", `tables=["users"]`, "--json"}
+	r := cliWith(t, env.MCPURL, []string{"FLOWGATE_TOKEN=" + erin}, start...)
+	var s mcpserver.StartResult
+	if r.code != 0 || json.Unmarshal([]byte(r.stdout), &s) != nil || s.WorkflowID == "" {
+		t.Fatalf("runs start with FLOWGATE_TOKEN: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if r := cliWith(t, env.MCPURL, []string{"FLOWGATE_TOKEN=" + reader}, "runs", "list", "--type", "audit"); r.code != 0 || !strings.Contains(r.stdout, s.WorkflowID+"  audit") || !strings.Contains(r.stdout, "  erin  ") {
+		t.Errorf("runs list: exit %d, want %s requested by erin:\n%s%s", r.code, s.WorkflowID, r.stdout, r.stderr)
+	}
+	for _, c := range []struct {
+		name string
+		env  []string
+		args []string
+		code int
+		says string
+	}{
+		{"a token without write", []string{"FLOWGATE_TOKEN=" + reader}, start, 1, `refused: tools/call start_workflow needs scope "write:data"; erin has read:data`},
+		{"an expired token", []string{"FLOWGATE_TOKEN=" + expired}, []string{"approvals"}, 1, "refused: access token has expired"},
+		{"no credential", nil, []string{"approvals"}, 1, "or an OAuth token: --token, FLOWGATE_TOKEN or a profile's token"},
+		{"a key and a token", []string{"FLOWGATE_TOKEN=" + erin}, []string{"approvals", "--token", erin, "--api-key", "k"}, 2, "--api-key and --token are both set"},
+	} {
+		r := cliWith(t, env.MCPURL, c.env, c.args...)
+		if r.code != c.code || !strings.Contains(r.stderr, c.says) || r.stdout != "" {
+			t.Errorf("%s: exit %d, stdout %q, stderr %q; want exit %d saying %q", c.name, r.code, r.stdout, r.stderr, c.code, c.says)
+		}
+	}
+}

@@ -25,8 +25,16 @@ type cliRun struct {
 // cli runs `flowgate args...` against the server at url with an API key (none if empty).
 func cli(t *testing.T, url, key string, args ...string) cliRun {
 	t.Helper()
+	return cliWith(t, url, []string{"FLOWGATE_API_KEY=" + key}, args...)
+}
+
+// cliWith runs `flowgate args...` against the server at url with the environment's
+// credential variables set as env says (none by default).
+func cliWith(t *testing.T, url string, env []string, args ...string) cliRun {
+	t.Helper()
 	cmd := exec.Command(flowgateBinary(t), args...)
-	cmd.Env = append(os.Environ(), "FLOWGATE_SERVER="+url, "FLOWGATE_API_KEY="+key, "FLOWGATE_CONFIG_FILE=", "XDG_CONFIG_HOME="+t.TempDir())
+	cmd.Env = append(os.Environ(), "FLOWGATE_SERVER="+url, "FLOWGATE_API_KEY=", "FLOWGATE_TOKEN=", "FLOWGATE_PROFILE=", "FLOWGATE_CONFIG_FILE=", "XDG_CONFIG_HOME="+t.TempDir())
+	cmd.Env = append(cmd.Env, env...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()

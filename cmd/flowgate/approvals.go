@@ -39,7 +39,7 @@ func runApprovals(ctx context.Context, args []string, stdout, stderr io.Writer) 
 
 func approvalsFlags() (*flag.FlagSet, *clientFlags) {
 	c := &clientFlags{}
-	fs := commandFlags("approvals", "flowgate approvals [--server URL] [--api-key KEY] [--profile NAME] [--json]")
+	fs := commandFlags("approvals", "flowgate approvals [--server URL] [--api-key KEY | --token TOKEN] [--profile NAME] [--json]")
 	c.register(fs)
 	return fs, c
 }

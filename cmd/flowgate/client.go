@@ -35,19 +35,22 @@ type unreachableError struct{ error }
 // clientFlags are the flags every client command takes: where the server is, who calls
 // it, and how to print.
 type clientFlags struct {
-	server, apiKey, profile string
-	json                    bool
+	server, apiKey, token, profile string
+	json                           bool
 }
 
 func (c *clientFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.server, "server", "", "the Flowgate MCP endpoint (env FLOWGATE_SERVER, else the profile's server; default "+defaultServer+")")
 	fs.StringVar(&c.apiKey, "api-key", "", "the API key sent as X-API-Key (env FLOWGATE_API_KEY, else the profile's api_key)")
+	fs.StringVar(&c.token, "token", "", "an OAuth access token sent as Authorization: Bearer, for a server with --oauth-issuer (env FLOWGATE_TOKEN, else the profile's token); not with an API key")
 	fs.StringVar(&c.profile, "profile", "", "the profile of the config file to use (env FLOWGATE_PROFILE; default: default); the file is $FLOWGATE_CONFIG_FILE or ~/.config/flowgate/cli.toml")
 	fs.BoolVar(&c.json, "json", false, "print the server's structured answer as JSON, for scripts")
 }
 
-// resolve fills in the server and key: a flag, else the environment, else the profile,
-// else the default server and no key.
+// resolve fills in the server and credential: a flag, else the environment, else the
+// profile, else the default server and no credential. The credential is an API key or
+// an OAuth token, never both: the first of flags, environment and profile that gives
+// one gives it, and giving both there is refused, since the server would read only one.
 func (c *clientFlags) resolve() error {
 	name := cmpOr(c.profile, os.Getenv("FLOWGATE_PROFILE"))
 	path, explicit := configFile()
@@ -56,7 +59,22 @@ func (c *clientFlags) resolve() error {
 		return usageError{err}
 	}
 	c.server = cmpOr(c.server, os.Getenv("FLOWGATE_SERVER"), p.Server, defaultServer)
-	c.apiKey = cmpOr(c.apiKey, os.Getenv("FLOWGATE_API_KEY"), p.APIKey)
+	layers := []struct{ key, token, where string }{
+		{c.apiKey, c.token, "--api-key and --token"},
+		{os.Getenv("FLOWGATE_API_KEY"), os.Getenv("FLOWGATE_TOKEN"), "FLOWGATE_API_KEY and FLOWGATE_TOKEN"},
+		{p.APIKey, p.Token, fmt.Sprintf("profile %s's api_key and token", cmpOr(name, "default"))},
+	}
+	c.apiKey, c.token = "", ""
+	for _, l := range layers {
+		key, token := cmpOr(l.key), cmpOr(l.token)
+		if key != "" && token != "" {
+			return usageError{fmt.Errorf("%s are both set: give one credential, an API key or an OAuth token, not both", l.where)}
+		}
+		if key != "" || token != "" {
+			c.apiKey, c.token = key, token
+			break
+		}
+	}
 	if !strings.HasPrefix(c.server, "http://") && !strings.HasPrefix(c.server, "https://") {
 		return usageError{fmt.Errorf("--server %q: give the MCP endpoint's URL, such as %s", c.server, defaultServer)}
 	}
@@ -86,14 +104,14 @@ func configFile() (path string, explicit bool) {
 }
 
 // profile is one [profile.NAME] table of the config file.
-type profile struct{ Server, APIKey string }
+type profile struct{ Server, APIKey, Token string }
 
 // loadProfile reads profile name from the file at path, a small subset of TOML as the
 // Temporal CLI's profiles use it:
 //
 //	[profile.default]
 //	server = "http://127.0.0.1:8080/mcp"
-//	api_key = "..."
+//	api_key = "..."      # or token = "..." (an OAuth access token)
 //
 // A missing file or profile is an error only when it was asked for (must).
 func loadProfile(path, name string, must bool) (profile, error) {
@@ -140,8 +158,10 @@ func loadProfile(path, name string, must bool) (profile, error) {
 			p.Server = v
 		case "api_key":
 			p.APIKey = v
+		case "token":
+			p.Token = v
 		default:
-			return p, fmt.Errorf("%s:%d: unknown key %q; allowed are server, api_key", path, n, key)
+			return p, fmt.Errorf("%s:%d: unknown key %q; allowed are server, api_key, token", path, n, key)
 		}
 	}
 	if !found && must {
@@ -164,7 +184,7 @@ func (c *clientFlags) connect(ctx context.Context) (*session, error) {
 	if err := c.resolve(); err != nil {
 		return nil, err
 	}
-	seen := &refusals{next: http.DefaultTransport, key: c.apiKey}
+	seen := &refusals{next: http.DefaultTransport, key: c.apiKey, token: c.token}
 	client := mcp.NewClient(&mcp.Implementation{Name: "flowgate-cli", Version: version}, &mcp.ClientOptions{Capabilities: &mcp.ClientCapabilities{}})
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
@@ -246,20 +266,25 @@ func (s *session) failure(err error) error {
 // server (jsonrpc2.ErrRejected, internal to the SDK).
 const codeRejectedByTransport = -32005
 
-// refusals sends the API key with each request and keeps what went wrong last: the
-// reason of a refusal (401, 403, 429), which the server explains in a body the MCP client
-// does not pass on, or a server that did not answer, or answered something else.
+// refusals sends the API key (as X-API-Key) or the OAuth token (as Authorization: Bearer)
+// with each request and keeps what went wrong last: the reason of a refusal (401, 403,
+// 429), which the server explains in a body the MCP client does not pass on, or a server
+// that did not answer, or answered something else.
 type refusals struct {
 	next             http.RoundTripper
-	key              string
+	key, token       string
 	mu               sync.Mutex
 	refused, problem string
 }
 
 func (r *refusals) RoundTrip(req *http.Request) (*http.Response, error) {
-	if r.key != "" {
+	switch {
+	case r.key != "":
 		req = req.Clone(req.Context())
 		req.Header.Set("X-API-Key", r.key)
+	case r.token != "":
+		req = req.Clone(req.Context())
+		req.Header.Set("Authorization", "Bearer "+r.token)
 	}
 	resp, err := r.next.RoundTrip(req)
 	switch {
@@ -284,8 +309,8 @@ func (r *refusals) RoundTrip(req *http.Request) (*http.Response, error) {
 	if json.Unmarshal(body, &why) == nil && why.Description != "" {
 		msg = "refused: " + why.Description
 	}
-	if resp.StatusCode == http.StatusUnauthorized && r.key == "" {
-		msg += " (give an API key: --api-key, FLOWGATE_API_KEY or a profile's api_key)"
+	if resp.StatusCode == http.StatusUnauthorized && r.key == "" && r.token == "" {
+		msg += " (give an API key: --api-key, FLOWGATE_API_KEY or a profile's api_key; or an OAuth token: --token, FLOWGATE_TOKEN or a profile's token)"
 	}
 	r.note(msg, "")
 	return resp, nil

@@ -32,7 +32,7 @@ const runsUsage = `usage: flowgate runs list [--status S] [--type T] [--limit N]
        flowgate runs remind ID [--comment TEXT]
        flowgate runs continue ID [--comment TEXT]
        flowgate runs cancel ID --reason TEXT
-Each also takes --server, --api-key, --profile and --json (run "flowgate runs list -h").
+Each also takes --server, --api-key or --token, --profile and --json (run "flowgate runs list -h").
 Exit codes: 0 done, 1 refused by the server (its sentence on stderr), 2 usage, 3 server unreachable.
 See docs/cli.md.`
 

@@ -3,11 +3,14 @@ package main
 import (
 	"bytes"
 	"flag"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/flowgate/flowgate/mcpserver"
@@ -175,6 +178,100 @@ api_key = "prod-key"
 	t.Setenv("FLOWGATE_API_KEY", "")
 	if c := resolve(clientFlags{}); c.server != defaultServer || c.apiKey != "" {
 		t.Errorf("no file: %+v", c)
+	}
+}
+
+// TestTokenOrKeyNeverBoth: an OAuth token comes from --token, FLOWGATE_TOKEN or a
+// profile's token like a key does; the first of flags, environment and profile that gives
+// a credential gives it, so --token outdoes a profile's api_key; and a key and a token
+// given at the same level are refused, naming both, since the server would read only one.
+func TestTokenOrKeyNeverBoth(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "cli.toml")
+	os.WriteFile(file, []byte("[profile.default]\napi_key = \"profile-key\"\n\n[profile.sso]\ntoken = \"profile-token\"\n\n[profile.both]\napi_key = \"k\"\ntoken = \"t\"\n"), 0o600)
+	t.Setenv("FLOWGATE_CONFIG_FILE", file)
+	for _, v := range []string{"FLOWGATE_SERVER", "FLOWGATE_API_KEY", "FLOWGATE_TOKEN", "FLOWGATE_PROFILE"} {
+		t.Setenv(v, "")
+	}
+	for _, c := range []struct {
+		name       string
+		flags      clientFlags
+		env        map[string]string
+		key, token string
+		refused    string
+	}{
+		{name: "profile key", key: "profile-key"},
+		{name: "profile token", flags: clientFlags{profile: "sso"}, token: "profile-token"},
+		{name: "env token over profile key", env: map[string]string{"FLOWGATE_TOKEN": "env-token"}, token: "env-token"},
+		{name: "flag token over env key", flags: clientFlags{token: "flag-token"}, env: map[string]string{"FLOWGATE_API_KEY": "env-key"}, token: "flag-token"},
+		{name: "flag key over env token", flags: clientFlags{apiKey: "flag-key"}, env: map[string]string{"FLOWGATE_TOKEN": "env-token"}, key: "flag-key"},
+		{name: "both flags", flags: clientFlags{apiKey: "k", token: "t"}, refused: "--api-key and --token are both set: give one credential, an API key or an OAuth token, not both"},
+		{name: "both in env", env: map[string]string{"FLOWGATE_API_KEY": "k", "FLOWGATE_TOKEN": "t"}, refused: "FLOWGATE_API_KEY and FLOWGATE_TOKEN are both set"},
+		{name: "both in a profile", flags: clientFlags{profile: "both"}, refused: "profile both's api_key and token are both set"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			for k, v := range c.env {
+				t.Setenv(k, v)
+			}
+			f := c.flags
+			err := f.resolve()
+			switch {
+			case c.refused != "" && (err == nil || !strings.Contains(err.Error(), c.refused)):
+				t.Errorf("error %v, want one saying %q", err, c.refused)
+			case c.refused == "" && err != nil:
+				t.Fatal(err)
+			case c.refused == "" && (f.apiKey != c.key || f.token != c.token):
+				t.Errorf("key %q token %q, want key %q token %q", f.apiKey, f.token, c.key, c.token)
+			}
+		})
+	}
+	os.WriteFile(file, []byte("[profile.default]\npassword = \"x\"\n"), 0o600)
+	if err := (&clientFlags{}).resolve(); err == nil || !strings.Contains(err.Error(), `unknown key "password"; allowed are server, api_key, token`) {
+		t.Errorf("an unknown profile key: %v", err)
+	}
+}
+
+// TestTheTokenIsSentAsABearer: with --token every request carries Authorization: Bearer
+// and no X-API-Key (with --api-key, the reverse), and the server's explanation of a
+// refused token is what the person reads, exit 1.
+func TestTheTokenIsSentAsABearer(t *testing.T) {
+	t.Setenv("FLOWGATE_CONFIG_FILE", "")
+	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
+	for _, v := range []string{"FLOWGATE_SERVER", "FLOWGATE_API_KEY", "FLOWGATE_TOKEN", "FLOWGATE_PROFILE"} {
+		t.Setenv(v, "")
+	}
+	var mu sync.Mutex
+	var seen []http.Header
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		seen = append(seen, r.Header.Clone())
+		mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusUnauthorized)
+		w.Write([]byte(`{"error":"invalid_token","error_description":"access token has expired"}`))
+	}))
+	t.Cleanup(srv.Close)
+	for _, c := range []struct {
+		flag, value, authz, key string
+	}{
+		{"--token", "eyJ.a.b", "Bearer eyJ.a.b", ""},
+		{"--api-key", "bob-key", "", "bob-key"},
+	} {
+		seen = nil
+		var stdout, stderr bytes.Buffer
+		code := run([]string{"approvals", "--server", srv.URL + "/mcp", c.flag, c.value}, &stdout, &stderr)
+		if code != 1 || !strings.Contains(stderr.String(), "refused: access token has expired") {
+			t.Errorf("%s: exit %d, %s", c.flag, code, stderr.String())
+		}
+		mu.Lock()
+		if len(seen) == 0 {
+			t.Errorf("%s: no request reached the server", c.flag)
+		}
+		for _, h := range seen {
+			if h.Get("Authorization") != c.authz || h.Get("X-API-Key") != c.key {
+				t.Errorf("%s: sent Authorization %q, X-API-Key %q; want %q, %q", c.flag, h.Get("Authorization"), h.Get("X-API-Key"), c.authz, c.key)
+			}
+		}
+		mu.Unlock()
 	}
 }
 
