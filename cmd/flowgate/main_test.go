@@ -123,6 +123,62 @@ func TestProcessesValidate(t *testing.T) {
 	}
 }
 
+// TestProcessesShowTheirSchedules: `processes validate` and `processes list` print each
+// schedule a definition declares, so an operator sees what will start runs by itself
+// before a server loads the folder: its name, cron and time zone (UTC when none is
+// given) or interval, who requests the runs, and whether it is declared paused.
+func TestProcessesShowTheirSchedules(t *testing.T) {
+	dir := t.TempDir()
+	file := dir + "/nightly.yaml"
+	def := `name: nightly
+title: Nightly
+summary: nightly sign-off
+version: 1
+parameters: {type: object}
+schedules:
+  - name: late
+    cron: "30 2 * * *"
+    timezone: America/New_York
+    as: night-bot
+  - name: often
+    every: 90m
+    paused: true
+  - name: utc
+    cron: "@daily"
+steps:
+  - name: sign_off
+    approval: {scope: approve}
+`
+	if err := os.WriteFile(file, []byte(def), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	lines := []string{
+		`schedule late: cron "30 2 * * *" in America/New_York, as night-bot, active`,
+		`schedule often: every 90m, as schedule:often, paused`,
+		`schedule utc: cron "@daily" in UTC, as schedule:utc, active`,
+	}
+	var stdout, stderr bytes.Buffer
+	if code := run([]string{"processes", "validate", file}, &stdout, &stderr); code != 0 {
+		t.Fatalf("validate: exit %d, %s", code, stderr.String())
+	}
+	want := "ok  " + file + ": nightly v1, 1 steps (Nightly)\n    " + strings.Join(lines, "\n    ") + "\n"
+	if stdout.String() != want {
+		t.Errorf("validate printed\n%s\nwant\n%s", stdout.String(), want)
+	}
+	stdout.Reset()
+	if code := run([]string{"processes", "list", "--processes", dir}, &stdout, &stderr); code != 0 {
+		t.Fatalf("list: exit %d, %s", code, stderr.String())
+	}
+	_, after, _ := strings.Cut(stdout.String(), file+"  (Nightly)\n")
+	pad := strings.Repeat(" ", 24)
+	if want := pad + strings.Join(lines, "\n"+pad) + "\n"; !strings.HasPrefix(after, want) {
+		t.Errorf("list printed\n%s\nwant after nightly's line\n%s", stdout.String(), want)
+	}
+	if strings.Count(stdout.String(), "schedule ") != len(lines) {
+		t.Errorf("list prints schedules of definitions that declare none:\n%s", stdout.String())
+	}
+}
+
 // TestCacheFlagsOutOfRangeAreRefused: a cache bound or a retention of 0 or less is refused
 // before anything starts, naming the flag and the range allowed.
 func TestCacheFlagsOutOfRangeAreRefused(t *testing.T) {

@@ -57,6 +57,7 @@ func runProcesses(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	files, err := processes.Read(fs.Args(), workflows.DefinitionRules{Services: names})
 	for _, f := range files {
 		fmt.Fprintf(stdout, "ok  %s: %s v%d, %d steps (%s)\n", f.Path, f.Definition.Name, f.Definition.Version, len(f.Definition.Steps), f.Definition.Title)
+		printSchedules(stdout, "    ", f.Definition.Schedules)
 	}
 	if err != nil {
 		return fmt.Errorf("invalid:\n%s", indent(err.Error()))
@@ -93,6 +94,7 @@ func listProcesses(args []string, stdout, stderr io.Writer) error {
 			from += ", in place of the shipped definition"
 		}
 		fmt.Fprintf(stdout, "%-24s v%d  %s  %s  (%s)\n", p.Definition.Name, p.Definition.Version, p.Source.Hash[:12], from, p.Definition.Title)
+		printSchedules(stdout, strings.Repeat(" ", 24), p.Definition.Schedules)
 		if len(p.SameVersion) > 0 {
 			short := make([]string, len(p.SameVersion))
 			for i, h := range p.SameVersion {
@@ -105,6 +107,23 @@ func listProcesses(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("refused:\n%s", indent(err.Error()))
 	}
 	return nil
+}
+
+// printSchedules says, one line each, when the schedules of a definition start runs: the
+// Temporal Schedules a server loading it keeps (docs/processes.md "Schedules"). Paused is
+// the state the definition declares; an operator's pause_schedule is on the server.
+func printSchedules(w io.Writer, indent string, schedules []workflows.ScheduleDef) {
+	for _, s := range schedules {
+		when := "every " + s.Every
+		if s.Cron != "" {
+			when = fmt.Sprintf("cron %q in %s", s.Cron, cmpOr(s.Timezone, "UTC"))
+		}
+		state := "active"
+		if s.Paused {
+			state = "paused"
+		}
+		fmt.Fprintf(w, "%sschedule %s: %s, as %s, %s\n", indent, s.Name, when, s.ScheduleRequester(), state)
+	}
 }
 
 // testProcesses is `flowgate processes test PATH...`: it runs the cases of the test files
