@@ -1,12 +1,16 @@
 package e2e
 
 import (
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"go.temporal.io/sdk/client"
+	sdklog "go.temporal.io/sdk/log"
 
 	"github.com/flowgate/flowgate/internal/testenv"
 	"github.com/flowgate/flowgate/mcpserver"
@@ -155,5 +159,48 @@ func TestAScheduleStartsOrdinaryRunsAndAReloadDoesNotDuplicateIt(t *testing.T) {
 	os.Remove(file)
 	testenv.WaitForEvery(t, 30*time.Second, 500*time.Millisecond, "the schedule of the deleted definition gone", func() (bool, error) {
 		return len(schedules()) == 0, nil
+	})
+}
+
+// TestDevWithoutMCPStillKeepsTheSchedules: `flowgate dev --no-mcp --processes DIR` serves
+// no MCP endpoint, yet it loads the definitions, so it keeps their schedules in Temporal
+// as the server would: the schedule flowgate-tick-often appears, and its runs start,
+// requested by the schedule's "as".
+func TestDevWithoutMCPStillKeepsTheSchedules(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	procs := filepath.Join(dir, "processes")
+	os.Mkdir(procs, 0o755)
+	if err := os.WriteFile(filepath.Join(procs, "tick.yaml"), []byte(tickDefinition), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	args, mcpAddr, _ := devOnFreePorts(t, filepath.Join(dir, "data"))
+	dev := startDev(t, append(args, "--no-mcp", "--processes", procs)...)
+	testenv.WaitFor(t, 60*time.Second, "flowgate dev ready", func() (bool, error) {
+		if ended, err := dev.ended(); ended {
+			t.Fatalf("flowgate dev exited (%v): %s", err, dev.out)
+		}
+		return strings.Contains(dev.out.String(), "Flowgate is ready"), nil
+	})
+	if resp, err := http.Get("http://" + mcpAddr + "/healthz"); err == nil {
+		resp.Body.Close()
+		t.Fatalf("--no-mcp, yet %s answers %s", mcpAddr, resp.Status)
+	}
+	c, err := client.Dial(client.Options{HostPort: "127.0.0.1:" + args[slices.Index(args, "--port")+1], Logger: sdklog.NewStructuredLogger(testenv.Logger())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var desc *client.ScheduleDescription
+	testenv.WaitFor(t, 30*time.Second, "the schedule flowgate-tick-often", func() (bool, error) {
+		desc, err = c.ScheduleClient().GetHandle(t.Context(), "flowgate-tick-often").Describe(t.Context())
+		return err == nil, err
+	})
+	if a, ok := desc.Schedule.Action.(*client.ScheduleWorkflowAction); !ok || a.Workflow != "tick" {
+		t.Errorf("the schedule's action is %+v, want a start of tick", desc.Schedule.Action)
+	}
+	testenv.WaitFor(t, 30*time.Second, "a scheduled run of tick requested by ticker", func() (bool, error) {
+		resp, err := c.CountWorkflow(t.Context(), countRequest("WorkflowType = 'tick' AND FlowgateRequestedBy = 'ticker'"))
+		return err == nil && resp.GetCount() > 0, err
 	})
 }

@@ -257,22 +257,29 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		closer.Add(w.Stop)
 	}
 	mcpURL := ""
-	if !*noMCP {
+	// The process that loads the definitions keeps their schedules in Temporal, whether or
+	// not it serves MCP: with --no-mcp and --processes the server is built for that alone,
+	// so the schedules are made from the same settings (separation of duties, decision
+	// keys) the server that serves them would use.
+	keepSchedules := len(pf.List()) > 0
+	var m *mcpserver.Server
+	if !*noMCP || keepSchedules {
 		// The worker here reads the sandbox this server sees: a start naming a missing
 		// manifest is refused at once. Workers elsewhere (--no-worker) have their own.
 		workerSandbox := ""
 		if !*noWorker {
 			workerSandbox = sandbox
 		}
-		m, err := stack.NewMCP(c, srv.Namespace(), stack.MCPConfig{UIBaseURL: srv.UIURL(), Actor: *actor, Auth: auth, Sandbox: workerSandbox, Metrics: reg, Sessions: sf, DirectCalls: direct, AllowedOrigins: origins, ToolsNamespace: *toolsNS, Processes: catalog, DecisionKeys: keys, LinkKeys: linkKeys,
+		m, err = stack.NewMCP(c, srv.Namespace(), stack.MCPConfig{UIBaseURL: srv.UIURL(), Actor: *actor, Auth: auth, Sandbox: workerSandbox, Metrics: reg, Sessions: sf, DirectCalls: direct, AllowedOrigins: origins, ToolsNamespace: *toolsNS, Processes: catalog, DecisionKeys: keys, LinkKeys: linkKeys,
 			WorkflowCacheSize: *workflowCache, HistoryCacheSize: *historyCache, ServerCaches: srv.Caches, Tracing: tp}, logger)
 		if err != nil {
 			return usageError{err}
 		}
-		if len(pf.List()) > 0 {
-			// The server that loads the definitions keeps their schedules in Temporal.
+		if keepSchedules {
 			m.KeepSchedules(ctx)
 		}
+	}
+	if !*noMCP {
 		h, err := m.ListenHTTP(*mcpAddr)
 		if err != nil {
 			return err
