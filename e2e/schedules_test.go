@@ -204,3 +204,63 @@ func TestDevWithoutMCPStillKeepsTheSchedules(t *testing.T) {
 		return err == nil && resp.GetCount() > 0, err
 	})
 }
+
+// TestCreateScheduleChecksEachField: create_schedule makes an ad hoc schedule of a loaded
+// process with the caller as its requester and the reason as its note, and list_schedules
+// lists it; a call that names no loaded process, a cron Temporal would not take, both
+// cron and every, parameters the process's schema refuses, no reason, or a name already
+// taken is refused with a sentence naming the field and what is allowed, and leaves
+// nothing behind.
+func TestCreateScheduleChecksEachField(t *testing.T) {
+	t.Parallel()
+	env := testenv.StartT(t, testenv.Options{NoWorker: true})
+	cs := connectHTTP(t, env.MCPURL)
+	schedules := func() []mcpserver.ScheduleView {
+		var res mcpserver.ListSchedulesResult
+		callTool(t, cs, "list_schedules", map[string]any{}).decode(t, &res)
+		return res.Schedules
+	}
+	good := func(edits ...func(map[string]any)) map[string]any {
+		args := map[string]any{"process": "audit", "name": "nightly", "cron": "30 2 * * *", "timezone": "Europe/Paris",
+			"parameters": map[string]any{"tables": []string{"users"}}, "paused": true, "reason": "the auditors asked for a nightly run"}
+		for _, e := range edits {
+			e(args)
+		}
+		return args
+	}
+	for _, c := range []struct {
+		name string
+		args map[string]any
+		says []string
+	}{
+		{"an unknown process", good(func(a map[string]any) { a["process"] = "payroll" }), []string{`process: "payroll" is not a loaded process definition; allowed: `, "audit"}},
+		{"a bad cron", good(func(a map[string]any) { a["cron"] = "61 * * * *" }), []string{"cron: ", `"61 * * * *"`, "allowed: five fields"}},
+		{"cron and every", good(func(a map[string]any) { a["every"] = "1h" }), []string{"every: the schedule says both cron and every; allowed: cron or every, not both"}},
+		{"bad parameters", good(func(a map[string]any) { a["parameters"] = map[string]any{"tables": []string{"payroll"}} }), []string{"params: parameters.tables[0]: value must be one of 'users', 'products', 'orders'"}},
+		{"no reason", good(func(a map[string]any) { delete(a, "reason") }), []string{"reason: is empty or too long; allowed: 1 to"}},
+		{"a blank reason", good(func(a map[string]any) { a["reason"] = "  " }), []string{"reason: is empty or too long; allowed: 1 to"}},
+	} {
+		r := callTool(t, cs, "create_schedule", c.args)
+		for _, want := range c.says {
+			if !r.IsError || !strings.Contains(r.Text, want) {
+				t.Errorf("%s: %+v; want a refusal saying %q", c.name, r, want)
+			}
+		}
+	}
+	if list := schedules(); len(list) != 0 {
+		t.Fatalf("refused calls left schedules: %+v", list)
+	}
+
+	var made mcpserver.ScheduleView
+	callTool(t, cs, "create_schedule", good()).decode(t, &made)
+	if made.ScheduleID != "flowgate-audit-nightly" || made.Process != "audit" || made.Origin != "create_schedule" || made.RequestedBy != "tester" ||
+		!made.Paused || !strings.Contains(made.Note, "created by tester: the auditors asked for a nightly run") || !strings.HasSuffix(made.Spec, "(Europe/Paris)") {
+		t.Errorf("create_schedule = %+v", made)
+	}
+	if list := schedules(); len(list) != 1 || list[0].ScheduleID != made.ScheduleID || list[0].RequestedBy != "tester" || !list[0].Paused {
+		t.Errorf("list_schedules = %+v, want the one made", list)
+	}
+	if r := callTool(t, cs, "create_schedule", good()); !r.IsError || !strings.Contains(r.Text, "schedule flowgate-audit-nightly exists already; nothing was created") {
+		t.Errorf("the same name again: %+v", r)
+	}
+}
