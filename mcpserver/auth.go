@@ -60,6 +60,12 @@ type OAuthConfig struct {
 	Issuer string
 	// JWKSURL overrides the key set location.
 	JWKSURL string
+	// GroupsClaim names a claim whose strings are the groups a person is in (such as
+	// "groups"): each VALUE becomes the scope group:VALUE, which a gate naming that group
+	// admits. The issuer is then the group directory, as the key file is for API keys.
+	// Values that are not group names (lowercase letters, digits, '_' and '-', starting
+	// with a letter) are left out. Empty reads no groups.
+	GroupsClaim string
 	// Algorithms allowed for signatures; default RS256 and ES256.
 	Algorithms []string
 	// Leeway for exp and nbf; default 30s.
@@ -266,7 +272,8 @@ func (a *authenticator) checkToken(ctx context.Context, raw string) (Identity, *
 		return Identity{}, &authError{status: 401, code: "invalid_token", msg: err.Error()}
 	}
 	var claims tokenClaims
-	if err := tok.Claims(key.Key, &claims); err != nil {
+	var all map[string]any
+	if err := tok.Claims(key.Key, &claims, &all); err != nil {
 		return Identity{}, &authError{status: 401, code: "invalid_token", msg: "access token signature is not valid"}
 	}
 	if claims.Expiry == nil {
@@ -288,7 +295,47 @@ func (a *authenticator) checkToken(ctx context.Context, raw string) (Identity, *
 	if claims.Subject == "" {
 		return Identity{}, &authError{status: 401, code: "invalid_token", msg: "access token has no subject (sub)"}
 	}
-	return Identity{Subject: claims.Subject, Scopes: strings.Fields(claims.Scope)}, nil
+	scopes := strings.Fields(claims.Scope)
+	if name := o.GroupsClaim; name != "" {
+		groups, aerr := tokenGroups(all[name], name)
+		if aerr != nil {
+			return Identity{}, aerr
+		}
+		for _, g := range groups {
+			if !slices.Contains(scopes, g) {
+				scopes = append(scopes, g)
+			}
+		}
+	}
+	return Identity{Subject: claims.Subject, Scopes: scopes}, nil
+}
+
+// tokenGroups are the group:VALUE scopes of the groups claim named name: a list of
+// strings (or one string), absent for a person in no group. A claim of another type is
+// refused, since the issuer is then not the directory the server was told it is.
+func tokenGroups(v any, name string) ([]string, *authError) {
+	var values []any
+	switch v := v.(type) {
+	case nil:
+		return nil, nil
+	case string:
+		values = []any{v}
+	case []any:
+		values = v
+	default:
+		return nil, &authError{status: 401, code: "invalid_token", msg: fmt.Sprintf("access token's %s claim is not a list of group names (--oauth-groups-claim)", clipEcho(name, maxEcho))}
+	}
+	var out []string
+	for _, x := range values {
+		g, ok := x.(string)
+		if !ok {
+			return nil, &authError{status: 401, code: "invalid_token", msg: fmt.Sprintf("access token's %s claim is not a list of group names (--oauth-groups-claim)", clipEcho(name, maxEcho))}
+		}
+		if scope := "group:" + g; groupScope.MatchString(scope) {
+			out = append(out, scope)
+		}
+	}
+	return out, nil
 }
 
 // keySet fetches the issuer's JSON Web Key Set and caches it; an unknown key id triggers

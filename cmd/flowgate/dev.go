@@ -69,6 +69,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs.StringVar(&af.APIKeysFile, "api-keys", envOr("FLOWGATE_API_KEYS_FILE", ""), "JSON file of API keys for the MCP endpoint (env FLOWGATE_API_KEYS_FILE); off by default on loopback")
 	fs.StringVar(&af.OAuthIssuer, "oauth-issuer", envOr("FLOWGATE_OAUTH_ISSUER", ""), "OAuth authorization server whose JWT access tokens are accepted")
 	fs.StringVar(&af.OAuthJWKSURL, "oauth-jwks-url", "", "key set URL, when not in the issuer's metadata")
+	fs.StringVar(&af.OAuthGroupsClaim, "oauth-groups-claim", envOr("FLOWGATE_OAUTH_GROUPS_CLAIM", ""), stack.OAuthGroupsClaimUsage)
 	fs.StringVar(&af.ResourceURL, "resource-url", envOr("FLOWGATE_RESOURCE_URL", ""), "the MCP endpoint's public URL (the audience of tokens)")
 	af.RegisterRateFlags(fs)
 	var sf stack.SessionFlags

@@ -200,6 +200,18 @@ func TestCacheFlagsOutOfRangeAreRefused(t *testing.T) {
 	}
 }
 
+// TestGroupsClaimNeedsAnIssuer: --oauth-groups-claim names a claim of OAuth tokens, so
+// without --oauth-issuer it is refused before anything starts, naming both flags.
+func TestGroupsClaimNeedsAnIssuer(t *testing.T) {
+	for _, cmd := range [][]string{{"dev", "--data-dir", t.TempDir()}, {"mcp", "--transport", "http"}} {
+		var stdout, stderr bytes.Buffer
+		code := run(append(cmd, "--oauth-groups-claim", "groups"), &stdout, &stderr)
+		if code != 2 || !strings.Contains(stderr.String(), "--oauth-groups-claim groups: it names a claim of OAuth tokens, and no --oauth-issuer is given") {
+			t.Errorf("%s: exit %d, %q", cmd[0], code, stderr.String())
+		}
+	}
+}
+
 // TestDevOnEveryInterfaceNeedsAuth: `dev --ip 0.0.0.0` would serve Temporal's frontend and
 // the web UI, which decide gates without authentication, to the network; without auth it
 // is refused before anything listens, naming the flag and what is allowed.

@@ -29,6 +29,7 @@ func runMCP(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.StringVar(&af.APIKeysFile, "api-keys", envOr("FLOWGATE_API_KEYS_FILE", ""), "JSON file of API keys: [{\"name\", \"sha256\", \"scopes\"}] (env FLOWGATE_API_KEYS_FILE)")
 	fs.StringVar(&af.OAuthIssuer, "oauth-issuer", envOr("FLOWGATE_OAUTH_ISSUER", ""), "OAuth authorization server whose JWT access tokens are accepted (env FLOWGATE_OAUTH_ISSUER)")
 	fs.StringVar(&af.OAuthJWKSURL, "oauth-jwks-url", envOr("FLOWGATE_OAUTH_JWKS_URL", ""), "key set URL, when not in the issuer's metadata")
+	fs.StringVar(&af.OAuthGroupsClaim, "oauth-groups-claim", envOr("FLOWGATE_OAUTH_GROUPS_CLAIM", ""), stack.OAuthGroupsClaimUsage)
 	fs.StringVar(&af.ResourceURL, "resource-url", envOr("FLOWGATE_RESOURCE_URL", ""), "this server's public MCP URL: the audience tokens must carry (env FLOWGATE_RESOURCE_URL)")
 	af.RegisterRateFlags(fs)
 	var sf stack.SessionFlags

@@ -448,10 +448,16 @@ func WarnUnknownApprovers(cat *processes.Catalog, keys []string, logger *slog.Lo
 // AuthFlags are the command-line settings of authentication.
 type AuthFlags struct {
 	APIKeysFile, OAuthIssuer, OAuthJWKSURL, ResourceURL string
+	// OAuthGroupsClaim is the token claim that lists a person's groups
+	// (mcpserver.OAuthConfig.GroupsClaim).
+	OAuthGroupsClaim string
 	// RateLimit and RateBurst limit each identity's requests per second.
 	RateLimit float64
 	RateBurst int
 }
+
+// OAuthGroupsClaimUsage is the help of the --oauth-groups-claim flag.
+const OAuthGroupsClaimUsage = "the OAuth token claim listing a person's groups, such as groups: each VALUE becomes the scope group:VALUE, which a gate naming that group admits (env FLOWGATE_OAUTH_GROUPS_CLAIM; needs --oauth-issuer)"
 
 // RegisterRateFlags adds --rate-limit and --rate-burst to fs.
 func (f *AuthFlags) RegisterRateFlags(fs *flag.FlagSet) {
@@ -461,6 +467,9 @@ func (f *AuthFlags) RegisterRateFlags(fs *flag.FlagSet) {
 
 // Config returns the auth configuration the flags describe, or nil when none is set.
 func (f AuthFlags) Config() (*mcpserver.AuthConfig, error) {
+	if f.OAuthGroupsClaim != "" && f.OAuthIssuer == "" {
+		return nil, fmt.Errorf("--oauth-groups-claim %s: it names a claim of OAuth tokens, and no --oauth-issuer is given; allowed only with --oauth-issuer", f.OAuthGroupsClaim)
+	}
 	if f.APIKeysFile == "" && f.OAuthIssuer == "" {
 		return nil, nil
 	}
@@ -481,7 +490,7 @@ func (f AuthFlags) Config() (*mcpserver.AuthConfig, error) {
 		if f.ResourceURL == "" {
 			return nil, errors.New("--oauth-issuer needs --resource-url, the URL clients use for this server (the audience of its tokens)")
 		}
-		cfg.OAuth = &mcpserver.OAuthConfig{Issuer: f.OAuthIssuer, JWKSURL: f.OAuthJWKSURL}
+		cfg.OAuth = &mcpserver.OAuthConfig{Issuer: f.OAuthIssuer, JWKSURL: f.OAuthJWKSURL, GroupsClaim: strings.TrimSpace(f.OAuthGroupsClaim)}
 	}
 	return cfg, nil
 }
