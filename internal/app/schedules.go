@@ -49,6 +49,9 @@ const (
 	// memoSchedulePaused, in the action's memo, is the declared paused: a change of it
 	// pauses or unpauses; otherwise the schedule keeps the state an operator gave it.
 	memoSchedulePaused = "flowgate_schedule_paused"
+	// memoScheduleCron, in the action's memo, is the cron as declared: Temporal turns a
+	// cron into calendar rules and describes it back without it.
+	memoScheduleCron = "flowgate_schedule_cron"
 )
 
 // Where a schedule comes from.
@@ -128,7 +131,7 @@ func (s *Service) scheduleFor(p *processes.Process, def workflows.ScheduleDef, o
 		TaskQueue:             workflows.TaskQueue,
 		StaticSummary:         start.Summary,
 		TypedSearchAttributes: opts.TypedSearchAttributes,
-		Memo:                  map[string]any{memoScheduleDigest: digest, memoSchedulePaused: def.Paused},
+		Memo:                  map[string]any{memoScheduleDigest: digest, memoSchedulePaused: def.Paused, memoScheduleCron: def.Cron},
 	}
 	memo := map[string]any{MemoScheduleProcess: p.Definition.Name, MemoScheduleName: def.Name, MemoScheduleRequester: requester, MemoScheduleOrigin: origin}
 	if origin == ScheduleAdHoc {
@@ -350,7 +353,13 @@ func scheduleView(id string, d *client.ScheduleDescription) ScheduleView {
 	if p := d.Schedule.Policy; p != nil {
 		v.Overlap = strings.ToLower(strings.TrimPrefix(p.Overlap.String(), "SCHEDULE_OVERLAP_POLICY_"))
 	}
+	action, _ := d.Schedule.Action.(*client.ScheduleWorkflowAction)
 	if sp := d.Schedule.Spec; sp != nil {
+		cron := ""
+		if action != nil {
+			p, _ := action.Memo[memoScheduleCron].(*commonpb.Payload)
+			cron = DecodeKeyword(p)
+		}
 		var parts []string
 		for _, iv := range sp.Intervals {
 			parts = append(parts, "every "+iv.Every.String())
@@ -360,7 +369,11 @@ func scheduleView(id string, d *client.ScheduleDescription) ScheduleView {
 				parts = append(parts, cal.Comment)
 			}
 		}
+		if len(parts) == 0 && cron != "" {
+			parts = append(parts, "cron "+cron)
+		}
 		if len(parts) == 0 && len(sp.Calendars) > 0 {
+			// A schedule made before its cron was kept in the memo.
 			parts = append(parts, fmt.Sprintf("%d calendar rules", len(sp.Calendars)))
 		}
 		if sp.TimeZoneName != "" {
@@ -368,7 +381,7 @@ func scheduleView(id string, d *client.ScheduleDescription) ScheduleView {
 		}
 		v.Spec = strings.Join(parts, " ")
 	}
-	if a, ok := d.Schedule.Action.(*client.ScheduleWorkflowAction); ok && len(a.Args) == 1 {
+	if a := action; a != nil && len(a.Args) == 1 {
 		var in workflows.ProcessInput
 		if p, ok := a.Args[0].(*commonpb.Payload); ok && converter.GetDefaultDataConverter().FromPayload(p, &in) == nil {
 			v.Definition = &workflows.ProcessRef{Name: in.Process.Name, Version: in.Process.Version, Hash: in.Process.Hash}
