@@ -20,7 +20,7 @@ func runApprovals(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if err := parseFlags(fs, args, stderr); err != nil {
 		return err
 	}
-	s, err := c.connect(ctx)
+	s, err := c.connect(ctx, "approvals")
 	if err != nil {
 		return err
 	}

@@ -9,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -19,6 +20,10 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/flowgate/flowgate/internal/tracing"
 )
 
 // The commands for people and operators (runs, approvals) are an MCP client of a Flowgate
@@ -175,29 +180,72 @@ type session struct {
 	cs     *mcp.ClientSession
 	server string
 	seen   *refusals
+	end    func()
 }
 
 // connect opens an MCP session with the server. The client declares no capabilities:
 // without elicitation, advance_workflow does not ask to confirm a decision, since the
 // person typed it as a command; without roots, the server asks nothing of it.
-func (c *clientFlags) connect(ctx context.Context) (*session, error) {
+func (c *clientFlags) connect(ctx context.Context, command string) (*session, error) {
 	if err := c.resolve(); err != nil {
 		return nil, err
 	}
-	seen := &refusals{next: http.DefaultTransport, key: c.apiKey, token: c.token}
+	headers, end, err := traceCommand(ctx, command)
+	if err != nil {
+		return nil, err
+	}
+	seen := &refusals{next: http.DefaultTransport, key: c.apiKey, token: c.token, trace: headers}
 	client := mcp.NewClient(&mcp.Implementation{Name: "flowgate-cli", Version: version}, &mcp.ClientOptions{Capabilities: &mcp.ClientCapabilities{}})
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	cs, err := client.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: c.server, DisableStandaloneSSE: true,
 		HTTPClient: &http.Client{Transport: seen}}, nil)
-	s := &session{cs: cs, server: c.server, seen: seen}
+	s := &session{cs: cs, server: c.server, seen: seen, end: end}
 	if err != nil {
+		end()
 		return nil, s.failure(err)
 	}
 	return s, nil
 }
 
-func (s *session) Close() { s.cs.Close() }
+// Close ends the session, and the command's span if traces are on.
+func (s *session) Close() {
+	s.cs.Close()
+	s.end()
+}
+
+// traceCommand makes a client command one span when the OTEL_* variables turn traces on
+// (as for the server), named "flowgate runs approve", continuing the TRACEPARENT and
+// TRACESTATE variables, as a CI job hands its trace to the tools it runs. It returns the
+// headers each request carries (traceparent), so the server's spans are the command's
+// children, and end, which ends the span and sends it. With traces off, a TRACEPARENT
+// given is passed on as it is.
+func traceCommand(ctx context.Context, command string) (propagation.MapCarrier, func(), error) {
+	parent := propagation.MapCarrier{}
+	if tp := strings.TrimSpace(os.Getenv("TRACEPARENT")); tp != "" {
+		parent["traceparent"] = tp
+		if ts := strings.TrimSpace(os.Getenv("TRACESTATE")); ts != "" {
+			parent["tracestate"] = ts
+		}
+	}
+	ctx = tracing.Propagator.Extract(ctx, parent)
+	provider, stop, err := startTracing(ctx, slog.Default())
+	if err != nil {
+		return nil, nil, err
+	}
+	end := stop
+	if provider != nil {
+		var span trace.Span
+		ctx, span = provider.Tracer(tracing.ScopeName).Start(ctx, "flowgate "+command, trace.WithSpanKind(trace.SpanKindClient))
+		end = func() {
+			span.End()
+			stop()
+		}
+	}
+	headers := propagation.MapCarrier{}
+	tracing.Propagator.Inject(ctx, headers)
+	return headers, end, nil
+}
 
 // call calls a tool and decodes its structured content into out; a tool error is the
 // server's refusal, in its own words.
@@ -273,18 +321,23 @@ const codeRejectedByTransport = -32005
 type refusals struct {
 	next             http.RoundTripper
 	key, token       string
+	trace            propagation.MapCarrier // traceparent and tracestate, when tracing
 	mu               sync.Mutex
 	refused, problem string
 }
 
 func (r *refusals) RoundTrip(req *http.Request) (*http.Response, error) {
+	if r.key != "" || r.token != "" || len(r.trace) > 0 {
+		req = req.Clone(req.Context())
+	}
 	switch {
 	case r.key != "":
-		req = req.Clone(req.Context())
 		req.Header.Set("X-API-Key", r.key)
 	case r.token != "":
-		req = req.Clone(req.Context())
 		req.Header.Set("Authorization", "Bearer "+r.token)
+	}
+	for k, v := range r.trace {
+		req.Header.Set(k, v)
 	}
 	resp, err := r.next.RoundTrip(req)
 	switch {

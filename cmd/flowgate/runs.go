@@ -76,7 +76,7 @@ func runRuns(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err := c.check(args[0]); err != nil {
 		return usageError{err}
 	}
-	s, err := c.connect(ctx)
+	s, err := c.connect(ctx, "runs "+args[0])
 	if err != nil {
 		return err
 	}
