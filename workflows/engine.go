@@ -114,6 +114,8 @@ type runner struct {
 	// notifying counts the gate notifications in flight: a run does not continue as new
 	// while one is, so no one goes untold.
 	notifying int
+	// clock holds the timers of the gate the run waits at, on runs with GateTimers.
+	clock *gateClock
 }
 
 // behaviours are what a run chose when it started, each through workflow.GetVersion (or
@@ -149,6 +151,10 @@ type behaviours struct {
 	// the channels, and the run continues as new there when its history is full
 	// (version 2 of changeBundle).
 	InputGates bool `json:"input_gates,omitempty"`
+	// GateTimers starts a gate's deadline and reminder timers once for the gate, instead
+	// of once per wait for an action, so a quorum gate approved by two people shows one
+	// deadline timer in the timeline (version 3 of changeBundle).
+	GateTimers bool `json:"gate_timers,omitempty"`
 }
 
 // changeUpsertOnChange gates the change that upserts search attributes only when the
@@ -166,11 +172,12 @@ const changeUpsertOncePerTask = "upsert-once-per-task"
 //     changeUnsignedHoldsScopes, changeContinueAsNewAtGate and changeRejectedFails, and
 //     runs a definition's reads (GET calls, read statements, file parses) as local
 //     activities;
-//   - version 2 adds InputGates.
+//   - version 2 adds InputGates;
+//   - version 3 adds GateTimers.
 const changeBundle = "bundle-2026-12"
 
 // bundleVersion is the latest version of changeBundle.
-const bundleVersion = 2
+const bundleVersion = 3
 
 // newRunner builds the record with every step pending and registers the handlers.
 func newRunner(ctx workflow.Context, kind Kind, req Request, params any, steps []Step) (*runner, error) {
@@ -208,6 +215,7 @@ func newRunner(ctx workflow.Context, kind Kind, req Request, params any, steps [
 	if bundle := workflow.GetVersion(ctx, changeBundle, workflow.DefaultVersion, bundleVersion); bundle >= 1 {
 		r.Bundled, r.UpsertOnChange, r.Notifies, r.LocalReads = true, true, true, true
 		r.InputGates = bundle >= 2
+		r.GateTimers = bundle >= 3
 		r.startFlusher(ctx, true)
 	} else {
 		r.UpsertOnChange = workflow.GetVersion(ctx, changeUpsertOnChange, workflow.DefaultVersion, 1) == 1

@@ -99,6 +99,7 @@ func (r *runner) inputGate(ctx workflow.Context, name string, resumed *GateResum
 	}
 	d, ok, err := r.await(ctx, g, 0)
 	r.gate = nil
+	r.stopClock()
 	if errors.Is(err, errHistoryFull) {
 		return d, ok, &gateFull{gate: g}
 	}
@@ -117,7 +118,7 @@ func (r *runner) awaitAt(ctx workflow.Context, name string, kind gateKind) (Adva
 	g := &gate{step: name, kind: kind, deadline: workflow.Now(ctx).UTC().Add(r.req.ApprovalTimeout)}
 	r.gate = g
 	r.publish(ctx)
-	defer func() { r.gate = nil }()
+	defer func() { r.gate = nil; r.stopClock() }()
 	if kind == gateApproval {
 		r.notifyGate(ctx, activities.EventGateOpened, g)
 	}
@@ -166,6 +167,9 @@ func (r *runner) next(ctx workflow.Context, g *gate, remind time.Duration) (Adva
 	full := func() bool { return r.historyFull(ctx) && workflow.AllHandlersFinished(ctx) && r.notifying == 0 }
 	// On a gate with or_event (firstof.go), the event ends the wait as a decision does.
 	decided := func() bool { return r.decision != nil || r.got != nil || full() }
+	if r.GateTimers {
+		return r.nextOnClock(ctx, g, remind, full, decided)
+	}
 	left := g.deadline.Sub(workflow.Now(ctx))
 	if remind > 0 && left > remind {
 		ok, err := workflow.AwaitWithOptions(ctx, workflow.AwaitOptions{
@@ -203,10 +207,95 @@ func (r *runner) next(ctx workflow.Context, g *gate, remind time.Duration) (Adva
 			return AdvanceRequest{}, false, errHistoryFull
 		}
 	}
+	return r.take(), true, nil
+}
+
+// take takes the decision the gate received.
+func (r *runner) take() AdvanceRequest {
 	d := *r.decision
 	r.decision = nil
 	r.decisionsTaken++
-	return d, true, nil
+	return d
+}
+
+// gateClock is the deadline timer and the reminder timer of the gate a run waits at, on
+// runs with GateTimers. They start when the gate first waits and run until it closes, so
+// the decisions, reminders and reassignments before its end (the first approvals of a
+// quorum) start no new timer: the timeline shows one deadline per gate. A gate given a
+// new deadline (an escalation, a new round, a request for changes) gets new timers.
+type gateClock struct {
+	gate     *gate
+	deadline time.Time
+	// cancel stops both timers; a fired timer is not touched.
+	cancel workflow.CancelFunc
+	// due is the deadline timer; remindAt is nil once the reminder was given, or when
+	// the gate has none.
+	due, remindAt workflow.Future
+}
+
+// clockOf returns the timers of g, started now if g has none for its deadline (stopping
+// those of the gate before it): a reminder remind before the deadline when that has not
+// passed yet, and the deadline.
+func (r *runner) clockOf(ctx workflow.Context, g *gate, remind time.Duration) *gateClock {
+	if c := r.clock; c != nil && c.gate == g && c.deadline.Equal(g.deadline) {
+		return c
+	}
+	r.stopClock()
+	tctx, cancel := workflow.WithCancel(ctx)
+	c := &gateClock{gate: g, deadline: g.deadline, cancel: cancel}
+	left := g.deadline.Sub(workflow.Now(ctx))
+	if remind > 0 && left > remind {
+		c.remindAt = workflow.NewTimerWithOptions(tctx, left-remind,
+			workflow.TimerOptions{Summary: fmt.Sprintf("reminder of %s gate %s", g.kind, g.step)})
+	}
+	c.due = workflow.NewTimerWithOptions(tctx, max(left, time.Millisecond),
+		workflow.TimerOptions{Summary: fmt.Sprintf("deadline of %s gate %s", g.kind, g.step)})
+	r.clock = c
+	return c
+}
+
+// stopClock cancels the timers of the gate that closed, if they have not fired.
+func (r *runner) stopClock() {
+	if r.clock != nil {
+		r.clock.cancel()
+		r.clock = nil
+	}
+}
+
+// nextOnClock is next on runs with GateTimers: it waits on the gate's clock, which
+// outlives this wait, instead of timers of its own. A decision wins over a fired timer,
+// as it does when both come in one workflow task.
+func (r *runner) nextOnClock(ctx workflow.Context, g *gate, remind time.Duration, full, decided func() bool) (AdvanceRequest, bool, error) {
+	c := r.clockOf(ctx, g, remind)
+	for {
+		if err := workflow.Await(ctx, func() bool {
+			return decided() || c.due.IsReady() || (c.remindAt != nil && c.remindAt.IsReady())
+		}); err != nil {
+			return AdvanceRequest{}, false, err
+		}
+		switch {
+		case r.decision != nil:
+			return r.take(), true, nil
+		case r.got != nil:
+			return AdvanceRequest{Action: actionEvent}, true, nil
+		case full():
+			return AdvanceRequest{}, false, errHistoryFull
+		case c.due.IsReady():
+			if err := c.due.Get(ctx, nil); err != nil {
+				return AdvanceRequest{}, false, err
+			}
+			return AdvanceRequest{}, false, nil
+		}
+		// The reminder fired.
+		err := c.remindAt.Get(ctx, nil)
+		c.remindAt = nil
+		if err != nil {
+			return AdvanceRequest{}, false, err
+		}
+		r.log(ctx, "reminder", g.step, "", fmt.Sprintf("still waiting for %s; the deadline is %s", g.who(), g.deadline.Format(time.RFC3339)))
+		r.notifyGate(ctx, activities.EventReminder, g)
+		r.publish(ctx)
+	}
 }
 
 // approvalPolicy is who may decide at a gate of a definition, and how many must approve.

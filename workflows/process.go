@@ -896,6 +896,8 @@ func decisionInputs(d AdvanceRequest) (map[string]any, string) {
 
 func (ip *interpreter) approval(ctx workflow.Context, i int, s planStep, res *GateResume) error {
 	r, a := ip.r, s.Approval
+	// The gate's timers (GateTimers) run across its decisions and stop when it closes.
+	defer r.stopClock()
 	var pol *approvalPolicy
 	var wait, remind time.Duration
 	var g *gate
