@@ -271,7 +271,7 @@ button:focus,input:focus,a:focus{outline:3px solid #0b57d0;outline-offset:2px}
 </form>
 {{else}}
 {{if .Items}}
-<ol>{{range .Items}}<li><a href="{{.Link}}">{{.WorkflowID}}</a>: {{.Type}} waits at <strong>{{.Step}}</strong>, requested by {{.RequestedBy}}; deadline {{when .Deadline}} (in {{left .Deadline}}){{if gt .Needs 1}}, needs {{.Needs}} more approvals{{end}}{{with .Inputs}}; an approve gives {{join . ", "}}{{end}}.{{with .OrEnds}} {{.}}{{end}}</li>{{end}}</ol>
+<ol>{{range .Items}}<li>{{with .Summary}}<strong>{{.}}</strong><br>{{end}}<a href="{{.Link}}">{{.WorkflowID}}</a>: {{.Type}} waits at <strong>{{.Step}}</strong>, requested by {{.RequestedBy}}; deadline {{when .Deadline}} (in {{left .Deadline}}){{if gt .Needs 1}}, needs {{.Needs}} more approvals{{end}}{{with .Inputs}}; an approve gives {{join . ", "}}{{end}}.{{with .OrEnds}} {{.}}{{end}}</li>{{end}}</ol>
 {{if .Truncate}}<p>More runs wait than this page looked at; the oldest deadlines are shown.</p>{{end}}
 {{else}}<p>Nothing waits on you now.</p>{{end}}
 {{if .SignedIn}}<form method="post" action="` + InboxPath + `"><button type="submit" name="sign_out" value="1">Sign out</button></form>{{end}}

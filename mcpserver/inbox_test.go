@@ -2,10 +2,13 @@ package mcpserver
 
 import (
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/flowgate/flowgate/internal/app"
 	"github.com/flowgate/flowgate/internal/signing"
 )
 
@@ -57,5 +60,47 @@ func TestASessionCountsWhileItsKeyDoes(t *testing.T) {
 		if _, why := s.sessionClaims(token); why == "" {
 			t.Errorf("%s counts as bob's inbox session", name)
 		}
+	}
+}
+
+// TestTheInboxShowsEachRunsSummaryEscaped: each entry says what its run is for (the
+// definition's summary, filled for the run), as text: a requester who puts markup in a
+// parameter gets it shown, not run. A page nobody signed in to offers no sign-out.
+func TestTheInboxShowsEachRunsSummaryEscaped(t *testing.T) {
+	s, err := New(Config{DecisionKeys: mustKeys(t), Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	item := func(id, summary string) inboxItem {
+		return inboxItem{Pending: app.Pending{WorkflowID: id, Type: "refund_approval", Summary: summary, Step: "approval",
+			RequestedBy: "rita", Deadline: time.Now().Add(time.Hour), Needs: 1}, Link: ApprovalPath + "?t=x"}
+	}
+	render := func(p inboxPage) string {
+		w := httptest.NewRecorder()
+		s.renderInbox(w, http.StatusOK, p)
+		return w.Body.String()
+	}
+	page := render(inboxPage{Who: "bob", Items: []inboxItem{
+		item("refund_approval-1", "Refund 2500 cents on ORD-01003, requested by rita"),
+		item("refund_approval-2", `Refund 10 cents on <script>alert(1)</script>, requested by "rita"`),
+		item("refund_approval-3", ""),
+	}})
+	for _, want := range []string{
+		"<strong>Refund 2500 cents on ORD-01003, requested by rita</strong>",
+		"<strong>Refund 10 cents on &lt;script&gt;alert(1)&lt;/script&gt;, requested by &#34;rita&#34;</strong>",
+		`<li><a href="` + ApprovalPath + `?t=x">refund_approval-3</a>`,
+	} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the inbox lacks %s:\n%s", want, page)
+		}
+	}
+	if strings.Contains(page, "<script>") {
+		t.Errorf("a summary's markup reached the page unescaped:\n%s", page)
+	}
+	if strings.Contains(page, "Sign out") {
+		t.Errorf("a page nobody signed in to offers a sign-out:\n%s", page)
+	}
+	if signedIn := render(inboxPage{Who: "bob", SignedIn: true}); !strings.Contains(signedIn, "Sign out") {
+		t.Errorf("a signed-in approver's page offers no sign-out:\n%s", signedIn)
 	}
 }

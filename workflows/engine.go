@@ -421,6 +421,9 @@ func (r *runner) view() StatusView {
 	} else if r.event != nil {
 		v.Waiting = r.event.waiting()
 	}
+	if v.Waiting != nil {
+		v.Waiting.Summary = CleanText(r.summary)
+	}
 	return v
 }
 

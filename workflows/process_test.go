@@ -152,6 +152,10 @@ func TestProcessLargeRefundNeedsTwoDistinctApprovers(t *testing.T) {
 		if s.Status != workflows.StatusWaitingApproval || s.Waiting == nil || !slices.Equal(s.Waiting.Approvals, []string{"bob"}) || s.Waiting.Quorum != 2 {
 			t.Errorf("after one approval: %s %+v", s.Status, s.Waiting)
 		}
+		// The inbox lists the gate with the run's summary.
+		if want := "Refund 90000 cents on ORD-01004, requested by alice"; s.Waiting == nil || s.Waiting.Summary != want {
+			t.Errorf("the gate's summary is %+v, want %q", s.Waiting, want)
+		}
 		again = h.advance(decide(workflows.ActionApprove, "finance_approval", "bob", finance))
 		second = h.advance(decide(workflows.ActionApprove, "finance_approval", "carol", finance))
 	})

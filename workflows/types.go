@@ -131,6 +131,10 @@ type Event struct {
 // Waiting describes the gate a workflow waits at.
 type Waiting struct {
 	Step string `json:"step"`
+	// Summary is the run's summary as it stands (its definition's summary template,
+	// filled for the run, again after a revision): what, for whom, requested by. It is
+	// the requester's text: escape it where it is shown.
+	Summary string `json:"summary,omitempty"`
 	// For is "approval" (approve or reject), "input" (continue or reject after a failure),
 	// "changes" (the requester revises or withdraws), "timer" (a wait step: nothing to
 	// decide; Deadline is when it wakes) or "event" (a wait for the event Event, whose

@@ -20,8 +20,10 @@ const MaxPending = 100
 type Pending struct {
 	WorkflowID string `json:"workflow_id"`
 	// FirstRunID is the first run of the workflow id, which approval links are bound to.
-	FirstRunID  string    `json:"first_run_id,omitempty"`
-	Type        string    `json:"type"`
+	FirstRunID string `json:"first_run_id,omitempty"`
+	Type       string `json:"type"`
+	// Summary is the run's summary (workflows.Waiting.Summary): the requester's text.
+	Summary     string    `json:"summary,omitempty"`
 	Step        string    `json:"step"`
 	RequestedBy string    `json:"requested_by"`
 	Deadline    time.Time `json:"deadline"`
@@ -67,7 +69,7 @@ func (s *Service) Pending(ctx context.Context, c Caller) (PendingResult, error) 
 			continue // moved on since the listing, or not the caller's to decide
 		}
 		w := v.Waiting
-		res.Items = append(res.Items, Pending{WorkflowID: id, FirstRunID: v.FirstRunID, Type: string(v.Type), Step: w.Step, RequestedBy: v.RequestedBy,
+		res.Items = append(res.Items, Pending{WorkflowID: id, FirstRunID: v.FirstRunID, Type: string(v.Type), Summary: w.Summary, Step: w.Step, RequestedBy: v.RequestedBy,
 			Deadline: w.Deadline, Needs: max(w.Quorum-len(w.Approvals), 1), Inputs: inputNames(w.Inputs), OrEnds: w.OrEnds()})
 	}
 	slices.SortFunc(res.Items, func(a, b Pending) int { return a.Deadline.Compare(b.Deadline) })
