@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 	commonpb "go.temporal.io/api/common/v1"
 	"go.temporal.io/api/workflowservice/v1"
 
@@ -67,6 +68,12 @@ func TestTemporalUIShowsAndFollowsARun(t *testing.T) {
 
 	ctx, shot := newBrowser(t, chrome, 1400, 1000)
 	contains := func(text string) string { return `//*[contains(text(), "` + text + `")]` }
+	// press clicks the element the CSS selector names once it is there.
+	press := func(sel string) chromedp.Action {
+		var pressed bool
+		return chromedp.Tasks{chromedp.WaitReady(sel, chromedp.ByQuery),
+			chromedp.Evaluate(`(() => { document.querySelector('`+sel+`').click(); return true })()`, &pressed)}
+	}
 	// badge matches a status badge whatever its letter case.
 	badge := func(status string) string {
 		return `//*[contains(translate(text(), "ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz"), "` + status + `")]`
@@ -80,12 +87,36 @@ func TestTemporalUIShowsAndFollowsARun(t *testing.T) {
 	); err != nil {
 		t.Fatalf("the UI's filtered list does not show %s: %v", s.WorkflowID, err)
 	}
+	// The list's columns are the browser's choice (the UI server has no setting for
+	// them): the clicks docs/approvals.md gives add Flowgate's, the row shows them, and
+	// the browser keeps them when the list is opened again.
+	if err := chromedp.Run(ctx,
+		chromedp.Click(`[data-testid="workflows-summary-table-configuration-button"]`, chromedp.ByQuery),
+		chromedp.WaitVisible(contains("Custom Search Attributes"), chromedp.BySearch),
+		// The drawer slides in: its buttons are pressed as elements, not at coordinates
+		// that move while it does.
+		press(`[aria-label="Add FlowgateType column"]`),
+		chromedp.WaitReady(`[aria-label="Move FlowgateType column up"]`, chromedp.ByQuery),
+		press(`[aria-label="Add FlowgateStatus column"]`),
+		chromedp.WaitReady(`[aria-label="Move FlowgateStatus column up"]`, chromedp.ByQuery),
+		chromedp.KeyEvent(kb.Escape),
+		chromedp.WaitVisible(`//th[contains(., "FlowgateStatus")]`, chromedp.BySearch),
+		chromedp.Navigate(list),
+		chromedp.WaitVisible(`//th[contains(., "FlowgateStatus")]`, chromedp.BySearch),
+		chromedp.WaitVisible(`//tr[contains(., "`+s.WorkflowID+`")]//*[text()[contains(., "waiting_approval")]]`, chromedp.BySearch),
+		// The list is wider than the window: the screenshot shows the new columns.
+		chromedp.ScrollIntoView(`//th[contains(., "FlowgateStatus")]`, chromedp.BySearch),
+		shot("1b-list-with-flowgate-columns.png"),
+	); err != nil {
+		t.Fatalf("the list does not take Flowgate's columns as docs/approvals.md says: %v", err)
+	}
 	page := ui + "/namespaces/default/workflows/" + s.WorkflowID
 	if err := chromedp.Run(ctx,
 		chromedp.Navigate(page),
 		chromedp.WaitVisible(badge("running"), chromedp.BySearch),
 		// The timeline names the gate's deadline timer by its summary, and the checks before
-		// it: reads, run as local activities, under their activity's name.
+		// it: reads, run as local activities, under their activity's type (the UI does not
+		// show a local activity's summary, which its marker event carries).
 		chromedp.WaitVisible(contains("deadline of approval gate approval"), chromedp.BySearch),
 		chromedp.WaitReady(`//*[text()[contains(., "CallService")]]`, chromedp.BySearch),
 		shot("2-run-waiting-timeline.png"),
