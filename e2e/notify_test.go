@@ -306,7 +306,7 @@ func TestAnApproverDecidesFromAPhone(t *testing.T) {
 
 // TestTheInboxListsWhatWaitsOnTheSignedInApprover: /approvals asks for an API key, refuses
 // a wrong one, and once signed in lists the gates waiting on that person (not their own
-// runs), each linking to its approval page, which decides.
+// runs), each under its run's summary and linking to its approval page, which decides.
 func TestTheInboxListsWhatWaitsOnTheSignedInApprover(t *testing.T) {
 	env := testenv.StartT(t, testenv.Options{Auth: &mcpserver.AuthConfig{ResourceURL: resourceURL, APIKeys: []mcpserver.APIKey{
 		{Name: "dave", SHA256: keyHash("dave-key"), Scopes: mcpserver.AllScopes},
@@ -356,6 +356,9 @@ func TestTheInboxListsWhatWaitsOnTheSignedInApprover(t *testing.T) {
 	m := regexp.MustCompile(`href="(` + regexp.QuoteMeta(mcpserver.ApprovalPath) + `\?t=[^"]+)">` + regexp.QuoteMeta(s.WorkflowID)).FindStringSubmatch(page)
 	if m == nil {
 		t.Fatalf("bob's inbox does not link the run:\n%s", page)
+	}
+	if !strings.Contains(page, "<strong>Deploy orders 8.2.0 to staging, requested by dave</strong>") {
+		t.Errorf("bob's inbox does not say what the run is for:\n%s", page)
 	}
 	carols, _ := mcpserver.ApprovalLink(testenv.DecisionKeys(), origin, signing.Link{WorkflowID: s.WorkflowID, Step: "approval", Approver: "carol", Expires: time.Now().Add(time.Hour)})
 	if page := read(t, c, http.MethodGet, carols, nil); !strings.Contains(page, "sent to carol, and you are signed in as bob") {
