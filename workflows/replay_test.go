@@ -44,6 +44,7 @@ var recordedLifecycles = []string{
 	"onboarding_approved", "onboarding_rejected",
 	"refund_approval_approved", "refund_approval_undone",
 	"refund_approval_revised", "refund_approval_withdrawn", "refund_approval_approved_less",
+	"refund_approval_quorum_one_timer", // bundle version 3: one deadline timer through the approvals
 	"vendor_access_revoked", "vendor_access_stopped",
 	"event_wait_sent", "ci_deployment_called_back", "event_wait_timed_out",
 	"gate_or_event_won_by_event", "gate_or_event_at_once", "gate_or_event_during_changes",
