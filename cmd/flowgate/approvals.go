@@ -11,6 +11,7 @@ import (
 
 	"github.com/flowgate/flowgate/internal/app"
 	"github.com/flowgate/flowgate/mcpserver"
+	"github.com/flowgate/flowgate/workflows"
 )
 
 // runApprovals is `flowgate approvals`: the gates that wait on the caller (the resource
@@ -52,7 +53,7 @@ func printPending(w io.Writer, res app.PendingResult, now time.Time) {
 	}
 	fmt.Fprintf(w, "Waiting on %s (%d):\n", dash(res.For), len(res.Items))
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tTYPE\tSTEP\tREQUESTED BY\tDEADLINE\tNEEDS")
+	fmt.Fprintln(tw, "ID\tTYPE\tSTEP\tREQUESTED BY\tDEADLINE\tNEEDS\tSUMMARY")
 	for _, p := range res.Items {
 		needs := fmt.Sprintf("%d approval", p.Needs)
 		if p.Needs != 1 {
@@ -61,8 +62,11 @@ func printPending(w io.Writer, res app.PendingResult, now time.Time) {
 		if len(p.Inputs) > 0 {
 			needs += "; inputs " + strings.Join(p.Inputs, ", ")
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s (in %s)\t%s\n", p.WorkflowID, p.Type, p.Step, dash(p.RequestedBy),
-			p.Deadline.Local().Format(time.DateTime), roughly(p.Deadline.Sub(now)), needs)
+		// The summary is the definition's template filled with the run's parameters: its
+		// control characters are dropped, so no parameter can write to the terminal, and
+		// its line breaks and tabs are spaces, so it stays on its row.
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s (in %s)\t%s\t%s\n", p.WorkflowID, p.Type, p.Step, dash(p.RequestedBy),
+			p.Deadline.Local().Format(time.DateTime), roughly(p.Deadline.Sub(now)), needs, dash(strings.Join(strings.Fields(workflows.CleanText(p.Summary)), " ")))
 	}
 	tw.Flush()
 	if res.Truncated {

@@ -12,7 +12,9 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
+	"github.com/flowgate/flowgate/internal/app"
 	"github.com/flowgate/flowgate/mcpserver"
 	"github.com/flowgate/flowgate/workflows"
 )
@@ -341,5 +343,25 @@ func TestReassignFlagsBecomeReassignTo(t *testing.T) {
 		ReassignTo: &workflows.Reassignment{Approvers: []string{"fin-ann", "fin-cy"}, Scope: "group:finance"}}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("advance args = %+v, want %+v", got, want)
+	}
+}
+
+// TestApprovalsShowEachRunsSummary: `flowgate approvals` says what each gate is about, the
+// run's summary, on its own row: a summary that holds an escape sequence or a line break
+// (its parameters are the requester's) cannot write to the terminal or break the table.
+func TestApprovalsShowEachRunsSummary(t *testing.T) {
+	now := time.Date(2026, 12, 2, 9, 0, 0, 0, time.UTC)
+	var out bytes.Buffer
+	printPending(&out, app.PendingResult{For: "bob", Items: []app.Pending{
+		{WorkflowID: "refund-1", Type: "refund_approval", Step: "approval", RequestedBy: "rita", Deadline: now.Add(72 * time.Hour), Needs: 1,
+			Summary: "Refund 2500 cents on ORD-01003,\nrequested by rita\x1b[2J"},
+	}}, now)
+	lines := strings.Split(out.String(), "\n")
+	if len(lines) < 3 || !strings.HasSuffix(strings.TrimSpace(lines[1]), "SUMMARY") ||
+		!strings.HasSuffix(lines[2], "Refund 2500 cents on ORD-01003, requested by rita[2J") {
+		t.Errorf("approvals printed:\n%s\nwant the summary on the run's row, without the escape or the line break", out.String())
+	}
+	if strings.ContainsRune(out.String(), '\x1b') {
+		t.Errorf("approvals wrote an escape character: %q", out.String())
 	}
 }
