@@ -541,10 +541,9 @@ func (s *timingSink) at(id string) (time.Time, bool) {
 	return t, ok
 }
 
-// BenchmarkGateToNotification measures how long an approver waits to hear of a gate:
-// from the moment a production deployment's start returns to the moment its signed
-// webhook (with the approval link) arrives at a receiver, one run at a time and 8 at once.
-func BenchmarkGateToNotification(b *testing.B) {
+// webhookStack is an embedded stack on a SQLite file, its demo backends without latency,
+// whose gates are told to one webhook receiver that notes when each run's notice arrives.
+func webhookStack(b *testing.B) (*testenv.Env, *timingSink) {
 	rec := &timingSink{arrived: map[string]time.Time{}}
 	srv := httptest.NewServer(rec)
 	b.Cleanup(srv.Close)
@@ -552,6 +551,14 @@ func BenchmarkGateToNotification(b *testing.B) {
 		Channels: []activities.Channel{{Kind: activities.ChannelWebhook, URL: srv.URL}}}
 	env := testenv.StartT(b, testenv.Options{DatabaseFile: testenv.TempFile(b, "temporal.db"), Notify: n})
 	env.Backends.Latency = 0
+	return env, rec
+}
+
+// BenchmarkGateToNotification measures how long an approver waits to hear of a gate:
+// from the moment a production deployment's start returns to the moment its signed
+// webhook (with the approval link) arrives at a receiver, one run at a time and 8 at once.
+func BenchmarkGateToNotification(b *testing.B) {
+	env, rec := webhookStack(b)
 	for _, clients := range []int{1, 8} {
 		b.Run(fmt.Sprintf("clients=%d", clients), func(b *testing.B) {
 			for range b.N {

@@ -3,17 +3,13 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
-	"net/http"
-	"net/http/httptest"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
 	"go.temporal.io/sdk/client"
 
-	"github.com/flowgate/flowgate/activities"
 	"github.com/flowgate/flowgate/internal/app"
-	"github.com/flowgate/flowgate/internal/testenv"
 	"github.com/flowgate/flowgate/workflows"
 )
 
@@ -23,13 +19,7 @@ import (
 // the machine's load falls on both alike; each run is approved so none piles up.
 func BenchmarkEagerStart(b *testing.B) {
 	const pairs = 40
-	rec := &timingSink{arrived: map[string]time.Time{}}
-	srv := httptest.NewServer(rec)
-	b.Cleanup(srv.Close)
-	n := &activities.Notifier{Client: http.DefaultClient, Secret: []byte("a webhook secret of the benchmark, long"), Approvers: []string{"bob"},
-		Channels: []activities.Channel{{Kind: activities.ChannelWebhook, URL: srv.URL}}}
-	env := testenv.StartT(b, testenv.Options{DatabaseFile: testenv.TempFile(b, "temporal.db"), Notify: n})
-	env.Backends.Latency = 0
+	env, rec := webhookStack(b)
 	ctx := b.Context()
 	one := func(eager bool, i int) (call, gate time.Duration) {
 		s, err := app.PrepareStart(workflows.KindDeployment,
