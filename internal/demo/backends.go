@@ -325,7 +325,7 @@ func (b *Backends) route(method, service string, p []string, body map[string]any
 	case "products GET items":
 		return reply(200, products)
 	case "orders GET orders":
-		return reply(200, b.orders)
+		return reply(200, orEmpty(b.orders))
 	case "orders POST orders":
 		qty, _ := body["quantity"].(float64)
 		if str(body, "sku") == "" || qty < 1 || qty != float64(int(qty)) {
@@ -372,7 +372,7 @@ func (b *Backends) route(method, service string, p []string, body map[string]any
 		b.changed(kindMessage, seq(len(b.messages)), m)
 		return reply(202, m)
 	case "notifications GET messages":
-		return reply(200, b.messages)
+		return reply(200, orEmpty(b.messages))
 	case "deploy POST deployments":
 		svc, ver, env := str(body, "service"), str(body, "version"), str(body, "environment")
 		if svc == "" || ver == "" || env == "" {
@@ -405,4 +405,13 @@ func (b *Backends) route(method, service string, p []string, body map[string]any
 		return reply(200, map[string]string{"service": p[1], "environment": p[2], "version": ver})
 	}
 	return fail(404, "no endpoint %s %s on service %s", method, path, service)
+}
+
+// orEmpty is list, or an empty list where it has had no entry yet, so a GET answers [] and
+// never null.
+func orEmpty[T any](list []T) []T {
+	if list == nil {
+		return []T{}
+	}
+	return list
 }

@@ -96,3 +96,16 @@ func switchRoutes(t *testing.T, file string) []string {
 	}
 	return labels
 }
+
+// TestEmptyListsAnswerAnEmptyArray: a list that has had no entry yet answers [], as the
+// others do, not null (a client that ranges over the answer would fail on null).
+func TestEmptyListsAnswerAnEmptyArray(t *testing.T) {
+	b := New()
+	for _, path := range []string{"/orders/orders", "/notifications/messages", "/orders/refunds"} {
+		rec := httptest.NewRecorder()
+		b.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+		if rec.Code != http.StatusOK || strings.TrimSpace(rec.Body.String()) != "[]" {
+			t.Errorf("GET %s answered %d %s, want 200 []", path, rec.Code, rec.Body)
+		}
+	}
+}
