@@ -1,16 +1,9 @@
 package signing
 
 import (
-	"crypto/hmac"
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
-	"strings"
 	"time"
 )
 
@@ -31,30 +24,19 @@ type Callback struct {
 // days) with the steps before it; the run's wait is what ends it in practice.
 const CallbackTTL = 400 * 24 * time.Hour
 
-// callbackMAC is a link's MAC under another label, so a callback token is never an
-// approval link or an inbox session, nor one of them a callback.
-func callbackMAC(secret, payload []byte) []byte {
-	h := hmac.New(sha256.New, secret)
-	h.Write([]byte("flowgate-callback-v1\n"))
-	h.Write(payload)
-	return h.Sum(nil)
-}
-
 // SignCallback returns the token of c with a fresh nonce, the first key, and an expiry
 // CallbackTTL from now: base64url(claims) "." base64url(HMAC). It returns the nonce too,
 // which the run keeps to take the callback once.
 func (k *Keys) SignCallback(c Callback, now time.Time) (token, nonce string, err error) {
-	raw := make([]byte, 16)
-	if _, err := rand.Read(raw); err != nil {
+	if c.Nonce, err = newNonce(); err != nil {
 		return "", "", err
 	}
-	c.Expires, c.Nonce, c.KeyID = now.UTC().Add(CallbackTTL), hex.EncodeToString(raw), k.keys[0].id
+	c.Expires, c.KeyID = now.UTC().Add(CallbackTTL), k.keys[0].id
 	payload, err := json.Marshal(c)
 	if err != nil {
 		return "", "", err
 	}
-	enc := base64.RawURLEncoding
-	return enc.EncodeToString(payload) + "." + enc.EncodeToString(callbackMAC(k.keys[0].secret, payload)), c.Nonce, nil
+	return k.seal(labelCallback, payload), c.Nonce, nil
 }
 
 // Callback refusals, so the endpoint can answer 404 for a token it did not make and 410
@@ -67,19 +49,15 @@ var (
 // VerifyCallback checks a callback token's signature (in constant time) and expiry and
 // returns what it grants.
 func (k *Keys) VerifyCallback(token string, now time.Time) (Callback, error) {
-	enc := base64.RawURLEncoding
-	p, s, ok := strings.Cut(token, ".")
-	payload, perr := enc.DecodeString(p)
-	sig, serr := enc.DecodeString(s)
-	if !ok || perr != nil || serr != nil {
+	payload, sig, ok := unseal(token)
+	if !ok {
 		return Callback{}, ErrCallbackInvalid
 	}
 	var c Callback
 	if err := json.Unmarshal(payload, &c); err != nil {
 		return Callback{}, ErrCallbackInvalid
 	}
-	i := slices.IndexFunc(k.keys, func(x key) bool { return x.id == c.KeyID })
-	if i < 0 || !hmac.Equal(sig, callbackMAC(k.keys[i].secret, payload)) || c.WorkflowID == "" || c.Step == "" || c.Nonce == "" {
+	if !k.signedBy(c.KeyID, labelCallback, payload, sig) || c.WorkflowID == "" || c.Step == "" || c.Nonce == "" {
 		return Callback{}, ErrCallbackInvalid
 	}
 	if !now.Before(c.Expires) {

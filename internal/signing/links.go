@@ -1,16 +1,10 @@
 package signing
 
 import (
-	"crypto/hmac"
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
-	"strings"
 	"time"
 )
 
@@ -33,44 +27,32 @@ type Link struct {
 	Credential string `json:"c,omitempty"`
 }
 
-func linkMAC(secret, payload []byte) []byte {
-	h := hmac.New(sha256.New, secret)
-	h.Write([]byte("flowgate-link-v1\n"))
-	h.Write(payload)
-	return h.Sum(nil)
-}
-
 // SignLink returns the token of l, valid until l.Expires, with a fresh nonce and the
 // first key: base64url(claims) "." base64url(HMAC).
 func (k *Keys) SignLink(l Link) (string, error) {
-	nonce := make([]byte, 16)
-	if _, err := rand.Read(nonce); err != nil {
+	var err error
+	if l.Nonce, err = newNonce(); err != nil {
 		return "", err
 	}
-	l.Expires, l.Nonce, l.KeyID = l.Expires.UTC(), hex.EncodeToString(nonce), k.keys[0].id
+	l.Expires, l.KeyID = l.Expires.UTC(), k.keys[0].id
 	payload, err := json.Marshal(l)
 	if err != nil {
 		return "", err
 	}
-	enc := base64.RawURLEncoding
-	return enc.EncodeToString(payload) + "." + enc.EncodeToString(linkMAC(k.keys[0].secret, payload)), nil
+	return k.seal(labelLink, payload), nil
 }
 
 // VerifyLink checks a link token's signature and expiry and returns what it grants.
 func (k *Keys) VerifyLink(token string, now time.Time) (Link, error) {
-	enc := base64.RawURLEncoding
-	p, s, ok := strings.Cut(token, ".")
-	payload, perr := enc.DecodeString(p)
-	sig, serr := enc.DecodeString(s)
-	if !ok || perr != nil || serr != nil {
+	payload, sig, ok := unseal(token)
+	if !ok {
 		return Link{}, errors.New("this is not an approval link Flowgate made (it may be cut short: open the whole link)")
 	}
 	var l Link
 	if err := json.Unmarshal(payload, &l); err != nil {
 		return Link{}, errors.New("this is not an approval link Flowgate made")
 	}
-	i := slices.IndexFunc(k.keys, func(x key) bool { return x.id == l.KeyID })
-	if i < 0 || !hmac.Equal(sig, linkMAC(k.keys[i].secret, payload)) {
+	if !k.signedBy(l.KeyID, labelLink, payload, sig) {
 		return Link{}, errors.New("this approval link is not valid: it was altered, or signed with a key this server does not have")
 	}
 	if !now.Before(l.Expires) {
@@ -81,7 +63,5 @@ func (k *Keys) VerifyLink(token string, now time.Time) (Link, error) {
 
 // FormToken is the anti-forgery value of the approval page's form for a link token.
 func (k *Keys) FormToken(linkToken string) string {
-	h := hmac.New(sha256.New, k.keys[0].secret)
-	h.Write([]byte("flowgate-approval-form-v1\n" + linkToken))
-	return hex.EncodeToString(h.Sum(nil))
+	return hex.EncodeToString(labelMAC(k.keys[0].secret, labelForm, []byte(linkToken)))
 }
