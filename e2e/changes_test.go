@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"html"
-	"io"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
@@ -269,26 +268,9 @@ func TestARefundSentBackIsRevisedAndApproved(t *testing.T) {
 				t.Errorf("the page has no %s", want)
 			}
 		}
-		form := url.Values{}
-		for _, f := range formField.FindAllStringSubmatch(gate, -1) {
-			form.Set(f[1], html.UnescapeString(f[2]))
-		}
 		post := func(fields ...string) (int, string) {
 			t.Helper()
-			posted := url.Values{}
-			for k, v := range form {
-				posted[k] = v
-			}
-			for i := 0; i+1 < len(fields); i += 2 {
-				posted.Set(fields[i], fields[i+1])
-			}
-			resp, err := web.PostForm(origin+mcpserver.ApprovalPath, posted)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer resp.Body.Close()
-			body, _ := io.ReadAll(resp.Body)
-			return resp.StatusCode, string(body)
+			return postApproval(t, web, origin, pageForm(gate, fields...))
 		}
 		if code, body := post("action", "request_changes"); code != http.StatusBadRequest || !strings.Contains(body, `role="alert">Say what should change`) ||
 			!strings.Contains(body, `aria-invalid="true" aria-describedby="comment-error comment-help"`) {

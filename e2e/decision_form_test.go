@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"html"
-	"io"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
@@ -126,20 +125,7 @@ func TestAnApproverGivesAGatesInputsOnItsPage(t *testing.T) {
 		}
 		decide := func(fields ...string) (int, string) {
 			t.Helper()
-			form := url.Values{}
-			for _, f := range formField.FindAllStringSubmatch(gate, -1) {
-				form.Set(f[1], html.UnescapeString(f[2]))
-			}
-			for i := 0; i+1 < len(fields); i += 2 {
-				form.Set(fields[i], fields[i+1])
-			}
-			resp, err := bob.PostForm(origin+mcpserver.ApprovalPath, form)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer resp.Body.Close()
-			body, _ := io.ReadAll(resp.Body)
-			return resp.StatusCode, string(body)
+			return postApproval(t, bob, origin, pageForm(gate, fields...))
 		}
 		for _, c := range []struct {
 			name   string

@@ -247,13 +247,33 @@ func get(t *testing.T, u string) string {
 
 func post(t *testing.T, mcpURL string, form url.Values) (int, string) {
 	t.Helper()
-	resp, err := http.PostForm(strings.TrimSuffix(mcpURL, mcpserver.EndpointPath)+mcpserver.ApprovalPath, form)
+	return postApproval(t, http.DefaultClient, strings.TrimSuffix(mcpURL, mcpserver.EndpointPath), form)
+}
+
+// postApproval posts form to the approval page of the server at origin with c (its
+// cookies are a signed-in person's), and returns the status and the page.
+func postApproval(t *testing.T, c *http.Client, origin string, form url.Values) (int, string) {
+	t.Helper()
+	resp, err := c.PostForm(origin+mcpserver.ApprovalPath, form)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(body)
+}
+
+// pageForm is the hidden fields of an approval page's form (the link's token and the
+// anti-forgery value), with fields, name and value in turn, set over them.
+func pageForm(page string, fields ...string) url.Values {
+	form := url.Values{}
+	for _, f := range formField.FindAllStringSubmatch(page, -1) {
+		form.Set(f[1], html.UnescapeString(f[2]))
+	}
+	for i := 0; i+1 < len(fields); i += 2 {
+		form.Set(fields[i], fields[i+1])
+	}
+	return form
 }
 
 // TestAnApproverDecidesFromAPhone follows an approval link in headless Chromium at a
