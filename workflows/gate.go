@@ -174,7 +174,7 @@ func (r *runner) next(ctx workflow.Context, g *gate, remind time.Duration) (Adva
 	if remind > 0 && left > remind {
 		ok, err := workflow.AwaitWithOptions(ctx, workflow.AwaitOptions{
 			Timeout:      left - remind,
-			TimerOptions: workflow.TimerOptions{Summary: fmt.Sprintf("reminder of %s gate %s", g.kind, g.step)},
+			TimerOptions: workflow.TimerOptions{Summary: g.timer("reminder")},
 		}, decided)
 		if err != nil {
 			return AdvanceRequest{}, false, err
@@ -186,16 +186,14 @@ func (r *runner) next(ctx workflow.Context, g *gate, remind time.Duration) (Adva
 			return AdvanceRequest{}, false, errHistoryFull
 		}
 		if !ok {
-			r.log(ctx, "reminder", g.step, "", fmt.Sprintf("still waiting for %s; the deadline is %s", g.who(), g.deadline.Format(time.RFC3339)))
-			r.notifyGate(ctx, activities.EventReminder, g)
-			r.publish(ctx)
+			r.remindOf(ctx, g)
 		}
 		left = g.deadline.Sub(workflow.Now(ctx))
 	}
 	if r.decision == nil {
 		ok, err := workflow.AwaitWithOptions(ctx, workflow.AwaitOptions{
 			Timeout:      max(left, time.Millisecond),
-			TimerOptions: workflow.TimerOptions{Summary: fmt.Sprintf("deadline of %s gate %s", g.kind, g.step)},
+			TimerOptions: workflow.TimerOptions{Summary: g.timer("deadline")},
 		}, decided)
 		if err != nil || !ok {
 			return AdvanceRequest{}, false, err
@@ -208,6 +206,18 @@ func (r *runner) next(ctx workflow.Context, g *gate, remind time.Duration) (Adva
 		}
 	}
 	return r.take(), true, nil
+}
+
+// remindOf records that g's reminder came, tells its people again, and publishes.
+func (r *runner) remindOf(ctx workflow.Context, g *gate) {
+	r.log(ctx, "reminder", g.step, "", fmt.Sprintf("still waiting for %s; the deadline is %s", g.who(), g.deadline.Format(time.RFC3339)))
+	r.notifyGate(ctx, activities.EventReminder, g)
+	r.publish(ctx)
+}
+
+// timer is the summary the UI shows of g's reminder or deadline timer.
+func (g *gate) timer(what string) string {
+	return fmt.Sprintf("%s of %s gate %s", what, g.kind, g.step)
 }
 
 // take takes the decision the gate received.
@@ -246,10 +256,10 @@ func (r *runner) clockOf(ctx workflow.Context, g *gate, remind time.Duration) *g
 	left := g.deadline.Sub(workflow.Now(ctx))
 	if remind > 0 && left > remind {
 		c.remindAt = workflow.NewTimerWithOptions(tctx, left-remind,
-			workflow.TimerOptions{Summary: fmt.Sprintf("reminder of %s gate %s", g.kind, g.step)})
+			workflow.TimerOptions{Summary: g.timer("reminder")})
 	}
 	c.due = workflow.NewTimerWithOptions(tctx, max(left, time.Millisecond),
-		workflow.TimerOptions{Summary: fmt.Sprintf("deadline of %s gate %s", g.kind, g.step)})
+		workflow.TimerOptions{Summary: g.timer("deadline")})
 	r.clock = c
 	return c
 }
@@ -292,9 +302,7 @@ func (r *runner) nextOnClock(ctx workflow.Context, g *gate, remind time.Duration
 		if err != nil {
 			return AdvanceRequest{}, false, err
 		}
-		r.log(ctx, "reminder", g.step, "", fmt.Sprintf("still waiting for %s; the deadline is %s", g.who(), g.deadline.Format(time.RFC3339)))
-		r.notifyGate(ctx, activities.EventReminder, g)
-		r.publish(ctx)
+		r.remindOf(ctx, g)
 	}
 }
 
