@@ -314,6 +314,9 @@ func (a *authenticator) checkToken(ctx context.Context, raw string) (Identity, *
 // strings (or one string), absent for a person in no group. A claim of another type is
 // refused, since the issuer is then not the directory the server was told it is.
 func tokenGroups(v any, name string) ([]string, *authError) {
+	notGroups := func() *authError {
+		return &authError{status: 401, code: "invalid_token", msg: fmt.Sprintf("access token's %s claim is not a list of group names (--oauth-groups-claim)", clipEcho(name, maxEcho))}
+	}
 	var values []any
 	switch v := v.(type) {
 	case nil:
@@ -323,13 +326,13 @@ func tokenGroups(v any, name string) ([]string, *authError) {
 	case []any:
 		values = v
 	default:
-		return nil, &authError{status: 401, code: "invalid_token", msg: fmt.Sprintf("access token's %s claim is not a list of group names (--oauth-groups-claim)", clipEcho(name, maxEcho))}
+		return nil, notGroups()
 	}
 	var out []string
 	for _, x := range values {
 		g, ok := x.(string)
 		if !ok {
-			return nil, &authError{status: 401, code: "invalid_token", msg: fmt.Sprintf("access token's %s claim is not a list of group names (--oauth-groups-claim)", clipEcho(name, maxEcho))}
+			return nil, notGroups()
 		}
 		if scope := "group:" + g; groupScope.MatchString(scope) {
 			out = append(out, scope)
